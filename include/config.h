@@ -1,0 +1,97 @@
+/* config: the daemon's settings, from defaults, a YAML file and command-line flags (in that order
+ * of precedence, lowest first).
+ *
+ * Flags are parsed Go-style, as nats-streaming-server does, because scripts and client test
+ * suites start the server with NSS's flags: one or two dashes, "-flag value" or "-flag=value",
+ * booleans as "-flag" or "-flag=true|false". Errors name the flag, or file:line for the YAML file.
+ *
+ * Ownership: a config_t owns all its strings; config_free releases them. */
+#ifndef STANZA_CONFIG_H
+#define STANZA_CONFIG_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum { CONFIG_STORE_LMDB, CONFIG_STORE_MEMORY } config_store_t;
+
+typedef struct config {
+    char *config_file; /* -c/--config; NULL if none */
+
+    /* Client listener */
+    char *host; /* -a/--addr, key "host" (alias "addr", "listen" as host only); default 0.0.0.0 */
+    int port;   /* -p/--port, key "port"; default 4222 */
+    /* Monitoring listener (served from the monitoring issue on) */
+    char *http_host; /* key "http_host"; default: same as host */
+    int http_port;   /* -m/--http_port, key "http_port"; default 0 = off */
+
+    /* Streaming identity and store (used from the streaming issue on) */
+    char *cluster_id;     /* -cid/--cluster_id, keys "cluster_id", "cid", "id"; "test-cluster" */
+    config_store_t store; /* -st/--store FILE|LMDB (persistent) or MEMORY; key "store" */
+    char *dir;            /* --dir, key "dir"; default "./data" */
+
+    /* NATS core limits */
+    int64_t max_payload;      /* key "max_payload", --max_payload; default 1 MiB; sizes take KB/MB/GB */
+    int64_t max_pending;      /* key "max_pending", --max_pending; outbound bytes per client; 64 MiB */
+    int64_t max_control_line; /* key "max_control_line"; default 4096 */
+    int max_connections;      /* key "max_connections", --max_connections; default 65536 */
+    int64_t ping_interval_ms; /* key "ping_interval" (duration, or integer seconds); 2m */
+    int max_pings_out;        /* key "ping_max" (alias "max_pings_out"); default 2 */
+    int64_t write_deadline_ms;/* key "write_deadline"; default 10s: a client whose socket accepts
+                                 nothing for this long is closed as a slow consumer */
+
+    /* Authentication for core clients; all NULL = open */
+    char *user;  /* --user, key "user" */
+    char *pass;  /* --pass, key "password" (alias "pass") */
+    char *token; /* --auth, key "token" (alias "auth_token") */
+
+    /* Logging */
+    char *log_file;  /* -l/--log, key "log_file" (alias "logfile", "log"); NULL = stderr */
+    char *pid_file;  /* -P/--pid, key "pid_file"; NULL = none */
+    bool debug;      /* -D, -DV; key "debug" */
+    bool trace;      /* -V, -DV; key "trace" */
+    bool stan_debug; /* -SD, -SDV; key "stan_debug" */
+    bool stan_trace; /* -SV, -SDV; key "stan_trace" */
+    bool logtime;    /* -T/--logtime; key "logtime"; default true */
+} config_t;
+
+/* Outcomes of config_from_args. */
+enum { CONFIG_OK = 0, CONFIG_ERROR = -1, CONFIG_SHOW_HELP = 1, CONFIG_SHOW_VERSION = 2 };
+
+void config_init(config_t *cfg); /* defaults */
+void config_free(config_t *cfg);
+
+/* Loads a YAML file over cfg. Returns 0, or -1 with a message "path:line: ..." in err. */
+int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen);
+
+/* The whole start-up sequence: defaults, then the file named by -c (if any), then every other
+ * flag on top, then validation. argv[0] is the program name. Returns CONFIG_OK,
+ * CONFIG_SHOW_HELP (-h/--help), CONFIG_SHOW_VERSION (-v/--version) or CONFIG_ERROR with a
+ * message in err. cfg must be config_init'ed. */
+int config_from_args(config_t *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Prints every flag with a one-line description. */
+void config_usage(FILE *out, const char *prog);
+
+/* Sets one setting by its file key or an alias ("port", "addr", "max_payload", ...) from its text
+ * form, exactly as the file and the flags do; value NULL means YAML null, which unsets optional
+ * strings (http_host, user, pass, token, log_file, pid_file; "" unsets them too) and is an error
+ * for everything else. Returns 0; -1 if the key is unknown; -2 if the value is bad, with the
+ * reason (no key, no value, e.g. "must be between 0 and 65535") in err. */
+int config_set(config_t *cfg, const char *key, const char *value, char *err, size_t errlen);
+
+/* Checks every setting's range, as config_from_args does last (useful after editing a config_t
+ * in code). Returns 0, or -1 with "key: reason" in err. */
+int config_validate(const config_t *cfg, char *err, size_t errlen);
+
+/* Parsers shared by the file and flags (exposed for tests). Return 0 or -1.
+ * Sizes: plain bytes or a number with K/KB/M/MB/G/GB (1024-based, case-insensitive).
+ * Durations: Go-style "1h2m3s", "500ms", "1.5s", "10us" (units ns, us, ms, s, m, h); a plain
+ * integer means seconds. Rounded to the nearest millisecond, but a non-zero duration is at least
+ * 1 ms so that it never turns into 0. Negative durations are rejected.
+ * Booleans: true/false, yes/no, on/off, 1/0, t/f (case-insensitive). */
+int config_parse_size(const char *s, int64_t *out);
+int config_parse_duration_ms(const char *s, int64_t *out);
+int config_parse_bool(const char *s, bool *out);
+
+#endif

@@ -1,0 +1,76 @@
+/* parser: the NATS client protocol (client -> server direction) as an incremental state machine.
+ *
+ * parser_feed consumes whatever bytes arrived, split at any point, and calls the handler once per
+ * complete operation. Arguments and payloads are slices into the caller's buffer when the whole
+ * frame is in it (the common case: nothing is copied); only a frame split across feeds is
+ * gathered into the parser's own storage. Slices are valid only during the handler call.
+ *
+ * Operations are case-insensitive, as nats-server accepts them. Errors are sticky: after one,
+ * the connection is to be closed and parser_feed must not be called again. */
+#ifndef STANZA_PARSER_H
+#define STANZA_PARSER_H
+#include <stddef.h>
+#include <stdint.h>
+#include "buf.h"
+
+typedef struct slice {
+    const char *p;
+    size_t len;
+} slice_t;
+
+typedef enum {
+    PARSER_OP_CONNECT, /* arg = the JSON text */
+    PARSER_OP_PUB,     /* subject, reply (len 0 if none), payload */
+    PARSER_OP_HPUB,    /* subject, reply, hdr (the header block incl. its CRLFCRLF), payload */
+    PARSER_OP_SUB,     /* subject, queue (len 0 if none), sid */
+    PARSER_OP_UNSUB,   /* sid, max (0 = none) */
+    PARSER_OP_PING,
+    PARSER_OP_PONG,
+} parser_op_type_t;
+
+typedef struct parser_op {
+    parser_op_type_t type;
+    slice_t arg; /* CONNECT JSON */
+    slice_t subject, reply, queue, sid;
+    slice_t hdr;     /* HPUB: header bytes (hdr.len = header size given on the line) */
+    slice_t payload; /* PUB: the message; HPUB: the bytes after the header */
+    uint64_t max;    /* UNSUB */
+} parser_op_t;
+
+typedef enum {
+    PARSER_OK = 0,
+    PARSER_E_UNKNOWN_OP = -1,     /* not a known operation */
+    PARSER_E_CONTROL_LINE = -2,   /* control line longer than the limit */
+    PARSER_E_MAX_PAYLOAD = -3,    /* PUB/HPUB size over max_payload */
+    PARSER_E_BAD_ARGS = -4,       /* wrong number or form of arguments */
+    PARSER_E_BAD_PAYLOAD = -5,    /* payload not followed by CRLF */
+    PARSER_E_HANDLER = -6,        /* the handler asked to stop */
+} parser_err_t;
+
+/* Handler: return 0 to continue, non-zero to stop parsing (parser_feed then returns
+ * PARSER_E_HANDLER). */
+typedef int (*parser_handler_fn)(void *arg, const parser_op_t *op);
+
+typedef struct parser {
+    int state;
+    size_t max_control_line;
+    size_t max_payload;
+    /* Gathering storage, used only for frames split across feeds. */
+    buf_t line;     /* a partial control line */
+    buf_t payload;  /* a partial payload (+CRLF) */
+    parser_op_t op; /* the pending PUB/HPUB while its payload arrives */
+    size_t need;    /* payload bytes (incl. CRLF) still expected */
+    size_t hdr_len;
+    int err;
+} parser_t;
+
+void parser_init(parser_t *p, size_t max_control_line, size_t max_payload);
+void parser_free(parser_t *p);
+/* Returns PARSER_OK or a negative parser_err_t. *consumed is not reported: all bytes are taken
+ * on success. On PARSER_E_HANDLER the operation that stopped is complete and the rest of buf is
+ * unparsed. */
+int parser_feed(parser_t *p, const char *buf, size_t len, parser_handler_fn fn, void *arg);
+/* The -ERR text nats-server sends for each error (without quotes). */
+const char *parser_strerror(int err);
+
+#endif

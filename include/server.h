@@ -1,0 +1,74 @@
+/* server: the embedded NATS core protocol server on one libuv loop.
+ *
+ * It accepts TCP clients, parses their protocol (parser), routes each published message through
+ * the subject trie (sublist) to the matching subscriptions and writes MSG/HMSG frames into each
+ * subscriber's outbound buffer. Outbound buffers are flushed once per loop iteration, just before
+ * the loop polls (a uv_prepare hook), so one iteration's traffic to a client leaves in one write.
+ *
+ * In-process subscribers (the streaming engine) use server_subscribe/server_publish: the same
+ * routing, without a socket. */
+#ifndef STANZA_SERVER_H
+#define STANZA_SERVER_H
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+
+typedef struct server server_t;
+typedef struct nsub server_sub_t;
+
+/* A message as routed. Slices are valid only during the callback. */
+typedef struct server_msg {
+    const char *subject;
+    size_t subject_len;
+    const char *reply; /* NULL when none */
+    size_t reply_len;
+    const char *hdr; /* NULL when none; the NATS/1.0 header block */
+    size_t hdr_len;
+    const char *data;
+    size_t data_len;
+} server_msg_t;
+
+typedef void (*server_msg_fn)(void *arg, const server_msg_t *msg);
+
+typedef struct server_stats {
+    uint64_t in_msgs, in_bytes;   /* published by clients and internal publishers */
+    uint64_t out_msgs, out_bytes; /* delivered to subscriptions */
+    uint64_t total_conns;         /* accepted since start */
+    uint64_t slow_consumers;      /* clients closed for falling behind */
+    size_t conns;                 /* open now */
+    size_t subs;                  /* subscriptions now */
+} server_stats_t;
+
+/* cfg must outlive the server. */
+server_t *server_new(uv_loop_t *loop, const config_t *cfg);
+/* Binds and listens on cfg->host:cfg->port. Returns 0, or a negative libuv error with a
+ * message in err. */
+int server_start(server_t *s, char *err, size_t errlen);
+/* Stops accepting, flushes what each client has pending (bounded by a short deadline), closes
+ * every client, then calls done (from the loop). Idempotent. */
+void server_shutdown(server_t *s, void (*done)(void *arg), void *arg);
+/* Frees the server; call only after the shutdown callback ran. */
+void server_free(server_t *s);
+
+/* The port actually bound (useful when cfg->port is 0). */
+int server_port(const server_t *s);
+const char *server_id(const server_t *s);
+void server_get_stats(const server_t *s, server_stats_t *out);
+
+/* In-process subscription; queue may be NULL. Returns NULL for an invalid subject or queue.
+ * The subscription lives until server_unsubscribe or server_free. fn may publish, subscribe or
+ * unsubscribe (including itself). */
+server_sub_t *server_subscribe(server_t *s, const char *subject, const char *queue,
+                               server_msg_fn fn, void *arg);
+void server_unsubscribe(server_t *s, server_sub_t *sub);
+/* Publishes as the server itself. reply and hdr may be NULL. Returns 0, or -1 when the subject
+ * is not a valid literal subject. */
+int server_publish(server_t *s, const server_msg_t *msg);
+
+/* A hook run once per loop iteration after all input was handled and before outbound buffers
+ * are flushed: where the streaming engine commits its batch. One hook; NULL clears it. */
+void server_set_flush_hook(server_t *s, void (*fn)(void *arg), void *arg);
+
+#endif

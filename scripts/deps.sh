@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs the Debian 12 packages Stanza builds, runs and tests with.
+# Idempotent; works as root or through sudo.
+set -eu
+PKGS="build-essential cmake pkg-config libuv1-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler \
+libyaml-dev libjansson-dev libnats-dev nats-server"
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "deps: installing:$missing"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+# The Debian nats-server package enables a system service; Stanza's tests and benchmarks start
+# their own instances on free ports, so a system one (if systemd runs) is left as the admin set it.
+exit 0

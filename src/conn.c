@@ -1,0 +1,628 @@
+/* conn: one client connection: socket I/O, the protocol operations, and outbound buffering.
+ *
+ * Reads go through the parser straight from the server's shared read buffer. Each operation is
+ * handled at once; deliveries append MSG frames to the subscribers' `out` buffers, which the
+ * server flushes before the loop polls again. A client whose unsent output passes max_pending is
+ * a slow consumer and is closed; nobody else waits for it. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "server_private.h"
+#include "subject.h"
+#include "xalloc.h"
+
+#define KEEP_OUT (64 * 1024) /* larger outbound buffers are released once drained */
+
+static void conn_send(conn_t *c, const char *p, size_t n);
+static void on_timer(uv_timer_t *t);
+
+/* ---- sid map ---------------------------------------------------------------------------- */
+
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    return h;
+}
+
+static struct nsub **sid_slot(conn_t *c, const char *sid, size_t len)
+{
+    struct nsub **pp = &c->subs[hash_bytes(sid, len) & (c->nbuckets - 1)];
+    while (*pp && !((*pp)->sid_len == len && memcmp((*pp)->sid, sid, len) == 0))
+        pp = &(*pp)->map_next;
+    return pp;
+}
+
+static void sid_grow(conn_t *c)
+{
+    size_t n = c->nbuckets ? c->nbuckets * 2 : 8;
+    struct nsub **b = xcalloc(n, sizeof *b);
+    for (size_t i = 0; i < c->nbuckets; i++) {
+        struct nsub *sub = c->subs[i];
+        while (sub) {
+            struct nsub *next = sub->map_next;
+            size_t k = hash_bytes(sub->sid, sub->sid_len) & (n - 1);
+            sub->map_next = b[k];
+            b[k] = sub;
+            sub = next;
+        }
+    }
+    free(c->subs);
+    c->subs = b;
+    c->nbuckets = n;
+}
+
+static struct nsub *sid_find(conn_t *c, const char *sid, size_t len)
+{
+    if (!c->nbuckets) return NULL;
+    return *sid_slot(c, sid, len);
+}
+
+static void sid_remove(conn_t *c, struct nsub *sub)
+{
+    struct nsub **pp = sid_slot(c, sub->sid, sub->sid_len);
+    if (*pp == sub) {
+        *pp = sub->map_next;
+        sub->map_next = NULL;
+        c->nsubs--;
+    }
+}
+
+void conn_unsub(conn_t *c, struct nsub *sub)
+{
+    sid_remove(c, sub);
+    server_retire_sub(c->srv, sub);
+}
+
+/* ---- output ----------------------------------------------------------------------------- */
+
+static void slow_consumer(conn_t *c)
+{
+    server_t *s = c->srv;
+    LOG_W("cid:%llu - Slow Consumer Detected: %zu bytes pending (max_pending %lld)",
+          (unsigned long long)c->cid, c->out.len + (c->wbuf.len - c->wbuf_off),
+          (long long)s->cfg->max_pending);
+    s->stats.slow_consumers++;
+    /* Drop what it could not take; the error goes out only if the socket has room. */
+    buf_reset(&c->out);
+    if (!c->writing) {
+        static const char e[] = "-ERR 'Slow Consumer'\r\n";
+        uv_buf_t b = uv_buf_init((char *)e, sizeof e - 1);
+        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    }
+    conn_close(c, CLOSE_SLOW_CONSUMER);
+}
+
+static void conn_send(conn_t *c, const char *p, size_t n)
+{
+    if (c->closing) return;
+    buf_append(&c->out, p, n);
+    server_mark_dirty(c->srv, c);
+}
+
+static void send_err(conn_t *c, const char *text)
+{
+    char line[256];
+    int n = snprintf(line, sizeof line, "-ERR '%s'\r\n", text);
+    conn_send(c, line, (size_t)n);
+}
+
+static void send_ok(conn_t *c)
+{
+    if (c->verbose) conn_send(c, "+OK\r\n", 5);
+}
+
+void conn_deliver(conn_t *c, struct nsub *sub, const server_msg_t *m)
+{
+    size_t total = m->hdr_len + m->data_len;
+    bool with_hdr = m->hdr_len > 0 && c->headers;
+    size_t body = with_hdr ? total : m->data_len;
+    buf_t *b = &c->out;
+    buf_reserve(b, m->subject_len + sub->sid_len + m->reply_len + body + 64);
+    char *w = b->data + b->len;
+    if (with_hdr) {
+        memcpy(w, "HMSG ", 5);
+        w += 5;
+    } else {
+        memcpy(w, "MSG ", 4);
+        w += 4;
+    }
+    memcpy(w, m->subject, m->subject_len);
+    w += m->subject_len;
+    *w++ = ' ';
+    memcpy(w, sub->sid, sub->sid_len);
+    w += sub->sid_len;
+    *w++ = ' ';
+    if (m->reply_len) {
+        memcpy(w, m->reply, m->reply_len);
+        w += m->reply_len;
+        *w++ = ' ';
+    }
+    b->len = (size_t)(w - b->data);
+    if (with_hdr) {
+        buf_append_u64(b, m->hdr_len);
+        buf_append(b, " ", 1);
+    }
+    buf_append_u64(b, body);
+    w = b->data + b->len;
+    *w++ = '\r';
+    *w++ = '\n';
+    if (with_hdr) {
+        memcpy(w, m->hdr, m->hdr_len);
+        w += m->hdr_len;
+    }
+    memcpy(w, m->data, m->data_len);
+    w += m->data_len;
+    *w++ = '\r';
+    *w++ = '\n';
+    b->len = (size_t)(w - b->data);
+    c->out_msgs++;
+    c->out_bytes += body;
+    server_mark_dirty(c->srv, c);
+    size_t pending = c->out.len + (c->wbuf.len - c->wbuf_off);
+    if ((int64_t)pending > c->srv->cfg->max_pending) slow_consumer(c);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    conn_t *c = req->data;
+    c->writing = false;
+    buf_reset(&c->wbuf);
+    buf_shrink(&c->wbuf, KEEP_OUT);
+    c->wbuf_off = 0;
+    if (c->closing) return; /* canceled by close */
+    if (status < 0) {
+        LOG_D("cid:%llu - write error: %s", (unsigned long long)c->cid, uv_strerror(status));
+        conn_close(c, CLOSE_WRITE_ERROR);
+        return;
+    }
+    if (c->out.len) conn_flush(c);
+    else if (c->close_after_flush) conn_close(c, c->reason);
+}
+
+void conn_flush(conn_t *c)
+{
+    if (c->writing || c->closing || c->out.len == 0) return;
+    /* Try the socket directly first: usually it takes everything and no request is needed. */
+    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+        LOG_D("cid:%llu - write error: %s", (unsigned long long)c->cid, uv_strerror(n));
+        conn_close(c, CLOSE_WRITE_ERROR);
+        return;
+    }
+    size_t done = n > 0 ? (size_t)n : 0;
+    if (done == c->out.len) {
+        buf_reset(&c->out);
+        buf_shrink(&c->out, KEEP_OUT);
+        if (c->close_after_flush) conn_close(c, c->reason);
+        return;
+    }
+    /* Hand the rest to libuv; new output collects in a fresh `out` meanwhile. */
+    buf_t tmp = c->wbuf;
+    c->wbuf = c->out;
+    c->out = tmp;
+    buf_reset(&c->out);
+    c->wbuf_off = done;
+    uv_buf_t rest = uv_buf_init(c->wbuf.data + done, (unsigned)(c->wbuf.len - done));
+    c->wreq.data = c;
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &rest, 1, on_write);
+    if (rc) {
+        conn_close(c, CLOSE_WRITE_ERROR);
+        return;
+    }
+    c->writing = true;
+    c->write_started_ms = uv_now(c->srv->loop);
+}
+
+bool conn_write_stalled(conn_t *c, uint64_t now_ms, uint64_t deadline_ms)
+{
+    return c->writing && !c->closing && now_ms - c->write_started_ms > deadline_ms;
+}
+
+/* ---- close ------------------------------------------------------------------------------ */
+
+static const char *reason_text(close_reason_t r)
+{
+    switch (r) {
+    case CLOSE_CLIENT: return "Client Closed";
+    case CLOSE_PROTOCOL: return "Protocol Violation";
+    case CLOSE_MAX_PAYLOAD: return "Maximum Payload Exceeded";
+    case CLOSE_CONTROL_LINE: return "Maximum Control Line Exceeded";
+    case CLOSE_SLOW_CONSUMER: return "Slow Consumer";
+    case CLOSE_STALE: return "Stale Connection";
+    case CLOSE_AUTH: return "Authentication Failure";
+    case CLOSE_MAX_CONNS: return "Maximum Connections Exceeded";
+    case CLOSE_WRITE_ERROR: return "Write Error";
+    case CLOSE_SHUTDOWN: return "Server Shutdown";
+    }
+    return "Unknown";
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    conn_t *c = h->data;
+    if (--c->open_handles > 0) return;
+    server_t *s = c->srv;
+    parser_free(&c->parser);
+    buf_free(&c->out);
+    buf_free(&c->wbuf);
+    free(c->subs);
+    free(c->name);
+    free(c->lang);
+    free(c->version);
+    free(c);
+    server_conn_closed(s);
+}
+
+/* Sends whatever is queued (the -ERR that explains the close, usually) and closes once it is
+ * written; a client that does not read gets closed anyway by the write deadline. */
+static void close_after_flush(conn_t *c, close_reason_t reason)
+{
+    c->close_after_flush = true;
+    c->reason = reason;
+    if (!c->writing) conn_flush(c);
+    if (!c->closing && !c->writing && c->out.len == 0) conn_close(c, reason);
+}
+
+void conn_close(conn_t *c, close_reason_t reason)
+{
+    if (c->closing) return;
+    server_t *s = c->srv;
+    /* Best effort: a final frame (e.g. -ERR) still queued leaves now if the socket has room. */
+    if (c->out.len && !c->writing && reason != CLOSE_SLOW_CONSUMER) {
+        uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    }
+    c->closing = true;
+    c->reason = reason;
+    if (reason == CLOSE_CLIENT || reason == CLOSE_SHUTDOWN)
+        LOG_D("%s:%d - cid:%llu - Client connection closed: %s", c->ip, c->rport,
+              (unsigned long long)c->cid, reason_text(reason));
+    else
+        LOG_I("%s:%d - cid:%llu - Client connection closed: %s", c->ip, c->rport,
+              (unsigned long long)c->cid, reason_text(reason));
+    server_unlink_conn(s, c);
+    for (size_t i = 0; i < c->nbuckets; i++) {
+        struct nsub *sub = c->subs[i];
+        while (sub) {
+            struct nsub *next = sub->map_next;
+            sub->map_next = NULL;
+            server_retire_sub(s, sub);
+            sub = next;
+        }
+        c->subs[i] = NULL;
+    }
+    c->nsubs = 0;
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+/* ---- protocol operations ---------------------------------------------------------------- */
+
+static bool json_flag(json_t *o, const char *key, bool dflt)
+{
+    json_t *v = json_object_get(o, key);
+    return v ? json_is_true(v) : dflt;
+}
+
+static char *json_strdup(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+static bool auth_ok(const config_t *cfg, json_t *o)
+{
+    if (cfg->token) {
+        json_t *t = json_object_get(o, "auth_token");
+        return json_is_string(t) && str_eq(json_string_value(t), cfg->token);
+    }
+    if (cfg->user) {
+        json_t *u = json_object_get(o, "user"), *p = json_object_get(o, "pass");
+        return json_is_string(u) && json_is_string(p) &&
+               str_eq(json_string_value(u), cfg->user) &&
+               str_eq(json_string_value(p), cfg->pass ? cfg->pass : "");
+    }
+    return true;
+}
+
+static int op_connect(conn_t *c, const parser_op_t *op)
+{
+    json_error_t jerr;
+    json_t *o = json_loadb(op->arg.p, op->arg.len, 0, &jerr);
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        LOG_I("cid:%llu - invalid CONNECT: %s", (unsigned long long)c->cid,
+              o ? "not an object" : jerr.text);
+        send_err(c, "Unknown Protocol Operation");
+        close_after_flush(c, CLOSE_PROTOCOL);
+        return -1;
+    }
+    if (!auth_ok(c->srv->cfg, o)) {
+        json_decref(o);
+        LOG_W("%s:%d - cid:%llu - authentication failed", c->ip, c->rport,
+              (unsigned long long)c->cid);
+        send_err(c, "Authorization Violation");
+        close_after_flush(c, CLOSE_AUTH);
+        return -1;
+    }
+    c->verbose = json_flag(o, "verbose", false);
+    c->pedantic = json_flag(o, "pedantic", false);
+    c->echo = json_flag(o, "echo", true);
+    c->headers = json_flag(o, "headers", false);
+    c->no_responders = json_flag(o, "no_responders", false) && c->headers;
+    json_t *proto = json_object_get(o, "protocol");
+    c->protocol = json_is_integer(proto) ? (int)json_integer_value(proto) : 0;
+    free(c->name);
+    free(c->lang);
+    free(c->version);
+    c->name = json_strdup(o, "name");
+    c->lang = json_strdup(o, "lang");
+    c->version = json_strdup(o, "version");
+    json_decref(o);
+    bool first = !c->connected;
+    c->connected = true;
+    if (first && (c->srv->cfg->user || c->srv->cfg->token)) {
+        /* The auth timeout is over; the timer now paces PINGs. */
+        uint64_t ping = (uint64_t)c->srv->cfg->ping_interval_ms;
+        uv_timer_stop(&c->timer);
+        if (ping) uv_timer_start(&c->timer, on_timer, ping, ping);
+    }
+    LOG_D("cid:%llu - CONNECT name=%s lang=%s version=%s", (unsigned long long)c->cid,
+          c->name ? c->name : "", c->lang ? c->lang : "", c->version ? c->version : "");
+    send_ok(c);
+    return 0;
+}
+
+/* nats-server's status message for a request nobody can answer. */
+static void send_no_responders(conn_t *c, const parser_op_t *op)
+{
+    sublist_result_t *r = sublist_match(c->srv->sublist, op->reply.p, op->reply.len);
+    if (!r) return;
+    for (size_t i = 0; i < r->nplain; i++) {
+        struct nsub *sub = r->plain[i];
+        if (sub->conn != c || sub->closed) continue;
+        static const char hdr[] = "NATS/1.0 503\r\n\r\n";
+        server_msg_t m = {.subject = op->reply.p, .subject_len = op->reply.len,
+                          .hdr = hdr, .hdr_len = sizeof hdr - 1, .data = "", .data_len = 0};
+        conn_deliver(c, sub, &m);
+        break;
+    }
+    sublist_result_release(r);
+}
+
+static int op_pub(conn_t *c, const parser_op_t *op)
+{
+    server_msg_t m = {
+        .subject = op->subject.p, .subject_len = op->subject.len,
+        .reply = op->reply.len ? op->reply.p : NULL, .reply_len = op->reply.len,
+        .hdr = op->hdr.len ? op->hdr.p : NULL, .hdr_len = op->hdr.len,
+        .data = op->payload.p, .data_len = op->payload.len,
+    };
+    if (op->reply.len && !subject_valid_literal(op->reply.p, op->reply.len)) {
+        send_err(c, "Invalid Publish Subject");
+        return 0;
+    }
+    c->in_msgs++;
+    c->in_bytes += op->payload.len + op->hdr.len;
+    int n = server_route(c->srv, c, &m);
+    if (n < 0) {
+        send_err(c, "Invalid Publish Subject");
+        return 0;
+    }
+    if (n == 0 && op->reply.len && c->no_responders) send_no_responders(c, op);
+    send_ok(c);
+    return 0;
+}
+
+static int op_sub(conn_t *c, const parser_op_t *op)
+{
+    if (!subject_valid(op->subject.p, op->subject.len)) {
+        send_err(c, "Invalid Subject");
+        return 0;
+    }
+    if (op->queue.len && !subject_valid_queue(op->queue.p, op->queue.len)) {
+        send_err(c, "Invalid Queue Name");
+        return 0;
+    }
+    if (sid_find(c, op->sid.p, op->sid.len)) { /* nats-server ignores a reused sid */
+        send_ok(c);
+        return 0;
+    }
+    struct nsub *sub = xcalloc(1, sizeof *sub);
+    sub->conn = c;
+    sub->subject = xstrndup(op->subject.p, op->subject.len);
+    sub->subject_len = op->subject.len;
+    if (op->queue.len) {
+        sub->queue = xstrndup(op->queue.p, op->queue.len);
+        sub->queue_len = op->queue.len;
+    }
+    sub->sid = xstrndup(op->sid.p, op->sid.len);
+    sub->sid_len = op->sid.len;
+    if (server_add_sub(c->srv, sub) != 0) {
+        nsub_free(sub);
+        send_err(c, "Invalid Subject");
+        return 0;
+    }
+    if (c->nsubs + 1 > c->nbuckets) sid_grow(c);
+    struct nsub **slot = sid_slot(c, sub->sid, sub->sid_len);
+    *slot = sub;
+    c->nsubs++;
+    send_ok(c);
+    return 0;
+}
+
+static int op_unsub(conn_t *c, const parser_op_t *op)
+{
+    struct nsub *sub = sid_find(c, op->sid.p, op->sid.len);
+    if (sub) {
+        if (op->max && sub->delivered < op->max)
+            sub->max = op->max;
+        else
+            conn_unsub(c, sub);
+    }
+    send_ok(c);
+    return 0;
+}
+
+static int on_op(void *arg, const parser_op_t *op)
+{
+    conn_t *c = arg;
+    if (c->closing || c->close_after_flush) return -1;
+    if (!c->connected && op->type != PARSER_OP_CONNECT &&
+        (c->srv->cfg->user || c->srv->cfg->token)) {
+        send_err(c, "Authorization Violation");
+        close_after_flush(c, CLOSE_AUTH);
+        return -1;
+    }
+    switch (op->type) {
+    case PARSER_OP_CONNECT:
+        return op_connect(c, op);
+    case PARSER_OP_PUB:
+    case PARSER_OP_HPUB:
+        return op_pub(c, op);
+    case PARSER_OP_SUB:
+        return op_sub(c, op);
+    case PARSER_OP_UNSUB:
+        return op_unsub(c, op);
+    case PARSER_OP_PING:
+        conn_send(c, "PONG\r\n", 6);
+        return 0;
+    case PARSER_OP_PONG:
+        c->pings_out = 0;
+        return 0;
+    }
+    return 0;
+}
+
+/* ---- reading ---------------------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    conn_t *c = h->data;
+    b->base = c->srv->read_buf;
+    b->len = sizeof c->srv->read_buf;
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
+{
+    conn_t *c = stream->data;
+    if (nread == 0 || c->closing) return;
+    if (nread < 0) {
+        conn_close(c, CLOSE_CLIENT);
+        return;
+    }
+    if (c->close_after_flush) return; /* input after a fatal error is ignored */
+    int rc = parser_feed(&c->parser, b->base, (size_t)nread, on_op, c);
+    if (rc == PARSER_OK || rc == PARSER_E_HANDLER) return;
+    LOG_I("%s:%d - cid:%llu - protocol error: %s", c->ip, c->rport, (unsigned long long)c->cid,
+          parser_strerror(rc));
+    send_err(c, parser_strerror(rc));
+    close_reason_t reason = rc == PARSER_E_MAX_PAYLOAD    ? CLOSE_MAX_PAYLOAD
+                            : rc == PARSER_E_CONTROL_LINE ? CLOSE_CONTROL_LINE
+                                                          : CLOSE_PROTOCOL;
+    close_after_flush(c, reason);
+}
+
+/* ---- timer: auth timeout, then PINGs ---------------------------------------------------- */
+
+static void on_timer(uv_timer_t *t)
+{
+    conn_t *c = t->data;
+    if (c->closing) return;
+    const config_t *cfg = c->srv->cfg;
+    if (!c->connected && (cfg->user || cfg->token)) {
+        send_err(c, "Authentication Timeout");
+        close_after_flush(c, CLOSE_AUTH);
+        return;
+    }
+    if (c->pings_out + 1 > cfg->max_pings_out) {
+        send_err(c, "Stale Connection");
+        close_after_flush(c, CLOSE_STALE);
+        return;
+    }
+    c->pings_out++;
+    conn_send(c, "PING\r\n", 6);
+}
+
+/* ---- accept ----------------------------------------------------------------------------- */
+
+static void send_info(conn_t *c)
+{
+    server_t *s = c->srv;
+    const config_t *cfg = s->cfg;
+    json_t *o = json_object();
+    json_object_set_new(o, "server_id", json_string(s->id));
+    json_object_set_new(o, "server_name", json_string(s->id));
+    json_object_set_new(o, "version", json_string(STANZA_VERSION));
+    json_object_set_new(o, "proto", json_integer(1));
+    json_object_set_new(o, "go", json_string("stanza"));
+    json_object_set_new(o, "host", json_string(cfg->host));
+    json_object_set_new(o, "port", json_integer(s->port));
+    json_object_set_new(o, "headers", json_true());
+    json_object_set_new(o, "max_payload", json_integer(cfg->max_payload));
+    json_object_set_new(o, "client_id", json_integer((json_int_t)c->cid));
+    json_object_set_new(o, "client_ip", json_string(c->ip));
+    if (cfg->user || cfg->token) json_object_set_new(o, "auth_required", json_true());
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    conn_send(c, "INFO ", 5);
+    conn_send(c, text, strlen(text));
+    conn_send(c, "\r\n", 2);
+    free(text);
+}
+
+void conn_accept(server_t *s)
+{
+    const config_t *cfg = s->cfg;
+    conn_t *c = xcalloc(1, sizeof *c);
+    c->srv = s;
+    c->echo = true;
+    uv_tcp_init(s->loop, &c->tcp);
+    c->tcp.data = c;
+    c->open_handles = 1;
+    if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp) != 0) {
+        c->closing = true;
+        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+        return;
+    }
+    uv_timer_init(s->loop, &c->timer);
+    c->timer.data = c;
+    c->open_handles = 2;
+    c->cid = s->next_cid++;
+    parser_init(&c->parser, (size_t)cfg->max_control_line, (size_t)cfg->max_payload);
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage peer;
+    int plen = sizeof peer;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &plen) == 0) {
+        if (peer.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&peer, c->ip, sizeof c->ip);
+            c->rport = ntohs(((struct sockaddr_in6 *)&peer)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&peer, c->ip, sizeof c->ip);
+            c->rport = ntohs(((struct sockaddr_in *)&peer)->sin_port);
+        }
+    }
+    server_link_conn(s, c);
+    if (s->stats.conns > (size_t)cfg->max_connections) {
+        LOG_W("%s:%d - maximum connections (%d) exceeded", c->ip, c->rport, cfg->max_connections);
+        send_err(c, "maximum connections exceeded");
+        close_after_flush(c, CLOSE_MAX_CONNS);
+        return;
+    }
+    LOG_D("%s:%d - cid:%llu - Client connection created", c->ip, c->rport,
+          (unsigned long long)c->cid);
+    send_info(c);
+    uint64_t first = (cfg->user || cfg->token) ? 2000 : (uint64_t)cfg->ping_interval_ms;
+    if (first) uv_timer_start(&c->timer, on_timer, first, (uint64_t)cfg->ping_interval_ms);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}

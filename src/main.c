@@ -1,0 +1,145 @@
+/* stanzad: argv and config, logging, the pid file, signals, and the loop. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+typedef struct daemon {
+    uv_loop_t *loop;
+    config_t cfg;
+    server_t *server;
+    uv_signal_t sigint, sigterm, sigusr1, sighup;
+    int exit_code;
+    bool stopping;
+} daemon_t;
+
+static void on_server_down(void *arg)
+{
+    daemon_t *d = arg;
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sigusr1, NULL);
+    uv_close((uv_handle_t *)&d->sighup, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    daemon_t *d = h->data;
+    if (signum == SIGUSR1) {
+        int rc = log_reopen();
+        if (rc)
+            LOG_E("cannot reopen log file: %s", strerror(-rc));
+        else
+            LOG_I("log file reopened");
+        return;
+    }
+    if (signum == SIGHUP) {
+        LOG_I("SIGHUP ignored: configuration reload is not supported; restart to apply changes");
+        return;
+    }
+    if (d->stopping) {
+        LOG_W("second signal %d: exiting now", signum);
+        exit(1);
+    }
+    d->stopping = true;
+    LOG_I("%s received: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    server_shutdown(d->server, on_server_down, d);
+}
+
+static int write_pid_file(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return -errno;
+    fprintf(f, "%d\n", (int)getpid());
+    if (fclose(f) != 0) return -errno;
+    return 0;
+}
+
+static void apply_log_level(const config_t *cfg)
+{
+    enum log_level lvl = LOG_LVL_INFO;
+    if (cfg->debug || cfg->stan_debug) lvl = LOG_LVL_DEBUG;
+    if (cfg->trace || cfg->stan_trace) lvl = LOG_LVL_TRACE;
+    log_set_level(lvl);
+}
+
+static void start_signal(daemon_t *d, uv_signal_t *h, int signum)
+{
+    uv_signal_init(d->loop, h);
+    h->data = d;
+    uv_signal_start(h, on_signal, signum);
+}
+
+int main(int argc, char **argv)
+{
+    daemon_t d = {0};
+    char err[512] = "";
+    config_init(&d.cfg);
+    int rc = config_from_args(&d.cfg, argc, argv, err, sizeof err);
+    if (rc == CONFIG_SHOW_HELP) {
+        config_usage(stdout, "stanzad");
+        config_free(&d.cfg);
+        return 0;
+    }
+    if (rc == CONFIG_SHOW_VERSION) {
+        printf("stanzad version %s\n", STANZA_VERSION);
+        config_free(&d.cfg);
+        return 0;
+    }
+    if (rc != CONFIG_OK) {
+        fprintf(stderr, "stanzad: %s\n", err);
+        fprintf(stderr, "Run 'stanzad --help' for the list of flags.\n");
+        config_free(&d.cfg);
+        return 1;
+    }
+    rc = log_open(d.cfg.log_file);
+    if (rc) {
+        fprintf(stderr, "stanzad: cannot open log file %s: %s\n", d.cfg.log_file, strerror(-rc));
+        config_free(&d.cfg);
+        return 1;
+    }
+    apply_log_level(&d.cfg);
+    signal(SIGPIPE, SIG_IGN);
+
+    d.loop = uv_default_loop();
+    d.server = server_new(d.loop, &d.cfg);
+    LOG_I("Starting stanzad version %s", STANZA_VERSION);
+    LOG_I("Server ID: %s", server_id(d.server));
+    if (d.cfg.config_file) LOG_I("Using configuration file: %s", d.cfg.config_file);
+    rc = server_start(d.server, err, sizeof err);
+    if (rc) {
+        LOG_F("%s", err);
+        server_free(d.server);
+        config_free(&d.cfg);
+        log_close();
+        return 1;
+    }
+    if (d.cfg.pid_file) {
+        rc = write_pid_file(d.cfg.pid_file);
+        if (rc) LOG_E("cannot write pid file %s: %s", d.cfg.pid_file, strerror(-rc));
+    }
+    start_signal(&d, &d.sigint, SIGINT);
+    start_signal(&d, &d.sigterm, SIGTERM);
+    start_signal(&d, &d.sigusr1, SIGUSR1);
+    start_signal(&d, &d.sighup, SIGHUP);
+    LOG_I("Listening for client connections on %s:%d", d.cfg.host, server_port(d.server));
+    LOG_I("Server is ready");
+
+    uv_run(d.loop, UV_RUN_DEFAULT);
+
+    server_free(d.server);
+    if (d.cfg.pid_file) unlink(d.cfg.pid_file);
+    LOG_I("Server stopped");
+    rc = uv_loop_close(d.loop);
+    if (rc) LOG_W("loop closed with handles still open: %s", uv_strerror(rc));
+    config_free(&d.cfg);
+    log_close();
+    return d.exit_code;
+}
