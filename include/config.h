@@ -89,7 +89,7 @@ int config_validate(const config_t *cfg, char *err, size_t errlen);
  * Durations: Go-style "1h2m3s", "500ms", "1.5s", "10us" (units ns, us, ms, s, m, h); a plain
  * integer means seconds. Rounded to the nearest millisecond, but a non-zero duration is at least
  * 1 ms so that it never turns into 0. Negative durations are rejected.
- * Booleans: true/false, yes/no, on/off, 1/0, t/f (case-insensitive). */
+ * Booleans: true/false, yes/no, on/off, 1/0, t/f, y/n (case-insensitive). */
 int config_parse_size(const char *s, int64_t *out);
 int config_parse_duration_ms(const char *s, int64_t *out);
 int config_parse_bool(const char *s, bool *out);

@@ -13,10 +13,51 @@
 #include "subject.h"
 #include "xalloc.h"
 
-#define KEEP_OUT (64 * 1024) /* larger outbound buffers are released once drained */
+#define KEEP_OUT (64 * 1024)    /* larger outbound buffers are released once drained */
+#define EAGER_FLUSH (256 * 1024) /* flush before the end of the iteration past this */
+/* Bytes one connection may feed per loop iteration. libuv would read up to 32 x 64 KiB from a
+ * busy publisher before anything is flushed; pausing it sooner lets the poll phase drain the
+ * subscribers' sockets in between, so a fast subscriber never looks slow. */
+#define READ_BUDGET (256 * 1024)
+/* A publisher whose messages land on a client holding more than the high-water mark of unsent
+ * output is paused for up to STALL_MS, or until that client drains: the soft back-pressure
+ * nats-server applies too. A client that never drains still reaches max_pending and is closed;
+ * publishers are only paced, never blocked on it. */
+#define STALL_MS 5
+#define HIGH_WATER_MIN (64 * 1024)
+#define HIGH_WATER_MAX (8 * 1024 * 1024)
+
+static size_t high_water(const conn_t *c)
+{
+    size_t hw = (size_t)c->srv->cfg->max_pending / 4;
+    if (hw < HIGH_WATER_MIN) hw = HIGH_WATER_MIN;
+    if (hw > HIGH_WATER_MAX) hw = HIGH_WATER_MAX;
+    return hw;
+}
+
+static size_t pending_bytes(const conn_t *c)
+{
+    return c->out.len + (c->wbuf.len - c->wbuf_off);
+}
+
+/* Tracks whether c is above the high-water mark (with hysteresis: it clears at half). */
+static void update_congestion(conn_t *c)
+{
+    size_t p = pending_bytes(c), hw = high_water(c);
+    if (!c->congested && p > hw) {
+        c->congested = true;
+        c->srv->ncongested++;
+    } else if (c->congested && p <= hw / 2) {
+        c->congested = false;
+        c->srv->ncongested--;
+    }
+}
 
 static void conn_send(conn_t *c, const char *p, size_t n);
+void conn_flush(conn_t *c);
 static void on_timer(uv_timer_t *t);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b);
 
 /* ---- sid map ---------------------------------------------------------------------------- */
 
@@ -161,8 +202,17 @@ void conn_deliver(conn_t *c, struct nsub *sub, const server_msg_t *m)
     c->out_msgs++;
     c->out_bytes += body;
     server_mark_dirty(c->srv, c);
-    size_t pending = c->out.len + (c->wbuf.len - c->wbuf_off);
-    if ((int64_t)pending > c->srv->cfg->max_pending) slow_consumer(c);
+    /* A busy iteration can route megabytes before the flush hook runs; hand big batches to the
+     * socket now, so max_pending measures what the client did not take, not our batching. */
+    if (c->out.len >= EAGER_FLUSH && !c->writing) conn_flush(c);
+    if (c->closing) return;
+    size_t pending = pending_bytes(c);
+    if ((int64_t)pending > c->srv->cfg->max_pending) {
+        slow_consumer(c);
+        return;
+    }
+    update_congestion(c);
+    if (c->congested) c->srv->congestion_hit = true;
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -178,6 +228,7 @@ static void on_write(uv_write_t *req, int status)
         conn_close(c, CLOSE_WRITE_ERROR);
         return;
     }
+    update_congestion(c);
     if (c->out.len) conn_flush(c);
     else if (c->close_after_flush) conn_close(c, c->reason);
 }
@@ -197,6 +248,7 @@ void conn_flush(conn_t *c)
     if (done == c->out.len) {
         buf_reset(&c->out);
         buf_shrink(&c->out, KEEP_OUT);
+        if (c->congested) update_congestion(c);
         if (c->close_after_flush) conn_close(c, c->reason);
         return;
     }
@@ -215,6 +267,15 @@ void conn_flush(conn_t *c)
     }
     c->writing = true;
     c->write_started_ms = uv_now(c->srv->loop);
+}
+
+void conn_resume(conn_t *c)
+{
+    c->paused = false;
+    c->stall_until = 0;
+    c->read_this_iter = 0;
+    if (!c->closing && !c->close_after_flush)
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
 bool conn_write_stalled(conn_t *c, uint64_t now_ms, uint64_t deadline_ms)
@@ -522,7 +583,19 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
         return;
     }
     if (c->close_after_flush) return; /* input after a fatal error is ignored */
+    server_t *s = c->srv;
+    s->congestion_hit = false;
     int rc = parser_feed(&c->parser, b->base, (size_t)nread, on_op, c);
+    c->read_this_iter += (size_t)nread;
+    bool stall = s->congestion_hit && !c->congested;
+    if (rc == PARSER_OK && !c->closing && !c->paused &&
+        (stall || c->read_this_iter >= READ_BUDGET)) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->paused = true;
+        c->stall_until = stall ? uv_now(s->loop) + STALL_MS : 0;
+        c->paused_next = s->paused;
+        s->paused = c;
+    }
     if (rc == PARSER_OK || rc == PARSER_E_HANDLER) return;
     LOG_I("%s:%d - cid:%llu - protocol error: %s", c->ip, c->rport, (unsigned long long)c->cid,
           parser_strerror(rc));

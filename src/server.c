@@ -47,6 +47,11 @@ static void bury_graveyard(server_t *s)
     }
 }
 
+static void on_stall_timer(uv_timer_t *t)
+{
+    (void)t; /* only wakes the loop; the prepare hook does the resuming */
+}
+
 static void on_flush_prepare(uv_prepare_t *h)
 {
     server_t *s = h->data;
@@ -58,6 +63,23 @@ static void on_flush_prepare(uv_prepare_t *h)
         c->dirty_next = NULL;
         conn_flush(c);
     }
+    /* Resume paused readers: budget pauses always, stalled publishers once the congestion
+     * is gone or their stall ran out. */
+    uint64_t now = uv_now(s->loop);
+    conn_t **pp = &s->paused;
+    bool stalls_left = false;
+    while (*pp) {
+        conn_t *c = *pp;
+        if (c->stall_until && s->ncongested > 0 && now < c->stall_until) {
+            stalls_left = true;
+            pp = &c->paused_next;
+            continue;
+        }
+        *pp = c->paused_next;
+        c->paused_next = NULL;
+        conn_resume(c);
+    }
+    if (stalls_left) uv_timer_start(&s->stall_timer, on_stall_timer, 1, 0);
     bury_graveyard(s);
 }
 
@@ -132,6 +154,9 @@ int server_start(server_t *s, char *err, size_t errlen)
     s->flush_prepare.data = s;
     uv_prepare_start(&s->flush_prepare, on_flush_prepare);
     uv_unref((uv_handle_t *)&s->flush_prepare);
+    uv_timer_init(s->loop, &s->stall_timer);
+    s->stall_timer.data = s;
+    uv_unref((uv_handle_t *)&s->stall_timer);
     uv_timer_init(s->loop, &s->tick);
     s->tick.data = s;
     uv_timer_start(&s->tick, on_tick, 1000, 1000);
@@ -167,7 +192,8 @@ void server_shutdown(server_t *s, void (*done)(void *arg), void *arg)
     s->shutdown_done = done;
     s->shutdown_arg = arg;
     if (s->listening) {
-        s->closing_handles += 3;
+        s->closing_handles += 4;
+        uv_close((uv_handle_t *)&s->stall_timer, on_server_handle_closed);
         uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
         uv_close((uv_handle_t *)&s->flush_prepare, on_server_handle_closed);
         uv_close((uv_handle_t *)&s->tick, on_server_handle_closed);
@@ -187,6 +213,7 @@ void server_shutdown(server_t *s, void (*done)(void *arg), void *arg)
 void server_free(server_t *s)
 {
     if (!s) return;
+    while (s->isubs) server_unsubscribe(s, s->isubs);
     bury_graveyard(s);
     sublist_free(s->sublist);
     free(s);
@@ -243,6 +270,16 @@ void server_unlink_conn(server_t *s, conn_t *c)
     if (c->next) c->next->prev = c->prev;
     c->prev = c->next = NULL;
     s->stats.conns--;
+    if (c->congested) {
+        c->congested = false;
+        s->ncongested--;
+    }
+    if (c->paused) {
+        conn_t **pp = &s->paused;
+        while (*pp && *pp != c) pp = &(*pp)->paused_next;
+        if (*pp) *pp = c->paused_next;
+        c->paused = false;
+    }
     if (c->dirty) {
         /* Rare (a close with output still queued): the dirty list is short, walk it. */
         conn_t **pp = &s->dirty;
@@ -343,11 +380,17 @@ server_sub_t *server_subscribe(server_t *s, const char *subject, const char *que
         nsub_free(sub);
         return NULL;
     }
+    sub->map_next = s->isubs;
+    s->isubs = sub;
     return sub;
 }
 
 void server_unsubscribe(server_t *s, server_sub_t *sub)
 {
+    struct nsub **pp = &s->isubs;
+    while (*pp && *pp != sub) pp = &(*pp)->map_next;
+    if (*pp) *pp = sub->map_next;
+    sub->map_next = NULL;
     server_retire_sub(s, sub);
 }
 

@@ -57,6 +57,11 @@ struct conn {
     conn_t *prev, *next; /* server's list of open connections */
     conn_t *dirty_next;  /* server's list of connections with output to flush */
     bool dirty;
+    bool paused;           /* reading stopped (read budget, or a publisher stall) */
+    conn_t *paused_next;
+    uint64_t stall_until;  /* paused as a publisher to a congested client, until then (ms) */
+    bool congested;        /* unsent output above the high-water mark */
+    size_t read_this_iter; /* bytes read since the last flush */
     parser_t parser;
 
     /* Outbound: `out` collects frames; at flush it is written directly when the socket takes
@@ -101,7 +106,12 @@ struct server {
 
     conn_t *conns;     /* all open connections (doubly linked) */
     conn_t *dirty;     /* connections with output to flush (singly linked) */
+    conn_t *paused;    /* connections whose reading is paused (read budget or stall) */
+    size_t ncongested; /* connections with unsent output above the high-water mark */
+    bool congestion_hit; /* a delivery in the current read found a congested receiver */
+    uv_timer_t stall_timer; /* wakes the loop to end publisher stalls */
     struct nsub *graveyard;
+    struct nsub *isubs; /* in-process subscriptions (linked by map_next) */
     uint64_t next_cid;
     uint32_t rng;
 
@@ -126,6 +136,8 @@ void conn_accept(server_t *s);
 void conn_deliver(conn_t *c, struct nsub *sub, const server_msg_t *msg);
 /* Writes pending output; called from the server's flush hook for dirty connections. */
 void conn_flush(conn_t *c);
+/* Resumes reading a connection paused by its per-iteration read budget. */
+void conn_resume(conn_t *c);
 void conn_close(conn_t *c, close_reason_t reason);
 /* Removes sub from c's sid map and from routing. */
 void conn_unsub(conn_t *c, struct nsub *sub);

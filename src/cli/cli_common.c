@@ -1,0 +1,235 @@
+#include "cli_common.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* How long a connect attempt may take. libnats' default is 2 s too; spelled out because a CLI
+ * pointed at a blackholed address should fail promptly rather than hang. */
+#define CLI_CONNECT_TIMEOUT_MS 2000
+
+bool cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    if (!s || !*s) return false;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max) return false;
+    *out = v;
+    return true;
+}
+
+const struct cli_command *cli_find_command(const struct cli_command *table, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(table[i].name, name) == 0) return &table[i];
+    return NULL;
+}
+
+int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", CLI_PROG);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    if (cmd)
+        fprintf(stderr, "usage: %s %s\n", CLI_PROG, cmd->usage);
+    else
+        fprintf(stderr, "usage: %s [-s URL] COMMAND [ARGS...]  (try '%s help')\n", CLI_PROG,
+                CLI_PROG);
+    return CLI_EXIT_USAGE;
+}
+
+void cli_print_command_help(const struct cli_command *cmd)
+{
+    printf("usage: %s %s\n\n%s\n", CLI_PROG, cmd->usage, cmd->summary);
+    if (cmd->help) printf("\n%s", cmd->help);
+    printf("\nGlobal options:\n"
+           "  -s, --server URL   server to connect to (default $%s or %s)\n"
+           "  -h, --help         show this help\n",
+           CLI_SERVER_ENV, CLI_DEFAULT_SERVER);
+}
+
+/* Splits "--name=value" / "-xvalue" forms: returns the value part, or NULL if the argument
+ * carries none (the value is then the next argument). */
+static const char *inline_value(const char *arg, size_t name_len)
+{
+    const char *rest = arg + name_len;
+    if (arg[1] == '-') return *rest == '=' ? rest + 1 : NULL;
+    return *rest ? rest : NULL;
+}
+
+/* Does arg name this option? For "--long" the name must end at '=' or the end of the string;
+ * for "-x" any trailing characters are the inline value. Sets *name_len to the matched length
+ * including the dashes. */
+static bool option_matches(const char *arg, char short_name, const char *long_name,
+                           size_t *name_len)
+{
+    if (arg[0] != '-') return false;
+    if (arg[1] == '-') {
+        size_t n = strlen(long_name);
+        if (strncmp(arg + 2, long_name, n) != 0) return false;
+        if (arg[2 + n] != '\0' && arg[2 + n] != '=') return false;
+        *name_len = 2 + n;
+        return true;
+    }
+    if (short_name && arg[1] == short_name) {
+        *name_len = 2;
+        return true;
+    }
+    return false;
+}
+
+/* Fetches the value of an option that takes one: inline, or the next argument. */
+static const char *take_value(int argc, char **argv, int *i, size_t name_len)
+{
+    const char *v = inline_value(argv[*i], name_len);
+    if (v) return v;
+    if (*i + 1 >= argc) return NULL;
+    return argv[++*i];
+}
+
+int cli_parse_global(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv,
+                     int *i)
+{
+    size_t name_len = 0;
+    if (!option_matches(argv[*i], 's', "server", &name_len)) return 0;
+    const char *v = take_value(argc, argv, i, name_len);
+    if (!v || !*v) return cli_usage_error(cmd, "option '--server' needs a URL");
+    ctx->server = v;
+    return 1;
+}
+
+static int apply_option(const struct cli_command *cmd, const struct cli_opt *o, int argc,
+                        char **argv, int *i, size_t name_len)
+{
+    const char *opt = argv[*i];
+    if (o->type == CLI_OPT_FLAG) {
+        if (inline_value(opt, name_len))
+            return cli_usage_error(cmd, "option '--%s' takes no value", o->long_name);
+        *(bool *)o->dest = true;
+        return CLI_CONTINUE;
+    }
+    const char *v = take_value(argc, argv, i, name_len);
+    if (!v) return cli_usage_error(cmd, "option '--%s' needs a value", o->long_name);
+    if (o->type == CLI_OPT_STR) {
+        if (!*v) return cli_usage_error(cmd, "option '--%s' needs a non-empty value", o->long_name);
+        *(const char **)o->dest = v;
+        return CLI_CONTINUE;
+    }
+    if (cli_parse_int(v, o->min, o->max, (int64_t *)o->dest)) return CLI_CONTINUE;
+    /* Limits near INT64_MAX only guard against overflow; do not recite them. */
+    if (o->max >= INT64_MAX / 4)
+        return cli_usage_error(cmd, "invalid value '%s' for '--%s': expected an integer >= %lld", v,
+                               o->long_name, (long long)o->min);
+    return cli_usage_error(cmd,
+                           "invalid value '%s' for '--%s': expected an integer from %lld to %lld",
+                           v, o->long_name, (long long)o->min, (long long)o->max);
+}
+
+int cli_parse(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv,
+              const struct cli_opt *opts, char **pos, int min_pos, int max_pos, int *npos)
+{
+    int n = 0;
+    bool options_done = false;
+    for (int i = 1; i < argc; i++) {
+        char *arg = argv[i];
+        /* A lone "-" is a positional argument by convention; "--" ends the options. */
+        bool is_option = !options_done && arg[0] == '-' && arg[1] != '\0';
+        if (is_option && strcmp(arg, "--") == 0) {
+            options_done = true;
+            continue;
+        }
+        if (!is_option) {
+            if (n >= max_pos) return cli_usage_error(cmd, "unexpected argument '%s'", arg);
+            pos[n++] = arg;
+            continue;
+        }
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            cli_print_command_help(cmd);
+            return CLI_EXIT_OK;
+        }
+        int g = cli_parse_global(ctx, cmd, argc, argv, &i);
+        if (g == CLI_EXIT_USAGE) return g;
+        if (g == 1) continue;
+
+        const struct cli_opt *o = opts;
+        size_t name_len = 0;
+        while (o && o->long_name && !option_matches(arg, o->short_name, o->long_name, &name_len))
+            o++;
+        if (!o || !o->long_name) return cli_usage_error(cmd, "unknown option '%s'", arg);
+        int rc = apply_option(cmd, o, argc, argv, &i, name_len);
+        if (rc != CLI_CONTINUE) return rc;
+    }
+    if (n < min_pos) return cli_usage_error(cmd, "missing arguments");
+    *npos = n;
+    return CLI_CONTINUE;
+}
+
+int cli_nats_error(natsStatus s, const char *fmt, ...)
+{
+    /* The thread-local last error carries detail (e.g. the server's -ERR text) that the bare
+     * status name lacks; fall back to the status text when it is empty. */
+    const char *detail = nats_GetLastError(NULL);
+    if (!detail || !*detail) detail = natsStatus_GetText(s);
+    /* Drop libnats' "(conn.c:2088): " source-location prefix; users want the reason. */
+    if (detail[0] == '(') {
+        const char *end = strstr(detail, "): ");
+        if (end) detail = end + 3;
+    }
+    va_list ap;
+    fprintf(stderr, "%s: ", CLI_PROG);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, ": %s\n", detail);
+    return CLI_EXIT_FAIL;
+}
+
+natsStatus cli_options_new(const struct cli_ctx *ctx, natsOptions **out)
+{
+    natsOptions *opts = NULL;
+    natsStatus s = natsOptions_Create(&opts);
+    if (s == NATS_OK) s = natsOptions_SetURL(opts, ctx->server);
+    if (s == NATS_OK) s = natsOptions_SetName(opts, CLI_PROG " " STANZA_VERSION);
+    if (s == NATS_OK) s = natsOptions_SetTimeout(opts, CLI_CONNECT_TIMEOUT_MS);
+    if (s != NATS_OK) {
+        natsOptions_Destroy(opts);
+        return s;
+    }
+    *out = opts;
+    return NATS_OK;
+}
+
+int cli_connect_opts(const struct cli_ctx *ctx, natsOptions *opts, natsConnection **nc)
+{
+    natsStatus s = natsConnection_Connect(nc, opts);
+    natsOptions_Destroy(opts);
+    if (s != NATS_OK) return cli_nats_error(s, "cannot connect to %s", ctx->server);
+    return CLI_EXIT_OK;
+}
+
+int cli_connect(const struct cli_ctx *ctx, bool reconnect, natsConnection **nc)
+{
+    natsOptions *opts = NULL;
+    natsStatus s = cli_options_new(ctx, &opts);
+    if (s == NATS_OK && !reconnect) s = natsOptions_SetAllowReconnect(opts, false);
+    if (s != NATS_OK) {
+        natsOptions_Destroy(opts);
+        /* SetURL is where a malformed URL is caught. */
+        return cli_nats_error(s, "cannot connect to %s", ctx->server);
+    }
+    return cli_connect_opts(ctx, opts, nc);
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}

@@ -1,0 +1,111 @@
+/* cli_common.h: what every `stanza` subcommand shares.
+ *
+ * A command is one entry of a table (struct cli_command); main() in stanza.c looks the first
+ * word up in the top-level table, and a command with sub-kinds (`bench core`) does the same with
+ * its own table. Each command declares its options as a struct cli_opt array and hands it to
+ * cli_parse(), which accepts options before, between and after positional arguments, so
+ * `stanza pub foo hi --count 3` and `stanza pub --count 3 foo hi` mean the same.
+ *
+ * Exit codes are uniform: 0 success, 1 runtime failure (server unreachable, lost messages),
+ * 2 usage error (unknown command or option, missing argument, bad number). */
+#ifndef STANZA_CLI_COMMON_H
+#define STANZA_CLI_COMMON_H
+
+#include <nats/nats.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifndef STANZA_VERSION
+#define STANZA_VERSION "unknown"
+#endif
+
+#define CLI_PROG "stanza"
+#define CLI_DEFAULT_SERVER "nats://127.0.0.1:4222"
+#define CLI_SERVER_ENV "STANZA_SERVER"
+
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAIL = 1,
+    CLI_EXIT_USAGE = 2,
+};
+
+/* cli_parse() returns this when the command should go on running; any other value is the exit
+ * code to return at once (0 after --help, 2 after a usage error). */
+#define CLI_CONTINUE (-1)
+
+/* Settings that apply to every command; the global options (-s/--server) land here wherever
+ * they appear on the command line. */
+struct cli_ctx {
+    const char *server;
+};
+
+struct cli_command {
+    const char *name;    /* the word typed on the command line */
+    const char *usage;   /* synopsis after "stanza ", e.g. "pub SUBJECT MESSAGE [--count N]" */
+    const char *summary; /* one line for the command list */
+    const char *help;    /* option descriptions for `stanza help CMD`, or NULL */
+    /* argv[0] is the command's own name, as for main(). */
+    int (*run)(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv);
+};
+
+enum cli_opt_type {
+    CLI_OPT_FLAG, /* dest is bool *, set to true; takes no value */
+    CLI_OPT_STR,  /* dest is const char **, points into argv */
+    CLI_OPT_INT,  /* dest is int64_t *, decimal, checked against [min, max] */
+};
+
+struct cli_opt {
+    char short_name;       /* 0 if none */
+    const char *long_name; /* without the leading "--"; NULL ends the table */
+    enum cli_opt_type type;
+    void *dest;
+    int64_t min, max; /* CLI_OPT_INT only */
+};
+
+/* Parses argv[1..argc) against opts (plus the global options, and -h/--help, which print the
+ * command's help). Positional arguments are stored in pos[0..*npos); fewer than min_pos or more
+ * than max_pos is a usage error. "--" ends option parsing, so a message may start with '-'. */
+int cli_parse(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv,
+              const struct cli_opt *opts, char **pos, int min_pos, int max_pos, int *npos);
+
+/* Tries to set a global option from argv[*i] (advancing *i past a separate value). Returns 1 if
+ * it was one, 0 if not, or CLI_EXIT_USAGE after printing an error with cmd's usage (cmd may be
+ * NULL before a command is known). Because globals are matched first, command options must not
+ * use the short names 's' or 'h'. */
+int cli_parse_global(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv,
+                     int *i);
+
+/* Parses a decimal integer in [min, max]; false if s is not one. */
+bool cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* Looks a command up by name in a table of n entries; NULL if absent. */
+const struct cli_command *cli_find_command(const struct cli_command *table, int n,
+                                           const char *name);
+
+/* "stanza: <message>" then the command's usage line, on stderr; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The full help of one command, on stdout. */
+void cli_print_command_help(const struct cli_command *cmd);
+
+/* "stanza: <what>: <libnats error>" on stderr; returns CLI_EXIT_FAIL. Call it on the thread
+ * that saw the failure: libnats keeps the detailed error text per thread. */
+int cli_nats_error(natsStatus s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Options for a connection to ctx->server, with a client name and a short connect timeout.
+ * The caller may adjust them and passes them to cli_connect_opts(), which destroys them. */
+natsStatus cli_options_new(const struct cli_ctx *ctx, natsOptions **out);
+
+/* Connects with opts (destroyed either way). On failure prints
+ * "stanza: cannot connect to URL: <why>" and returns CLI_EXIT_FAIL; else CLI_EXIT_OK. */
+int cli_connect_opts(const struct cli_ctx *ctx, natsOptions *opts, natsConnection **nc);
+
+/* cli_options_new() + cli_connect_opts(). reconnect=false makes a lost connection surface as an
+ * error at once instead of being retried in the background. */
+int cli_connect(const struct cli_ctx *ctx, bool reconnect, natsConnection **nc);
+
+/* Seconds on the monotonic clock. */
+double cli_now(void);
+
+#endif

@@ -1,0 +1,648 @@
+/* config: defaults, value parsers, the settings table and the YAML file loader.
+ * Flags live in config_flags.c; both go through config_set so that a setting means the same
+ * thing, and is checked the same way, wherever it comes from. */
+#include "config.h"
+
+#include "xalloc.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#define KIB 1024LL
+#define MIB (1024LL * KIB)
+#define GIB (1024LL * MIB)
+
+/* A config file is a handful of lines; anything this big is a mistake (or not a config file). */
+#define MAX_FILE_SIZE (16 * MIB)
+
+void config_init(config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->host = xstrdup("0.0.0.0");
+    cfg->port = 4222;
+    cfg->http_port = 0;
+    cfg->cluster_id = xstrdup("test-cluster");
+    cfg->store = CONFIG_STORE_LMDB; /* Stanza is persistent unless told otherwise */
+    cfg->dir = xstrdup("./data");
+    cfg->max_payload = 1 * MIB;
+    cfg->max_pending = 64 * MIB;
+    cfg->max_control_line = 4096;
+    cfg->max_connections = 65536;
+    cfg->ping_interval_ms = 2 * 60 * 1000;
+    cfg->max_pings_out = 2;
+    cfg->write_deadline_ms = 10 * 1000;
+    cfg->logtime = true;
+}
+
+void config_free(config_t *cfg)
+{
+    free(cfg->config_file);
+    free(cfg->host);
+    free(cfg->http_host);
+    free(cfg->cluster_id);
+    free(cfg->dir);
+    free(cfg->user);
+    free(cfg->pass);
+    free(cfg->token);
+    free(cfg->log_file);
+    free(cfg->pid_file);
+    /* Leaves only NULLs behind, so a second config_free is harmless. */
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+/* ---- value parsers ---- */
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Unsigned decimal digits, at least one, no sign; stops at the first non-digit. */
+static int parse_digits(const char **sp, uint64_t *out)
+{
+    const char *s = *sp;
+    uint64_t v = 0;
+    if (!is_digit(*s)) return -1;
+    for (; is_digit(*s); s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > ((uint64_t)INT64_MAX - d) / 10) return -1;
+        v = v * 10 + d;
+    }
+    *sp = s;
+    *out = v;
+    return 0;
+}
+
+/* A whole string that is a decimal integer with an optional sign. */
+static int parse_int64(const char *s, int64_t *out)
+{
+    bool neg = false;
+    uint64_t v;
+    if (*s == '+' || *s == '-') neg = *s++ == '-';
+    if (parse_digits(&s, &v) < 0 || *s) return -1;
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return 0;
+}
+
+int config_parse_size(const char *s, int64_t *out)
+{
+    static const struct {
+        const char *suffix;
+        int64_t mult;
+    } units[] = {{"", 1},     {"b", 1},     {"k", KIB}, {"kb", KIB}, {"kib", KIB}, {"m", MIB},
+                 {"mb", MIB}, {"mib", MIB}, {"g", GIB}, {"gb", GIB}, {"gib", GIB}};
+    uint64_t v;
+    if (!s || parse_digits(&s, &v) < 0) return -1;
+    const char *num_end = s;
+    while (*s == ' ') /* "1 MB" reads as well as "1MB", but "1 " is not a size */
+        s++;
+    if (s != num_end && !*s) return -1;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcasecmp(s, units[i].suffix) != 0) continue;
+        if (v > (uint64_t)(INT64_MAX / units[i].mult)) return -1;
+        *out = (int64_t)v * units[i].mult;
+        return 0;
+    }
+    return -1;
+}
+
+/* Go's time.ParseDuration units, in nanoseconds. */
+static int64_t duration_unit(const char *u, size_t n)
+{
+    static const struct {
+        const char *name;
+        int64_t ns;
+    } units[] = {{"ns", 1},
+                 {"us", 1000},
+                 {"\xc2\xb5s", 1000}, /* U+00B5 micro sign */
+                 {"\xce\xbcs", 1000}, /* U+03BC Greek mu */
+                 {"ms", 1000000},
+                 {"s", 1000000000LL},
+                 {"m", 60 * 1000000000LL},
+                 {"h", 3600 * 1000000000LL}};
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (strlen(units[i].name) == n && memcmp(units[i].name, u, n) == 0) return units[i].ns;
+    return 0;
+}
+
+int config_parse_duration_ms(const char *s, int64_t *out)
+{
+    uint64_t v;
+    if (!s || !*s) return -1;
+    if (*s == '+' && !*++s) return -1;
+
+    /* A plain integer is seconds, as in nats-server's config files. */
+    const char *p = s;
+    if (parse_digits(&p, &v) == 0 && *p == '\0') {
+        if (v > (uint64_t)(INT64_MAX / 1000)) return -1;
+        *out = (int64_t)v * 1000;
+        return 0;
+    }
+
+    /* Otherwise a sequence of <number><unit>, as Go's time.ParseDuration. */
+    uint64_t total_ns = 0;
+    while (*s) {
+        uint64_t whole = 0, frac = 0;
+        double scale = 1;
+        bool have_whole = parse_digits(&s, &whole) == 0, have_frac = false;
+        if (!have_whole && is_digit(*s)) return -1; /* digits, but too many */
+        if (*s == '.') {
+            s++;
+            for (; is_digit(*s); s++) {
+                have_frac = true;
+                /* Digits past ~18 add nothing at nanosecond precision; drop them as Go does. */
+                if (frac < UINT64_MAX / 100) {
+                    frac = frac * 10 + (uint64_t)(*s - '0');
+                    scale *= 10;
+                }
+            }
+        }
+        if (!have_whole && !have_frac) return -1;
+        const char *u = s;
+        while (*s && *s != '.' && !is_digit(*s))
+            s++;
+        int64_t unit = duration_unit(u, (size_t)(s - u));
+        if (!unit) return -1; /* missing or unknown unit */
+        if (whole > (uint64_t)(INT64_MAX / unit)) return -1;
+        uint64_t ns = whole * (uint64_t)unit;
+        if (have_frac) ns += (uint64_t)((double)frac * ((double)unit / scale));
+        if (ns > (uint64_t)INT64_MAX - total_ns) return -1;
+        total_ns += ns;
+    }
+    int64_t ms = (int64_t)((total_ns + 500000) / 1000000);
+    /* A non-zero duration never becomes 0, which settings read as "off" or reject. */
+    if (ms == 0 && total_ns > 0) ms = 1;
+    *out = ms;
+    return 0;
+}
+
+int config_parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1", "t", "y"};
+    static const char *const no[] = {"false", "no", "off", "0", "f", "n"};
+    if (!s) return -1;
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcasecmp(s, yes[i]) == 0) return *out = true, 0;
+        if (strcasecmp(s, no[i]) == 0) return *out = false, 0;
+    }
+    return -1;
+}
+
+static int parse_store(const char *s, config_store_t *out)
+{
+    if (strcasecmp(s, "lmdb") == 0 || strcasecmp(s, "file") == 0) {
+        *out = CONFIG_STORE_LMDB; /* FILE is NSS's name for its persistent store */
+        return 0;
+    }
+    if (strcasecmp(s, "memory") == 0) {
+        *out = CONFIG_STORE_MEMORY;
+        return 0;
+    }
+    return -1;
+}
+
+/* The cluster ID becomes a token of NSS's subjects (_STAN.discover.<id>), so it must be a valid
+ * literal subject, as NSS checks: no wildcards, no empty tokens, no whitespace. */
+static bool valid_subject(const char *s)
+{
+    if (!*s || *s == '.') return false;
+    for (const char *p = s; *p; p++) {
+        if (*p == '.' && (p[1] == '.' || p[1] == '\0')) return false;
+        if (*p == '*' || *p == '>' || *p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+            return false;
+    }
+    return true;
+}
+
+/* ---- the settings table ---- */
+
+enum ktype {
+    K_STR,    /* required string */
+    K_OPTSTR, /* optional string: NULL or "" unsets */
+    K_ID,     /* cluster ID: a literal subject */
+    K_INT,    /* int, decimal */
+    K_SIZE,   /* int64 bytes */
+    K_DUR,    /* int64 milliseconds */
+    K_BOOL,
+    K_STORE,
+};
+
+struct key {
+    const char *name;
+    const char *alias[3];
+    enum ktype type;
+    size_t off;
+    int64_t min, max; /* K_INT, K_SIZE, K_DUR */
+};
+
+#define OFF(field) offsetof(config_t, field)
+static const struct key keys[] = {
+    {"host", {"addr", "listen"}, K_STR, OFF(host), 0, 0},
+    {"port", {0}, K_INT, OFF(port), 0, 65535},
+    {"http_host", {0}, K_OPTSTR, OFF(http_host), 0, 0},
+    {"http_port", {0}, K_INT, OFF(http_port), 0, 65535},
+    {"cluster_id", {"cid", "id"}, K_ID, OFF(cluster_id), 0, 0},
+    {"store", {0}, K_STORE, OFF(store), 0, 0},
+    {"dir", {0}, K_STR, OFF(dir), 0, 0},
+    {"max_payload", {0}, K_SIZE, OFF(max_payload), 1, 64 * MIB},
+    {"max_pending", {0}, K_SIZE, OFF(max_pending), 1, INT64_MAX},
+    {"max_control_line", {0}, K_SIZE, OFF(max_control_line), 1, INT32_MAX},
+    {"max_connections", {0}, K_INT, OFF(max_connections), 1, INT_MAX},
+    {"ping_interval", {0}, K_DUR, OFF(ping_interval_ms), 1, INT64_MAX},
+    {"ping_max", {"max_pings_out"}, K_INT, OFF(max_pings_out), 1, INT_MAX},
+    {"write_deadline", {0}, K_DUR, OFF(write_deadline_ms), 1, INT64_MAX},
+    {"user", {0}, K_OPTSTR, OFF(user), 0, 0},
+    {"password", {"pass"}, K_OPTSTR, OFF(pass), 0, 0},
+    {"token", {"auth_token"}, K_OPTSTR, OFF(token), 0, 0},
+    {"log_file", {"logfile", "log"}, K_OPTSTR, OFF(log_file), 0, 0},
+    {"pid_file", {0}, K_OPTSTR, OFF(pid_file), 0, 0},
+    {"debug", {0}, K_BOOL, OFF(debug), 0, 0},
+    {"trace", {0}, K_BOOL, OFF(trace), 0, 0},
+    {"stan_debug", {0}, K_BOOL, OFF(stan_debug), 0, 0},
+    {"stan_trace", {0}, K_BOOL, OFF(stan_trace), 0, 0},
+    {"logtime", {0}, K_BOOL, OFF(logtime), 0, 0},
+};
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* Keys are case-insensitive, as in nats-server's config files. */
+static const struct key *find_key(const char *name)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (strcasecmp(name, keys[i].name) == 0) return &keys[i];
+        for (size_t j = 0; j < 3 && keys[i].alias[j]; j++)
+            if (strcasecmp(name, keys[i].alias[j]) == 0) return &keys[i];
+    }
+    return NULL;
+}
+
+static int failf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int failf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static void fmt_size(char *buf, size_t len, int64_t v)
+{
+    if (v >= GIB && v % GIB == 0)
+        snprintf(buf, len, "%lldGB", (long long)(v / GIB));
+    else if (v >= MIB && v % MIB == 0)
+        snprintf(buf, len, "%lldMB", (long long)(v / MIB));
+    else if (v >= KIB && v % KIB == 0)
+        snprintf(buf, len, "%lldKB", (long long)(v / KIB));
+    else
+        snprintf(buf, len, "%lld", (long long)v);
+}
+
+/* Why a number is out of range, in the unit the user writes it in. */
+static int range_fail(const struct key *k, char *err, size_t errlen)
+{
+    char lo[32], hi[32];
+    if (k->type == K_DUR) return failf(err, errlen, "must be at least 1ms");
+    if (k->type == K_SIZE) {
+        fmt_size(lo, sizeof(lo), k->min);
+        fmt_size(hi, sizeof(hi), k->max);
+    } else {
+        snprintf(lo, sizeof(lo), "%lld", (long long)k->min);
+        snprintf(hi, sizeof(hi), "%lld", (long long)k->max);
+    }
+    if (k->max == INT64_MAX || k->max == INT_MAX || k->max == INT32_MAX)
+        return failf(err, errlen, "must be at least %s", lo);
+    return failf(err, errlen, "must be between %s and %s", lo, hi);
+}
+
+static int set_value(config_t *cfg, const struct key *k, const char *value, char *err,
+                     size_t errlen)
+{
+    char *base = (char *)cfg + k->off;
+    int64_t n;
+    if (!value) {
+        if (k->type != K_OPTSTR) return failf(err, errlen, "missing value");
+        free(*(char **)base);
+        *(char **)base = NULL;
+        return 0;
+    }
+    switch (k->type) {
+    case K_STR:
+    case K_ID:
+    case K_OPTSTR:
+        if (k->type != K_OPTSTR && !*value) return failf(err, errlen, "must not be empty");
+        if (k->type == K_ID && !valid_subject(value))
+            return failf(err, errlen,
+                         "must be a valid subject (no spaces, wildcards or empty tokens)");
+        free(*(char **)base);
+        *(char **)base = *value ? xstrdup(value) : NULL;
+        return 0;
+    case K_INT:
+        if (parse_int64(value, &n) < 0) return failf(err, errlen, "not an integer");
+        if (n < k->min || n > k->max) return range_fail(k, err, errlen);
+        *(int *)base = (int)n;
+        return 0;
+    case K_SIZE:
+        if (config_parse_size(value, &n) < 0) {
+            int64_t neg;
+            if (parse_int64(value, &neg) == 0 && neg < 0) return range_fail(k, err, errlen);
+            return failf(err, errlen, "not a size (bytes, or a number with KB, MB or GB)");
+        }
+        if (n < k->min || n > k->max) return range_fail(k, err, errlen);
+        *(int64_t *)base = n;
+        return 0;
+    case K_DUR:
+        if (config_parse_duration_ms(value, &n) < 0)
+            return failf(err, errlen, "not a duration (e.g. 2m, 10s, 500ms, or seconds)");
+        if (n < k->min || n > k->max) return range_fail(k, err, errlen);
+        *(int64_t *)base = n;
+        return 0;
+    case K_BOOL:
+        if (config_parse_bool(value, (bool *)base) < 0)
+            return failf(err, errlen, "not a boolean (true or false)");
+        return 0;
+    case K_STORE:
+        if (parse_store(value, (config_store_t *)base) < 0)
+            return failf(err, errlen, "unknown store type (want LMDB, FILE or MEMORY)");
+        return 0;
+    }
+    return failf(err, errlen, "internal error: bad setting type");
+}
+
+int config_set(config_t *cfg, const char *key, const char *value, char *err, size_t errlen)
+{
+    const struct key *k = find_key(key);
+    if (!k) {
+        failf(err, errlen, "unknown setting");
+        return -1;
+    }
+    return set_value(cfg, k, value, err, errlen) < 0 ? -2 : 0;
+}
+
+int config_validate(const config_t *cfg, char *err, size_t errlen)
+{
+    char why[128];
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct key *k = &keys[i];
+        const char *base = (const char *)cfg + k->off;
+        int64_t n = 0;
+        const char *s;
+        switch (k->type) {
+        case K_STR:
+        case K_ID:
+            s = *(char *const *)base;
+            if (!s || !*s) return failf(err, errlen, "%s: must not be empty", k->name);
+            if (k->type == K_ID && !valid_subject(s))
+                return failf(err, errlen, "%s: must be a valid subject", k->name);
+            continue;
+        case K_OPTSTR:
+        case K_BOOL:
+            continue;
+        case K_STORE:
+            if (cfg->store != CONFIG_STORE_LMDB && cfg->store != CONFIG_STORE_MEMORY)
+                return failf(err, errlen, "%s: unknown store type", k->name);
+            continue;
+        case K_INT:
+            n = *(const int *)base;
+            break;
+        case K_SIZE:
+        case K_DUR:
+            n = *(const int64_t *)base;
+            break;
+        }
+        if (n < k->min || n > k->max) {
+            range_fail(k, why, sizeof(why));
+            return failf(err, errlen, "%s: %s", k->name, why);
+        }
+    }
+    return 0;
+}
+
+/* ---- the YAML file ---- */
+
+struct loader {
+    yaml_parser_t parser;
+    const char *path;
+    const char *buf;
+    size_t len;
+    char *err;
+    size_t errlen;
+};
+
+/* Keys and values are quoted back in messages; keep them short and printable. */
+static const char *printable(char *out, size_t outlen, const char *s)
+{
+    size_t n = 0, max = outlen - 4; /* room for "..." and the NUL */
+    for (; *s && n < max; s++)
+        out[n++] = ((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s;
+    if (*s)
+        memcpy(out + n, "...", 4);
+    else
+        out[n] = '\0';
+    return out;
+}
+
+static int line_of(const yaml_mark_t *m)
+{
+    return (int)m->line + 1;
+}
+
+static int syntax_error(struct loader *l)
+{
+    yaml_parser_t *p = &l->parser;
+    if (p->error == YAML_MEMORY_ERROR)
+        return failf(l->err, l->errlen, "%s: out of memory", l->path);
+    int line = line_of(&p->problem_mark);
+    if (p->error == YAML_READER_ERROR) {
+        /* Reader errors (bad encoding, control characters) carry a byte offset, no mark. */
+        line = 1;
+        for (size_t i = 0; i < p->problem_offset && i < l->len; i++)
+            line += l->buf[i] == '\n';
+    } else if (p->context && p->context_mark.line < p->problem_mark.line &&
+               (strstr(p->context, "simple key") || strstr(p->context, "quoted scalar"))) {
+        /* A key missing its ':', or a quote never closed, is only noticed on a later line; the
+         * line where the key or the quote starts is the one to fix. */
+        line = line_of(&p->context_mark);
+    }
+    const char *problem = p->problem ? p->problem : "unknown error";
+    if (p->context)
+        return failf(l->err, l->errlen, "%s:%d: YAML syntax error: %s (%s)", l->path, line, problem,
+                     p->context);
+    return failf(l->err, l->errlen, "%s:%d: YAML syntax error: %s", l->path, line, problem);
+}
+
+static int next_event(struct loader *l, yaml_event_t *ev)
+{
+    if (!yaml_parser_parse(&l->parser, ev)) return syntax_error(l);
+    return 0;
+}
+
+static bool is_null(const yaml_event_t *ev)
+{
+    static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
+    if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return false;
+    for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
+        if (strcmp((const char *)ev->data.scalar.value, nulls[i]) == 0) return true;
+    return false;
+}
+
+static bool has_nul(const yaml_event_t *ev)
+{
+    return strlen((const char *)ev->data.scalar.value) != ev->data.scalar.length;
+}
+
+static const char *node_kind(yaml_event_type_t t)
+{
+    switch (t) {
+    case YAML_SEQUENCE_START_EVENT:
+        return "a list";
+    case YAML_MAPPING_START_EVENT:
+        return "a mapping";
+    case YAML_ALIAS_EVENT:
+        return "an alias (aliases are not supported)";
+    default:
+        return "a single value";
+    }
+}
+
+/* One "key: value" pair; the key event is already read. Returns 0, or -1 with l->err set. */
+static int load_pair(struct loader *l, config_t *cfg, const yaml_event_t *kev)
+{
+    char kname[64], vtext[64], why[128];
+    int kline = line_of(&kev->start_mark);
+    if (kev->type != YAML_SCALAR_EVENT)
+        return failf(l->err, l->errlen, "%s:%d: setting names must be plain words, not %s", l->path,
+                     kline, node_kind(kev->type));
+    printable(kname, sizeof(kname), (const char *)kev->data.scalar.value);
+    const struct key *k = has_nul(kev) ? NULL : find_key((const char *)kev->data.scalar.value);
+    if (!k) return failf(l->err, l->errlen, "%s:%d: unknown setting \"%s\"", l->path, kline, kname);
+
+    yaml_event_t vev;
+    if (next_event(l, &vev) < 0) return -1;
+    int vline = line_of(&vev.start_mark), rc = 0;
+    if (vev.type != YAML_SCALAR_EVENT) {
+        rc = failf(l->err, l->errlen, "%s:%d: \"%s\" takes a single value, not %s", l->path, vline,
+                   kname, node_kind(vev.type));
+    } else if (has_nul(&vev)) {
+        rc = failf(l->err, l->errlen, "%s:%d: value of \"%s\" contains a NUL byte", l->path, vline,
+                   kname);
+    } else if (is_null(&vev)) {
+        if (set_value(cfg, k, NULL, why, sizeof(why)) < 0)
+            rc = failf(l->err, l->errlen, "%s:%d: \"%s\" needs a value", l->path, vline, kname);
+    } else {
+        const char *v = (const char *)vev.data.scalar.value;
+        if (set_value(cfg, k, v, why, sizeof(why)) < 0)
+            rc = failf(l->err, l->errlen, "%s:%d: invalid value \"%s\" for \"%s\": %s", l->path,
+                       vline, printable(vtext, sizeof(vtext), v), kname, why);
+    }
+    yaml_event_delete(&vev);
+    return rc;
+}
+
+/* The top-level node; its first event is already read. Values that are mappings or lists are
+ * rejected on their first event, so nesting never goes deeper than the top mapping. */
+static int load_root(struct loader *l, config_t *cfg, const yaml_event_t *root)
+{
+    int line = line_of(&root->start_mark);
+    if (root->type == YAML_SCALAR_EVENT && is_null(root)) return 0; /* "---" alone: no settings */
+    if (root->type != YAML_MAPPING_START_EVENT)
+        return failf(l->err, l->errlen,
+                     "%s:%d: the top level must be a mapping of settings (key: value), not %s",
+                     l->path, line, node_kind(root->type));
+    for (;;) {
+        yaml_event_t kev;
+        if (next_event(l, &kev) < 0) return -1;
+        if (kev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&kev);
+            return 0;
+        }
+        int rc = load_pair(l, cfg, &kev);
+        yaml_event_delete(&kev);
+        if (rc < 0) return -1;
+    }
+}
+
+/* Walks the event stream: at most one document whose root is a mapping. */
+static int load_stream(struct loader *l, config_t *cfg)
+{
+    yaml_event_t ev;
+    int rc = 0;
+    bool seen_doc = false;
+    for (;;) {
+        if (next_event(l, &ev) < 0) return -1;
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT:
+            yaml_event_delete(&ev);
+            return 0;
+        case YAML_DOCUMENT_START_EVENT:
+            if (seen_doc)
+                rc = failf(l->err, l->errlen, "%s:%d: only one YAML document is allowed", l->path,
+                           line_of(&ev.start_mark));
+            seen_doc = true;
+            yaml_event_delete(&ev);
+            if (rc < 0 || next_event(l, &ev) < 0) return -1;
+            rc = load_root(l, cfg, &ev);
+            break;
+        default: /* STREAM_START, DOCUMENT_END */
+            break;
+        }
+        yaml_event_delete(&ev);
+        if (rc < 0) return -1;
+    }
+}
+
+static int read_file(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return failf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 4096, len = 0;
+    char *buf = xmalloc(cap);
+    for (;;) {
+        if (len == cap) {
+            if (cap >= MAX_FILE_SIZE) {
+                free(buf);
+                fclose(fp);
+                return failf(err, errlen, "%s: too large for a config file", path);
+            }
+            cap *= 2;
+            buf = xrealloc(buf, cap);
+        }
+        size_t n = fread(buf + len, 1, cap - len, fp);
+        len += n;
+        if (n == 0) break;
+    }
+    if (ferror(fp)) {
+        int e = errno;
+        free(buf);
+        fclose(fp);
+        return failf(err, errlen, "%s: cannot read: %s", path, strerror(e));
+    }
+    fclose(fp);
+    *out = buf;
+    *outlen = len;
+    return 0;
+}
+
+int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen)
+{
+    struct loader l = {.path = path, .err = err, .errlen = errlen};
+    char *buf = NULL;
+    if (read_file(path, &buf, &l.len, err, errlen) < 0) return -1;
+    l.buf = buf;
+    if (!yaml_parser_initialize(&l.parser)) {
+        free(buf);
+        return failf(err, errlen, "%s: out of memory", path);
+    }
+    yaml_parser_set_input_string(&l.parser, (const unsigned char *)buf, l.len);
+    int rc = load_stream(&l, cfg);
+    yaml_parser_delete(&l.parser);
+    free(buf);
+    return rc;
+}

@@ -1,0 +1,301 @@
+/* config_flags: command-line flags, parsed as Go's flag package does for nats-streaming-server,
+ * so that scripts and client test suites written for NSS start stanzad unchanged:
+ * "-flag" and "--flag" are the same, a value follows as the next argument or after '=',
+ * and a boolean flag never takes the next argument (only "-flag=false"). */
+#include "config.h"
+
+#include "xalloc.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum fkind {
+    FL_VALUE,   /* takes a value, applied with config_set(key) */
+    FL_BOOL,    /* boolean, applied with config_set(key) */
+    FL_CONFIG,  /* -c: loaded before every other flag */
+    FL_HELP,    /* -h */
+    FL_VERSION, /* -v */
+    FL_DV,      /* -DV: debug and trace */
+    FL_SDV,     /* -SDV: stan_debug and stan_trace */
+};
+
+struct flag {
+    const char *names[3]; /* case-sensitive, as in Go: -V is trace, -v is version */
+    enum fkind kind;
+    const char *key; /* config_set key for FL_VALUE, FL_BOOL */
+};
+
+static const struct flag flags[] = {
+    {{"a", "addr", "net"}, FL_VALUE, "host"},
+    {{"p", "port"}, FL_VALUE, "port"},
+    {{"m", "http_port"}, FL_VALUE, "http_port"},
+    {{"c", "config"}, FL_CONFIG, NULL},
+    {{"cid", "cluster_id"}, FL_VALUE, "cluster_id"},
+    {{"st", "store"}, FL_VALUE, "store"},
+    {{"dir"}, FL_VALUE, "dir"},
+    {{"D", "debug"}, FL_BOOL, "debug"},
+    {{"V", "trace"}, FL_BOOL, "trace"},
+    {{"DV"}, FL_DV, NULL},
+    {{"SD", "stan_debug"}, FL_BOOL, "stan_debug"},
+    {{"SV", "stan_trace"}, FL_BOOL, "stan_trace"},
+    {{"SDV"}, FL_SDV, NULL},
+    {{"T", "logtime"}, FL_BOOL, "logtime"},
+    {{"l", "log"}, FL_VALUE, "log_file"},
+    {{"P", "pid"}, FL_VALUE, "pid_file"},
+    {{"v", "version"}, FL_VERSION, NULL},
+    {{"h", "help"}, FL_HELP, NULL},
+    {{"user"}, FL_VALUE, "user"},
+    {{"pass"}, FL_VALUE, "password"},
+    {{"auth"}, FL_VALUE, "token"},
+    {{"max_payload"}, FL_VALUE, "max_payload"},
+    {{"max_pending"}, FL_VALUE, "max_pending"},
+    {{"max_control_line"}, FL_VALUE, "max_control_line"},
+    {{"max_connections"}, FL_VALUE, "max_connections"},
+    {{"ping_interval"}, FL_VALUE, "ping_interval"},
+    {{"ping_max"}, FL_VALUE, "ping_max"},
+    {{"write_deadline"}, FL_VALUE, "write_deadline"},
+};
+#define NFLAGS (sizeof(flags) / sizeof(flags[0]))
+
+/* One flag as found in argv; name and value point into argv. */
+struct arg {
+    const struct flag *flag;
+    const char *name; /* without dashes, name_len long (it may be followed by "=value") */
+    int name_len;
+    const char *value; /* NULL for a boolean given without "=value" */
+};
+
+static int failf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int failf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return CONFIG_ERROR;
+}
+
+static const struct flag *find_flag(const char *name, size_t len)
+{
+    for (size_t i = 0; i < NFLAGS; i++)
+        for (size_t j = 0; j < 3 && flags[i].names[j]; j++)
+            if (strlen(flags[i].names[j]) == len && memcmp(flags[i].names[j], name, len) == 0)
+                return &flags[i];
+    return NULL;
+}
+
+static bool takes_value(const struct flag *f)
+{
+    return f->kind == FL_VALUE || f->kind == FL_CONFIG;
+}
+
+/* Splits argv into flags, as Go's FlagSet.parseOne, storing *np of them in out. Returns
+ * CONFIG_OK, CONFIG_ERROR, or CONFIG_SHOW_HELP/CONFIG_SHOW_VERSION as soon as -h/-v is met
+ * (errors before it win, later ones are not looked at: Go stops there too). */
+static int scan(int argc, char **argv, struct arg *out, int *np, char *err, size_t errlen)
+{
+    int n = 0;
+    *np = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (s[0] != '-' || s[1] == '\0')
+            return failf(err, errlen, "unexpected argument \"%s\" (flags start with -)", s);
+        const char *name = s + 1;
+        if (*name == '-') {
+            name++;
+            if (!*name) { /* "--" ends the flags; stanzad takes no other arguments */
+                if (i + 1 < argc)
+                    return failf(err, errlen, "unexpected argument \"%s\"", argv[i + 1]);
+                break;
+            }
+        }
+        if (*name == '-' || *name == '=') return failf(err, errlen, "bad flag syntax: %s", s);
+        const char *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const struct flag *f = find_flag(name, len);
+        if (!f) return failf(err, errlen, "unknown flag: -%.*s", (int)len, name);
+
+        const char *value = eq ? eq + 1 : NULL;
+        if (!value && takes_value(f)) {
+            if (i + 1 >= argc)
+                return failf(err, errlen, "flag needs an argument: -%.*s", (int)len, name);
+            value = argv[++i]; /* taken whatever it looks like, as Go does ("-p -1") */
+        }
+        if (f->kind == FL_HELP || f->kind == FL_VERSION) {
+            bool on = true;
+            if (value && config_parse_bool(value, &on) < 0)
+                return failf(err, errlen, "invalid value \"%s\" for flag -%.*s: not a boolean",
+                             value, (int)len, name);
+            if (on) return f->kind == FL_HELP ? CONFIG_SHOW_HELP : CONFIG_SHOW_VERSION;
+            continue;
+        }
+        out[n++] = (struct arg){f, name, (int)len, value};
+        *np = n;
+    }
+    return CONFIG_OK;
+}
+
+static int apply(config_t *cfg, const struct arg *a, char *err, size_t errlen)
+{
+    char why[160];
+    const char *value = a->value ? a->value : "true";
+    bool on;
+    switch (a->flag->kind) {
+    case FL_VALUE:
+    case FL_BOOL:
+        if (config_set(cfg, a->flag->key, value, why, sizeof(why)) == 0) return 0;
+        break;
+    case FL_DV:
+    case FL_SDV:
+        snprintf(why, sizeof(why), "not a boolean (true or false)");
+        if (config_parse_bool(value, &on) < 0) break;
+        if (a->flag->kind == FL_DV)
+            cfg->debug = cfg->trace = on;
+        else
+            cfg->stan_debug = cfg->stan_trace = on;
+        return 0;
+    default: /* handled by the caller */
+        return 0;
+    }
+    return failf(err, errlen, "invalid value \"%.100s\" for flag -%.*s: %s", value, a->name_len,
+                 a->name, why);
+}
+
+int config_from_args(config_t *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+    char why[256];
+    struct arg *args = xcalloc(argc > 0 ? (size_t)argc : 1, sizeof(*args));
+    int n, rc = scan(argc, argv, args, &n, err, errlen);
+    if (rc != CONFIG_OK) {
+        free(args);
+        return rc;
+    }
+
+    /* The file first, wherever -c is, so that every other flag overrides it; the last -c wins,
+     * and an empty one means none, as in NSS. */
+    const char *file = NULL;
+    for (int i = 0; i < n; i++)
+        if (args[i].flag->kind == FL_CONFIG) file = args[i].value;
+    if (file && *file) {
+        if (config_load_file(cfg, file, err, errlen) < 0) {
+            free(args);
+            return CONFIG_ERROR;
+        }
+        free(cfg->config_file);
+        cfg->config_file = xstrdup(file);
+    }
+
+    for (int i = 0; i < n && rc == CONFIG_OK; i++)
+        rc = apply(cfg, &args[i], err, errlen);
+    free(args);
+    if (rc != CONFIG_OK) return CONFIG_ERROR;
+    if (config_validate(cfg, why, sizeof(why)) < 0)
+        return failf(err, errlen, "invalid configuration: %s", why);
+    return CONFIG_OK;
+}
+
+/* ---- usage ---- */
+
+static void fmt_size(char *buf, size_t len, int64_t v)
+{
+    static const char *const unit[] = {"", "KB", "MB", "GB"};
+    int u = 0;
+    while (u < 3 && v >= 1024 && v % 1024 == 0)
+        v /= 1024, u++;
+    snprintf(buf, len, "%lld%s", (long long)v, unit[u]);
+}
+
+/* Go-like, without the zero parts: "2m", "1h30m", "10s", "1s500ms". */
+static void fmt_duration(char *buf, size_t len, int64_t ms)
+{
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } parts[] = {{"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
+    size_t off = 0;
+    buf[0] = '\0';
+    if (ms == 0) snprintf(buf, len, "0s");
+    for (size_t i = 0; i < 4 && ms > 0 && off < len; i++) {
+        if (ms < parts[i].ms) continue;
+        int w =
+            snprintf(buf + off, len - off, "%lld%s", (long long)(ms / parts[i].ms), parts[i].unit);
+        if (w < 0) break;
+        off += (size_t)w;
+        ms %= parts[i].ms;
+    }
+}
+
+static void opt(FILE *out, const char *flag, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void opt(FILE *out, const char *flag, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(out, "    %-31s ", flag);
+    va_start(ap, fmt);
+    vfprintf(out, fmt, ap);
+    va_end(ap);
+    fputc('\n', out);
+}
+
+void config_usage(FILE *out, const char *prog)
+{
+    config_t d; /* the defaults shown are the real ones */
+    char a[32], b[32], c[32], e[32], f[32];
+    config_init(&d);
+    fprintf(out, "Usage: %s [options]\n\nServer Options:\n", prog ? prog : "stanzad");
+    opt(out, "-a, --addr <host>", "Bind to host address (default: %s)", d.host);
+    opt(out, "-p, --port <port>", "Use port for clients (default: %d)", d.port);
+    opt(out, "-m, --http_port <port>", "Use port for HTTP monitoring (default: %d = off)",
+        d.http_port);
+    opt(out, "-c, --config <file>", "Configuration file (YAML); other flags override it");
+    opt(out, "-P, --pid <file>", "File to store the process ID in");
+    opt(out, "    --user <user>", "User required for connections");
+    opt(out, "    --pass <password>", "Password required for connections");
+    opt(out, "    --auth <token>", "Authorization token required for connections");
+    opt(out, "-h, --help", "Show this message");
+    opt(out, "-v, --version", "Show version");
+
+    fprintf(out, "\nStreaming Options:\n");
+    opt(out, "-cid, --cluster_id <string>", "Cluster ID (default: %s)", d.cluster_id);
+    opt(out, "-st, --store <string>", "Store type: LMDB (or FILE), MEMORY (default: %s)",
+        d.store == CONFIG_STORE_LMDB ? "LMDB" : "MEMORY");
+    opt(out, "    --dir <string>", "Directory of the persistent store (default: %s)", d.dir);
+
+    fprintf(out, "\nLogging Options:\n");
+    opt(out, "-l, --log <file>", "File to redirect log output to (default: stderr)");
+    opt(out, "-T, --logtime[=<bool>]", "Timestamp log entries (default: %s)",
+        d.logtime ? "true" : "false");
+    opt(out, "-D, --debug[=<bool>]", "Enable debugging output");
+    opt(out, "-V, --trace[=<bool>]", "Trace the raw protocol");
+    opt(out, "-DV", "Debug and trace");
+    opt(out, "-SD, --stan_debug[=<bool>]", "Enable STAN debugging output");
+    opt(out, "-SV, --stan_trace[=<bool>]", "Trace the raw STAN protocol");
+    opt(out, "-SDV", "STAN debug and trace");
+
+    fmt_size(a, sizeof(a), d.max_payload);
+    fmt_size(b, sizeof(b), d.max_pending);
+    fmt_size(c, sizeof(c), d.max_control_line);
+    fmt_duration(e, sizeof(e), d.ping_interval_ms);
+    fmt_duration(f, sizeof(f), d.write_deadline_ms);
+    fprintf(out, "\nLimits:\n");
+    opt(out, "    --max_payload <size>", "Maximum message payload, at most 64MB (default: %s)", a);
+    opt(out, "    --max_pending <size>", "Maximum bytes queued for a client (default: %s)", b);
+    opt(out, "    --max_control_line <size>", "Maximum protocol line length (default: %s)", c);
+    opt(out, "    --max_connections <n>", "Maximum client connections (default: %d)",
+        d.max_connections);
+    opt(out, "    --ping_interval <duration>", "Interval between pings to clients (default: %s)",
+        e);
+    opt(out, "    --ping_max <n>", "Unanswered pings before a client is closed (default: %d)",
+        d.max_pings_out);
+    opt(out, "    --write_deadline <duration>",
+        "Close a client whose socket takes nothing this long (default: %s)", f);
+
+    fprintf(out, "\nEvery flag takes one or two dashes: -flag value, -flag=value; booleans\n"
+                 "-flag or -flag=false. Sizes take KB, MB, GB; durations look like 1h2m3s,\n"
+                 "500ms, or a number of seconds.\n");
+    config_free(&d);
+}
