@@ -6,18 +6,18 @@
 #include <stdarg.h>
 
 typedef struct buf {
-    char *data;   /* owned; NULL until the first append */
-    size_t len;   /* bytes in use */
-    size_t cap;   /* bytes allocated */
+    char *data; /* owned; NULL until the first append */
+    size_t len; /* bytes in use */
+    size_t cap; /* bytes allocated */
 } buf_t;
 
 void buf_init(buf_t *b);
-void buf_free(buf_t *b);                 /* releases data; b may be reused after buf_init */
+void buf_free(buf_t *b);                  /* releases data; b may be reused after buf_init */
 void buf_reserve(buf_t *b, size_t extra); /* ensures cap >= len + extra */
 void buf_append(buf_t *b, const void *p, size_t n);
 void buf_append_str(buf_t *b, const char *s);
 void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void buf_reset(buf_t *b);                /* len = 0, keeps the allocation */
+void buf_reset(buf_t *b); /* len = 0, keeps the allocation */
 /* Releases the allocation if it grew beyond keep bytes, so one burst does not pin memory. */
 void buf_shrink(buf_t *b, size_t keep);
 /* Appends the decimal form of v; the fast path for protocol lines. */

@@ -31,14 +31,14 @@ typedef struct config {
     char *dir;            /* --dir, key "dir"; default "./data" */
 
     /* NATS core limits */
-    int64_t max_payload;      /* key "max_payload", --max_payload; default 1 MiB; sizes take KB/MB/GB */
-    int64_t max_pending;      /* key "max_pending", --max_pending; outbound bytes per client; 64 MiB */
-    int64_t max_control_line; /* key "max_control_line"; default 4096 */
-    int max_connections;      /* key "max_connections", --max_connections; default 65536 */
-    int64_t ping_interval_ms; /* key "ping_interval" (duration, or integer seconds); 2m */
-    int max_pings_out;        /* key "ping_max" (alias "max_pings_out"); default 2 */
-    int64_t write_deadline_ms;/* key "write_deadline"; default 10s: a client whose socket accepts
-                                 nothing for this long is closed as a slow consumer */
+    int64_t max_payload; /* key "max_payload", --max_payload; default 1 MiB; sizes take KB/MB/GB */
+    int64_t max_pending; /* key "max_pending", --max_pending; outbound bytes per client; 64 MiB */
+    int64_t max_control_line;  /* key "max_control_line"; default 4096 */
+    int max_connections;       /* key "max_connections", --max_connections; default 65536 */
+    int64_t ping_interval_ms;  /* key "ping_interval" (duration, or integer seconds); 2m */
+    int max_pings_out;         /* key "ping_max" (alias "max_pings_out"); default 2 */
+    int64_t write_deadline_ms; /* key "write_deadline"; default 10s: a client whose socket accepts
+                                  nothing for this long is closed as a slow consumer */
 
     /* Authentication for core clients; all NULL = open */
     char *user;  /* --user, key "user" */

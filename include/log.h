@@ -5,7 +5,14 @@
 #define STANZA_LOG_H
 #include <stdbool.h>
 
-enum log_level { LOG_LVL_FATAL, LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG, LOG_LVL_TRACE };
+enum log_level {
+    LOG_LVL_FATAL,
+    LOG_LVL_ERROR,
+    LOG_LVL_WARN,
+    LOG_LVL_INFO,
+    LOG_LVL_DEBUG,
+    LOG_LVL_TRACE
+};
 
 /* Opens path for appending (NULL or "" = stderr). Returns 0 or -errno. */
 int log_open(const char *path);
@@ -13,7 +20,12 @@ int log_open(const char *path);
  * file stays in use. */
 int log_reopen(void);
 void log_close(void);
-void log_set_level(enum log_level max_level);
+/* Debug and trace lines are switched on independently (-D, -V), as in nats-server; the other
+ * levels are always written. */
+void log_set_verbosity(bool debug, bool trace);
+/* Whether lines carry the date and time (default true; -T=false turns them off, e.g. when a
+ * supervisor such as journald adds its own). */
+void log_set_timestamps(bool on);
 bool log_enabled(enum log_level level);
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -21,7 +33,13 @@ void log_write(enum log_level level, const char *fmt, ...) __attribute__((format
 #define LOG_E(...) log_write(LOG_LVL_ERROR, __VA_ARGS__)
 #define LOG_W(...) log_write(LOG_LVL_WARN, __VA_ARGS__)
 #define LOG_I(...) log_write(LOG_LVL_INFO, __VA_ARGS__)
-#define LOG_D(...) do { if (log_enabled(LOG_LVL_DEBUG)) log_write(LOG_LVL_DEBUG, __VA_ARGS__); } while (0)
-#define LOG_T(...) do { if (log_enabled(LOG_LVL_TRACE)) log_write(LOG_LVL_TRACE, __VA_ARGS__); } while (0)
+#define LOG_D(...)                                                                                 \
+    do {                                                                                           \
+        if (log_enabled(LOG_LVL_DEBUG)) log_write(LOG_LVL_DEBUG, __VA_ARGS__);                     \
+    } while (0)
+#define LOG_T(...)                                                                                 \
+    do {                                                                                           \
+        if (log_enabled(LOG_LVL_TRACE)) log_write(LOG_LVL_TRACE, __VA_ARGS__);                     \
+    } while (0)
 
 #endif

@@ -39,12 +39,12 @@ typedef struct parser_op {
 
 typedef enum {
     PARSER_OK = 0,
-    PARSER_E_UNKNOWN_OP = -1,     /* not a known operation */
-    PARSER_E_CONTROL_LINE = -2,   /* control line longer than the limit */
-    PARSER_E_MAX_PAYLOAD = -3,    /* PUB/HPUB size over max_payload */
-    PARSER_E_BAD_ARGS = -4,       /* wrong number or form of arguments */
-    PARSER_E_BAD_PAYLOAD = -5,    /* payload not followed by CRLF */
-    PARSER_E_HANDLER = -6,        /* the handler asked to stop */
+    PARSER_E_UNKNOWN_OP = -1,   /* not a known operation */
+    PARSER_E_CONTROL_LINE = -2, /* control line longer than the limit */
+    PARSER_E_MAX_PAYLOAD = -3,  /* PUB/HPUB size over max_payload */
+    PARSER_E_BAD_ARGS = -4,     /* wrong number or form of arguments */
+    PARSER_E_BAD_PAYLOAD = -5,  /* payload not followed by CRLF */
+    PARSER_E_HANDLER = -6,      /* the handler asked to stop */
 } parser_err_t;
 
 /* Handler: return 0 to continue, non-zero to stop parsing (parser_feed then returns

@@ -24,7 +24,8 @@ void buf_reserve(buf_t *b, size_t extra)
     size_t want = b->len + extra;
     if (want <= b->cap) return;
     size_t cap = b->cap ? b->cap : 256;
-    while (cap < want) cap *= 2;
+    while (cap < want)
+        cap *= 2;
     b->data = xrealloc(b->data, cap);
     b->cap = cap;
 }

@@ -13,7 +13,7 @@
 #include "subject.h"
 #include "xalloc.h"
 
-#define KEEP_OUT (64 * 1024)    /* larger outbound buffers are released once drained */
+#define KEEP_OUT (64 * 1024)     /* larger outbound buffers are released once drained */
 #define EAGER_FLUSH (256 * 1024) /* flush before the end of the iteration past this */
 /* Bytes one connection may feed per loop iteration. libuv would read up to 32 x 64 KiB from a
  * busy publisher before anything is flushed; pausing it sooner lets the poll phase drain the
@@ -64,7 +64,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b);
 static uint64_t hash_bytes(const char *p, size_t n)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
     return h;
 }
 
@@ -201,6 +202,8 @@ void conn_deliver(conn_t *c, struct nsub *sub, const server_msg_t *m)
     b->len = (size_t)(w - b->data);
     c->out_msgs++;
     c->out_bytes += body;
+    LOG_T("cid:%llu - ->> [%s %.*s %s %zu]", (unsigned long long)c->cid, with_hdr ? "HMSG" : "MSG",
+          (int)m->subject_len, m->subject, sub->sid, body);
     server_mark_dirty(c->srv, c);
     /* A busy iteration can route megabytes before the flush hook runs; hand big batches to the
      * socket now, so max_pending measures what the client did not take, not our batching. */
@@ -229,8 +232,10 @@ static void on_write(uv_write_t *req, int status)
         return;
     }
     update_congestion(c);
-    if (c->out.len) conn_flush(c);
-    else if (c->close_after_flush) conn_close(c, c->reason);
+    if (c->out.len)
+        conn_flush(c);
+    else if (c->close_after_flush)
+        conn_close(c, c->reason);
 }
 
 void conn_flush(conn_t *c)
@@ -288,16 +293,26 @@ bool conn_write_stalled(conn_t *c, uint64_t now_ms, uint64_t deadline_ms)
 static const char *reason_text(close_reason_t r)
 {
     switch (r) {
-    case CLOSE_CLIENT: return "Client Closed";
-    case CLOSE_PROTOCOL: return "Protocol Violation";
-    case CLOSE_MAX_PAYLOAD: return "Maximum Payload Exceeded";
-    case CLOSE_CONTROL_LINE: return "Maximum Control Line Exceeded";
-    case CLOSE_SLOW_CONSUMER: return "Slow Consumer";
-    case CLOSE_STALE: return "Stale Connection";
-    case CLOSE_AUTH: return "Authentication Failure";
-    case CLOSE_MAX_CONNS: return "Maximum Connections Exceeded";
-    case CLOSE_WRITE_ERROR: return "Write Error";
-    case CLOSE_SHUTDOWN: return "Server Shutdown";
+    case CLOSE_CLIENT:
+        return "Client Closed";
+    case CLOSE_PROTOCOL:
+        return "Protocol Violation";
+    case CLOSE_MAX_PAYLOAD:
+        return "Maximum Payload Exceeded";
+    case CLOSE_CONTROL_LINE:
+        return "Maximum Control Line Exceeded";
+    case CLOSE_SLOW_CONSUMER:
+        return "Slow Consumer";
+    case CLOSE_STALE:
+        return "Stale Connection";
+    case CLOSE_AUTH:
+        return "Authentication Failure";
+    case CLOSE_MAX_CONNS:
+        return "Maximum Connections Exceeded";
+    case CLOSE_WRITE_ERROR:
+        return "Write Error";
+    case CLOSE_SHUTDOWN:
+        return "Server Shutdown";
     }
     return "Unknown";
 }
@@ -389,8 +404,7 @@ static bool auth_ok(const config_t *cfg, json_t *o)
     }
     if (cfg->user) {
         json_t *u = json_object_get(o, "user"), *p = json_object_get(o, "pass");
-        return json_is_string(u) && json_is_string(p) &&
-               str_eq(json_string_value(u), cfg->user) &&
+        return json_is_string(u) && json_is_string(p) && str_eq(json_string_value(u), cfg->user) &&
                str_eq(json_string_value(p), cfg->pass ? cfg->pass : "");
     }
     return true;
@@ -453,8 +467,12 @@ static void send_no_responders(conn_t *c, const parser_op_t *op)
         struct nsub *sub = r->plain[i];
         if (sub->conn != c || sub->closed) continue;
         static const char hdr[] = "NATS/1.0 503\r\n\r\n";
-        server_msg_t m = {.subject = op->reply.p, .subject_len = op->reply.len,
-                          .hdr = hdr, .hdr_len = sizeof hdr - 1, .data = "", .data_len = 0};
+        server_msg_t m = {.subject = op->reply.p,
+                          .subject_len = op->reply.len,
+                          .hdr = hdr,
+                          .hdr_len = sizeof hdr - 1,
+                          .data = "",
+                          .data_len = 0};
         conn_deliver(c, sub, &m);
         break;
     }
@@ -464,10 +482,14 @@ static void send_no_responders(conn_t *c, const parser_op_t *op)
 static int op_pub(conn_t *c, const parser_op_t *op)
 {
     server_msg_t m = {
-        .subject = op->subject.p, .subject_len = op->subject.len,
-        .reply = op->reply.len ? op->reply.p : NULL, .reply_len = op->reply.len,
-        .hdr = op->hdr.len ? op->hdr.p : NULL, .hdr_len = op->hdr.len,
-        .data = op->payload.p, .data_len = op->payload.len,
+        .subject = op->subject.p,
+        .subject_len = op->subject.len,
+        .reply = op->reply.len ? op->reply.p : NULL,
+        .reply_len = op->reply.len,
+        .hdr = op->hdr.len ? op->hdr.p : NULL,
+        .hdr_len = op->hdr.len,
+        .data = op->payload.p,
+        .data_len = op->payload.len,
     };
     if (op->reply.len && !subject_valid_literal(op->reply.p, op->reply.len)) {
         send_err(c, "Invalid Publish Subject");
@@ -535,9 +557,48 @@ static int op_unsub(conn_t *c, const parser_op_t *op)
     return 0;
 }
 
+/* -V: one line per client operation, as nats-server traces them. */
+static void trace_op(conn_t *c, const parser_op_t *op)
+{
+    unsigned long long cid = (unsigned long long)c->cid;
+    switch (op->type) {
+    case PARSER_OP_CONNECT:
+        /* Never write credentials to the log. */
+        if (memmem(op->arg.p, op->arg.len, "\"pass\"", 6) ||
+            memmem(op->arg.p, op->arg.len, "\"auth_token\"", 12))
+            LOG_T("cid:%llu - <<- [CONNECT (with credentials, not shown)]", cid);
+        else
+            LOG_T("cid:%llu - <<- [CONNECT %.*s]", cid, (int)op->arg.len, op->arg.p);
+        break;
+    case PARSER_OP_PUB:
+    case PARSER_OP_HPUB:
+        LOG_T("cid:%llu - <<- [%s %.*s%s%.*s %zu] %zu header bytes", cid,
+              op->type == PARSER_OP_PUB ? "PUB" : "HPUB", (int)op->subject.len, op->subject.p,
+              op->reply.len ? " " : "", (int)op->reply.len, op->reply.p,
+              op->payload.len + op->hdr.len, op->hdr.len);
+        break;
+    case PARSER_OP_SUB:
+        LOG_T("cid:%llu - <<- [SUB %.*s%s%.*s %.*s]", cid, (int)op->subject.len, op->subject.p,
+              op->queue.len ? " " : "", (int)op->queue.len, op->queue.p, (int)op->sid.len,
+              op->sid.p);
+        break;
+    case PARSER_OP_UNSUB:
+        LOG_T("cid:%llu - <<- [UNSUB %.*s %llu]", cid, (int)op->sid.len, op->sid.p,
+              (unsigned long long)op->max);
+        break;
+    case PARSER_OP_PING:
+        LOG_T("cid:%llu - <<- [PING]", cid);
+        break;
+    case PARSER_OP_PONG:
+        LOG_T("cid:%llu - <<- [PONG]", cid);
+        break;
+    }
+}
+
 static int on_op(void *arg, const parser_op_t *op)
 {
     conn_t *c = arg;
+    if (log_enabled(LOG_LVL_TRACE)) trace_op(c, op);
     if (c->closing || c->close_after_flush) return -1;
     if (!c->connected && op->type != PARSER_OP_CONNECT &&
         (c->srv->cfg->user || c->srv->cfg->token)) {

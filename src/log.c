@@ -9,9 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static FILE *log_fp;     /* NULL = stderr */
-static char *log_path;   /* owned; NULL = stderr */
-static enum log_level log_max = LOG_LVL_INFO;
+static FILE *log_fp;   /* NULL = stderr */
+static char *log_path; /* owned; NULL = stderr */
+static bool log_debug, log_trace;
+static bool log_time = true;
 
 static const char *const level_tag[] = {"FTL", "ERR", "WRN", "INF", "DBG", "TRC"};
 
@@ -51,27 +52,39 @@ void log_close(void)
     log_path = NULL;
 }
 
-void log_set_level(enum log_level max_level)
+void log_set_verbosity(bool debug, bool trace)
 {
-    log_max = max_level;
+    log_debug = debug;
+    log_trace = trace;
+}
+
+void log_set_timestamps(bool on)
+{
+    log_time = on;
 }
 
 bool log_enabled(enum log_level level)
 {
-    return level <= log_max;
+    if (level == LOG_LVL_DEBUG) return log_debug;
+    if (level == LOG_LVL_TRACE) return log_trace;
+    return true;
 }
 
 void log_write(enum log_level level, const char *fmt, ...)
 {
-    if (level > log_max) return;
+    if (!log_enabled(level)) return;
     struct timeval tv;
     gettimeofday(&tv, NULL);
     struct tm tm;
     localtime_r(&tv.tv_sec, &tm);
     char line[2048];
-    int n = snprintf(line, sizeof line, "[%d] %04d/%02d/%02d %02d:%02d:%02d.%06ld [%s] ",
+    int n;
+    if (log_time)
+        n = snprintf(line, sizeof line, "[%d] %04d/%02d/%02d %02d:%02d:%02d.%06ld [%s] ",
                      (int)getpid(), tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                      tm.tm_min, tm.tm_sec, (long)tv.tv_usec, level_tag[level]);
+    else
+        n = snprintf(line, sizeof line, "[%d] [%s] ", (int)getpid(), level_tag[level]);
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);

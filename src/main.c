@@ -64,10 +64,8 @@ static int write_pid_file(const char *path)
 
 static void apply_log_level(const config_t *cfg)
 {
-    enum log_level lvl = LOG_LVL_INFO;
-    if (cfg->debug || cfg->stan_debug) lvl = LOG_LVL_DEBUG;
-    if (cfg->trace || cfg->stan_trace) lvl = LOG_LVL_TRACE;
-    log_set_level(lvl);
+    /* Until the streaming engine has its own lines, -SD/-SV widen the same two switches. */
+    log_set_verbosity(cfg->debug || cfg->stan_debug, cfg->trace || cfg->stan_trace);
 }
 
 static void start_signal(daemon_t *d, uv_signal_t *h, int signum)
@@ -106,6 +104,7 @@ int main(int argc, char **argv)
         return 1;
     }
     apply_log_level(&d.cfg);
+    log_set_timestamps(d.cfg.logtime);
     signal(SIGPIPE, SIG_IGN);
 
     d.loop = uv_default_loop();
@@ -130,6 +129,10 @@ int main(int argc, char **argv)
     start_signal(&d, &d.sigusr1, SIGUSR1);
     start_signal(&d, &d.sighup, SIGHUP);
     LOG_I("Listening for client connections on %s:%d", d.cfg.host, server_port(d.server));
+    /* Honest about what this build does not serve yet (see README, "Status"). */
+    if (d.cfg.http_port)
+        LOG_W("http_port %d is set, but the monitoring endpoints are not part of this build yet",
+              d.cfg.http_port);
     LOG_I("Server is ready");
 
     uv_run(d.loop, UV_RUN_DEFAULT);

@@ -82,10 +82,12 @@ static size_t split_args(const char *line, size_t len, slice_t *args, size_t max
 {
     size_t n = 0, i = 0;
     while (i < len) {
-        while (i < len && is_ws(line[i])) i++;
+        while (i < len && is_ws(line[i]))
+            i++;
         if (i >= len) break;
         size_t start = i;
-        while (i < len && !is_ws(line[i])) i++;
+        while (i < len && !is_ws(line[i]))
+            i++;
         if (n == max) return max + 1; /* too many */
         args[n].p = line + start;
         args[n].len = i - start;
@@ -105,13 +107,16 @@ static int parse_line(parser_t *p, const char *line, size_t len, size_t *payload
     slice_t a[MAX_ARGS + 1];
     /* CONNECT's argument is JSON with spaces in it: take the rest of the line as is. */
     size_t oplen = 0;
-    while (oplen < len && !is_ws(line[oplen])) oplen++;
+    while (oplen < len && !is_ws(line[oplen]))
+        oplen++;
     slice_t opname = {line, oplen};
     if (op_is(opname, "CONNECT")) {
         size_t i = oplen;
-        while (i < len && is_ws(line[i])) i++;
+        while (i < len && is_ws(line[i]))
+            i++;
         size_t end = len;
-        while (end > i && is_ws(line[end - 1])) end--;
+        while (end > i && is_ws(line[end - 1]))
+            end--;
         op->type = PARSER_OP_CONNECT;
         op->arg.p = line + i;
         op->arg.len = end - i;

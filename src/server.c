@@ -24,7 +24,8 @@ static void make_id(server_t *s)
 {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     s->id[0] = 'N';
-    for (size_t i = 1; i < sizeof s->id - 1; i++) s->id[i] = alphabet[rng_next(s) % 32];
+    for (size_t i = 1; i < sizeof s->id - 1; i++)
+        s->id[i] = alphabet[rng_next(s) % 32];
     s->id[sizeof s->id - 1] = '\0';
 }
 
@@ -213,7 +214,8 @@ void server_shutdown(server_t *s, void (*done)(void *arg), void *arg)
 void server_free(server_t *s)
 {
     if (!s) return;
-    while (s->isubs) server_unsubscribe(s, s->isubs);
+    while (s->isubs)
+        server_unsubscribe(s, s->isubs);
     bury_graveyard(s);
     sublist_free(s->sublist);
     free(s);
@@ -276,14 +278,16 @@ void server_unlink_conn(server_t *s, conn_t *c)
     }
     if (c->paused) {
         conn_t **pp = &s->paused;
-        while (*pp && *pp != c) pp = &(*pp)->paused_next;
+        while (*pp && *pp != c)
+            pp = &(*pp)->paused_next;
         if (*pp) *pp = c->paused_next;
         c->paused = false;
     }
     if (c->dirty) {
         /* Rare (a close with output still queued): the dirty list is short, walk it. */
         conn_t **pp = &s->dirty;
-        while (*pp && *pp != c) pp = &(*pp)->dirty_next;
+        while (*pp && *pp != c)
+            pp = &(*pp)->dirty_next;
         if (*pp) *pp = c->dirty_next;
         c->dirty = false;
         c->dirty_next = NULL;
@@ -292,8 +296,8 @@ void server_unlink_conn(server_t *s, conn_t *c)
 
 int server_add_sub(server_t *s, struct nsub *sub)
 {
-    int rc = sublist_insert(s->sublist, sub->subject, sub->subject_len, sub->queue,
-                            sub->queue_len, sub);
+    int rc =
+        sublist_insert(s->sublist, sub->subject, sub->subject_len, sub->queue, sub->queue_len, sub);
     return rc == SUBLIST_OK ? 0 : -1;
 }
 
@@ -343,7 +347,8 @@ int server_route(server_t *s, conn_t *from, const server_msg_t *msg)
     s->stats.in_msgs++;
     s->stats.in_bytes += msg->data_len + msg->hdr_len;
     int delivered = 0;
-    for (size_t i = 0; i < r->nplain; i++) delivered += deliver_one(s, from, r->plain[i], msg);
+    for (size_t i = 0; i < r->nplain; i++)
+        delivered += deliver_one(s, from, r->plain[i], msg);
     for (size_t q = 0; q < r->nqueues; q++) {
         const sublist_qgroup_t *g = &r->queues[q];
         /* A random member, skipping ones that cannot take it (closing, or no echo). */
@@ -388,7 +393,8 @@ server_sub_t *server_subscribe(server_t *s, const char *subject, const char *que
 void server_unsubscribe(server_t *s, server_sub_t *sub)
 {
     struct nsub **pp = &s->isubs;
-    while (*pp && *pp != sub) pp = &(*pp)->map_next;
+    while (*pp && *pp != sub)
+        pp = &(*pp)->map_next;
     if (*pp) *pp = sub->map_next;
     sub->map_next = NULL;
     server_retire_sub(s, sub);

@@ -1,5 +1,4 @@
 /* harness: see harness.h. */
-#define _GNU_SOURCE
 #include "harness.h"
 
 #include <arpa/inet.h>
@@ -24,9 +23,12 @@
 #define START_ATTEMPTS 5
 #define LOG_TAIL_LINES 40
 
-/* Servers still running, killed by the atexit hook if the test dies mid-way. */
+/* Servers and other children still running, killed by the atexit hooks if the test dies
+ * mid-way. */
 static struct hserver *live_servers;
 static bool atexit_registered;
+static struct hproc *live_procs;
+static bool proc_atexit_registered;
 
 int64_t harness_now_ms(void)
 {
@@ -651,4 +653,215 @@ void hcounter_msg_handler(natsConnection *nc, natsSubscription *sub, natsMsg *ms
     (void)sub;
     natsMsg_Destroy(msg);
     hcounter_add(closure, 1);
+}
+
+/* ---- Other child processes ---- */
+
+static void proc_live_remove(struct hproc *p)
+{
+    for (struct hproc **pp = &live_procs; *pp; pp = &(*pp)->next_live) {
+        if (*pp == p) {
+            *pp = p->next_live;
+            p->next_live = NULL;
+            return;
+        }
+    }
+}
+
+static void kill_live_procs(void)
+{
+    while (live_procs) {
+        struct hproc *p = live_procs;
+        live_procs = p->next_live;
+        kill(p->pid, SIGKILL);
+        waitpid(p->pid, NULL, 0);
+        fprintf(stderr, "harness: child pid %d was still running at exit; killed it\n",
+                (int)p->pid);
+        p->pid = 0;
+    }
+}
+
+/* In the child between fork and exec: only async-signal-safe calls. */
+static void child_fail(const char *what)
+{
+    const char *msg = "harness: child set-up failed: ";
+    ssize_t r = write(2, msg, strlen(msg));
+    r += write(2, what, strlen(what));
+    r += write(2, "\n", 1);
+    (void)r;
+    _exit(127);
+}
+
+static int open_out(const char *path)
+{
+    return open(path ? path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
+}
+
+int hproc_spawn(struct hproc *p, const char *const *argv, const char *dir, const char *out_path,
+                const char *err_path)
+{
+    memset(p, 0, sizeof(*p));
+    p->exit_status = -1;
+    signal(SIGPIPE, SIG_IGN);
+    if (!proc_atexit_registered) {
+        atexit(kill_live_procs);
+        proc_atexit_registered = true;
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "harness: fork: %s\n", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(127);
+        int in = open("/dev/null", O_RDONLY);
+        int out = open_out(out_path);
+        int err =
+            err_path && out_path && strcmp(err_path, out_path) == 0 ? dup(out) : open_out(err_path);
+        if (in < 0 || out < 0 || err < 0) child_fail("open");
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(err, 2);
+        if (dir && chdir(dir) != 0) child_fail("chdir");
+        /* The test ignores SIGPIPE; the child starts with the default. */
+        signal(SIGPIPE, SIG_DFL);
+        execv(argv[0], (char *const *)argv);
+        child_fail(argv[0]);
+    }
+    p->pid = pid;
+    p->next_live = live_procs;
+    live_procs = p;
+    return 0;
+}
+
+bool hproc_exited(struct hproc *p)
+{
+    if (p->pid <= 0) return true;
+    int wstatus;
+    if (waitpid(p->pid, &wstatus, WNOHANG) != p->pid) return false;
+    p->exit_status = status_code(wstatus);
+    proc_live_remove(p);
+    p->pid = 0;
+    return true;
+}
+
+int hproc_wait(struct hproc *p, int timeout_ms)
+{
+    int64_t deadline = harness_now_ms() + timeout_ms;
+    while (!hproc_exited(p)) {
+        if (harness_now_ms() >= deadline) return -1;
+        short_wait();
+    }
+    return p->exit_status;
+}
+
+int hproc_stop(struct hproc *p, int sig, int timeout_ms)
+{
+    if (p->pid <= 0) return p->exit_status;
+    kill(p->pid, sig);
+    int st = hproc_wait(p, timeout_ms);
+    if (st < 0 && p->pid > 0) {
+        fprintf(stderr, "harness: pid %d did not exit within %d ms of signal %d; killing\n",
+                (int)p->pid, timeout_ms, sig);
+        kill(p->pid, SIGKILL);
+        waitpid(p->pid, NULL, 0);
+        proc_live_remove(p);
+        p->pid = 0;
+        p->exit_status = -1;
+        return -1;
+    }
+    return st;
+}
+
+int hproc_run(const char *const *argv, const char *dir, const char *out_path, const char *err_path,
+              int timeout_ms)
+{
+    struct hproc p;
+    if (hproc_spawn(&p, argv, dir, out_path, err_path) != 0) return -1;
+    int st = hproc_wait(&p, timeout_ms);
+    if (st < 0 && p.pid > 0) {
+        fprintf(stderr, "harness: %s did not exit within %d ms; killing\n", argv[0], timeout_ms);
+        hproc_stop(&p, SIGKILL, timeout_ms);
+        return -1;
+    }
+    return st;
+}
+
+bool harness_port_accepts(int port)
+{
+    return port_accepts(port);
+}
+
+int hproc_wait_port(struct hproc *p, int port, int timeout_ms)
+{
+    int64_t deadline = harness_now_ms() + timeout_ms;
+    for (;;) {
+        if (p && hproc_exited(p)) return -1;
+        if (port_accepts(port)) return 0;
+        if (harness_now_ms() >= deadline) return -1;
+        short_wait();
+    }
+}
+
+/* ---- Files ---- */
+
+int hmkdtemp(char *buf, size_t len)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(buf, len, "%s/stanza-it-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(buf)) {
+        fprintf(stderr, "harness: mkdtemp %s: %s\n", buf, strerror(errno));
+        buf[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+void hremove_tree(const char *path)
+{
+    remove_tree(path);
+}
+
+int hfile_write(const char *path, const char *text)
+{
+    return write_file(path, text);
+}
+
+char *hfile_read(const char *path)
+{
+    return slurp(path);
+}
+
+int hfile_count(const char *path, const char *needle)
+{
+    char *text = slurp(path);
+    if (!text) return 0;
+    int n = 0;
+    size_t nl = strlen(needle);
+    for (const char *p = text; nl && (p = strstr(p, needle)) != NULL; p += nl)
+        n++;
+    free(text);
+    return n;
+}
+
+bool hfile_wait_count(const char *path, const char *needle, int n, int timeout_ms)
+{
+    int64_t deadline = harness_now_ms() + timeout_ms;
+    for (;;) {
+        if (hfile_count(path, needle) >= n) return true;
+        if (harness_now_ms() >= deadline) return false;
+        short_wait();
+    }
+}
+
+bool hfile_wait_contains(const char *path, const char *needle, int timeout_ms)
+{
+    return hfile_wait_count(path, needle, 1, timeout_ms);
+}
+
+void hfile_dump(const char *label, const char *path)
+{
+    print_tail(label, path);
 }

@@ -120,4 +120,62 @@ bool hcounter_wait(struct hcounter *c, int64_t n, int timeout_ms);
  * destroys the message. */
 void hcounter_msg_handler(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
 
+/* ---- Other child processes (the CLI, stanzad with hand-made flags) ----
+ * Like the server, a child gets /dev/null as stdin and dies with the test process; one still
+ * running when the test process exits is SIGKILLed by the atexit hook. */
+
+struct hproc {
+    pid_t pid;       /* 0 when not running */
+    int exit_status; /* once reaped: exit code, or 128+signal; -1 before that */
+    struct hproc *next_live;
+};
+
+/* Starts argv[0] (a path) with argv (NULL-terminated) in dir (NULL = the current dir), stdout
+ * appended to out_path and stderr to err_path (NULL = /dev/null; the same path for both merges
+ * them in order). Returns 0, or -1 after printing why. */
+int hproc_spawn(struct hproc *p, const char *const *argv, const char *dir, const char *out_path,
+                const char *err_path);
+
+/* Reaps without blocking. True (with p->exit_status set) once the process has exited. */
+bool hproc_exited(struct hproc *p);
+
+/* Waits up to timeout_ms for the process to exit. Returns its status, or -1 if it is still
+ * running (it is left running). */
+int hproc_wait(struct hproc *p, int timeout_ms);
+
+/* Sends sig and waits up to timeout_ms; then SIGKILLs it and returns -1. Otherwise returns the
+ * status. */
+int hproc_stop(struct hproc *p, int sig, int timeout_ms);
+
+/* Runs a command to completion: spawn, then wait up to timeout_ms (then SIGKILL). Returns the
+ * exit status, or -1 if it could not start or had to be killed. */
+int hproc_run(const char *const *argv, const char *dir, const char *out_path, const char *err_path,
+              int timeout_ms);
+
+/* Waits until 127.0.0.1:port accepts TCP connections. Returns 0; -1 if the process exited first
+ * (p->exit_status set) or the deadline passed (it is left running). p may be NULL. */
+int hproc_wait_port(struct hproc *p, int port, int timeout_ms);
+
+/* True if something accepts TCP connections on 127.0.0.1:port right now. */
+bool harness_port_accepts(int port);
+
+/* ---- Files ---- */
+
+/* Makes a fresh $TMPDIR/stanza-it-XXXXXX (default /tmp) into buf. Returns 0 or -1. */
+int hmkdtemp(char *buf, size_t len);
+/* Removes a directory tree (or a file). */
+void hremove_tree(const char *path);
+/* Writes text to path (truncating). Returns 0 or -1. */
+int hfile_write(const char *path, const char *text);
+/* The whole (small) file as a malloc'ed NUL-terminated string; NULL if it cannot be read. */
+char *hfile_read(const char *path);
+/* Non-overlapping occurrences of needle in the file; 0 if it cannot be read. */
+int hfile_count(const char *path, const char *needle);
+/* Waits until the file contains needle at least n times (re-reading it every few ms). Returns
+ * true if it did before timeout_ms. hfile_wait_contains is n = 1. */
+bool hfile_wait_count(const char *path, const char *needle, int n, int timeout_ms);
+bool hfile_wait_contains(const char *path, const char *needle, int timeout_ms);
+/* Prints the path and the last lines of a file to stderr (for failure reports). */
+void hfile_dump(const char *label, const char *path);
+
 #endif

@@ -93,7 +93,8 @@ static void check_all_splits(const char *in, size_t len, int want_rc, const char
         free(rec);
     }
     size_t *cuts = malloc(sizeof(size_t) * (len ? len : 1));
-    for (size_t k = 0; k + 1 < len; k++) cuts[k] = k + 1;
+    for (size_t k = 0; k + 1 < len; k++)
+        cuts[k] = k + 1;
     rc = run_cuts(in, len, cuts, len ? len - 1 : 0, 4096, 1 << 20, &rec);
     CHECK_EQ_INT(rc, want_rc);
     CHECK_EQ_STR(rec, expect);
@@ -112,8 +113,7 @@ static void test_connect(void)
 
 static void test_pub(void)
 {
-    CHECK_SPLITS("PUB foo 5\r\nhello\r\n", PARSER_OK,
-                 "PUB subj=[foo] reply=[] data=[hello]\n");
+    CHECK_SPLITS("PUB foo 5\r\nhello\r\n", PARSER_OK, "PUB subj=[foo] reply=[] data=[hello]\n");
     CHECK_SPLITS("PUB foo.bar _INBOX.1 3\r\nabc\r\n", PARSER_OK,
                  "PUB subj=[foo.bar] reply=[_INBOX.1] data=[abc]\n");
     CHECK_SPLITS("pub foo 0\r\n\r\n", PARSER_OK, "PUB subj=[foo] reply=[] data=[]\n");
@@ -233,7 +233,8 @@ static void test_large_payload_split(void)
     buf_printf(&in, "PUB big %zu\r\n", n);
     size_t off = in.len;
     buf_reserve(&in, n + 2);
-    for (size_t i = 0; i < n; i++) in.data[off + i] = (char)('a' + i % 26);
+    for (size_t i = 0; i < n; i++)
+        in.data[off + i] = (char)('a' + i % 26);
     in.len += n;
     buf_append(&in, "\r\n", 2);
     parser_t p;
@@ -258,7 +259,7 @@ static void test_garbage_never_crashes(void)
     /* Random bytes, with protocol fragments mixed in, end in OK or an error, never a crash. */
     uint32_t seed = 12345;
     const char *frags[] = {"PUB a 3\r\n", "abc\r\n", "SUB x 1\r\n", "\r\n", "HPUB b 2 4\r\n",
-                           "PING\r\n",    " ",       "9999\r\n",   "\n",   "CONNECT {}\r\n"};
+                           "PING\r\n",    " ",       "9999\r\n",    "\n",   "CONNECT {}\r\n"};
     for (int round = 0; round < 2000; round++) {
         buf_t in;
         buf_init(&in);
