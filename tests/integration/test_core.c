@@ -226,6 +226,15 @@ static void test_request_reply(void)
     }
     natsSubscription_Unsubscribe(sub);
     natsSubscription_Destroy(sub);
+    CHECK(natsConnection_Flush(rc) == NATS_OK);
+    /* Nobody listens now: a headers-capable client is told at once (a 503 status message),
+     * long before its timeout. */
+    natsMsg *reply = NULL;
+    int64_t t0 = nats_Now();
+    natsStatus st = natsConnection_RequestString(&reply, qc, "svc.echo", "anyone?", 5000);
+    if (st != NATS_NO_RESPONDERS) fprintf(stderr, "request: %s\n", natsStatus_GetText(st));
+    CHECK(st == NATS_NO_RESPONDERS);
+    CHECK(nats_Now() - t0 < 4000);
     close_conn(rc);
     close_conn(qc);
 }
