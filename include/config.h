@@ -15,6 +15,24 @@
 
 typedef enum { CONFIG_STORE_LMDB, CONFIG_STORE_MEMORY } config_store_t;
 
+/* Channel limits (NSS semantics). In the global set, 0 means unlimited. In a per-channel entry,
+ * 0 (or omitted) means "inherit from the wider entry or the global value" and a negative value
+ * means unlimited; config_channel_limits resolves that. */
+typedef struct config_limits {
+    int64_t max_msgs;          /* -mm/--max_msgs; default 1000000 */
+    int64_t max_bytes;         /* -mb/--max_bytes (size); default 1000000 KB (1024000000) */
+    int64_t max_age_ms;        /* -ma/--max_age (duration); default 0 */
+    int64_t max_subs;          /* -msu/--max_subs; default 1000 */
+    int64_t max_inactivity_ms; /* -mi/--max_inactivity (duration); default 0 */
+} config_limits_t;
+
+/* One entry of store_limits.channels: a channel name or a pattern with * and > wildcards. */
+typedef struct config_channel_limits {
+    char *pattern;
+    config_limits_t limits;
+    int line; /* where it was defined, for messages */
+} config_channel_limits_t;
+
 typedef struct config {
     char *config_file; /* -c/--config; NULL if none */
 
@@ -29,6 +47,19 @@ typedef struct config {
     char *cluster_id;     /* -cid/--cluster_id, keys "cluster_id", "cid", "id"; "test-cluster" */
     config_store_t store; /* -st/--store FILE|LMDB (persistent) or MEMORY; key "store" */
     char *dir;            /* --dir, key "dir"; default "./data" */
+
+    /* Streaming engine */
+    char *discover_prefix;  /* key "discover_prefix"; default "_STAN.discover" */
+    int64_t hb_interval_ms; /* -hbi/--hb_interval, key "hb_interval"; default 30s */
+    int64_t hb_timeout_ms;  /* -hbt/--hb_timeout, key "hb_timeout"; default 10s */
+    int hb_fail_count;      /* -hbf/--hb_fail_count, key "hb_fail_count"; default 10 */
+    bool file_sync;         /* --file_sync, key "file_sync"; default true: fsync each commit */
+    bool replace_durable;   /* --replace_durable, key "replace_durable"; default false */
+    int64_t max_channels;   /* -mc/--max_channels, key store_limits.max_channels; 100; 0 = none */
+    config_limits_t limits; /* -mm -mb -ma -msu -mi; keys under store_limits */
+    /* store_limits.channels, in file order; owned. */
+    config_channel_limits_t *channel_limits;
+    size_t nchannel_limits;
 
     /* NATS core limits */
     int64_t max_payload; /* key "max_payload", --max_payload; default 1 MiB; sizes take KB/MB/GB */
@@ -70,14 +101,23 @@ int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen);
  * message in err. cfg must be config_init'ed. */
 int config_from_args(config_t *cfg, int argc, char **argv, char *err, size_t errlen);
 
+/* The effective limits for a channel (a literal name): the global limits, overridden by every
+ * matching entry of store_limits.channels from the widest pattern to the narrowest (a literal
+ * match last; '>' patterns before others, shorter ones first, then more wildcards first; equals
+ * in file order); each non-zero field of an entry overrides, a negative one becoming 0
+ * (unlimited). */
+void config_channel_limits(const config_t *cfg, const char *channel, config_limits_t *out);
+
 /* Prints every flag with a one-line description. */
 void config_usage(FILE *out, const char *prog);
 
 /* Sets one setting by its file key or an alias ("port", "addr", "max_payload", ...) from its text
  * form, exactly as the file and the flags do; value NULL means YAML null, which unsets optional
  * strings (http_host, user, pass, token, log_file, pid_file; "" unsets them too) and is an error
- * for everything else. Returns 0; -1 if the key is unknown; -2 if the value is bad, with the
- * reason (no key, no value, e.g. "must be between 0 and 65535") in err. */
+ * for everything else. The settings of the file's store_limits section go by their name in it
+ * ("max_msgs", "max_subscriptions"; they reject negative values, 0 being unlimited); its
+ * "channels" come only from the file. Returns 0; -1 if the key is unknown; -2 if the value is bad,
+ * with the reason (no key, no value, e.g. "must be between 0 and 65535") in err. */
 int config_set(config_t *cfg, const char *key, const char *value, char *err, size_t errlen);
 
 /* Checks every setting's range, as config_from_args does last (useful after editing a config_t

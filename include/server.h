@@ -67,6 +67,11 @@ void server_unsubscribe(server_t *s, server_sub_t *sub);
  * is not a valid literal subject. */
 int server_publish(server_t *s, const server_msg_t *msg);
 
+/* Number of subscriptions (in-process or client) a message on this literal subject would reach;
+ * 0 for an invalid subject. Lets the streaming engine tell at once that a client's inbox has
+ * nobody behind it. */
+size_t server_interest(server_t *s, const char *subject, size_t len);
+
 /* A hook run once per loop iteration after all input was handled and before outbound buffers
  * are flushed: where the streaming engine commits its batch. One hook; NULL clears it. */
 void server_set_flush_hook(server_t *s, void (*fn)(void *arg), void *arg);

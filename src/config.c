@@ -2,6 +2,7 @@
  * Flags live in config_flags.c; both go through config_set so that a setting means the same
  * thing, and is checked the same way, wherever it comes from. */
 #include "config.h"
+#include "config_private.h"
 
 #include "xalloc.h"
 
@@ -29,6 +30,21 @@ void config_init(config_t *cfg)
     cfg->cluster_id = xstrdup("test-cluster");
     cfg->store = CONFIG_STORE_LMDB; /* Stanza is persistent unless told otherwise */
     cfg->dir = xstrdup("./data");
+    /* Streaming defaults are NSS's, so that clients tuned for NSS behave the same here. */
+    cfg->discover_prefix = xstrdup("_STAN.discover");
+    cfg->hb_interval_ms = 30 * 1000;
+    cfg->hb_timeout_ms = 10 * 1000;
+    cfg->hb_fail_count = 10;
+    cfg->file_sync = true;
+    cfg->replace_durable = false;
+    cfg->max_channels = 100;
+    cfg->limits = (config_limits_t){
+        .max_msgs = 1000000,
+        .max_bytes = 1000000 * KIB,
+        .max_age_ms = 0,
+        .max_subs = 1000,
+        .max_inactivity_ms = 0,
+    };
     cfg->max_payload = 1 * MIB;
     cfg->max_pending = 64 * MIB;
     cfg->max_control_line = 4096;
@@ -46,6 +62,8 @@ void config_free(config_t *cfg)
     free(cfg->http_host);
     free(cfg->cluster_id);
     free(cfg->dir);
+    free(cfg->discover_prefix);
+    config_free_channel_limits(cfg);
     free(cfg->user);
     free(cfg->pass);
     free(cfg->token);
@@ -224,8 +242,9 @@ static bool valid_subject(const char *s)
 enum ktype {
     K_STR,    /* required string */
     K_OPTSTR, /* optional string: NULL or "" unsets */
-    K_ID,     /* cluster ID: a literal subject */
+    K_ID,     /* a literal subject: cluster ID, discover prefix */
     K_INT,    /* int, decimal */
+    K_INT64,  /* int64, decimal */
     K_SIZE,   /* int64 bytes */
     K_DUR,    /* int64 milliseconds */
     K_BOOL,
@@ -237,10 +256,12 @@ struct key {
     const char *alias[3];
     enum ktype type;
     size_t off;
-    int64_t min, max; /* K_INT, K_SIZE, K_DUR */
+    int64_t min, max; /* K_INT, K_INT64, K_SIZE, K_DUR */
 };
 
 #define OFF(field) offsetof(config_t, field)
+/* A store_limits setting: 0 means unlimited, and there is no upper bound. */
+#define LIMIT(type, field) type, OFF(field), 0, INT64_MAX
 static const struct key keys[] = {
     {"host", {"addr", "listen"}, K_STR, OFF(host), 0, 0},
     {"port", {0}, K_INT, OFF(port), 0, 65535},
@@ -249,6 +270,12 @@ static const struct key keys[] = {
     {"cluster_id", {"cid", "id"}, K_ID, OFF(cluster_id), 0, 0},
     {"store", {0}, K_STORE, OFF(store), 0, 0},
     {"dir", {0}, K_STR, OFF(dir), 0, 0},
+    {"discover_prefix", {0}, K_ID, OFF(discover_prefix), 0, 0},
+    {"hb_interval", {0}, K_DUR, OFF(hb_interval_ms), 1, INT64_MAX},
+    {"hb_timeout", {0}, K_DUR, OFF(hb_timeout_ms), 1, INT64_MAX},
+    {"hb_fail_count", {0}, K_INT, OFF(hb_fail_count), 1, INT_MAX},
+    {"file_sync", {0}, K_BOOL, OFF(file_sync), 0, 0},
+    {"replace_durable", {0}, K_BOOL, OFF(replace_durable), 0, 0},
     {"max_payload", {0}, K_SIZE, OFF(max_payload), 1, 64 * MIB},
     {"max_pending", {0}, K_SIZE, OFF(max_pending), 1, INT64_MAX},
     {"max_control_line", {0}, K_SIZE, OFF(max_control_line), 1, INT32_MAX},
@@ -266,8 +293,32 @@ static const struct key keys[] = {
     {"stan_debug", {0}, K_BOOL, OFF(stan_debug), 0, 0},
     {"stan_trace", {0}, K_BOOL, OFF(stan_trace), 0, 0},
     {"logtime", {0}, K_BOOL, OFF(logtime), 0, 0},
+    /* store_limits (is_store_limit); the short aliases are NSS's config-file names. Every key
+     * whose field lies in cfg->limits is also a per-channel limit (config_set_channel_limit). */
+    {"max_channels", {"mc"}, LIMIT(K_INT64, max_channels)},
+    {"max_msgs", {"mm"}, LIMIT(K_INT64, limits.max_msgs)},
+    {"max_bytes", {"mb"}, LIMIT(K_SIZE, limits.max_bytes)},
+    {"max_age", {"ma"}, LIMIT(K_DUR, limits.max_age_ms)},
+    {"max_subs", {"msu", "max_subscriptions"}, LIMIT(K_INT64, limits.max_subs)},
+    {"max_inactivity", {"mi"}, LIMIT(K_DUR, limits.max_inactivity_ms)},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static bool in_limits(size_t off)
+{
+    return off >= OFF(limits) && off < OFF(limits) + sizeof(config_limits_t);
+}
+
+/* The settings of the store_limits section; in all of them 0 means unlimited. */
+static bool is_store_limit(const struct key *k)
+{
+    return k->off == OFF(max_channels) || in_limits(k->off);
+}
+
+static enum config_section key_section(const struct key *k)
+{
+    return is_store_limit(k) ? CONFIG_SEC_STORE_LIMITS : CONFIG_SEC_TOP;
+}
 
 /* Keys are case-insensitive, as in nats-server's config files. */
 static const struct key *find_key(const char *name)
@@ -309,6 +360,7 @@ static void fmt_size(char *buf, size_t len, int64_t v)
 static int range_fail(const struct key *k, char *err, size_t errlen)
 {
     char lo[32], hi[32];
+    if (is_store_limit(k)) return failf(err, errlen, "must not be negative (0 means unlimited)");
     if (k->type == K_DUR) return failf(err, errlen, "must be at least 1ms");
     if (k->type == K_SIZE) {
         fmt_size(lo, sizeof(lo), k->min);
@@ -322,11 +374,57 @@ static int range_fail(const struct key *k, char *err, size_t errlen)
     return failf(err, errlen, "must be between %s and %s", lo, hi);
 }
 
+/* What a value of a number-like type must look like, for messages. */
+static const char *number_form(const struct key *k)
+{
+    switch (k->type) {
+    case K_SIZE:
+        return "not a size (bytes, or a number with KB, MB or GB)";
+    case K_DUR:
+        return "not a duration (e.g. 2m, 10s, 500ms, or seconds)";
+    default:
+        return "not an integer";
+    }
+}
+
+/* Parses a K_INT, K_INT64, K_SIZE or K_DUR value, without range checks. A negative integer is
+ * returned as such for sizes too, so that the range check, not "not a size", reports it. */
+static int parse_number(const struct key *k, const char *s, int64_t *n, char *err, size_t errlen)
+{
+    int rc;
+    switch (k->type) {
+    case K_SIZE:
+        rc = config_parse_size(s, n);
+        if (rc < 0 && parse_int64(s, n) == 0 && *n < 0) rc = 0;
+        break;
+    case K_DUR:
+        rc = config_parse_duration_ms(s, n);
+        break;
+    default:
+        rc = parse_int64(s, n);
+        break;
+    }
+    return rc < 0 ? failf(err, errlen, "%s", number_form(k)) : 0;
+}
+
+static int set_number(char *base, const struct key *k, const char *value, char *err, size_t errlen)
+{
+    int64_t n;
+    /* "-1s" is not a duration at all; say what is wrong with it rather than that. */
+    if (is_store_limit(k) && *value == '-') return range_fail(k, err, errlen);
+    if (parse_number(k, value, &n, err, errlen) < 0) return -1;
+    if (n < k->min || n > k->max) return range_fail(k, err, errlen);
+    if (k->type == K_INT)
+        *(int *)base = (int)n;
+    else
+        *(int64_t *)base = n;
+    return 0;
+}
+
 static int set_value(config_t *cfg, const struct key *k, const char *value, char *err,
                      size_t errlen)
 {
     char *base = (char *)cfg + k->off;
-    int64_t n;
     if (!value) {
         if (k->type != K_OPTSTR) return failf(err, errlen, "missing value");
         free(*(char **)base);
@@ -345,25 +443,10 @@ static int set_value(config_t *cfg, const struct key *k, const char *value, char
         *(char **)base = *value ? xstrdup(value) : NULL;
         return 0;
     case K_INT:
-        if (parse_int64(value, &n) < 0) return failf(err, errlen, "not an integer");
-        if (n < k->min || n > k->max) return range_fail(k, err, errlen);
-        *(int *)base = (int)n;
-        return 0;
+    case K_INT64:
     case K_SIZE:
-        if (config_parse_size(value, &n) < 0) {
-            int64_t neg;
-            if (parse_int64(value, &neg) == 0 && neg < 0) return range_fail(k, err, errlen);
-            return failf(err, errlen, "not a size (bytes, or a number with KB, MB or GB)");
-        }
-        if (n < k->min || n > k->max) return range_fail(k, err, errlen);
-        *(int64_t *)base = n;
-        return 0;
     case K_DUR:
-        if (config_parse_duration_ms(value, &n) < 0)
-            return failf(err, errlen, "not a duration (e.g. 2m, 10s, 500ms, or seconds)");
-        if (n < k->min || n > k->max) return range_fail(k, err, errlen);
-        *(int64_t *)base = n;
-        return 0;
+        return set_number(base, k, value, err, errlen);
     case K_BOOL:
         if (config_parse_bool(value, (bool *)base) < 0)
             return failf(err, errlen, "not a boolean (true or false)");
@@ -384,6 +467,33 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
         return -1;
     }
     return set_value(cfg, k, value, err, errlen) < 0 ? -2 : 0;
+}
+
+bool config_is_channel_limit(const char *key)
+{
+    const struct key *k = find_key(key);
+    return k && in_limits(k->off);
+}
+
+int config_set_channel_limit(config_limits_t *lim, const char *key, const char *value, char *err,
+                             size_t errlen)
+{
+    const struct key *k = find_key(key);
+    if (!config_is_channel_limit(key)) {
+        failf(err, errlen, "unknown limit");
+        return -1;
+    }
+    /* The sign is taken off first so that every form of a negative value ("-1", "-1MB", "-1s")
+     * reads as unlimited; a second sign is not a number. */
+    bool neg = *value == '-';
+    const char *s = value + neg;
+    int64_t n;
+    if ((neg && (*s == '-' || *s == '+')) || parse_number(k, s, &n, err, errlen) < 0 || n < 0) {
+        failf(err, errlen, "%s", number_form(k));
+        return -2;
+    }
+    *(int64_t *)((char *)lim + (k->off - OFF(limits))) = neg ? -n : n;
+    return 0;
 }
 
 int config_validate(const config_t *cfg, char *err, size_t errlen)
@@ -412,6 +522,7 @@ int config_validate(const config_t *cfg, char *err, size_t errlen)
         case K_INT:
             n = *(const int *)base;
             break;
+        case K_INT64:
         case K_SIZE:
         case K_DUR:
             n = *(const int64_t *)base;
@@ -422,22 +533,13 @@ int config_validate(const config_t *cfg, char *err, size_t errlen)
             return failf(err, errlen, "%s: %s", k->name, why);
         }
     }
-    return 0;
+    return config_validate_channel_limits(cfg, err, errlen);
 }
 
 /* ---- the YAML file ---- */
 
-struct loader {
-    yaml_parser_t parser;
-    const char *path;
-    const char *buf;
-    size_t len;
-    char *err;
-    size_t errlen;
-};
-
 /* Keys and values are quoted back in messages; keep them short and printable. */
-static const char *printable(char *out, size_t outlen, const char *s)
+const char *config_printable(char *out, size_t outlen, const char *s)
 {
     size_t n = 0, max = outlen - 4; /* room for "..." and the NUL */
     for (; *s && n < max; s++)
@@ -449,17 +551,17 @@ static const char *printable(char *out, size_t outlen, const char *s)
     return out;
 }
 
-static int line_of(const yaml_mark_t *m)
+int config_line_of(const yaml_mark_t *m)
 {
     return (int)m->line + 1;
 }
 
-static int syntax_error(struct loader *l)
+static int syntax_error(struct config_loader *l)
 {
     yaml_parser_t *p = &l->parser;
     if (p->error == YAML_MEMORY_ERROR)
         return failf(l->err, l->errlen, "%s: out of memory", l->path);
-    int line = line_of(&p->problem_mark);
+    int line = config_line_of(&p->problem_mark);
     if (p->error == YAML_READER_ERROR) {
         /* Reader errors (bad encoding, control characters) carry a byte offset, no mark. */
         line = 1;
@@ -469,7 +571,7 @@ static int syntax_error(struct loader *l)
                (strstr(p->context, "simple key") || strstr(p->context, "quoted scalar"))) {
         /* A key missing its ':', or a quote never closed, is only noticed on a later line; the
          * line where the key or the quote starts is the one to fix. */
-        line = line_of(&p->context_mark);
+        line = config_line_of(&p->context_mark);
     }
     const char *problem = p->problem ? p->problem : "unknown error";
     if (p->context)
@@ -478,13 +580,13 @@ static int syntax_error(struct loader *l)
     return failf(l->err, l->errlen, "%s:%d: YAML syntax error: %s", l->path, line, problem);
 }
 
-static int next_event(struct loader *l, yaml_event_t *ev)
+int config_next_event(struct config_loader *l, yaml_event_t *ev)
 {
     if (!yaml_parser_parse(&l->parser, ev)) return syntax_error(l);
     return 0;
 }
 
-static bool is_null(const yaml_event_t *ev)
+bool config_is_null(const yaml_event_t *ev)
 {
     static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
     if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return false;
@@ -493,12 +595,12 @@ static bool is_null(const yaml_event_t *ev)
     return false;
 }
 
-static bool has_nul(const yaml_event_t *ev)
+bool config_has_nul(const yaml_event_t *ev)
 {
     return strlen((const char *)ev->data.scalar.value) != ev->data.scalar.length;
 }
 
-static const char *node_kind(yaml_event_type_t t)
+const char *config_node_kind(yaml_event_type_t t)
 {
     switch (t) {
     case YAML_SEQUENCE_START_EVENT:
@@ -512,71 +614,121 @@ static const char *node_kind(yaml_event_type_t t)
     }
 }
 
-/* One "key: value" pair; the key event is already read. Returns 0, or -1 with l->err set. */
-static int load_pair(struct loader *l, config_t *cfg, const yaml_event_t *kev)
+int config_loader_fail(struct config_loader *l, int line, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return failf(l->err, l->errlen, "%s:%d: %s", l->path, line, msg);
+}
+
+int config_load_value(struct config_loader *l, const char *kname, yaml_event_t *vev,
+                      const char **value)
+{
+    if (config_next_event(l, vev) < 0) return -1;
+    int line = config_line_of(&vev->start_mark), rc;
+    if (vev->type != YAML_SCALAR_EVENT) {
+        rc = config_loader_fail(l, line, "\"%s\" takes a single value, not %s", kname,
+                                config_node_kind(vev->type));
+    } else if (config_has_nul(vev)) {
+        rc = config_loader_fail(l, line, "value of \"%s\" contains a NUL byte", kname);
+    } else {
+        *value = config_is_null(vev) ? NULL : (const char *)vev->data.scalar.value;
+        return 0;
+    }
+    yaml_event_delete(vev);
+    return rc;
+}
+
+/* The key of a setting in section sec, or NULL with l->err set. */
+static const struct key *section_key(struct config_loader *l, const yaml_event_t *kev,
+                                     enum config_section sec)
+{
+    char kname[64];
+    int line = config_line_of(&kev->start_mark);
+    if (kev->type != YAML_SCALAR_EVENT) {
+        config_loader_fail(l, line, "setting names must be plain words, not %s",
+                           config_node_kind(kev->type));
+        return NULL;
+    }
+    config_printable(kname, sizeof(kname), (const char *)kev->data.scalar.value);
+    const struct key *k =
+        config_has_nul(kev) ? NULL : find_key((const char *)kev->data.scalar.value);
+    if (k && key_section(k) == sec) return k;
+    if (sec == CONFIG_SEC_STORE_LIMITS)
+        config_loader_fail(l, line, "unknown setting \"%s\" in store_limits", kname);
+    else if (k) /* a limit written at the top level, as a flag would be: say where it goes */
+        config_loader_fail(l, line, "unknown setting \"%s\" (it belongs under store_limits)",
+                           kname);
+    else
+        config_loader_fail(l, line, "unknown setting \"%s\"", kname);
+    return NULL;
+}
+
+int config_load_pair(struct config_loader *l, config_t *cfg, const yaml_event_t *kev,
+                     enum config_section sec)
 {
     char kname[64], vtext[64], why[128];
-    int kline = line_of(&kev->start_mark);
-    if (kev->type != YAML_SCALAR_EVENT)
-        return failf(l->err, l->errlen, "%s:%d: setting names must be plain words, not %s", l->path,
-                     kline, node_kind(kev->type));
-    printable(kname, sizeof(kname), (const char *)kev->data.scalar.value);
-    const struct key *k = has_nul(kev) ? NULL : find_key((const char *)kev->data.scalar.value);
-    if (!k) return failf(l->err, l->errlen, "%s:%d: unknown setting \"%s\"", l->path, kline, kname);
+    const struct key *k = section_key(l, kev, sec);
+    if (!k) return -1;
+    config_printable(kname, sizeof(kname), (const char *)kev->data.scalar.value);
 
     yaml_event_t vev;
-    if (next_event(l, &vev) < 0) return -1;
-    int vline = line_of(&vev.start_mark), rc = 0;
-    if (vev.type != YAML_SCALAR_EVENT) {
-        rc = failf(l->err, l->errlen, "%s:%d: \"%s\" takes a single value, not %s", l->path, vline,
-                   kname, node_kind(vev.type));
-    } else if (has_nul(&vev)) {
-        rc = failf(l->err, l->errlen, "%s:%d: value of \"%s\" contains a NUL byte", l->path, vline,
-                   kname);
-    } else if (is_null(&vev)) {
-        if (set_value(cfg, k, NULL, why, sizeof(why)) < 0)
-            rc = failf(l->err, l->errlen, "%s:%d: \"%s\" needs a value", l->path, vline, kname);
-    } else {
-        const char *v = (const char *)vev.data.scalar.value;
-        if (set_value(cfg, k, v, why, sizeof(why)) < 0)
-            rc = failf(l->err, l->errlen, "%s:%d: invalid value \"%s\" for \"%s\": %s", l->path,
-                       vline, printable(vtext, sizeof(vtext), v), kname, why);
+    const char *v;
+    if (config_load_value(l, kname, &vev, &v) < 0) return -1;
+    int vline = config_line_of(&vev.start_mark), rc = 0;
+    if (set_value(cfg, k, v, why, sizeof(why)) < 0) {
+        if (!v)
+            rc = config_loader_fail(l, vline, "\"%s\" needs a value", kname);
+        else
+            rc = config_loader_fail(l, vline, "invalid value \"%s\" for \"%s\": %s",
+                                    config_printable(vtext, sizeof(vtext), v), kname, why);
     }
     yaml_event_delete(&vev);
     return rc;
 }
 
-/* The top-level node; its first event is already read. Values that are mappings or lists are
- * rejected on their first event, so nesting never goes deeper than the top mapping. */
-static int load_root(struct loader *l, config_t *cfg, const yaml_event_t *root)
+static bool is_store_limits(const yaml_event_t *kev)
 {
-    int line = line_of(&root->start_mark);
-    if (root->type == YAML_SCALAR_EVENT && is_null(root)) return 0; /* "---" alone: no settings */
+    if (kev->type != YAML_SCALAR_EVENT) return false;
+    const char *name = (const char *)kev->data.scalar.value;
+    return strcasecmp(name, "store_limits") == 0 || strcasecmp(name, "limits") == 0;
+}
+
+/* The top-level node; its first event is already read. Values that are mappings or lists are
+ * rejected on their first event, except store_limits, whose own loader bounds its nesting. */
+static int load_root(struct config_loader *l, config_t *cfg, const yaml_event_t *root)
+{
+    int line = config_line_of(&root->start_mark);
+    if (root->type == YAML_SCALAR_EVENT && config_is_null(root)) return 0; /* "---" alone */
     if (root->type != YAML_MAPPING_START_EVENT)
-        return failf(l->err, l->errlen,
-                     "%s:%d: the top level must be a mapping of settings (key: value), not %s",
-                     l->path, line, node_kind(root->type));
+        return config_loader_fail(
+            l, line, "the top level must be a mapping of settings (key: value), not %s",
+            config_node_kind(root->type));
     for (;;) {
         yaml_event_t kev;
-        if (next_event(l, &kev) < 0) return -1;
+        if (config_next_event(l, &kev) < 0) return -1;
         if (kev.type == YAML_MAPPING_END_EVENT) {
             yaml_event_delete(&kev);
             return 0;
         }
-        int rc = load_pair(l, cfg, &kev);
+        int rc = is_store_limits(&kev) ? config_load_store_limits(l, cfg, &kev)
+                                       : config_load_pair(l, cfg, &kev, CONFIG_SEC_TOP);
         yaml_event_delete(&kev);
         if (rc < 0) return -1;
     }
 }
 
 /* Walks the event stream: at most one document whose root is a mapping. */
-static int load_stream(struct loader *l, config_t *cfg)
+static int load_stream(struct config_loader *l, config_t *cfg)
 {
     yaml_event_t ev;
     int rc = 0;
     bool seen_doc = false;
     for (;;) {
-        if (next_event(l, &ev) < 0) return -1;
+        if (config_next_event(l, &ev) < 0) return -1;
         switch (ev.type) {
         case YAML_STREAM_END_EVENT:
             yaml_event_delete(&ev);
@@ -584,10 +736,10 @@ static int load_stream(struct loader *l, config_t *cfg)
         case YAML_DOCUMENT_START_EVENT:
             if (seen_doc)
                 rc = failf(l->err, l->errlen, "%s:%d: only one YAML document is allowed", l->path,
-                           line_of(&ev.start_mark));
+                           config_line_of(&ev.start_mark));
             seen_doc = true;
             yaml_event_delete(&ev);
-            if (rc < 0 || next_event(l, &ev) < 0) return -1;
+            if (rc < 0 || config_next_event(l, &ev) < 0) return -1;
             rc = load_root(l, cfg, &ev);
             break;
         default: /* STREAM_START, DOCUMENT_END */
@@ -632,7 +784,7 @@ static int read_file(const char *path, char **out, size_t *outlen, char *err, si
 
 int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen)
 {
-    struct loader l = {.path = path, .err = err, .errlen = errlen};
+    struct config_loader l = {.path = path, .err = err, .errlen = errlen};
     char *buf = NULL;
     if (read_file(path, &buf, &l.len, err, errlen) < 0) return -1;
     l.buf = buf;
@@ -642,6 +794,7 @@ int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen)
     }
     yaml_parser_set_input_string(&l.parser, (const unsigned char *)buf, l.len);
     int rc = load_stream(&l, cfg);
+    if (rc == 0) rc = config_check_channel_count(&l, cfg);
     yaml_parser_delete(&l.parser);
     free(buf);
     return rc;

@@ -34,6 +34,17 @@ static const struct flag flags[] = {
     {{"cid", "cluster_id"}, FL_VALUE, "cluster_id"},
     {{"st", "store"}, FL_VALUE, "store"},
     {{"dir"}, FL_VALUE, "dir"},
+    {{"hbi", "hb_interval"}, FL_VALUE, "hb_interval"},
+    {{"hbt", "hb_timeout"}, FL_VALUE, "hb_timeout"},
+    {{"hbf", "hb_fail_count"}, FL_VALUE, "hb_fail_count"},
+    {{"file_sync"}, FL_BOOL, "file_sync"},
+    {{"replace_durable"}, FL_BOOL, "replace_durable"},
+    {{"mc", "max_channels"}, FL_VALUE, "max_channels"},
+    {{"msu", "max_subs"}, FL_VALUE, "max_subs"},
+    {{"mm", "max_msgs"}, FL_VALUE, "max_msgs"},
+    {{"mb", "max_bytes"}, FL_VALUE, "max_bytes"},
+    {{"ma", "max_age"}, FL_VALUE, "max_age"},
+    {{"mi", "max_inactivity"}, FL_VALUE, "max_inactivity"},
     {{"D", "debug"}, FL_BOOL, "debug"},
     {{"V", "trace"}, FL_BOOL, "trace"},
     {{"DV"}, FL_DV, NULL},
@@ -264,6 +275,34 @@ void config_usage(FILE *out, const char *prog)
     opt(out, "-st, --store <string>", "Store type: LMDB (or FILE), MEMORY (default: %s)",
         d.store == CONFIG_STORE_LMDB ? "LMDB" : "MEMORY");
     opt(out, "    --dir <string>", "Directory of the persistent store (default: %s)", d.dir);
+    fmt_duration(a, sizeof(a), d.hb_interval_ms);
+    fmt_duration(b, sizeof(b), d.hb_timeout_ms);
+    opt(out, "-hbi, --hb_interval <duration>",
+        "Interval between heartbeats to clients (default: %s)", a);
+    opt(out, "-hbt, --hb_timeout <duration>",
+        "How long to wait for a heartbeat reply (default: %s)", b);
+    opt(out, "-hbf, --hb_fail_count <n>",
+        "Missed heartbeats before a client is closed (default: %d)", d.hb_fail_count);
+    opt(out, "    --file_sync[=<bool>]", "Sync the store to disk on each commit (default: %s)",
+        d.file_sync ? "true" : "false");
+    opt(out, "    --replace_durable[=<bool>]",
+        "Let a new durable subscription replace an active one (default: %s)",
+        d.replace_durable ? "true" : "false");
+
+    fmt_size(a, sizeof(a), d.limits.max_bytes);
+    fmt_duration(b, sizeof(b), d.limits.max_age_ms);
+    fmt_duration(c, sizeof(c), d.limits.max_inactivity_ms);
+    fprintf(out, "\nStreaming Limits (0 means unlimited):\n");
+    opt(out, "-mc, --max_channels <n>", "Maximum number of channels (default: %lld)",
+        (long long)d.max_channels);
+    opt(out, "-msu, --max_subs <n>", "Maximum subscriptions per channel (default: %lld)",
+        (long long)d.limits.max_subs);
+    opt(out, "-mm, --max_msgs <n>", "Maximum messages per channel (default: %lld)",
+        (long long)d.limits.max_msgs);
+    opt(out, "-mb, --max_bytes <size>", "Maximum bytes of messages per channel (default: %s)", a);
+    opt(out, "-ma, --max_age <duration>", "Maximum age of messages in a channel (default: %s)", b);
+    opt(out, "-mi, --max_inactivity <duration>",
+        "Delete a channel unused this long, with no subscription (default: %s)", c);
 
     fprintf(out, "\nLogging Options:\n");
     opt(out, "-l, --log <file>", "File to redirect log output to (default: stderr)");

@@ -10,11 +10,13 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "stan.h"
 
 typedef struct daemon {
     uv_loop_t *loop;
     config_t cfg;
     server_t *server;
+    stan_t *stan;
     uv_signal_t sigint, sigterm, sigusr1, sighup;
     int exit_code;
     bool stopping;
@@ -27,6 +29,12 @@ static void on_server_down(void *arg)
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigusr1, NULL);
     uv_close((uv_handle_t *)&d->sighup, NULL);
+}
+
+static void on_stan_down(void *arg)
+{
+    daemon_t *d = arg;
+    server_shutdown(d->server, on_server_down, d);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -50,7 +58,8 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     d->stopping = true;
     LOG_I("%s received: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
-    server_shutdown(d->server, on_server_down, d);
+    /* The engine commits what it accepted first; then the clients are closed. */
+    stan_shutdown(d->stan, on_stan_down, d);
 }
 
 static int write_pid_file(const char *path)
@@ -112,9 +121,13 @@ int main(int argc, char **argv)
     LOG_I("Starting stanzad version %s", STANZA_VERSION);
     LOG_I("Server ID: %s", server_id(d.server));
     if (d.cfg.config_file) LOG_I("Using configuration file: %s", d.cfg.config_file);
-    rc = server_start(d.server, err, sizeof err);
+    d.stan = stan_new(d.loop, d.server, &d.cfg);
+    rc = stan_start(d.stan, err, sizeof err);
+    if (rc == 0) rc = server_start(d.server, err, sizeof err);
     if (rc) {
         LOG_F("%s", err);
+        stan_free(d.stan);
+        uv_run(d.loop, UV_RUN_DEFAULT);
         server_free(d.server);
         config_free(&d.cfg);
         log_close();
@@ -133,10 +146,12 @@ int main(int argc, char **argv)
     if (d.cfg.http_port)
         LOG_W("http_port %d is set, but the monitoring endpoints are not part of this build yet",
               d.cfg.http_port);
-    LOG_I("Server is ready");
+    LOG_I("Streaming Server is ready");
 
     uv_run(d.loop, UV_RUN_DEFAULT);
 
+    stan_free(d.stan);
+    uv_run(d.loop, UV_RUN_DEFAULT); /* close callbacks of the engine's timers */
     server_free(d.server);
     if (d.cfg.pid_file) unlink(d.cfg.pid_file);
     LOG_I("Server stopped");

@@ -1,0 +1,145 @@
+/* store: the LMDB environment under --dir, group-committed from the loop, read zero-copy.
+ *
+ * The store is a set of named key/value databases (store_db_t) in one LMDB environment. It does
+ * not know what the keys mean: the streaming engine owns the layout (docs/storage.md). What the
+ * store owns is how data gets there safely and fast:
+ *
+ *  - Writes are collected in a batch on the loop thread (cheap: an in-memory op list whose bytes
+ *    are copied into the batch), then store_submit runs the whole batch as ONE LMDB write
+ *    transaction on the libuv thread pool, committed (with fsync unless sync is off), and calls
+ *    back on the loop thread. At most one batch is in flight; the caller builds the next one
+ *    while it runs (group commit).
+ *  - A full map grows automatically (the batch is retried transparently after the map is made
+ *    larger); a full disk fails the batch with STORE_ENOSPC and leaves the store as it was before
+ *    the batch, and later batches work again once space returns.
+ *  - Reads happen on the loop thread through one reusable read transaction: values are pointers
+ *    into the memory map, valid until store_read_end. Never hold a read open across loop
+ *    iterations (the map can only grow while no read is open).
+ *
+ * MEMORY mode (dir == NULL) is the same engine on a private temporary directory, without fsync,
+ * removed by store_close. */
+#ifndef STANZA_STORE_H
+#define STANZA_STORE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef enum {
+    STORE_DB_META = 0, /* server identity and counters */
+    STORE_DB_CLIENTS,
+    STORE_DB_CHANNELS,
+    STORE_DB_MSGS,
+    STORE_DB_SUBS,
+    STORE_DB_PENDING,
+    STORE_NDBS
+} store_db_t;
+
+enum {
+    STORE_OK = 0,
+    STORE_NOTFOUND = -1,
+    STORE_ENOSPC = -2, /* disk full */
+    STORE_EIO = -3,    /* any other LMDB or OS error (logged by the store with details) */
+    STORE_EBUSY = -4,  /* a batch is already in flight */
+};
+
+typedef struct store store_t;
+typedef struct store_batch store_batch_t;
+typedef struct store_cursor store_cursor_t;
+
+typedef struct store_val {
+    const void *p;
+    size_t len;
+} store_val_t;
+
+typedef struct store_stats {
+    uint64_t map_size;       /* bytes reserved for the map */
+    uint64_t used_bytes;     /* bytes of the data file in use (pages * page size) */
+    uint64_t commits;        /* batches committed */
+    uint64_t commit_ns_last; /* duration of the last commit (txn + fsync) */
+    uint64_t commit_ns_total;
+    uint64_t map_grows;
+    uint64_t map_grow_waits; /* grows that had to wait for the loop's read view to close */
+    uint64_t failures;       /* batches that ended with an error */
+} store_stats_t;
+
+/* LMDB's limit: keys are 1..511 bytes. A longer (or empty) key fails its batch with STORE_EIO. */
+#define STORE_MAX_KEY 511
+
+typedef struct store_options {
+    const char *dir;           /* NULL = MEMORY mode */
+    bool sync;                 /* fsync each commit (ignored in MEMORY mode) */
+    uint64_t initial_map_size; /* 0 = default (256 MiB); grows on demand */
+} store_options_t;
+
+/* Opens (creating if needed) the environment. Returns STORE_OK or an error with a message in
+ * err ("cannot open store in DIR: ..."). Takes an exclusive lock on the directory, so that two
+ * daemons never share one store: a second open fails with a clear message. */
+int store_open(store_t **out, uv_loop_t *loop, const store_options_t *opt, char *err,
+               size_t errlen);
+/* Waits for an in-flight batch (running the loop with UV_RUN_ONCE until its done callback has
+ * fired), then closes; MEMORY mode removes its directory. No read view may be open. Because it
+ * may run the loop, call it outside loop callbacks (after uv_run returned) unless
+ * !store_in_flight(s). */
+void store_close(store_t *s);
+
+/* ---- writes ---- */
+
+/* The batch being built (created on first use). Ops apply in the order they were added. */
+store_batch_t *store_batch(store_t *s);
+bool store_batch_empty(const store_t *s);
+void store_put(store_t *s, store_db_t db, const void *key, size_t klen, const void *val,
+               size_t vlen);
+/* Like store_put, but returns a buffer of vlen bytes (inside the batch) for the caller to fill
+ * before the batch is submitted: saves one copy when building a value in place. */
+void *store_put_reserve(store_t *s, store_db_t db, const void *key, size_t klen, size_t vlen);
+/* Appends in key order (keys must be greater than every key in the db): LMDB's MDB_APPEND,
+ * which fills pages completely. Falls back to a normal put if the order does not hold. */
+void store_append(store_t *s, store_db_t db, const void *key, size_t klen, const void *val,
+                  size_t vlen);
+void store_del(store_t *s, store_db_t db, const void *key, size_t klen);
+/* Deletes every key k with lo <= k <= hi (memcmp order; lolen 0 = from the first key). */
+void store_del_range(store_t *s, store_db_t db, const void *lo, size_t lolen, const void *hi,
+                     size_t hilen);
+
+typedef void (*store_done_fn)(void *arg, int status);
+/* Submits the current batch to the thread pool. done runs later on the loop thread with
+ * STORE_OK or an error, never from inside store_submit, and only with the final outcome (a full
+ * map is grown and the batch replayed first). The batch is recycled before done runs, so done
+ * may fill and submit the next batch, or close the store; store_put_reserve buffers must not be
+ * touched after submitting. An empty batch is legal (it commits
+ * nothing and costs no fsync). Returns STORE_EBUSY if a batch is in flight (nothing submitted;
+ * the batch being built is kept). On any error the store is exactly as before the batch. */
+int store_submit(store_t *s, store_done_fn done, void *arg);
+bool store_in_flight(const store_t *s);
+
+/* ---- reads (loop thread) ---- */
+
+/* Begins the read view (nested begin/end pairs are counted; one view per iteration is typical).
+ * Returns STORE_OK or STORE_EIO. */
+int store_read_begin(store_t *s);
+void store_read_end(store_t *s);
+/* Within a read view. STORE_OK with *v set, STORE_NOTFOUND, or STORE_EIO (logged). */
+int store_get(store_t *s, store_db_t db, const void *key, size_t klen, store_val_t *v);
+
+/* Cursors live within a read view; close them before store_read_end. Cheap: closed cursors are
+ * kept and renewed. After STORE_NOTFOUND a cursor's position is undefined: seek again. */
+store_cursor_t *store_cursor_open(store_t *s, store_db_t db);
+void store_cursor_close(store_cursor_t *c);
+/* Positions at the first key >= key (klen 0: the first key). STORE_OK or STORE_NOTFOUND. */
+int store_cursor_seek(store_cursor_t *c, const void *key, size_t klen, store_val_t *k,
+                      store_val_t *v);
+/* Positions at the last key <= key (klen 0: the last key). */
+int store_cursor_seek_le(store_cursor_t *c, const void *key, size_t klen, store_val_t *k,
+                         store_val_t *v);
+int store_cursor_next(store_cursor_t *c, store_val_t *k, store_val_t *v);
+int store_cursor_prev(store_cursor_t *c, store_val_t *k, store_val_t *v);
+
+void store_get_stats(const store_t *s, store_stats_t *out);
+const char *store_strerror(int err);
+
+/* Test hook: makes the next n commits fail with STORE_ENOSPC before touching LMDB, as a full
+ * disk would (a write transaction aborted). */
+void store_inject_enospc(store_t *s, int n);
+
+#endif

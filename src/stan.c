@@ -1,0 +1,531 @@
+/* stan: the engine's lifecycle, its request subjects, recovery from the store, and the group
+ * commit (one LMDB transaction per loop iteration, run on the thread pool). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "protocol.pb-c.h"
+#include "stan_private.h"
+#include "store.pb-c.h"
+#include "xalloc.h"
+
+#define STORE_LAYOUT_VERSION 1
+
+int64_t stan_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void stan_reply(stan_t *st, const char *to, const buf_t *packed)
+{
+    if (!to || !*to) return;
+    server_msg_t m = {.subject = to,
+                      .subject_len = strlen(to),
+                      .data = packed->data ? packed->data : "",
+                      .data_len = packed->len};
+    server_publish(st->srv, &m);
+}
+
+stan_action_t *stan_action_add(stan_t *st, stan_act_type_t type)
+{
+    stan_action_t *a = xcalloc(1, sizeof *a);
+    a->type = type;
+    buf_init(&a->ok);
+    buf_init(&a->fail);
+    if (st->building.tail)
+        st->building.tail->next = a;
+    else
+        st->building.head = a;
+    st->building.tail = a;
+    return a;
+}
+
+static char *join(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = xmalloc(la + lb + 2);
+    memcpy(s, a, la);
+    s[la] = '.';
+    memcpy(s + la + 1, b, lb + 1);
+    return s;
+}
+
+static void make_server_id(stan_t *st)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    uint64_t x = (uint64_t)stan_now_ns() ^ ((uint64_t)(uintptr_t)st << 16);
+    for (size_t i = 0; i < 22; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        st->server_id[i] = alphabet[x % 36];
+    }
+    st->server_id[22] = '\0';
+}
+
+void stan_meta_put(stan_t *st)
+{
+    Spb__ServerRecord r = SPB__SERVER_RECORD__INIT;
+    r.version = STORE_LAYOUT_VERSION;
+    r.cluster_id = st->cfg->cluster_id;
+    r.server_id = st->server_id;
+    r.discover_prefix = st->discover;
+    r.pub_prefix = st->pub_prefix;
+    r.sub_requests = st->sub_subj;
+    r.unsub_requests = st->unsub_subj;
+    r.close_requests = st->close_subj;
+    r.sub_close_requests = st->subclose_subj;
+    r.ping_requests = st->pings;
+    r.next_channel_id = st->next_channel_id;
+    r.next_sub_id = st->next_sub_id;
+    size_t n = spb__server_record__get_packed_size(&r);
+    void *p = store_put_reserve(st->store, STORE_DB_META, "server", 6, n);
+    spb__server_record__pack(&r, p);
+    st->meta_dirty = false;
+}
+
+/* ---- commit pipeline -------------------------------------------------------------------- */
+
+static void run_actions(stan_t *st, stan_batch_ctx_t *ctx, int status);
+
+static void on_commit(void *arg, int status)
+{
+    stan_t *st = arg;
+    stan_batch_ctx_t ctx = st->inflight;
+    memset(&st->inflight, 0, sizeof st->inflight);
+    if (status != STORE_OK)
+        LOG_E("store commit failed: %s; the batch's publishes get an error",
+              store_strerror(status));
+    run_actions(st, &ctx, status);
+    if (st->shutting_down && !store_in_flight(st->store) && st->shutdown_done) {
+        void (*done)(void *) = st->shutdown_done;
+        st->shutdown_done = NULL;
+        done(st->shutdown_arg);
+    }
+}
+
+static void submit(stan_t *st)
+{
+    if (store_in_flight(st->store)) return;
+    stan_pub_stage_batch(st);
+    stan_sub_write_dirty(st);
+    if (st->meta_dirty) stan_meta_put(st);
+    if (store_batch_empty(st->store)) {
+        /* Nothing to write: whatever waits on this batch is done already. */
+        if (st->building.head) {
+            stan_batch_ctx_t ctx = st->building;
+            memset(&st->building, 0, sizeof st->building);
+            run_actions(st, &ctx, STORE_OK);
+        }
+        return;
+    }
+    st->inflight = st->building;
+    memset(&st->building, 0, sizeof st->building);
+    int rc = store_submit(st->store, on_commit, st);
+    if (rc != STORE_OK) {
+        LOG_E("store submit failed: %s", store_strerror(rc));
+        stan_batch_ctx_t ctx = st->inflight;
+        memset(&st->inflight, 0, sizeof st->inflight);
+        run_actions(st, &ctx, rc);
+    }
+}
+
+/* The server's per-iteration hook: deliver what became deliverable, then commit. */
+static void on_flush(void *arg)
+{
+    stan_t *st = arg;
+    stan_sub_deliver_ready(st);
+    submit(st);
+}
+
+static void send_puback(stan_t *st, stan_staged_t *m, const char *error)
+{
+    Pb__PubAck ack = PB__PUB_ACK__INIT;
+    ack.guid = m->guid;
+    if (error) ack.error = (char *)error;
+    buf_reset(&st->scratch);
+    size_t n = pb__pub_ack__get_packed_size(&ack);
+    buf_reserve(&st->scratch, n);
+    st->scratch.len = pb__pub_ack__pack(&ack, (uint8_t *)st->scratch.data);
+    stan_reply(st, m->ack_reply, &st->scratch);
+}
+
+static void free_staged(stan_staged_t *m)
+{
+    free(m->guid);
+    free(m->ack_reply);
+    free(m->reply);
+    free(m->data);
+    free(m);
+}
+
+static void run_actions(stan_t *st, stan_batch_ctx_t *ctx, int status)
+{
+    bool ok = status == STORE_OK;
+    /* Publishes first: channel state moves forward (or back) before anyone reads it. */
+    stan_staged_t *m = ctx->msgs;
+    while (m) {
+        stan_staged_t *next = m->next;
+        stan_channel_t *ch = m->ch;
+        if (ok) {
+            stan_channel_committed(st, ch, m->seq, m->cum, m->len);
+            send_puback(st, m, NULL);
+        } else {
+            /* Roll the channel back to what is on disk; the next batch reassigns. */
+            stan_channel_rollback(st, ch);
+            send_puback(st, m, "stan: store error, message not stored");
+        }
+        free_staged(m);
+        m = next;
+    }
+    stan_action_t *a = ctx->head;
+    while (a) {
+        stan_action_t *next = a->next;
+        switch (a->type) {
+        case ACT_REPLY:
+            stan_reply(st, a->reply_to, ok ? &a->ok : &a->fail);
+            break;
+        case ACT_SUB_READY:
+            if (ok) {
+                stan_reply(st, a->reply_to, &a->ok);
+                if (!a->sub->deleted) {
+                    a->sub->ready = true;
+                    stan_sub_mark_ready(st, a->sub);
+                }
+            } else {
+                stan_reply(st, a->reply_to, &a->fail);
+            }
+            stan_sub_unref(st, a->sub);
+            break;
+        case ACT_EVICT:
+            if (ok) {
+                stan_channel_t *ch = a->ch;
+                ch->first_seq = ch->evict_to + 1;
+                ch->base_cum = ch->staged_base_cum;
+                ch->msgs = ch->last_seq >= ch->first_seq ? ch->last_seq - ch->first_seq + 1 : 0;
+                ch->bytes = ch->cum_last - ch->base_cum;
+            } else {
+                stan_channel_rollback(st, a->ch);
+            }
+            break;
+        default:
+            break;
+        }
+        free(a->reply_to);
+        buf_free(&a->ok);
+        buf_free(&a->fail);
+        free(a);
+        a = next;
+    }
+}
+
+/* ---- request subjects ------------------------------------------------------------------- */
+
+static void on_discover(void *arg, const server_msg_t *m)
+{
+    stan_client_on_connect(arg, m);
+}
+static void on_pings(void *arg, const server_msg_t *m)
+{
+    stan_client_on_ping(arg, m);
+}
+static void on_close(void *arg, const server_msg_t *m)
+{
+    stan_client_on_close(arg, m);
+}
+static void on_pub(void *arg, const server_msg_t *m)
+{
+    stan_pub_on_msg(arg, m);
+}
+static void on_sub(void *arg, const server_msg_t *m)
+{
+    stan_sub_on_subscribe(arg, m);
+}
+static void on_unsub(void *arg, const server_msg_t *m)
+{
+    stan_sub_on_unsubscribe(arg, m, false);
+}
+static void on_subclose(void *arg, const server_msg_t *m)
+{
+    stan_sub_on_unsubscribe(arg, m, true);
+}
+static void on_inbox(void *arg, const server_msg_t *m)
+{
+    stan_client_on_inbox_reply(arg, m);
+}
+static void on_ack(void *arg, const server_msg_t *m)
+{
+    stan_sub_on_ack(arg, m);
+}
+
+static void on_tick_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    stan_channel_tick(t->data);
+}
+
+static int subscribe_all(stan_t *st, char *err, size_t errlen)
+{
+    char *pub_wc = join(st->pub_prefix, ">");
+    char *inbox_wc = xmalloc(strlen(st->inbox_prefix) + 2);
+    sprintf(inbox_wc, "%s>", st->inbox_prefix);
+    char *ack_wc = xmalloc(strlen(st->ack_prefix) + 2);
+    sprintf(ack_wc, "%s>", st->ack_prefix);
+    struct {
+        const char *subj;
+        server_msg_fn fn;
+    } t[] = {{st->discover, on_discover},
+             {st->pings, on_pings},
+             {st->close_subj, on_close},
+             {pub_wc, on_pub},
+             {st->sub_subj, on_sub},
+             {st->unsub_subj, on_unsub},
+             {st->subclose_subj, on_subclose},
+             {inbox_wc, on_inbox},
+             {ack_wc, on_ack}};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        server_sub_t *s = server_subscribe(st->srv, t[i].subj, NULL, t[i].fn, st);
+        if (!s) {
+            snprintf(err, errlen, "invalid streaming subject \"%s\"", t[i].subj);
+            rc = -1;
+            break;
+        }
+        st->isubs[st->nisubs++] = s;
+    }
+    free(pub_wc);
+    free(inbox_wc);
+    free(ack_wc);
+    return rc;
+}
+
+/* ---- start-up ---------------------------------------------------------------------------- */
+
+static void set_default_subjects(stan_t *st)
+{
+    const char *cid = st->cfg->cluster_id;
+    st->discover =
+        join(st->cfg->discover_prefix ? st->cfg->discover_prefix : "_STAN.discover", cid);
+    st->pings = join(st->discover, "pings");
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "_STAN.pub.%s", cid);
+    st->pub_prefix = xstrdup(tmp);
+    snprintf(tmp, sizeof tmp, "_STAN.sub.%s", cid);
+    st->sub_subj = xstrdup(tmp);
+    snprintf(tmp, sizeof tmp, "_STAN.unsub.%s", cid);
+    st->unsub_subj = xstrdup(tmp);
+    snprintf(tmp, sizeof tmp, "_STAN.close.%s", cid);
+    st->close_subj = xstrdup(tmp);
+    snprintf(tmp, sizeof tmp, "_STAN.subclose.%s", cid);
+    st->subclose_subj = xstrdup(tmp);
+}
+
+static int load_meta(stan_t *st, char *err, size_t errlen)
+{
+    store_val_t v;
+    int rc = store_get(st->store, STORE_DB_META, "server", 6, &v);
+    if (rc == STORE_NOTFOUND) {
+        make_server_id(st);
+        set_default_subjects(st);
+        st->next_channel_id = 1;
+        st->next_sub_id = 1;
+        st->meta_dirty = true;
+        return 0;
+    }
+    Spb__ServerRecord *r = spb__server_record__unpack(NULL, v.len, v.p);
+    if (!r) {
+        snprintf(err, errlen, "store: the server record is damaged");
+        return -1;
+    }
+    if (strcmp(r->cluster_id, st->cfg->cluster_id) != 0) {
+        snprintf(err, errlen, "cluster ID \"%s\" does not match recovered value of \"%s\"",
+                 st->cfg->cluster_id, r->cluster_id);
+        spb__server_record__free_unpacked(r, NULL);
+        return -1;
+    }
+    snprintf(st->server_id, sizeof st->server_id, "%s", r->server_id);
+    st->discover = xstrdup(r->discover_prefix);
+    st->pub_prefix = xstrdup(r->pub_prefix);
+    st->sub_subj = xstrdup(r->sub_requests);
+    st->unsub_subj = xstrdup(r->unsub_requests);
+    st->close_subj = xstrdup(r->close_requests);
+    st->subclose_subj = xstrdup(r->sub_close_requests);
+    st->pings = xstrdup(r->ping_requests);
+    st->next_channel_id = r->next_channel_id ? r->next_channel_id : 1;
+    st->next_sub_id = r->next_sub_id ? r->next_sub_id : 1;
+    spb__server_record__free_unpacked(r, NULL);
+    return 0;
+}
+
+typedef int (*restore_fn)(stan_t *st, const store_val_t *k, const store_val_t *v);
+
+static int walk(stan_t *st, store_db_t db, restore_fn fn)
+{
+    store_cursor_t *c = store_cursor_open(st->store, db);
+    if (!c) return -1;
+    store_val_t k, v;
+    int rc = store_cursor_seek(c, NULL, 0, &k, &v);
+    int n = 0;
+    while (rc == STORE_OK) {
+        if (fn(st, &k, &v) == 0) n++;
+        rc = store_cursor_next(c, &k, &v);
+    }
+    store_cursor_close(c);
+    return n;
+}
+
+static int restore_client(stan_t *st, const store_val_t *k, const store_val_t *v)
+{
+    (void)k;
+    return stan_client_restore(st, v->p, v->len) ? 0 : -1;
+}
+static int restore_channel(stan_t *st, const store_val_t *k, const store_val_t *v)
+{
+    (void)k;
+    return stan_channel_restore(st, v->p, v->len);
+}
+static int restore_sub(stan_t *st, const store_val_t *k, const store_val_t *v)
+{
+    (void)k;
+    return stan_sub_restore(st, v->p, v->len);
+}
+static int restore_pending(stan_t *st, const store_val_t *k, const store_val_t *v)
+{
+    if (k->len != 16 || v->len < 4) return -1;
+    const uint8_t *kp = k->p;
+    return stan_sub_restore_pending(st, stan_get_u64(kp), stan_get_u64(kp + 8), stan_get_u32(v->p));
+}
+
+static int recover(stan_t *st, char *err, size_t errlen)
+{
+    if (store_read_begin(st->store) != STORE_OK) {
+        snprintf(err, errlen, "store: cannot begin a read");
+        return -1;
+    }
+    int rc = load_meta(st, err, errlen);
+    if (rc == 0) {
+        char tmp[96];
+        snprintf(tmp, sizeof tmp, "_INBOX.%s.", st->server_id);
+        st->inbox_prefix = xstrdup(tmp);
+        snprintf(tmp, sizeof tmp, "_STAN.ack.%s.", st->server_id);
+        st->ack_prefix = xstrdup(tmp);
+        int nc = walk(st, STORE_DB_CLIENTS, restore_client);
+        int nch = walk(st, STORE_DB_CHANNELS, restore_channel);
+        int ns = walk(st, STORE_DB_SUBS, restore_sub);
+        int np = walk(st, STORE_DB_PENDING, restore_pending);
+        if (nc || nch || ns)
+            LOG_I("Recovered %d clients, %d channels, %d subscriptions, %d unacked messages", nc,
+                  nch, ns, np);
+    }
+    store_read_end(st->store);
+    return rc;
+}
+
+stan_t *stan_new(uv_loop_t *loop, server_t *srv, const config_t *cfg)
+{
+    stan_t *st = xcalloc(1, sizeof *st);
+    st->loop = loop;
+    st->srv = srv;
+    st->cfg = cfg;
+    strmap_init(&st->clients);
+    strmap_init(&st->clients_by_conn);
+    strmap_init(&st->channels);
+    strmap_init(&st->subs_by_ack);
+    buf_init(&st->scratch);
+    return st;
+}
+
+static void on_startup_commit(void *arg, int status)
+{
+    int *out = arg;
+    *out = status;
+}
+
+int stan_start(stan_t *st, char *err, size_t errlen)
+{
+    const config_t *cfg = st->cfg;
+    store_options_t opt = {.dir = cfg->store == CONFIG_STORE_MEMORY ? NULL : cfg->dir,
+                           .sync = cfg->file_sync};
+    if (store_open(&st->store, st->loop, &opt, err, errlen) != STORE_OK) return -1;
+    if (recover(st, err, errlen) != 0) return -1;
+    if (st->meta_dirty) {
+        /* The identity is on disk before the first client is served. */
+        stan_meta_put(st);
+        int status = 1;
+        if (store_submit(st->store, on_startup_commit, &status) != STORE_OK) {
+            snprintf(err, errlen, "store: cannot write the server record");
+            return -1;
+        }
+        while (status == 1)
+            uv_run(st->loop, UV_RUN_ONCE);
+        if (status != STORE_OK) {
+            snprintf(err, errlen, "store: cannot write the server record: %s",
+                     store_strerror(status));
+            return -1;
+        }
+    }
+    if (subscribe_all(st, err, errlen) != 0) return -1;
+    uv_timer_init(st->loop, &st->tick);
+    st->tick.data = st;
+    uv_timer_start(&st->tick, on_tick, 1000, 1000);
+    uv_unref((uv_handle_t *)&st->tick);
+    st->tick_started = true;
+    server_set_flush_hook(st->srv, on_flush, st);
+    LOG_I("Streaming cluster ID: %s, server ID: %s, store: %s%s", cfg->cluster_id, st->server_id,
+          cfg->store == CONFIG_STORE_MEMORY ? "MEMORY" : "LMDB in ",
+          cfg->store == CONFIG_STORE_MEMORY ? "" : cfg->dir);
+    return 0;
+}
+
+void stan_shutdown(stan_t *st, void (*done)(void *arg), void *arg)
+{
+    st->shutting_down = true;
+    for (int i = 0; i < st->nisubs; i++)
+        server_unsubscribe(st->srv, st->isubs[i]);
+    st->nisubs = 0;
+    server_set_flush_hook(st->srv, NULL, NULL);
+    /* Whatever was accepted but not committed yet is committed now (acks, positions). */
+    submit(st);
+    if (st->store && store_in_flight(st->store)) {
+        st->shutdown_done = done;
+        st->shutdown_arg = arg;
+        return;
+    }
+    done(arg);
+}
+
+void stan_free(stan_t *st)
+{
+    if (!st) return;
+
+    stan_sub_free_all(st);
+    stan_client_free_all(st);
+    stan_channel_free_all(st);
+    if (st->store) store_close(st->store);
+    strmap_free(&st->clients);
+    strmap_free(&st->channels);
+    strmap_free(&st->subs_by_ack);
+    buf_free(&st->scratch);
+    free(st->discover);
+    free(st->pings);
+    free(st->pub_prefix);
+    free(st->sub_subj);
+    free(st->unsub_subj);
+    free(st->close_subj);
+    free(st->subclose_subj);
+    free(st->inbox_prefix);
+    free(st->ack_prefix);
+    free(st->dirty_subs);
+    /* The struct holds the tick timer: it is freed when libuv is done with the handle. */
+    if (st->tick_started)
+        uv_close((uv_handle_t *)&st->tick, on_tick_closed);
+    else
+        free(st);
+}

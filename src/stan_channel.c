@@ -1,0 +1,312 @@
+/* stan_channel: the channel registry, channel records, committed state and limits. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "stan_private.h"
+#include "store.pb-c.h"
+#include "subject.h"
+#include "xalloc.h"
+
+/* Message values: [timestamp ns, 8][running payload total, 8][reply length, 2][reply][data].
+ * See docs/storage.md. */
+#define MSG_HDR 18
+
+bool stan_channel_name_valid(const char *name, size_t len)
+{
+    /* NSS: a literal subject; no wildcards. */
+    return len > 0 && subject_valid_literal(name, len) && !memchr(name, '/', len);
+}
+
+static stan_channel_t *channel_new(stan_t *st, uint32_t id, const char *name, size_t len)
+{
+    stan_channel_t *ch = xcalloc(1, sizeof *ch);
+    ch->id = id;
+    ch->name = xstrndup(name, len);
+    ch->name_len = len;
+    ch->first_seq = 1;
+    ch->last_seq = 0;
+    ch->next_seq = 1;
+    ch->last_activity_ms = uv_now(st->loop);
+    strmap_init(&ch->qgroups);
+    strmap_init(&ch->durables);
+    config_channel_limits(st->cfg, ch->name, &ch->limits);
+    strmap_put(&st->channels, name, len, ch);
+    return ch;
+}
+
+void stan_channel_put_record(stan_t *st, stan_channel_t *ch)
+{
+    Spb__ChannelRecord r = SPB__CHANNEL_RECORD__INIT;
+    r.id = ch->id;
+    r.name = ch->name;
+    r.created = stan_now_ns();
+    size_t n = spb__channel_record__get_packed_size(&r);
+    void *p = store_put_reserve(st->store, STORE_DB_CHANNELS, ch->name, ch->name_len, n);
+    spb__channel_record__pack(&r, p);
+    ch->persisted = true;
+}
+
+stan_channel_t *stan_channel_get(stan_t *st, const char *name, size_t len, bool create,
+                                 const char **err)
+{
+    stan_channel_t *ch = strmap_get(&st->channels, name, len);
+    if (ch || !create) {
+        if (!ch && err) *err = "stan: unknown channel";
+        return ch;
+    }
+    if (!stan_channel_name_valid(name, len)) {
+        if (err) *err = "stan: invalid subject";
+        return NULL;
+    }
+    if (st->cfg->max_channels > 0 && (int64_t)st->channels.count >= st->cfg->max_channels) {
+        if (err) *err = "too many channels";
+        return NULL;
+    }
+    ch = channel_new(st, st->next_channel_id++, name, len);
+    st->meta_dirty = true;
+    stan_channel_put_record(st, ch);
+    LOG_D("Channel \"%s\" created", ch->name);
+    return ch;
+}
+
+stan_channel_t *stan_channel_by_id(stan_t *st, uint32_t id)
+{
+    size_t it;
+    for (strmap_entry_t *e = strmap_first(&st->channels, &it); e;
+         e = strmap_next(&st->channels, &it, e)) {
+        stan_channel_t *ch = e->val;
+        if (ch->id == id) return ch;
+    }
+    return NULL;
+}
+
+/* Reads the first and last stored message of the channel: two cursor seeks, whatever the
+ * number of messages (start-up time must not grow with the store). */
+static void load_bounds(stan_t *st, stan_channel_t *ch)
+{
+    uint8_t lo[12], hi[12];
+    stan_key_msg(lo, ch->id, 0);
+    stan_key_msg(hi, ch->id, UINT64_MAX);
+    store_cursor_t *c = store_cursor_open(st->store, STORE_DB_MSGS);
+    if (!c) return;
+    store_val_t k, v;
+    if (store_cursor_seek(c, lo, sizeof lo, &k, &v) == STORE_OK && k.len == 12 &&
+        stan_get_u32(k.p) == ch->id && v.len >= MSG_HDR) {
+        const uint8_t *kp = k.p, *vp = v.p;
+        uint64_t first = stan_get_u64(kp + 4);
+        ch->base_cum =
+            stan_get_u64(vp + 8) - (v.len - MSG_HDR - (((uint64_t)vp[16] << 8) | vp[17]));
+        ch->staged_base_cum = ch->base_cum;
+        uint64_t first_cum = stan_get_u64(vp + 8);
+        uint64_t first_size = v.len - MSG_HDR - (((uint64_t)vp[16] << 8) | vp[17]);
+        if (store_cursor_seek_le(c, hi, sizeof hi, &k, &v) == STORE_OK && k.len == 12 &&
+            v.len >= MSG_HDR) {
+            kp = k.p;
+            vp = v.p;
+            ch->first_seq = first;
+            ch->last_seq = stan_get_u64(kp + 4);
+            ch->cum_last = stan_get_u64(vp + 8);
+            ch->last_ts = (int64_t)stan_get_u64(vp);
+            ch->msgs = ch->last_seq - ch->first_seq + 1;
+            ch->bytes = ch->cum_last - first_cum + first_size;
+        }
+    }
+    store_cursor_close(c);
+    ch->next_seq = ch->last_seq + 1;
+    ch->cum_next = ch->cum_last;
+    if (ch->last_seq == 0) ch->first_seq = 1;
+    ch->evict_to = ch->first_seq - 1;
+}
+
+int stan_channel_restore(stan_t *st, const void *rec, size_t len)
+{
+    Spb__ChannelRecord *r = spb__channel_record__unpack(NULL, len, rec);
+    if (!r) {
+        LOG_W("store: skipping a damaged channel record");
+        return -1;
+    }
+    stan_channel_t *ch = channel_new(st, r->id, r->name, strlen(r->name));
+    ch->persisted = true;
+    if (r->id >= st->next_channel_id) st->next_channel_id = r->id + 1;
+    spb__channel_record__free_unpacked(r, NULL);
+    load_bounds(st, ch);
+    return 0;
+}
+
+/* Records that message seq (with running total cum) is durable, together with the evictions
+ * staged in the same batch. */
+void stan_channel_committed(stan_t *st, stan_channel_t *ch, uint64_t seq, uint64_t cum, size_t size)
+{
+    (void)size;
+    if (seq <= ch->last_seq) return;
+    ch->last_seq = seq;
+    ch->cum_last = cum;
+    if (ch->evict_to >= ch->first_seq) {
+        ch->first_seq = ch->evict_to + 1;
+        ch->base_cum = ch->staged_base_cum;
+    }
+    ch->msgs = ch->last_seq >= ch->first_seq ? ch->last_seq - ch->first_seq + 1 : 0;
+    ch->bytes = ch->cum_last - ch->base_cum;
+    ch->has_new = true;
+    stan_sub_channel_has_new(st, ch);
+}
+
+void stan_channel_rollback(stan_t *st, stan_channel_t *ch)
+{
+    ch->next_seq = ch->last_seq + 1;
+    ch->cum_next = ch->cum_last;
+    ch->evict_to = ch->first_seq - 1;
+    ch->staged_base_cum = ch->base_cum;
+    /* Its record may have been in the failed batch: write it again with the next one. */
+    stan_channel_put_record(st, ch);
+}
+
+/* The running total before seq: from the store for committed messages, from the staged list
+ * for messages of the batch being built. */
+static uint64_t cum_before(stan_t *st, stan_channel_t *ch, uint64_t seq)
+{
+    if (seq > ch->last_seq) {
+        for (stan_staged_t *s = st->staged_head; s; s = s->next)
+            if (s->ch == ch && s->seq == seq) return s->cum - s->len;
+        return ch->cum_next;
+    }
+    uint8_t key[12];
+    stan_key_msg(key, ch->id, seq);
+    store_val_t v;
+    uint64_t r = ch->staged_base_cum;
+    if (store_read_begin(st->store) != STORE_OK) return r;
+    if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) == STORE_OK && v.len >= MSG_HDR) {
+        const uint8_t *p = v.p;
+        size_t rlen = ((size_t)p[16] << 8) | p[17];
+        r = stan_get_u64(p + 8) - (v.len - MSG_HDR - rlen);
+    }
+    store_read_end(st->store);
+    return r;
+}
+
+/* Stages the removal of messages [first, new_first) of the channel. */
+static void evict(stan_t *st, stan_channel_t *ch, uint64_t new_first)
+{
+    uint64_t first = ch->evict_to + 1 > ch->first_seq ? ch->evict_to + 1 : ch->first_seq;
+    if (new_first <= first) return;
+    uint8_t lo[12], hi[12];
+    stan_key_msg(lo, ch->id, first);
+    stan_key_msg(hi, ch->id, new_first - 1);
+    store_del_range(st->store, STORE_DB_MSGS, lo, sizeof lo, hi, sizeof hi);
+    ch->staged_base_cum = cum_before(st, ch, new_first);
+    ch->evict_to = new_first - 1;
+    if (!ch->warned_limit) {
+        ch->warned_limit = true;
+        LOG_W("channel \"%s\": limits reached, the oldest messages are being dropped", ch->name);
+    }
+}
+
+/* After messages were staged: drop the oldest ones beyond max_msgs or max_bytes, keeping at
+ * least the newest message, as NSS does. */
+void stan_channel_stage_limits(stan_t *st, stan_channel_t *ch)
+{
+    uint64_t last = ch->next_seq - 1;
+    uint64_t first = ch->evict_to + 1 > ch->first_seq ? ch->evict_to + 1 : ch->first_seq;
+    if (last < first) return;
+    const config_limits_t *l = &ch->limits;
+    uint64_t new_first = first;
+    if (l->max_msgs > 0 && last - first + 1 > (uint64_t)l->max_msgs)
+        new_first = last - (uint64_t)l->max_msgs + 1;
+    if (l->max_bytes > 0 && ch->cum_next - cum_before(st, ch, new_first) > (uint64_t)l->max_bytes) {
+        /* The smallest first sequence that fits, by binary search on running totals. */
+        uint64_t lo = new_first, hi = last;
+        while (lo < hi) {
+            uint64_t mid = lo + (hi - lo) / 2;
+            if (ch->cum_next - cum_before(st, ch, mid) <= (uint64_t)l->max_bytes)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        new_first = lo;
+    }
+    evict(st, ch, new_first);
+}
+
+static void channel_delete(stan_t *st, stan_channel_t *ch)
+{
+    LOG_I("channel \"%s\" removed after %lld ms of inactivity", ch->name,
+          (long long)ch->limits.max_inactivity_ms);
+    uint8_t lo[12], hi[12];
+    stan_key_msg(lo, ch->id, 0);
+    stan_key_msg(hi, ch->id, UINT64_MAX);
+    store_del_range(st->store, STORE_DB_MSGS, lo, sizeof lo, hi, sizeof hi);
+    store_del(st->store, STORE_DB_CHANNELS, ch->name, ch->name_len);
+    strmap_del(&st->channels, ch->name, ch->name_len);
+    strmap_free(&ch->qgroups);
+    strmap_free(&ch->durables);
+    free(ch->name);
+    free(ch);
+}
+
+void stan_channel_tick(stan_t *st)
+{
+    uint64_t now_ms = uv_now(st->loop);
+    int64_t now_ns = stan_now_ns();
+    size_t it;
+    strmap_entry_t *e = strmap_first(&st->channels, &it);
+    while (e) {
+        strmap_entry_t *next = strmap_next(&st->channels, &it, e);
+        stan_channel_t *ch = e->val;
+        e = next;
+        const config_limits_t *l = &ch->limits;
+        if (l->max_inactivity_ms > 0 && ch->nsubs == 0 && ch->next_seq == ch->last_seq + 1 &&
+            !store_in_flight(st->store) && !st->building.head && !st->staged_head &&
+            now_ms - ch->last_activity_ms >= (uint64_t)l->max_inactivity_ms) {
+            channel_delete(st, ch);
+            continue;
+        }
+        if (l->max_age_ms > 0 && ch->last_seq >= ch->first_seq &&
+            ch->next_seq == ch->last_seq + 1 && ch->evict_to < ch->first_seq) {
+            int64_t cutoff = now_ns - l->max_age_ms * 1000000;
+            store_read_begin(st->store);
+            /* First message young enough to stay. */
+            uint64_t lo = ch->first_seq, hi = ch->last_seq + 1;
+            while (lo < hi) {
+                uint64_t mid = lo + (hi - lo) / 2;
+                uint8_t key[12];
+                stan_key_msg(key, ch->id, mid);
+                store_val_t v;
+                if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) == STORE_OK &&
+                    v.len >= 8 && (int64_t)stan_get_u64(v.p) >= cutoff)
+                    hi = mid;
+                else
+                    lo = mid + 1;
+            }
+            store_read_end(st->store);
+            if (lo > ch->first_seq) {
+                evict(st, ch, lo);
+                /* No new message carries it this time: apply it when this batch commits. */
+                stan_action_t *a = stan_action_add(st, ACT_EVICT);
+                a->ch = ch;
+            }
+        }
+    }
+}
+
+void stan_channel_free_all(stan_t *st)
+{
+    size_t it;
+    strmap_entry_t *e = strmap_first(&st->channels, &it);
+    while (e) {
+        strmap_entry_t *next = strmap_next(&st->channels, &it, e);
+        stan_channel_t *ch = e->val;
+        size_t it2;
+        for (strmap_entry_t *q = strmap_first(&ch->qgroups, &it2); q;
+             q = strmap_next(&ch->qgroups, &it2, q)) {
+            stan_qgroup_t *g = q->val;
+            free(g->key);
+            free(g);
+        }
+        strmap_free(&ch->qgroups);
+        strmap_free(&ch->durables);
+        free(ch->name);
+        free(ch);
+        e = next;
+    }
+}

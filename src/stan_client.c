@@ -1,0 +1,394 @@
+/* stan_client: connect (with the duplicate-ID liveness check), close, client pings and the
+ * server's heartbeats. Clients are persisted, so a restarted server knows them again. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "protocol.pb-c.h"
+#include "stan_private.h"
+#include "store.pb-c.h"
+#include "xalloc.h"
+
+#define DUP_CHECK_MS 500
+
+static void pack_msg(const ProtobufCMessage *msg, buf_t *out)
+{
+    buf_reset(out);
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    buf_reserve(out, n);
+    out->len = protobuf_c_message_pack(msg, (uint8_t *)out->data);
+}
+
+static void connect_error(stan_t *st, const char *reply, const char *error)
+{
+    Pb__ConnectResponse r = PB__CONNECT_RESPONSE__INIT;
+    r.error = (char *)error;
+    pack_msg(&r.base, &st->scratch);
+    stan_reply(st, reply, &st->scratch);
+}
+
+static bool id_valid(const char *id)
+{
+    if (!*id) return false;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-'))
+            return false;
+    return true;
+}
+
+stan_client_t *stan_client_find(stan_t *st, const char *id, size_t len)
+{
+    return strmap_get(&st->clients, id, len);
+}
+
+/* ---- heartbeats ---- */
+
+static void hb_send(stan_t *st, stan_client_t *cl)
+{
+    char reply[192];
+    snprintf(reply, sizeof reply, "%shb.%s", st->inbox_prefix, cl->id);
+    server_msg_t m = {.subject = cl->hb_inbox,
+                      .subject_len = strlen(cl->hb_inbox),
+                      .reply = reply,
+                      .reply_len = strlen(reply),
+                      .data = "",
+                      .data_len = 0};
+    server_publish(st->srv, &m);
+}
+
+static void client_remove(stan_t *st, stan_client_t *cl, bool write_store);
+
+static void on_hb_timer(uv_timer_t *t)
+{
+    stan_client_t *cl = t->data;
+    stan_t *st = cl->st;
+    const config_t *cfg = st->cfg;
+    if (cl->hb_waiting) {
+        /* The last heartbeat went unanswered within hb_timeout. */
+        cl->hb_waiting = false;
+        cl->hb_fails++;
+        LOG_D("client %s missed heartbeat %d of %d", cl->id, cl->hb_fails, cfg->hb_fail_count);
+        if (cl->hb_fails > cfg->hb_fail_count) {
+            LOG_I("client %s: %d heartbeats missed, closing it", cl->id, cl->hb_fails);
+            client_remove(st, cl, true);
+            return;
+        }
+        uint64_t wait = cfg->hb_interval_ms > cfg->hb_timeout_ms
+                            ? (uint64_t)(cfg->hb_interval_ms - cfg->hb_timeout_ms)
+                            : 1;
+        uv_timer_start(&cl->hb_timer, on_hb_timer, wait, 0);
+        return;
+    }
+    if (server_interest(st->srv, cl->hb_inbox, strlen(cl->hb_inbox)) == 0) {
+        /* Nobody behind the inbox (e.g. its NATS connection is gone): a miss, no need to wait. */
+        cl->hb_waiting = true;
+        uv_timer_start(&cl->hb_timer, on_hb_timer, (uint64_t)cfg->hb_timeout_ms, 0);
+        return;
+    }
+    cl->hb_waiting = true;
+    hb_send(st, cl);
+    uv_timer_start(&cl->hb_timer, on_hb_timer, (uint64_t)cfg->hb_timeout_ms, 0);
+}
+
+static void hb_answered(stan_t *st, stan_client_t *cl)
+{
+    cl->hb_fails = 0;
+    if (!cl->hb_waiting) return;
+    cl->hb_waiting = false;
+    uint64_t wait = st->cfg->hb_interval_ms > st->cfg->hb_timeout_ms
+                        ? (uint64_t)(st->cfg->hb_interval_ms - st->cfg->hb_timeout_ms)
+                        : 1;
+    uv_timer_start(&cl->hb_timer, on_hb_timer, wait, 0);
+}
+
+/* ---- registry ---- */
+
+static stan_client_t *client_new(stan_t *st, const char *id, const char *hb_inbox,
+                                 const void *conn_id, size_t conn_len, int32_t proto,
+                                 int32_t ping_interval, int32_t ping_max_out)
+{
+    stan_client_t *cl = xcalloc(1, sizeof *cl);
+    cl->st = st;
+    cl->id = xstrdup(id);
+    cl->hb_inbox = xstrdup(hb_inbox);
+    cl->conn_id = xmalloc(conn_len + 1);
+    memcpy(cl->conn_id, conn_id, conn_len);
+    cl->conn_id[conn_len] = '\0';
+    cl->conn_id_len = conn_len;
+    cl->protocol = proto;
+    cl->ping_interval = ping_interval;
+    cl->ping_max_out = ping_max_out;
+    uv_timer_init(st->loop, &cl->hb_timer);
+    cl->hb_timer.data = cl;
+    uv_timer_start(&cl->hb_timer, on_hb_timer, (uint64_t)st->cfg->hb_interval_ms, 0);
+    strmap_put(&st->clients, cl->id, strlen(cl->id), cl);
+    if (conn_len) strmap_put(&st->clients_by_conn, cl->conn_id, conn_len, cl);
+    return cl;
+}
+
+static void put_record(stan_t *st, stan_client_t *cl)
+{
+    Spb__ClientRecord r = SPB__CLIENT_RECORD__INIT;
+    r.id = cl->id;
+    r.hb_inbox = cl->hb_inbox;
+    r.conn_id.data = (uint8_t *)cl->conn_id;
+    r.conn_id.len = cl->conn_id_len;
+    r.protocol = cl->protocol;
+    r.ping_interval = cl->ping_interval;
+    r.ping_max_out = cl->ping_max_out;
+    size_t n = spb__client_record__get_packed_size(&r);
+    void *p = store_put_reserve(st->store, STORE_DB_CLIENTS, cl->id, strlen(cl->id), n);
+    spb__client_record__pack(&r, p);
+}
+
+static void on_client_freed(uv_handle_t *h)
+{
+    stan_client_t *cl = h->data;
+    free(cl->id);
+    free(cl->hb_inbox);
+    free(cl->conn_id);
+    free(cl);
+}
+
+/* Removes the client: its subscriptions go (durables stay, offline), its record is deleted. */
+static void client_remove(stan_t *st, stan_client_t *cl, bool write_store)
+{
+    if (cl->closed) return;
+    cl->closed = true;
+    stan_sub_client_gone(st, cl, false);
+    strmap_del(&st->clients, cl->id, strlen(cl->id));
+    if (cl->conn_id_len && strmap_get(&st->clients_by_conn, cl->conn_id, cl->conn_id_len) == cl)
+        strmap_del(&st->clients_by_conn, cl->conn_id, cl->conn_id_len);
+    if (write_store) store_del(st->store, STORE_DB_CLIENTS, cl->id, strlen(cl->id));
+    uv_timer_stop(&cl->hb_timer);
+    uv_close((uv_handle_t *)&cl->hb_timer, on_client_freed);
+}
+
+stan_client_t *stan_client_restore(stan_t *st, const void *rec, size_t len)
+{
+    Spb__ClientRecord *r = spb__client_record__unpack(NULL, len, rec);
+    if (!r) {
+        LOG_W("store: skipping a damaged client record");
+        return NULL;
+    }
+    stan_client_t *cl = client_new(st, r->id, r->hb_inbox, r->conn_id.data, r->conn_id.len,
+                                   r->protocol, r->ping_interval, r->ping_max_out);
+    cl->registered = true;
+    spb__client_record__free_unpacked(r, NULL);
+    return cl;
+}
+
+void stan_client_free_all(stan_t *st)
+{
+    while (st->dupchecks) {
+        stan_dupcheck_t *d = st->dupchecks;
+        st->dupchecks = d->next;
+        uv_timer_stop(&d->timer);
+        pb__connect_request__free_unpacked(d->request, NULL);
+        free(d->client_id);
+        free(d->reply_to);
+        d->request = NULL;
+        uv_close((uv_handle_t *)&d->timer, (uv_close_cb)free);
+    }
+    size_t it;
+    strmap_entry_t *e = strmap_first(&st->clients, &it);
+    while (e) {
+        strmap_entry_t *next = strmap_next(&st->clients, &it, e);
+        stan_client_t *cl = e->val;
+        cl->closed = true;
+        uv_timer_stop(&cl->hb_timer);
+        uv_close((uv_handle_t *)&cl->hb_timer, on_client_freed);
+        e = next;
+    }
+    strmap_free(&st->clients);
+    strmap_free(&st->clients_by_conn);
+}
+
+/* ---- connect ---- */
+
+static void register_client(stan_t *st, const Pb__ConnectRequest *req, const char *reply_to)
+{
+    stan_client_t *cl =
+        client_new(st, req->clientid, req->heartbeatinbox, req->connid.data, req->connid.len,
+                   req->protocol, req->pinginterval, req->pingmaxout);
+    put_record(st, cl);
+    Pb__ConnectResponse r = PB__CONNECT_RESPONSE__INIT;
+    r.pubprefix = st->pub_prefix;
+    r.subrequests = st->sub_subj;
+    r.unsubrequests = st->unsub_subj;
+    r.closerequests = st->close_subj;
+    r.subcloserequests = st->subclose_subj;
+    r.protocol = 1;
+    if (req->protocol >= 1) {
+        r.pingrequests = st->pings;
+        r.pinginterval = req->pinginterval;
+        r.pingmaxout = req->pingmaxout;
+    }
+    stan_action_t *a = stan_action_add(st, ACT_REPLY);
+    a->reply_to = xstrdup(reply_to);
+    pack_msg(&r.base, &a->ok);
+    Pb__ConnectResponse f = PB__CONNECT_RESPONSE__INIT;
+    f.error = "stan: store error, connection not registered";
+    pack_msg(&f.base, &a->fail);
+    LOG_D("client %s connected (hb inbox %s)", cl->id, cl->hb_inbox);
+}
+
+static void replace_and_register(stan_t *st, const Pb__ConnectRequest *req, const char *reply_to)
+{
+    stan_client_t *old = stan_client_find(st, req->clientid, strlen(req->clientid));
+    if (old) {
+        LOG_D("client %s replaced by a new connection", old->id);
+        client_remove(st, old, false); /* the new record overwrites it in the same batch */
+    }
+    register_client(st, req, reply_to);
+}
+
+static void dupcheck_finish(stan_dupcheck_t *d, bool alive)
+{
+    stan_t *st = d->st;
+    stan_dupcheck_t **pp = &st->dupchecks;
+    while (*pp && *pp != d)
+        pp = &(*pp)->next;
+    if (*pp) *pp = d->next;
+    uv_timer_stop(&d->timer);
+    if (alive)
+        connect_error(st, d->reply_to, "stan: clientID already registered");
+    else
+        replace_and_register(st, d->request, d->reply_to);
+    pb__connect_request__free_unpacked(d->request, NULL);
+    free(d->client_id);
+    free(d->reply_to);
+    uv_close((uv_handle_t *)&d->timer, (uv_close_cb)free);
+}
+
+static void on_dupcheck_timeout(uv_timer_t *t)
+{
+    dupcheck_finish(t->data, false);
+}
+
+void stan_client_on_connect(stan_t *st, const server_msg_t *m)
+{
+    if (!m->reply) return;
+    char *reply_to = xstrndup(m->reply, m->reply_len);
+    Pb__ConnectRequest *req =
+        pb__connect_request__unpack(NULL, m->data_len, (const uint8_t *)m->data);
+    if (!req || !req->heartbeatinbox[0]) {
+        connect_error(st, reply_to, "stan: invalid connection request");
+    } else if (!req->clientid[0]) {
+        connect_error(st, reply_to, "stan: clientID missing");
+    } else if (!id_valid(req->clientid)) {
+        connect_error(
+            st, reply_to,
+            "stan: invalid clientID: only alphanumeric and `-` or `_` characters allowed");
+    } else {
+        stan_client_t *old = stan_client_find(st, req->clientid, strlen(req->clientid));
+        if (old && server_interest(st->srv, old->hb_inbox, strlen(old->hb_inbox)) > 0) {
+            /* Someone holds the ID and may be alive: ask it, as NSS does. */
+            stan_dupcheck_t *d = xcalloc(1, sizeof *d);
+            d->st = st;
+            d->n = ++st->next_dupcheck;
+            d->client_id = xstrdup(req->clientid);
+            d->reply_to = reply_to;
+            d->request = req;
+            uv_timer_init(st->loop, &d->timer);
+            d->timer.data = d;
+            uv_timer_start(&d->timer, on_dupcheck_timeout, DUP_CHECK_MS, 0);
+            d->next = st->dupchecks;
+            st->dupchecks = d;
+            char reply[96];
+            snprintf(reply, sizeof reply, "%sdup.%llu", st->inbox_prefix, (unsigned long long)d->n);
+            server_msg_t hb = {.subject = old->hb_inbox,
+                               .subject_len = strlen(old->hb_inbox),
+                               .reply = reply,
+                               .reply_len = strlen(reply),
+                               .data = "",
+                               .data_len = 0};
+            server_publish(st->srv, &hb);
+            return;
+        }
+        /* Unknown, or its previous owner has nobody behind its inbox: take it at once. */
+        replace_and_register(st, req, reply_to);
+    }
+    if (req) pb__connect_request__free_unpacked(req, NULL);
+    free(reply_to);
+}
+
+/* Replies to the server's own requests: heartbeats ("hb.<client>") and dup checks ("dup.<n>"). */
+void stan_client_on_inbox_reply(stan_t *st, const server_msg_t *m)
+{
+    size_t plen = strlen(st->inbox_prefix);
+    if (m->subject_len <= plen) return;
+    const char *rest = m->subject + plen;
+    size_t rlen = m->subject_len - plen;
+    if (rlen > 3 && memcmp(rest, "hb.", 3) == 0) {
+        stan_client_t *cl = stan_client_find(st, rest + 3, rlen - 3);
+        if (cl) hb_answered(st, cl);
+    } else if (rlen > 4 && memcmp(rest, "dup.", 4) == 0) {
+        unsigned long long n = strtoull(rest + 4, NULL, 10);
+        for (stan_dupcheck_t *d = st->dupchecks; d; d = d->next)
+            if (d->n == n) {
+                dupcheck_finish(d, true);
+                return;
+            }
+    }
+}
+
+/* ---- close and ping ---- */
+
+void stan_client_on_close(stan_t *st, const server_msg_t *m)
+{
+    Pb__CloseRequest *req = pb__close_request__unpack(NULL, m->data_len, (const uint8_t *)m->data);
+    Pb__CloseResponse r = PB__CLOSE_RESPONSE__INIT;
+    char *reply_to = m->reply ? xstrndup(m->reply, m->reply_len) : NULL;
+    stan_client_t *cl = NULL;
+    const char *err = NULL;
+    if (!req || !req->clientid[0]) {
+        err = "stan: invalid close request";
+    } else if (!(cl = stan_client_find(st, req->clientid, strlen(req->clientid)))) {
+        err = "stan: unknown clientID";
+    }
+    if (err) {
+        r.error = (char *)err;
+        pack_msg(&r.base, &st->scratch);
+        stan_reply(st, reply_to, &st->scratch);
+    } else {
+        LOG_D("client %s closed", cl->id);
+        client_remove(st, cl, true);
+        /* The answer waits for the commit, so a close is durable when acknowledged. */
+        stan_action_t *a = stan_action_add(st, ACT_REPLY);
+        a->reply_to = reply_to;
+        reply_to = NULL;
+        pack_msg(&r.base, &a->ok);
+        Pb__CloseResponse f = PB__CLOSE_RESPONSE__INIT;
+        f.error = "stan: store error";
+        pack_msg(&f.base, &a->fail);
+    }
+    free(reply_to);
+    if (req) pb__close_request__free_unpacked(req, NULL);
+}
+
+void stan_client_on_ping(stan_t *st, const server_msg_t *m)
+{
+    Pb__Ping *req = pb__ping__unpack(NULL, m->data_len, (const uint8_t *)m->data);
+    Pb__PingResponse r = PB__PING_RESPONSE__INIT;
+    stan_client_t *cl = NULL;
+    if (req && req->connid.len)
+        cl = strmap_get(&st->clients_by_conn, (const char *)req->connid.data, req->connid.len);
+    if (!cl) {
+        r.error = "client has been replaced or is no longer registered";
+    } else if (cl->hb_fails > 0) {
+        /* It is alive after all: check again now rather than at the next interval. */
+        uv_timer_start(&cl->hb_timer, on_hb_timer, 1, 0);
+        cl->hb_waiting = false;
+    }
+    if (m->reply) {
+        pack_msg(&r.base, &st->scratch);
+        server_msg_t out = {.subject = m->reply,
+                            .subject_len = m->reply_len,
+                            .data = st->scratch.data ? st->scratch.data : "",
+                            .data_len = st->scratch.len};
+        server_publish(st->srv, &out);
+    }
+    if (req) pb__ping__free_unpacked(req, NULL);
+}

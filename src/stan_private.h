@@ -1,0 +1,268 @@
+/* Private to the stan_*.c files: the streaming engine's state. */
+#ifndef STANZA_STAN_PRIVATE_H
+#define STANZA_STAN_PRIVATE_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "config.h"
+#include "server.h"
+#include "stan.h"
+#include "store.h"
+#include "strmap.h"
+
+typedef struct stan_client stan_client_t;
+typedef struct stan_channel stan_channel_t;
+typedef struct stan_sub stan_sub_t;
+typedef struct stan_qgroup stan_qgroup_t;
+
+/* A message delivered and not acked yet. Kept per subscription in a list ordered by expiry
+ * (delivery order; a redelivery moves it to the tail) and in a hash by sequence. */
+typedef struct stan_pending {
+    uint64_t seq;
+    uint32_t count;                   /* deliveries so far (1 = delivered once); persisted */
+    uint64_t expire_ms;               /* loop time when it is due for redelivery */
+    struct stan_pending *prev, *next; /* expiry list */
+    struct stan_pending *hnext;       /* hash chain */
+} stan_pending_t;
+
+struct stan_sub {
+    stan_t *st;
+    uint64_t id;
+    stan_channel_t *ch;
+    stan_client_t *client; /* NULL while offline (a durable whose client left) */
+    char *client_id;
+    char *inbox;
+    char *ack_inbox;
+    char *durable; /* NULL if not durable */
+    char *qgroup;  /* as the client sent it; NULL if not in a group */
+    stan_qgroup_t *qg;
+    int32_t max_inflight;
+    int32_t ack_wait_s;
+    uint64_t last_sent; /* for a queue member, the group's last_sent is what counts */
+    bool is_durable;
+    bool is_offline;
+    bool ready;   /* the subscription response went out: deliveries may flow */
+    bool dirty;   /* record to rewrite in the next batch */
+    bool deleted; /* removed; freed once no batch action refers to it */
+    bool in_ready_list;
+    stan_sub_t *ready_next;
+
+    /* pending set */
+    stan_pending_t *phead, *ptail;
+    stan_pending_t **phash;
+    size_t pbuckets, npending;
+
+    server_sub_t *ack_sub;
+    uv_timer_t ack_timer;
+    bool timer_armed;
+    int refs; /* batch actions and the timer handle holding it */
+
+    stan_sub_t *ch_prev, *ch_next; /* channel's subscriptions */
+    stan_sub_t *cl_next;           /* client's subscriptions */
+    stan_sub_t *qg_next;           /* group members */
+};
+
+struct stan_qgroup {
+    char *key; /* "name" or "durable:name" */
+    stan_channel_t *ch;
+    uint64_t last_sent;
+    stan_sub_t *members;
+    size_t nmembers;
+    bool durable;
+    uint32_t rr;
+};
+
+struct stan_channel {
+    uint32_t id;
+    char *name;
+    size_t name_len;
+    config_limits_t limits;
+    bool persisted; /* its ChannelRecord is committed (or in the batch in flight) */
+    /* committed state */
+    uint64_t first_seq, last_seq; /* first_seq = last_seq + 1 when empty */
+    uint64_t msgs, bytes;
+    uint64_t cum_last; /* running payload total at last_seq */
+    /* assigned state (messages in the batch in flight) */
+    uint64_t next_seq;
+    uint64_t cum_next;
+    int64_t last_ts;
+    uint64_t evict_to;        /* evictions staged up to this seq (inclusive) */
+    uint64_t base_cum;        /* running payload total before first_seq (committed) */
+    uint64_t staged_base_cum; /* the same after the staged evictions */
+    bool warned_limit;        /* logged once that limits drop messages */
+    stan_sub_t *subs;
+    size_t nsubs;
+    strmap_t qgroups;  /* key -> stan_qgroup_t */
+    strmap_t durables; /* "client|durable" (non-queue) -> stan_sub_t */
+    bool has_new;      /* committed new messages since the last delivery pass */
+    uint64_t last_activity_ms;
+};
+
+struct stan_client {
+    stan_t *st;
+    char *id;
+    char *hb_inbox;
+    char *conn_id;
+    size_t conn_id_len;
+    int32_t protocol;
+    int32_t ping_interval, ping_max_out;
+    stan_sub_t *subs;
+    uv_timer_t hb_timer;
+    bool hb_waiting;
+    int hb_fails;
+    bool closed;     /* removed from the registry; freed when the timer handle closes */
+    bool registered; /* its ClientRecord is committed */
+};
+
+/* A connect waiting to learn whether the client ID's current owner is still alive. */
+typedef struct stan_dupcheck {
+    stan_t *st;
+    uint64_t n;
+    char *client_id;
+    char *reply_to;
+    void *request; /* Pb__ConnectRequest */
+    uv_timer_t timer;
+    struct stan_dupcheck *next;
+} stan_dupcheck_t;
+
+/* A publish waiting for its batch. */
+typedef struct stan_staged {
+    stan_channel_t *ch;
+    char *guid;
+    char *ack_reply; /* where the PubAck goes */
+    char *reply;     /* PubMsg.reply, stored with the message */
+    uint8_t *data;
+    size_t len;
+    uint64_t seq; /* assigned at submit */
+    uint64_t cum; /* the channel's running payload total including this one */
+    struct stan_staged *next;
+} stan_staged_t;
+
+/* What to do once a batch commits (or fails). */
+typedef enum {
+    ACT_PUBACK,    /* staged message */
+    ACT_REPLY,     /* send a prepared protobuf reply; on failure send the error variant */
+    ACT_SUB_READY, /* subscription becomes deliverable (after its response) */
+    ACT_EVICT,     /* age-based eviction of ch committed */
+} stan_act_type_t;
+
+typedef struct stan_action {
+    stan_act_type_t type;
+    stan_staged_t *msg;
+    char *reply_to;
+    buf_t ok, fail; /* ACT_REPLY: the two possible answers, packed */
+    stan_sub_t *sub;
+    stan_channel_t *ch;
+    struct stan_action *next;
+} stan_action_t;
+
+typedef struct stan_batch_ctx {
+    stan_action_t *head, *tail;
+    stan_staged_t *msgs;
+} stan_batch_ctx_t;
+
+struct stan {
+    uv_loop_t *loop;
+    server_t *srv;
+    const config_t *cfg;
+    store_t *store;
+    char server_id[32];
+    /* subjects */
+    char *discover, *pings, *pub_prefix, *sub_subj, *unsub_subj, *close_subj, *subclose_subj;
+    char *inbox_prefix; /* _INBOX.<server id>. for heartbeat replies */
+    char *ack_prefix;   /* _STAN.ack.<server id>. + sub id = a subscription's ack inbox */
+    server_sub_t *isubs[10];
+    int nisubs;
+
+    strmap_t clients;         /* id -> client */
+    strmap_t clients_by_conn; /* connID -> client */
+    struct stan_dupcheck *dupchecks;
+    uint64_t next_dupcheck;
+    strmap_t channels;    /* name -> channel */
+    strmap_t subs_by_ack; /* ack inbox -> sub */
+    uint32_t next_channel_id;
+    uint64_t next_sub_id;
+    bool meta_dirty;
+
+    /* staged work for the next batch */
+    stan_staged_t *staged_head, *staged_tail;
+    size_t nstaged;
+    stan_batch_ctx_t building; /* actions for the batch being built */
+    stan_batch_ctx_t inflight; /* actions for the batch in flight */
+    stan_sub_t **dirty_subs;
+    size_t ndirty, cap_dirty;
+    stan_sub_t *ready; /* subs with something to deliver */
+
+    buf_t scratch; /* packing buffer */
+    bool shutting_down;
+    void (*shutdown_done)(void *);
+    void *shutdown_arg;
+    int closing_handles;
+    uv_timer_t tick;
+    bool tick_started;
+};
+
+/* ---- stan.c ---- */
+void stan_reply(stan_t *st, const char *to, const buf_t *packed);
+stan_action_t *stan_action_add(stan_t *st, stan_act_type_t type);
+int64_t stan_now_ns(void);
+void stan_meta_put(stan_t *st);
+
+/* ---- stan_client.c ---- */
+void stan_client_on_connect(stan_t *st, const server_msg_t *m);
+void stan_client_on_close(stan_t *st, const server_msg_t *m);
+void stan_client_on_ping(stan_t *st, const server_msg_t *m);
+void stan_client_on_inbox_reply(stan_t *st, const server_msg_t *m);
+stan_client_t *stan_client_find(stan_t *st, const char *id, size_t len);
+stan_client_t *stan_client_restore(stan_t *st, const void *rec, size_t len);
+void stan_client_free_all(stan_t *st);
+
+/* ---- stan_channel.c ---- */
+/* Finds or creates (if create) a channel; *err gets an NSS error text on failure. */
+stan_channel_t *stan_channel_get(stan_t *st, const char *name, size_t len, bool create,
+                                 const char **err);
+stan_channel_t *stan_channel_by_id(stan_t *st, uint32_t id);
+int stan_channel_restore(stan_t *st, const void *rec, size_t len);
+void stan_channel_put_record(stan_t *st, stan_channel_t *ch);
+void stan_channel_free_all(stan_t *st);
+bool stan_channel_name_valid(const char *name, size_t len);
+/* Stages evictions needed after last_seq moves to `upto`, per the channel's limits. */
+void stan_channel_stage_limits(stan_t *st, stan_channel_t *ch);
+void stan_channel_committed(stan_t *st, stan_channel_t *ch, uint64_t seq, uint64_t cum,
+                            size_t size);
+/* After a failed batch: forget assigned-but-uncommitted sequences. */
+void stan_channel_rollback(stan_t *st, stan_channel_t *ch);
+/* Once a second: max_age expiry and max_inactivity removal. */
+void stan_channel_tick(stan_t *st);
+
+/* ---- stan_pub.c ---- */
+void stan_pub_on_msg(stan_t *st, const server_msg_t *m);
+/* Moves staged messages into the store batch (assigning sequences). */
+void stan_pub_stage_batch(stan_t *st);
+
+/* ---- stan_sub.c ---- */
+void stan_sub_on_subscribe(stan_t *st, const server_msg_t *m);
+void stan_sub_on_unsubscribe(stan_t *st, const server_msg_t *m, bool close_only);
+void stan_sub_on_ack(void *arg, const server_msg_t *m);
+void stan_sub_mark_ready(stan_t *st, stan_sub_t *sub);
+void stan_sub_deliver_ready(stan_t *st);
+void stan_sub_channel_has_new(stan_t *st, stan_channel_t *ch);
+void stan_sub_write_dirty(stan_t *st);
+void stan_sub_mark_dirty(stan_t *st, stan_sub_t *sub);
+/* A client went away: non-durable subs are removed, durables go offline. */
+void stan_sub_client_gone(stan_t *st, stan_client_t *cl, bool unsubscribe);
+int stan_sub_restore(stan_t *st, const void *rec, size_t len);
+int stan_sub_restore_pending(stan_t *st, uint64_t sub_id, uint64_t seq, uint32_t count);
+void stan_sub_unref(stan_t *st, stan_sub_t *sub);
+void stan_sub_free_all(stan_t *st);
+
+/* ---- keys (stan_keys.c) ---- */
+void stan_key_msg(uint8_t out[12], uint32_t chan, uint64_t seq);
+void stan_key_u64(uint8_t out[8], uint64_t v);
+uint64_t stan_get_u64(const uint8_t *p);
+uint32_t stan_get_u32(const uint8_t *p);
+void stan_key_pending(uint8_t out[16], uint64_t sub, uint64_t seq);
+
+#endif

@@ -1,0 +1,922 @@
+/* stan_sub: subscriptions: create/resume (start positions, durables, queue groups), delivery
+ * from the store, acks, the MaxInflight window, AckWait redelivery (with a persisted count),
+ * unsubscribe/close, and recovery. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "protocol.pb-c.h"
+#include "stan_private.h"
+#include "store.pb-c.h"
+#include "xalloc.h"
+
+#define MSG_HDR 18
+
+static void pack_msg(const ProtobufCMessage *msg, buf_t *out)
+{
+    buf_reset(out);
+    buf_reserve(out, protobuf_c_message_get_packed_size(msg));
+    out->len = protobuf_c_message_pack(msg, (uint8_t *)out->data);
+}
+
+/* ---- pending set ---------------------------------------------------------------------- */
+
+static stan_pending_t **pend_slot(stan_sub_t *s, uint64_t seq)
+{
+    stan_pending_t **pp = &s->phash[(seq * 0x9E3779B97F4A7C15ull >> 32) & (s->pbuckets - 1)];
+    while (*pp && (*pp)->seq != seq)
+        pp = &(*pp)->hnext;
+    return pp;
+}
+
+static stan_pending_t *pend_find(stan_sub_t *s, uint64_t seq)
+{
+    return s->pbuckets ? *pend_slot(s, seq) : NULL;
+}
+
+static void pend_grow(stan_sub_t *s)
+{
+    size_t n = s->pbuckets ? s->pbuckets * 2 : 16;
+    stan_pending_t **old = s->phash;
+    size_t on = s->pbuckets;
+    s->phash = xcalloc(n, sizeof *s->phash);
+    s->pbuckets = n;
+    for (size_t i = 0; i < on; i++) {
+        stan_pending_t *p = old[i];
+        while (p) {
+            stan_pending_t *next = p->hnext;
+            stan_pending_t **slot = pend_slot(s, p->seq);
+            p->hnext = *slot;
+            *slot = p;
+            p = next;
+        }
+    }
+    free(old);
+}
+
+static void list_unlink(stan_sub_t *s, stan_pending_t *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        s->phead = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    else
+        s->ptail = p->prev;
+    p->prev = p->next = NULL;
+}
+
+static void list_append(stan_sub_t *s, stan_pending_t *p)
+{
+    p->prev = s->ptail;
+    p->next = NULL;
+    if (s->ptail)
+        s->ptail->next = p;
+    else
+        s->phead = p;
+    s->ptail = p;
+}
+
+static stan_pending_t *pend_add(stan_sub_t *s, uint64_t seq, uint32_t count, uint64_t expire)
+{
+    if (s->npending + 1 > s->pbuckets) pend_grow(s);
+    stan_pending_t *p = xcalloc(1, sizeof *p);
+    p->seq = seq;
+    p->count = count;
+    p->expire_ms = expire;
+    stan_pending_t **slot = pend_slot(s, seq);
+    p->hnext = *slot;
+    *slot = p;
+    list_append(s, p);
+    s->npending++;
+    return p;
+}
+
+static void pend_remove(stan_sub_t *s, stan_pending_t *p)
+{
+    stan_pending_t **slot = pend_slot(s, p->seq);
+    if (*slot == p) *slot = p->hnext;
+    list_unlink(s, p);
+    s->npending--;
+    free(p);
+}
+
+static void pend_store_put(stan_t *st, stan_sub_t *s, uint64_t seq, uint32_t count)
+{
+    uint8_t key[16], val[4] = {(uint8_t)(count >> 24), (uint8_t)(count >> 16),
+                               (uint8_t)(count >> 8), (uint8_t)count};
+    stan_key_pending(key, s->id, seq);
+    store_put(st->store, STORE_DB_PENDING, key, sizeof key, val, sizeof val);
+}
+
+static void pend_store_del(stan_t *st, stan_sub_t *s, uint64_t seq)
+{
+    uint8_t key[16];
+    stan_key_pending(key, s->id, seq);
+    store_del(st->store, STORE_DB_PENDING, key, sizeof key);
+}
+
+/* ---- records -------------------------------------------------------------------------- */
+
+void stan_sub_mark_dirty(stan_t *st, stan_sub_t *s)
+{
+    if (s->dirty || s->deleted) return;
+    s->dirty = true;
+    s->refs++;
+    if (st->ndirty == st->cap_dirty) {
+        st->cap_dirty = st->cap_dirty ? st->cap_dirty * 2 : 64;
+        st->dirty_subs = xrealloc(st->dirty_subs, st->cap_dirty * sizeof *st->dirty_subs);
+    }
+    st->dirty_subs[st->ndirty++] = s;
+}
+
+static void put_record(stan_t *st, stan_sub_t *s)
+{
+    Spb__SubRecord r = SPB__SUB_RECORD__INIT;
+    r.id = s->id;
+    r.channel_id = s->ch->id;
+    r.client_id = s->client_id;
+    r.queue_group = s->qgroup ? s->qgroup : "";
+    r.inbox = s->inbox;
+    r.ack_inbox = s->ack_inbox;
+    r.max_inflight = s->max_inflight;
+    r.ack_wait_secs = s->ack_wait_s;
+    r.durable_name = s->durable ? s->durable : "";
+    r.last_sent = s->qg ? s->qg->last_sent : s->last_sent;
+    r.is_durable = s->is_durable;
+    r.is_closed = s->is_offline;
+    uint8_t key[8];
+    stan_key_u64(key, s->id);
+    size_t n = spb__sub_record__get_packed_size(&r);
+    void *p = store_put_reserve(st->store, STORE_DB_SUBS, key, sizeof key, n);
+    spb__sub_record__pack(&r, p);
+}
+
+void stan_sub_write_dirty(stan_t *st)
+{
+    for (size_t i = 0; i < st->ndirty; i++) {
+        stan_sub_t *s = st->dirty_subs[i];
+        s->dirty = false;
+        if (!s->deleted) put_record(st, s);
+        stan_sub_unref(st, s);
+    }
+    st->ndirty = 0;
+}
+
+/* ---- lifetime ------------------------------------------------------------------------- */
+
+static void on_sub_timer_closed(uv_handle_t *h)
+{
+    stan_sub_t *s = h->data;
+    while (s->phead)
+        pend_remove(s, s->phead);
+    free(s->phash);
+    free(s->client_id);
+    free(s->inbox);
+    free(s->ack_inbox);
+    free(s->durable);
+    free(s->qgroup);
+    free(s);
+}
+
+void stan_sub_unref(stan_t *st, stan_sub_t *s)
+{
+    (void)st;
+    if (--s->refs > 0 || !s->deleted) return;
+    uv_timer_stop(&s->ack_timer);
+    uv_close((uv_handle_t *)&s->ack_timer, on_sub_timer_closed);
+}
+
+static void on_ack_timer(uv_timer_t *t);
+
+static stan_sub_t *sub_new(stan_t *st, uint64_t id, stan_channel_t *ch, const char *client_id)
+{
+    stan_sub_t *s = xcalloc(1, sizeof *s);
+    s->st = st;
+    s->id = id;
+    s->ch = ch;
+    s->client_id = xstrdup(client_id);
+    s->refs = 1; /* the channel's list */
+    uv_timer_init(st->loop, &s->ack_timer);
+    s->ack_timer.data = s;
+    char tmp[96];
+    snprintf(tmp, sizeof tmp, "%s%llu", st->ack_prefix, (unsigned long long)id);
+    s->ack_inbox = xstrdup(tmp);
+    strmap_put(&st->subs_by_ack, s->ack_inbox, strlen(s->ack_inbox), s);
+    s->ch_next = ch->subs;
+    if (ch->subs) ch->subs->ch_prev = s;
+    ch->subs = s;
+    ch->nsubs++;
+    return s;
+}
+
+static char *durable_key(const char *client_id, const char *durable)
+{
+    size_t a = strlen(client_id), b = strlen(durable);
+    char *k = xmalloc(a + b + 2);
+    memcpy(k, client_id, a);
+    k[a] = '|';
+    memcpy(k + a + 1, durable, b + 1);
+    return k;
+}
+
+static void client_link(stan_sub_t *s, stan_client_t *cl)
+{
+    s->client = cl;
+    s->is_offline = false;
+    s->cl_next = cl->subs;
+    cl->subs = s;
+}
+
+static void client_unlink(stan_sub_t *s)
+{
+    stan_client_t *cl = s->client;
+    if (!cl) return;
+    stan_sub_t **pp = &cl->subs;
+    while (*pp && *pp != s)
+        pp = &(*pp)->cl_next;
+    if (*pp) *pp = s->cl_next;
+    s->cl_next = NULL;
+    s->client = NULL;
+}
+
+static void qg_unlink(stan_t *st, stan_sub_t *s)
+{
+    stan_qgroup_t *g = s->qg;
+    if (!g) return;
+    stan_sub_t **pp = &g->members;
+    while (*pp && *pp != s)
+        pp = &(*pp)->qg_next;
+    if (*pp) {
+        *pp = s->qg_next;
+        g->nmembers--;
+    }
+    s->qg_next = NULL;
+    s->qg = NULL;
+    if (g->nmembers == 0) {
+        strmap_del(&g->ch->qgroups, g->key, strlen(g->key));
+        free(g->key);
+        free(g);
+    }
+    (void)st;
+}
+
+static stan_qgroup_t *qg_get(stan_channel_t *ch, const char *key, bool durable)
+{
+    stan_qgroup_t *g = strmap_get(&ch->qgroups, key, strlen(key));
+    if (g) return g;
+    g = xcalloc(1, sizeof *g);
+    g->key = xstrdup(key);
+    g->ch = ch;
+    g->durable = durable;
+    strmap_put(&ch->qgroups, key, strlen(key), g);
+    return g;
+}
+
+static void qg_link(stan_qgroup_t *g, stan_sub_t *s)
+{
+    s->qg = g;
+    s->qg_next = g->members;
+    g->members = s;
+    g->nmembers++;
+}
+
+/* Removes a subscription for good: memory, routing, and (with the batch) its record and
+ * pending entries. */
+static void sub_delete(stan_t *st, stan_sub_t *s)
+{
+    if (s->deleted) return;
+    stan_channel_t *ch = s->ch;
+    ch->last_activity_ms = uv_now(st->loop);
+    s->deleted = true;
+    uv_timer_stop(&s->ack_timer);
+    strmap_del(&st->subs_by_ack, s->ack_inbox, strlen(s->ack_inbox));
+    if (s->durable && !s->qgroup) {
+        char *k = durable_key(s->client_id, s->durable);
+        if (strmap_get(&ch->durables, k, strlen(k)) == s) strmap_del(&ch->durables, k, strlen(k));
+        free(k);
+    }
+    client_unlink(s);
+    qg_unlink(st, s);
+    if (s->ch_prev)
+        s->ch_prev->ch_next = s->ch_next;
+    else
+        ch->subs = s->ch_next;
+    if (s->ch_next) s->ch_next->ch_prev = s->ch_prev;
+    ch->nsubs--;
+    uint8_t key[8];
+    stan_key_u64(key, s->id);
+    store_del(st->store, STORE_DB_SUBS, key, sizeof key);
+    uint8_t lo[16], hi[16];
+    stan_key_pending(lo, s->id, 0);
+    stan_key_pending(hi, s->id, UINT64_MAX);
+    store_del_range(st->store, STORE_DB_PENDING, lo, sizeof lo, hi, sizeof hi);
+    stan_sub_unref(st, s);
+}
+
+/* ---- delivery ------------------------------------------------------------------------- */
+
+void stan_sub_mark_ready(stan_t *st, stan_sub_t *s)
+{
+    if (s->in_ready_list || s->deleted) return;
+    s->in_ready_list = true;
+    s->refs++;
+    s->ready_next = st->ready;
+    st->ready = s;
+}
+
+void stan_sub_channel_has_new(stan_t *st, stan_channel_t *ch)
+{
+    for (stan_sub_t *s = ch->subs; s; s = s->ch_next)
+        if (s->ready && s->client) stan_sub_mark_ready(st, s);
+}
+
+static void arm_timer(stan_t *st, stan_sub_t *s)
+{
+    if (!s->phead || !s->client) {
+        uv_timer_stop(&s->ack_timer);
+        return;
+    }
+    uint64_t now = uv_now(st->loop);
+    uint64_t due = s->phead->expire_ms > now ? s->phead->expire_ms - now : 0;
+    uv_timer_start(&s->ack_timer, on_ack_timer, due, 0);
+}
+
+/* Sends one stored message to s. Returns false if the message is gone (evicted by limits). */
+static bool send_msg(stan_t *st, stan_sub_t *s, uint64_t seq, uint32_t count)
+{
+    uint8_t key[12];
+    stan_key_msg(key, s->ch->id, seq);
+    store_val_t v;
+    if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) != STORE_OK || v.len < MSG_HDR)
+        return false;
+    const uint8_t *p = v.p;
+    size_t rlen = ((size_t)p[16] << 8) | p[17];
+    Pb__MsgProto m = PB__MSG_PROTO__INIT;
+    m.sequence = seq;
+    m.subject = s->ch->name;
+    char reply[65536 + 1];
+    if (rlen) {
+        memcpy(reply, p + MSG_HDR, rlen);
+        reply[rlen] = '\0';
+        m.reply = reply;
+    }
+    m.data.data = (uint8_t *)p + MSG_HDR + rlen; /* straight from the map */
+    m.data.len = v.len - MSG_HDR - rlen;
+    m.timestamp = (int64_t)stan_get_u64(p);
+    m.redelivered = count > 1;
+    m.redeliverycount = count > 1 ? count - 1 : 0;
+    pack_msg(&m.base, &st->scratch);
+    server_msg_t out = {.subject = s->inbox,
+                        .subject_len = strlen(s->inbox),
+                        .data = st->scratch.data,
+                        .data_len = st->scratch.len};
+    server_publish(st->srv, &out);
+    return true;
+}
+
+static void deliver_new(stan_t *st, stan_sub_t *s, uint64_t seq)
+{
+    uint64_t expire = uv_now(st->loop) + (uint64_t)s->ack_wait_s * 1000;
+    if (!send_msg(st, s, seq, 1)) return;
+    pend_add(s, seq, 1, expire);
+    pend_store_put(st, s, seq, 1);
+    if (!uv_is_active((uv_handle_t *)&s->ack_timer)) arm_timer(st, s);
+}
+
+static bool can_take(const stan_sub_t *s)
+{
+    return s->ready && s->client && !s->deleted && s->npending < (size_t)s->max_inflight;
+}
+
+static void deliver_plain(stan_t *st, stan_sub_t *s)
+{
+    stan_channel_t *ch = s->ch;
+    bool moved = false;
+    while (can_take(s) && s->last_sent < ch->last_seq) {
+        uint64_t seq = s->last_sent + 1;
+        if (seq < ch->first_seq) seq = ch->first_seq;
+        s->last_sent = seq;
+        moved = true;
+        deliver_new(st, s, seq);
+    }
+    if (moved) stan_sub_mark_dirty(st, s);
+}
+
+/* The member with the fewest unacked messages that has room; ties rotate. */
+static stan_sub_t *pick_member(stan_qgroup_t *g)
+{
+    size_t min = SIZE_MAX;
+    for (stan_sub_t *m = g->members; m; m = m->qg_next)
+        if (can_take(m) && m->npending < min) min = m->npending;
+    if (min == SIZE_MAX) return NULL;
+    size_t start = g->rr++ % g->nmembers, i = 0;
+    stan_sub_t *first = NULL;
+    for (stan_sub_t *m = g->members; m; m = m->qg_next, i++) {
+        if (!can_take(m) || m->npending != min) continue;
+        if (i >= start) return m;
+        if (!first) first = m;
+    }
+    return first;
+}
+
+static void deliver_group(stan_t *st, stan_qgroup_t *g)
+{
+    stan_channel_t *ch = g->ch;
+    while (g->last_sent < ch->last_seq) {
+        stan_sub_t *m = pick_member(g);
+        if (!m) break;
+        uint64_t seq = g->last_sent + 1;
+        if (seq < ch->first_seq) seq = ch->first_seq;
+        g->last_sent = seq;
+        deliver_new(st, m, seq);
+        stan_sub_mark_dirty(st, m);
+    }
+}
+
+/* Redelivers pending messages that are due (all of them when `all`), in order. */
+static void redeliver_due(stan_t *st, stan_sub_t *s, bool all)
+{
+    if (!s->client || !s->ready) return;
+    uint64_t now = uv_now(st->loop);
+    stan_pending_t *stop = s->ptail;
+    stan_pending_t *p = s->phead;
+    while (p && (all || p->expire_ms <= now)) {
+        stan_pending_t *next = p->next;
+        bool last = p == stop;
+        p->count++;
+        if (send_msg(st, s, p->seq, p->count)) {
+            p->expire_ms = now + (uint64_t)s->ack_wait_s * 1000;
+            pend_store_put(st, s, p->seq, p->count);
+            list_unlink(s, p);
+            list_append(s, p);
+        } else {
+            /* Evicted by limits while unacked: implicitly acked, as NSS does. */
+            pend_store_del(st, s, p->seq);
+            pend_remove(s, p);
+        }
+        if (last) break;
+        p = next;
+    }
+    arm_timer(st, s);
+}
+
+static void on_ack_timer(uv_timer_t *t)
+{
+    stan_sub_t *s = t->data;
+    stan_t *st = s->st;
+    if (s->deleted) return;
+    if (store_read_begin(st->store) != STORE_OK) return;
+    redeliver_due(st, s, false);
+    store_read_end(st->store);
+}
+
+void stan_sub_deliver_ready(stan_t *st)
+{
+    if (!st->ready) return;
+    if (store_read_begin(st->store) != STORE_OK) return;
+    while (st->ready) {
+        stan_sub_t *s = st->ready;
+        st->ready = s->ready_next;
+        s->ready_next = NULL;
+        s->in_ready_list = false;
+        if (!s->deleted && s->client && s->ready) {
+            if (s->phead && s->phead->expire_ms == 0) redeliver_due(st, s, false);
+            if (s->qg)
+                deliver_group(st, s->qg);
+            else
+                deliver_plain(st, s);
+        }
+        stan_sub_unref(st, s);
+    }
+    store_read_end(st->store);
+}
+
+/* ---- acks ----------------------------------------------------------------------------- */
+
+void stan_sub_on_ack(void *arg, const server_msg_t *m)
+{
+    stan_t *st = arg;
+    stan_sub_t *s = strmap_get(&st->subs_by_ack, m->subject, m->subject_len);
+    if (!s || s->deleted) return;
+    Pb__Ack *ack = pb__ack__unpack(NULL, m->data_len, (const uint8_t *)m->data);
+    if (!ack) return;
+    uint64_t seq = ack->sequence;
+    pb__ack__free_unpacked(ack, NULL);
+    stan_sub_t *owner = s;
+    stan_pending_t *p = pend_find(s, seq);
+    if (!p && s->qg) {
+        /* NSS honours an ack for a message pending on another member of the group. */
+        for (stan_sub_t *o = s->qg->members; o && !p; o = o->qg_next)
+            if ((p = pend_find(o, seq))) owner = o;
+    }
+    if (!p) return; /* unknown sequence: ignored */
+    bool was_head = owner->phead == p;
+    pend_remove(owner, p);
+    pend_store_del(st, owner, seq);
+    if (was_head) arm_timer(st, owner);
+    stan_sub_mark_ready(st, owner);
+}
+
+/* ---- subscribe ------------------------------------------------------------------------ */
+
+static void sub_error(stan_t *st, const char *reply, const char *error)
+{
+    Pb__SubscriptionResponse r = PB__SUBSCRIPTION_RESPONSE__INIT;
+    r.error = (char *)error;
+    pack_msg(&r.base, &st->scratch);
+    stan_reply(st, reply, &st->scratch);
+}
+
+/* The first sequence whose timestamp is >= ts (binary search over stored messages). */
+static uint64_t seq_at_time(stan_t *st, stan_channel_t *ch, int64_t ts)
+{
+    uint64_t lo = ch->first_seq, hi = ch->last_seq + 1;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        uint8_t key[12];
+        stan_key_msg(key, ch->id, mid);
+        store_val_t v;
+        if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) != STORE_OK || v.len < 8) {
+            lo = mid + 1; /* evicted meanwhile: treat as older */
+            continue;
+        }
+        if ((int64_t)stan_get_u64(v.p) >= ts)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* last_sent for a new subscription at the requested position. */
+static uint64_t start_last_sent(stan_t *st, stan_channel_t *ch, const Pb__SubscriptionRequest *r)
+{
+    switch (r->startposition) {
+    case PB__START_POSITION__LastReceived:
+        return ch->last_seq > 0 ? ch->last_seq - 1 : 0;
+    case PB__START_POSITION__TimeDeltaStart: {
+        if (ch->last_seq < ch->first_seq) return ch->last_seq;
+        store_read_begin(st->store);
+        uint64_t seq = seq_at_time(st, ch, stan_now_ns() - r->starttimedelta);
+        store_read_end(st->store);
+        return seq - 1;
+    }
+    case PB__START_POSITION__SequenceStart: {
+        uint64_t seq = r->startsequence;
+        if (seq < ch->first_seq) seq = ch->first_seq;
+        if (seq > ch->last_seq + 1) seq = ch->last_seq + 1;
+        return seq - 1;
+    }
+    case PB__START_POSITION__First:
+        return ch->first_seq - 1;
+    default: /* NewOnly */
+        return ch->last_seq;
+    }
+}
+
+static void respond_when_committed(stan_t *st, stan_sub_t *s, const char *reply)
+{
+    stan_sub_mark_dirty(st, s);
+    stan_action_t *a = stan_action_add(st, ACT_SUB_READY);
+    a->sub = s;
+    s->refs++;
+    a->reply_to = xstrdup(reply);
+    Pb__SubscriptionResponse ok = PB__SUBSCRIPTION_RESPONSE__INIT;
+    ok.ackinbox = s->ack_inbox;
+    pack_msg(&ok.base, &a->ok);
+    Pb__SubscriptionResponse f = PB__SUBSCRIPTION_RESPONSE__INIT;
+    f.error = "stan: store error, subscription not created";
+    pack_msg(&f.base, &a->fail);
+}
+
+static void list_prepend(stan_sub_t *s, stan_pending_t *p)
+{
+    p->prev = NULL;
+    p->next = s->phead;
+    if (s->phead)
+        s->phead->prev = p;
+    else
+        s->ptail = p;
+    s->phead = p;
+}
+
+/* Moves `from`'s unacked messages to `to`, due at once (they will be flagged redelivered). */
+static void transfer_pending(stan_t *st, stan_sub_t *from, stan_sub_t *to)
+{
+    while (from->ptail) {
+        stan_pending_t *p = from->ptail;
+        uint64_t seq = p->seq;
+        uint32_t count = p->count;
+        pend_store_del(st, from, seq);
+        pend_remove(from, p);
+        if (pend_find(to, seq)) continue;
+        stan_pending_t *q = pend_add(to, seq, count, 0);
+        list_unlink(to, q);
+        list_prepend(to, q);
+        pend_store_put(st, to, seq, count);
+    }
+    stan_sub_mark_ready(st, to);
+}
+
+static stan_sub_t *create_sub(stan_t *st, stan_channel_t *ch, stan_client_t *cl,
+                              const Pb__SubscriptionRequest *r)
+{
+    stan_sub_t *s = sub_new(st, st->next_sub_id++, ch, cl->id);
+    st->meta_dirty = true;
+    s->inbox = xstrdup(r->inbox);
+    s->max_inflight = r->maxinflight;
+    s->ack_wait_s = r->ackwaitinsecs;
+    if (r->durablename[0]) {
+        s->durable = xstrdup(r->durablename);
+        s->is_durable = true;
+    }
+    if (r->qgroup[0]) s->qgroup = xstrdup(r->qgroup);
+    client_link(s, cl);
+    return s;
+}
+
+void stan_sub_on_subscribe(stan_t *st, const server_msg_t *m)
+{
+    if (!m->reply) return;
+    char *reply = xstrndup(m->reply, m->reply_len);
+    Pb__SubscriptionRequest *r =
+        pb__subscription_request__unpack(NULL, m->data_len, (const uint8_t *)m->data);
+    const char *err = NULL;
+    stan_client_t *cl = NULL;
+    stan_channel_t *ch = NULL;
+    if (!r || !r->inbox[0] || !r->clientid[0])
+        err = "stan: invalid subscription request";
+    else if (!(cl = stan_client_find(st, r->clientid, strlen(r->clientid))))
+        err = "stan: unknown clientID";
+    else if (!stan_channel_name_valid(r->subject, strlen(r->subject)))
+        err = "stan: invalid subject";
+    else if (r->ackwaitinsecs < 1)
+        err = "stan: invalid ack wait time, should be >= 1s";
+    else if (r->maxinflight < 1)
+        err = "stan: invalid MaxInflight, should be >= 1";
+    else if ((int)r->startposition < 0 || r->startposition > PB__START_POSITION__First)
+        err = "stan: invalid start position";
+    else if (r->qgroup[0] && r->durablename[0] && strchr(r->durablename, ':'))
+        err = "stan: durable name of a durable queue subscriber can't contain the character ':'";
+    else
+        ch = stan_channel_get(st, r->subject, strlen(r->subject), true, &err);
+    if (!ch) {
+        sub_error(st, reply, err);
+        goto out;
+    }
+
+    if (r->durablename[0] && !r->qgroup[0]) {
+        char *k = durable_key(cl->id, r->durablename);
+        stan_sub_t *d = strmap_get(&ch->durables, k, strlen(k));
+        free(k);
+        if (d && d->client && !st->cfg->replace_durable) {
+            sub_error(st, reply, "stan: duplicate durable registration");
+            goto out;
+        }
+        if (d) {
+            /* Resume: same position and unacked set; new inbox, window and ack wait. */
+            client_unlink(d);
+            free(d->inbox);
+            d->inbox = xstrdup(r->inbox);
+            d->max_inflight = r->maxinflight;
+            d->ack_wait_s = r->ackwaitinsecs;
+            d->ready = false;
+            client_link(d, cl);
+            for (stan_pending_t *p = d->phead; p; p = p->next)
+                p->expire_ms = 0;
+            respond_when_committed(st, d, reply);
+            goto out;
+        }
+    }
+    if (st->cfg->limits.max_subs > 0 || ch->limits.max_subs > 0) {
+        int64_t max = ch->limits.max_subs;
+        if (max > 0 && (int64_t)ch->nsubs >= max) {
+            sub_error(st, reply, "too many subscriptions per channel");
+            goto out;
+        }
+    }
+    stan_sub_t *s = create_sub(st, ch, cl, r);
+    if (s->qgroup) {
+        char key[512];
+        if (s->durable)
+            snprintf(key, sizeof key, "%s:%s", s->durable, s->qgroup);
+        else
+            snprintf(key, sizeof key, "%s", s->qgroup);
+        stan_qgroup_t *g = strmap_get(&ch->qgroups, key, strlen(key));
+        if (!g) {
+            g = qg_get(ch, key, s->durable != NULL);
+            g->last_sent = start_last_sent(st, ch, r);
+        }
+        /* A durable group's offline shadow hands its unacked messages to the newcomer. */
+        for (stan_sub_t *o = g->members; o;) {
+            stan_sub_t *next = o->qg_next;
+            if (!o->client) {
+                transfer_pending(st, o, s);
+                sub_delete(st, o);
+            }
+            o = next;
+        }
+        qg_link(g, s);
+    } else {
+        s->last_sent = start_last_sent(st, ch, r);
+        if (s->durable) {
+            char *k = durable_key(cl->id, s->durable);
+            strmap_put(&ch->durables, k, strlen(k), s);
+            free(k);
+        }
+    }
+    LOG_D("client %s subscribed to \"%s\"%s%s%s%s (ack inbox %s)", cl->id, ch->name,
+          s->qgroup ? " queue " : "", s->qgroup ? s->qgroup : "", s->durable ? " durable " : "",
+          s->durable ? s->durable : "", s->ack_inbox);
+    respond_when_committed(st, s, reply);
+out:
+    if (r) pb__subscription_request__free_unpacked(r, NULL);
+    free(reply);
+}
+
+/* ---- unsubscribe / close -------------------------------------------------------------- */
+
+/* A subscription stops being served: deleted, or (durables on close) kept offline. */
+static void sub_leave(stan_t *st, stan_sub_t *s, bool close_only)
+{
+    if (s->qg) {
+        stan_qgroup_t *g = s->qg;
+        stan_sub_t *heir = NULL;
+        for (stan_sub_t *o = g->members; o; o = o->qg_next)
+            if (o != s && o->client && (!heir || o->npending < heir->npending)) heir = o;
+        if (heir) {
+            transfer_pending(st, s, heir);
+            sub_delete(st, s);
+        } else if (close_only && g->durable) {
+            /* The last member of a durable group: it stays as the group's offline shadow. */
+            client_unlink(s);
+            s->is_offline = true;
+            s->ready = false;
+            uv_timer_stop(&s->ack_timer);
+            stan_sub_mark_dirty(st, s);
+        } else {
+            sub_delete(st, s);
+        }
+        return;
+    }
+    if (close_only && s->is_durable) {
+        client_unlink(s);
+        s->is_offline = true;
+        s->ready = false;
+        uv_timer_stop(&s->ack_timer);
+        stan_sub_mark_dirty(st, s);
+        return;
+    }
+    sub_delete(st, s);
+}
+
+void stan_sub_on_unsubscribe(stan_t *st, const server_msg_t *m, bool close_only)
+{
+    char *reply = m->reply ? xstrndup(m->reply, m->reply_len) : NULL;
+    Pb__UnsubscribeRequest *r =
+        pb__unsubscribe_request__unpack(NULL, m->data_len, (const uint8_t *)m->data);
+    stan_client_t *cl = NULL;
+    stan_sub_t *s = NULL;
+    if (!r || !r->clientid[0] || !r->inbox[0]) {
+        sub_error(st, reply, "stan: invalid unsubscribe request");
+        goto out;
+    }
+    if (!(cl = stan_client_find(st, r->clientid, strlen(r->clientid)))) {
+        sub_error(st, reply, "stan: unknown clientID");
+        goto out;
+    }
+    s = strmap_get(&st->subs_by_ack, r->inbox, strlen(r->inbox));
+    if (!s) /* older clients send the delivery inbox */
+        for (stan_sub_t *o = cl->subs; o && !s; o = o->cl_next)
+            if (strcmp(o->inbox, r->inbox) == 0) s = o;
+    if (!s || s->client != cl) {
+        sub_error(st, reply, "stan: invalid subscription");
+        goto out;
+    }
+    sub_leave(st, s, close_only);
+    stan_action_t *a = stan_action_add(st, ACT_REPLY);
+    a->reply_to = reply;
+    reply = NULL;
+    Pb__SubscriptionResponse ok = PB__SUBSCRIPTION_RESPONSE__INIT;
+    pack_msg(&ok.base, &a->ok);
+    Pb__SubscriptionResponse f = PB__SUBSCRIPTION_RESPONSE__INIT;
+    f.error = "stan: store error";
+    pack_msg(&f.base, &a->fail);
+out:
+    if (r) pb__unsubscribe_request__free_unpacked(r, NULL);
+    free(reply);
+}
+
+void stan_sub_client_gone(stan_t *st, stan_client_t *cl, bool unsubscribe)
+{
+    while (cl->subs) {
+        stan_sub_t *s = cl->subs;
+        sub_leave(st, s, !unsubscribe);
+        if (cl->subs == s) client_unlink(s); /* left offline */
+    }
+}
+
+/* ---- recovery ------------------------------------------------------------------------- */
+
+int stan_sub_restore(stan_t *st, const void *rec, size_t len)
+{
+    Spb__SubRecord *r = spb__sub_record__unpack(NULL, len, rec);
+    if (!r) {
+        LOG_W("store: skipping a damaged subscription record");
+        return -1;
+    }
+    int rc = -1;
+    stan_channel_t *ch = stan_channel_by_id(st, r->channel_id);
+    stan_client_t *cl =
+        r->is_closed ? NULL : stan_client_find(st, r->client_id, strlen(r->client_id));
+    if (r->id >= st->next_sub_id) st->next_sub_id = r->id + 1;
+    if (!ch || (!cl && !r->is_durable)) {
+        /* Its channel or (non-durable) client is gone: drop what is left of it. */
+        uint8_t key[8], lo[16], hi[16];
+        stan_key_u64(key, r->id);
+        store_del(st->store, STORE_DB_SUBS, key, sizeof key);
+        stan_key_pending(lo, r->id, 0);
+        stan_key_pending(hi, r->id, UINT64_MAX);
+        store_del_range(st->store, STORE_DB_PENDING, lo, sizeof lo, hi, sizeof hi);
+        goto out;
+    }
+    stan_sub_t *s = sub_new(st, r->id, ch, r->client_id);
+    if (strcmp(s->ack_inbox, r->ack_inbox) != 0) {
+        /* Keep the inbox the client knows. */
+        strmap_del(&st->subs_by_ack, s->ack_inbox, strlen(s->ack_inbox));
+        free(s->ack_inbox);
+        s->ack_inbox = xstrdup(r->ack_inbox);
+        strmap_put(&st->subs_by_ack, s->ack_inbox, strlen(s->ack_inbox), s);
+    }
+    s->inbox = xstrdup(r->inbox);
+    s->max_inflight = r->max_inflight > 0 ? r->max_inflight : 1;
+    s->ack_wait_s = r->ack_wait_secs > 0 ? r->ack_wait_secs : 30;
+    s->is_durable = r->is_durable;
+    if (r->durable_name[0]) s->durable = xstrdup(r->durable_name);
+    if (r->queue_group[0]) s->qgroup = xstrdup(r->queue_group);
+    s->last_sent = r->last_sent;
+    if (cl) {
+        client_link(s, cl);
+        s->ready = true;
+        stan_sub_mark_ready(st, s);
+    } else {
+        s->is_offline = true;
+    }
+    if (s->qgroup) {
+        char key[512];
+        if (s->durable)
+            snprintf(key, sizeof key, "%s:%s", s->durable, s->qgroup);
+        else
+            snprintf(key, sizeof key, "%s", s->qgroup);
+        stan_qgroup_t *g = qg_get(ch, key, s->durable != NULL);
+        if (r->last_sent > g->last_sent) g->last_sent = r->last_sent;
+        qg_link(g, s);
+    } else if (s->durable) {
+        char *k = durable_key(s->client_id, s->durable);
+        strmap_put(&ch->durables, k, strlen(k), s);
+        free(k);
+    }
+    rc = 0;
+out:
+    spb__sub_record__free_unpacked(r, NULL);
+    return rc;
+}
+
+int stan_sub_restore_pending(stan_t *st, uint64_t sub_id, uint64_t seq, uint32_t count)
+{
+    char key[96];
+    snprintf(key, sizeof key, "%s%llu", st->ack_prefix, (unsigned long long)sub_id);
+    stan_sub_t *s = strmap_get(&st->subs_by_ack, key, strlen(key));
+    if (!s) {
+        /* Look the long way (an ack inbox from an older server id). */
+        size_t it;
+        for (strmap_entry_t *e = strmap_first(&st->subs_by_ack, &it); e && !s;
+             e = strmap_next(&st->subs_by_ack, &it, e))
+            if (((stan_sub_t *)e->val)->id == sub_id) s = e->val;
+    }
+    if (!s || pend_find(s, seq)) return -1;
+    /* Due at once: recovered unacked messages are redelivered first. */
+    pend_add(s, seq, count ? count : 1, 0);
+    return 0;
+}
+
+void stan_sub_free_all(stan_t *st)
+{
+    size_t it;
+    for (strmap_entry_t *e = strmap_first(&st->channels, &it); e;
+         e = strmap_next(&st->channels, &it, e)) {
+        stan_channel_t *ch = e->val;
+        while (ch->subs) {
+            stan_sub_t *s = ch->subs;
+            ch->subs = s->ch_next;
+            qg_unlink(st, s);
+            s->deleted = true;
+            uv_timer_stop(&s->ack_timer);
+            uv_close((uv_handle_t *)&s->ack_timer, on_sub_timer_closed);
+        }
+    }
+    st->ready = NULL;
+    st->ndirty = 0;
+}

@@ -1,0 +1,82 @@
+/* store_private.h: shared by store.c (environment, reads, cursors) and store_batch.c (batches,
+ * the commit worker, map growth). Not part of any other module's contract. */
+#ifndef STANZA_STORE_PRIVATE_H
+#define STANZA_STORE_PRIVATE_H
+#include <lmdb.h>
+
+#include "store.h"
+
+/* Closed read cursors kept per db for mdb_cursor_renew (saves LMDB's malloc per open). */
+#define STORE_CURSOR_CACHE 4
+
+struct store_cursor {
+    store_t *s;
+    store_db_t db;
+    MDB_cursor *mc;
+    store_cursor_t *next_free;
+};
+
+/* Arena chunk: never moves once allocated, so store_put_reserve pointers stay valid. */
+typedef struct store_chunk {
+    struct store_chunk *next;
+    size_t cap, used;
+    char data[];
+} store_chunk_t;
+
+enum { OP_PUT, OP_APPEND, OP_DEL, OP_DEL_RANGE };
+
+typedef struct store_op {
+    unsigned char kind, db;
+    size_t klen, vlen; /* OP_DEL_RANGE: k = lo, v = hi */
+    const void *k, *v;
+} store_op_t;
+
+struct store_batch {
+    store_t *s;
+    store_op_t *ops;
+    size_t nops, capops;
+    store_chunk_t *chunks; /* newest first */
+    size_t bytes;          /* key and value bytes recorded, to size a map growth */
+    /* In flight: */
+    uv_work_t work;
+    store_done_fn done;
+    void *arg;
+    bool inject_enospc; /* decided on the loop thread, read by the worker */
+    int rc;             /* worker's LMDB/errno result */
+    size_t failed_op;   /* index of the op that failed, nops if the commit itself did */
+    uint64_t commit_ns;
+};
+
+struct store {
+    uv_loop_t *loop;
+    MDB_env *env;
+    MDB_dbi dbi[STORE_NDBS];
+    char *dir;
+    bool memory;
+    int lock_fd;
+
+    /* Reads (loop thread only). */
+    MDB_txn *rtxn;
+    int rcount;
+    store_cursor_t *cursor_cache[STORE_NDBS];
+    int ncached[STORE_NDBS];
+
+    /* Writes. */
+    store_batch_t *building; /* being filled; NULL until the first op */
+    store_batch_t *inflight; /* at most one */
+    store_batch_t *spare;    /* a recycled batch, reused by the next store_batch */
+    bool grow_pending;       /* inflight hit MAP_FULL while the read view was open */
+    uv_idle_t *grow_idle;    /* runs the deferred grow; freed by its close callback */
+    int inject_enospc;
+    bool disk_full; /* the last batch failed with STORE_ENOSPC (logged once per episode) */
+
+    store_stats_t stats;
+};
+
+/* store_batch.c */
+/* Frees the batches and handles the write side owns (nothing may be in flight). */
+void store_batches_close_(store_t *s);
+/* Called by store_read_end when the read view closes: starts a deferred map growth. */
+void store_grow_resume_(store_t *s);
+
+#endif
