@@ -269,6 +269,7 @@ static void on_tick_closed(uv_handle_t *h)
 static void on_tick(uv_timer_t *t)
 {
     stan_channel_tick(t->data);
+    stan_sub_tick(t->data);
 }
 
 static int subscribe_all(stan_t *st, char *err, size_t errlen)

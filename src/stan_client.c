@@ -104,6 +104,11 @@ static void hb_answered(stan_t *st, stan_client_t *cl)
 
 /* ---- registry ---- */
 
+static void on_dupcheck_closed(uv_handle_t *h)
+{
+    free(h->data); /* the stan_dupcheck_t that holds the timer */
+}
+
 static stan_client_t *client_new(stan_t *st, const char *id, const char *hb_inbox,
                                  const void *conn_id, size_t conn_len, int32_t proto,
                                  int32_t ping_interval, int32_t ping_max_out)
@@ -189,7 +194,7 @@ void stan_client_free_all(stan_t *st)
         free(d->client_id);
         free(d->reply_to);
         d->request = NULL;
-        uv_close((uv_handle_t *)&d->timer, (uv_close_cb)free);
+        uv_close((uv_handle_t *)&d->timer, on_dupcheck_closed);
     }
     size_t it;
     strmap_entry_t *e = strmap_first(&st->clients, &it);
@@ -259,7 +264,7 @@ static void dupcheck_finish(stan_dupcheck_t *d, bool alive)
     pb__connect_request__free_unpacked(d->request, NULL);
     free(d->client_id);
     free(d->reply_to);
-    uv_close((uv_handle_t *)&d->timer, (uv_close_cb)free);
+    uv_close((uv_handle_t *)&d->timer, on_dupcheck_closed);
 }
 
 static void on_dupcheck_timeout(uv_timer_t *t)

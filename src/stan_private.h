@@ -23,6 +23,8 @@ typedef struct stan_pending {
     uint64_t seq;
     uint32_t count;                   /* deliveries so far (1 = delivered once); persisted */
     uint64_t expire_ms;               /* loop time when it is due for redelivery */
+    bool on_disk;                     /* its row is committed, or in a batch on its way */
+    bool dirty;                       /* its row must be (re)written with the next batch */
     struct stan_pending *prev, *next; /* expiry list */
     struct stan_pending *hnext;       /* hash chain */
 } stan_pending_t;
@@ -53,6 +55,10 @@ struct stan_sub {
     stan_pending_t *phead, *ptail;
     stan_pending_t **phash;
     size_t pbuckets, npending;
+    /* Sequences whose pending row must be written with the next batch. Written lazily: a
+     * message acked before the batch is built never touches the disk. */
+    uint64_t *pdirty;
+    size_t npdirty, cap_pdirty;
 
     server_sub_t *ack_sub;
     uv_timer_t ack_timer;
@@ -257,6 +263,10 @@ int stan_sub_restore(stan_t *st, const void *rec, size_t len);
 int stan_sub_restore_pending(stan_t *st, uint64_t sub_id, uint64_t seq, uint32_t count);
 void stan_sub_unref(stan_t *st, stan_sub_t *sub);
 void stan_sub_free_all(stan_t *st);
+/* Once a second: retry deliveries held back because an inbox had nobody behind it. */
+void stan_sub_tick(stan_t *st);
+/* A batch failed: rows believed on their way to disk are not; write them all again. */
+void stan_sub_store_failed(stan_t *st);
 
 /* ---- keys (stan_keys.c) ---- */
 void stan_key_msg(uint8_t out[12], uint32_t chan, uint64_t seq);

@@ -117,6 +117,38 @@ static void pend_store_del(stan_t *st, stan_sub_t *s, uint64_t seq)
     store_del(st->store, STORE_DB_PENDING, key, sizeof key);
 }
 
+/* The row of p must be written with the next batch. */
+static void pend_touch(stan_t *st, stan_sub_t *s, stan_pending_t *p)
+{
+    if (p->dirty) return;
+    p->dirty = true;
+    if (s->npdirty == s->cap_pdirty) {
+        s->cap_pdirty = s->cap_pdirty ? s->cap_pdirty * 2 : 16;
+        s->pdirty = xrealloc(s->pdirty, s->cap_pdirty * sizeof *s->pdirty);
+    }
+    s->pdirty[s->npdirty++] = p->seq;
+    stan_sub_mark_dirty(st, s);
+}
+
+/* Forgets p, deleting its row if it reached the disk. */
+static void pend_drop(stan_t *st, stan_sub_t *s, stan_pending_t *p)
+{
+    if (p->on_disk) pend_store_del(st, s, p->seq);
+    pend_remove(s, p);
+}
+
+static void pend_write_dirty(stan_t *st, stan_sub_t *s)
+{
+    for (size_t i = 0; i < s->npdirty; i++) {
+        stan_pending_t *p = pend_find(s, s->pdirty[i]);
+        if (!p || !p->dirty) continue;
+        p->dirty = false;
+        p->on_disk = true;
+        pend_store_put(st, s, p->seq, p->count);
+    }
+    s->npdirty = 0;
+}
+
 /* ---- records -------------------------------------------------------------------------- */
 
 void stan_sub_mark_dirty(stan_t *st, stan_sub_t *s)
@@ -158,7 +190,10 @@ void stan_sub_write_dirty(stan_t *st)
     for (size_t i = 0; i < st->ndirty; i++) {
         stan_sub_t *s = st->dirty_subs[i];
         s->dirty = false;
-        if (!s->deleted) put_record(st, s);
+        if (!s->deleted) {
+            put_record(st, s);
+            pend_write_dirty(st, s);
+        }
         stan_sub_unref(st, s);
     }
     st->ndirty = 0;
@@ -343,14 +378,42 @@ static void arm_timer(stan_t *st, stan_sub_t *s)
     uv_timer_start(&s->ack_timer, on_ack_timer, due, 0);
 }
 
-/* Sends one stored message to s. Returns false if the message is gone (evicted by limits). */
-static bool send_msg(stan_t *st, stan_sub_t *s, uint64_t seq, uint32_t count)
+/* Reads a channel's messages for one delivery pass: a cursor that steps forward while the
+ * sequences are consecutive (the common case), and seeks otherwise. */
+typedef struct msg_reader {
+    store_cursor_t *c;
+    uint64_t next_seq;
+    bool valid;
+} msg_reader_t;
+
+static bool reader_get(stan_t *st, msg_reader_t *r, stan_channel_t *ch, uint64_t seq,
+                       store_val_t *v)
 {
     uint8_t key[12];
-    stan_key_msg(key, s->ch->id, seq);
+    stan_key_msg(key, ch->id, seq);
+    store_val_t k;
+    if (!r->c) r->c = store_cursor_open(st->store, STORE_DB_MSGS);
+    if (!r->c) return false;
+    int rc = r->valid && seq == r->next_seq ? store_cursor_next(r->c, &k, v)
+                                            : store_cursor_seek(r->c, key, sizeof key, &k, v);
+    r->valid = rc == STORE_OK && k.len == sizeof key && memcmp(k.p, key, sizeof key) == 0 &&
+               v->len >= MSG_HDR;
+    r->next_seq = seq + 1;
+    return r->valid;
+}
+
+static void reader_close(msg_reader_t *r)
+{
+    if (r->c) store_cursor_close(r->c);
+    r->c = NULL;
+    r->valid = false;
+}
+
+/* Sends one stored message to s. Returns false if the message is gone (evicted by limits). */
+static bool send_msg(stan_t *st, stan_sub_t *s, msg_reader_t *rd, uint64_t seq, uint32_t count)
+{
     store_val_t v;
-    if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) != STORE_OK || v.len < MSG_HDR)
-        return false;
+    if (!reader_get(st, rd, s->ch, seq, &v)) return false;
     const uint8_t *p = v.p;
     size_t rlen = ((size_t)p[16] << 8) | p[17];
     Pb__MsgProto m = PB__MSG_PROTO__INIT;
@@ -376,13 +439,20 @@ static bool send_msg(stan_t *st, stan_sub_t *s, uint64_t seq, uint32_t count)
     return true;
 }
 
-static void deliver_new(stan_t *st, stan_sub_t *s, uint64_t seq)
+static void deliver_new(stan_t *st, stan_sub_t *s, msg_reader_t *rd, uint64_t seq)
 {
     uint64_t expire = uv_now(st->loop) + (uint64_t)s->ack_wait_s * 1000;
-    if (!send_msg(st, s, seq, 1)) return;
-    pend_add(s, seq, 1, expire);
-    pend_store_put(st, s, seq, 1);
+    if (!send_msg(st, s, rd, seq, 1)) return;
+    pend_touch(st, s, pend_add(s, seq, 1, expire));
     if (!uv_is_active((uv_handle_t *)&s->ack_timer)) arm_timer(st, s);
+}
+
+/* Whether anyone listens on the subscription's inbox right now. After a server restart, or
+ * while a client's NATS connection reconnects, nobody does: messages are held (not sent into
+ * the void) and the once-a-second tick tries again. */
+static bool inbox_alive(stan_t *st, const stan_sub_t *s)
+{
+    return server_interest(st->srv, s->inbox, strlen(s->inbox)) > 0;
 }
 
 static bool can_take(const stan_sub_t *s)
@@ -394,27 +464,30 @@ static void deliver_plain(stan_t *st, stan_sub_t *s)
 {
     stan_channel_t *ch = s->ch;
     bool moved = false;
+    if (!can_take(s) || s->last_sent >= ch->last_seq || !inbox_alive(st, s)) return;
+    msg_reader_t rd = {0};
     while (can_take(s) && s->last_sent < ch->last_seq) {
         uint64_t seq = s->last_sent + 1;
         if (seq < ch->first_seq) seq = ch->first_seq;
         s->last_sent = seq;
         moved = true;
-        deliver_new(st, s, seq);
+        deliver_new(st, s, &rd, seq);
     }
+    reader_close(&rd);
     if (moved) stan_sub_mark_dirty(st, s);
 }
 
 /* The member with the fewest unacked messages that has room; ties rotate. */
-static stan_sub_t *pick_member(stan_qgroup_t *g)
+static stan_sub_t *pick_member(stan_t *st, stan_qgroup_t *g)
 {
     size_t min = SIZE_MAX;
     for (stan_sub_t *m = g->members; m; m = m->qg_next)
-        if (can_take(m) && m->npending < min) min = m->npending;
+        if (can_take(m) && m->npending < min && inbox_alive(st, m)) min = m->npending;
     if (min == SIZE_MAX) return NULL;
     size_t start = g->rr++ % g->nmembers, i = 0;
     stan_sub_t *first = NULL;
     for (stan_sub_t *m = g->members; m; m = m->qg_next, i++) {
-        if (!can_take(m) || m->npending != min) continue;
+        if (!can_take(m) || m->npending != min || !inbox_alive(st, m)) continue;
         if (i >= start) return m;
         if (!first) first = m;
     }
@@ -424,41 +497,62 @@ static stan_sub_t *pick_member(stan_qgroup_t *g)
 static void deliver_group(stan_t *st, stan_qgroup_t *g)
 {
     stan_channel_t *ch = g->ch;
+    msg_reader_t rd = {0};
     while (g->last_sent < ch->last_seq) {
-        stan_sub_t *m = pick_member(g);
+        stan_sub_t *m = pick_member(st, g);
         if (!m) break;
         uint64_t seq = g->last_sent + 1;
         if (seq < ch->first_seq) seq = ch->first_seq;
         g->last_sent = seq;
-        deliver_new(st, m, seq);
+        deliver_new(st, m, &rd, seq);
         stan_sub_mark_dirty(st, m);
     }
+    reader_close(&rd);
 }
 
 /* Redelivers pending messages that are due (all of them when `all`), in order. */
+static void transfer_pending(stan_t *st, stan_sub_t *from, stan_sub_t *to);
+
 static void redeliver_due(stan_t *st, stan_sub_t *s, bool all)
 {
     if (!s->client || !s->ready) return;
     uint64_t now = uv_now(st->loop);
+    if (!inbox_alive(st, s)) {
+        /* Its client is not there (gone, or reconnecting). A queue member's messages go to a
+         * member that is; otherwise they wait, without counting a delivery. */
+        stan_sub_t *heir = NULL;
+        if (s->qg)
+            for (stan_sub_t *o = s->qg->members; o; o = o->qg_next)
+                if (o != s && o->client && o->ready && inbox_alive(st, o) &&
+                    (!heir || o->npending < heir->npending))
+                    heir = o;
+        if (heir) {
+            transfer_pending(st, s, heir);
+        } else {
+            uv_timer_start(&s->ack_timer, on_ack_timer, 1000, 0);
+        }
+        return;
+    }
     stan_pending_t *stop = s->ptail;
     stan_pending_t *p = s->phead;
+    msg_reader_t rd = {0};
     while (p && (all || p->expire_ms <= now)) {
         stan_pending_t *next = p->next;
         bool last = p == stop;
         p->count++;
-        if (send_msg(st, s, p->seq, p->count)) {
+        if (send_msg(st, s, &rd, p->seq, p->count)) {
             p->expire_ms = now + (uint64_t)s->ack_wait_s * 1000;
-            pend_store_put(st, s, p->seq, p->count);
+            pend_touch(st, s, p);
             list_unlink(s, p);
             list_append(s, p);
         } else {
             /* Evicted by limits while unacked: implicitly acked, as NSS does. */
-            pend_store_del(st, s, p->seq);
-            pend_remove(s, p);
+            pend_drop(st, s, p);
         }
         if (last) break;
         p = next;
     }
+    reader_close(&rd);
     arm_timer(st, s);
 }
 
@@ -513,8 +607,7 @@ void stan_sub_on_ack(void *arg, const server_msg_t *m)
     }
     if (!p) return; /* unknown sequence: ignored */
     bool was_head = owner->phead == p;
-    pend_remove(owner, p);
-    pend_store_del(st, owner, seq);
+    pend_drop(st, owner, p);
     if (was_head) arm_timer(st, owner);
     stan_sub_mark_ready(st, owner);
 }
@@ -609,13 +702,12 @@ static void transfer_pending(stan_t *st, stan_sub_t *from, stan_sub_t *to)
         stan_pending_t *p = from->ptail;
         uint64_t seq = p->seq;
         uint32_t count = p->count;
-        pend_store_del(st, from, seq);
-        pend_remove(from, p);
+        pend_drop(st, from, p);
         if (pend_find(to, seq)) continue;
         stan_pending_t *q = pend_add(to, seq, count, 0);
         list_unlink(to, q);
         list_prepend(to, q);
-        pend_store_put(st, to, seq, count);
+        pend_touch(st, to, q);
     }
     stan_sub_mark_ready(st, to);
 }
@@ -898,7 +990,7 @@ int stan_sub_restore_pending(stan_t *st, uint64_t sub_id, uint64_t seq, uint32_t
     }
     if (!s || pend_find(s, seq)) return -1;
     /* Due at once: recovered unacked messages are redelivered first. */
-    pend_add(s, seq, count ? count : 1, 0);
+    pend_add(s, seq, count ? count : 1, 0)->on_disk = true;
     return 0;
 }
 
@@ -919,4 +1011,34 @@ void stan_sub_free_all(stan_t *st)
     }
     st->ready = NULL;
     st->ndirty = 0;
+}
+
+void stan_sub_tick(stan_t *st)
+{
+    size_t it;
+    for (strmap_entry_t *e = strmap_first(&st->channels, &it); e;
+         e = strmap_next(&st->channels, &it, e)) {
+        stan_channel_t *ch = e->val;
+        for (stan_sub_t *s = ch->subs; s; s = s->ch_next) {
+            uint64_t sent = s->qg ? s->qg->last_sent : s->last_sent;
+            if (can_take(s) && sent < ch->last_seq) stan_sub_mark_ready(st, s);
+        }
+    }
+}
+
+void stan_sub_store_failed(stan_t *st)
+{
+    size_t it;
+    for (strmap_entry_t *e = strmap_first(&st->channels, &it); e;
+         e = strmap_next(&st->channels, &it, e)) {
+        stan_channel_t *ch = e->val;
+        for (stan_sub_t *s = ch->subs; s; s = s->ch_next) {
+            for (stan_pending_t *p = s->phead; p; p = p->next) {
+                if (p->dirty) continue;
+                p->on_disk = true; /* a delete of a missing row is harmless */
+                pend_touch(st, s, p);
+            }
+            stan_sub_mark_dirty(st, s);
+        }
+    }
 }
