@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "pbwire.h"
 #include "protocol.pb-c.h"
 #include "stan_private.h"
 #include "store.pb-c.h"
@@ -143,23 +144,14 @@ static void on_flush(void *arg)
 
 static void send_puback(stan_t *st, stan_staged_t *m, const char *error)
 {
-    Pb__PubAck ack = PB__PUB_ACK__INIT;
-    ack.guid = m->guid;
-    if (error) ack.error = (char *)error;
     buf_reset(&st->scratch);
-    size_t n = pb__pub_ack__get_packed_size(&ack);
-    buf_reserve(&st->scratch, n);
-    st->scratch.len = pb__pub_ack__pack(&ack, (uint8_t *)st->scratch.data);
+    pbw_encode_puback(&st->scratch, m->guid, strlen(m->guid), error, error ? strlen(error) : 0);
     stan_reply(st, m->ack_reply, &st->scratch);
 }
 
 static void free_staged(stan_staged_t *m)
 {
-    free(m->guid);
-    free(m->ack_reply);
-    free(m->reply);
-    free(m->data);
-    free(m);
+    free(m); /* one allocation: see staged_new */
 }
 
 static void run_actions(stan_t *st, stan_batch_ctx_t *ctx, int status)

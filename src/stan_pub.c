@@ -3,58 +3,73 @@
 #include <string.h>
 
 #include "log.h"
-#include "protocol.pb-c.h"
+#include "pbwire.h"
 #include "stan_private.h"
 #include "xalloc.h"
 
-static void puback_now(stan_t *st, const server_msg_t *m, const char *guid, const char *error)
+static void puback_now(stan_t *st, const server_msg_t *m, pbw_slice_t guid, const char *error)
 {
     if (!m->reply) return;
-    Pb__PubAck ack = PB__PUB_ACK__INIT;
-    ack.guid = (char *)(guid ? guid : "");
-    if (error) ack.error = (char *)error;
     buf_reset(&st->scratch);
-    buf_reserve(&st->scratch, pb__pub_ack__get_packed_size(&ack));
-    st->scratch.len = pb__pub_ack__pack(&ack, (uint8_t *)st->scratch.data);
+    pbw_encode_puback(&st->scratch, (const char *)guid.p, guid.len, error,
+                      error ? strlen(error) : 0);
     server_msg_t r = {.subject = m->reply,
                       .subject_len = m->reply_len,
-                      .data = st->scratch.data,
+                      .data = st->scratch.data ? st->scratch.data : "",
                       .data_len = st->scratch.len};
     server_publish(st->srv, &r);
 }
 
+/* One allocation per message: the struct, then guid, ack inbox, reply and payload. */
+static stan_staged_t *staged_new(stan_channel_t *ch, const pbw_pubmsg_t *pm, const server_msg_t *m)
+{
+    size_t glen = pm->guid.len, alen = m->reply ? m->reply_len : 0, rlen = pm->reply.len;
+    stan_staged_t *s = xmalloc(sizeof *s + glen + 1 + alen + 1 + rlen + 1 + pm->data.len);
+    memset(s, 0, sizeof *s);
+    char *w = (char *)(s + 1);
+    s->ch = ch;
+    s->guid = w;
+    memcpy(w, pm->guid.p, glen);
+    w[glen] = '\0';
+    w += glen + 1;
+    s->ack_reply = w;
+    if (alen) memcpy(w, m->reply, alen);
+    w[alen] = '\0';
+    w += alen + 1;
+    s->reply = rlen ? w : NULL;
+    if (rlen) memcpy(w, pm->reply.p, rlen);
+    w[rlen] = '\0';
+    w += rlen + 1;
+    s->data = (uint8_t *)w;
+    s->len = pm->data.len;
+    if (s->len) memcpy(w, pm->data.p, s->len);
+    return s;
+}
+
 void stan_pub_on_msg(stan_t *st, const server_msg_t *m)
 {
-    Pb__PubMsg *pm = pb__pub_msg__unpack(NULL, m->data_len, (const uint8_t *)m->data);
-    if (!pm) {
-        puback_now(st, m, NULL, "stan: invalid publish request");
+    pbw_pubmsg_t pm;
+    pbw_slice_t none = {NULL, 0};
+    if (pbw_decode_pubmsg(m->data, m->data_len, &pm) != 0) {
+        puback_now(st, m, none, "stan: invalid publish request");
         return;
     }
     const char *err = NULL;
     stan_channel_t *ch = NULL;
-    if (!pm->guid[0] || !pm->clientid[0]) {
+    if (!pm.guid.len || !pm.client_id.len) {
         err = "stan: invalid publish request";
-    } else if (!stan_client_find(st, pm->clientid, strlen(pm->clientid))) {
+    } else if (!stan_client_find(st, (const char *)pm.client_id.p, pm.client_id.len)) {
         err = "stan: unknown clientID";
     } else {
-        ch = stan_channel_get(st, pm->subject, strlen(pm->subject), true, &err);
+        ch = stan_channel_get(st, (const char *)pm.subject.p, pm.subject.len, true, &err);
     }
     if (!ch) {
         LOG_D("publish refused: %s", err);
-        puback_now(st, m, pm->guid, err);
-        pb__pub_msg__free_unpacked(pm, NULL);
+        puback_now(st, m, pm.guid, err);
         return;
     }
     ch->last_activity_ms = uv_now(st->loop);
-    stan_staged_t *s = xcalloc(1, sizeof *s);
-    s->ch = ch;
-    s->guid = xstrdup(pm->guid);
-    s->ack_reply = m->reply ? xstrndup(m->reply, m->reply_len) : NULL;
-    s->reply = pm->reply && pm->reply[0] ? xstrdup(pm->reply) : NULL;
-    s->len = pm->data.len;
-    s->data = xmalloc(s->len ? s->len : 1);
-    if (s->len) memcpy(s->data, pm->data.data, s->len);
-    pb__pub_msg__free_unpacked(pm, NULL);
+    stan_staged_t *s = staged_new(ch, &pm, m);
     if (st->staged_tail)
         st->staged_tail->next = s;
     else

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "pbwire.h"
 #include "protocol.pb-c.h"
 #include "stan_private.h"
 #include "store.pb-c.h"
@@ -416,21 +417,20 @@ static bool send_msg(stan_t *st, stan_sub_t *s, msg_reader_t *rd, uint64_t seq, 
     if (!reader_get(st, rd, s->ch, seq, &v)) return false;
     const uint8_t *p = v.p;
     size_t rlen = ((size_t)p[16] << 8) | p[17];
-    Pb__MsgProto m = PB__MSG_PROTO__INIT;
-    m.sequence = seq;
-    m.subject = s->ch->name;
-    char reply[65536 + 1];
-    if (rlen) {
-        memcpy(reply, p + MSG_HDR, rlen);
-        reply[rlen] = '\0';
-        m.reply = reply;
-    }
-    m.data.data = (uint8_t *)p + MSG_HDR + rlen; /* straight from the map */
-    m.data.len = v.len - MSG_HDR - rlen;
-    m.timestamp = (int64_t)stan_get_u64(p);
-    m.redelivered = count > 1;
-    m.redeliverycount = count > 1 ? count - 1 : 0;
-    pack_msg(&m.base, &st->scratch);
+    pbw_msgproto_t m = {
+        .sequence = seq,
+        .subject = s->ch->name,
+        .subject_len = s->ch->name_len,
+        .reply = (const char *)p + MSG_HDR,
+        .reply_len = rlen,
+        .data = p + MSG_HDR + rlen, /* straight from the map */
+        .data_len = v.len - MSG_HDR - rlen,
+        .timestamp = (int64_t)stan_get_u64(p),
+        .redelivered = count > 1,
+        .redelivery_count = count > 1 ? count - 1 : 0,
+    };
+    buf_reset(&st->scratch);
+    pbw_encode_msgproto(&st->scratch, &m);
     server_msg_t out = {.subject = s->inbox,
                         .subject_len = strlen(s->inbox),
                         .data = st->scratch.data,
@@ -594,10 +594,9 @@ void stan_sub_on_ack(void *arg, const server_msg_t *m)
     stan_t *st = arg;
     stan_sub_t *s = strmap_get(&st->subs_by_ack, m->subject, m->subject_len);
     if (!s || s->deleted) return;
-    Pb__Ack *ack = pb__ack__unpack(NULL, m->data_len, (const uint8_t *)m->data);
-    if (!ack) return;
-    uint64_t seq = ack->sequence;
-    pb__ack__free_unpacked(ack, NULL);
+    pbw_slice_t subj;
+    uint64_t seq;
+    if (pbw_decode_ack(m->data, m->data_len, &subj, &seq) != 0) return;
     stan_sub_t *owner = s;
     stan_pending_t *p = pend_find(s, seq);
     if (!p && s->qg) {
