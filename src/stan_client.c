@@ -126,6 +126,7 @@ static stan_client_t *client_new(stan_t *st, const char *id, const char *hb_inbo
     cl->ping_max_out = ping_max_out;
     uv_timer_init(st->loop, &cl->hb_timer);
     cl->hb_timer.data = cl;
+    uv_unref((uv_handle_t *)&cl->hb_timer); /* engine timers never keep the loop alive */
     uv_timer_start(&cl->hb_timer, on_hb_timer, (uint64_t)st->cfg->hb_interval_ms, 0);
     strmap_put(&st->clients, cl->id, strlen(cl->id), cl);
     if (conn_len) strmap_put(&st->clients_by_conn, cl->conn_id, conn_len, cl);
@@ -298,6 +299,7 @@ void stan_client_on_connect(stan_t *st, const server_msg_t *m)
             d->request = req;
             uv_timer_init(st->loop, &d->timer);
             d->timer.data = d;
+            uv_unref((uv_handle_t *)&d->timer);
             uv_timer_start(&d->timer, on_dupcheck_timeout, DUP_CHECK_MS, 0);
             d->next = st->dupchecks;
             st->dupchecks = d;

@@ -208,6 +208,7 @@ static void on_sub_timer_closed(uv_handle_t *h)
     while (s->phead)
         pend_remove(s, s->phead);
     free(s->phash);
+    free(s->pdirty);
     free(s->client_id);
     free(s->inbox);
     free(s->ack_inbox);
@@ -236,6 +237,7 @@ static stan_sub_t *sub_new(stan_t *st, uint64_t id, stan_channel_t *ch, const ch
     s->refs = 1; /* the channel's list */
     uv_timer_init(st->loop, &s->ack_timer);
     s->ack_timer.data = s;
+    uv_unref((uv_handle_t *)&s->ack_timer); /* engine timers never keep the loop alive */
     char tmp[96];
     snprintf(tmp, sizeof tmp, "%s%llu", st->ack_prefix, (unsigned long long)id);
     s->ack_inbox = xstrdup(tmp);
@@ -800,16 +802,17 @@ void stan_sub_on_subscribe(stan_t *st, const server_msg_t *m)
             g = qg_get(ch, key, s->durable != NULL);
             g->last_sent = start_last_sent(st, ch, r);
         }
+        /* Joined first, so that removing the shadow below never empties (and frees) the group. */
+        qg_link(g, s);
         /* A durable group's offline shadow hands its unacked messages to the newcomer. */
         for (stan_sub_t *o = g->members; o;) {
             stan_sub_t *next = o->qg_next;
-            if (!o->client) {
+            if (o != s && !o->client) {
                 transfer_pending(st, o, s);
                 sub_delete(st, o);
             }
             o = next;
         }
-        qg_link(g, s);
     } else {
         s->last_sent = start_last_sent(st, ch, r);
         if (s->durable) {

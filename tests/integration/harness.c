@@ -337,7 +337,8 @@ int harness_server_start(struct hserver *s, const char *config_text, const char 
     return -1;
 }
 
-int harness_server_stop(struct hserver *s, int sig)
+/* Stops the server; keep = true never removes the temp dir (for harness_server_restart). */
+static int stop_server(struct hserver *s, int sig, bool keep)
 {
     if (s->pid <= 0) {
         fprintf(stderr, "harness: stop: server on port %d is not running\n", s->port);
@@ -364,7 +365,9 @@ int harness_server_stop(struct hserver *s, int sig)
     s->pid = 0;
     s->exit_status = status_code(wstatus);
     int expected = (sig == SIGINT || sig == SIGTERM) ? 0 : 128 + sig;
-    if (s->exit_status == expected && !getenv("HARNESS_KEEP")) {
+    if (s->exit_status == expected && keep) {
+        /* The dir stays for the restart; nothing to report. */
+    } else if (s->exit_status == expected && !getenv("HARNESS_KEEP")) {
         remove_tree(s->dir);
     } else {
         fprintf(stderr, "harness: server exited with status %d after signal %d; kept %s\n",
@@ -372,6 +375,60 @@ int harness_server_stop(struct hserver *s, int sig)
         harness_dump_log(s);
     }
     return s->exit_status;
+}
+
+int harness_server_stop(struct hserver *s, int sig)
+{
+    return stop_server(s, sig, false);
+}
+
+int harness_server_halt(struct hserver *s, int sig)
+{
+    return stop_server(s, sig, true);
+}
+
+int harness_server_restart(struct hserver *s, const char *const *extra_args)
+{
+    if (s->pid > 0) {
+        fprintf(stderr, "harness: restart: server on port %d is still running\n", s->port);
+        return -1;
+    }
+    const char *bin = getenv("STANZAD");
+    if (!bin || !*bin || !s->dir[0]) {
+        fprintf(stderr, "harness: restart: STANZAD unset or the server was never started\n");
+        return -1;
+    }
+    /* The same port: a client whose NATS connection reconnects finds the server again. The old
+     * sockets are gone with the process; a port still held elsewhere is retried until the start
+     * deadline (the log and output files are appended to, so both runs stay readable). */
+    int64_t deadline = harness_now_ms() + HARNESS_START_TIMEOUT_MS;
+    for (;;) {
+        s->exit_status = -1;
+        s->pid = spawn(s, bin, extra_args);
+        if (s->pid < 0) {
+            fprintf(stderr, "harness: fork: %s\n", strerror(errno));
+            s->pid = 0;
+            return -1;
+        }
+        int r = wait_ready(s);
+        if (r == READY) {
+            s->next_live = live_servers;
+            live_servers = s;
+            return 0;
+        }
+        if (r == EXITED && log_says_port_in_use(s) && harness_now_ms() < deadline) {
+            short_wait();
+            continue;
+        }
+        if (r == EXITED)
+            fprintf(stderr, "harness: %s exited during restart with status %d (dir %s)\n", bin,
+                    s->exit_status, s->dir);
+        else
+            fprintf(stderr, "harness: %s did not listen again on port %d within %d ms (dir %s)\n",
+                    bin, s->port, HARNESS_START_TIMEOUT_MS, s->dir);
+        harness_dump_log(s);
+        return -1;
+    }
 }
 
 const char *harness_url(const struct hserver *s)

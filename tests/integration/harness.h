@@ -45,6 +45,16 @@ int harness_server_start(struct hserver *s, const char *config_text, const char 
  * SIGINT/SIGTERM, 128+sig otherwise); anything else keeps it and prints the log's tail. */
 int harness_server_stop(struct hserver *s, int sig);
 
+/* Like harness_server_stop, but the temp dir (config, logs, and whatever the test keeps there) is
+ * never removed, so harness_server_restart can start the server again on it. The status is
+ * reported as harness_server_stop does; an unexpected one prints the log's tail. */
+int harness_server_halt(struct hserver *s, int sig);
+
+/* Starts a halted server again: same temp dir, config file, port and log (appended to), with
+ * extra_args as for harness_server_start (pass the same --dir to find the same store). Waits until
+ * it accepts connections. Returns 0, or -1 after printing the reason. */
+int harness_server_restart(struct hserver *s, const char *const *extra_args);
+
 /* "nats://127.0.0.1:PORT" */
 const char *harness_url(const struct hserver *s);
 
