@@ -8,10 +8,6 @@
 #include "subject.h"
 #include "xalloc.h"
 
-/* Message values: [timestamp ns, 8][running payload total, 8][reply length, 2][reply][data].
- * See docs/storage.md. */
-#define MSG_HDR 18
-
 bool stan_channel_name_valid(const char *name, size_t len)
 {
     /* NSS: a literal subject; no wildcards. */
@@ -59,7 +55,8 @@ stan_channel_t *stan_channel_get(stan_t *st, const char *name, size_t len, bool 
         if (err) *err = "stan: invalid subject";
         return NULL;
     }
-    if (st->cfg->max_channels > 0 && (int64_t)st->channels.count >= st->cfg->max_channels) {
+    if ((st->cfg->max_channels > 0 && (int64_t)st->channels.count >= st->cfg->max_channels) ||
+        st->next_channel_id > STAN_MAX_CHANNEL_ID) {
         if (err) *err = "too many channels";
         return NULL;
     }
@@ -85,31 +82,26 @@ stan_channel_t *stan_channel_by_id(stan_t *st, uint32_t id)
  * number of messages (start-up time must not grow with the store). */
 static void load_bounds(stan_t *st, stan_channel_t *ch)
 {
-    uint8_t lo[12], hi[12];
+    uint8_t lo[STAN_MSG_KEY], hi[STAN_MSG_KEY];
     stan_key_msg(lo, ch->id, 0);
-    stan_key_msg(hi, ch->id, UINT64_MAX);
+    stan_key_msg(hi, ch->id, STAN_MAX_SEQ);
     store_cursor_t *c = store_cursor_open(st->store, STORE_DB_MSGS);
     if (!c) return;
     store_val_t k, v;
-    if (store_cursor_seek(c, lo, sizeof lo, &k, &v) == STORE_OK && k.len == 12 &&
-        stan_get_u32(k.p) == ch->id && v.len >= MSG_HDR) {
-        const uint8_t *kp = k.p, *vp = v.p;
-        uint64_t first = stan_get_u64(kp + 4);
-        ch->base_cum =
-            stan_get_u64(vp + 8) - (v.len - MSG_HDR - (((uint64_t)vp[16] << 8) | vp[17]));
-        ch->staged_base_cum = ch->base_cum;
-        uint64_t first_cum = stan_get_u64(vp + 8);
-        uint64_t first_size = v.len - MSG_HDR - (((uint64_t)vp[16] << 8) | vp[17]);
-        if (store_cursor_seek_le(c, hi, sizeof hi, &k, &v) == STORE_OK && k.len == 12 &&
-            v.len >= MSG_HDR) {
-            kp = k.p;
-            vp = v.p;
-            ch->first_seq = first;
-            ch->last_seq = stan_get_u64(kp + 4);
-            ch->cum_last = stan_get_u64(vp + 8);
-            ch->last_ts = (int64_t)stan_get_u64(vp);
+    stan_msgval_t first, last;
+    if (store_cursor_seek(c, lo, sizeof lo, &k, &v) == STORE_OK && k.len == STAN_MSG_KEY &&
+        stan_key_msg_chan(k.p) == ch->id && stan_msg_decode(v.p, v.len, &first)) {
+        uint64_t first_seq = stan_key_msg_seq(k.p);
+        if (store_cursor_seek_le(c, hi, sizeof hi, &k, &v) == STORE_OK && k.len == STAN_MSG_KEY &&
+            stan_msg_decode(v.p, v.len, &last)) {
+            ch->first_seq = first_seq;
+            ch->last_seq = stan_key_msg_seq(k.p);
+            ch->base_cum = first.cum - first.len;
+            ch->staged_base_cum = ch->base_cum;
+            ch->cum_last = last.cum;
+            ch->last_ts = last.ts;
             ch->msgs = ch->last_seq - ch->first_seq + 1;
-            ch->bytes = ch->cum_last - first_cum + first_size;
+            ch->bytes = ch->cum_last - ch->base_cum;
         }
     }
     store_cursor_close(c);
@@ -171,16 +163,15 @@ static uint64_t cum_before(stan_t *st, stan_channel_t *ch, uint64_t seq)
             if (s->ch == ch && s->seq == seq) return s->cum - s->len;
         return ch->cum_next;
     }
-    uint8_t key[12];
+    uint8_t key[STAN_MSG_KEY];
     stan_key_msg(key, ch->id, seq);
     store_val_t v;
+    stan_msgval_t m;
     uint64_t r = ch->staged_base_cum;
     if (store_read_begin(st->store) != STORE_OK) return r;
-    if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) == STORE_OK && v.len >= MSG_HDR) {
-        const uint8_t *p = v.p;
-        size_t rlen = ((size_t)p[16] << 8) | p[17];
-        r = stan_get_u64(p + 8) - (v.len - MSG_HDR - rlen);
-    }
+    if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) == STORE_OK &&
+        stan_msg_decode(v.p, v.len, &m))
+        r = m.cum - m.len;
     store_read_end(st->store);
     return r;
 }
@@ -190,7 +181,7 @@ static void evict(stan_t *st, stan_channel_t *ch, uint64_t new_first)
 {
     uint64_t first = ch->evict_to + 1 > ch->first_seq ? ch->evict_to + 1 : ch->first_seq;
     if (new_first <= first) return;
-    uint8_t lo[12], hi[12];
+    uint8_t lo[STAN_MSG_KEY], hi[STAN_MSG_KEY];
     stan_key_msg(lo, ch->id, first);
     stan_key_msg(hi, ch->id, new_first - 1);
     store_del_range(st->store, STORE_DB_MSGS, lo, sizeof lo, hi, sizeof hi);
@@ -232,9 +223,9 @@ static void channel_delete(stan_t *st, stan_channel_t *ch)
 {
     LOG_I("channel \"%s\" removed after %lld ms of inactivity", ch->name,
           (long long)ch->limits.max_inactivity_ms);
-    uint8_t lo[12], hi[12];
+    uint8_t lo[STAN_MSG_KEY], hi[STAN_MSG_KEY];
     stan_key_msg(lo, ch->id, 0);
-    stan_key_msg(hi, ch->id, UINT64_MAX);
+    stan_key_msg(hi, ch->id, STAN_MAX_SEQ);
     store_del_range(st->store, STORE_DB_MSGS, lo, sizeof lo, hi, sizeof hi);
     store_del(st->store, STORE_DB_CHANNELS, ch->name, ch->name_len);
     strmap_del(&st->channels, ch->name, ch->name_len);
@@ -269,11 +260,12 @@ void stan_channel_tick(stan_t *st)
             uint64_t lo = ch->first_seq, hi = ch->last_seq + 1;
             while (lo < hi) {
                 uint64_t mid = lo + (hi - lo) / 2;
-                uint8_t key[12];
+                uint8_t key[STAN_MSG_KEY];
                 stan_key_msg(key, ch->id, mid);
                 store_val_t v;
+                stan_msgval_t m;
                 if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) == STORE_OK &&
-                    v.len >= 8 && (int64_t)stan_get_u64(v.p) >= cutoff)
+                    stan_msg_decode(v.p, v.len, &m) && m.ts >= cutoff)
                     hi = mid;
                 else
                     lo = mid + 1;

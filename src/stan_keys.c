@@ -10,10 +10,57 @@ static void put_be(uint8_t *out, uint64_t v, int bytes)
     }
 }
 
-void stan_key_msg(uint8_t out[12], uint32_t chan, uint64_t seq)
+void stan_key_msg(uint8_t out[STAN_MSG_KEY], uint32_t chan, uint64_t seq)
 {
-    put_be(out, chan, 4);
-    put_be(out + 4, seq, 8);
+    put_be(out, chan, 3);
+    put_be(out + 3, seq > STAN_MAX_SEQ ? STAN_MAX_SEQ : seq, 5);
+}
+
+uint64_t stan_key_msg_seq(const uint8_t *key)
+{
+    uint64_t v = 0;
+    for (int i = 3; i < 8; i++)
+        v = (v << 8) | key[i];
+    return v;
+}
+
+/* Value: timestamp ns (8, big-endian), running payload total (6), reply length (varint, 1 byte
+ * when there is no reply), reply, payload. 15 bytes of header for the usual message. */
+size_t stan_msg_hdr(uint8_t *out, int64_t ts, uint64_t cum, size_t reply_len)
+{
+    put_be(out, (uint64_t)ts, 8);
+    put_be(out + 8, cum, 6);
+    size_t n = 14;
+    do {
+        uint8_t b = reply_len & 0x7f;
+        reply_len >>= 7;
+        out[n++] = b | (reply_len ? 0x80 : 0);
+    } while (reply_len && n < STAN_MSG_HDR_MAX);
+    return n;
+}
+
+bool stan_msg_decode(const void *p, size_t len, stan_msgval_t *out)
+{
+    const uint8_t *b = p;
+    if (len < 15) return false;
+    out->ts = (int64_t)stan_get_u64(b);
+    uint64_t cum = 0;
+    for (int i = 8; i < 14; i++)
+        cum = (cum << 8) | b[i];
+    out->cum = cum;
+    size_t n = 14, rlen = 0;
+    for (int shift = 0;; shift += 7) {
+        if (n >= len || shift > 14) return false;
+        uint8_t c = b[n++];
+        rlen |= (size_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) break;
+    }
+    if (rlen > len - n) return false;
+    out->reply = (const char *)b + n;
+    out->reply_len = rlen;
+    out->data = b + n + rlen;
+    out->len = len - n - rlen;
+    return true;
 }
 
 void stan_key_u64(uint8_t out[8], uint64_t v)
@@ -38,4 +85,9 @@ uint64_t stan_get_u64(const uint8_t *p)
 uint32_t stan_get_u32(const uint8_t *p)
 {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+uint32_t stan_key_msg_chan(const uint8_t *key)
+{
+    return ((uint32_t)key[0] << 16) | ((uint32_t)key[1] << 8) | key[2];
 }

@@ -268,8 +268,27 @@ void stan_sub_tick(stan_t *st);
 /* A batch failed: rows believed on their way to disk are not; write them all again. */
 void stan_sub_store_failed(stan_t *st);
 
-/* ---- keys (stan_keys.c) ---- */
-void stan_key_msg(uint8_t out[12], uint32_t chan, uint64_t seq);
+/* ---- keys and message values (stan_keys.c; layout in docs/storage.md) ---- */
+/* 8-byte keys let 25 messages of 128 bytes share a 4 KiB page (24 with 10-byte keys). */
+#define STAN_MSG_KEY 8                  /* channel id (3) + sequence (5) */
+#define STAN_MAX_SEQ ((1ull << 40) - 1) /* sequences are 40-bit on disk */
+#define STAN_MAX_CHANNEL_ID ((1u << 24) - 1)
+#define STAN_MSG_HDR_MAX (8 + 6 + 3) /* timestamp, running total, reply length */
+typedef struct stan_msgval {
+    int64_t ts;
+    uint64_t cum; /* running payload total of the channel including this message */
+    const char *reply;
+    size_t reply_len;
+    const uint8_t *data;
+    size_t len;
+} stan_msgval_t;
+void stan_key_msg(uint8_t out[STAN_MSG_KEY], uint32_t chan, uint64_t seq);
+uint64_t stan_key_msg_seq(const uint8_t *key);
+uint32_t stan_key_msg_chan(const uint8_t *key);
+/* Writes a value header; returns its length (<= STAN_MSG_HDR_MAX). */
+size_t stan_msg_hdr(uint8_t *out, int64_t ts, uint64_t cum, size_t reply_len);
+/* Parses a stored value (slices into it); false if it is malformed. */
+bool stan_msg_decode(const void *p, size_t len, stan_msgval_t *out);
 void stan_key_u64(uint8_t out[8], uint64_t v);
 uint64_t stan_get_u64(const uint8_t *p);
 uint32_t stan_get_u32(const uint8_t *p);

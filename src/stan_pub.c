@@ -63,6 +63,10 @@ void stan_pub_on_msg(stan_t *st, const server_msg_t *m)
     } else {
         ch = stan_channel_get(st, (const char *)pm.subject.p, pm.subject.len, true, &err);
     }
+    if (ch && ch->next_seq + st->nstaged > STAN_MAX_SEQ) {
+        err = "stan: channel is full (sequence limit reached)";
+        ch = NULL;
+    }
     if (!ch) {
         LOG_D("publish refused: %s", err);
         puback_now(st, m, pm.guid, err);
@@ -78,28 +82,20 @@ void stan_pub_on_msg(stan_t *st, const server_msg_t *m)
     st->nstaged++;
 }
 
-/* Value layout: see stan_channel.c (MSG_HDR). */
+/* Appends the message to the batch: key and value as in docs/storage.md. */
 static void put_msg(stan_t *st, stan_staged_t *s, int64_t ts)
 {
-    uint8_t key[12];
+    uint8_t key[STAN_MSG_KEY];
     stan_key_msg(key, s->ch->id, s->seq);
     size_t rlen = s->reply ? strlen(s->reply) : 0;
-    if (rlen > 0xffff) rlen = 0; /* cannot happen: control lines are 4 KiB at most */
     buf_t *b = &st->scratch;
     buf_reset(b);
-    buf_reserve(b, 18 + rlen + s->len);
+    buf_reserve(b, STAN_MSG_HDR_MAX + rlen + s->len);
     uint8_t *p = (uint8_t *)b->data;
-    uint64_t t = (uint64_t)ts;
-    for (int i = 7; i >= 0; i--, t >>= 8)
-        p[i] = (uint8_t)t;
-    uint64_t c = s->cum;
-    for (int i = 15; i >= 8; i--, c >>= 8)
-        p[i] = (uint8_t)c;
-    p[16] = (uint8_t)(rlen >> 8);
-    p[17] = (uint8_t)rlen;
-    if (rlen) memcpy(p + 18, s->reply, rlen);
-    if (s->len) memcpy(p + 18 + rlen, s->data, s->len);
-    b->len = 18 + rlen + s->len;
+    size_t n = stan_msg_hdr(p, ts, s->cum, rlen);
+    if (rlen) memcpy(p + n, s->reply, rlen);
+    if (s->len) memcpy(p + n + rlen, s->data, s->len);
+    b->len = n + rlen + s->len;
     store_append(st->store, STORE_DB_MSGS, key, sizeof key, b->data, b->len);
 }
 

@@ -11,8 +11,6 @@
 #include "store.pb-c.h"
 #include "xalloc.h"
 
-#define MSG_HDR 18
-
 static void pack_msg(const ProtobufCMessage *msg, buf_t *out)
 {
     buf_reset(out);
@@ -392,15 +390,14 @@ typedef struct msg_reader {
 static bool reader_get(stan_t *st, msg_reader_t *r, stan_channel_t *ch, uint64_t seq,
                        store_val_t *v)
 {
-    uint8_t key[12];
+    uint8_t key[STAN_MSG_KEY];
     stan_key_msg(key, ch->id, seq);
     store_val_t k;
     if (!r->c) r->c = store_cursor_open(st->store, STORE_DB_MSGS);
     if (!r->c) return false;
     int rc = r->valid && seq == r->next_seq ? store_cursor_next(r->c, &k, v)
                                             : store_cursor_seek(r->c, key, sizeof key, &k, v);
-    r->valid = rc == STORE_OK && k.len == sizeof key && memcmp(k.p, key, sizeof key) == 0 &&
-               v->len >= MSG_HDR;
+    r->valid = rc == STORE_OK && k.len == sizeof key && memcmp(k.p, key, sizeof key) == 0;
     r->next_seq = seq + 1;
     return r->valid;
 }
@@ -417,17 +414,17 @@ static bool send_msg(stan_t *st, stan_sub_t *s, msg_reader_t *rd, uint64_t seq, 
 {
     store_val_t v;
     if (!reader_get(st, rd, s->ch, seq, &v)) return false;
-    const uint8_t *p = v.p;
-    size_t rlen = ((size_t)p[16] << 8) | p[17];
+    stan_msgval_t mv;
+    if (!stan_msg_decode(v.p, v.len, &mv)) return false;
     pbw_msgproto_t m = {
         .sequence = seq,
         .subject = s->ch->name,
         .subject_len = s->ch->name_len,
-        .reply = (const char *)p + MSG_HDR,
-        .reply_len = rlen,
-        .data = p + MSG_HDR + rlen, /* straight from the map */
-        .data_len = v.len - MSG_HDR - rlen,
-        .timestamp = (int64_t)stan_get_u64(p),
+        .reply = mv.reply,
+        .reply_len = mv.reply_len,
+        .data = mv.data, /* straight from the map */
+        .data_len = mv.len,
+        .timestamp = mv.ts,
         .redelivered = count > 1,
         .redelivery_count = count > 1 ? count - 1 : 0,
     };
@@ -629,14 +626,16 @@ static uint64_t seq_at_time(stan_t *st, stan_channel_t *ch, int64_t ts)
     uint64_t lo = ch->first_seq, hi = ch->last_seq + 1;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        uint8_t key[12];
+        uint8_t key[STAN_MSG_KEY];
         stan_key_msg(key, ch->id, mid);
         store_val_t v;
-        if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) != STORE_OK || v.len < 8) {
+        stan_msgval_t m;
+        if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) != STORE_OK ||
+            !stan_msg_decode(v.p, v.len, &m)) {
             lo = mid + 1; /* evicted meanwhile: treat as older */
             continue;
         }
-        if ((int64_t)stan_get_u64(v.p) >= ts)
+        if (m.ts >= ts)
             hi = mid;
         else
             lo = mid + 1;
