@@ -1,5 +1,6 @@
 /* stan: the engine's lifecycle, its request subjects, recovery from the store, and the group
  * commit (one LMDB transaction per loop iteration, run on the thread pool). */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -111,6 +112,7 @@ static void on_commit(void *arg, int status)
 static void submit(stan_t *st)
 {
     if (store_in_flight(st->store)) return;
+    if (st->staged_head) st->busy_since_trim = true;
     stan_pub_stage_batch(st);
     stan_sub_write_dirty(st);
     if (st->meta_dirty) stan_meta_put(st);
@@ -260,8 +262,15 @@ static void on_tick_closed(uv_handle_t *h)
 
 static void on_tick(uv_timer_t *t)
 {
-    stan_channel_tick(t->data);
-    stan_sub_tick(t->data);
+    stan_t *st = t->data;
+    stan_channel_tick(st);
+    stan_sub_tick(st);
+    /* After a burst, hand the freed heap back to the system once things are quiet, so the
+     * resident size reflects what is in use, not the peak. */
+    if (st->busy_since_trim && !st->staged_head && !store_in_flight(st->store)) {
+        malloc_trim(0);
+        st->busy_since_trim = false;
+    }
 }
 
 static int subscribe_all(stan_t *st, char *err, size_t errlen)

@@ -208,6 +208,7 @@ struct stan {
     int closing_handles;
     uv_timer_t tick;
     bool tick_started;
+    bool busy_since_trim;
 };
 
 /* ---- stan.c ---- */

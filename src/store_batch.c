@@ -19,7 +19,7 @@
 /* Arena chunks: big enough that a typical batch (hundreds of small messages) needs one or two,
  * and a recycled batch keeps a few so steady state does no allocation at all. */
 #define CHUNK_SIZE (64u << 10)
-#define KEEP_CHUNK_BYTES (4u << 20)
+#define KEEP_CHUNK_BYTES (512u << 10)
 #define ALIGN 8
 
 static const char *const op_names[] = {"put", "append", "del", "del_range"};
@@ -85,7 +85,7 @@ static void batch_reset(store_batch_t *b)
     b->nops = 0;
     b->bytes = 0;
     /* One huge batch should not pin its op array forever. */
-    if (b->capops > 65536) {
+    if (b->capops > 4096) {
         free(b->ops);
         b->ops = NULL;
         b->capops = 0;
