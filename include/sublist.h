@@ -49,8 +49,10 @@ int sublist_insert(sublist_t *sl, const char *subject, size_t len, const char *q
 int sublist_remove(sublist_t *sl, const char *subject, size_t len, const char *queue, size_t qlen,
                    void *item);
 
-/* subject must be a literal subject; returns NULL when it is not valid. Never returns NULL for a
- * valid subject (an empty result when nothing matches). */
+/* Returns NULL when subject is not a valid subject (empty tokens, whitespace). A subject with
+ * '*' or '>' tokens is matched as nats-server does without pedantic mode: those tokens match
+ * only wildcard subscriptions. Never returns NULL for a valid subject (an empty result when
+ * nothing matches). Callers wanting pedantic checks validate with subject_valid_literal. */
 sublist_result_t *sublist_match(sublist_t *sl, const char *subject, size_t len);
 void sublist_result_release(sublist_result_t *r);
 

@@ -491,7 +491,11 @@ static int op_pub(conn_t *c, const parser_op_t *op)
         .data = op->payload.p,
         .data_len = op->payload.len,
     };
-    if (op->reply.len && !subject_valid_literal(op->reply.p, op->reply.len)) {
+    if (c->pedantic && op->reply.len && !subject_valid_literal(op->reply.p, op->reply.len)) {
+        send_err(c, "Invalid Publish Subject");
+        return 0;
+    }
+    if (c->pedantic && !subject_valid_literal(op->subject.p, op->subject.len)) {
         send_err(c, "Invalid Publish Subject");
         return 0;
     }
@@ -499,7 +503,8 @@ static int op_pub(conn_t *c, const parser_op_t *op)
     c->in_bytes += op->payload.len + op->hdr.len;
     int n = server_route(c->srv, c, &m);
     if (n < 0) {
-        send_err(c, "Invalid Publish Subject");
+        /* Not routable (e.g. an empty token). nats-server drops it silently unless pedantic. */
+        if (c->pedantic) send_err(c, "Invalid Publish Subject");
         return 0;
     }
     if (n == 0 && op->reply.len && c->no_responders) send_no_responders(c, op);

@@ -675,7 +675,9 @@ sublist_result_t *sublist_match(sublist_t *sl, const char *subject, size_t len)
         r->refs_++;
         return r;
     }
-    if (!subject_valid_literal(subject, len)) return NULL;
+    /* '*' or '>' tokens in a published subject match only wildcard subscriptions, as in
+     * nats-server without pedantic mode (a literal lookup of "*" finds no node). */
+    if (!subject_valid(subject, len)) return NULL;
     size_t ntoks = tokenize(sl, subject, len);
     sl->nmatched = 0;
     match_level(sl, &sl->root, sl->toks, ntoks);

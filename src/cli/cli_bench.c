@@ -1,4 +1,5 @@
-/* cli_bench.c: `stanza bench KIND`, throughput benchmarks against a running server.
+/* cli_bench.c: `stanza bench KIND`, throughput benchmarks against a running server. This file
+ * has the dispatch and `bench core`; `bench stan` is in cli_bench_stan.c.
  *
  * `bench core` measures plain NATS core pub/sub: one connection publishes N messages as fast as
  * it can, a second connection's subscription counts them in its callback, and the clock runs
@@ -292,52 +293,33 @@ out:
 
 /* ---- bench dispatch ---- */
 
-static const struct cli_command bench_kinds[] = {
-    {
-        .name = "core",
-        .usage = "bench core [--msgs N] [--size BYTES] [--subject S]",
-        .summary = "NATS core pub/sub throughput: one publisher connection, one subscriber "
-                   "connection.",
-        .help = "Prints a human line and a machine line on stdout:\n"
-                "  RESULT core msgs=N size=B pub_secs=S total_secs=S msgs_per_sec=R\n"
-                "total_secs runs from the first publish until the subscriber has all N.\n"
-                "Exits 1 if messages are lost (e.g. slow consumer).\n\n"
-                "Options:\n"
-                "  -n, --msgs N       messages to publish (default 1000000)\n"
-                "      --size BYTES   payload size (default 128)\n"
-                "      --subject S    subject (default stanza.bench.core.<pid>)\n",
-        .run = run_bench_core,
-    },
+static const struct cli_command bench_core_kind = {
+    .name = "core",
+    .usage = "bench core [--msgs N] [--size BYTES] [--subject S]",
+    .summary = "NATS core pub/sub throughput: one publisher connection, one subscriber "
+               "connection.",
+    .help = "Prints a human line and a machine line on stdout:\n"
+            "  RESULT core msgs=N size=B pub_secs=S total_secs=S msgs_per_sec=R\n"
+            "total_secs runs from the first publish until the subscriber has all N.\n"
+            "Exits 1 if messages are lost (e.g. slow consumer).\n\n"
+            "Options:\n"
+            "  -n, --msgs N       messages to publish (default 1000000)\n"
+            "      --size BYTES   payload size (default 128)\n"
+            "      --subject S    subject (default stanza.bench.core.<pid>)\n",
+    .run = run_bench_core,
 };
-#define N_BENCH_KINDS ((int)(sizeof(bench_kinds) / sizeof(bench_kinds[0])))
+
+static const struct cli_command *const bench_kinds[] = {&cli_bench_stan_kind, &bench_core_kind};
 
 static int run_bench(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
 {
-    /* Global options may precede the kind: `stanza bench -s URL core`. */
-    int i = 1;
-    while (i < argc && argv[i][0] == '-') {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            cli_print_command_help(cmd);
-            for (int k = 0; k < N_BENCH_KINDS; k++) {
-                printf("\n");
-                cli_print_command_help(&bench_kinds[k]);
-            }
-            return CLI_EXIT_OK;
-        }
-        int g = cli_parse_global(ctx, cmd, argc, argv, &i);
-        if (g == CLI_EXIT_USAGE) return g;
-        if (g == 0) return cli_usage_error(cmd, "options go after the benchmark kind");
-        i++;
-    }
-    if (i >= argc) return cli_usage_error(cmd, "missing benchmark kind");
-    const struct cli_command *kind = cli_find_command(bench_kinds, N_BENCH_KINDS, argv[i]);
-    if (!kind) return cli_usage_error(cmd, "unknown benchmark kind '%s'", argv[i]);
-    return kind->run(ctx, kind, argc - i, argv + i);
+    return cli_run_kind(ctx, cmd, bench_kinds, (int)(sizeof bench_kinds / sizeof bench_kinds[0]),
+                        &cli_bench_stan_kind, argc, argv);
 }
 
 const struct cli_command cli_bench_command = {
     .name = "bench",
-    .usage = "bench KIND [OPTIONS]",
-    .summary = "Measure throughput; KIND is: core. See 'stanza bench --help'.",
+    .usage = "bench [stan|core] [OPTIONS]",
+    .summary = "Benchmark: streaming (stan, the default) or NATS core. See 'stanza bench --help'.",
     .run = run_bench,
 };

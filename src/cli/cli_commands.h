@@ -6,8 +6,12 @@
 
 #include "cli_common.h"
 
-extern const struct cli_command cli_pub_command;   /* cli_core.c */
-extern const struct cli_command cli_sub_command;   /* cli_core.c */
-extern const struct cli_command cli_bench_command; /* cli_bench.c */
+extern const struct cli_command cli_pub_command;   /* cli_stan.c: streaming publish */
+extern const struct cli_command cli_sub_command;   /* cli_stan.c: streaming subscribe */
+extern const struct cli_command cli_core_command;  /* cli_core.c: `core pub`, `core sub` */
+extern const struct cli_command cli_bench_command; /* cli_bench.c: `bench core`, `bench stan` */
+
+/* `bench stan`, a kind of cli_bench_command (cli_bench_stan.c). */
+extern const struct cli_command cli_bench_stan_kind;
 
 #endif

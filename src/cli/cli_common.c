@@ -1,6 +1,7 @@
 #include "cli_common.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,10 +23,11 @@ bool cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
     return true;
 }
 
-const struct cli_command *cli_find_command(const struct cli_command *table, int n, const char *name)
+const struct cli_command *cli_find_command(const struct cli_command *const *table, int n,
+                                           const char *name)
 {
     for (int i = 0; i < n; i++)
-        if (strcmp(table[i].name, name) == 0) return &table[i];
+        if (strcmp(table[i]->name, name) == 0) return table[i];
     return NULL;
 }
 
@@ -49,10 +51,8 @@ void cli_print_command_help(const struct cli_command *cmd)
 {
     printf("usage: %s %s\n\n%s\n", CLI_PROG, cmd->usage, cmd->summary);
     if (cmd->help) printf("\n%s", cmd->help);
-    printf("\nGlobal options:\n"
-           "  -s, --server URL   server to connect to (default $%s or %s)\n"
-           "  -h, --help         show this help\n",
-           CLI_SERVER_ENV, CLI_DEFAULT_SERVER);
+    printf("\nGlobal options:\n" CLI_GLOBAL_OPTIONS_HELP "  -h, --help         show this help\n",
+           CLI_SERVER_ENV, CLI_DEFAULT_SERVER, CLI_CLUSTER_ENV, CLI_DEFAULT_CLUSTER);
 }
 
 /* Splits "--name=value" / "-xvalue" forms: returns the value part, or NULL if the argument
@@ -97,12 +97,28 @@ static const char *take_value(int argc, char **argv, int *i, size_t name_len)
 int cli_parse_global(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv,
                      int *i)
 {
-    size_t name_len = 0;
-    if (!option_matches(argv[*i], 's', "server", &name_len)) return 0;
-    const char *v = take_value(argc, argv, i, name_len);
-    if (!v || !*v) return cli_usage_error(cmd, "option '--server' needs a URL");
-    ctx->server = v;
-    return 1;
+    static const struct {
+        char short_name;
+        const char *long_name;
+        const char *what;
+        size_t offset;
+    } globals[] = {
+        {'s', "server", "a URL", offsetof(struct cli_ctx, server)},
+        {'c', "cluster", "a cluster id", offsetof(struct cli_ctx, cluster)},
+        {0, "client-id", "a client id", offsetof(struct cli_ctx, client_id)},
+    };
+    for (size_t g = 0; g < sizeof(globals) / sizeof(globals[0]); g++) {
+        size_t name_len = 0;
+        if (!option_matches(argv[*i], globals[g].short_name, globals[g].long_name, &name_len))
+            continue;
+        const char *v = take_value(argc, argv, i, name_len);
+        if (!v || !*v)
+            return cli_usage_error(cmd, "option '--%s' needs %s", globals[g].long_name,
+                                   globals[g].what);
+        *(const char **)((char *)ctx + globals[g].offset) = v;
+        return 1;
+    }
+    return 0;
 }
 
 static int apply_option(const struct cli_command *cmd, const struct cli_opt *o, int argc,
@@ -171,7 +187,7 @@ int cli_parse(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char
     return CLI_CONTINUE;
 }
 
-int cli_nats_error(natsStatus s, const char *fmt, ...)
+const char *cli_nats_error_text(natsStatus s)
 {
     /* The thread-local last error carries detail (e.g. the server's -ERR text) that the bare
      * status name lacks; fall back to the status text when it is empty. */
@@ -182,6 +198,12 @@ int cli_nats_error(natsStatus s, const char *fmt, ...)
         const char *end = strstr(detail, "): ");
         if (end) detail = end + 3;
     }
+    return detail;
+}
+
+int cli_nats_error(natsStatus s, const char *fmt, ...)
+{
+    const char *detail = cli_nats_error_text(s);
     va_list ap;
     fprintf(stderr, "%s: ", CLI_PROG);
     va_start(ap, fmt);
@@ -225,6 +247,104 @@ int cli_connect(const struct cli_ctx *ctx, bool reconnect, natsConnection **nc)
         return cli_nats_error(s, "cannot connect to %s", ctx->server);
     }
     return cli_connect_opts(ctx, opts, nc);
+}
+
+natsStatus cli_stan_options_new(const struct cli_ctx *ctx, stanConnOptions **out)
+{
+    natsOptions *nopts = NULL;
+    stanConnOptions *sopts = NULL;
+    natsStatus s = cli_options_new(ctx, &nopts);
+    if (s == NATS_OK) s = stanConnOptions_Create(&sopts);
+    /* libnats copies the NATS options, and our URL with them (it forces reconnection on). */
+    if (s == NATS_OK) s = stanConnOptions_SetNATSOptions(sopts, nopts);
+    if (s == NATS_OK) s = stanConnOptions_SetConnectionWait(sopts, CLI_CONNECT_TIMEOUT_MS);
+    natsOptions_Destroy(nopts);
+    if (s != NATS_OK) {
+        stanConnOptions_Destroy(sopts);
+        return s;
+    }
+    *out = sopts;
+    return NATS_OK;
+}
+
+int cli_stan_connect_opts(const struct cli_ctx *ctx, const char *client_id, stanConnOptions *opts,
+                          stanConnection **sc)
+{
+    natsStatus s = stanConnection_Connect(sc, ctx->cluster, client_id, opts);
+    stanConnOptions_Destroy(opts);
+    if (s == NATS_OK) return CLI_EXIT_OK;
+    const char *detail = cli_nats_error_text(s);
+    /* libnats returns NATS_ERR with the ConnectResponse's error text when the server answered
+     * and said no; a timeout or "no responders" on the discover request (its text starts with
+     * "stan:") means the NATS connection worked but no streaming server serves this cluster. */
+    if (s == NATS_ERR && strncmp(detail, "stan:", 5) == 0)
+        fprintf(stderr, "%s: connect as \"%s\" to cluster \"%s\" refused: %s\n", CLI_PROG,
+                client_id, ctx->cluster, detail);
+    else if (s == NATS_NO_RESPONDERS || (s == NATS_TIMEOUT && strstr(detail, "stan:")))
+        fprintf(stderr, "%s: no streaming server for cluster \"%s\" at %s: %s\n", CLI_PROG,
+                ctx->cluster, ctx->server, detail);
+    else
+        fprintf(stderr, "%s: cannot connect to %s: %s\n", CLI_PROG, ctx->server, detail);
+    return CLI_EXIT_FAIL;
+}
+
+int cli_stan_connect(const struct cli_ctx *ctx, stanConnection **sc)
+{
+    stanConnOptions *opts = NULL;
+    natsStatus s = cli_stan_options_new(ctx, &opts);
+    if (s != NATS_OK) return cli_nats_error(s, "cannot connect to %s", ctx->server);
+    return cli_stan_connect_opts(ctx, ctx->client_id, opts, sc);
+}
+
+int cli_run_kind(struct cli_ctx *ctx, const struct cli_command *cmd,
+                 const struct cli_command *const *kinds, int n,
+                 const struct cli_command *default_kind, int argc, char **argv)
+{
+    /* Global options may precede the kind: `stanza bench -s URL core`. */
+    int i = 1;
+    while (i < argc && argv[i][0] == '-') {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            cli_print_command_help(cmd);
+            for (int k = 0; k < n; k++) {
+                printf("\n");
+                cli_print_command_help(kinds[k]);
+            }
+            return CLI_EXIT_OK;
+        }
+        int g = cli_parse_global(ctx, cmd, argc, argv, &i);
+        if (g == CLI_EXIT_USAGE) return g;
+        if (g == 0) {
+            /* A command option where the kind would be: the default kind's option. */
+            if (default_kind) return default_kind->run(ctx, default_kind, argc, argv);
+            return cli_usage_error(cmd, "options go after the %s kind", cmd->name);
+        }
+        i++;
+    }
+    if (i >= argc) {
+        if (default_kind) return default_kind->run(ctx, default_kind, argc, argv);
+        return cli_usage_error(cmd, "missing %s kind", cmd->name);
+    }
+    const struct cli_command *kind = cli_find_command(kinds, n, argv[i]);
+    if (!kind) return cli_usage_error(cmd, "unknown %s kind '%s'", cmd->name, argv[i]);
+    return kind->run(ctx, kind, argc - i, argv + i);
+}
+
+volatile sig_atomic_t cli_stop;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    cli_stop = 1;
+}
+
+void cli_install_stop_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 double cli_now(void)

@@ -12,6 +12,7 @@
 #define STANZA_CLI_COMMON_H
 
 #include <nats/nats.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -22,6 +23,8 @@
 #define CLI_PROG "stanza"
 #define CLI_DEFAULT_SERVER "nats://127.0.0.1:4222"
 #define CLI_SERVER_ENV "STANZA_SERVER"
+#define CLI_DEFAULT_CLUSTER "test-cluster"
+#define CLI_CLUSTER_ENV "STANZA_CLUSTER"
 
 enum {
     CLI_EXIT_OK = 0,
@@ -33,10 +36,12 @@ enum {
  * code to return at once (0 after --help, 2 after a usage error). */
 #define CLI_CONTINUE (-1)
 
-/* Settings that apply to every command; the global options (-s/--server) land here wherever
- * they appear on the command line. */
+/* Settings that apply to every command; the global options (-s/--server, -c/--cluster,
+ * --client-id) land here wherever they appear on the command line. */
 struct cli_ctx {
     const char *server;
+    const char *cluster;   /* STAN cluster id */
+    const char *client_id; /* STAN client id; main() defaults it to "stanza-<pid>" */
 };
 
 struct cli_command {
@@ -71,7 +76,7 @@ int cli_parse(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char
 /* Tries to set a global option from argv[*i] (advancing *i past a separate value). Returns 1 if
  * it was one, 0 if not, or CLI_EXIT_USAGE after printing an error with cmd's usage (cmd may be
  * NULL before a command is known). Because globals are matched first, command options must not
- * use the short names 's' or 'h'. */
+ * use the short names 's', 'c' or 'h', nor the long names server, cluster, client-id, help. */
 int cli_parse_global(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv,
                      int *i);
 
@@ -79,12 +84,26 @@ int cli_parse_global(struct cli_ctx *ctx, const struct cli_command *cmd, int arg
 bool cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 
 /* Looks a command up by name in a table of n entries; NULL if absent. */
-const struct cli_command *cli_find_command(const struct cli_command *table, int n,
+const struct cli_command *cli_find_command(const struct cli_command *const *table, int n,
                                            const char *name);
+
+/* Runs a command made of sub-kinds (`core pub`, `bench stan`): global options may precede the
+ * kind word; the kind's run() gets argv from the kind word on. With default_kind (may be NULL),
+ * a missing kind, or an option where the kind would be, runs that kind with all of argv[1..). */
+int cli_run_kind(struct cli_ctx *ctx, const struct cli_command *cmd,
+                 const struct cli_command *const *kinds, int n,
+                 const struct cli_command *default_kind, int argc, char **argv);
 
 /* "stanza: <message>" then the command's usage line, on stderr; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* The global options' lines of the help; printf arguments: CLI_SERVER_ENV, CLI_DEFAULT_SERVER,
+ * CLI_CLUSTER_ENV, CLI_DEFAULT_CLUSTER. */
+#define CLI_GLOBAL_OPTIONS_HELP                                                                    \
+    "  -s, --server URL   server to connect to (default $%s or %s)\n"                              \
+    "  -c, --cluster ID   streaming cluster id (default $%s or %s)\n"                              \
+    "      --client-id ID streaming client id (default stanza-<pid>)\n"
 
 /* The full help of one command, on stdout. */
 void cli_print_command_help(const struct cli_command *cmd);
@@ -104,6 +123,30 @@ int cli_connect_opts(const struct cli_ctx *ctx, natsOptions *opts, natsConnectio
 /* cli_options_new() + cli_connect_opts(). reconnect=false makes a lost connection surface as an
  * error at once instead of being retried in the background. */
 int cli_connect(const struct cli_ctx *ctx, bool reconnect, natsConnection **nc);
+
+/* Options for a STAN connection over a NATS connection made as cli_options_new() makes it:
+ * connect wait 2 s. The caller may adjust them and passes them to cli_stan_connect_opts(). */
+natsStatus cli_stan_options_new(const struct cli_ctx *ctx, stanConnOptions **out);
+
+/* Connects to the streaming server of ctx->cluster as client_id with opts (destroyed either
+ * way). On failure prints why and returns CLI_EXIT_FAIL:
+ *   "stanza: cannot connect to URL: <why>"                   (no NATS connection)
+ *   "stanza: no streaming server for cluster \"C\" at URL: <why>" (nobody answered)
+ *   "stanza: connect as \"ID\" to cluster \"C\" refused: <server's error>"
+ * else returns CLI_EXIT_OK. */
+int cli_stan_connect_opts(const struct cli_ctx *ctx, const char *client_id, stanConnOptions *opts,
+                          stanConnection **sc);
+
+/* cli_stan_options_new() + cli_stan_connect_opts() as ctx->client_id. */
+int cli_stan_connect(const struct cli_ctx *ctx, stanConnection **sc);
+
+/* The libnats thread-local error text for s, without the "(file.c:123): " prefix. */
+const char *cli_nats_error_text(natsStatus s);
+
+/* Set to 1 by SIGINT/SIGTERM once cli_install_stop_handlers() ran; long-running commands poll
+ * it to stop cleanly. */
+extern volatile sig_atomic_t cli_stop;
+void cli_install_stop_handlers(void);
 
 /* Seconds on the monotonic clock. */
 double cli_now(void);

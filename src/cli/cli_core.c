@@ -1,8 +1,8 @@
-/* cli_core.c: `stanza pub` and `stanza sub`, plain NATS core publish and subscribe. */
+/* cli_core.c: `stanza core pub` and `stanza core sub`, plain NATS core publish and subscribe
+ * (nothing is stored; a subscriber gets what is published while it listens). */
 #include "cli_commands.h"
 #include "cli_common.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,7 +17,7 @@ static int run_pub(struct cli_ctx *ctx, const struct cli_command *cmd, int argc,
 {
     int64_t count = 1;
     const struct cli_opt opts[] = {
-        {'c', "count", CLI_OPT_INT, &count, 1, INT64_MAX},
+        {0, "count", CLI_OPT_INT, &count, 1, INT64_MAX},
         {0},
     };
     char *pos[2];
@@ -52,34 +52,17 @@ static int run_pub(struct cli_ctx *ctx, const struct cli_command *cmd, int argc,
     return rc;
 }
 
-const struct cli_command cli_pub_command = {
+static const struct cli_command core_pub_kind = {
     .name = "pub",
-    .usage = "pub SUBJECT MESSAGE [--count N]",
-    .summary = "Publish MESSAGE on SUBJECT (N times), wait until the server has it, exit.",
+    .usage = "core pub SUBJECT MESSAGE [--count N]",
+    .summary =
+        "NATS core: publish MESSAGE on SUBJECT (N times), wait until the server has it, exit.",
     .help = "Options:\n"
-            "  -c, --count N      publish the message N times (default 1)\n",
+            "      --count N      publish the message N times (default 1)\n",
     .run = run_pub,
 };
 
 /* ---- sub ---- */
-
-static volatile sig_atomic_t sub_stop;
-
-static void on_stop_signal(int sig)
-{
-    (void)sig;
-    sub_stop = 1;
-}
-
-static void install_stop_handlers(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
 
 static void print_message(int64_t n, natsMsg *msg)
 {
@@ -100,7 +83,7 @@ static int run_sub(struct cli_ctx *ctx, const struct cli_command *cmd, int argc,
     int64_t count = 0; /* 0 = until a signal */
     const struct cli_opt opts[] = {
         {'q', "queue", CLI_OPT_STR, &queue, 0, 0},
-        {'c', "count", CLI_OPT_INT, &count, 1, INT64_MAX},
+        {0, "count", CLI_OPT_INT, &count, 1, INT64_MAX},
         {0},
     };
     char *pos[1];
@@ -109,7 +92,7 @@ static int run_sub(struct cli_ctx *ctx, const struct cli_command *cmd, int argc,
     if (rc != CLI_CONTINUE) return rc;
     const char *subject = pos[0];
 
-    install_stop_handlers();
+    cli_install_stop_handlers();
     natsConnection *nc = NULL;
     /* A long-running subscriber should ride out a server restart. */
     rc = cli_connect(ctx, true, &nc);
@@ -135,7 +118,7 @@ static int run_sub(struct cli_ctx *ctx, const struct cli_command *cmd, int argc,
         fprintf(stderr, "Listening on \"%s\"\n", subject);
 
     int64_t received = 0;
-    while (!sub_stop && (count == 0 || received < count)) {
+    while (!cli_stop && (count == 0 || received < count)) {
         natsMsg *msg = NULL;
         s = natsSubscription_NextMsg(&msg, sub, SUB_POLL_MS);
         if (s == NATS_TIMEOUT) continue;
@@ -158,10 +141,11 @@ out:
     return rc;
 }
 
-const struct cli_command cli_sub_command = {
+static const struct cli_command core_sub_kind = {
     .name = "sub",
-    .usage = "sub SUBJECT [--queue Q] [--count N]",
-    .summary = "Print messages received on SUBJECT (wildcards allowed) until N arrive or a signal.",
+    .usage = "core sub SUBJECT [--queue Q] [--count N]",
+    .summary = "NATS core: print messages received on SUBJECT (wildcards allowed) until N arrive "
+               "or a signal.",
     .help = "Each message is printed as\n"
             "  [#n] Received on \"SUBJECT\": 'DATA'\n"
             "or, when the message carries a reply subject,\n"
@@ -169,6 +153,23 @@ const struct cli_command cli_sub_command = {
             "Once subscribed, 'Listening on \"SUBJECT\"' is printed on stderr.\n\n"
             "Options:\n"
             "  -q, --queue Q      join queue group Q (each message goes to one member)\n"
-            "  -c, --count N      exit after N messages (default: run until SIGINT/SIGTERM)\n",
+            "      --count N      exit after N messages (default: run until SIGINT/SIGTERM)\n",
     .run = run_sub,
+};
+
+/* ---- core dispatch ---- */
+
+static const struct cli_command *const core_kinds[] = {&core_pub_kind, &core_sub_kind};
+
+static int run_core(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
+{
+    return cli_run_kind(ctx, cmd, core_kinds, (int)(sizeof core_kinds / sizeof core_kinds[0]), NULL,
+                        argc, argv);
+}
+
+const struct cli_command cli_core_command = {
+    .name = "core",
+    .usage = "core pub|sub ARGS...",
+    .summary = "Plain NATS core pub/sub, nothing stored. See 'stanza core --help'.",
+    .run = run_core,
 };

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int run_help(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv);
 static int run_version(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv);
@@ -26,31 +27,36 @@ static const struct cli_command version_command = {
 
 /* The dispatch table, in the order `stanza help` lists them. */
 static const struct cli_command *const commands[] = {
-    &cli_pub_command, &cli_sub_command, &cli_bench_command, &version_command, &help_command,
+    &cli_pub_command,   &cli_sub_command, &cli_core_command,
+    &cli_bench_command, &version_command, &help_command,
 };
 #define N_COMMANDS ((int)(sizeof(commands) / sizeof(commands[0])))
 
 static const struct cli_command *find_command(const char *name)
 {
-    for (int i = 0; i < N_COMMANDS; i++)
-        if (strcmp(commands[i]->name, name) == 0) return commands[i];
-    return NULL;
+    return cli_find_command(commands, N_COMMANDS, name);
 }
 
 static void print_general_help(void)
 {
-    printf("usage: %s [-s URL] COMMAND [ARGS...]\n\n"
-           "Client for the stanza message-queue daemon (NATS core protocol).\n\n"
+    printf("usage: %s [-s URL] [-c CLUSTER] [--client-id ID] COMMAND [ARGS...]\n\n"
+           "Client for the stanza message-queue daemon: NATS Streaming (persistent channels)\n"
+           "with pub/sub, plain NATS core with core pub/sub.\n\n"
            "Commands:\n",
            CLI_PROG);
-    for (int i = 0; i < N_COMMANDS; i++)
-        printf("  %-40s %s\n", commands[i]->usage, commands[i]->summary);
-    printf("\nGlobal options (accepted before or after the command):\n"
-           "  -s, --server URL   server to connect to (default $%s or %s)\n"
+    for (int i = 0; i < N_COMMANDS; i++) {
+        /* The synopsis's first line; a long one gets the summary on a line of its own. */
+        int len = (int)strcspn(commands[i]->usage, "\n");
+        if (len <= 40)
+            printf("  %-40.*s %s\n", len, commands[i]->usage, commands[i]->summary);
+        else
+            printf("  %.*s\n  %-40s %s\n", len, commands[i]->usage, "", commands[i]->summary);
+    }
+    printf("\nGlobal options (accepted before or after the command):\n" CLI_GLOBAL_OPTIONS_HELP
            "  -h, --help         show help (after a command: that command's help)\n"
            "      --version      same as the version command\n\n"
            "Exit status: 0 success, 1 runtime failure, 2 usage error.\n",
-           CLI_SERVER_ENV, CLI_DEFAULT_SERVER);
+           CLI_SERVER_ENV, CLI_DEFAULT_SERVER, CLI_CLUSTER_ENV, CLI_DEFAULT_CLUSTER);
 }
 
 static int run_help(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
@@ -106,9 +112,14 @@ static int parse_leading_options(struct cli_ctx *ctx, int argc, char **argv, int
 
 int main(int argc, char **argv)
 {
-    struct cli_ctx ctx = {.server = CLI_DEFAULT_SERVER};
+    char client_id[32];
+    snprintf(client_id, sizeof client_id, "stanza-%ld", (long)getpid());
+    struct cli_ctx ctx = {
+        .server = CLI_DEFAULT_SERVER, .cluster = CLI_DEFAULT_CLUSTER, .client_id = client_id};
     const char *env = getenv(CLI_SERVER_ENV);
     if (env && *env) ctx.server = env;
+    env = getenv(CLI_CLUSTER_ENV);
+    if (env && *env) ctx.cluster = env;
 
     int i = 1;
     int rc = parse_leading_options(&ctx, argc, argv, &i);

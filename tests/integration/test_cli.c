@@ -1,4 +1,5 @@
-/* it_cli: the `stanza` command ($STANZA_CLI) as a process against a real stanzad.
+/* it_cli: the `stanza` command ($STANZA_CLI) as a process against a real stanzad (memory store):
+ * `core pub`/`core sub` (NATS core), `pub`/`sub` (streaming), `bench core`/`bench stan`.
  *
  * Every wait is for an event with a deadline: a subscriber's "Listening on" line before
  * publishing, a count of received lines in its output file, a process's exit. */
@@ -103,13 +104,13 @@ static void start_sub(struct cmd *c, const char *name, const char *const *args)
     CHECK(!hproc_exited(&c->proc));
 }
 
-static void test_pub_then_sub_count(void)
+static void test_core_pub_then_sub_count(void)
 {
     struct cmd sub, pub;
-    const char *sub_args[] = {"-s", srv.url, "sub", "foo", "--count", "3", NULL};
+    const char *sub_args[] = {"-s", srv.url, "core", "sub", "foo", "--count", "3", NULL};
     start_sub(&sub, "sub", sub_args);
 
-    const char *pub_args[] = {"-s", srv.url, "pub", "foo", "hello", "--count", "3", NULL};
+    const char *pub_args[] = {"-s", srv.url, "core", "pub", "foo", "hello", "--count", "3", NULL};
     CHECK_EQ_INT(cmd_run(&pub, "pub", pub_args, T_MS), 0);
 
     int st = hproc_wait(&sub.proc, T_MS);
@@ -129,15 +130,15 @@ static void test_pub_then_sub_count(void)
     CHECK_EQ_INT(hfile_count(sub.out, "[#3] Received on \"foo\": 'hello'"), 1);
 }
 
-static void test_queue_group_splits_messages(void)
+static void test_core_queue_group_splits_messages(void)
 {
     enum { N = 10 };
     struct cmd a, b, pub;
-    const char *sub_args[] = {"-s", srv.url, "sub", "qfoo", "--queue", "q", NULL};
+    const char *sub_args[] = {"-s", srv.url, "core", "sub", "qfoo", "--queue", "q", NULL};
     start_sub(&a, "qa", sub_args);
     start_sub(&b, "qb", sub_args);
 
-    const char *pub_args[] = {"-s", srv.url, "pub", "qfoo", "work", "--count", "10", NULL};
+    const char *pub_args[] = {"-s", srv.url, "core", "pub", "qfoo", "work", "--count", "10", NULL};
     CHECK_EQ_INT(cmd_run(&pub, "qpub", pub_args, T_MS), 0);
 
     /* Poll both outputs until all N arrived between them. */
@@ -169,9 +170,12 @@ static void test_unreachable_server(void)
     char url[64];
     snprintf(url, sizeof(url), "nats://127.0.0.1:%d", port);
     const char *cases[][8] = {
+        {"-s", url, "core", "pub", "foo", "x", NULL},
+        {"-s", url, "core", "sub", "foo", NULL},
         {"-s", url, "pub", "foo", "x", NULL},
         {"-s", url, "sub", "foo", NULL},
         {"-s", url, "bench", "core", "--msgs", "10", NULL},
+        {"-s", url, "bench", "stan", "--msgs", "10", NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct cmd c;
@@ -180,7 +184,8 @@ static void test_unreachable_server(void)
         cmd_paths(&c, "unreachable");
         int st = hproc_run(argv, tmpdir, c.out, c.err, T_MS);
         if (st != 1 || hfile_count(c.err, "cannot connect") == 0) {
-            fprintf(stderr, "stanza %s to a closed port: status %d\n", cases[i][2], st);
+            fprintf(stderr, "stanza %s %s to a closed port: status %d\n", cases[i][2], cases[i][3],
+                    st);
             cmd_dump(&c);
         }
         CHECK_EQ_INT(st, 1);
@@ -190,19 +195,37 @@ static void test_unreachable_server(void)
 
 static void test_usage_errors(void)
 {
-    const char *cases[][8] = {
+    const char *cases[][9] = {
         {NULL},
         {"frob", NULL},
         {"-s", srv.url, "frob", NULL},
+        {"-s", srv.url, "core", NULL},
+        {"-s", srv.url, "core", "frob", NULL},
+        {"-s", srv.url, "core", "pub", "foo", NULL},
+        {"-s", srv.url, "core", "pub", NULL},
+        {"-s", srv.url, "core", "pub", "foo", "x", "--count", "abc", NULL},
+        {"-s", srv.url, "core", "pub", "foo", "x", "--count", "0", NULL},
+        {"-s", srv.url, "core", "sub", NULL},
+        {"-s", srv.url, "core", "sub", "foo", "--count", NULL},
+        {"-s", srv.url, "core", "sub", "foo", "--bogus", NULL},
         {"-s", srv.url, "pub", "foo", NULL},
         {"-s", srv.url, "pub", NULL},
-        {"-s", srv.url, "pub", "foo", "x", "--count", "abc", NULL},
         {"-s", srv.url, "pub", "foo", "x", "--count", "0", NULL},
+        {"-s", srv.url, "pub", "foo", "x", "--async=yes", NULL},
         {"-s", srv.url, "sub", NULL},
-        {"-s", srv.url, "sub", "foo", "--count", NULL},
+        {"-s", srv.url, "sub", "foo", "bar", NULL},
+        {"-s", srv.url, "sub", "foo", "--all", "--last", NULL},
+        {"-s", srv.url, "sub", "foo", "--seq", "3", "--since", "1m", NULL},
+        {"-s", srv.url, "sub", "foo", "--since", "5x", NULL},
+        {"-s", srv.url, "sub", "foo", "--ack-wait", "0", NULL},
+        {"-s", srv.url, "sub", "foo", "--max-inflight", "-1", NULL},
+        {"-s", srv.url, "sub", "foo", "--durable", NULL},
+        {"-s", srv.url, "sub", "foo", "--client-id", NULL},
         {"-s", srv.url, "sub", "foo", "--bogus", NULL},
-        {"-s", srv.url, "bench", NULL},
+        {"-s", srv.url, "bench", "frob", NULL},
         {"-s", srv.url, "bench", "core", "--msgs", "many", NULL},
+        {"-s", srv.url, "bench", "stan", "--phase", "everything", NULL},
+        {"-s", srv.url, "bench", "--subs", "0", NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct cmd c;
@@ -231,6 +254,7 @@ static void test_help_and_version(void)
     const char *help[] = {"help", NULL};
     CHECK_EQ_INT(cmd_run(&c, "help", help, T_MS), 0);
     CHECK(hfile_count(c.out, "pub") > 0 && hfile_count(c.out, "sub") > 0);
+    CHECK(hfile_count(c.out, "core pub") > 0 && hfile_count(c.out, "--cluster") > 0);
     const char *version[] = {"version", NULL};
     CHECK_EQ_INT(cmd_run(&c, "version", version, T_MS), 0);
     CHECK(hfile_count(c.out, "stanza") > 0);
@@ -252,18 +276,194 @@ static void test_bench_core(void)
     free(text);
 }
 
+/* ---- streaming ---- */
+
+/* Runs `stanza args...` expecting exit 0; returns its stdout (to free). */
+static char *run_ok(struct cmd *c, const char *name, const char *const *args)
+{
+    CHECK_EQ_INT(cmd_run(c, name, args, T_MS), 0);
+    char *text = hfile_read(c->out);
+    CHECK(text != NULL);
+    return text;
+}
+
+/* Counts lines of a sub's output, and checks it printed exactly the sequences first..last in
+ * order, numbered from 1, none redelivered, each with payload data. */
+static void check_seqs(const struct cmd *c, uint64_t first, uint64_t last, const char *data)
+{
+    char *text = hfile_read(c->out);
+    CHECK(text != NULL);
+    int lines = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+        lines++;
+    free(text);
+    bool ok = lines == (int)(last - first + 1);
+    for (uint64_t seq = first; ok && seq <= last; seq++) {
+        char want[128];
+        snprintf(want, sizeof want, "[#%d] seq=%llu redelivered=false: '%s'\n",
+                 (int)(seq - first + 1), (unsigned long long)seq, data);
+        ok = hfile_count(c->out, want) == 1;
+        if (!ok) fprintf(stderr, "missing line: %s", want);
+    }
+    if (!ok) {
+        fprintf(stderr, "wanted seq %llu..%llu with '%s', got %d lines\n",
+                (unsigned long long)first, (unsigned long long)last, data, lines);
+        cmd_dump(c);
+    }
+    CHECK(ok);
+}
+
+static void test_stan_pub_then_sub_all(void)
+{
+    struct cmd pub, sub;
+    const char *pub_args[] = {"-s", srv.url, "pub", "s.all", "m", "--count", "3", NULL};
+    char *out = run_ok(&pub, "spub", pub_args);
+    CHECK(strstr(out, "Published 3 messages to channel s.all") != NULL);
+    free(out);
+
+    /* Stored: a subscriber that starts afterwards gets them all. */
+    const char *sub_args[] = {"-s", srv.url, "sub", "s.all", "--all", "--count", "3", NULL};
+    CHECK_EQ_INT(cmd_run(&sub, "ssub", sub_args, T_MS), 0);
+    check_seqs(&sub, 1, 3, "m");
+    CHECK(hfile_count(sub.err, "Listening on channel \"s.all\"") == 1);
+
+    /* --async, then --seq/--last start positions over the 5 now stored. */
+    const char *apub_args[] = {"-s", srv.url, "pub", "s.all", "a", "--count", "2", "--async", NULL};
+    out = run_ok(&pub, "sapub", apub_args);
+    CHECK(strstr(out, "Published 2 messages to channel s.all") != NULL);
+    free(out);
+    const char *seq_args[] = {"-s", srv.url, "sub", "s.all", "--seq", "4", "--count", "2", NULL};
+    CHECK_EQ_INT(cmd_run(&sub, "sseq", seq_args, T_MS), 0);
+    check_seqs(&sub, 4, 5, "a");
+    const char *last_args[] = {"sub", "s.all", "--last", "--count", "1", "-s", srv.url, NULL};
+    CHECK_EQ_INT(cmd_run(&sub, "slast", last_args, T_MS), 0);
+    check_seqs(&sub, 5, 5, "a");
+}
+
+static void test_stan_durable_resumes(void)
+{
+    struct cmd pub, sub;
+    const char *pub1[] = {"-s", srv.url, "pub", "s.dur", "one", "--count", "2", NULL};
+    free(run_ok(&pub, "dpub1", pub1));
+    /* The same client id both times: a durable belongs to client id + name. */
+    const char *sub_args[] = {"-s",        srv.url, "--client-id", "it-cli-durable", "sub", "s.dur",
+                              "--durable", "d",     "--all",       "--count",        "2",   NULL};
+    CHECK_EQ_INT(cmd_run(&sub, "dsub1", sub_args, T_MS), 0);
+    check_seqs(&sub, 1, 2, "one");
+
+    const char *pub2[] = {"-s", srv.url, "pub", "s.dur", "two", "--count", "2", NULL};
+    free(run_ok(&pub, "dpub2", pub2));
+    /* No --all this time: a resuming durable ignores the start position anyway. */
+    const char *resume[] = {"-s",      srv.url, "sub",         "s.dur",          "--durable", "d",
+                            "--count", "2",     "--client-id", "it-cli-durable", NULL};
+    CHECK_EQ_INT(cmd_run(&sub, "dsub2", resume, T_MS), 0);
+    check_seqs(&sub, 3, 4, "two");
+}
+
+static void test_stan_queue_group_splits_messages(void)
+{
+    enum { N = 10 };
+    struct cmd a, b, pub;
+    const char *sub_args[] = {"-s", srv.url, "sub", "s.q", "--queue", "q", NULL};
+    start_sub(&a, "sqa", sub_args);
+    start_sub(&b, "sqb", sub_args);
+
+    const char *pub_args[] = {"-s", srv.url, "pub", "s.q", "job", "--count", "10", NULL};
+    free(run_ok(&pub, "sqpub", pub_args));
+
+    const char *rx = "redelivered=false: 'job'";
+    int64_t deadline = harness_now_ms() + T_MS;
+    int total;
+    while ((total = hfile_count(a.out, rx) + hfile_count(b.out, rx)) < N &&
+           harness_now_ms() < deadline)
+        poll(NULL, 0, 5);
+    if (total < N) {
+        cmd_dump(&a);
+        cmd_dump(&b);
+    }
+    CHECK(total >= N);
+    CHECK_EQ_INT(hproc_stop(&a.proc, SIGTERM, T_MS), 0);
+    CHECK_EQ_INT(hproc_stop(&b.proc, SIGTERM, T_MS), 0);
+
+    int na = hfile_count(a.out, "seq="), nb = hfile_count(b.out, "seq=");
+    fprintf(stderr, "   queue members got %d and %d\n", na, nb);
+    CHECK_EQ_INT(na + nb, N);
+    /* Each sequence exactly once between the two. */
+    for (int seq = 1; seq <= N; seq++) {
+        char want[64];
+        snprintf(want, sizeof want, " seq=%d ", seq);
+        int n = hfile_count(a.out, want) + hfile_count(b.out, want);
+        if (n != 1) fprintf(stderr, "seq %d delivered %d times\n", seq, n);
+        CHECK_EQ_INT(n, 1);
+    }
+}
+
+static void test_stan_connect_refused(void)
+{
+    struct cmd holder, c;
+    /* A live client holds the id; the server pings it, it answers, the newcomer is refused. */
+    const char *hold[] = {"-s", srv.url, "--client-id", "it-cli-dup", "sub", "s.dup", NULL};
+    start_sub(&holder, "dupsub", hold);
+    const char *dup[] = {"-s", srv.url, "--client-id", "it-cli-dup", "pub", "s.dup", "x", NULL};
+    const char *argv[MAX_ARGS + 2];
+    build_argv(argv, dup);
+    cmd_paths(&c, "duppub");
+    int st = hproc_run(argv, tmpdir, c.out, c.err, T_MS);
+    if (st != 1 || hfile_count(c.err, "clientID already registered") != 1) cmd_dump(&c);
+    CHECK_EQ_INT(st, 1);
+    CHECK_EQ_INT(hfile_count(c.err, "clientID already registered"), 1);
+    CHECK_EQ_INT(hproc_stop(&holder.proc, SIGTERM, T_MS), 0);
+
+    /* A cluster id nobody serves: the NATS connection works, nobody answers the connect. */
+    const char *wrong[] = {"-s", srv.url, "-c", "no-such-cluster", "pub", "s.dup", "x", NULL};
+    build_argv(argv, wrong);
+    cmd_paths(&c, "wrongcluster");
+    st = hproc_run(argv, tmpdir, c.out, c.err, T_MS);
+    if (st != 1 || hfile_count(c.err, "no-such-cluster") == 0) cmd_dump(&c);
+    CHECK_EQ_INT(st, 1);
+    CHECK(hfile_count(c.err, "no-such-cluster") > 0);
+}
+
+static void test_bench_stan(void)
+{
+    struct cmd c;
+    const char *args[] = {"bench", "stan", "--msgs", "2000", "--subs", "2", "-s", srv.url, NULL};
+    CHECK_EQ_INT(cmd_run(&c, "bench_stan", args, T_BENCH_MS), 0);
+    char *text = hfile_read(c.out);
+    CHECK(text != NULL);
+    const char *line = strncmp(text, "RESULT stan", 11) == 0 ? text : strstr(text, "\nRESULT stan");
+    if (!line) cmd_dump(&c);
+    CHECK(line != NULL);
+    if (*line == '\n') line++;
+    fprintf(stderr, "   %.*s\n", (int)strcspn(line, "\n"), line);
+    const char *fields[] = {
+        "msgs=2000",    "subs=2",       "pub_msgs_per_sec=", "drain_msgs_per_sec=",
+        "sync_p50_us=", "sync_p90_us=", "sync_p99_us="};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        if (!strstr(line, fields[i])) fprintf(stderr, "no %s in the RESULT line\n", fields[i]);
+        CHECK(strstr(line, fields[i]) != NULL);
+    }
+    free(text);
+}
+
 int main(void)
 {
     int64_t t0 = harness_now_ms();
     CHECK(hmkdtemp(tmpdir, sizeof(tmpdir)) == 0);
     atexit(report_tmpdir);
-    CHECK(harness_server_start(&srv, NULL, NULL) == 0);
-    TEST_RUN(test_pub_then_sub_count);
-    TEST_RUN(test_queue_group_splits_messages);
+    const char *store_args[] = {"--store", "MEMORY", NULL};
+    CHECK(harness_server_start(&srv, NULL, store_args) == 0);
+    TEST_RUN(test_core_pub_then_sub_count);
+    TEST_RUN(test_core_queue_group_splits_messages);
+    TEST_RUN(test_stan_pub_then_sub_all);
+    TEST_RUN(test_stan_durable_resumes);
+    TEST_RUN(test_stan_queue_group_splits_messages);
+    TEST_RUN(test_stan_connect_refused);
     TEST_RUN(test_unreachable_server);
     TEST_RUN(test_usage_errors);
     TEST_RUN(test_help_and_version);
     TEST_RUN(test_bench_core);
+    TEST_RUN(test_bench_stan);
     CHECK_EQ_INT(harness_server_stop(&srv, SIGTERM), 0);
     if (!getenv("HARNESS_KEEP")) {
         hremove_tree(tmpdir);

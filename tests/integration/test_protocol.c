@@ -202,6 +202,23 @@ static void test_invalid_subject_keeps_connection(void)
     close(fd);
 }
 
+/* nats-server only checks publish subjects in pedantic mode: otherwise a wildcard token is
+ * routed (to wildcard subscriptions only), and STAN clients rely on it to get a PubAck error. */
+static void test_wildcard_publish_subject(void)
+{
+    int fd = client();
+    CHECK(hraw_send(fd, "SUB foo.* 1\r\nSUB foo.bar 2\r\nPUB foo.* 2\r\nhi\r\nPING\r\n"));
+    CHECK(hraw_expect_bytes(fd, "MSG foo.* 1 2\r\nhi\r\nPONG\r\n", T_MS));
+    close(fd);
+    int pd = hraw_client(srv.port, "{\"verbose\":false,\"pedantic\":true}");
+    CHECK(pd >= 0);
+    CHECK(hraw_send(pd, "PUB foo.* 2\r\nhi\r\n"));
+    CHECK(line_is(pd, "-ERR 'Invalid Publish Subject'"));
+    CHECK(hraw_send(pd, "PING\r\n"));
+    CHECK(line_is(pd, "PONG"));
+    close(pd);
+}
+
 static void test_max_control_line_closes(void)
 {
     int fd = client();
@@ -318,6 +335,7 @@ int main(void)
     TEST_RUN(test_queue_sub);
     TEST_RUN(test_unknown_op_closes);
     TEST_RUN(test_invalid_subject_keeps_connection);
+    TEST_RUN(test_wildcard_publish_subject);
     TEST_RUN(test_max_control_line_closes);
     TEST_RUN(test_payload_one_byte_per_write);
     TEST_RUN(test_pipelined_pubs);

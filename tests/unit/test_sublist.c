@@ -173,9 +173,19 @@ static void test_literal(void)
     CHECK_EQ_INT(nplain(sl, "foo.bar.baz.qux"), 0);
     CHECK_EQ_INT(nplain(sl, "bar"), 0);
 
-    /* Invalid or wildcard subjects cannot be matched. */
-    CHECK(match(sl, "foo.*") == NULL);
-    CHECK(match(sl, "foo.>") == NULL);
+    /* A published subject with wildcard tokens matches only wildcard subscriptions, as in
+     * nats-server without pedantic mode: here there are none. */
+    CHECK_EQ_INT(nplain(sl, "foo.*"), 0);
+    CHECK_EQ_INT(nplain(sl, "foo.>"), 0);
+    int wc = 0, wc2 = 0;
+    CHECK_EQ_INT(sublist_insert(sl, "foo.*", 5, NULL, 0, &wc), SUBLIST_OK);
+    CHECK_EQ_INT(sublist_insert(sl, "foo.>", 5, NULL, 0, &wc2), SUBLIST_OK);
+    CHECK_EQ_INT(nplain(sl, "foo.*"), 2);   /* foo.* and foo.>, not foo.bar */
+    CHECK_EQ_INT(nplain(sl, "foo.>"), 2);   /* the '>' token is one token here */
+    CHECK_EQ_INT(nplain(sl, "foo.*.x"), 1); /* only foo.> */
+    CHECK_EQ_INT(sublist_remove(sl, "foo.*", 5, NULL, 0, &wc), SUBLIST_OK);
+    CHECK_EQ_INT(sublist_remove(sl, "foo.>", 5, NULL, 0, &wc2), SUBLIST_OK);
+    /* Invalid subjects cannot be matched. */
     CHECK(match(sl, "foo..bar") == NULL);
     CHECK(match(sl, "") == NULL);
     CHECK(sublist_match(sl, NULL, 0) == NULL);
