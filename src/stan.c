@@ -191,6 +191,7 @@ static void run_actions(stan_t *st, stan_batch_ctx_t *ctx, int status)
                 }
             } else {
                 stan_reply(st, a->reply_to, &a->fail);
+                stan_sub_abort(st, a->sub);
             }
             stan_sub_unref(st, a->sub);
             break;

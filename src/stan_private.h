@@ -263,6 +263,8 @@ void stan_sub_client_gone(stan_t *st, stan_client_t *cl, bool unsubscribe);
 int stan_sub_restore(stan_t *st, const void *rec, size_t len);
 int stan_sub_restore_pending(stan_t *st, uint64_t sub_id, uint64_t seq, uint32_t count);
 void stan_sub_unref(stan_t *st, stan_sub_t *sub);
+/* Its subscribe request failed to commit: undo it. */
+void stan_sub_abort(stan_t *st, stan_sub_t *sub);
 void stan_sub_free_all(stan_t *st);
 /* Once a second: retry deliveries held back because an inbox had nobody behind it. */
 void stan_sub_tick(stan_t *st);

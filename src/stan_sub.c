@@ -1043,3 +1043,10 @@ void stan_sub_store_failed(stan_t *st)
         }
     }
 }
+
+void stan_sub_abort(stan_t *st, stan_sub_t *s)
+{
+    /* The client was told the subscription failed: do not keep serving it. A durable keeps its
+     * position (offline), anything else goes. */
+    if (!s->deleted) sub_leave(st, s, true);
+}
