@@ -9,6 +9,10 @@ missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# The Node interop tests need node >= 18 and npm; Debian 12's nodejs is 18. A machine that
+# already has a newer node (e.g. from NodeSource) keeps it.
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
     echo "deps: installing:$missing"
     $SUDO apt-get update -qq
