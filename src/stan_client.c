@@ -281,9 +281,7 @@ void stan_client_on_connect(stan_t *st, const server_msg_t *m)
         pb__connect_request__unpack(NULL, m->data_len, (const uint8_t *)m->data);
     if (!req || !req->heartbeatinbox[0]) {
         connect_error(st, reply_to, "stan: invalid connection request");
-    } else if (!req->clientid[0]) {
-        connect_error(st, reply_to, "stan: clientID missing");
-    } else if (!id_valid(req->clientid)) {
+    } else if (!id_valid(req->clientid)) { /* an empty ID too, as NSS */
         connect_error(
             st, reply_to,
             "stan: invalid clientID: only alphanumeric and `-` or `_` characters allowed");
@@ -350,7 +348,7 @@ void stan_client_on_close(stan_t *st, const server_msg_t *m)
     char *reply_to = m->reply ? xstrndup(m->reply, m->reply_len) : NULL;
     stan_client_t *cl = NULL;
     const char *err = NULL;
-    if (!req || !req->clientid[0]) {
+    if (!req) {
         err = "stan: invalid close request";
     } else if (!(cl = stan_client_find(st, req->clientid, strlen(req->clientid)))) {
         err = "stan: unknown clientID";

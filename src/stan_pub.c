@@ -56,10 +56,11 @@ void stan_pub_on_msg(stan_t *st, const server_msg_t *m)
     }
     const char *err = NULL;
     stan_channel_t *ch = NULL;
-    if (!pm.guid.len || !pm.client_id.len) {
+    /* NSS answers every invalid publish (no guid, unknown client, bad channel name) alike. */
+    if (!pm.guid.len || !pm.client_id.len ||
+        !stan_client_find(st, (const char *)pm.client_id.p, pm.client_id.len) ||
+        !stan_channel_name_valid((const char *)pm.subject.p, pm.subject.len)) {
         err = "stan: invalid publish request";
-    } else if (!stan_client_find(st, (const char *)pm.client_id.p, pm.client_id.len)) {
-        err = "stan: unknown clientID";
     } else {
         ch = stan_channel_get(st, (const char *)pm.subject.p, pm.subject.len, true, &err);
     }

@@ -738,10 +738,11 @@ void stan_sub_on_subscribe(stan_t *st, const server_msg_t *m)
     const char *err = NULL;
     stan_client_t *cl = NULL;
     stan_channel_t *ch = NULL;
-    if (!r || !r->inbox[0] || !r->clientid[0])
+    /* NSS's order: the request's own fields first, then the client, then the channel. */
+    if (!r)
         err = "stan: invalid subscription request";
-    else if (!(cl = stan_client_find(st, r->clientid, strlen(r->clientid))))
-        err = "stan: unknown clientID";
+    else if (!r->clientid[0])
+        err = "stan: clientID missing";
     else if (!stan_channel_name_valid(r->subject, strlen(r->subject)))
         err = "stan: invalid subject";
     else if (r->ackwaitinsecs < 1)
@@ -752,6 +753,10 @@ void stan_sub_on_subscribe(stan_t *st, const server_msg_t *m)
         err = "stan: invalid start position";
     else if (r->qgroup[0] && r->durablename[0] && strchr(r->durablename, ':'))
         err = "stan: durable name of a durable queue subscriber can't contain the character ':'";
+    else if (!r->inbox[0]) /* NSS accepts this and delivers nowhere; Stanza refuses it */
+        err = "stan: invalid subscription request";
+    else if (!(cl = stan_client_find(st, r->clientid, strlen(r->clientid))))
+        err = "stan: unknown clientID";
     else
         ch = stan_channel_get(st, r->subject, strlen(r->subject), true, &err);
     if (!ch) {
@@ -872,8 +877,13 @@ void stan_sub_on_unsubscribe(stan_t *st, const server_msg_t *m, bool close_only)
         pb__unsubscribe_request__unpack(NULL, m->data_len, (const uint8_t *)m->data);
     stan_client_t *cl = NULL;
     stan_sub_t *s = NULL;
-    if (!r || !r->clientid[0] || !r->inbox[0]) {
+    if (!r) {
         sub_error(st, reply, "stan: invalid unsubscribe request");
+        goto out;
+    }
+    /* NSS's order: the channel named in the request, the client, then the subscription. */
+    if (!stan_channel_get(st, r->subject, strlen(r->subject), false, NULL)) {
+        sub_error(st, reply, "stan: unknown channel");
         goto out;
     }
     if (!(cl = stan_client_find(st, r->clientid, strlen(r->clientid)))) {

@@ -293,12 +293,7 @@ natsStatus hstan_sub(stanSubscription **sub, stanConnection *sc, const char *cha
 
 /* ---- Hand-coded protobuf (proto3: zero values are simply left out) ---- */
 
-struct pbuf {
-    uint8_t b[2048];
-    size_t n;
-};
-
-static void pb_varint(struct pbuf *p, uint64_t v)
+static void pb_varint(struct hstan_pb *p, uint64_t v)
 {
     while (v >= 0x80) {
         CHECK(p->n < sizeof(p->b));
@@ -309,7 +304,7 @@ static void pb_varint(struct pbuf *p, uint64_t v)
     p->b[p->n++] = (uint8_t)v;
 }
 
-static void pb_str(struct pbuf *p, int field, const char *s)
+static void pb_str(struct hstan_pb *p, int field, const char *s)
 {
     if (!s || !*s) return;
     size_t len = strlen(s);
@@ -320,7 +315,7 @@ static void pb_str(struct pbuf *p, int field, const char *s)
     p->n += len;
 }
 
-static void pb_int(struct pbuf *p, int field, int64_t v)
+static void pb_int(struct hstan_pb *p, int field, int64_t v)
 {
     if (v == 0) return;
     pb_varint(p, (uint64_t)field << 3);
@@ -388,7 +383,7 @@ static void new_inbox(char *buf, size_t len)
 }
 
 /* A request whose reply's string fields go to want. */
-static natsStatus raw_request(struct hstan_raw *r, const char *subject, const struct pbuf *req,
+static natsStatus raw_request(struct hstan_raw *r, const char *subject, const struct hstan_pb *req,
                               struct pb_want *want, int nwant)
 {
     natsMsg *reply = NULL;
@@ -416,7 +411,8 @@ natsStatus hstan_raw_connect(struct hstan_raw *r, const struct hserver *s, const
     }
     char conn_id[64];
     new_inbox(conn_id, sizeof(conn_id));
-    struct pbuf req = {.n = 0};
+    snprintf(r->conn_id, sizeof(r->conn_id), "%s", conn_id + strlen("_INBOX."));
+    struct hstan_pb req = {.n = 0};
     pb_str(&req, 1, client_id);
     pb_str(&req, 2, r->hb_inbox);
     pb_int(&req, 3, 1); /* protocol */
@@ -432,8 +428,9 @@ natsStatus hstan_raw_connect(struct hstan_raw *r, const struct hserver *s, const
         {4, r->close_requests, sizeof(r->close_requests)},
         {5, err, errlen},
         {6, r->sub_close_requests, sizeof(r->sub_close_requests)},
+        {7, r->ping_requests, sizeof(r->ping_requests)},
     };
-    return raw_request(r, subject, &req, want, 6);
+    return raw_request(r, subject, &req, want, 7);
 }
 
 natsStatus hstan_raw_subscribe(struct hstan_raw *r, const char *channel, const char *qgroup,
@@ -442,7 +439,7 @@ natsStatus hstan_raw_subscribe(struct hstan_raw *r, const char *channel, const c
 {
     char inbox[64], ack_buf[256];
     new_inbox(inbox, sizeof(inbox));
-    struct pbuf req = {.n = 0};
+    struct hstan_pb req = {.n = 0};
     pb_str(&req, 1, r->client_id);
     pb_str(&req, 2, channel);
     pb_str(&req, 3, qgroup);
@@ -461,7 +458,7 @@ natsStatus hstan_raw_subscribe(struct hstan_raw *r, const char *channel, const c
 void hstan_raw_close(struct hstan_raw *r)
 {
     if (r->close_requests[0]) {
-        struct pbuf req = {.n = 0};
+        struct hstan_pb req = {.n = 0};
         pb_str(&req, 1, r->client_id);
         char err[256];
         struct pb_want want[] = {{1, err, sizeof(err)}};
@@ -472,6 +469,72 @@ void hstan_raw_close(struct hstan_raw *r)
     natsConnection_Close(r->nc);
     natsConnection_Destroy(r->nc);
     r->nc = NULL;
+}
+
+/* ---- Hand-made protobuf, exported ---- */
+
+void hstan_pb_str(struct hstan_pb *p, int field, const char *s)
+{
+    pb_str(p, field, s);
+}
+
+void hstan_pb_int(struct hstan_pb *p, int field, int64_t v)
+{
+    pb_int(p, field, v);
+}
+
+/* Walks the fields of a message and points at field want_field (the last occurrence wins). */
+static bool pb_find(const void *data, size_t n, int want_field, uint64_t *varint,
+                    const uint8_t **str, size_t *str_len)
+{
+    const uint8_t *p = data;
+    size_t off = 0;
+    while (off < n) {
+        uint64_t key, v;
+        if (!pb_read_varint(p, n, &off, &key)) return false;
+        int field = (int)(key >> 3), type = (int)(key & 7);
+        if (type == 0) {
+            if (!pb_read_varint(p, n, &off, &v)) return false;
+            if (field == want_field && varint) *varint = v;
+        } else if (type == 1 || type == 5) {
+            size_t w = type == 1 ? 8 : 4;
+            if (w > n - off) return false;
+            off += w;
+        } else if (type == 2) {
+            if (!pb_read_varint(p, n, &off, &v) || v > n - off) return false;
+            if (field == want_field && str) {
+                *str = p + off;
+                *str_len = (size_t)v;
+            }
+            off += (size_t)v;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool hstan_pb_get_str(const void *data, size_t n, int field, char *buf, size_t len)
+{
+    const uint8_t *s = NULL;
+    size_t sl = 0;
+    buf[0] = '\0';
+    if (!pb_find(data, n, field, NULL, &s, &sl)) return false;
+    if (s) snprintf(buf, len, "%.*s", (int)sl, (const char *)s);
+    return true;
+}
+
+bool hstan_pb_get_varint(const void *data, size_t n, int field, uint64_t *v)
+{
+    *v = 0;
+    return pb_find(data, n, field, v, NULL, NULL);
+}
+
+natsStatus hstan_raw_request(struct hstan_raw *r, const char *subject, const void *data, size_t len,
+                             int timeout_ms, natsMsg **reply)
+{
+    *reply = NULL;
+    return natsConnection_Request(reply, r->nc, subject, data, (int)len, timeout_ms);
 }
 
 /* ---- Data dirs ---- */

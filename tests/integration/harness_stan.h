@@ -128,6 +128,8 @@ struct hstan_raw {
     char unsub_requests[256];
     char close_requests[256];
     char sub_close_requests[256];
+    char ping_requests[256]; /* ConnectResponse.pingRequests */
+    char conn_id[64];        /* the ConnectRequest.connID sent (for Ping) */
 };
 
 /* Sends a ConnectRequest for client_id. answer_hb: subscribe the heartbeat inbox and answer
@@ -143,6 +145,24 @@ natsStatus hstan_raw_subscribe(struct hstan_raw *r, const char *channel, const c
                                char *ack_inbox, size_t ack_inbox_len, char *err, size_t errlen);
 /* Sends a CloseRequest (if connected) and closes the NATS connection. */
 void hstan_raw_close(struct hstan_raw *r);
+
+/* ---- Hand-made protobuf for raw requests (proto3: zero values and "" are left out) ---- */
+
+struct hstan_pb {
+    uint8_t b[4096];
+    size_t n;
+};
+/* Appends a length-delimited field (string or bytes) / a varint field; CHECKs for room. */
+void hstan_pb_str(struct hstan_pb *p, int field, const char *s);
+void hstan_pb_int(struct hstan_pb *p, int field, int64_t v);
+/* Decodes a message and copies string field `field` into buf ("" when absent) / stores varint
+ * field `field` in *v (0 when absent). False when the message does not decode. */
+bool hstan_pb_get_str(const void *data, size_t n, int field, char *buf, size_t len);
+bool hstan_pb_get_varint(const void *data, size_t n, int field, uint64_t *v);
+/* A NATS request on the raw client's connection; the reply (if NATS_OK) is the caller's to
+ * destroy. */
+natsStatus hstan_raw_request(struct hstan_raw *r, const char *subject, const void *data, size_t len,
+                             int timeout_ms, natsMsg **reply);
 
 /* ---- A data dir that outlives server restarts ---- */
 
