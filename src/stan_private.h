@@ -271,6 +271,19 @@ void stan_sub_tick(stan_t *st);
 /* A batch failed: rows believed on their way to disk are not; write them all again. */
 void stan_sub_store_failed(stan_t *st);
 
+/* ---- stan_pending.c ---- */
+stan_pending_t *stan_pend_find(stan_sub_t *s, uint64_t seq);
+stan_pending_t *stan_pend_add(stan_sub_t *s, uint64_t seq, uint32_t count, uint64_t expire);
+void stan_pend_remove(stan_sub_t *s, stan_pending_t *p);
+/* Its row must be (re)written with the next batch (the sub is marked dirty). */
+void stan_pend_touch(stan_t *st, stan_sub_t *s, stan_pending_t *p);
+/* Forgets p, deleting its row if it reached the disk. */
+void stan_pend_drop(stan_t *st, stan_sub_t *s, stan_pending_t *p);
+void stan_pend_write_dirty(stan_t *st, stan_sub_t *s);
+void stan_pend_to_tail(stan_sub_t *s, stan_pending_t *p);
+/* Moves from's unacked messages to to, due at once (they go out flagged redelivered). */
+void stan_pend_transfer(stan_t *st, stan_sub_t *from, stan_sub_t *to);
+
 /* ---- keys and message values (stan_keys.c; layout in docs/storage.md) ---- */
 /* 8-byte keys let 25 messages of 128 bytes share a 4 KiB page (24 with 10-byte keys). */
 #define STAN_MSG_KEY 8                  /* channel id (3) + sequence (5) */

@@ -18,136 +18,6 @@ static void pack_msg(const ProtobufCMessage *msg, buf_t *out)
     out->len = protobuf_c_message_pack(msg, (uint8_t *)out->data);
 }
 
-/* ---- pending set ---------------------------------------------------------------------- */
-
-static stan_pending_t **pend_slot(stan_sub_t *s, uint64_t seq)
-{
-    stan_pending_t **pp = &s->phash[(seq * 0x9E3779B97F4A7C15ull >> 32) & (s->pbuckets - 1)];
-    while (*pp && (*pp)->seq != seq)
-        pp = &(*pp)->hnext;
-    return pp;
-}
-
-static stan_pending_t *pend_find(stan_sub_t *s, uint64_t seq)
-{
-    return s->pbuckets ? *pend_slot(s, seq) : NULL;
-}
-
-static void pend_grow(stan_sub_t *s)
-{
-    size_t n = s->pbuckets ? s->pbuckets * 2 : 16;
-    stan_pending_t **old = s->phash;
-    size_t on = s->pbuckets;
-    s->phash = xcalloc(n, sizeof *s->phash);
-    s->pbuckets = n;
-    for (size_t i = 0; i < on; i++) {
-        stan_pending_t *p = old[i];
-        while (p) {
-            stan_pending_t *next = p->hnext;
-            stan_pending_t **slot = pend_slot(s, p->seq);
-            p->hnext = *slot;
-            *slot = p;
-            p = next;
-        }
-    }
-    free(old);
-}
-
-static void list_unlink(stan_sub_t *s, stan_pending_t *p)
-{
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        s->phead = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    else
-        s->ptail = p->prev;
-    p->prev = p->next = NULL;
-}
-
-static void list_append(stan_sub_t *s, stan_pending_t *p)
-{
-    p->prev = s->ptail;
-    p->next = NULL;
-    if (s->ptail)
-        s->ptail->next = p;
-    else
-        s->phead = p;
-    s->ptail = p;
-}
-
-static stan_pending_t *pend_add(stan_sub_t *s, uint64_t seq, uint32_t count, uint64_t expire)
-{
-    if (s->npending + 1 > s->pbuckets) pend_grow(s);
-    stan_pending_t *p = xcalloc(1, sizeof *p);
-    p->seq = seq;
-    p->count = count;
-    p->expire_ms = expire;
-    stan_pending_t **slot = pend_slot(s, seq);
-    p->hnext = *slot;
-    *slot = p;
-    list_append(s, p);
-    s->npending++;
-    return p;
-}
-
-static void pend_remove(stan_sub_t *s, stan_pending_t *p)
-{
-    stan_pending_t **slot = pend_slot(s, p->seq);
-    if (*slot == p) *slot = p->hnext;
-    list_unlink(s, p);
-    s->npending--;
-    free(p);
-}
-
-static void pend_store_put(stan_t *st, stan_sub_t *s, uint64_t seq, uint32_t count)
-{
-    uint8_t key[16], val[4] = {(uint8_t)(count >> 24), (uint8_t)(count >> 16),
-                               (uint8_t)(count >> 8), (uint8_t)count};
-    stan_key_pending(key, s->id, seq);
-    store_put(st->store, STORE_DB_PENDING, key, sizeof key, val, sizeof val);
-}
-
-static void pend_store_del(stan_t *st, stan_sub_t *s, uint64_t seq)
-{
-    uint8_t key[16];
-    stan_key_pending(key, s->id, seq);
-    store_del(st->store, STORE_DB_PENDING, key, sizeof key);
-}
-
-/* The row of p must be written with the next batch. */
-static void pend_touch(stan_t *st, stan_sub_t *s, stan_pending_t *p)
-{
-    if (p->dirty) return;
-    p->dirty = true;
-    if (s->npdirty == s->cap_pdirty) {
-        s->cap_pdirty = s->cap_pdirty ? s->cap_pdirty * 2 : 16;
-        s->pdirty = xrealloc(s->pdirty, s->cap_pdirty * sizeof *s->pdirty);
-    }
-    s->pdirty[s->npdirty++] = p->seq;
-    stan_sub_mark_dirty(st, s);
-}
-
-/* Forgets p, deleting its row if it reached the disk. */
-static void pend_drop(stan_t *st, stan_sub_t *s, stan_pending_t *p)
-{
-    if (p->on_disk) pend_store_del(st, s, p->seq);
-    pend_remove(s, p);
-}
-
-static void pend_write_dirty(stan_t *st, stan_sub_t *s)
-{
-    for (size_t i = 0; i < s->npdirty; i++) {
-        stan_pending_t *p = pend_find(s, s->pdirty[i]);
-        if (!p || !p->dirty) continue;
-        p->dirty = false;
-        p->on_disk = true;
-        pend_store_put(st, s, p->seq, p->count);
-    }
-    s->npdirty = 0;
-}
-
 /* ---- records -------------------------------------------------------------------------- */
 
 void stan_sub_mark_dirty(stan_t *st, stan_sub_t *s)
@@ -191,7 +61,7 @@ void stan_sub_write_dirty(stan_t *st)
         s->dirty = false;
         if (!s->deleted) {
             put_record(st, s);
-            pend_write_dirty(st, s);
+            stan_pend_write_dirty(st, s);
         }
         stan_sub_unref(st, s);
     }
@@ -204,7 +74,7 @@ static void on_sub_timer_closed(uv_handle_t *h)
 {
     stan_sub_t *s = h->data;
     while (s->phead)
-        pend_remove(s, s->phead);
+        stan_pend_remove(s, s->phead);
     free(s->phash);
     free(s->pdirty);
     free(s->client_id);
@@ -222,8 +92,6 @@ void stan_sub_unref(stan_t *st, stan_sub_t *s)
     uv_timer_stop(&s->ack_timer);
     uv_close((uv_handle_t *)&s->ack_timer, on_sub_timer_closed);
 }
-
-static void on_ack_timer(uv_timer_t *t);
 
 static stan_sub_t *sub_new(stan_t *st, uint64_t id, stan_channel_t *ch, const char *client_id)
 {
@@ -351,265 +219,6 @@ static void sub_delete(stan_t *st, stan_sub_t *s)
     stan_sub_unref(st, s);
 }
 
-/* ---- delivery ------------------------------------------------------------------------- */
-
-void stan_sub_mark_ready(stan_t *st, stan_sub_t *s)
-{
-    if (s->in_ready_list || s->deleted) return;
-    s->in_ready_list = true;
-    s->refs++;
-    s->ready_next = st->ready;
-    st->ready = s;
-}
-
-void stan_sub_channel_has_new(stan_t *st, stan_channel_t *ch)
-{
-    for (stan_sub_t *s = ch->subs; s; s = s->ch_next)
-        if (s->ready && s->client) stan_sub_mark_ready(st, s);
-}
-
-static void arm_timer(stan_t *st, stan_sub_t *s)
-{
-    if (!s->phead || !s->client) {
-        uv_timer_stop(&s->ack_timer);
-        return;
-    }
-    uint64_t now = uv_now(st->loop);
-    uint64_t due = s->phead->expire_ms > now ? s->phead->expire_ms - now : 0;
-    uv_timer_start(&s->ack_timer, on_ack_timer, due, 0);
-}
-
-/* Reads a channel's messages for one delivery pass: a cursor that steps forward while the
- * sequences are consecutive (the common case), and seeks otherwise. */
-typedef struct msg_reader {
-    store_cursor_t *c;
-    uint64_t next_seq;
-    bool valid;
-} msg_reader_t;
-
-static bool reader_get(stan_t *st, msg_reader_t *r, stan_channel_t *ch, uint64_t seq,
-                       store_val_t *v)
-{
-    uint8_t key[STAN_MSG_KEY];
-    stan_key_msg(key, ch->id, seq);
-    store_val_t k;
-    if (!r->c) r->c = store_cursor_open(st->store, STORE_DB_MSGS);
-    if (!r->c) return false;
-    int rc = r->valid && seq == r->next_seq ? store_cursor_next(r->c, &k, v)
-                                            : store_cursor_seek(r->c, key, sizeof key, &k, v);
-    r->valid = rc == STORE_OK && k.len == sizeof key && memcmp(k.p, key, sizeof key) == 0;
-    r->next_seq = seq + 1;
-    return r->valid;
-}
-
-static void reader_close(msg_reader_t *r)
-{
-    if (r->c) store_cursor_close(r->c);
-    r->c = NULL;
-    r->valid = false;
-}
-
-/* Sends one stored message to s. Returns false if the message is gone (evicted by limits). */
-static bool send_msg(stan_t *st, stan_sub_t *s, msg_reader_t *rd, uint64_t seq, uint32_t count)
-{
-    store_val_t v;
-    if (!reader_get(st, rd, s->ch, seq, &v)) return false;
-    stan_msgval_t mv;
-    if (!stan_msg_decode(v.p, v.len, &mv)) return false;
-    pbw_msgproto_t m = {
-        .sequence = seq,
-        .subject = s->ch->name,
-        .subject_len = s->ch->name_len,
-        .reply = mv.reply,
-        .reply_len = mv.reply_len,
-        .data = mv.data, /* straight from the map */
-        .data_len = mv.len,
-        .timestamp = mv.ts,
-        .redelivered = count > 1,
-        .redelivery_count = count > 1 ? count - 1 : 0,
-    };
-    buf_reset(&st->scratch);
-    pbw_encode_msgproto(&st->scratch, &m);
-    server_msg_t out = {.subject = s->inbox,
-                        .subject_len = strlen(s->inbox),
-                        .data = st->scratch.data,
-                        .data_len = st->scratch.len};
-    server_publish(st->srv, &out);
-    return true;
-}
-
-static void deliver_new(stan_t *st, stan_sub_t *s, msg_reader_t *rd, uint64_t seq)
-{
-    uint64_t expire = uv_now(st->loop) + (uint64_t)s->ack_wait_s * 1000;
-    if (!send_msg(st, s, rd, seq, 1)) return;
-    pend_touch(st, s, pend_add(s, seq, 1, expire));
-    if (!uv_is_active((uv_handle_t *)&s->ack_timer)) arm_timer(st, s);
-}
-
-/* Whether anyone listens on the subscription's inbox right now. After a server restart, or
- * while a client's NATS connection reconnects, nobody does: messages are held (not sent into
- * the void) and the once-a-second tick tries again. */
-static bool inbox_alive(stan_t *st, const stan_sub_t *s)
-{
-    return server_interest(st->srv, s->inbox, strlen(s->inbox)) > 0;
-}
-
-static bool can_take(const stan_sub_t *s)
-{
-    return s->ready && s->client && !s->deleted && s->npending < (size_t)s->max_inflight;
-}
-
-static void deliver_plain(stan_t *st, stan_sub_t *s)
-{
-    stan_channel_t *ch = s->ch;
-    bool moved = false;
-    if (!can_take(s) || s->last_sent >= ch->last_seq || !inbox_alive(st, s)) return;
-    msg_reader_t rd = {0};
-    while (can_take(s) && s->last_sent < ch->last_seq) {
-        uint64_t seq = s->last_sent + 1;
-        if (seq < ch->first_seq) seq = ch->first_seq;
-        s->last_sent = seq;
-        moved = true;
-        deliver_new(st, s, &rd, seq);
-    }
-    reader_close(&rd);
-    if (moved) stan_sub_mark_dirty(st, s);
-}
-
-/* The member with the fewest unacked messages that has room; ties rotate. */
-static stan_sub_t *pick_member(stan_t *st, stan_qgroup_t *g)
-{
-    size_t min = SIZE_MAX;
-    for (stan_sub_t *m = g->members; m; m = m->qg_next)
-        if (can_take(m) && m->npending < min && inbox_alive(st, m)) min = m->npending;
-    if (min == SIZE_MAX) return NULL;
-    size_t start = g->rr++ % g->nmembers, i = 0;
-    stan_sub_t *first = NULL;
-    for (stan_sub_t *m = g->members; m; m = m->qg_next, i++) {
-        if (!can_take(m) || m->npending != min || !inbox_alive(st, m)) continue;
-        if (i >= start) return m;
-        if (!first) first = m;
-    }
-    return first;
-}
-
-static void deliver_group(stan_t *st, stan_qgroup_t *g)
-{
-    stan_channel_t *ch = g->ch;
-    msg_reader_t rd = {0};
-    while (g->last_sent < ch->last_seq) {
-        stan_sub_t *m = pick_member(st, g);
-        if (!m) break;
-        uint64_t seq = g->last_sent + 1;
-        if (seq < ch->first_seq) seq = ch->first_seq;
-        g->last_sent = seq;
-        deliver_new(st, m, &rd, seq);
-        stan_sub_mark_dirty(st, m);
-    }
-    reader_close(&rd);
-}
-
-/* Redelivers pending messages that are due (all of them when `all`), in order. */
-static void transfer_pending(stan_t *st, stan_sub_t *from, stan_sub_t *to);
-
-static void redeliver_due(stan_t *st, stan_sub_t *s, bool all)
-{
-    if (!s->client || !s->ready) return;
-    uint64_t now = uv_now(st->loop);
-    if (!inbox_alive(st, s)) {
-        /* Its client is not there (gone, or reconnecting). A queue member's messages go to a
-         * member that is; otherwise they wait, without counting a delivery. */
-        stan_sub_t *heir = NULL;
-        if (s->qg)
-            for (stan_sub_t *o = s->qg->members; o; o = o->qg_next)
-                if (o != s && o->client && o->ready && inbox_alive(st, o) &&
-                    (!heir || o->npending < heir->npending))
-                    heir = o;
-        if (heir) {
-            transfer_pending(st, s, heir);
-        } else {
-            uv_timer_start(&s->ack_timer, on_ack_timer, 1000, 0);
-        }
-        return;
-    }
-    stan_pending_t *stop = s->ptail;
-    stan_pending_t *p = s->phead;
-    msg_reader_t rd = {0};
-    while (p && (all || p->expire_ms <= now)) {
-        stan_pending_t *next = p->next;
-        bool last = p == stop;
-        p->count++;
-        if (send_msg(st, s, &rd, p->seq, p->count)) {
-            p->expire_ms = now + (uint64_t)s->ack_wait_s * 1000;
-            pend_touch(st, s, p);
-            list_unlink(s, p);
-            list_append(s, p);
-        } else {
-            /* Evicted by limits while unacked: implicitly acked, as NSS does. */
-            pend_drop(st, s, p);
-        }
-        if (last) break;
-        p = next;
-    }
-    reader_close(&rd);
-    arm_timer(st, s);
-}
-
-static void on_ack_timer(uv_timer_t *t)
-{
-    stan_sub_t *s = t->data;
-    stan_t *st = s->st;
-    if (s->deleted) return;
-    if (store_read_begin(st->store) != STORE_OK) return;
-    redeliver_due(st, s, false);
-    store_read_end(st->store);
-}
-
-void stan_sub_deliver_ready(stan_t *st)
-{
-    if (!st->ready) return;
-    if (store_read_begin(st->store) != STORE_OK) return;
-    while (st->ready) {
-        stan_sub_t *s = st->ready;
-        st->ready = s->ready_next;
-        s->ready_next = NULL;
-        s->in_ready_list = false;
-        if (!s->deleted && s->client && s->ready) {
-            if (s->phead && s->phead->expire_ms == 0) redeliver_due(st, s, false);
-            if (s->qg)
-                deliver_group(st, s->qg);
-            else
-                deliver_plain(st, s);
-        }
-        stan_sub_unref(st, s);
-    }
-    store_read_end(st->store);
-}
-
-/* ---- acks ----------------------------------------------------------------------------- */
-
-void stan_sub_on_ack(void *arg, const server_msg_t *m)
-{
-    stan_t *st = arg;
-    stan_sub_t *s = strmap_get(&st->subs_by_ack, m->subject, m->subject_len);
-    if (!s || s->deleted) return;
-    pbw_slice_t subj;
-    uint64_t seq;
-    if (pbw_decode_ack(m->data, m->data_len, &subj, &seq) != 0) return;
-    stan_sub_t *owner = s;
-    stan_pending_t *p = pend_find(s, seq);
-    if (!p && s->qg) {
-        /* NSS honours an ack for a message pending on another member of the group. */
-        for (stan_sub_t *o = s->qg->members; o && !p; o = o->qg_next)
-            if ((p = pend_find(o, seq))) owner = o;
-    }
-    if (!p) return; /* unknown sequence: ignored */
-    bool was_head = owner->phead == p;
-    pend_drop(st, owner, p);
-    if (was_head) arm_timer(st, owner);
-    stan_sub_mark_ready(st, owner);
-}
-
 /* ---- subscribe ------------------------------------------------------------------------ */
 
 static void sub_error(stan_t *st, const char *reply, const char *error)
@@ -682,34 +291,6 @@ static void respond_when_committed(stan_t *st, stan_sub_t *s, const char *reply)
     Pb__SubscriptionResponse f = PB__SUBSCRIPTION_RESPONSE__INIT;
     f.error = "stan: store error, subscription not created";
     pack_msg(&f.base, &a->fail);
-}
-
-static void list_prepend(stan_sub_t *s, stan_pending_t *p)
-{
-    p->prev = NULL;
-    p->next = s->phead;
-    if (s->phead)
-        s->phead->prev = p;
-    else
-        s->ptail = p;
-    s->phead = p;
-}
-
-/* Moves `from`'s unacked messages to `to`, due at once (they will be flagged redelivered). */
-static void transfer_pending(stan_t *st, stan_sub_t *from, stan_sub_t *to)
-{
-    while (from->ptail) {
-        stan_pending_t *p = from->ptail;
-        uint64_t seq = p->seq;
-        uint32_t count = p->count;
-        pend_drop(st, from, p);
-        if (pend_find(to, seq)) continue;
-        stan_pending_t *q = pend_add(to, seq, count, 0);
-        list_unlink(to, q);
-        list_prepend(to, q);
-        pend_touch(st, to, q);
-    }
-    stan_sub_mark_ready(st, to);
 }
 
 static stan_sub_t *create_sub(stan_t *st, stan_channel_t *ch, stan_client_t *cl,
@@ -812,7 +393,7 @@ void stan_sub_on_subscribe(stan_t *st, const server_msg_t *m)
         for (stan_sub_t *o = g->members; o;) {
             stan_sub_t *next = o->qg_next;
             if (o != s && !o->client) {
-                transfer_pending(st, o, s);
+                stan_pend_transfer(st, o, s);
                 sub_delete(st, o);
             }
             o = next;
@@ -845,7 +426,7 @@ static void sub_leave(stan_t *st, stan_sub_t *s, bool close_only)
         for (stan_sub_t *o = g->members; o; o = o->qg_next)
             if (o != s && o->client && (!heir || o->npending < heir->npending)) heir = o;
         if (heir) {
-            transfer_pending(st, s, heir);
+            stan_pend_transfer(st, s, heir);
             sub_delete(st, s);
         } else if (close_only && g->durable) {
             /* The last member of a durable group: it stays as the group's offline shadow. */
@@ -999,9 +580,9 @@ int stan_sub_restore_pending(stan_t *st, uint64_t sub_id, uint64_t seq, uint32_t
              e = strmap_next(&st->subs_by_ack, &it, e))
             if (((stan_sub_t *)e->val)->id == sub_id) s = e->val;
     }
-    if (!s || pend_find(s, seq)) return -1;
+    if (!s || stan_pend_find(s, seq)) return -1;
     /* Due at once: recovered unacked messages are redelivered first. */
-    pend_add(s, seq, count ? count : 1, 0)->on_disk = true;
+    stan_pend_add(s, seq, count ? count : 1, 0)->on_disk = true;
     return 0;
 }
 
@@ -1022,36 +603,6 @@ void stan_sub_free_all(stan_t *st)
     }
     st->ready = NULL;
     st->ndirty = 0;
-}
-
-void stan_sub_tick(stan_t *st)
-{
-    size_t it;
-    for (strmap_entry_t *e = strmap_first(&st->channels, &it); e;
-         e = strmap_next(&st->channels, &it, e)) {
-        stan_channel_t *ch = e->val;
-        for (stan_sub_t *s = ch->subs; s; s = s->ch_next) {
-            uint64_t sent = s->qg ? s->qg->last_sent : s->last_sent;
-            if (can_take(s) && sent < ch->last_seq) stan_sub_mark_ready(st, s);
-        }
-    }
-}
-
-void stan_sub_store_failed(stan_t *st)
-{
-    size_t it;
-    for (strmap_entry_t *e = strmap_first(&st->channels, &it); e;
-         e = strmap_next(&st->channels, &it, e)) {
-        stan_channel_t *ch = e->val;
-        for (stan_sub_t *s = ch->subs; s; s = s->ch_next) {
-            for (stan_pending_t *p = s->phead; p; p = p->next) {
-                if (p->dirty) continue;
-                p->on_disk = true; /* a delete of a missing row is harmless */
-                pend_touch(st, s, p);
-            }
-            stan_sub_mark_dirty(st, s);
-        }
-    }
 }
 
 void stan_sub_abort(stan_t *st, stan_sub_t *s)
