@@ -1,5 +1,6 @@
 /* cli_bench.c: `stanza bench KIND`, throughput benchmarks against a running server. This file
- * has the dispatch and `bench core`; `bench stan` is in cli_bench_stan.c.
+ * has the dispatch and `bench core`; `bench stan`, `bench js` and `bench ready` are in
+ * cli_bench_stan.c, cli_bench_js.c and cli_bench_ready.c.
  *
  * `bench core` measures plain NATS core pub/sub: one connection publishes N messages as fast as
  * it can, a second connection's subscription counts them in its callback, and the clock runs
@@ -309,7 +310,8 @@ static const struct cli_command bench_core_kind = {
     .run = run_bench_core,
 };
 
-static const struct cli_command *const bench_kinds[] = {&cli_bench_stan_kind, &bench_core_kind};
+static const struct cli_command *const bench_kinds[] = {&cli_bench_stan_kind, &cli_bench_js_kind,
+                                                        &bench_core_kind, &cli_bench_ready_kind};
 
 static int run_bench(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
 {
@@ -319,7 +321,8 @@ static int run_bench(struct cli_ctx *ctx, const struct cli_command *cmd, int arg
 
 const struct cli_command cli_bench_command = {
     .name = "bench",
-    .usage = "bench [stan|core] [OPTIONS]",
-    .summary = "Benchmark: streaming (stan, the default) or NATS core. See 'stanza bench --help'.",
+    .usage = "bench [stan|js|core|ready] [OPTIONS]",
+    .summary = "Benchmark: streaming (stan, the default), JetStream (js), NATS core, or restart "
+               "time (ready). See 'stanza bench --help'.",
     .run = run_bench,
 };

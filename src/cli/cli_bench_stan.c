@@ -12,6 +12,7 @@
  * `--phase` runs one phase alone so that a script can sample the server's CPU time around it
  * (bench/stan.sh); `drain` then expects the channel to hold the N messages of an earlier `pub`
  * run with the same --channel and --msgs. */
+#include "cli_bench.h"
 #include "cli_commands.h"
 #include "cli_common.h"
 
@@ -94,7 +95,7 @@ static void on_bench_ack(const char *guid, const char *error, void *closure)
     }
 }
 
-static struct timespec abs_in(double secs)
+struct timespec cli_bench_deadline(double secs)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -103,7 +104,6 @@ static struct timespec abs_in(double secs)
     ts.tv_nsec = (long)(ns % 1000000000LL);
     return ts;
 }
-
 /* Waits for all acks of `sent` publishes (libnats calls the handler for each, with a timeout
  * error at worst). Returns false if acks stopped coming for STAN_IDLE_TIMEOUT_S. */
 static bool wait_for_acks(int64_t sent, double t0)
@@ -112,7 +112,7 @@ static bool wait_for_acks(int64_t sent, double t0)
     double last_change = cli_now(), next_progress = cli_now() + STAN_PROGRESS_S;
     pthread_mutex_lock(&pub_sink.mu);
     while (atomic_load(&pub_sink.acked) < sent) {
-        struct timespec dl = abs_in(0.2);
+        struct timespec dl = cli_bench_deadline(0.2);
         pthread_cond_timedwait(&pub_sink.cv, &pub_sink.mu, &dl);
         double now = cli_now();
         int64_t n = atomic_load(&pub_sink.acked);
@@ -238,7 +238,7 @@ static bool wait_for_drain(const struct drain_sub *d, int64_t k, double t0)
     double last_change = cli_now(), next_progress = t0 + STAN_PROGRESS_S;
     pthread_mutex_lock(&drain_sink.mu);
     while (drain_sink.done < k && !drain_sink.lost) {
-        struct timespec dl = abs_in(0.2);
+        struct timespec dl = cli_bench_deadline(0.2);
         pthread_cond_timedwait(&drain_sink.cv, &drain_sink.mu, &dl);
         double now = cli_now();
         int64_t n = drained(d, k);
@@ -357,6 +357,14 @@ static double percentile(const double *sorted, int64_t n, double p)
     return sorted[rank - 1];
 }
 
+void cli_bench_percentiles(double *samples, int64_t n, double pct[3])
+{
+    qsort(samples, (size_t)n, sizeof *samples, cmp_double);
+    pct[0] = percentile(samples, n, 50);
+    pct[1] = percentile(samples, n, 90);
+    pct[2] = percentile(samples, n, 99);
+}
+
 static int phase_latency(const struct stan_bench *b, double pct_us[3])
 {
     stanConnection *sc = NULL;
@@ -384,10 +392,7 @@ static int phase_latency(const struct stan_bench *b, double pct_us[3])
             next_progress = end + STAN_PROGRESS_S;
         }
     }
-    qsort(samples, (size_t)b->lat_msgs, sizeof *samples, cmp_double);
-    pct_us[0] = percentile(samples, b->lat_msgs, 50);
-    pct_us[1] = percentile(samples, b->lat_msgs, 90);
-    pct_us[2] = percentile(samples, b->lat_msgs, 99);
+    cli_bench_percentiles(samples, b->lat_msgs, pct_us);
 
 out:
     free(samples);
@@ -398,9 +403,7 @@ out:
 
 /* ---- the command ---- */
 
-enum { PHASE_PUB = 1, PHASE_DRAIN = 2, PHASE_LATENCY = 4, PHASE_ALL = 7 };
-
-static int parse_phase(const struct cli_command *cmd, const char *name, int *phases)
+int cli_bench_parse_phase(const struct cli_command *cmd, const char *name, int *phases)
 {
     static const struct {
         const char *name;
@@ -488,7 +491,7 @@ static int run_bench_stan(struct cli_ctx *ctx, const struct cli_command *cmd, in
     int rc = cli_parse(ctx, cmd, argc, argv, opts, NULL, 0, 0, &npos);
     if (rc != CLI_CONTINUE) return rc;
     int phases = 0;
-    rc = parse_phase(cmd, phase, &phases);
+    rc = cli_bench_parse_phase(cmd, phase, &phases);
     if (rc != CLI_CONTINUE) return rc;
     /* A per-process channel keeps two benchmarks on one server apart. */
     char default_channel[64];

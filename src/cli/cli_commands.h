@@ -9,9 +9,12 @@
 extern const struct cli_command cli_pub_command;   /* cli_stan.c: streaming publish */
 extern const struct cli_command cli_sub_command;   /* cli_stan.c: streaming subscribe */
 extern const struct cli_command cli_core_command;  /* cli_core.c: `core pub`, `core sub` */
-extern const struct cli_command cli_bench_command; /* cli_bench.c: `bench core`, `bench stan` */
+extern const struct cli_command cli_bench_command; /* cli_bench.c: `bench core|stan|js|ready` */
 
-/* `bench stan`, a kind of cli_bench_command (cli_bench_stan.c). */
+/* Kinds of cli_bench_command: `bench stan` (cli_bench_stan.c), `bench js` (cli_bench_js.c),
+ * `bench ready` (cli_bench_ready.c). */
 extern const struct cli_command cli_bench_stan_kind;
+extern const struct cli_command cli_bench_js_kind;
+extern const struct cli_command cli_bench_ready_kind;
 
 #endif
