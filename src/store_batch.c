@@ -188,41 +188,43 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int del_range(MDB_txn *txn, MDB_dbi dbi, const store_op_t *op)
+static int del_range(MDB_txn *txn, MDB_dbi dbi, MDB_cursor *c, const store_op_t *op)
 {
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, dbi, &c);
-    if (rc) return rc;
     MDB_val k = {op->klen, (void *)op->k}, d, hi = {op->vlen, (void *)op->v};
-    rc = mdb_cursor_get(c, &k, &d, op->klen ? MDB_SET_RANGE : MDB_FIRST);
+    int rc = mdb_cursor_get(c, &k, &d, op->klen ? MDB_SET_RANGE : MDB_FIRST);
     while (rc == 0 && mdb_cmp(txn, dbi, &k, &hi) <= 0) {
         rc = mdb_cursor_del(c, 0);
         /* After a delete the cursor already stands on the following key; LMDB's MDB_NEXT knows
          * this and returns that key rather than skipping it. */
         if (rc == 0) rc = mdb_cursor_get(c, &k, &d, MDB_NEXT);
     }
-    mdb_cursor_close(c);
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-static int apply(MDB_txn *txn, const store_t *s, const store_op_t *op)
+/* One cursor per database for the whole transaction: consecutive appends then find the end of
+ * the tree where the cursor already stands instead of searching from the root each time.
+ * LMDB closes a write transaction's cursors when it ends. */
+static int apply(MDB_txn *txn, const store_t *s, MDB_cursor **cursors, const store_op_t *op)
 {
     MDB_dbi dbi = s->dbi[op->db];
-    MDB_val k = {op->klen, (void *)op->k}, v = {op->vlen, (void *)op->v};
+    MDB_cursor **c = &cursors[op->db];
     int rc;
+    if (!*c && (rc = mdb_cursor_open(txn, dbi, c)) != 0) return rc;
+    MDB_val k = {op->klen, (void *)op->k}, v = {op->vlen, (void *)op->v};
     switch (op->kind) {
     case OP_PUT:
-        return mdb_put(txn, dbi, &k, &v, 0);
+        return mdb_cursor_put(*c, &k, &v, 0);
     case OP_APPEND:
-        rc = mdb_put(txn, dbi, &k, &v, MDB_APPEND);
+        rc = mdb_cursor_put(*c, &k, &v, MDB_APPEND);
         /* Out of order (or an overwrite): LMDB refused without touching the txn. */
-        if (rc == MDB_KEYEXIST) rc = mdb_put(txn, dbi, &k, &v, 0);
+        if (rc == MDB_KEYEXIST) rc = mdb_cursor_put(*c, &k, &v, 0);
         return rc;
     case OP_DEL:
-        rc = mdb_del(txn, dbi, &k, NULL);
+        rc = mdb_cursor_get(*c, &k, NULL, MDB_SET);
+        if (rc == 0) rc = mdb_cursor_del(*c, 0);
         return rc == MDB_NOTFOUND ? 0 : rc;
     case OP_DEL_RANGE:
-        return del_range(txn, dbi, op);
+        return del_range(txn, dbi, *c, op);
     }
     return EINVAL;
 }
@@ -252,8 +254,9 @@ static void work_cb(uv_work_t *w)
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc == 0) {
+        MDB_cursor *cursors[STORE_NDBS] = {0};
         for (size_t i = 0; i < b->nops; i++) {
-            rc = apply(txn, s, &b->ops[i]);
+            rc = apply(txn, s, cursors, &b->ops[i]);
             if (rc) {
                 b->failed_op = i;
                 break;
