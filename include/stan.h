@@ -4,6 +4,7 @@
  * stored messages to subscription inboxes. See docs/architecture.md and docs/storage.md. */
 #ifndef STANZA_STAN_H
 #define STANZA_STAN_H
+#include <signal.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -21,5 +22,7 @@ int stan_start(stan_t *st, char *err, size_t errlen);
 /* Stops taking requests and waits for the commit in flight; then done(arg) on the loop. */
 void stan_shutdown(stan_t *st, void (*done)(void *arg), void *arg);
 void stan_free(stan_t *st);
+/* Once *flag is non-zero (set by a signal handler), requests are dropped unanswered. */
+void stan_set_stop_flag(stan_t *st, volatile sig_atomic_t *flag);
 
 #endif

@@ -70,6 +70,7 @@ typedef struct store_options {
     const char *dir;           /* NULL = MEMORY mode */
     bool sync;                 /* fsync each commit (ignored in MEMORY mode) */
     uint64_t initial_map_size; /* 0 = default (256 MiB); grows on demand */
+    int lock_wait_ms;          /* wait this long for another process to release the directory */
 } store_options_t;
 
 /* Opens (creating if needed) the environment. Returns STORE_OK or an error with a message in

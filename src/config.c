@@ -28,7 +28,7 @@ void config_init(config_t *cfg)
     cfg->port = 4222;
     cfg->http_port = 0;
     cfg->cluster_id = xstrdup("test-cluster");
-    cfg->store = CONFIG_STORE_LMDB; /* Stanza is persistent unless told otherwise */
+    cfg->store = CONFIG_STORE_MEMORY; /* see config.h: --dir alone turns LMDB on */
     cfg->dir = xstrdup("./data");
     /* Streaming defaults are NSS's, so that clients tuned for NSS behave the same here. */
     cfg->discover_prefix = xstrdup("_STAN.discover");
@@ -466,7 +466,10 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
         failf(err, errlen, "unknown setting");
         return -1;
     }
-    return set_value(cfg, k, value, err, errlen) < 0 ? -2 : 0;
+    int rc = set_value(cfg, k, value, err, errlen) < 0 ? -2 : 0;
+    if (rc == 0 && k->off == OFF(store)) cfg->store_set = true;
+    if (rc == 0 && k->off == OFF(dir)) cfg->dir_set = true;
+    return rc;
 }
 
 bool config_is_channel_limit(const char *key)

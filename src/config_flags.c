@@ -204,6 +204,7 @@ int config_from_args(config_t *cfg, int argc, char **argv, char *err, size_t err
         rc = apply(cfg, &args[i], err, errlen);
     free(args);
     if (rc != CONFIG_OK) return CONFIG_ERROR;
+    if (!cfg->store_set && cfg->dir_set) cfg->store = CONFIG_STORE_LMDB;
     if (config_validate(cfg, why, sizeof(why)) < 0)
         return failf(err, errlen, "invalid configuration: %s", why);
     return CONFIG_OK;
@@ -272,8 +273,8 @@ void config_usage(FILE *out, const char *prog)
 
     fprintf(out, "\nStreaming Options:\n");
     opt(out, "-cid, --cluster_id <string>", "Cluster ID (default: %s)", d.cluster_id);
-    opt(out, "-st, --store <string>", "Store type: LMDB (or FILE), MEMORY (default: %s)",
-        d.store == CONFIG_STORE_LMDB ? "LMDB" : "MEMORY");
+    opt(out, "-st, --store <string>",
+        "Store type: LMDB (or FILE), MEMORY (default: MEMORY, or LMDB when --dir is given)");
     opt(out, "    --dir <string>", "Directory of the persistent store (default: %s)", d.dir);
     fmt_duration(a, sizeof(a), d.hb_interval_ms);
     fmt_duration(b, sizeof(b), d.hb_timeout_ms);

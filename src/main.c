@@ -17,7 +17,8 @@ typedef struct daemon {
     config_t cfg;
     server_t *server;
     stan_t *stan;
-    uv_signal_t sigint, sigterm, sigusr1, sighup;
+    uv_signal_t sigusr1, sighup;
+    uv_async_t stop_async; /* SIGINT/SIGTERM, from the signal handler into the loop */
     int exit_code;
     bool stopping;
 } daemon_t;
@@ -25,8 +26,7 @@ typedef struct daemon {
 static void on_server_down(void *arg)
 {
     daemon_t *d = arg;
-    uv_close((uv_handle_t *)&d->sigint, NULL);
-    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->stop_async, NULL);
     uv_close((uv_handle_t *)&d->sigusr1, NULL);
     uv_close((uv_handle_t *)&d->sighup, NULL);
 }
@@ -37,9 +37,33 @@ static void on_stan_down(void *arg)
     server_shutdown(d->server, on_server_down, d);
 }
 
-static void on_signal(uv_signal_t *h, int signum)
+/* SIGINT and SIGTERM are caught by a plain handler, not uv_signal: libuv would report the signal
+ * in the same poll as socket reads, in any order, so a request sent after the signal could still
+ * be answered. The flag is set the moment the signal lands; the engine drops every request it
+ * reads afterwards (NSS does not answer them either), and the loop shuts down. */
+static volatile sig_atomic_t stop_signal;
+static uv_async_t *stop_async;
+
+static void on_stop_signal(int signum)
+{
+    if (stop_signal) _exit(1); /* a second signal: stop now */
+    stop_signal = signum;
+    uv_async_send(stop_async); /* async-signal-safe */
+}
+
+static void on_stop_async(uv_async_t *h)
 {
     daemon_t *d = h->data;
+    if (d->stopping) return;
+    d->stopping = true;
+    LOG_I("%s received: shutting down", stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+    /* The engine commits what it accepted first; then the clients are closed. */
+    stan_shutdown(d->stan, on_stan_down, d);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    (void)h;
     if (signum == SIGUSR1) {
         int rc = log_reopen();
         if (rc)
@@ -48,18 +72,21 @@ static void on_signal(uv_signal_t *h, int signum)
             LOG_I("log file reopened");
         return;
     }
-    if (signum == SIGHUP) {
-        LOG_I("SIGHUP ignored: configuration reload is not supported; restart to apply changes");
-        return;
-    }
-    if (d->stopping) {
-        LOG_W("second signal %d: exiting now", signum);
-        exit(1);
-    }
-    d->stopping = true;
-    LOG_I("%s received: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
-    /* The engine commits what it accepted first; then the clients are closed. */
-    stan_shutdown(d->stan, on_stan_down, d);
+    LOG_I("SIGHUP ignored: configuration reload is not supported; restart to apply changes");
+}
+
+static void catch_stop_signals(daemon_t *d)
+{
+    uv_async_init(d->loop, &d->stop_async, on_stop_async);
+    d->stop_async.data = d;
+    stop_async = &d->stop_async;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 static int write_pid_file(const char *path)
@@ -137,8 +164,8 @@ int main(int argc, char **argv)
         rc = write_pid_file(d.cfg.pid_file);
         if (rc) LOG_E("cannot write pid file %s: %s", d.cfg.pid_file, strerror(-rc));
     }
-    start_signal(&d, &d.sigint, SIGINT);
-    start_signal(&d, &d.sigterm, SIGTERM);
+    catch_stop_signals(&d);
+    stan_set_stop_flag(d.stan, &stop_signal);
     start_signal(&d, &d.sigusr1, SIGUSR1);
     start_signal(&d, &d.sighup, SIGHUP);
     LOG_I("Listening for client connections on %s:%d", d.cfg.host, server_port(d.server));

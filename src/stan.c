@@ -219,33 +219,44 @@ static void run_actions(stan_t *st, stan_batch_ctx_t *ctx, int status)
 
 /* ---- request subjects ------------------------------------------------------------------- */
 
+void stan_set_stop_flag(stan_t *st, volatile sig_atomic_t *flag)
+{
+    st->stop_flag = flag;
+}
+
+/* After SIGINT/SIGTERM nothing new is taken on. */
+static bool stopping(const stan_t *st)
+{
+    return st->shutting_down || (st->stop_flag && *st->stop_flag);
+}
+
 static void on_discover(void *arg, const server_msg_t *m)
 {
-    stan_client_on_connect(arg, m);
+    if (!stopping(arg)) stan_client_on_connect(arg, m);
 }
 static void on_pings(void *arg, const server_msg_t *m)
 {
-    stan_client_on_ping(arg, m);
+    if (!stopping(arg)) stan_client_on_ping(arg, m);
 }
 static void on_close(void *arg, const server_msg_t *m)
 {
-    stan_client_on_close(arg, m);
+    if (!stopping(arg)) stan_client_on_close(arg, m);
 }
 static void on_pub(void *arg, const server_msg_t *m)
 {
-    stan_pub_on_msg(arg, m);
+    if (!stopping(arg)) stan_pub_on_msg(arg, m);
 }
 static void on_sub(void *arg, const server_msg_t *m)
 {
-    stan_sub_on_subscribe(arg, m);
+    if (!stopping(arg)) stan_sub_on_subscribe(arg, m);
 }
 static void on_unsub(void *arg, const server_msg_t *m)
 {
-    stan_sub_on_unsubscribe(arg, m, false);
+    if (!stopping(arg)) stan_sub_on_unsubscribe(arg, m, false);
 }
 static void on_subclose(void *arg, const server_msg_t *m)
 {
-    stan_sub_on_unsubscribe(arg, m, true);
+    if (!stopping(arg)) stan_sub_on_unsubscribe(arg, m, true);
 }
 static void on_inbox(void *arg, const server_msg_t *m)
 {
@@ -455,7 +466,8 @@ int stan_start(stan_t *st, char *err, size_t errlen)
 {
     const config_t *cfg = st->cfg;
     store_options_t opt = {.dir = cfg->store == CONFIG_STORE_MEMORY ? NULL : cfg->dir,
-                           .sync = cfg->file_sync};
+                           .sync = cfg->file_sync,
+                           .lock_wait_ms = 5000};
     if (store_open(&st->store, st->loop, &opt, err, errlen) != STORE_OK) return -1;
     if (recover(st, err, errlen) != 0) return -1;
     if (st->meta_dirty) {

@@ -203,6 +203,7 @@ struct stan {
 
     buf_t scratch; /* packing buffer */
     bool shutting_down;
+    volatile sig_atomic_t *stop_flag;
     void (*shutdown_done)(void *);
     void *shutdown_arg;
     int closing_handles;

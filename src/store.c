@@ -97,6 +97,24 @@ static int take_dir_lock(store_t *s, char *err, size_t errlen)
         snprintf(err, errlen, "cannot open store in %s: %s: %s", s->dir, path, strerror(errno));
         return -1;
     }
+    /* A daemon being replaced (SIGTERM, then the new one started at once, as supervisors and
+     * client test suites do) releases the lock within milliseconds: wait for it a little. */
+    int waited = 0;
+    bool logged = false;
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK &&
+           waited < s->lock_wait_ms) {
+        if (!logged) {
+            char holder[32] = "";
+            ssize_t hn = pread(fd, holder, sizeof holder - 1, 0);
+            holder[hn > 0 ? hn : 0] = '\0';
+            holder[strcspn(holder, "\n")] = '\0';
+            LOG_I("store: waiting up to %d ms for the lock of %s (held by pid %s)", s->lock_wait_ms,
+                  s->dir, *holder ? holder : "?");
+            logged = true;
+        }
+        usleep(10000);
+        waited += 10;
+    }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
         char pid[32] = "";
@@ -169,6 +187,7 @@ int store_open(store_t **out, uv_loop_t *loop, const store_options_t *opt, char 
             store_free(s);
             return STORE_EIO;
         }
+        s->lock_wait_ms = opt->lock_wait_ms;
         if (take_dir_lock(s, err, errlen) != 0) {
             store_free(s);
             return STORE_EIO;

@@ -53,6 +53,7 @@ struct store {
     MDB_dbi dbi[STORE_NDBS];
     char *dir;
     bool memory;
+    int lock_wait_ms; /* how long store_open waits for another process's lock */
     int lock_fd;
 
     /* Reads (loop thread only). */

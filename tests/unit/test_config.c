@@ -92,6 +92,26 @@ static void args_fail(const char *want, ...)
 #define ARGS(cfg, err, ...) run_args(cfg, err, sizeof(err), __VA_ARGS__, (char *)NULL)
 #define ARGS_FAIL(want, ...) args_fail(want, __VA_ARGS__, (char *)NULL)
 
+/* --dir alone means a persistent store there; an explicit --store wins either way. */
+static void test_store_default_follows_dir(void)
+{
+    const char *cases[][4] = {{"stanzad", NULL}, {"stanzad", "--dir", "/tmp/x", NULL},
+                              {"stanzad", "--dir=/tmp/x", "-st", "MEMORY"},
+                              {"stanzad", "-st", "FILE", NULL}};
+    int argcs[] = {1, 3, 4, 3};
+    config_store_t want[] = {CONFIG_STORE_MEMORY, CONFIG_STORE_LMDB, CONFIG_STORE_MEMORY,
+                             CONFIG_STORE_LMDB};
+    for (int i = 0; i < 4; i++) {
+        config_t cfg;
+        char err[256];
+        config_init(&cfg);
+        CHECK_EQ_INT(config_from_args(&cfg, argcs[i], (char **)cases[i], err, sizeof(err)),
+                     CONFIG_OK);
+        CHECK_EQ_INT(cfg.store, want[i]);
+        config_free(&cfg);
+    }
+}
+
 static void test_defaults(void)
 {
     config_t cfg;
@@ -102,7 +122,9 @@ static void test_defaults(void)
     CHECK(cfg.http_host == NULL);
     CHECK_EQ_INT(cfg.http_port, 0);
     CHECK_EQ_STR(cfg.cluster_id, "test-cluster");
-    CHECK_EQ_INT(cfg.store, CONFIG_STORE_LMDB);
+    /* As NSS: no store and no directory given means MEMORY. */
+    CHECK_EQ_INT(cfg.store, CONFIG_STORE_MEMORY);
+    CHECK(!cfg.store_set && !cfg.dir_set);
     CHECK_EQ_STR(cfg.dir, "./data");
     CHECK_EQ_INT(cfg.max_payload, 1024 * 1024);
     CHECK_EQ_INT(cfg.max_pending, 64 * 1024 * 1024);
@@ -761,7 +783,7 @@ static void test_help_version(void)
                           "default: 64MB",
                           "default: 2m)",
                           "default: 10s)",
-                          "default: LMDB",
+                          "default: MEMORY, or LMDB when --dir is given",
                           "default: ./data",
                           "default: 65536"};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
@@ -779,6 +801,7 @@ int main(void)
     CHECK(mkdtemp(tmpdir));
 
     TEST_RUN(test_defaults);
+    TEST_RUN(test_store_default_follows_dir);
     TEST_RUN(test_parse_size);
     TEST_RUN(test_parse_duration);
     TEST_RUN(test_parse_bool);
