@@ -46,7 +46,12 @@ static uv_async_t *stop_async;
 
 static void on_stop_signal(int signum)
 {
-    if (stop_signal) _exit(1); /* a second signal: stop now */
+    if (stop_signal) {
+        /* A second Ctrl-C means "now"; a repeated SIGTERM (supervisors resend it) changes
+         * nothing: the clean shutdown is already under way. */
+        if (signum == SIGINT) _exit(1);
+        return;
+    }
     stop_signal = signum;
     uv_async_send(stop_async); /* async-signal-safe */
 }
