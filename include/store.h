@@ -98,6 +98,8 @@ void *store_put_reserve(store_t *s, store_db_t db, const void *key, size_t klen,
  * which fills pages completely. Falls back to a normal put if the order does not hold. */
 void store_append(store_t *s, store_db_t db, const void *key, size_t klen, const void *val,
                   size_t vlen);
+/* store_append with the value built in place (as store_put_reserve). */
+void *store_append_reserve(store_t *s, store_db_t db, const void *key, size_t klen, size_t vlen);
 void store_del(store_t *s, store_db_t db, const void *key, size_t klen);
 /* Deletes every key k with lo <= k <= hi (memcmp order; lolen 0 = from the first key). */
 void store_del_range(store_t *s, store_db_t db, const void *lo, size_t lolen, const void *hi,

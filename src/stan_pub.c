@@ -86,18 +86,15 @@ void stan_pub_on_msg(stan_t *st, const server_msg_t *m)
 /* Appends the message to the batch: key and value as in docs/storage.md. */
 static void put_msg(stan_t *st, stan_staged_t *s, int64_t ts)
 {
-    uint8_t key[STAN_MSG_KEY];
+    uint8_t key[STAN_MSG_KEY], hdr[STAN_MSG_HDR_MAX];
     stan_key_msg(key, s->ch->id, s->seq);
     size_t rlen = s->reply ? strlen(s->reply) : 0;
-    buf_t *b = &st->scratch;
-    buf_reset(b);
-    buf_reserve(b, STAN_MSG_HDR_MAX + rlen + s->len);
-    uint8_t *p = (uint8_t *)b->data;
-    size_t n = stan_msg_hdr(p, ts, s->cum, rlen);
+    size_t n = stan_msg_hdr(hdr, ts, s->cum, rlen);
+    /* Built straight in the batch: the payload is copied once, from the staged message. */
+    uint8_t *p = store_append_reserve(st->store, STORE_DB_MSGS, key, sizeof key, n + rlen + s->len);
+    memcpy(p, hdr, n);
     if (rlen) memcpy(p + n, s->reply, rlen);
     if (s->len) memcpy(p + n + rlen, s->data, s->len);
-    b->len = n + rlen + s->len;
-    store_append(st->store, STORE_DB_MSGS, key, sizeof key, b->data, b->len);
 }
 
 void stan_pub_stage_batch(stan_t *st)

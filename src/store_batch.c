@@ -168,6 +168,11 @@ void store_append(store_t *s, store_db_t db, const void *key, size_t klen, const
     add_op(s, OP_APPEND, db, key, klen, val, vlen);
 }
 
+void *store_append_reserve(store_t *s, store_db_t db, const void *key, size_t klen, size_t vlen)
+{
+    return add_op(s, OP_APPEND, db, key, klen, NULL, vlen);
+}
+
 void store_del(store_t *s, store_db_t db, const void *key, size_t klen)
 {
     add_op(s, OP_DEL, db, key, klen, NULL, 0);
