@@ -5,6 +5,8 @@
 #ifndef STANZA_STAN_H
 #define STANZA_STAN_H
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -24,5 +26,58 @@ void stan_shutdown(stan_t *st, void (*done)(void *arg), void *arg);
 void stan_free(stan_t *st);
 /* Once *flag is non-zero (set by a signal handler), requests are dropped unanswered. */
 void stan_set_stop_flag(stan_t *st, volatile sig_atomic_t *flag);
+
+/* ---- monitoring snapshots (strings valid until the engine next runs on the loop) ---- */
+
+typedef struct stan_server_info {
+    const char *cluster_id, *server_id;
+    int64_t start_ns; /* wall clock */
+    size_t clients, subscriptions, channels;
+    uint64_t total_msgs, total_bytes; /* stored now, all channels */
+} stan_server_info_t;
+
+typedef struct stan_channel_info {
+    const char *name;
+    uint64_t msgs, bytes, first_seq, last_seq;
+    size_t subs;
+} stan_channel_info_t;
+
+/* One subscription. For a queue member the backlog is the group's (shared) and the in-flight
+ * set its own. Bytes are payload bytes. */
+typedef struct stan_sub_info {
+    const char *channel, *client_id, *inbox, *ack_inbox;
+    const char *durable_name; /* NULL if not durable */
+    const char *queue_name;   /* NULL if not in a group; "durable:group" for a durable group */
+    bool is_durable, is_offline, is_stalled;
+    int32_t max_inflight, ack_wait;
+    uint64_t last_sent;
+    uint64_t inflight_msgs, inflight_bytes; /* delivered, not acked (NSS's pending_count) */
+    uint64_t backlog_msgs, backlog_bytes;   /* stored after last_sent, not delivered yet */
+    uint64_t pending_msgs, pending_bytes;   /* backlog + inflight: all it still has to ack */
+    double oldest_pending_age;              /* seconds since the oldest of those was stored */
+    uint64_t redelivered_total;
+} stan_sub_info_t;
+
+typedef struct stan_client_info {
+    const char *id, *hb_inbox;
+    size_t subs;
+} stan_client_info_t;
+
+/* Callbacks return non-zero to stop the walk. */
+typedef int (*stan_channel_fn)(void *arg, const stan_channel_info_t *ci);
+typedef int (*stan_sub_fn)(void *arg, const stan_sub_info_t *si);
+typedef int (*stan_client_fn)(void *arg, const stan_client_info_t *ci);
+
+void stan_get_server_info(stan_t *st, stan_server_info_t *out);
+/* Channels in name order. */
+void stan_foreach_channel(stan_t *st, stan_channel_fn fn, void *arg);
+/* 0, or -1 when there is no such channel. */
+int stan_get_channel_info(stan_t *st, const char *name, stan_channel_info_t *out);
+/* Subscriptions of one channel and/or one client (NULL: any), offline durables included. */
+void stan_foreach_sub(stan_t *st, const char *channel, const char *client_id, stan_sub_fn fn,
+                      void *arg);
+/* Clients in id order. */
+void stan_foreach_client(stan_t *st, stan_client_fn fn, void *arg);
+int stan_get_client_info(stan_t *st, const char *id, stan_client_info_t *out);
 
 #endif

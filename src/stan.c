@@ -448,6 +448,7 @@ stan_t *stan_new(uv_loop_t *loop, server_t *srv, const config_t *cfg)
     st->loop = loop;
     st->srv = srv;
     st->cfg = cfg;
+    st->start_ns = stan_now_ns();
     strmap_init(&st->clients);
     strmap_init(&st->clients_by_conn);
     strmap_init(&st->channels);

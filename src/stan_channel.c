@@ -302,3 +302,20 @@ void stan_channel_free_all(stan_t *st)
         e = next;
     }
 }
+
+uint64_t stan_channel_cum_at(stan_t *st, stan_channel_t *ch, uint64_t seq)
+{
+    if (seq >= ch->last_seq) return ch->cum_last;
+    if (seq < ch->first_seq) return ch->base_cum;
+    uint8_t key[STAN_MSG_KEY];
+    stan_key_msg(key, ch->id, seq);
+    store_val_t v;
+    stan_msgval_t m;
+    uint64_t r = ch->base_cum;
+    if (store_read_begin(st->store) != STORE_OK) return r;
+    if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) == STORE_OK &&
+        stan_msg_decode(v.p, v.len, &m))
+        r = m.cum;
+    store_read_end(st->store);
+    return r;
+}

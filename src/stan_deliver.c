@@ -69,12 +69,14 @@ static void reader_close(msg_reader_t *r)
 }
 
 /* Sends one stored message to s. Returns false if the message is gone (evicted by limits). */
-static bool send_msg(stan_t *st, stan_sub_t *s, msg_reader_t *rd, uint64_t seq, uint32_t count)
+static bool send_msg(stan_t *st, stan_sub_t *s, msg_reader_t *rd, uint64_t seq, uint32_t count,
+                     stan_msgval_t *sent)
 {
     store_val_t v;
     if (!reader_get(st, rd, s->ch, seq, &v)) return false;
     stan_msgval_t mv;
     if (!stan_msg_decode(v.p, v.len, &mv)) return false;
+    if (sent) *sent = mv;
     pbw_msgproto_t m = {
         .sequence = seq,
         .subject = s->ch->name,
@@ -97,12 +99,16 @@ static bool send_msg(stan_t *st, stan_sub_t *s, msg_reader_t *rd, uint64_t seq, 
     return true;
 }
 
-static void deliver_new(stan_t *st, stan_sub_t *s, msg_reader_t *rd, uint64_t seq)
+/* Sends seq to s as a first delivery; returns the channel's running total at seq (or 0 when
+ * the message is gone). */
+static uint64_t deliver_new(stan_t *st, stan_sub_t *s, msg_reader_t *rd, uint64_t seq)
 {
     uint64_t expire = uv_now(st->loop) + (uint64_t)s->ack_wait_s * 1000;
-    if (!send_msg(st, s, rd, seq, 1)) return;
-    stan_pend_touch(st, s, stan_pend_add(s, seq, 1, expire));
+    stan_msgval_t mv;
+    if (!send_msg(st, s, rd, seq, 1, &mv)) return 0;
+    stan_pend_touch(st, s, stan_pend_add(s, seq, 1, (uint32_t)mv.len, expire));
     if (!uv_is_active((uv_handle_t *)&s->ack_timer)) arm_timer(st, s);
+    return mv.cum;
 }
 
 /* Whether anyone listens on the subscription's inbox right now. After a server restart, or
@@ -129,7 +135,8 @@ static void deliver_plain(stan_t *st, stan_sub_t *s)
         if (seq < ch->first_seq) seq = ch->first_seq;
         s->last_sent = seq;
         moved = true;
-        deliver_new(st, s, &rd, seq);
+        uint64_t cum = deliver_new(st, s, &rd, seq);
+        if (cum) s->last_sent_cum = cum;
     }
     reader_close(&rd);
     if (moved) stan_sub_mark_dirty(st, s);
@@ -162,7 +169,8 @@ static void deliver_group(stan_t *st, stan_qgroup_t *g)
         uint64_t seq = g->last_sent + 1;
         if (seq < ch->first_seq) seq = ch->first_seq;
         g->last_sent = seq;
-        deliver_new(st, m, &rd, seq);
+        uint64_t cum = deliver_new(st, m, &rd, seq);
+        if (cum) g->last_sent_cum = cum;
         stan_sub_mark_dirty(st, m);
     }
     reader_close(&rd);
@@ -197,7 +205,8 @@ static void redeliver_due(stan_t *st, stan_sub_t *s, bool all)
         stan_pending_t *next = p->next;
         bool last = p == stop;
         p->count++;
-        if (send_msg(st, s, &rd, p->seq, p->count)) {
+        if (send_msg(st, s, &rd, p->seq, p->count, NULL)) {
+            s->redelivered_total++;
             p->expire_ms = now + (uint64_t)s->ack_wait_s * 1000;
             stan_pend_touch(st, s, p);
             stan_pend_to_tail(s, p);

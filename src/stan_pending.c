@@ -65,12 +65,15 @@ static void list_append(stan_sub_t *s, stan_pending_t *p)
     s->ptail = p;
 }
 
-stan_pending_t *stan_pend_add(stan_sub_t *s, uint64_t seq, uint32_t count, uint64_t expire)
+stan_pending_t *stan_pend_add(stan_sub_t *s, uint64_t seq, uint32_t count, uint32_t size,
+                              uint64_t expire)
 {
     if (s->npending + 1 > s->pbuckets) pend_grow(s);
     stan_pending_t *p = xcalloc(1, sizeof *p);
     p->seq = seq;
     p->count = count;
+    p->size = size;
+    s->inflight_bytes += size;
     p->expire_ms = expire;
     stan_pending_t **slot = pend_slot(s, seq);
     p->hnext = *slot;
@@ -86,6 +89,7 @@ void stan_pend_remove(stan_sub_t *s, stan_pending_t *p)
     if (*slot == p) *slot = p->hnext;
     list_unlink(s, p);
     s->npending--;
+    s->inflight_bytes -= p->size;
     free(p);
 }
 
@@ -153,10 +157,10 @@ void stan_pend_transfer(stan_t *st, stan_sub_t *from, stan_sub_t *to)
     while (from->ptail) {
         stan_pending_t *p = from->ptail;
         uint64_t seq = p->seq;
-        uint32_t count = p->count;
+        uint32_t count = p->count, size = p->size;
         stan_pend_drop(st, from, p);
         if (stan_pend_find(to, seq)) continue;
-        stan_pending_t *q = stan_pend_add(to, seq, count, 0);
+        stan_pending_t *q = stan_pend_add(to, seq, count, size, 0);
         list_unlink(to, q);
         list_prepend(to, q);
         stan_pend_touch(st, to, q);

@@ -22,6 +22,7 @@ typedef struct stan_qgroup stan_qgroup_t;
 typedef struct stan_pending {
     uint64_t seq;
     uint32_t count;                   /* deliveries so far (1 = delivered once); persisted */
+    uint32_t size;                    /* payload bytes, for the inflight_bytes counter */
     uint64_t expire_ms;               /* loop time when it is due for redelivery */
     bool on_disk;                     /* its row is committed, or in a batch on its way */
     bool dirty;                       /* its row must be (re)written with the next batch */
@@ -42,7 +43,10 @@ struct stan_sub {
     stan_qgroup_t *qg;
     int32_t max_inflight;
     int32_t ack_wait_s;
-    uint64_t last_sent; /* for a queue member, the group's last_sent is what counts */
+    uint64_t last_sent;         /* for a queue member, the group's last_sent is what counts */
+    uint64_t last_sent_cum;     /* the channel's running payload total at last_sent */
+    uint64_t inflight_bytes;    /* payload bytes of the pending set */
+    uint64_t redelivered_total; /* redeliveries sent (since start; plus those recovered) */
     bool is_durable;
     bool is_offline;
     bool ready;   /* the subscription response went out: deliveries may flow */
@@ -74,6 +78,7 @@ struct stan_qgroup {
     char *key; /* "name" or "durable:name" */
     stan_channel_t *ch;
     uint64_t last_sent;
+    uint64_t last_sent_cum;
     stan_sub_t *members;
     size_t nmembers;
     bool durable;
@@ -175,6 +180,7 @@ struct stan {
     const config_t *cfg;
     store_t *store;
     char server_id[32];
+    int64_t start_ns;
     /* subjects */
     char *discover, *pings, *pub_prefix, *sub_subj, *unsub_subj, *close_subj, *subclose_subj;
     char *inbox_prefix; /* _INBOX.<server id>. for heartbeat replies */
@@ -242,6 +248,9 @@ void stan_channel_committed(stan_t *st, stan_channel_t *ch, uint64_t seq, uint64
                             size_t size);
 /* After a failed batch: forget assigned-but-uncommitted sequences. */
 void stan_channel_rollback(stan_t *st, stan_channel_t *ch);
+/* The channel's running payload total at seq (committed messages; within a read view): what
+ * byte counts of sequence ranges are computed from. */
+uint64_t stan_channel_cum_at(stan_t *st, stan_channel_t *ch, uint64_t seq);
 /* Once a second: max_age expiry and max_inactivity removal. */
 void stan_channel_tick(stan_t *st);
 
@@ -274,7 +283,8 @@ void stan_sub_store_failed(stan_t *st);
 
 /* ---- stan_pending.c ---- */
 stan_pending_t *stan_pend_find(stan_sub_t *s, uint64_t seq);
-stan_pending_t *stan_pend_add(stan_sub_t *s, uint64_t seq, uint32_t count, uint64_t expire);
+stan_pending_t *stan_pend_add(stan_sub_t *s, uint64_t seq, uint32_t count, uint32_t size,
+                              uint64_t expire);
 void stan_pend_remove(stan_sub_t *s, stan_pending_t *p);
 /* Its row must be (re)written with the next batch (the sub is marked dirty). */
 void stan_pend_touch(stan_t *st, stan_sub_t *s, stan_pending_t *p);

@@ -386,6 +386,7 @@ void stan_sub_on_subscribe(stan_t *st, const server_msg_t *m)
         if (!g) {
             g = qg_get(ch, key, s->durable != NULL);
             g->last_sent = start_last_sent(st, ch, r);
+            g->last_sent_cum = stan_channel_cum_at(st, ch, g->last_sent);
         }
         /* Joined first, so that removing the shadow below never empties (and frees) the group. */
         qg_link(g, s);
@@ -400,6 +401,7 @@ void stan_sub_on_subscribe(stan_t *st, const server_msg_t *m)
         }
     } else {
         s->last_sent = start_last_sent(st, ch, r);
+        s->last_sent_cum = stan_channel_cum_at(st, ch, s->last_sent);
         if (s->durable) {
             char *k = durable_key(cl->id, s->durable);
             strmap_put(&ch->durables, k, strlen(k), s);
@@ -541,6 +543,7 @@ int stan_sub_restore(stan_t *st, const void *rec, size_t len)
     if (r->durable_name[0]) s->durable = xstrdup(r->durable_name);
     if (r->queue_group[0]) s->qgroup = xstrdup(r->queue_group);
     s->last_sent = r->last_sent;
+    s->last_sent_cum = stan_channel_cum_at(st, ch, s->last_sent);
     if (cl) {
         client_link(s, cl);
         s->ready = true;
@@ -555,7 +558,10 @@ int stan_sub_restore(stan_t *st, const void *rec, size_t len)
         else
             snprintf(key, sizeof key, "%s", s->qgroup);
         stan_qgroup_t *g = qg_get(ch, key, s->durable != NULL);
-        if (r->last_sent > g->last_sent) g->last_sent = r->last_sent;
+        if (r->last_sent > g->last_sent || g->nmembers == 0) {
+            g->last_sent = r->last_sent;
+            g->last_sent_cum = s->last_sent_cum;
+        }
         qg_link(g, s);
     } else if (s->durable) {
         char *k = durable_key(s->client_id, s->durable);
@@ -582,7 +588,17 @@ int stan_sub_restore_pending(stan_t *st, uint64_t sub_id, uint64_t seq, uint32_t
     }
     if (!s || stan_pend_find(s, seq)) return -1;
     /* Due at once: recovered unacked messages are redelivered first. */
-    stan_pend_add(s, seq, count ? count : 1, 0)->on_disk = true;
+    /* Its size, for inflight_bytes: recovery runs inside a read view. */
+    uint8_t mkey[STAN_MSG_KEY];
+    stan_key_msg(mkey, s->ch->id, seq);
+    store_val_t v;
+    stan_msgval_t mv;
+    uint32_t size = 0;
+    if (store_get(st->store, STORE_DB_MSGS, mkey, sizeof mkey, &v) == STORE_OK &&
+        stan_msg_decode(v.p, v.len, &mv))
+        size = (uint32_t)mv.len;
+    if (count > 1) s->redelivered_total += count - 1;
+    stan_pend_add(s, seq, count ? count : 1, size, 0)->on_disk = true;
     return 0;
 }
 

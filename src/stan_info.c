@@ -1,0 +1,171 @@
+/* stan_info: read-only snapshots of the engine for the monitoring endpoints. Everything is
+ * computed from counters kept as events happen (O(1) per subscription), except the age of the
+ * oldest pending message, which looks at most two stored timestamps and the in-flight set. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "stan_private.h"
+#include "xalloc.h"
+
+void stan_get_server_info(stan_t *st, stan_server_info_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->cluster_id = st->cfg->cluster_id;
+    out->server_id = st->server_id;
+    out->start_ns = st->start_ns;
+    out->clients = st->clients.count;
+    out->channels = st->channels.count;
+    size_t it;
+    for (strmap_entry_t *e = strmap_first(&st->channels, &it); e;
+         e = strmap_next(&st->channels, &it, e)) {
+        stan_channel_t *ch = e->val;
+        out->subscriptions += ch->nsubs;
+        out->total_msgs += ch->msgs;
+        out->total_bytes += ch->bytes;
+    }
+}
+
+static void fill_channel(const stan_channel_t *ch, stan_channel_info_t *out)
+{
+    out->name = ch->name;
+    out->msgs = ch->msgs;
+    out->bytes = ch->bytes;
+    out->first_seq = ch->last_seq ? ch->first_seq : 0;
+    out->last_seq = ch->last_seq;
+    out->subs = ch->nsubs;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The map's keys in byte order (NSS lists names sorted). Caller frees the array. */
+static char **sorted_keys(const strmap_t *m)
+{
+    char **keys = xmalloc((m->count + 1) * sizeof *keys);
+    size_t n = 0, it;
+    for (strmap_entry_t *e = strmap_first(m, &it); e; e = strmap_next(m, &it, e))
+        keys[n++] = e->key;
+    qsort(keys, n, sizeof *keys, cmp_names);
+    keys[n] = NULL;
+    return keys;
+}
+
+void stan_foreach_channel(stan_t *st, stan_channel_fn fn, void *arg)
+{
+    char **keys = sorted_keys(&st->channels);
+    for (char **k = keys; *k; k++) {
+        stan_channel_info_t ci;
+        fill_channel(strmap_get(&st->channels, *k, strlen(*k)), &ci);
+        if (fn(arg, &ci)) break;
+    }
+    free(keys);
+}
+
+int stan_get_channel_info(stan_t *st, const char *name, stan_channel_info_t *out)
+{
+    stan_channel_t *ch = strmap_get(&st->channels, name, strlen(name));
+    if (!ch) return -1;
+    fill_channel(ch, out);
+    return 0;
+}
+
+/* The stored timestamp of seq (within a read view); 0 if it is gone. */
+static int64_t msg_ts(stan_t *st, stan_channel_t *ch, uint64_t seq)
+{
+    uint8_t key[STAN_MSG_KEY];
+    stan_key_msg(key, ch->id, seq);
+    store_val_t v;
+    stan_msgval_t m;
+    if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) == STORE_OK &&
+        stan_msg_decode(v.p, v.len, &m))
+        return m.ts;
+    return 0;
+}
+
+static void fill_sub(stan_t *st, stan_sub_t *s, int64_t now_ns, stan_sub_info_t *out)
+{
+    stan_channel_t *ch = s->ch;
+    memset(out, 0, sizeof *out);
+    out->channel = ch->name;
+    out->client_id = s->client_id;
+    out->inbox = s->inbox;
+    out->ack_inbox = s->ack_inbox;
+    out->durable_name = s->durable;
+    out->queue_name = s->qg ? s->qg->key : NULL;
+    out->is_durable = s->is_durable;
+    out->is_offline = s->client == NULL;
+    out->max_inflight = s->max_inflight;
+    out->ack_wait = s->ack_wait_s;
+    out->is_stalled = s->npending >= (size_t)s->max_inflight;
+    uint64_t sent = s->qg ? s->qg->last_sent : s->last_sent;
+    uint64_t sent_cum = s->qg ? s->qg->last_sent_cum : s->last_sent_cum;
+    out->last_sent = sent;
+    out->inflight_msgs = s->npending;
+    out->inflight_bytes = s->inflight_bytes;
+    /* Messages dropped by limits are not owed any more: the backlog starts at first_seq. */
+    uint64_t from = sent >= ch->first_seq ? sent : ch->first_seq - 1;
+    uint64_t from_cum = sent_cum > ch->base_cum ? sent_cum : ch->base_cum;
+    out->backlog_msgs = ch->last_seq > from ? ch->last_seq - from : 0;
+    out->backlog_bytes = out->backlog_msgs && ch->cum_last > from_cum ? ch->cum_last - from_cum : 0;
+    out->pending_msgs = out->backlog_msgs + out->inflight_msgs;
+    out->pending_bytes = out->backlog_bytes + out->inflight_bytes;
+    out->redelivered_total = s->redelivered_total;
+    /* The oldest owed message: the lowest unacked sequence, or the first of the backlog. */
+    uint64_t oldest = out->backlog_msgs ? from + 1 : 0;
+    for (stan_pending_t *p = s->phead; p; p = p->next)
+        if (!oldest || p->seq < oldest) oldest = p->seq;
+    if (oldest && store_read_begin(st->store) == STORE_OK) {
+        int64_t ts = msg_ts(st, ch, oldest);
+        store_read_end(st->store);
+        if (ts && now_ns > ts) out->oldest_pending_age = (double)(now_ns - ts) / 1e9;
+    }
+}
+
+void stan_foreach_sub(stan_t *st, const char *channel, const char *client_id, stan_sub_fn fn,
+                      void *arg)
+{
+    int64_t now = stan_now_ns();
+    char **keys = sorted_keys(&st->channels);
+    for (char **k = keys; *k; k++) {
+        if (channel && strcmp(channel, *k) != 0) continue;
+        stan_channel_t *ch = strmap_get(&st->channels, *k, strlen(*k));
+        for (stan_sub_t *s = ch->subs; s; s = s->ch_next) {
+            if (s->deleted || (client_id && strcmp(client_id, s->client_id) != 0)) continue;
+            stan_sub_info_t si;
+            fill_sub(st, s, now, &si);
+            if (fn(arg, &si)) goto out;
+        }
+    }
+out:
+    free(keys);
+}
+
+static void fill_client(const stan_client_t *cl, stan_client_info_t *out)
+{
+    out->id = cl->id;
+    out->hb_inbox = cl->hb_inbox;
+    out->subs = 0;
+    for (const stan_sub_t *s = cl->subs; s; s = s->cl_next)
+        out->subs++;
+}
+
+void stan_foreach_client(stan_t *st, stan_client_fn fn, void *arg)
+{
+    char **keys = sorted_keys(&st->clients);
+    for (char **k = keys; *k; k++) {
+        stan_client_info_t ci;
+        fill_client(strmap_get(&st->clients, *k, strlen(*k)), &ci);
+        if (fn(arg, &ci)) break;
+    }
+    free(keys);
+}
+
+int stan_get_client_info(stan_t *st, const char *id, stan_client_info_t *out)
+{
+    stan_client_t *cl = strmap_get(&st->clients, id, strlen(id));
+    if (!cl) return -1;
+    fill_client(cl, out);
+    return 0;
+}
