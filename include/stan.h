@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "server.h"
+#include "store.h"
 
 typedef struct stan stan_t;
 
@@ -69,6 +70,15 @@ typedef int (*stan_sub_fn)(void *arg, const stan_sub_info_t *si);
 typedef int (*stan_client_fn)(void *arg, const stan_client_info_t *ci);
 
 void stan_get_server_info(stan_t *st, stan_server_info_t *out);
+
+typedef struct stan_store_info {
+    const char *type;     /* "FILE" (LMDB on disk) or "MEMORY", as NSS names them */
+    bool writable;        /* the last commit succeeded */
+    const char *error;    /* why not, when !writable */
+    uint64_t redeliveries_total;
+    store_stats_t stats;
+} stan_store_info_t;
+void stan_get_store_info(stan_t *st, stan_store_info_t *out);
 /* Channels in name order. */
 void stan_foreach_channel(stan_t *st, stan_channel_fn fn, void *arg);
 /* 0, or -1 when there is no such channel. */

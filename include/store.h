@@ -52,12 +52,18 @@ typedef struct store_val {
     size_t len;
 } store_val_t;
 
+#define STORE_HIST_BUCKETS 12
+extern const uint64_t store_hist_bounds_us[STORE_HIST_BUCKETS];
+
 typedef struct store_stats {
     uint64_t map_size;       /* bytes reserved for the map */
     uint64_t used_bytes;     /* bytes of the data file in use (pages * page size) */
     uint64_t commits;        /* batches committed */
     uint64_t commit_ns_last; /* duration of the last commit (txn + fsync) */
     uint64_t commit_ns_total;
+    /* Commit durations: commit_hist[i] counts commits that took at most store_hist_bounds_us[i]
+     * microseconds (and more than the bound before); the last bucket is everything slower. */
+    uint64_t commit_hist[STORE_HIST_BUCKETS + 1];
     uint64_t map_grows;
     uint64_t map_grow_waits; /* grows that had to wait for the loop's read view to close */
     uint64_t failures;       /* batches that ended with an error */

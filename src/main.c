@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "monitor.h"
 #include "server.h"
 #include "stan.h"
 
@@ -17,6 +18,7 @@ typedef struct daemon {
     config_t cfg;
     server_t *server;
     stan_t *stan;
+    monitor_t *monitor;
     uv_signal_t sigusr1, sighup;
     uv_async_t stop_async; /* SIGINT/SIGTERM, from the signal handler into the loop */
     int exit_code;
@@ -31,10 +33,16 @@ static void on_server_down(void *arg)
     uv_close((uv_handle_t *)&d->sighup, NULL);
 }
 
-static void on_stan_down(void *arg)
+static void on_monitor_down(void *arg)
 {
     daemon_t *d = arg;
     server_shutdown(d->server, on_server_down, d);
+}
+
+static void on_stan_down(void *arg)
+{
+    daemon_t *d = arg;
+    monitor_close(d->monitor, on_monitor_down, d);
 }
 
 /* SIGINT and SIGTERM are caught by a plain handler, not uv_signal: libuv would report the signal
@@ -154,12 +162,16 @@ int main(int argc, char **argv)
     LOG_I("Server ID: %s", server_id(d.server));
     if (d.cfg.config_file) LOG_I("Using configuration file: %s", d.cfg.config_file);
     d.stan = stan_new(d.loop, d.server, &d.cfg);
+    d.monitor = monitor_new(d.loop, &d.cfg, d.server, d.stan);
     rc = stan_start(d.stan, err, sizeof err);
     if (rc == 0) rc = server_start(d.server, err, sizeof err);
+    if (rc == 0) rc = monitor_start(d.monitor, err, sizeof err);
     if (rc) {
         LOG_F("%s", err);
+        monitor_close(d.monitor, NULL, NULL);
         stan_free(d.stan);
         uv_run(d.loop, UV_RUN_DEFAULT);
+        monitor_free(d.monitor);
         server_free(d.server);
         config_free(&d.cfg);
         log_close();
@@ -174,16 +186,13 @@ int main(int argc, char **argv)
     start_signal(&d, &d.sigusr1, SIGUSR1);
     start_signal(&d, &d.sighup, SIGHUP);
     LOG_I("Listening for client connections on %s:%d", d.cfg.host, server_port(d.server));
-    /* Honest about what this build does not serve yet (see README, "Status"). */
-    if (d.cfg.http_port)
-        LOG_W("http_port %d is set, but the monitoring endpoints are not part of this build yet",
-              d.cfg.http_port);
     LOG_I("Streaming Server is ready");
 
     uv_run(d.loop, UV_RUN_DEFAULT);
 
     stan_free(d.stan);
     uv_run(d.loop, UV_RUN_DEFAULT); /* close callbacks of the engine's timers */
+    monitor_free(d.monitor);
     server_free(d.server);
     if (d.cfg.pid_file) unlink(d.cfg.pid_file);
     LOG_I("Server stopped");

@@ -207,6 +207,7 @@ static void redeliver_due(stan_t *st, stan_sub_t *s, bool all)
         p->count++;
         if (send_msg(st, s, &rd, p->seq, p->count, NULL)) {
             s->redelivered_total++;
+            st->redeliveries_total++;
             p->expire_ms = now + (uint64_t)s->ack_wait_s * 1000;
             stan_pend_touch(st, s, p);
             stan_pend_to_tail(s, p);

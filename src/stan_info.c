@@ -169,3 +169,13 @@ int stan_get_client_info(stan_t *st, const char *id, stan_client_info_t *out)
     fill_client(cl, out);
     return 0;
 }
+
+void stan_get_store_info(stan_t *st, stan_store_info_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->type = st->cfg->store == CONFIG_STORE_MEMORY ? "MEMORY" : "FILE";
+    out->writable = st->last_commit_status == STORE_OK;
+    out->error = out->writable ? NULL : store_strerror(st->last_commit_status);
+    out->redeliveries_total = st->redeliveries_total;
+    store_get_stats(st->store, &out->stats);
+}

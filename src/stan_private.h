@@ -181,6 +181,8 @@ struct stan {
     store_t *store;
     char server_id[32];
     int64_t start_ns;
+    int last_commit_status;      /* STORE_OK or the error of the last commit */
+    uint64_t redeliveries_total; /* every redelivery sent since start */
     /* subjects */
     char *discover, *pings, *pub_prefix, *sub_subj, *unsub_subj, *close_subj, *subclose_subj;
     char *inbox_prefix; /* _INBOX.<server id>. for heartbeat replies */

@@ -1,0 +1,70 @@
+/* httpd: a small HTTP/1.1 server on the loop, the transport of the monitoring endpoints.
+ *
+ * Requests are parsed by http-parser; each complete request is handed to one synchronous handler
+ * that fills in the response. GET and HEAD only, no request bodies, keep-alive and pipelining
+ * (answered in order), bounded everything: request head size, connections, time to send a
+ * request, unsent output. Nothing blocks the loop; a misbehaving client is closed, never waited
+ * for, and logged at debug level only. */
+#ifndef STANZA_HTTPD_H
+#define STANZA_HTTPD_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "buf.h"
+
+typedef struct httpd httpd_t;
+
+/* A request as parsed. Every pointer is valid only during the handler call. path and query are
+ * NUL-terminated, raw (not percent-decoded), and never NULL: path is "/" when the request target
+ * has none, query is "" when there is no query string. The fragment, if any, is dropped. */
+typedef struct httpd_req {
+    const char *method; /* "GET" or "HEAD" */
+    const char *path;
+    size_t path_len;
+    const char *query; /* without the '?' */
+    size_t query_len;
+} httpd_req_t;
+
+/* The response the handler fills in. status starts at 200, content_type at "application/json",
+ * body and headers empty. For HEAD the body is measured for Content-Length but not sent.
+ * Content-Length, Content-Type, Connection and Cache-Control are always written by httpd; extra
+ * header lines go in headers (use httpd_resp_header). content_type must stay valid until the
+ * handler returns; httpd copies it. */
+typedef struct httpd_resp {
+    int status;
+    const char *content_type;
+    buf_t body;
+    buf_t headers; /* "Name: value\r\n" lines */
+} httpd_resp_t;
+
+typedef void (*httpd_handler_fn)(void *arg, const httpd_req_t *req, httpd_resp_t *resp);
+
+/* The handler runs on the loop thread, once per request. */
+httpd_t *httpd_new(uv_loop_t *loop, httpd_handler_fn fn, void *arg);
+/* Binds host (an IPv4 or IPv6 literal) and port (0 picks a free one) and starts accepting.
+ * Returns 0, or a negative libuv error with a message in err. Call at most once. */
+int httpd_listen(httpd_t *h, const char *host, int port, char *err, size_t errlen);
+/* The port actually bound, or 0 before a successful httpd_listen. */
+int httpd_port(const httpd_t *h);
+/* Closes a connection that sends nothing for idle_ms, or that does not complete a request within
+ * request_ms of starting it (408). Defaults 5000 and 5000; applies to timers started after. */
+void httpd_set_timeouts(httpd_t *h, unsigned idle_ms, unsigned request_ms);
+/* Connections open now (including those finishing their last response). */
+size_t httpd_conns(const httpd_t *h);
+/* Stops listening and closes every connection at once; done(arg) runs from the loop when all
+ * handles are closed. Call once; done may be NULL. */
+void httpd_close(httpd_t *h, void (*done)(void *arg), void *arg);
+/* Frees h: right after httpd_new, or once httpd_close's done ran. */
+void httpd_free(httpd_t *h);
+
+/* Appends the header line "name: value". */
+void httpd_resp_header(httpd_resp_t *resp, const char *name, const char *value);
+/* Finds key in the query string (key=value pairs separated by '&'; keys and values decoded:
+ * %XX and '+' for space) and copies its decoded value, NUL-terminated, into out. A key without
+ * '=' has the value "". Returns false when the key is absent, or when the value does not fit in
+ * outlen or decodes to an embedded NUL (it cannot be given as a C string). The first occurrence
+ * wins. */
+bool httpd_query_get(const httpd_req_t *req, const char *key, char *out, size_t outlen);
+
+#endif

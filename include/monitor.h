@@ -1,0 +1,27 @@
+/* monitor: the HTTP monitoring endpoints on -m/--http_port, served by httpd on the same loop.
+ *
+ * NSS-compatible JSON (/streaming/serverz, storez, clientsz, channelsz, with NSS's keys and
+ * meanings, plus per-subscription backlog keys of our own), Prometheus text on /metrics, and
+ * /healthz for probes. Everything is built from snapshots of the engine (stan.h) and the NATS
+ * layer's counters (server.h); nothing here changes state. */
+#ifndef STANZA_MONITOR_H
+#define STANZA_MONITOR_H
+#include <uv.h>
+
+#include "config.h"
+#include "server.h"
+#include "stan.h"
+
+typedef struct monitor monitor_t;
+
+/* All must outlive the monitor. */
+monitor_t *monitor_new(uv_loop_t *loop, const config_t *cfg, server_t *srv, stan_t *st);
+/* Listens on cfg->http_host (or host) : cfg->http_port. Returns 0 (also when http_port is 0:
+ * nothing to do), or -1 with a message in err. */
+int monitor_start(monitor_t *m, char *err, size_t errlen);
+int monitor_port(const monitor_t *m);
+/* Stops listening and closes its connections; done(arg) when finished (at once if idle). */
+void monitor_close(monitor_t *m, void (*done)(void *arg), void *arg);
+void monitor_free(monitor_t *m);
+
+#endif

@@ -1,0 +1,450 @@
+/* it_monitor: the monitoring endpoints against a real stanzad, driven by real STAN clients:
+ * exact pending counts (messages and bytes) over the NSS-compatible JSON and /metrics, a large
+ * backlog behind a small MaxInflight, counts after kill -9 and a restart, counts after limits
+ * drop messages, NSS's keys and types, promtool's check, and bad HTTP requests refused while
+ * messages keep flowing. Every wait polls an endpoint with a deadline. */
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "harness_stan.h"
+#include "test.h"
+
+#define T_MS 10000
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* Sends raw bytes, reads until the server closes (or the deadline); returns the whole answer
+ * (malloc'ed) or NULL. */
+static char *http_raw(int port, const char *request, size_t reqlen)
+{
+    int fd = hraw_connect(port);
+    if (fd < 0) return NULL;
+    if (reqlen && write(fd, request, reqlen) != (ssize_t)reqlen) {
+        close(fd);
+        return NULL;
+    }
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    int64_t deadline = harness_now_ms() + T_MS;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int left = (int)(deadline - harness_now_ms());
+        if (left <= 0 || poll(&p, 1, left) <= 0) break;
+        if (len + 4096 > cap) out = realloc(out, cap *= 2);
+        ssize_t n = read(fd, out + len, cap - len - 1);
+        if (n <= 0) break;
+        len += (size_t)n;
+    }
+    close(fd);
+    out[len] = '\0';
+    return out;
+}
+
+/* GET path; returns the status and the body (malloc'ed). */
+static int http_get(int port, const char *path, char **body)
+{
+    char req[1024];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path);
+    char *all = http_raw(port, req, (size_t)n);
+    CHECK(all != NULL);
+    int status = 0;
+    sscanf(all, "HTTP/1.%*d %d", &status);
+    char *b = strstr(all, "\r\n\r\n");
+    *body = strdup(b ? b + 4 : "");
+    free(all);
+    return status;
+}
+
+static json_t *get_json(int port, const char *path)
+{
+    char *body;
+    int status = http_get(port, path, &body);
+    if (status != 200) fprintf(stderr, "GET %s -> %d: %s\n", path, status, body);
+    CHECK_EQ_INT(status, 200);
+    json_error_t e;
+    json_t *j = json_loads(body, 0, &e);
+    if (!j) fprintf(stderr, "GET %s: bad JSON (%s): %s\n", path, e.text, body);
+    CHECK(j != NULL);
+    free(body);
+    return j;
+}
+
+static int64_t iget(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    if (!json_is_integer(v)) fprintf(stderr, "key %s is not an integer\n", k);
+    CHECK(json_is_integer(v));
+    return json_integer_value(v);
+}
+
+/* The first subscription object of channel (NULL if none yet). Caller decrefs the root. */
+static json_t *first_sub(int mport, const char *channel, json_t **root)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/streaming/channelsz?channel=%s&subs=1", channel);
+    *root = get_json(mport, path);
+    json_t *subs = json_object_get(*root, "subscriptions");
+    return json_array_size(subs) ? json_array_get(subs, 0) : NULL;
+}
+
+/* Waits until the channel's first subscription shows these counts. */
+static void wait_counts(int mport, const char *channel, int64_t pending, int64_t pending_bytes,
+                        int64_t inflight, int64_t backlog)
+{
+    int64_t deadline = harness_now_ms() + T_MS;
+    for (;;) {
+        json_t *root;
+        json_t *s = first_sub(mport, channel, &root);
+        bool ok = s && iget(s, "pending_msgs") == pending &&
+                  iget(s, "pending_bytes") == pending_bytes &&
+                  iget(s, "inflight_msgs") == inflight && iget(s, "pending_count") == inflight &&
+                  iget(s, "backlog_msgs") == backlog;
+        if (ok || harness_now_ms() > deadline) {
+            if (!ok) {
+                char *t = json_dumps(root, JSON_INDENT(2));
+                fprintf(stderr, "wanted pending %lld/%lld B, inflight %lld, backlog %lld; got %s\n",
+                        (long long)pending, (long long)pending_bytes, (long long)inflight,
+                        (long long)backlog, t);
+                free(t);
+            }
+            json_decref(root);
+            CHECK(ok);
+            return;
+        }
+        json_decref(root);
+        poll(NULL, 0, 20);
+    }
+}
+
+/* The value of one /metrics sample (line starting with `series`), or -1. */
+static double metric(int mport, const char *series)
+{
+    char *body;
+    CHECK_EQ_INT(http_get(mport, "/metrics", &body), 200);
+    double v = -1;
+    for (char *line = strtok(body, "\n"); line; line = strtok(NULL, "\n"))
+        if (strncmp(line, series, strlen(series)) == 0 && line[strlen(series)] == ' ')
+            v = atof(line + strlen(series) + 1);
+    free(body);
+    return v;
+}
+
+static void start(struct hserver *s, int *mport, const char *extra1, const char *extra2,
+                  const char *dir)
+{
+    static char port_s[16];
+    *mport = free_port();
+    snprintf(port_s, sizeof port_s, "%d", *mport);
+    const char *args[] = {"-m", port_s, "--store", "FILE", "--dir", dir, extra1, extra2, NULL};
+    CHECK(harness_server_start(s, NULL, args) == 0);
+}
+
+/* The issue's scenario: a queue group "bar" on "foo" whose worker is busy (it acks nothing
+ * for now), ten 10-byte messages: pending 10 messages / 100 bytes everywhere, then 0. */
+static void test_queue_group_pending_exact(void)
+{
+    struct hstan_dir d;
+    hstan_dir_make(&d);
+    struct hserver s;
+    int mport;
+    start(&s, &mport, NULL, NULL, d.data);
+    stanConnection *worker = hstan_connect_or_die(&s, "worker-1");
+    stanConnection *pub = hstan_connect_or_die(&s, "producer");
+    struct hstan_rx rx;
+    hstan_rx_init(&rx, 64, HSTAN_ACK_TEST);
+    stanSubOptions *o = hstan_subopts();
+    CHECK(stanSubOptions_SetManualAckMode(o, true) == NATS_OK);
+    CHECK(stanSubOptions_SetAckWait(o, 60000) == NATS_OK);
+    stanSubscription *sub = NULL;
+    CHECK(hstan_sub(&sub, worker, "foo", "bar", &rx, o) == NATS_OK);
+    for (int i = 0; i < 10; i++)
+        CHECK(hstan_pub(pub, "foo", "0123456789") == NATS_OK);
+    CHECK(hstan_rx_wait(&rx, 10, T_MS));
+    wait_counts(mport, "foo", 10, 100, 10, 0);
+
+    json_t *root;
+    json_t *js = first_sub(mport, "foo", &root);
+    CHECK_EQ_STR(json_string_value(json_object_get(js, "queue_name")), "bar");
+    CHECK_EQ_STR(json_string_value(json_object_get(js, "client_id")), "worker-1");
+    CHECK(json_real_value(json_object_get(js, "oldest_pending_age")) >= 0);
+    json_decref(root);
+    /* The same over Prometheus: one series for the group. */
+    const char *series = "stanza_subscription_pending_messages{channel=\"foo\",queue=\"bar\","
+                         "durable=\"\",client_id=\"\",sub=\"\"}";
+    CHECK(metric(mport, series) == 10);
+    CHECK(metric(mport, "stanza_subscription_pending_bytes{channel=\"foo\",queue=\"bar\","
+                        "durable=\"\",client_id=\"\",sub=\"\"}") == 100);
+
+    for (int i = 0; i < 10; i++)
+        CHECK(hstan_rx_ack(&rx, i) == NATS_OK);
+    wait_counts(mport, "foo", 0, 0, 0, 0);
+    CHECK(metric(mport, series) == 0);
+
+    stanSubscription_Destroy(sub);
+    stanSubOptions_Destroy(o);
+    hstan_rx_destroy(&rx);
+    stanConnection_Destroy(worker);
+    stanConnection_Destroy(pub);
+    CHECK_EQ_INT(harness_server_stop(&s, SIGINT), 0);
+    hstan_dir_remove(&d);
+}
+
+/* 100,000 messages behind MaxInflight 10: backlog and bytes exact; the same after kill -9. */
+static void test_backlog_and_restart(void)
+{
+    enum { N = 100000, SZ = 16 };
+    struct hstan_dir d;
+    hstan_dir_make(&d);
+    struct hserver s;
+    int mport;
+    start(&s, &mport, NULL, NULL, d.data);
+    stanConnection *pub = hstan_connect_window(&s, "bulk", 16384);
+    for (int i = 0; i < N; i++)
+        CHECK(stanConnection_PublishAsync(pub, "jobs", "0123456789abcdef", SZ, NULL, NULL) ==
+              NATS_OK);
+    hstan_commit_barrier(pub); /* every async publish before it is stored */
+    stanConnection *w = hstan_connect_or_die(&s, "slow-worker");
+    struct hstan_rx rx;
+    hstan_rx_init(&rx, 64, HSTAN_ACK_TEST);
+    stanSubOptions *o = hstan_subopts();
+    CHECK(stanSubOptions_SetManualAckMode(o, true) == NATS_OK);
+    CHECK(stanSubOptions_SetMaxInflight(o, 10) == NATS_OK);
+    CHECK(stanSubOptions_SetAckWait(o, 600000) == NATS_OK);
+    CHECK(stanSubOptions_SetDurableName(o, "slow") == NATS_OK);
+    CHECK(stanSubOptions_DeliverAllAvailable(o) == NATS_OK);
+    stanSubscription *sub = NULL;
+    CHECK(hstan_sub(&sub, w, "jobs", NULL, &rx, o) == NATS_OK);
+    CHECK(hstan_rx_wait(&rx, 10, T_MS));
+    wait_counts(mport, "jobs", N, (int64_t)N * SZ, 10, N - 10);
+    json_t *root;
+    json_t *js = first_sub(mport, "jobs", &root);
+    CHECK_EQ_INT(iget(js, "backlog_bytes"), (int64_t)(N - 10) * SZ);
+    CHECK_EQ_INT(iget(js, "inflight_bytes"), 10 * SZ);
+    CHECK(json_is_true(json_object_get(js, "is_stalled")));
+    json_decref(root);
+
+    /* The unacked rows reach the disk with the next commit; a publish on another channel is
+     * a commit barrier for them. */
+    hstan_commit_barrier(pub);
+    CHECK_EQ_INT(harness_server_halt(&s, SIGKILL), 128 + SIGKILL);
+    const char *args[] = {"-m", NULL, "--store", "FILE", "--dir", d.data, NULL};
+    char port_s[16];
+    snprintf(port_s, sizeof port_s, "%d", mport);
+    args[1] = port_s;
+    CHECK(harness_server_restart(&s, args) == 0);
+    /* Derived from the store: the same numbers (whether or not the client has reconnected:
+     * redeliveries to it do not change what it owes). */
+    wait_counts(mport, "jobs", N, (int64_t)N * SZ, 10, N - 10);
+
+    stanSubscription_Destroy(sub);
+    stanSubOptions_Destroy(o);
+    hstan_rx_destroy(&rx);
+    stanConnection_Destroy(w);
+    stanConnection_Destroy(pub);
+    CHECK_EQ_INT(harness_server_stop(&s, SIGINT), 0);
+    hstan_dir_remove(&d);
+}
+
+/* -mm 50: after 100 publishes the subscription is owed only what is still stored. */
+static void test_counts_after_eviction(void)
+{
+    struct hstan_dir d;
+    hstan_dir_make(&d);
+    struct hserver s;
+    int mport;
+    start(&s, &mport, "-mm", "50", d.data);
+    stanConnection *c = hstan_connect_or_die(&s, "evict");
+    struct hstan_rx rx;
+    hstan_rx_init(&rx, 64, HSTAN_ACK_TEST);
+    stanSubOptions *o = hstan_subopts();
+    CHECK(stanSubOptions_SetManualAckMode(o, true) == NATS_OK);
+    CHECK(stanSubOptions_SetMaxInflight(o, 10) == NATS_OK);
+    CHECK(stanSubOptions_SetAckWait(o, 600000) == NATS_OK);
+    stanSubscription *sub = NULL;
+    CHECK(hstan_sub(&sub, c, "lim", NULL, &rx, o) == NATS_OK);
+    for (int i = 0; i < 100; i++)
+        CHECK(hstan_pub(c, "lim", "abcde") == NATS_OK);
+    CHECK(hstan_rx_wait(&rx, 10, T_MS));
+    /* Stored: 51..100; delivered 1..10 (in flight); owed from the store: 50 messages. */
+    wait_counts(mport, "lim", 60, 300, 10, 50);
+    json_t *ch = get_json(mport, "/streaming/channelsz?channel=lim");
+    CHECK_EQ_INT(iget(ch, "msgs"), 50);
+    CHECK_EQ_INT(iget(ch, "bytes"), 250);
+    CHECK_EQ_INT(iget(ch, "first_seq"), 51);
+    CHECK_EQ_INT(iget(ch, "last_seq"), 100);
+    json_decref(ch);
+    stanSubscription_Destroy(sub);
+    stanSubOptions_Destroy(o);
+    hstan_rx_destroy(&rx);
+    stanConnection_Destroy(c);
+    CHECK_EQ_INT(harness_server_stop(&s, SIGINT), 0);
+    hstan_dir_remove(&d);
+}
+
+static void check_type(json_t *o, const char *k, json_type type)
+{
+    json_t *v = json_object_get(o, k);
+    if (!v || json_typeof(v) != type) fprintf(stderr, "key \"%s\": wrong or missing\n", k);
+    CHECK(v && json_typeof(v) == type);
+}
+
+/* NSS's keys with NSS's types, a durable queue's name, promtool, and bad requests refused
+ * while messages keep flowing. */
+static void test_nss_keys_promtool_bad_requests(void)
+{
+    struct hstan_dir d;
+    hstan_dir_make(&d);
+    struct hserver s;
+    int mport;
+    start(&s, &mport, NULL, NULL, d.data);
+    stanConnection *c = hstan_connect_or_die(&s, "keys");
+    struct hstan_rx rx;
+    hstan_rx_init(&rx, 1024, HSTAN_ACK_AUTO);
+    stanSubOptions *o = hstan_subopts();
+    CHECK(stanSubOptions_SetDurableName(o, "dq") == NATS_OK);
+    stanSubscription *sub = NULL;
+    CHECK(hstan_sub(&sub, c, "k", "grp", &rx, o) == NATS_OK);
+    CHECK(hstan_pub(c, "k", "x") == NATS_OK);
+    CHECK(hstan_rx_wait(&rx, 1, T_MS));
+
+    json_t *sz = get_json(mport, "/streaming/serverz");
+    const char *str_keys[] = {"cluster_id", "server_id", "version",    "go",
+                              "state",      "now",       "start_time", "uptime"};
+    for (size_t i = 0; i < sizeof str_keys / sizeof *str_keys; i++)
+        check_type(sz, str_keys[i], JSON_STRING);
+    const char *int_keys[] = {"clients", "subscriptions", "channels", "total_msgs", "total_bytes",
+                              "in_msgs", "in_bytes",      "out_msgs", "out_bytes"};
+    for (size_t i = 0; i < sizeof int_keys / sizeof *int_keys; i++)
+        check_type(sz, int_keys[i], JSON_INTEGER);
+    CHECK_EQ_STR(json_string_value(json_object_get(sz, "state")), "STANDALONE");
+    CHECK_EQ_INT(iget(sz, "clients"), 1);
+    json_decref(sz);
+
+    json_t *st = get_json(mport, "/streaming/storez");
+    check_type(st, "type", JSON_STRING);
+    CHECK_EQ_STR(json_string_value(json_object_get(st, "type")), "FILE");
+    json_t *lim = json_object_get(st, "limits");
+    const char *lim_keys[] = {"max_channels", "max_msgs",          "max_bytes",
+                              "max_age",      "max_subscriptions", "max_inactivity"};
+    for (size_t i = 0; i < sizeof lim_keys / sizeof *lim_keys; i++)
+        check_type(lim, lim_keys[i], JSON_INTEGER);
+    json_decref(st);
+
+    json_t *cz = get_json(mport, "/streaming/clientsz?subs=1");
+    const char *list_keys[] = {"offset", "limit", "count", "total"};
+    for (size_t i = 0; i < 4; i++)
+        check_type(cz, list_keys[i], JSON_INTEGER);
+    json_t *cl = json_array_get(json_object_get(cz, "clients"), 0);
+    CHECK_EQ_STR(json_string_value(json_object_get(cl, "id")), "keys");
+    check_type(cl, "hb_inbox", JSON_STRING);
+    CHECK_EQ_INT(iget(cl, "subs_count"), 1);
+    json_t *subs = json_object_get(json_object_get(cl, "subscriptions"), "k");
+    CHECK(json_array_size(subs) == 1);
+    json_t *sb = json_array_get(subs, 0);
+    CHECK_EQ_STR(json_string_value(json_object_get(sb, "queue_name")), "dq:grp");
+    const char *sub_str[] = {"client_id", "inbox", "ack_inbox", "durable_name", "queue_name"};
+    for (size_t i = 0; i < 5; i++)
+        check_type(sb, sub_str[i], JSON_STRING);
+    const char *sub_int[] = {"max_inflight",  "ack_wait",       "last_sent",        "pending_count",
+                             "inflight_msgs", "inflight_bytes", "backlog_msgs",     "backlog_bytes",
+                             "pending_msgs",  "pending_bytes",  "redelivered_total"};
+    for (size_t i = 0; i < sizeof sub_int / sizeof *sub_int; i++)
+        check_type(sb, sub_int[i], JSON_INTEGER);
+    check_type(sb, "is_durable", JSON_TRUE);
+    check_type(sb, "is_offline", JSON_FALSE);
+    check_type(sb, "is_stalled", JSON_FALSE);
+    check_type(sb, "oldest_pending_age", JSON_REAL);
+    json_decref(cz);
+
+    json_t *names = get_json(mport, "/streaming/channelsz");
+    CHECK_EQ_STR(json_string_value(json_array_get(json_object_get(names, "names"), 0)), "k");
+    json_decref(names);
+    char *body;
+    CHECK_EQ_INT(http_get(mport, "/streaming/channelsz?channel=nope", &body), 404);
+    free(body);
+    CHECK_EQ_INT(http_get(mport, "/streaming/clientsz?client=nope", &body), 404);
+    free(body);
+    CHECK_EQ_INT(http_get(mport, "/streaming/channelsz?offset=-1", &body), 400);
+    free(body);
+    CHECK_EQ_INT(http_get(mport, "/healthz", &body), 200);
+    CHECK(strstr(body, "\"ok\"") != NULL);
+    free(body);
+
+    /* promtool, when installed (scripts/deps.sh installs it). */
+    if (access("/usr/bin/promtool", X_OK) == 0) {
+        CHECK_EQ_INT(http_get(mport, "/metrics", &body), 200);
+        char path[PATH_MAX], out[PATH_MAX];
+        snprintf(path, sizeof path, "%s/metrics.txt", d.dir);
+        snprintf(out, sizeof out, "%s/promtool.out", d.dir);
+        CHECK(hfile_write(path, body) == 0);
+        free(body);
+        char cmd[3 * PATH_MAX];
+        snprintf(cmd, sizeof cmd, "/usr/bin/promtool check metrics < %s > %s 2>&1", path, out);
+        int rc = system(cmd);
+        if (rc != 0) hfile_dump("promtool", out);
+        CHECK_EQ_INT(rc, 0);
+    } else {
+        fprintf(stderr, "   promtool not installed: metrics format not checked\n");
+    }
+
+    /* Bad HTTP: refused, and the message flow is untouched. */
+    const char *bad[] = {"POST /streaming/serverz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+                         "GARBAGE\r\n\r\n", "GET / HTTP/1.1\r\nX: \x01\x02\r\n\r\n"};
+    for (size_t i = 0; i < 3; i++) {
+        char *ans = http_raw(mport, bad[i], strlen(bad[i]));
+        CHECK(ans != NULL);
+        int status = 0;
+        sscanf(ans, "HTTP/1.%*d %d", &status);
+        CHECK(status >= 400 || ans[0] == '\0');
+        free(ans);
+    }
+    char big[16384];
+    memset(big, 'a', sizeof big);
+    memcpy(big, "GET /", 5);
+    char *ans = http_raw(mport, big, sizeof big);
+    CHECK(ans != NULL && strncmp(ans, "HTTP/1.1 4", 10) == 0);
+    free(ans);
+    /* A slow client that never finishes its request does not hold anything up. */
+    int slow = hraw_connect(mport);
+    CHECK(slow >= 0 && write(slow, "GET /stream", 11) == 11);
+    for (int i = 0; i < 100; i++)
+        CHECK(hstan_pub(c, "k", "y") == NATS_OK);
+    CHECK(hstan_rx_wait(&rx, 101, T_MS));
+    close(slow);
+    CHECK_EQ_INT(http_get(mport, "/streaming/serverz", &body), 200);
+    free(body);
+
+    stanSubscription_Destroy(sub);
+    stanSubOptions_Destroy(o);
+    hstan_rx_destroy(&rx);
+    stanConnection_Destroy(c);
+    CHECK_EQ_INT(harness_server_stop(&s, SIGINT), 0);
+    hstan_dir_remove(&d);
+}
+
+int main(void)
+{
+    TEST_RUN(test_queue_group_pending_exact);
+    TEST_RUN(test_backlog_and_restart);
+    TEST_RUN(test_counts_after_eviction);
+    TEST_RUN(test_nss_keys_promtool_bad_requests);
+    nats_Close();
+    return test_summary();
+}
