@@ -11,6 +11,12 @@ extern const struct cli_command cli_sub_command;   /* cli_stan.c: streaming subs
 extern const struct cli_command cli_core_command;  /* cli_core.c: `core pub`, `core sub` */
 extern const struct cli_command cli_bench_command; /* cli_bench.c: `bench core|stan|js|ready` */
 
+/* cli_admin.c: read-only admin commands over the server's HTTP monitoring (cli_monitor.c). */
+extern const struct cli_command cli_pending_command;
+extern const struct cli_command cli_channels_command;
+extern const struct cli_command cli_clients_command;
+extern const struct cli_command cli_server_command;
+
 /* Kinds of cli_bench_command: `bench stan` (cli_bench_stan.c), `bench js` (cli_bench_js.c),
  * `bench ready` (cli_bench_ready.c). */
 extern const struct cli_command cli_bench_stan_kind;

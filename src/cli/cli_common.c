@@ -52,7 +52,7 @@ void cli_print_command_help(const struct cli_command *cmd)
     printf("usage: %s %s\n\n%s\n", CLI_PROG, cmd->usage, cmd->summary);
     if (cmd->help) printf("\n%s", cmd->help);
     printf("\nGlobal options:\n" CLI_GLOBAL_OPTIONS_HELP "  -h, --help         show this help\n",
-           CLI_SERVER_ENV, CLI_DEFAULT_SERVER, CLI_CLUSTER_ENV, CLI_DEFAULT_CLUSTER);
+           CLI_GLOBAL_OPTIONS_ARGS);
 }
 
 /* Splits "--name=value" / "-xvalue" forms: returns the value part, or NULL if the argument
@@ -106,6 +106,7 @@ int cli_parse_global(struct cli_ctx *ctx, const struct cli_command *cmd, int arg
         {'s', "server", "a URL", offsetof(struct cli_ctx, server)},
         {'c', "cluster", "a cluster id", offsetof(struct cli_ctx, cluster)},
         {0, "client-id", "a client id", offsetof(struct cli_ctx, client_id)},
+        {'m', "monitor", "a URL", offsetof(struct cli_ctx, monitor)},
     };
     for (size_t g = 0; g < sizeof(globals) / sizeof(globals[0]); g++) {
         size_t name_len = 0;

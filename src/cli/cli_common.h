@@ -25,6 +25,8 @@
 #define CLI_SERVER_ENV "STANZA_SERVER"
 #define CLI_DEFAULT_CLUSTER "test-cluster"
 #define CLI_CLUSTER_ENV "STANZA_CLUSTER"
+#define CLI_DEFAULT_MONITOR "http://127.0.0.1:8222"
+#define CLI_MONITOR_ENV "STANZA_MONITOR"
 
 enum {
     CLI_EXIT_OK = 0,
@@ -37,11 +39,12 @@ enum {
 #define CLI_CONTINUE (-1)
 
 /* Settings that apply to every command; the global options (-s/--server, -c/--cluster,
- * --client-id) land here wherever they appear on the command line. */
+ * --client-id, -m/--monitor) land here wherever they appear on the command line. */
 struct cli_ctx {
     const char *server;
     const char *cluster;   /* STAN cluster id */
     const char *client_id; /* STAN client id; main() defaults it to "stanza-<pid>" */
+    const char *monitor;   /* base URL of the server's HTTP monitoring (admin commands) */
 };
 
 struct cli_command {
@@ -76,7 +79,8 @@ int cli_parse(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char
 /* Tries to set a global option from argv[*i] (advancing *i past a separate value). Returns 1 if
  * it was one, 0 if not, or CLI_EXIT_USAGE after printing an error with cmd's usage (cmd may be
  * NULL before a command is known). Because globals are matched first, command options must not
- * use the short names 's', 'c' or 'h', nor the long names server, cluster, client-id, help. */
+ * use the short names 's', 'c', 'm' or 'h', nor the long names server, cluster, client-id, monitor,
+ * help. */
 int cli_parse_global(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv,
                      int *i);
 
@@ -98,12 +102,16 @@ int cli_run_kind(struct cli_ctx *ctx, const struct cli_command *cmd,
 int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* The global options' lines of the help; printf arguments: CLI_SERVER_ENV, CLI_DEFAULT_SERVER,
- * CLI_CLUSTER_ENV, CLI_DEFAULT_CLUSTER. */
+/* The global options' lines of the help; printf arguments: CLI_GLOBAL_OPTIONS_ARGS. */
 #define CLI_GLOBAL_OPTIONS_HELP                                                                    \
     "  -s, --server URL   server to connect to (default $%s or %s)\n"                              \
     "  -c, --cluster ID   streaming cluster id (default $%s or %s)\n"                              \
-    "      --client-id ID streaming client id (default stanza-<pid>)\n"
+    "      --client-id ID streaming client id (default stanza-<pid>)\n"                            \
+    "  -m, --monitor URL  HTTP monitoring of the server, for the admin commands\n"                 \
+    "                     (default $%s or %s)\n"
+#define CLI_GLOBAL_OPTIONS_ARGS                                                                    \
+    CLI_SERVER_ENV, CLI_DEFAULT_SERVER, CLI_CLUSTER_ENV, CLI_DEFAULT_CLUSTER, CLI_MONITOR_ENV,     \
+        CLI_DEFAULT_MONITOR
 
 /* The full help of one command, on stdout. */
 void cli_print_command_help(const struct cli_command *cmd);

@@ -27,8 +27,9 @@ static const struct cli_command version_command = {
 
 /* The dispatch table, in the order `stanza help` lists them. */
 static const struct cli_command *const commands[] = {
-    &cli_pub_command,   &cli_sub_command, &cli_core_command,
-    &cli_bench_command, &version_command, &help_command,
+    &cli_pub_command,     &cli_sub_command,      &cli_core_command,    &cli_bench_command,
+    &cli_pending_command, &cli_channels_command, &cli_clients_command, &cli_server_command,
+    &version_command,     &help_command,
 };
 #define N_COMMANDS ((int)(sizeof(commands) / sizeof(commands[0])))
 
@@ -39,7 +40,7 @@ static const struct cli_command *find_command(const char *name)
 
 static void print_general_help(void)
 {
-    printf("usage: %s [-s URL] [-c CLUSTER] [--client-id ID] COMMAND [ARGS...]\n\n"
+    printf("usage: %s [-s URL] [-c CLUSTER] [--client-id ID] [-m URL] COMMAND [ARGS...]\n\n"
            "Client for the stanza message-queue daemon: NATS Streaming (persistent channels)\n"
            "with pub/sub, plain NATS core with core pub/sub.\n\n"
            "Commands:\n",
@@ -56,7 +57,7 @@ static void print_general_help(void)
            "  -h, --help         show help (after a command: that command's help)\n"
            "      --version      same as the version command\n\n"
            "Exit status: 0 success, 1 runtime failure, 2 usage error.\n",
-           CLI_SERVER_ENV, CLI_DEFAULT_SERVER, CLI_CLUSTER_ENV, CLI_DEFAULT_CLUSTER);
+           CLI_GLOBAL_OPTIONS_ARGS);
 }
 
 static int run_help(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
@@ -115,11 +116,17 @@ int main(int argc, char **argv)
     char client_id[32];
     snprintf(client_id, sizeof client_id, "stanza-%ld", (long)getpid());
     struct cli_ctx ctx = {
-        .server = CLI_DEFAULT_SERVER, .cluster = CLI_DEFAULT_CLUSTER, .client_id = client_id};
+        .server = CLI_DEFAULT_SERVER,
+        .cluster = CLI_DEFAULT_CLUSTER,
+        .client_id = client_id,
+        .monitor = CLI_DEFAULT_MONITOR,
+    };
     const char *env = getenv(CLI_SERVER_ENV);
     if (env && *env) ctx.server = env;
     env = getenv(CLI_CLUSTER_ENV);
     if (env && *env) ctx.cluster = env;
+    env = getenv(CLI_MONITOR_ENV);
+    if (env && *env) ctx.monitor = env;
 
     int i = 1;
     int rc = parse_leading_options(&ctx, argc, argv, &i);

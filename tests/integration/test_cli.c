@@ -1,5 +1,6 @@
 /* it_cli: the `stanza` command ($STANZA_CLI) as a process against a real stanzad (memory store):
- * `core pub`/`core sub` (NATS core), `pub`/`sub` (streaming), `bench core`/`bench stan`.
+ * `core pub`/`core sub` (NATS core), `pub`/`sub` (streaming), `bench core`/`bench stan`, and the
+ * failure paths of the admin commands (`pending`, `channels`, `clients`, `server`).
  *
  * Every wait is for an event with a deadline: a subscriber's "Listening on" line before
  * publishing, a count of received lines in its output file, a process's exit. */
@@ -193,6 +194,42 @@ static void test_unreachable_server(void)
     }
 }
 
+/* The admin commands read the HTTP monitoring; a closed port is a runtime failure (1) with the
+ * monitor URL in the message, whether it comes from -m or from $STANZA_MONITOR. */
+static void test_admin_unreachable_monitor(void)
+{
+    int port = harness_free_port();
+    CHECK(port > 0);
+    char url[64], want[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+    snprintf(want, sizeof(want), "stanza: cannot reach monitoring at %s: ", url);
+    const char *cases[][8] = {
+        {"-m", url, "pending", NULL},
+        {"pending", "foo", "--monitor", url, NULL},
+        {"pending", "--json", "-m", url, NULL},
+        {"pending", "--watch", "1", "-m", url, NULL},
+        {"-m", url, "channels", NULL},
+        {"-m", url, "clients", "--json", NULL},
+        {"-m", url, "server", NULL},
+        {"server", NULL}, /* $STANZA_MONITOR */
+    };
+    CHECK(setenv("STANZA_MONITOR", url, 1) == 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cmd c;
+        const char *argv[MAX_ARGS + 2];
+        build_argv(argv, cases[i]);
+        cmd_paths(&c, "unreachable-monitor");
+        int st = hproc_run(argv, tmpdir, c.out, c.err, T_MS);
+        if (st != 1 || hfile_count(c.err, want) != 1) {
+            fprintf(stderr, "case %zu: status %d, wanted 1 and '%s' on stderr\n", i, st, want);
+            cmd_dump(&c);
+        }
+        CHECK_EQ_INT(st, 1);
+        CHECK_EQ_INT(hfile_count(c.err, want), 1);
+    }
+    CHECK(unsetenv("STANZA_MONITOR") == 0);
+}
+
 static void test_usage_errors(void)
 {
     const char *cases[][9] = {
@@ -226,6 +263,21 @@ static void test_usage_errors(void)
         {"-s", srv.url, "bench", "core", "--msgs", "many", NULL},
         {"-s", srv.url, "bench", "stan", "--phase", "everything", NULL},
         {"-s", srv.url, "bench", "--subs", "0", NULL},
+        {"pending", "foo", "bar", NULL},
+        {"pending", "", NULL},
+        {"pending", "--watch", "0", NULL},
+        {"pending", "--watch", "soon", NULL},
+        {"pending", "--queue", NULL},
+        {"pending", "--durable", NULL},
+        {"pending", "--json=yes", NULL},
+        {"pending", "--bogus", NULL},
+        {"pending", "-m", NULL},
+        {"-m", "", "server", NULL},
+        {"channels", "foo", NULL},
+        {"channels", "--watch", "1", NULL},
+        {"clients", "foo", NULL},
+        {"server", "--json=1", NULL},
+        {"server", "foo", NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct cmd c;
@@ -460,6 +512,7 @@ int main(void)
     TEST_RUN(test_stan_queue_group_splits_messages);
     TEST_RUN(test_stan_connect_refused);
     TEST_RUN(test_unreachable_server);
+    TEST_RUN(test_admin_unreachable_monitor);
     TEST_RUN(test_usage_errors);
     TEST_RUN(test_help_and_version);
     TEST_RUN(test_bench_core);

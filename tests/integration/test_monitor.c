@@ -146,6 +146,39 @@ static double metric(int mport, const char *series)
     return v;
 }
 
+/* `stanza pending --json` for channel, row of queue (or NULL); returns pending msgs and bytes
+ * through out params. */
+static void cli_pending(int mport, const char *channel, const char *queue, int64_t *msgs,
+                        int64_t *bytes)
+{
+    const char *cli = getenv("STANZA_CLI");
+    CHECK(cli != NULL);
+    char url[64], dir[PATH_MAX], out[PATH_MAX + 16];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", mport);
+    CHECK(hmkdtemp(dir, sizeof dir) == 0);
+    snprintf(out, sizeof out, "%s/out", dir);
+    const char *argv[] = {cli, "-m", url, "pending", channel, "--json", NULL};
+    CHECK_EQ_INT(hproc_run(argv, NULL, out, NULL, T_MS), 0);
+    char *text = hfile_read(out);
+    json_error_t e;
+    json_t *arr = json_loads(text, 0, &e);
+    if (!json_is_array(arr)) fprintf(stderr, "stanza pending --json printed: %s\n", text);
+    CHECK(json_is_array(arr));
+    *msgs = *bytes = -1;
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *row = json_array_get(arr, i);
+        json_t *q = json_object_get(row, "queue_name");
+        if (queue ? (json_is_string(q) && strcmp(json_string_value(q), queue) == 0)
+                  : !json_is_string(q)) {
+            *msgs = iget(row, "pending_msgs");
+            *bytes = iget(row, "pending_bytes");
+        }
+    }
+    json_decref(arr);
+    free(text);
+    hremove_tree(dir);
+}
+
 static void start(struct hserver *s, int *mport, const char *extra1, const char *extra2,
                   const char *dir)
 {
@@ -191,11 +224,19 @@ static void test_queue_group_pending_exact(void)
     CHECK(metric(mport, series) == 10);
     CHECK(metric(mport, "stanza_subscription_pending_bytes{channel=\"foo\",queue=\"bar\","
                         "durable=\"\",client_id=\"\",sub=\"\"}") == 100);
+    /* And through the admin command. */
+    int64_t pm, pb;
+    cli_pending(mport, "foo", "bar", &pm, &pb);
+    CHECK_EQ_INT(pm, 10);
+    CHECK_EQ_INT(pb, 100);
 
     for (int i = 0; i < 10; i++)
         CHECK(hstan_rx_ack(&rx, i) == NATS_OK);
     wait_counts(mport, "foo", 0, 0, 0, 0);
     CHECK(metric(mport, series) == 0);
+    cli_pending(mport, "foo", "bar", &pm, &pb);
+    CHECK_EQ_INT(pm, 0);
+    CHECK_EQ_INT(pb, 0);
 
     stanSubscription_Destroy(sub);
     stanSubOptions_Destroy(o);

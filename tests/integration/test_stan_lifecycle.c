@@ -79,6 +79,7 @@ static void test_no_answer_after_sigterm(void)
         if (st == NATS_OK)
             fprintf(stderr, "round %d: answered after SIGTERM: ack inbox \"%s\"\n", round, ack);
         CHECK(st != NATS_OK);
+        natsSubscription_Destroy(r.hb_sub);
         natsConnection_Destroy(r.nc);
         r.nc = NULL;
         /* A repeated SIGTERM is ignored; the shutdown under way ends cleanly. */
