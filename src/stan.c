@@ -159,6 +159,11 @@ static void free_staged(stan_staged_t *m)
 static void run_actions(stan_t *st, stan_batch_ctx_t *ctx, int status)
 {
     bool ok = status == STORE_OK;
+    st->last_commit_status = status;
+    if (!ok) {
+        st->last_failure = status;
+        st->last_failure_ms = uv_now(st->loop);
+    }
     /* Publishes first: channel state moves forward (or back) before anyone reads it. */
     stan_staged_t *m = ctx->msgs;
     while (m) {

@@ -7,6 +7,8 @@
 #include "stan_private.h"
 #include "xalloc.h"
 
+#define STAN_UNHEALTHY_AFTER_FAILURE_MS 5000
+
 void stan_get_server_info(stan_t *st, stan_server_info_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -174,8 +176,15 @@ void stan_get_store_info(stan_t *st, stan_store_info_t *out)
 {
     memset(out, 0, sizeof *out);
     out->type = st->cfg->store == CONFIG_STORE_MEMORY ? "MEMORY" : "FILE";
-    out->writable = st->last_commit_status == STORE_OK;
-    out->error = out->writable ? NULL : store_strerror(st->last_commit_status);
+    /* A full disk can fail big batches while small ones still fit: any failure in the last few
+     * seconds counts, so probes do not flap between the two. */
+    bool recent = st->last_failure_ms &&
+                  uv_now(st->loop) - st->last_failure_ms < STAN_UNHEALTHY_AFTER_FAILURE_MS;
+    out->writable = st->last_commit_status == STORE_OK && !recent;
+    out->error = out->writable
+                     ? NULL
+                     : store_strerror(st->last_commit_status != STORE_OK ? st->last_commit_status
+                                                                         : st->last_failure);
     out->redeliveries_total = st->redeliveries_total;
     store_get_stats(st->store, &out->stats);
 }

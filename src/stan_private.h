@@ -182,6 +182,8 @@ struct stan {
     char server_id[32];
     int64_t start_ns;
     int last_commit_status;      /* STORE_OK or the error of the last commit */
+    int last_failure;            /* the error of the last failed commit */
+    uint64_t last_failure_ms;    /* loop time of it; 0 = never */
     uint64_t redeliveries_total; /* every redelivery sent since start */
     /* subjects */
     char *discover, *pings, *pub_prefix, *sub_subj, *unsub_subj, *close_subj, *subclose_subj;

@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,6 +223,31 @@ static natsStatus publish_big(stanConnection *sc, int i)
     return stanConnection_Publish(sc, "full", buf, (int)sizeof(buf));
 }
 
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* The status of GET path on the monitoring port. */
+static int http_status(int port, const char *path)
+{
+    int fd = hraw_connect(port);
+    CHECK(fd >= 0);
+    char req[256], line[256];
+    snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
+    CHECK(hraw_send(fd, req));
+    int status = 0;
+    if (hraw_read_line(fd, line, sizeof line, T_MS) > 0) sscanf(line, "HTTP/1.%*d %d", &status);
+    close(fd);
+    return status;
+}
+
 static void test_full_disk(void)
 {
     CHECK(hmkdtemp(mnt_dir, sizeof(mnt_dir)) == 0);
@@ -233,7 +260,10 @@ static void test_full_disk(void)
     char data[PATH_MAX], filler[PATH_MAX];
     snprintf(data, sizeof(data), "%s/data", mnt_dir);
     snprintf(filler, sizeof(filler), "%s/filler", mnt_dir);
-    const char *args[] = {"--store", "FILE", "--dir", data, NULL};
+    char mport_s[16];
+    int mport = free_port();
+    snprintf(mport_s, sizeof mport_s, "%d", mport);
+    const char *args[] = {"--store", "FILE", "--dir", data, "-m", mport_s, NULL};
     struct hserver s;
     CHECK(harness_server_start(&s, NULL, args) == 0);
     stanConnection *sc = hstan_connect_or_die(&s, "full");
@@ -257,6 +287,8 @@ static void test_full_disk(void)
     CHECK(st != NATS_TIMEOUT); /* refused with an error, not left unanswered */
     CHECK(e != NULL && e[0] != '\0');
     CHECK(acked > 0);
+    /* Kubernetes' probe sees it: the last commit failed. */
+    CHECK_EQ_INT(http_status(mport, "/healthz"), 503);
 
     /* Still up and serving: connect, subscribe and receive what is stored. */
     CHECK(harness_port_accepts(s.port));
@@ -286,6 +318,11 @@ static void test_full_disk(void)
     acked++;
     fprintf(stderr, "   publishing again %lld ms after the space came back\n",
             (long long)(harness_now_ms() - t0));
+    /* Healthy again once commits have succeeded for a few seconds. */
+    while (http_status(mport, "/healthz") != 200) {
+        CHECK(harness_now_ms() < deadline + T_LONG_MS);
+        poll(NULL, 0, 100);
+    }
     for (int k = 0; k < 3; k++, acked++)
         CHECK(publish_big(sc, acked + 1) == NATS_OK);
     CHECK(stanConnection_Destroy(sc2) == NATS_OK);
