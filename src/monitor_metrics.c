@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "monitor_private.h"
+#include "strmap.h"
 #include "xalloc.h"
 
 static void esc(buf_t *b, const char *s)
@@ -46,15 +47,25 @@ typedef struct row {
 typedef struct rows {
     row_t *v;
     size_t n, cap;
+    strmap_t groups; /* "channel\0queue" -> row index + 1 */
 } rows_t;
+
+static size_t group_key(char *out, size_t cap, const char *channel, const char *queue)
+{
+    size_t a = strlen(channel), b = strlen(queue);
+    if (a + b + 1 > cap) return 0;
+    memcpy(out, channel, a);
+    out[a] = '\0';
+    memcpy(out + a + 1, queue, b);
+    return a + 1 + b;
+}
 
 static row_t *find_group(rows_t *r, const char *channel, const char *queue)
 {
-    for (size_t i = r->n; i-- > 0;)
-        if (r->v[i].queue[0] && strcmp(r->v[i].queue, queue) == 0 &&
-            strcmp(r->v[i].channel, channel) == 0)
-            return &r->v[i];
-    return NULL;
+    char key[2048];
+    size_t n = group_key(key, sizeof key, channel, queue);
+    uintptr_t idx = n ? (uintptr_t)strmap_get(&r->groups, key, n) : 0;
+    return idx ? &r->v[idx - 1] : NULL;
 }
 
 static int gather(void *arg, const stan_sub_info_t *s)
@@ -74,6 +85,11 @@ static int gather(void *arg, const stan_sub_info_t *s)
         w->client_id = xstrdup(s->queue_name ? "" : s->client_id);
         const char *dot = strrchr(s->ack_inbox, '.');
         w->sub = xstrdup(s->queue_name ? "" : (dot ? dot + 1 : s->ack_inbox));
+        if (s->queue_name) {
+            char key[2048];
+            size_t n = group_key(key, sizeof key, s->channel, s->queue_name);
+            if (n) strmap_put(&r->groups, key, n, (void *)(uintptr_t)r->n);
+        }
         w->backlog_msgs = s->backlog_msgs; /* a group's backlog is shared: taken once */
         w->backlog_bytes = s->backlog_bytes;
         w->stalled = 1;
@@ -135,6 +151,7 @@ static const sub_metric_t sub_metrics[] = {
 static void print_subs(monitor_t *m, buf_t *b)
 {
     rows_t r = {0};
+    strmap_init(&r.groups);
     stan_foreach_sub(m->st, NULL, NULL, gather, &r);
     for (size_t k = 0; k < sizeof sub_metrics / sizeof sub_metrics[0]; k++) {
         const sub_metric_t *sm = &sub_metrics[k];
@@ -170,6 +187,7 @@ static void print_subs(monitor_t *m, buf_t *b)
         free(r.v[i].sub);
     }
     free(r.v);
+    strmap_free(&r.groups);
 }
 
 /* ---- channels ---- */
