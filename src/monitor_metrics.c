@@ -38,6 +38,7 @@ static void sample_u(buf_t *b, const char *name, uint64_t v)
 
 typedef struct row {
     char *channel, *queue, *durable, *client_id, *sub;
+    buf_t labels; /* the escaped label set, built once per row */
     uint64_t pending_msgs, pending_bytes, inflight_msgs, inflight_bytes, backlog_msgs,
         backlog_bytes, redelivered;
     double oldest_age;
@@ -107,8 +108,10 @@ static int gather(void *arg, const stan_sub_info_t *s)
     return 0;
 }
 
-static void labels(buf_t *b, const row_t *w)
+static void build_labels(row_t *w)
 {
+    buf_t *b = &w->labels;
+    buf_init(b);
     buf_append_str(b, "{channel=\"");
     esc(b, w->channel);
     buf_append_str(b, "\",queue=\"");
@@ -119,7 +122,16 @@ static void labels(buf_t *b, const row_t *w)
     esc(b, w->client_id);
     buf_append_str(b, "\",sub=\"");
     esc(b, w->sub);
-    buf_append_str(b, "\"}");
+    buf_append_str(b, "\"} ");
+}
+
+/* name{labels} value\n, without printf: a big scrape prints tens of thousands of these. */
+static void line_u(buf_t *b, const char *name, size_t nlen, const row_t *w, uint64_t v)
+{
+    buf_append(b, name, nlen);
+    buf_append(b, w->labels.data, w->labels.len);
+    buf_append_u64(b, v);
+    buf_append(b, "\n", 1);
 }
 
 typedef struct sub_metric {
@@ -153,38 +165,47 @@ static void print_subs(monitor_t *m, buf_t *b)
     rows_t r = {0};
     strmap_init(&r.groups);
     stan_foreach_sub(m->st, NULL, NULL, gather, &r);
+    size_t per_row = 0;
+    for (size_t i = 0; i < r.n; i++) {
+        build_labels(&r.v[i]);
+        per_row += r.v[i].labels.len;
+    }
+    /* One reservation for the whole block: ten series per row, names up to ~50 bytes. */
+    buf_reserve(b, (per_row + 80 * r.n) * 10 + 4096);
     for (size_t k = 0; k < sizeof sub_metrics / sizeof sub_metrics[0]; k++) {
         const sub_metric_t *sm = &sub_metrics[k];
+        size_t nlen = strlen(sm->name);
         family(b, sm->name, sm->type, sm->help);
         for (size_t i = 0; i < r.n; i++) {
-            buf_append_str(b, sm->name);
-            labels(b, &r.v[i]);
-            if (sm->off == SIZE_MAX)
-                buf_printf(b, " %.3f\n", r.v[i].oldest_age);
-            else
-                buf_printf(b, " %" PRIu64 "\n", *(uint64_t *)((char *)&r.v[i] + sm->off));
+            if (sm->off == SIZE_MAX) {
+                /* Seconds with millisecond precision, as integer arithmetic. */
+                uint64_t ms = (uint64_t)(r.v[i].oldest_age * 1000.0);
+                buf_append(b, sm->name, nlen);
+                buf_append(b, r.v[i].labels.data, r.v[i].labels.len);
+                buf_append_u64(b, ms / 1000);
+                char frac[5] = {'.', (char)('0' + ms % 1000 / 100), (char)('0' + ms % 100 / 10),
+                                (char)('0' + ms % 10), '\n'};
+                buf_append(b, frac, sizeof frac);
+            } else {
+                line_u(b, sm->name, nlen, &r.v[i], *(uint64_t *)((char *)&r.v[i] + sm->off));
+            }
         }
     }
     family(b, "stanza_subscription_stalled", "gauge",
            "1 when the subscription (every member of a group) has MaxInflight unacked.");
-    for (size_t i = 0; i < r.n; i++) {
-        buf_append_str(b, "stanza_subscription_stalled");
-        labels(b, &r.v[i]);
-        buf_printf(b, " %d\n", r.v[i].stalled);
-    }
+    for (size_t i = 0; i < r.n; i++)
+        line_u(b, "stanza_subscription_stalled", 27, &r.v[i], (uint64_t)r.v[i].stalled);
     family(b, "stanza_subscription_offline", "gauge",
            "1 for a durable (or durable group) with no client connected.");
-    for (size_t i = 0; i < r.n; i++) {
-        buf_append_str(b, "stanza_subscription_offline");
-        labels(b, &r.v[i]);
-        buf_printf(b, " %d\n", r.v[i].offline);
-    }
+    for (size_t i = 0; i < r.n; i++)
+        line_u(b, "stanza_subscription_offline", 27, &r.v[i], (uint64_t)r.v[i].offline);
     for (size_t i = 0; i < r.n; i++) {
         free(r.v[i].channel);
         free(r.v[i].queue);
         free(r.v[i].durable);
         free(r.v[i].client_id);
         free(r.v[i].sub);
+        buf_free(&r.v[i].labels);
     }
     free(r.v);
     strmap_free(&r.groups);

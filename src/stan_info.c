@@ -116,8 +116,7 @@ static void fill_sub(stan_t *st, stan_sub_t *s, int64_t now_ns, stan_sub_info_t 
     out->redelivered_total = s->redelivered_total;
     /* The oldest owed message: the lowest unacked sequence, or the first of the backlog. */
     uint64_t oldest = out->backlog_msgs ? from + 1 : 0;
-    for (stan_pending_t *p = s->phead; p; p = p->next)
-        if (!oldest || p->seq < oldest) oldest = p->seq;
+    if (s->shead && (!oldest || s->shead->seq < oldest)) oldest = s->shead->seq;
     if (oldest && store_read_begin(st->store) == STORE_OK) {
         int64_t ts = msg_ts(st, ch, oldest);
         store_read_end(st->store);

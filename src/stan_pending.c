@@ -79,6 +79,21 @@ stan_pending_t *stan_pend_add(stan_sub_t *s, uint64_t seq, uint32_t count, uint3
     p->hnext = *slot;
     *slot = p;
     list_append(s, p);
+    /* Sequence order: new deliveries come in increasing order, so this is the tail in practice;
+     * transfers and recovery may land earlier. */
+    stan_pending_t *after = s->stail;
+    while (after && after->seq > seq)
+        after = after->sprev;
+    p->sprev = after;
+    p->snext = after ? after->snext : s->shead;
+    if (p->snext)
+        p->snext->sprev = p;
+    else
+        s->stail = p;
+    if (after)
+        after->snext = p;
+    else
+        s->shead = p;
     s->npending++;
     return p;
 }
@@ -88,6 +103,14 @@ void stan_pend_remove(stan_sub_t *s, stan_pending_t *p)
     stan_pending_t **slot = pend_slot(s, p->seq);
     if (*slot == p) *slot = p->hnext;
     list_unlink(s, p);
+    if (p->sprev)
+        p->sprev->snext = p->snext;
+    else
+        s->shead = p->snext;
+    if (p->snext)
+        p->snext->sprev = p->sprev;
+    else
+        s->stail = p->sprev;
     s->npending--;
     s->inflight_bytes -= p->size;
     free(p);

@@ -21,13 +21,14 @@ typedef struct stan_qgroup stan_qgroup_t;
  * (delivery order; a redelivery moves it to the tail) and in a hash by sequence. */
 typedef struct stan_pending {
     uint64_t seq;
-    uint32_t count;                   /* deliveries so far (1 = delivered once); persisted */
-    uint32_t size;                    /* payload bytes, for the inflight_bytes counter */
-    uint64_t expire_ms;               /* loop time when it is due for redelivery */
-    bool on_disk;                     /* its row is committed, or in a batch on its way */
-    bool dirty;                       /* its row must be (re)written with the next batch */
-    struct stan_pending *prev, *next; /* expiry list */
-    struct stan_pending *hnext;       /* hash chain */
+    uint32_t count;                     /* deliveries so far (1 = delivered once); persisted */
+    uint32_t size;                      /* payload bytes, for the inflight_bytes counter */
+    uint64_t expire_ms;                 /* loop time when it is due for redelivery */
+    bool on_disk;                       /* its row is committed, or in a batch on its way */
+    bool dirty;                         /* its row must be (re)written with the next batch */
+    struct stan_pending *prev, *next;   /* expiry list */
+    struct stan_pending *sprev, *snext; /* sequence order: the head is the oldest unacked */
+    struct stan_pending *hnext;         /* hash chain */
 } stan_pending_t;
 
 struct stan_sub {
@@ -57,6 +58,7 @@ struct stan_sub {
 
     /* pending set */
     stan_pending_t *phead, *ptail;
+    stan_pending_t *shead, *stail; /* the same entries in sequence order */
     stan_pending_t **phash;
     size_t pbuckets, npending;
     /* Sequences whose pending row must be written with the next batch. Written lazily: a
