@@ -57,8 +57,16 @@ void stan_pub_on_msg(stan_t *st, const server_msg_t *m)
     const char *err = NULL;
     stan_channel_t *ch = NULL;
     /* NSS answers every invalid publish (no guid, unknown client, bad channel name) alike. */
-    if (!pm.guid.len || !pm.client_id.len ||
-        !stan_client_find(st, (const char *)pm.client_id.p, pm.client_id.len) ||
+    stan_client_t *cl = pm.client_id.len
+                            ? stan_client_find(st, (const char *)pm.client_id.p, pm.client_id.len)
+                            : NULL;
+    /* A connection whose client ID was taken over by a newer one still sends its old connID:
+     * its publishes are refused, as NSS refuses them. */
+    if (cl && pm.conn_id.len &&
+        !(cl->conn_id_len == pm.conn_id.len &&
+          memcmp(cl->conn_id, pm.conn_id.p, pm.conn_id.len) == 0))
+        cl = NULL;
+    if (!pm.guid.len || !cl ||
         !stan_channel_name_valid((const char *)pm.subject.p, pm.subject.len)) {
         err = "stan: invalid publish request";
     } else {

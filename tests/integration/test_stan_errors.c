@@ -235,6 +235,20 @@ static void test_publish_errors(void)
     /* NSS: clients.isValid() fails -> ErrInvalidPubReq, the same answer as a missing guid. */
     expect("publish, client ID never connected", err, E_PUBREQ);
 
+    /* A connection whose client ID was taken over (its connID is no longer the client's)
+     * cannot publish; the client's own connID can. */
+    struct hstan_pb pb;
+    char psubj[512];
+    snprintf(psubj, sizeof psubj, "%s.errs", r.pub_prefix);
+    pub_req(&pb, r.client_id, "g8", "errs", "payload");
+    hstan_pb_str(&pb, 6, "a-replaced-connection");
+    request_err(&r, psubj, pb.b, pb.n, F_PUBACK, err, sizeof(err));
+    expect("publish, connID of a replaced connection", err, E_PUBREQ);
+    pub_req(&pb, r.client_id, "g9", "errs", "payload");
+    hstan_pb_str(&pb, 6, r.conn_id);
+    request_err(&r, psubj, pb.b, pb.n, F_PUBACK, err, sizeof(err));
+    expect("publish, the client's own connID", err, "");
+
     const char *bad[] = {"foo.*", "foo..bar", "", ">", ".foo", "foo.", "a/b"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char what[64];
