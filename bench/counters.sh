@@ -34,109 +34,34 @@ MONITOR=${MONITOR:-0}
 PORT_WAIT_SECS=10
 STOP_WAIT_SECS=5
 
-die() {
-    echo "counters.sh: $*" >&2
-    exit 1
-}
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+
 for v in RUNS MSGS SUBS SIZE WINDOW; do
-    [[ ${!v} =~ ^[0-9]+$ ]] && ((${!v} >= 1)) || { echo "counters.sh: $v must be >= 1" >&2; exit 2; }
+    if ! [[ ${!v} =~ ^[0-9]+$ ]] || ((${!v} < 1)); then echo "counters.sh: $v must be >= 1" >&2; exit 2; fi
 done
 for bin in "$BEFORE" "$AFTER" "$STANZA"; do
     [[ -x $bin ]] || { echo "counters.sh: $bin is not an executable" >&2; exit 2; }
 done
 CLK_TCK=$(getconf CLK_TCK)
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/stanza-bench-counters.XXXXXX")
+bench_workdir counters
 DATA_PARENT=${DATA_PARENT:-$WORK}
-SERVER_PID=
-BENCH_PID=
-FAILED=1
+DATA_GLOB="stanza-bench-counters-data.$$.*"
 
-stop_pid() {
-    local pid=$1 i
-    kill "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < STOP_WAIT_SECS * 10; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-    [[ -n $BENCH_PID ]] && stop_pid "$BENCH_PID"
-    [[ -n $SERVER_PID ]] && stop_pid "$SERVER_PID"
-    if [[ $FAILED == 1 || ${KEEP_LOGS:-0} == 1 ]]; then
-        echo "counters.sh: logs kept in $WORK" >&2
-    else
-        rm -rf "$WORK"
-    fi
-    [[ $DATA_PARENT == "$WORK" ]] || rm -rf "$DATA_PARENT"/stanza-bench-counters-data.$$.*
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local p i
-    for ((i = 0; i < 100; i++)); do
-        p=$((20000 + RANDOM % 40000))
-        port_open "$p" || { echo "$p"; return 0; }
-    done
-    die "no free port found"
-}
-
-# start_server PORT LOG CMD... : sets SERVER_PID once PORT accepts connections.
-start_server() {
-    local port=$1 log=$2 i
-    shift 2
-    "$@" >"$log.out" 2>&1 &
-    SERVER_PID=$!
-    for ((i = 0; i < PORT_WAIT_SECS * 20; i++)); do
-        port_open "$port" && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 20 "$log.out" "$log" >&2 || true; die "server exited: $*"; }
-        sleep 0.05
-    done
-    die "server did not listen on $port: $*"
-}
-
-# cpu_ticks PID: utime+stime in clock ticks (fields 14, 15; counted after the command name).
-cpu_ticks() {
-    local stat rest
-    stat=$(<"/proc/$1/stat") || die "cannot read /proc/$1/stat"
-    rest=${stat##*) }
-    awk '{ print $12 + $13 }' <<<"$rest"
-}
 # cpu_ns PID: on-CPU nanoseconds summed over the live threads.
 cpu_ns() {
     cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d\n", s }'
 }
 
 bench_phase() {
-    local phase=$1 port=$2 name=$3 rc=0
-    "$STANZA" -s "nats://127.0.0.1:$port" bench stan --phase "$phase" --channel "$name" \
-        --subs "$SUBS" --msgs "$MSGS" --size "$SIZE" --async-window "$WINDOW" \
-        >"$WORK/bench.out" 2>"$WORK/bench.err" &
-    BENCH_PID=$!
-    wait "$BENCH_PID" || rc=$?
-    BENCH_PID=
-    if ((rc != 0)); then
-        cat "$WORK/bench.out" "$WORK/bench.err" >&2
-        die "bench stan --phase $phase failed (exit $rc)"
-    fi
+    local phase=$1 port=$2 name=$3
+    run_stanza "$WORK/bench.out" "$WORK/bench.err" "bench stan --phase $phase" \
+        -s "nats://127.0.0.1:$port" bench stan --phase "$phase" --channel "$name" \
+        --subs "$SUBS" --msgs "$MSGS" --size "$SIZE" --async-window "$WINDOW"
     LINE=$(grep "^RESULT stan " "$WORK/bench.out") || die "no RESULT line from --phase $phase"
 }
-field() {
-    local v
-    v=$(sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$LINE")
-    [[ -n $v ]] || die "no $1 in: $LINE"
-    echo "$v"
-}
 per_msg() { awk -v t="$1" -v scale="$2" -v n="$3" 'BEGIN { printf "%.4f", t * scale / n }'; }
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {
-        if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 NAMES=(before after)
 BINS=("$BEFORE" "$AFTER")
@@ -152,7 +77,7 @@ run_one() {
     rm -rf "$data"
     log="$WORK/${NAMES[i]}.$run.log"
     [[ ${NAMES[i]} == after+m ]] && args=(-m "$(free_port)")
-    start_server "$port" "$log" "${BINS[i]}" -a 127.0.0.1 -p "$port" -l "$log" \
+    start_server "${NAMES[i]}" "$port" "$log" "${BINS[i]}" -a 127.0.0.1 -p "$port" -l "$log" \
         --store FILE --dir "$data" --file_sync=true "${args[@]}"
     t0=$(cpu_ticks "$SERVER_PID") n0=$(cpu_ns "$SERVER_PID")
     bench_phase pub "$port" "bench.counters.$run"
@@ -167,8 +92,7 @@ run_one() {
     R[tick_drain,$i]+=" $(per_msg $((t2 - t1)) "$us_tick" $((MSGS * SUBS)))"
     R[ns_pub,$i]+=" $(per_msg $((n1 - n0)) 0.001 "$MSGS")"
     R[ns_drain,$i]+=" $(per_msg $((n2 - n1)) 0.001 $((MSGS * SUBS)))"
-    stop_pid "$SERVER_PID"
-    SERVER_PID=
+    stop_server
     rm -rf "$data"
     local last=()
     for m in "${METRICS[@]}"; do last+=("$(awk '{ print $NF }' <<<"${R[$m,$i]}")"); done
@@ -185,8 +109,7 @@ for ((run = 1; run <= RUNS; run++)); do
     for ((k = 0; k < NV; k++)); do run_one $(((run - 1 + k) % NV)) "$run"; done
 done
 
-CPU=$(grep -m1 -E '^(model name|Model|cpu model)' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')
-join() { local IFS=,; local s="$*"; echo "${s//,/, }"; }
+CPU=$(cpu_model)
 row() {
     local label=$1 m=$2 fmt=$3 i vals med0 med cells="" runs=""
     for ((i = 0; i < NV; i++)); do

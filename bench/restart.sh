@@ -48,10 +48,8 @@ READY_TIMEOUT_MS=60000
 CHANNEL=bench.restart
 STREAM=bench_restart
 
-die() {
-    echo "restart.sh: $*" >&2
-    exit 1
-}
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
 
 for v in RESTARTS SIZE FILL_WINDOW DRAIN_N; do
     if ! [[ ${!v} =~ ^[0-9]+$ ]]; then
@@ -67,93 +65,11 @@ done
 [[ -n ${EPOCHREALTIME:-} ]] || { echo "restart.sh: needs bash >= 5 (EPOCHREALTIME)" >&2; exit 2; }
 BINS=("$STANZAD" "$STANZA")
 [[ $NATS_SERVER == none ]] || BINS+=("$NATS_SERVER")
-for bin in "${BINS[@]}"; do
-    [[ -x $bin ]] || { echo "restart.sh: $bin is not an executable (build first, or see the overrides at the top of $0)" >&2; exit 2; }
-done
+require_executables "${BINS[@]}"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/stanza-bench-restart.XXXXXX")
+bench_workdir restart
 DATA_PARENT=${DATA_PARENT:-$WORK}
-PIDS=()
-BENCH_PID=
-FAILED=1
-
-stop_pid() {
-    local pid=$1 i
-    kill "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < STOP_WAIT_SECS * 10; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    echo "restart.sh: PID $pid ignored SIGTERM for ${STOP_WAIT_SECS}s; killing it" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local pid
-    [[ -n $BENCH_PID ]] && stop_pid "$BENCH_PID"
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-    if [[ $FAILED == 1 || ${KEEP_LOGS:-0} == 1 ]]; then
-        echo "restart.sh: logs kept in $WORK" >&2
-    else
-        rm -rf "$WORK"
-    fi
-    [[ $DATA_PARENT == "$WORK" ]] || rm -rf "$DATA_PARENT"/stanza-bench-restart-data.$$.*
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-port_open() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# A random unprivileged port nobody is listening on. Another process could still take it before
-# our server binds it; start_server then fails loudly rather than measuring the wrong thing.
-free_port() {
-    local p i
-    for ((i = 0; i < 100; i++)); do
-        p=$((20000 + RANDOM % 40000))
-        port_open "$p" || { echo "$p"; return 0; }
-    done
-    die "no free port found"
-}
-
-# start_server NAME PORT LOG CMD... : starts CMD in the background, records its PID and waits
-# until PORT accepts connections. Sets SERVER_PID.
-start_server() {
-    local name=$1 port=$2 log=$3 i
-    shift 3
-    "$@" >"$log.out" 2>&1 &
-    SERVER_PID=$!
-    PIDS+=("$SERVER_PID")
-    for ((i = 0; i < PORT_WAIT_SECS * 20; i++)); do
-        port_open "$port" && return 0
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            tail -n 20 "$log.out" "$log" 2>/dev/null >&2 || true
-            die "$name exited before listening on port $port (command: $*)"
-        fi
-        sleep 0.05
-    done
-    die "$name did not listen on port $port within ${PORT_WAIT_SECS}s (command: $*)"
-}
-
-# stop_server: stops SERVER_PID and forgets it.
-stop_server() {
-    local pid keep=()
-    stop_pid "$SERVER_PID"
-    for pid in "${PIDS[@]}"; do [[ $pid == "$SERVER_PID" ]] || keep+=("$pid"); done
-    PIDS=("${keep[@]+"${keep[@]}"}")
-}
-
-# spawn NAME LOG CMD... : starts CMD in the background without waiting for it. Sets SERVER_PID.
-spawn() {
-    local log=$2
-    shift 2
-    "$@" >"$log.out" 2>&1 &
-    SERVER_PID=$!
-    PIDS+=("$SERVER_PID")
-}
+DATA_GLOB="stanza-bench-restart-data.$$.*"
 
 # rss_anon PID : RssAnon in KiB.
 rss_anon() {
@@ -163,16 +79,9 @@ rss_anon() {
 # run_cli OUT ARGS... : `stanza ARGS`, in the background so that signals are handled at once;
 # its stdout goes to OUT. Dies if it fails.
 run_cli() {
-    local out=$1 rc=0
+    local out=$1
     shift
-    "$STANZA" "$@" >"$out" 2>"$out.err" &
-    BENCH_PID=$!
-    wait "$BENCH_PID" || rc=$?
-    BENCH_PID=
-    if ((rc != 0)); then
-        cat "$out" "$out.err" >&2
-        die "stanza $* failed (exit $rc)"
-    fi
+    run_stanza "$out" "$out.err" "stanza $*" "$@"
 }
 
 # result_field FILE KIND NAME : NAME=... of the "RESULT KIND" line in FILE.
@@ -183,15 +92,6 @@ result_field() {
     echo "$v"
 }
 
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {
-        if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-join() {
-    local IFS=,
-    local s="$*"
-    echo "${s//,/, }"
-}
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 # server_cmd KIND PORT DATA LOG SYNC : the command line of server KIND (stanzad or js) into CMD.
@@ -296,7 +196,7 @@ measure() {
     fi
     rm -rf "$data"
 
-    ROWS+=("| $kind | $n | **$(median "${times[@]}")** | $(join "${times[@]}") | $floor | $(awk -v b="$bytes" -v n="$n" 'BEGIN { printf "%.1f", b / n }') |")
+    ROWS+=("| $kind | $n | **$(median_fmt %.3f "${times[@]}")** | $(join "${times[@]}") | $floor | $(awk -v b="$bytes" -v n="$n" 'BEGIN { printf "%.1f", b / n }') |")
     MEM_ROWS+=("| $kind | $n | $(mib "$rss_fill") | $(mib "$rss_2s") | $([[ $rss_max == - ]] && echo - || echo "$(mib "$rss_base") / $(mib "$rss_max")") |")
 }
 
@@ -307,7 +207,7 @@ for n in "${NLIST[@]}"; do
     for kind in "${KINDS[@]}"; do measure "$kind" "$n"; done
 done
 
-CPU=$(grep -m1 -E '^(model name|Model|cpu model)' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')
+CPU=$(cpu_model)
 FS=$(df -PT "$DATA_PARENT" 2>/dev/null | awk 'NR == 2 { print $2 " on " $1 }')
 NS_VERSION=-
 [[ $NATS_SERVER == none ]] || NS_VERSION=$("$NATS_SERVER" --version 2>&1 | head -n1)

@@ -32,26 +32,22 @@ REPS=${REPS:-20}
 ENDPOINTS=${ENDPOINTS:-/metrics /streaming/channelsz?subs=1 /streaming/clientsz?subs=1}
 PERF=${PERF:-0}
 HERE=$(cd "$(dirname "$0")" && pwd)
+PORT_WAIT_SECS=10
+STOP_WAIT_SECS=5
 
-die() {
-    echo "scrape.sh: $*" >&2
-    exit 1
-}
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+
 [[ -x $STANZAD ]] || die "$STANZAD is not an executable (build first, or set STANZAD)"
 command -v curl >/dev/null || die "curl is needed"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/stanza-bench-scrape.XXXXXX")
-SERVER_PID= FILL_PID=
-FAILED=1
+bench_workdir scrape
+SERVER_PID='' FILL_PID=''
+# Not lib.sh's cleanup: scrape_fill goes first (once its stdin closes), and PERF=1 keeps the logs.
 cleanup() {
     exec 4>&- 2>/dev/null || true
     local pid
-    for pid in $FILL_PID $SERVER_PID; do
-        kill "$pid" 2>/dev/null || continue
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    for pid in $FILL_PID $SERVER_PID; do stop_pid "$pid"; done
     if [[ $FAILED == 1 || ${KEEP_LOGS:-0} == 1 || $PERF == 1 ]]; then
         rm -rf "$WORK/data"
         echo "scrape.sh: logs kept in $WORK" >&2
@@ -59,37 +55,17 @@ cleanup() {
         rm -rf "$WORK"
     fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local p i
-    for ((i = 0; i < 100; i++)); do
-        p=$((20000 + RANDOM % 40000))
-        port_open "$p" || { echo "$p"; return 0; }
-    done
-    die "no free port found"
-}
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {
-        if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 loop_ns() { awk '{ print $1 }' "/proc/$SERVER_PID/task/$SERVER_PID/schedstat"; }
 
 cc -O2 -DNATS_HAS_STREAMING -o "$WORK/scrape_fill" "$HERE/scrape_fill.c" -lnats -lpthread || die "cannot build scrape_fill"
 
 PORT=$(free_port)
 HTTP=$(free_port)
-"$STANZAD" -a 127.0.0.1 -p "$PORT" -m "$HTTP" -l "$WORK/stanzad.log" --store FILE \
-    --dir "$WORK/data" --max_channels "$((CHANNELS + 1))" --max_subs 0 >"$WORK/stanzad.out" 2>&1 &
-SERVER_PID=$!
-for ((i = 0; i < 200; i++)); do
-    port_open "$PORT" && port_open "$HTTP" && break
-    kill -0 "$SERVER_PID" 2>/dev/null || die "stanzad exited: $(tail -n 5 "$WORK/stanzad.log")"
-    sleep 0.05
-done
+start_server stanzad "$PORT" "$WORK/stanzad.log" "$STANZAD" -a 127.0.0.1 -p "$PORT" -m "$HTTP" \
+    -l "$WORK/stanzad.log" --store FILE --dir "$WORK/data" --max_channels "$((CHANNELS + 1))" \
+    --max_subs 0
+wait_port stanzad "$HTTP" "$WORK/stanzad.log" "$STANZAD"
 
 mkfifo "$WORK/hold"
 T0=$EPOCHREALTIME
@@ -155,7 +131,7 @@ if [[ $PERF == 1 ]]; then
     done
 fi
 
-CPU=$(grep -m1 -E '^(model name|Model|cpu model)' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')
+CPU=$(cpu_model)
 cat <<EOF
 ### scrape.sh: $SUBS subscriptions, $CHANNELS channels, $CONNS connections
 

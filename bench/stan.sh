@@ -50,153 +50,38 @@ LAT_MSGS=${LAT_MSGS:-1000}
 PORT_WAIT_SECS=10
 STOP_WAIT_SECS=5
 
-die() {
-    echo "stan.sh: $*" >&2
-    exit 1
-}
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
 
-for v in RUNS MSGS SIZE SUBS WINDOW LAT_MSGS; do
-    min=1
-    [[ $v == SIZE ]] && min=0
-    if ! [[ ${!v} =~ ^[0-9]+$ ]] || ((${!v} < min)); then
-        echo "stan.sh: $v must be a whole number >= $min, got '${!v}'" >&2
-        exit 2
-    fi
-done
+check_counts RUNS MSGS SIZE SUBS WINDOW LAT_MSGS
 BINS=("$STANZAD" "$STANZA")
 [[ $NATS_SERVER == none ]] || BINS+=("$NATS_SERVER")
-for bin in "${BINS[@]}"; do
-    [[ -x $bin ]] || { echo "stan.sh: $bin is not an executable (build first, or see the overrides at the top of $0)" >&2; exit 2; }
-done
+require_executables "${BINS[@]}"
 CLK_TCK=$(getconf CLK_TCK)
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/stanza-bench-stan.XXXXXX")
+bench_workdir stan
 DATA_PARENT=${DATA_PARENT:-$WORK}
-PIDS=()
-BENCH_PID=
-FAILED=1 # cleared at the very end; decides whether the logs are worth keeping
-
-stop_pid() {
-    local pid=$1 i
-    kill "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < STOP_WAIT_SECS * 10; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    echo "stan.sh: PID $pid ignored SIGTERM for ${STOP_WAIT_SECS}s; killing it" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local pid
-    [[ -n $BENCH_PID ]] && stop_pid "$BENCH_PID"
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-    if [[ $FAILED == 1 || ${KEEP_LOGS:-0} == 1 ]]; then
-        echo "stan.sh: logs kept in $WORK" >&2
-    else
-        rm -rf "$WORK"
-    fi
-    # Store dirs outside WORK are ours too (made by this script, one per run).
-    [[ $DATA_PARENT == "$WORK" ]] || rm -rf "$DATA_PARENT"/stanza-bench-stan-data.$$.*
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-port_open() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# A random unprivileged port nobody is listening on. Another process could still take it before
-# our server binds it; start_server then fails loudly rather than measuring the wrong thing.
-free_port() {
-    local p i
-    for ((i = 0; i < 100; i++)); do
-        p=$((20000 + RANDOM % 40000))
-        port_open "$p" || { echo "$p"; return 0; }
-    done
-    die "no free port found"
-}
-
-# start_server NAME PORT LOG CMD... : starts CMD in the background, records its PID and waits
-# until PORT accepts connections. Sets SERVER_PID.
-start_server() {
-    local name=$1 port=$2 log=$3 i
-    shift 3
-    "$@" >"$log.out" 2>&1 &
-    SERVER_PID=$!
-    PIDS+=("$SERVER_PID")
-    for ((i = 0; i < PORT_WAIT_SECS * 20; i++)); do
-        port_open "$port" && return 0
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            tail -n 20 "$log.out" "$log" 2>/dev/null >&2 || true
-            die "$name exited before listening on port $port (command: $*)"
-        fi
-        sleep 0.05
-    done
-    die "$name did not listen on port $port within ${PORT_WAIT_SECS}s (command: $*)"
-}
-
-# stop_server: stops SERVER_PID and forgets it.
-stop_server() {
-    local pid keep=()
-    stop_pid "$SERVER_PID"
-    for pid in "${PIDS[@]}"; do [[ $pid == "$SERVER_PID" ]] || keep+=("$pid"); done
-    PIDS=("${keep[@]+"${keep[@]}"}")
-}
-
-# Server CPU time so far (utime + stime) in clock ticks. The command name (field 2) may hold
-# spaces, so fields are counted after its closing parenthesis: 14 and 15 become 12 and 13.
-cpu_ticks() {
-    local stat rest
-    stat=$(<"/proc/$1/stat") || die "cannot read /proc/$1/stat (is the server still running?)"
-    rest=${stat##*) }
-    awk '{ print $12 + $13 }' <<<"$rest"
-}
+DATA_GLOB="stanza-bench-stan-data.$$.*"
 
 # bench_phase KIND PHASE PORT NAME : one `stanza bench KIND --phase PHASE` (KIND stan: NAME is
-# the channel; js: the stream, whose subject is its name); sets LINE to its RESULT line. The
-# client runs in the background and we `wait` for it, so a SIGINT/SIGTERM to this script is
-# handled at once (bash defers traps while a foreground child runs).
+# the channel; js: the stream, whose subject is its name); sets LINE to its RESULT line.
 bench_phase() {
-    local kind=$1 phase=$2 port=$3 name=$4 rc=0 args
+    local kind=$1 phase=$2 port=$3 name=$4 args
     if [[ $kind == stan ]]; then
         args=(--channel "$name" --subs "$SUBS")
     else
         args=(--stream "$name")
     fi
-    "$STANZA" -s "nats://127.0.0.1:$port" bench "$kind" --phase "$phase" "${args[@]}" \
-        --msgs "$MSGS" --size "$SIZE" --async-window "$WINDOW" \
-        --latency-msgs "$LAT_MSGS" >"$WORK/bench.out" 2>"$WORK/bench.err" &
-    BENCH_PID=$!
-    wait "$BENCH_PID" || rc=$?
-    BENCH_PID=
-    if ((rc != 0)); then
-        cat "$WORK/bench.out" "$WORK/bench.err" >&2
-        die "bench $kind --phase $phase failed (exit $rc)"
-    fi
+    run_stanza "$WORK/bench.out" "$WORK/bench.err" "bench $kind --phase $phase" \
+        -s "nats://127.0.0.1:$port" bench "$kind" --phase "$phase" "${args[@]}" \
+        --msgs "$MSGS" --size "$SIZE" --async-window "$WINDOW" --latency-msgs "$LAT_MSGS"
     LINE=$(grep "^RESULT $kind " "$WORK/bench.out") ||
         die "no RESULT line from bench $kind --phase $phase"
-}
-
-# field NAME : the value of NAME=... in LINE.
-field() {
-    local v
-    v=$(sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$LINE")
-    [[ -n $v ]] || die "no $1 in: $LINE"
-    echo "$v"
 }
 
 # us_per_msg TICKS MSGS : CPU microseconds per message.
 us_per_msg() {
     awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { printf "%.3f", t / hz * 1e6 / n }'
-}
-
-# median V... : the median of the values.
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {
-        if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 # Results by server index (0 stanzad, 1 nats-server), each a space-separated list of run values.
@@ -255,14 +140,8 @@ for ((run = 1; run <= RUNS; run++)); do
     for i in "${order[@]}"; do run_one "$i" "$run"; done
 done
 
-CPU=$(grep -m1 -E '^(model name|Model|cpu model)' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')
+CPU=$(cpu_model)
 FS=$(df -PT "$DATA_PARENT" 2>/dev/null | awk 'NR == 2 { print $2 " on " $1 }')
-# join V... : the values, comma-separated.
-join() {
-    local IFS=,
-    local s="$*"
-    echo "${s//,/, }"
-}
 # ratio A B : A / B to 2 decimals, or "-" without B.
 ratio() {
     [[ -n $2 ]] || { echo -; return 0; }

@@ -1,101 +1,15 @@
 /* Unit tests for config: defaults, parsers, the YAML file (good and bad) and the flags. */
-#include "config.h"
-#include "test.h"
+#include "config_test_util.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <sys/stat.h>
-#include <unistd.h>
-
-static char tmpdir[64];
-
-/* Writes text to a fresh file in tmpdir and returns its path (static buffer per slot). */
-static const char *write_file(const char *name, const char *text, size_t len)
-{
-    static char paths[8][256];
-    static int slot;
-    char *path = paths[slot++ % 8];
-    snprintf(path, 256, "%s/%s", tmpdir, name);
-    FILE *fp = fopen(path, "wb");
-    CHECK(fp);
-    CHECK(fwrite(text, 1, len, fp) == len);
-    CHECK(fclose(fp) == 0);
-    return path;
-}
-
-static const char *yaml(const char *name, const char *text)
-{
-    return write_file(name, text, strlen(text));
-}
-
-/* Loads text as a config file into fresh defaults; returns config_load_file's result. */
-static int load_text(config_t *cfg, const char *text, char *err, size_t errlen)
-{
-    config_init(cfg);
-    err[0] = '\0';
-    return config_load_file(cfg, yaml("t.yaml", text), err, errlen);
-}
-
-/* The file must be rejected with "PATH:LINE:" and the message must contain want. */
-static void check_bad_file(const char *text, int line, const char *want)
-{
-    config_t cfg;
-    char err[512], prefix[300];
-    int rc = load_text(&cfg, text, err, sizeof(err));
-    snprintf(prefix, sizeof(prefix), "%s/t.yaml:%d: ", tmpdir, line);
-    if (rc != -1 || strncmp(err, prefix, strlen(prefix)) != 0 || !strstr(err, want)) {
-        fprintf(stderr, "input:\n%s\nrc=%d err=\"%s\"\nwant prefix \"%s\" and \"%s\"\n", text, rc,
-                err, prefix, want);
-        CHECK(0);
-    }
-    config_free(&cfg);
-}
-
-static int vrun_args(config_t *cfg, char *err, size_t errlen, va_list ap)
-{
-    char *argv[64];
-    int argc = 0;
-    argv[argc++] = "stanzad";
-    for (char *a; (a = va_arg(ap, char *)) != NULL && argc < 63;)
-        argv[argc++] = a;
-    argv[argc] = NULL;
-    config_init(cfg);
-    err[0] = '\0';
-    return config_from_args(cfg, argc, argv, err, errlen);
-}
-
-static int run_args(config_t *cfg, char *err, size_t errlen, ...)
-{
-    va_list ap;
-    va_start(ap, errlen);
-    int rc = vrun_args(cfg, err, errlen, ap);
-    va_end(ap);
-    return rc;
-}
-
-/* The flags must be rejected with an err containing want. */
-static void args_fail(const char *want, ...)
-{
-    config_t cfg;
-    char err[512];
-    va_list ap;
-    va_start(ap, want);
-    int rc = vrun_args(&cfg, err, sizeof(err), ap);
-    va_end(ap);
-    if (rc != CONFIG_ERROR || !strstr(err, want)) {
-        fprintf(stderr, "rc=%d err=\"%s\", want \"%s\"\n", rc, err, want);
-        CHECK(0);
-    }
-    config_free(&cfg);
-}
-#define ARGS(cfg, err, ...) run_args(cfg, err, sizeof(err), __VA_ARGS__, (char *)NULL)
-#define ARGS_FAIL(want, ...) args_fail(want, __VA_ARGS__, (char *)NULL)
 
 /* --dir alone means a persistent store there; an explicit --store wins either way. */
 static void test_store_default_follows_dir(void)
 {
-    const char *cases[][4] = {{"stanzad", NULL}, {"stanzad", "--dir", "/tmp/x", NULL},
+    const char *cases[][4] = {{"stanzad", NULL},
+                              {"stanzad", "--dir", "/tmp/x", NULL},
                               {"stanzad", "--dir=/tmp/x", "-st", "MEMORY"},
                               {"stanzad", "-st", "FILE", NULL}};
     int argcs[] = {1, 3, 4, 3};
@@ -739,12 +653,6 @@ static void test_help_version(void)
     config_free(&cfg);
 
     /* Usage lists every flag, grouped, with defaults. */
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    CHECK(mem);
-    config_usage(mem, "stanzad");
-    CHECK(fclose(mem) == 0);
     const char *want[] = {"Usage: stanzad",
                           "Server",
                           "Streaming",
@@ -786,19 +694,12 @@ static void test_help_version(void)
                           "default: MEMORY, or LMDB when --dir is given",
                           "default: ./data",
                           "default: 65536"};
-    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-        if (!strstr(text, want[i])) {
-            fprintf(stderr, "usage lacks \"%s\":\n%s", want[i], text);
-            CHECK(0);
-        }
-    }
-    free(text);
+    check_usage_lists(want, sizeof(want) / sizeof(want[0]));
 }
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/stanza_test_config.XXXXXX");
-    CHECK(mkdtemp(tmpdir));
+    config_test_mkdtemp("/tmp/stanza_test_config.XXXXXX");
 
     TEST_RUN(test_defaults);
     TEST_RUN(test_store_default_follows_dir);
@@ -819,11 +720,6 @@ int main(void)
     TEST_RUN(test_help_version);
 
     const char *names[] = {"t.yaml", "g.yaml", "d.yaml", "o.yaml", "b.yaml"};
-    char path[256];
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", tmpdir, names[i]);
-        unlink(path);
-    }
-    rmdir(tmpdir);
+    config_test_rmdir(names, sizeof(names) / sizeof(names[0]));
     return test_summary();
 }

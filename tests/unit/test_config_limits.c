@@ -1,38 +1,13 @@
 /* Unit tests for the streaming settings of config: their defaults and flags, the store_limits
  * section of the file (good and bad), and config_channel_limits' inheritance. */
-#include "config.h"
-#include "test.h"
+#include "config_test_util.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #define KB 1024LL
 #define MB (1024LL * KB)
 #define GB (1024LL * MB)
-
-static char tmpdir[64];
-
-static const char *yaml(const char *name, const char *text)
-{
-    static char paths[4][256];
-    static int slot;
-    char *path = paths[slot++ % 4];
-    snprintf(path, 256, "%s/%s", tmpdir, name);
-    FILE *fp = fopen(path, "wb");
-    CHECK(fp);
-    CHECK(fputs(text, fp) >= 0);
-    CHECK(fclose(fp) == 0);
-    return path;
-}
-
-static int load_text(config_t *cfg, const char *text, char *err, size_t errlen)
-{
-    config_init(cfg);
-    err[0] = '\0';
-    return config_load_file(cfg, yaml("t.yaml", text), err, errlen);
-}
 
 /* Loads text that must be good. */
 static void load_ok(config_t *cfg, const char *text)
@@ -43,60 +18,6 @@ static void load_ok(config_t *cfg, const char *text)
     CHECK_EQ_INT(rc, 0);
     CHECK_EQ_INT(config_validate(cfg, err, sizeof(err)), 0);
 }
-
-/* The file must be rejected with "PATH:LINE: " and a message containing want. */
-static void check_bad_file(const char *text, int line, const char *want)
-{
-    config_t cfg;
-    char err[512], prefix[300];
-    int rc = load_text(&cfg, text, err, sizeof(err));
-    snprintf(prefix, sizeof(prefix), "%s/t.yaml:%d: ", tmpdir, line);
-    if (rc != -1 || strncmp(err, prefix, strlen(prefix)) != 0 || !strstr(err, want)) {
-        fprintf(stderr, "input:\n%s\nrc=%d err=\"%s\"\nwant prefix \"%s\" and \"%s\"\n", text, rc,
-                err, prefix, want);
-        CHECK(0);
-    }
-    config_free(&cfg);
-}
-
-static int vrun_args(config_t *cfg, char *err, size_t errlen, va_list ap)
-{
-    char *argv[64];
-    int argc = 0;
-    argv[argc++] = "stanzad";
-    for (char *a; (a = va_arg(ap, char *)) != NULL && argc < 63;)
-        argv[argc++] = a;
-    argv[argc] = NULL;
-    config_init(cfg);
-    err[0] = '\0';
-    return config_from_args(cfg, argc, argv, err, errlen);
-}
-
-static int run_args(config_t *cfg, char *err, size_t errlen, ...)
-{
-    va_list ap;
-    va_start(ap, errlen);
-    int rc = vrun_args(cfg, err, errlen, ap);
-    va_end(ap);
-    return rc;
-}
-
-static void args_fail(const char *want, ...)
-{
-    config_t cfg;
-    char err[512];
-    va_list ap;
-    va_start(ap, want);
-    int rc = vrun_args(&cfg, err, sizeof(err), ap);
-    va_end(ap);
-    if (rc != CONFIG_ERROR || !strstr(err, want)) {
-        fprintf(stderr, "rc=%d err=\"%s\", want \"%s\"\n", rc, err, want);
-        CHECK(0);
-    }
-    config_free(&cfg);
-}
-#define ARGS(cfg, err, ...) run_args(cfg, err, sizeof(err), __VA_ARGS__, (char *)NULL)
-#define ARGS_FAIL(want, ...) args_fail(want, __VA_ARGS__, (char *)NULL)
 
 static void check_limits(const config_limits_t *l, int64_t msgs, int64_t bytes, int64_t age,
                          int64_t subs, int64_t inact)
@@ -525,12 +446,6 @@ static void test_shipped_config(void)
 
 static void test_usage(void)
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    CHECK(mem);
-    config_usage(mem, "stanzad");
-    CHECK(fclose(mem) == 0);
     const char *want[] = {"Streaming Options",
                           "Streaming Limits",
                           "-hbi, --hb_interval <duration>",
@@ -554,19 +469,12 @@ static void test_usage(void)
                           "(default: 0s)",
                           "(default: true)",
                           "(default: false)"};
-    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-        if (!strstr(text, want[i])) {
-            fprintf(stderr, "usage lacks \"%s\":\n%s", want[i], text);
-            CHECK(0);
-        }
-    }
-    free(text);
+    check_usage_lists(want, sizeof(want) / sizeof(want[0]));
 }
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/stanza_test_limits.XXXXXX");
-    CHECK(mkdtemp(tmpdir));
+    config_test_mkdtemp("/tmp/stanza_test_limits.XXXXXX");
 
     TEST_RUN(test_defaults);
     TEST_RUN(test_flags);
@@ -579,11 +487,6 @@ int main(void)
     TEST_RUN(test_usage);
 
     const char *names[] = {"t.yaml", "c.yaml"};
-    char path[256];
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", tmpdir, names[i]);
-        unlink(path);
-    }
-    rmdir(tmpdir);
+    config_test_rmdir(names, sizeof(names) / sizeof(names[0]));
     return test_summary();
 }
