@@ -221,18 +221,27 @@ static void storez(monitor_t *m, httpd_resp_t *resp)
     reply_json(resp, o);
 }
 
-static json_t *client_json(monitor_t *m, const stan_client_info_t *c, bool subs)
+/* Every subscription, grouped as NSS's clientsz shows them: client ID -> channel -> [subs],
+ * built in one pass (asking per client would walk all subscriptions once per client). */
+static int add_sub_by_client(void *arg, const stan_sub_info_t *s)
+{
+    json_t *by_client = arg;
+    json_t *by_channel = json_object_get(by_client, s->client_id);
+    if (!by_channel) {
+        by_channel = json_object();
+        json_object_set_new(by_client, s->client_id, by_channel);
+    }
+    return add_sub_by_channel(by_channel, s);
+}
+
+static json_t *client_json(const stan_client_info_t *c, json_t *by_client)
 {
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(c->id));
     json_object_set_new(o, "hb_inbox", json_string(c->hb_inbox));
     set_int(o, "subs_count", c->subs);
-    if (subs && c->subs) {
-        json_t *by = json_object();
-        stan_foreach_sub(m->st, NULL, c->id, add_sub_by_channel, by);
-        /* Offline durables keep their client ID but do not belong to the live client. */
-        json_object_set_new(o, "subscriptions", by);
-    }
+    json_t *subs = by_client ? json_object_get(by_client, c->id) : NULL;
+    if (subs) json_object_set(o, "subscriptions", subs);
     return o;
 }
 
@@ -241,13 +250,14 @@ typedef struct list_ctx {
     json_t *arr;
     long offset, limit, index;
     bool subs;
+    json_t *by_client;
 } list_ctx_t;
 
 static int add_client(void *arg, const stan_client_info_t *c)
 {
     list_ctx_t *x = arg;
     if (x->index++ >= x->offset && (long)json_array_size(x->arr) < x->limit)
-        json_array_append_new(x->arr, client_json(x->m, c, x->subs));
+        json_array_append_new(x->arr, client_json(c, x->by_client));
     return 0;
 }
 
@@ -261,16 +271,30 @@ static void clientsz(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp)
             reply_error(resp, 404, "client not found");
             return;
         }
-        reply_json(resp, client_json(m, &c, subs));
+        json_t *by_client = NULL;
+        if (subs && c.subs) {
+            by_client = json_object();
+            json_t *by_channel = json_object();
+            stan_foreach_sub(m->st, NULL, c.id, add_sub_by_channel, by_channel);
+            json_object_set_new(by_client, c.id, by_channel);
+        }
+        reply_json(resp, client_json(&c, by_client));
+        json_decref(by_client);
         return;
     }
     list_ctx_t x = {.m = m, .arr = json_array(), .subs = subs};
+    if (subs) {
+        x.by_client = json_object();
+        stan_foreach_sub(m->st, NULL, NULL, add_sub_by_client, x.by_client);
+    }
     if (!paging(req, &x.offset, &x.limit)) {
         json_decref(x.arr);
+        json_decref(x.by_client);
         reply_error(resp, 400, "offset and limit must be non-negative integers");
         return;
     }
     stan_foreach_client(m->st, add_client, &x);
+    json_decref(x.by_client);
     json_t *o = head(m);
     set_int(o, "offset", (uint64_t)x.offset);
     set_int(o, "limit", (uint64_t)x.limit);

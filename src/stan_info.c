@@ -128,9 +128,19 @@ void stan_foreach_sub(stan_t *st, const char *channel, const char *client_id, st
                       void *arg)
 {
     int64_t now = stan_now_ns();
+    if (channel) {
+        /* One channel: no need to sort them all. */
+        stan_channel_t *ch = strmap_get(&st->channels, channel, strlen(channel));
+        for (stan_sub_t *s = ch ? ch->subs : NULL; s; s = s->ch_next) {
+            if (s->deleted || (client_id && strcmp(client_id, s->client_id) != 0)) continue;
+            stan_sub_info_t si;
+            fill_sub(st, s, now, &si);
+            if (fn(arg, &si)) return;
+        }
+        return;
+    }
     char **keys = sorted_keys(&st->channels);
     for (char **k = keys; *k; k++) {
-        if (channel && strcmp(channel, *k) != 0) continue;
         stan_channel_t *ch = strmap_get(&st->channels, *k, strlen(*k));
         for (stan_sub_t *s = ch->subs; s; s = s->ch_next) {
             if (s->deleted || (client_id && strcmp(client_id, s->client_id) != 0)) continue;
