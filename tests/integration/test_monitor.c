@@ -414,6 +414,23 @@ static void test_nss_keys_promtool_bad_requests(void)
     check_type(sb, "oldest_pending_age", JSON_REAL);
     json_decref(cz);
 
+    /* The list with subscriptions (written out channel by channel), and its paging. */
+    json_t *cs = get_json(mport, "/streaming/channelsz?subs=1");
+    for (size_t i = 0; i < 4; i++)
+        check_type(cs, list_keys[i], JSON_INTEGER);
+    CHECK_EQ_INT(iget(cs, "count"), 1);
+    CHECK_EQ_INT(iget(cs, "total"), 1);
+    json_t *ch0 = json_array_get(json_object_get(cs, "channels"), 0);
+    CHECK_EQ_STR(json_string_value(json_object_get(ch0, "name")), "k");
+    CHECK_EQ_INT(iget(ch0, "subs_count"), 1);
+    CHECK(json_array_size(json_object_get(ch0, "subscriptions")) == 1);
+    json_decref(cs);
+    cs = get_json(mport, "/streaming/channelsz?subs=1&offset=1");
+    CHECK_EQ_INT(iget(cs, "count"), 0);
+    CHECK_EQ_INT(iget(cs, "total"), 1);
+    CHECK(json_array_size(json_object_get(cs, "channels")) == 0);
+    json_decref(cs);
+
     json_t *names = get_json(mport, "/streaming/channelsz");
     CHECK_EQ_STR(json_string_value(json_array_get(json_object_get(names, "names"), 0)), "k");
     json_decref(names);
