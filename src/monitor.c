@@ -71,6 +71,24 @@ static void reply_error(httpd_resp_t *resp, int status, const char *msg)
     buf_append(&resp->body, "\n", 1);
 }
 
+static void append_dump(buf_t *b, json_t *v)
+{
+    char *text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    buf_append_str(b, text);
+    free(text);
+    json_decref(v);
+}
+
+/* Writes the head object, left open, then `"key":[`: the list is appended item by item. */
+static void open_list(buf_t *b, json_t *head_obj, const char *key)
+{
+    char *text = json_dumps(head_obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(head_obj);
+    buf_append(b, text, strlen(text) - 1);
+    free(text);
+    buf_printf(b, ",\"%s\":[", key);
+}
+
 /* The common head of the NSS list endpoints. */
 static json_t *head(monitor_t *m)
 {
@@ -221,19 +239,6 @@ static void storez(monitor_t *m, httpd_resp_t *resp)
     reply_json(resp, o);
 }
 
-/* Every subscription, grouped as NSS's clientsz shows them: client ID -> channel -> [subs],
- * built in one pass (asking per client would walk all subscriptions once per client). */
-static int add_sub_by_client(void *arg, const stan_sub_info_t *s)
-{
-    json_t *by_client = arg;
-    json_t *by_channel = json_object_get(by_client, s->client_id);
-    if (!by_channel) {
-        by_channel = json_object();
-        json_object_set_new(by_client, s->client_id, by_channel);
-    }
-    return add_sub_by_channel(by_channel, s);
-}
-
 static json_t *client_json(const stan_client_info_t *c, json_t *by_client)
 {
     json_t *o = json_object();
@@ -261,6 +266,91 @@ static int add_client(void *arg, const stan_client_info_t *c)
     return 0;
 }
 
+/* clientsz?subs=1 is written client by client, like channelsz: the subscriptions are gathered
+ * once (snapshots whose strings stay valid during this request), sorted by client, and each
+ * client's object is built from its run of them and turned into text at once. */
+typedef struct sub_vec {
+    stan_sub_info_t *v;
+    size_t n, cap;
+} sub_vec_t;
+
+static int collect_sub(void *arg, const stan_sub_info_t *s)
+{
+    sub_vec_t *sv = arg;
+    if (sv->n == sv->cap) {
+        sv->cap = sv->cap ? sv->cap * 2 : 256;
+        sv->v = xrealloc(sv->v, sv->cap * sizeof *sv->v);
+    }
+    sv->v[sv->n++] = *s;
+    return 0;
+}
+
+static int cmp_sub_client(const void *a, const void *b)
+{
+    const stan_sub_info_t *x = a, *y = b;
+    int c = strcmp(x->client_id, y->client_id);
+    if (!c) c = strcmp(x->channel, y->channel);
+    return c ? c : strcmp(x->ack_inbox, y->ack_inbox);
+}
+
+typedef struct client_stream {
+    buf_t *body;
+    const sub_vec_t *subs;
+    long offset, limit, index, written;
+} client_stream_t;
+
+static int stream_client(void *arg, const stan_client_info_t *c)
+{
+    client_stream_t *x = arg;
+    if (x->index++ < x->offset || x->written >= x->limit) return 0;
+    if (x->written++) buf_append(x->body, ",", 1);
+    /* Its run in the sorted subscriptions: lower bound by client ID. */
+    size_t lo = 0, hi = x->subs->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(x->subs->v[mid].client_id, c->id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    json_t *by_channel = NULL;
+    for (size_t i = lo; i < x->subs->n && strcmp(x->subs->v[i].client_id, c->id) == 0; i++) {
+        if (!by_channel) by_channel = json_object();
+        add_sub_by_channel(by_channel, &x->subs->v[i]);
+    }
+    json_t *by_client = NULL;
+    if (by_channel) {
+        by_client = json_object();
+        json_object_set_new(by_client, c->id, by_channel);
+    }
+    append_dump(x->body, client_json(c, by_client));
+    json_decref(by_client);
+    return 0;
+}
+
+static void clients_streamed(monitor_t *m, const list_ctx_t *lx, httpd_resp_t *resp)
+{
+    stan_server_info_t si;
+    stan_get_server_info(m->st, &si);
+    long total = (long)si.clients;
+    long count = total > lx->offset ? total - lx->offset : 0;
+    if (count > lx->limit) count = lx->limit;
+    json_t *o = head(m);
+    set_int(o, "offset", (uint64_t)lx->offset);
+    set_int(o, "limit", (uint64_t)lx->limit);
+    set_int(o, "count", (uint64_t)count);
+    set_int(o, "total", (uint64_t)total);
+    open_list(&resp->body, o, "clients");
+    sub_vec_t sv = {0};
+    stan_foreach_sub(m->st, NULL, NULL, collect_sub, &sv);
+    qsort(sv.v, sv.n, sizeof *sv.v, cmp_sub_client);
+    client_stream_t x = {
+        .body = &resp->body, .subs = &sv, .offset = lx->offset, .limit = lx->limit};
+    stan_foreach_client(m->st, stream_client, &x);
+    free(sv.v);
+    buf_append_str(&resp->body, "]}\n");
+}
+
 static void clientsz(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp)
 {
     char id[256];
@@ -283,18 +373,17 @@ static void clientsz(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp)
         return;
     }
     list_ctx_t x = {.m = m, .arr = json_array(), .subs = subs};
-    if (subs) {
-        x.by_client = json_object();
-        stan_foreach_sub(m->st, NULL, NULL, add_sub_by_client, x.by_client);
-    }
     if (!paging(req, &x.offset, &x.limit)) {
         json_decref(x.arr);
-        json_decref(x.by_client);
         reply_error(resp, 400, "offset and limit must be non-negative integers");
         return;
     }
+    if (subs) {
+        json_decref(x.arr);
+        clients_streamed(m, &x, resp);
+        return;
+    }
     stan_foreach_client(m->st, add_client, &x);
-    json_decref(x.by_client);
     json_t *o = head(m);
     set_int(o, "offset", (uint64_t)x.offset);
     set_int(o, "limit", (uint64_t)x.limit);
@@ -338,14 +427,6 @@ typedef struct stream_ctx {
     long offset, limit, index, written;
 } stream_ctx_t;
 
-static void append_dump(buf_t *b, json_t *v)
-{
-    char *text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
-    buf_append_str(b, text);
-    free(text);
-    json_decref(v);
-}
-
 static int stream_channel(void *arg, const stan_channel_info_t *c)
 {
     stream_ctx_t *x = arg;
@@ -367,13 +448,7 @@ static void channels_streamed(monitor_t *m, const list_ctx_t *lx, httpd_resp_t *
     set_int(o, "limit", (uint64_t)lx->limit);
     set_int(o, "count", (uint64_t)count);
     set_int(o, "total", (uint64_t)total);
-    /* The head object, left open for the list. */
-    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    size_t len = strlen(text);
-    buf_append(&resp->body, text, len - 1);
-    free(text);
-    buf_append_str(&resp->body, ",\"channels\":[");
+    open_list(&resp->body, o, "channels");
     stream_ctx_t x = {.m = m, .body = &resp->body, .offset = lx->offset, .limit = lx->limit};
     stan_foreach_channel(m->st, stream_channel, &x);
     buf_append_str(&resp->body, "]}\n");
