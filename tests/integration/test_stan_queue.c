@@ -160,6 +160,51 @@ static void test_member_leaves_by_connection_close(void)
     check_member_leaves("q.leave.conn", true);
 }
 
+/* A worker process that dies (kill -9: no close request, its NATS connection just drops) while
+ * holding unacked jobs: once their AckWait expires they go to the member that is still there,
+ * flagged redelivered, without waiting minutes for heartbeats to declare the dead one gone. */
+static void test_killed_member_jobs_move(void)
+{
+    const char *ch = "q.killed";
+    char dir[PATH_MAX], out[PATH_MAX + 16];
+    CHECK(hmkdtemp(dir, sizeof dir) == 0);
+    snprintf(out, sizeof out, "%s/worker.out", dir);
+    const char *cli = getenv("STANZA_CLI");
+    CHECK(cli != NULL);
+    const char *argv[] = {cli,       "-s", srv.url,        "--client-id", "worker-a", "sub", ch,
+                          "--queue", "g",  "--manual-ack", "--ack-wait",  "1",        NULL};
+    struct hproc worker;
+    CHECK(hproc_spawn(&worker, argv, NULL, out, out) == 0);
+    CHECK(hfile_wait_contains(out, "Listening on", T_MS));
+
+    stanConnection *pc = hstan_connect_or_die(&srv, "killed-pub");
+    hstan_pub_range(pc, ch, "m%d", 1, 3);
+    CHECK(hfile_wait_count(out, "redelivered=false", 3, T_MS)); /* the worker holds all three */
+
+    stanConnection *cb = hstan_connect_or_die(&srv, "survivor");
+    struct hstan_rx rxb;
+    hstan_rx_init(&rxb, 32, HSTAN_ACK_HANDLER);
+    stanSubscription *b = qsub(cb, ch, "g", NULL, &rxb, false);
+    CHECK_EQ_INT(hstan_rx_count(&rxb), 0);
+
+    int64_t t0 = harness_now_ms();
+    CHECK_EQ_INT(hproc_stop(&worker, SIGKILL, T_MS), 128 + SIGKILL);
+    CHECK(hstan_rx_wait(&rxb, 3, T_MS));
+    int64_t took = harness_now_ms() - t0;
+    fprintf(stderr, "   the dead worker's jobs reached the survivor in %lld ms\n", (long long)took);
+    for (int k = 0; k < 3; k++)
+        CHECK(hstan_rx_get(&rxb, k).redelivered);
+    /* And it keeps getting new ones. */
+    CHECK(hstan_pub(pc, ch, "m4") == NATS_OK);
+    CHECK(hstan_rx_wait(&rxb, 4, T_MS));
+
+    stanSubscription_Destroy(b);
+    CHECK(stanConnection_Destroy(cb) == NATS_OK);
+    CHECK(stanConnection_Destroy(pc) == NATS_OK);
+    hstan_rx_destroy(&rxb);
+    hremove_tree(dir);
+}
+
 static void test_durable_queue_survives_members(void)
 {
     const char *ch = "q.dur";
@@ -240,6 +285,7 @@ int main(void)
     HSTAN_RUN(test_queue_split);
     HSTAN_RUN(test_member_leaves_by_sub_close);
     HSTAN_RUN(test_member_leaves_by_connection_close);
+    HSTAN_RUN(test_killed_member_jobs_move);
     HSTAN_RUN(test_durable_queue_survives_members);
     HSTAN_RUN(test_durable_queue_name_colon);
     CHECK_EQ_INT(harness_server_stop(&srv, SIGINT), 0);
