@@ -83,7 +83,8 @@ static void *subscriber(void *arg)
         }
         if (s == NATS_OK) {
             if (kind == 2 || kind == 3) {
-                snprintf(name, sizeof name, kind == 2 ? "qg%d" : "dqg%d", kind == 2 ? g % 7 : g % 5);
+                snprintf(name, sizeof name, kind == 2 ? "qg%d" : "dqg%d",
+                         kind == 2 ? g % 7 : g % 5);
                 s = stanConnection_QueueSubscribe(&sub, sc, channel, name, on_msg, NULL, o);
             } else {
                 s = stanConnection_Subscribe(&sub, sc, channel, on_msg, NULL, o);
@@ -109,7 +110,8 @@ static void on_ack(const char *guid, const char *error, void *closure)
 int main(int argc, char **argv)
 {
     if (argc != 7) {
-        fprintf(stderr, "usage: %s URL CHANNELS CONNS SUBS MSGS_PER_CHANNEL MAX_INFLIGHT\n", argv[0]);
+        fprintf(stderr, "usage: %s URL CHANNELS CONNS SUBS MSGS_PER_CHANNEL MAX_INFLIGHT\n",
+                argv[0]);
         return 2;
     }
     url = argv[1];
@@ -124,8 +126,10 @@ int main(int argc, char **argv)
     }
     conns = calloc((size_t)nconns, sizeof *conns);
     pthread_t *th = calloc((size_t)nconns, sizeof *th);
-    for (int c = 0; c < nconns; c++) pthread_create(&th[c], NULL, subscriber, (void *)(long)c);
-    for (int c = 0; c < nconns; c++) pthread_join(th[c], NULL);
+    for (int c = 0; c < nconns; c++)
+        pthread_create(&th[c], NULL, subscriber, (void *)(long)c);
+    for (int c = 0; c < nconns; c++)
+        pthread_join(th[c], NULL);
     fprintf(stderr, "scrape_fill: %ld subscriptions\n", (long)atomic_load(&subscribed));
 
     stanConnection *pub = connect_as("scrape-pub");
@@ -135,7 +139,8 @@ int main(int argc, char **argv)
         char channel[64];
         snprintf(channel, sizeof channel, "scrape.%d", k);
         for (int i = 0; i < msgs_per_channel; i++) {
-            natsStatus s = stanConnection_PublishAsync(pub, channel, payload, sizeof payload, on_ack, NULL);
+            natsStatus s =
+                stanConnection_PublishAsync(pub, channel, payload, sizeof payload, on_ack, NULL);
             if (s != NATS_OK) fail(s, "publish");
         }
     }

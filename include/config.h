@@ -44,13 +44,13 @@ typedef struct config {
     int http_port;   /* -m/--http_port, key "http_port"; default 0 = off */
 
     /* Streaming identity and store (used from the streaming issue on) */
-    char *cluster_id;     /* -cid/--cluster_id, keys "cluster_id", "cid", "id"; "test-cluster" */
+    char *cluster_id; /* -cid/--cluster_id, keys "cluster_id", "cid", "id"; "test-cluster" */
     /* -st/--store FILE|LMDB (persistent) or MEMORY; key "store". When neither the store nor
      * the directory is given, MEMORY, as NSS (client test suites start the server with bare
      * flags and expect an empty server each time); giving --dir alone means LMDB there. */
     config_store_t store;
-    bool store_set;       /* store given by a flag or the file */
-    char *dir;            /* --dir, key "dir"; default "./data" */
+    bool store_set; /* store given by a flag or the file */
+    char *dir;      /* --dir, key "dir"; default "./data" */
     bool dir_set;
 
     /* Streaming engine */

@@ -72,9 +72,9 @@ typedef int (*stan_client_fn)(void *arg, const stan_client_info_t *ci);
 void stan_get_server_info(stan_t *st, stan_server_info_t *out);
 
 typedef struct stan_store_info {
-    const char *type;     /* "FILE" (LMDB on disk) or "MEMORY", as NSS names them */
-    bool writable;        /* the last commit succeeded */
-    const char *error;    /* why not, when !writable */
+    const char *type;  /* "FILE" (LMDB on disk) or "MEMORY", as NSS names them */
+    bool writable;     /* the last commit succeeded */
+    const char *error; /* why not, when !writable */
     uint64_t redeliveries_total;
     store_stats_t stats;
 } stan_store_info_t;

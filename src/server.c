@@ -410,7 +410,8 @@ size_t server_interest(server_t *s, const char *subject, size_t len)
     sublist_result_t *r = sublist_match(s->sublist, subject, len);
     if (!r) return 0;
     size_t n = 0;
-    for (size_t i = 0; i < r->nplain; i++) n += !((struct nsub *)r->plain[i])->closed;
+    for (size_t i = 0; i < r->nplain; i++)
+        n += !((struct nsub *)r->plain[i])->closed;
     for (size_t q = 0; q < r->nqueues; q++)
         for (size_t i = 0; i < r->queues[q].n; i++)
             n += !((struct nsub *)r->queues[q].items[i])->closed;

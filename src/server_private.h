@@ -18,16 +18,16 @@ typedef struct conn conn_t;
  * subscriptions are marked closed and parked on the server's graveyard until the end of the
  * loop iteration, because a routing result being walked may still point at them. */
 struct nsub {
-    conn_t *conn;      /* NULL for an in-process subscription */
-    server_msg_fn fn;  /* in-process only */
+    conn_t *conn;     /* NULL for an in-process subscription */
+    server_msg_fn fn; /* in-process only */
     void *fn_arg;
-    char *subject;     /* owned, NUL-terminated */
+    char *subject; /* owned, NUL-terminated */
     size_t subject_len;
-    char *queue;       /* owned; NULL when not in a queue group */
+    char *queue; /* owned; NULL when not in a queue group */
     size_t queue_len;
-    char *sid;         /* owned; client's subscription id ("" for in-process) */
+    char *sid; /* owned; client's subscription id ("" for in-process) */
     size_t sid_len;
-    uint64_t max;      /* auto-unsubscribe after this many deliveries; 0 = never */
+    uint64_t max; /* auto-unsubscribe after this many deliveries; 0 = never */
     uint64_t delivered;
     bool closed;
     struct nsub *map_next; /* chain in the connection's sid map */
@@ -36,12 +36,12 @@ struct nsub {
 
 /* Why a connection closed; logged, and later reported by monitoring. */
 typedef enum {
-    CLOSE_CLIENT,       /* EOF or reset from the client */
-    CLOSE_PROTOCOL,     /* parse error */
+    CLOSE_CLIENT,   /* EOF or reset from the client */
+    CLOSE_PROTOCOL, /* parse error */
     CLOSE_MAX_PAYLOAD,
     CLOSE_CONTROL_LINE,
     CLOSE_SLOW_CONSUMER,
-    CLOSE_STALE,        /* unanswered PINGs */
+    CLOSE_STALE, /* unanswered PINGs */
     CLOSE_AUTH,
     CLOSE_MAX_CONNS,
     CLOSE_WRITE_ERROR,
@@ -57,7 +57,7 @@ struct conn {
     conn_t *prev, *next; /* server's list of open connections */
     conn_t *dirty_next;  /* server's list of connections with output to flush */
     bool dirty;
-    bool paused;           /* reading stopped (read budget, or a publisher stall) */
+    bool paused; /* reading stopped (read budget, or a publisher stall) */
     conn_t *paused_next;
     uint64_t stall_until;  /* paused as a publisher to a congested client, until then (ms) */
     bool congested;        /* unsent output above the high-water mark */
@@ -104,11 +104,11 @@ struct server {
     sublist_t *sublist;
     char id[24];
 
-    conn_t *conns;     /* all open connections (doubly linked) */
-    conn_t *dirty;     /* connections with output to flush (singly linked) */
-    conn_t *paused;    /* connections whose reading is paused (read budget or stall) */
-    size_t ncongested; /* connections with unsent output above the high-water mark */
-    bool congestion_hit; /* a delivery in the current read found a congested receiver */
+    conn_t *conns;          /* all open connections (doubly linked) */
+    conn_t *dirty;          /* connections with output to flush (singly linked) */
+    conn_t *paused;         /* connections whose reading is paused (read budget or stall) */
+    size_t ncongested;      /* connections with unsent output above the high-water mark */
+    bool congestion_hit;    /* a delivery in the current read found a congested receiver */
     uv_timer_t stall_timer; /* wakes the loop to end publisher stalls */
     struct nsub *graveyard;
     struct nsub *isubs; /* in-process subscriptions (linked by map_next) */

@@ -101,8 +101,7 @@ static int take_dir_lock(store_t *s, char *err, size_t errlen)
      * client test suites do) releases the lock within milliseconds: wait for it a little. */
     int waited = 0;
     bool logged = false;
-    while (flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK &&
-           waited < s->lock_wait_ms) {
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK && waited < s->lock_wait_ms) {
         if (!logged) {
             char holder[32] = "";
             ssize_t hn = pread(fd, holder, sizeof holder - 1, 0);

@@ -22,9 +22,8 @@
 #define KEEP_CHUNK_BYTES (512u << 10)
 #define ALIGN 8
 
-const uint64_t store_hist_bounds_us[STORE_HIST_BUCKETS] = {100,   250,   500,    1000,
-                                                           2500,  5000,  10000,  25000,
-                                                           50000, 100000, 250000, 1000000};
+const uint64_t store_hist_bounds_us[STORE_HIST_BUCKETS] = {
+    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000};
 
 static const char *const op_names[] = {"put", "append", "del", "del_range"};
 
@@ -328,7 +327,8 @@ static void finish(store_t *s, store_batch_t *b, int status)
         s->stats.commit_ns_last = b->commit_ns;
         s->stats.commit_ns_total += b->commit_ns;
         size_t i = 0;
-        while (i < STORE_HIST_BUCKETS && b->commit_ns > store_hist_bounds_us[i] * 1000) i++;
+        while (i < STORE_HIST_BUCKETS && b->commit_ns > store_hist_bounds_us[i] * 1000)
+            i++;
         s->stats.commit_hist[i]++;
     } else {
         s->stats.failures++;

@@ -41,7 +41,7 @@ static int test_count_;
 #define CHECK_MEM(p, len, s)                                                                       \
     do {                                                                                           \
         size_t l_ = (len);                                                                         \
-        if (l_ != strlen(s) || (l_ && memcmp((p), (s), l_) != 0)) {                                        \
+        if (l_ != strlen(s) || (l_ && memcmp((p), (s), l_) != 0)) {                                \
             fprintf(stderr, "%s:%d: CHECK failed: %s == \"%s\" (got \"%.*s\")\n", __FILE__,        \
                     __LINE__, #p, (s), (int)l_, (const char *)(p));                                \
             exit(1);                                                                               \
