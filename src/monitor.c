@@ -101,6 +101,25 @@ static json_t *head(monitor_t *m)
     return o;
 }
 
+/* The head of a list answer: NSS's common keys plus the paging counts. */
+static json_t *list_head(monitor_t *m, long offset, long limit, uint64_t count, uint64_t total)
+{
+    json_t *o = head(m);
+    set_int(o, "offset", (uint64_t)offset);
+    set_int(o, "limit", (uint64_t)limit);
+    set_int(o, "count", count);
+    set_int(o, "total", total);
+    return o;
+}
+
+/* The head of a list written item by item: count is known from the total before the walk. */
+static json_t *streamed_head(monitor_t *m, long offset, long limit, size_t total)
+{
+    long count = (long)total > offset ? (long)total - offset : 0;
+    if (count > limit) count = limit;
+    return list_head(m, offset, limit, (uint64_t)count, total);
+}
+
 /* offset (>= 0) and limit (default 1024) of the list endpoints. Returns false on a bad value. */
 static bool paging(const httpd_req_t *req, long *offset, long *limit)
 {
@@ -332,15 +351,7 @@ static void clients_streamed(monitor_t *m, const list_ctx_t *lx, httpd_resp_t *r
 {
     stan_server_info_t si;
     stan_get_server_info(m->st, &si);
-    long total = (long)si.clients;
-    long count = total > lx->offset ? total - lx->offset : 0;
-    if (count > lx->limit) count = lx->limit;
-    json_t *o = head(m);
-    set_int(o, "offset", (uint64_t)lx->offset);
-    set_int(o, "limit", (uint64_t)lx->limit);
-    set_int(o, "count", (uint64_t)count);
-    set_int(o, "total", (uint64_t)total);
-    open_list(&resp->body, o, "clients");
+    open_list(&resp->body, streamed_head(m, lx->offset, lx->limit, si.clients), "clients");
     sub_vec_t sv = {0};
     stan_foreach_sub(m->st, NULL, NULL, collect_sub, &sv);
     qsort(sv.v, sv.n, sizeof *sv.v, cmp_sub_client);
@@ -372,23 +383,18 @@ static void clientsz(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp)
         json_decref(by_client);
         return;
     }
-    list_ctx_t x = {.m = m, .arr = json_array(), .subs = subs};
+    list_ctx_t x = {.m = m, .subs = subs};
     if (!paging(req, &x.offset, &x.limit)) {
-        json_decref(x.arr);
         reply_error(resp, 400, "offset and limit must be non-negative integers");
         return;
     }
     if (subs) {
-        json_decref(x.arr);
         clients_streamed(m, &x, resp);
         return;
     }
+    x.arr = json_array();
     stan_foreach_client(m->st, add_client, &x);
-    json_t *o = head(m);
-    set_int(o, "offset", (uint64_t)x.offset);
-    set_int(o, "limit", (uint64_t)x.limit);
-    set_int(o, "count", json_array_size(x.arr));
-    set_int(o, "total", (uint64_t)x.index);
+    json_t *o = list_head(m, x.offset, x.limit, json_array_size(x.arr), (uint64_t)x.index);
     json_object_set_new(o, "clients", x.arr);
     reply_json(resp, o);
 }
@@ -440,15 +446,7 @@ static void channels_streamed(monitor_t *m, const list_ctx_t *lx, httpd_resp_t *
 {
     stan_server_info_t si;
     stan_get_server_info(m->st, &si);
-    long total = (long)si.channels;
-    long count = total > lx->offset ? total - lx->offset : 0;
-    if (count > lx->limit) count = lx->limit;
-    json_t *o = head(m);
-    set_int(o, "offset", (uint64_t)lx->offset);
-    set_int(o, "limit", (uint64_t)lx->limit);
-    set_int(o, "count", (uint64_t)count);
-    set_int(o, "total", (uint64_t)total);
-    open_list(&resp->body, o, "channels");
+    open_list(&resp->body, streamed_head(m, lx->offset, lx->limit, si.channels), "channels");
     stream_ctx_t x = {.m = m, .body = &resp->body, .offset = lx->offset, .limit = lx->limit};
     stan_foreach_channel(m->st, stream_channel, &x);
     buf_append_str(&resp->body, "]}\n");
@@ -467,23 +465,18 @@ static void channelsz(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp)
         reply_json(resp, channel_json(m, &c, subs));
         return;
     }
-    list_ctx_t x = {.m = m, .arr = json_array(), .subs = subs};
+    list_ctx_t x = {.m = m, .subs = subs};
     if (!paging(req, &x.offset, &x.limit)) {
-        json_decref(x.arr);
         reply_error(resp, 400, "offset and limit must be non-negative integers");
         return;
     }
     if (subs) {
-        json_decref(x.arr);
         channels_streamed(m, &x, resp);
         return;
     }
+    x.arr = json_array();
     stan_foreach_channel(m->st, add_channel, &x);
-    json_t *o = head(m);
-    set_int(o, "offset", (uint64_t)x.offset);
-    set_int(o, "limit", (uint64_t)x.limit);
-    set_int(o, "count", json_array_size(x.arr));
-    set_int(o, "total", (uint64_t)x.index);
+    json_t *o = list_head(m, x.offset, x.limit, json_array_size(x.arr), (uint64_t)x.index);
     json_object_set_new(o, "names", x.arr);
     reply_json(resp, o);
 }
