@@ -392,7 +392,12 @@ const struct cli_command cli_pending_command = {
 
 /* ---- channels, clients, server ---- */
 
-static int run_channels(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
+/* The part channels, clients and server share: the --json option, the GET (all pages of
+ * list_key when it is not NULL), and --json's output. Returns CLI_CONTINUE with *doc set when a
+ * table is to be printed from it; anything else is the exit status. */
+static int fetch_for_table(struct cli_ctx *ctx, const struct cli_command *cmd, int argc,
+                           char **argv, const char *path, const char *query, const char *list_key,
+                           json_t **doc)
 {
     bool json = false;
     const struct cli_opt opts[] = {
@@ -402,17 +407,26 @@ static int run_channels(struct cli_ctx *ctx, const struct cli_command *cmd, int 
     int npos = 0;
     int rc = cli_parse(ctx, cmd, argc, argv, opts, NULL, 0, 0, &npos);
     if (rc != CLI_CONTINUE) return rc;
-
-    json_t *doc = NULL;
-    rc = cli_monitor_get_list(ctx, "/streaming/channelsz", "subs=1", "channels", &doc);
+    *doc = NULL;
+    rc = list_key ? cli_monitor_get_list(ctx, path, query, list_key, doc)
+                  : cli_monitor_get(ctx, path, doc);
     cli_monitor_cleanup();
-    if (rc == CLI_MONITOR_NOT_FOUND) return endpoint_missing(ctx, "/streaming/channelsz");
+    if (rc == CLI_MONITOR_NOT_FOUND) return endpoint_missing(ctx, path);
     if (rc != CLI_EXIT_OK) return rc;
     if (json) {
-        cli_json_print(stdout, doc);
-        json_decref(doc);
+        cli_json_print(stdout, *doc);
+        json_decref(*doc);
         return CLI_EXIT_OK;
     }
+    return CLI_CONTINUE;
+}
+
+static int run_channels(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
+{
+    json_t *doc;
+    int rc =
+        fetch_for_table(ctx, cmd, argc, argv, "/streaming/channelsz", "subs=1", "channels", &doc);
+    if (rc != CLI_CONTINUE) return rc;
     static const char *const headers[] = {"NAME", "MSGS", "BYTES", "FIRST", "LAST", "SUBS"};
     static const bool right[] = {false, true, true, true, true, true};
     struct cli_table t;
@@ -451,25 +465,9 @@ const struct cli_command cli_channels_command = {
 
 static int run_clients(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
 {
-    bool json = false;
-    const struct cli_opt opts[] = {
-        {0, "json", CLI_OPT_FLAG, &json, 0, 0},
-        {0},
-    };
-    int npos = 0;
-    int rc = cli_parse(ctx, cmd, argc, argv, opts, NULL, 0, 0, &npos);
+    json_t *doc;
+    int rc = fetch_for_table(ctx, cmd, argc, argv, "/streaming/clientsz", "", "clients", &doc);
     if (rc != CLI_CONTINUE) return rc;
-
-    json_t *doc = NULL;
-    rc = cli_monitor_get_list(ctx, "/streaming/clientsz", "", "clients", &doc);
-    cli_monitor_cleanup();
-    if (rc == CLI_MONITOR_NOT_FOUND) return endpoint_missing(ctx, "/streaming/clientsz");
-    if (rc != CLI_EXIT_OK) return rc;
-    if (json) {
-        cli_json_print(stdout, doc);
-        json_decref(doc);
-        return CLI_EXIT_OK;
-    }
     static const char *const headers[] = {"ID", "SUBS", "HB_INBOX"};
     static const bool right[] = {false, true, false};
     struct cli_table t;
@@ -501,25 +499,9 @@ const struct cli_command cli_clients_command = {
 
 static int run_server(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
 {
-    bool json = false;
-    const struct cli_opt opts[] = {
-        {0, "json", CLI_OPT_FLAG, &json, 0, 0},
-        {0},
-    };
-    int npos = 0;
-    int rc = cli_parse(ctx, cmd, argc, argv, opts, NULL, 0, 0, &npos);
+    json_t *doc;
+    int rc = fetch_for_table(ctx, cmd, argc, argv, "/streaming/serverz", NULL, NULL, &doc);
     if (rc != CLI_CONTINUE) return rc;
-
-    json_t *doc = NULL;
-    rc = cli_monitor_get(ctx, "/streaming/serverz", &doc);
-    cli_monitor_cleanup();
-    if (rc == CLI_MONITOR_NOT_FOUND) return endpoint_missing(ctx, "/streaming/serverz");
-    if (rc != CLI_EXIT_OK) return rc;
-    if (json) {
-        cli_json_print(stdout, doc);
-        json_decref(doc);
-        return CLI_EXIT_OK;
-    }
     /* The server's key order (jansson keeps insertion order). */
     const char *key;
     json_t *v;
