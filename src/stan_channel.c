@@ -158,6 +158,9 @@ void stan_channel_rollback(stan_t *st, stan_channel_t *ch)
  * for messages of the batch being built. */
 static uint64_t cum_before(stan_t *st, stan_channel_t *ch, uint64_t seq)
 {
+    /* The current first message (the common case): its running total before it is known. */
+    uint64_t first = ch->evict_to + 1 > ch->first_seq ? ch->evict_to + 1 : ch->first_seq;
+    if (seq == first) return ch->staged_base_cum;
     if (seq > ch->last_seq) {
         for (stan_staged_t *s = st->staged_head; s; s = s->next)
             if (s->ch == ch && s->seq == seq) return s->cum - s->len;

@@ -105,6 +105,7 @@ struct stan_channel {
     uint64_t base_cum;        /* running payload total before first_seq (committed) */
     uint64_t staged_base_cum; /* the same after the staged evictions */
     bool warned_limit;        /* logged once that limits drop messages */
+    bool limits_due;          /* has messages in the batch being built, limits not applied yet */
     stan_sub_t *subs;
     size_t nsubs;
     strmap_t qgroups;  /* key -> stan_qgroup_t */

@@ -120,8 +120,14 @@ void stan_pub_stage_batch(stan_t *st)
         ch->last_ts = ts;
         put_msg(st, s, ts);
     }
+    /* Limits once per channel per batch, after all its messages have their sequences. */
     for (stan_staged_t *s = st->staged_head; s; s = s->next)
+        s->ch->limits_due = true;
+    for (stan_staged_t *s = st->staged_head; s; s = s->next) {
+        if (!s->ch->limits_due) continue;
+        s->ch->limits_due = false;
         stan_channel_stage_limits(st, s->ch);
+    }
     st->building.msgs = st->staged_head;
     st->staged_head = st->staged_tail = NULL;
     st->nstaged = 0;
