@@ -339,6 +339,32 @@ static void test_counts_after_eviction(void)
     hstan_dir_remove(&d);
 }
 
+/* -mb 1000: one batch of 100 messages of 128 bytes keeps the newest 7 (896 bytes). */
+static void test_counts_after_byte_eviction(void)
+{
+    struct hstan_dir d;
+    hstan_dir_make(&d);
+    struct hserver s;
+    int mport;
+    start(&s, &mport, "-mb", "1000", d.data);
+    stanConnection *c = hstan_connect_window(&s, "evict-bytes", 16384);
+    char payload[128];
+    memset(payload, 'b', sizeof payload);
+    for (int i = 0; i < 100; i++)
+        CHECK(stanConnection_PublishAsync(c, "limb", payload, sizeof payload, NULL, NULL) ==
+              NATS_OK);
+    hstan_commit_barrier(c);
+    json_t *ch = get_json(mport, "/streaming/channelsz?channel=limb");
+    CHECK_EQ_INT(iget(ch, "msgs"), 7);
+    CHECK_EQ_INT(iget(ch, "bytes"), 896);
+    CHECK_EQ_INT(iget(ch, "first_seq"), 94);
+    CHECK_EQ_INT(iget(ch, "last_seq"), 100);
+    json_decref(ch);
+    stanConnection_Destroy(c);
+    CHECK_EQ_INT(harness_server_stop(&s, SIGINT), 0);
+    hstan_dir_remove(&d);
+}
+
 static void check_type(json_t *o, const char *k, json_type type)
 {
     json_t *v = json_object_get(o, k);
@@ -502,6 +528,7 @@ int main(void)
     TEST_RUN(test_queue_group_pending_exact);
     TEST_RUN(test_backlog_and_restart);
     TEST_RUN(test_counts_after_eviction);
+    TEST_RUN(test_counts_after_byte_eviction);
     TEST_RUN(test_nss_keys_promtool_bad_requests);
     nats_Close();
     return test_summary();
