@@ -41,6 +41,7 @@ enum {
     STORE_ENOSPC = -2, /* disk full */
     STORE_EIO = -3,    /* any other LMDB or OS error (logged by the store with details) */
     STORE_EBUSY = -4,  /* a batch is already in flight */
+    STORE_EINVAL = -5, /* an op the store cannot hold (key empty or over STORE_MAX_KEY) */
 };
 
 typedef struct store store_t;
@@ -69,7 +70,9 @@ typedef struct store_stats {
     uint64_t failures;       /* batches that ended with an error */
 } store_stats_t;
 
-/* LMDB's limit: keys are 1..511 bytes. A longer (or empty) key fails its batch with STORE_EIO. */
+/* LMDB's limit: keys are 1..511 bytes. An op with a longer (or empty) key is refused when it is
+ * recorded (STORE_EINVAL, nothing added), so no single op can fail a whole batch: the engine
+ * checks names against this before staging anything, and this is the backstop. */
 #define STORE_MAX_KEY 511
 
 typedef struct store_options {
@@ -92,24 +95,26 @@ void store_close(store_t *s);
 
 /* ---- writes ---- */
 
-/* The batch being built (created on first use). Ops apply in the order they were added. */
+/* The batch being built (created on first use). Ops apply in the order they were added.
+ * Every op returns STORE_OK, or STORE_EINVAL for a key the store cannot hold (nothing recorded);
+ * the *_reserve variants return NULL for it. */
 store_batch_t *store_batch(store_t *s);
 bool store_batch_empty(const store_t *s);
-void store_put(store_t *s, store_db_t db, const void *key, size_t klen, const void *val,
-               size_t vlen);
+int store_put(store_t *s, store_db_t db, const void *key, size_t klen, const void *val,
+              size_t vlen);
 /* Like store_put, but returns a buffer of vlen bytes (inside the batch) for the caller to fill
  * before the batch is submitted: saves one copy when building a value in place. */
 void *store_put_reserve(store_t *s, store_db_t db, const void *key, size_t klen, size_t vlen);
 /* Appends in key order (keys must be greater than every key in the db): LMDB's MDB_APPEND,
  * which fills pages completely. Falls back to a normal put if the order does not hold. */
-void store_append(store_t *s, store_db_t db, const void *key, size_t klen, const void *val,
-                  size_t vlen);
+int store_append(store_t *s, store_db_t db, const void *key, size_t klen, const void *val,
+                 size_t vlen);
 /* store_append with the value built in place (as store_put_reserve). */
 void *store_append_reserve(store_t *s, store_db_t db, const void *key, size_t klen, size_t vlen);
-void store_del(store_t *s, store_db_t db, const void *key, size_t klen);
+int store_del(store_t *s, store_db_t db, const void *key, size_t klen);
 /* Deletes every key k with lo <= k <= hi (memcmp order; lolen 0 = from the first key). */
-void store_del_range(store_t *s, store_db_t db, const void *lo, size_t lolen, const void *hi,
-                     size_t hilen);
+int store_del_range(store_t *s, store_db_t db, const void *lo, size_t lolen, const void *hi,
+                    size_t hilen);
 
 typedef void (*store_done_fn)(void *arg, int status);
 /* Submits the current batch to the thread pool. done runs later on the loop thread with

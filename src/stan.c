@@ -45,6 +45,13 @@ stan_action_t *stan_action_add(stan_t *st, stan_act_type_t type)
     return a;
 }
 
+void stan_on_commit(stan_t *st, stan_commit_fn done, void *arg)
+{
+    stan_action_t *a = stan_action_add(st, ACT_CALL);
+    a->done = done;
+    a->arg = arg;
+}
+
 static char *join(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
@@ -163,6 +170,10 @@ static void run_actions(stan_t *st, stan_batch_ctx_t *ctx, int status)
     if (!ok) {
         st->last_failure = status;
         st->last_failure_ms = uv_now(st->loop);
+        /* Nothing of the batch is on disk: the server record and every subscription's record
+         * and unacked rows that may have been in it are written again with the next one. */
+        st->meta_dirty = true;
+        stan_sub_store_failed(st);
     }
     /* Publishes first: channel state moves forward (or back) before anyone reads it. */
     stan_staged_t *m = ctx->msgs;
@@ -199,6 +210,9 @@ static void run_actions(stan_t *st, stan_batch_ctx_t *ctx, int status)
                 stan_sub_abort(st, a->sub);
             }
             stan_sub_unref(st, a->sub);
+            break;
+        case ACT_CALL:
+            a->done(st, a->arg, ok);
             break;
         case ACT_EVICT:
             if (ok) {

@@ -31,16 +31,39 @@ static stan_channel_t *channel_new(stan_t *st, uint32_t id, const char *name, si
     return ch;
 }
 
+static void on_record_commit(stan_t *st, void *arg, bool ok)
+{
+    (void)st;
+    stan_channel_t *ch = arg;
+    if (!ok)
+        ch->rec = STAN_REC_NONE;
+    else if (ch->rec == STAN_REC_STAGED)
+        ch->rec = STAN_REC_STORED;
+}
+
+void stan_channel_ensure_record(stan_t *st, stan_channel_t *ch)
+{
+    if (ch->rec == STAN_REC_NONE) stan_channel_put_record(st, ch);
+}
+
 void stan_channel_put_record(stan_t *st, stan_channel_t *ch)
 {
     Spb__ChannelRecord r = SPB__CHANNEL_RECORD__INIT;
     r.id = ch->id;
     r.name = ch->name;
     r.created = stan_now_ns();
+    r.last_seq = ch->last_seq;
+    r.last_cum = ch->cum_last;
+    r.last_ts = ch->last_ts;
     size_t n = spb__channel_record__get_packed_size(&r);
     void *p = store_put_reserve(st->store, STORE_DB_CHANNELS, ch->name, ch->name_len, n);
+    if (!p) { /* names are checked when the channel is created: cannot happen */
+        LOG_E("channel \"%s\": name too long for the store", ch->name);
+        return;
+    }
     spb__channel_record__pack(&r, p);
-    ch->persisted = true;
+    ch->rec = STAN_REC_STAGED;
+    stan_on_commit(st, on_record_commit, ch);
 }
 
 stan_channel_t *stan_channel_get(stan_t *st, const char *name, size_t len, bool create,
@@ -50,6 +73,10 @@ stan_channel_t *stan_channel_get(stan_t *st, const char *name, size_t len, bool 
     if (ch || !create) {
         if (!ch && err) *err = "stan: unknown channel";
         return ch;
+    }
+    if (len > STAN_MAX_NAME) {
+        if (err) *err = "stan: channel name too long (max " STAN_MAX_NAME_TEXT " bytes)";
+        return NULL;
     }
     if (!stan_channel_name_valid(name, len)) {
         if (err) *err = "stan: invalid subject";
@@ -79,35 +106,53 @@ stan_channel_t *stan_channel_by_id(stan_t *st, uint32_t id)
 }
 
 /* Reads the first and last stored message of the channel: two cursor seeks, whatever the
- * number of messages (start-up time must not grow with the store). */
-static void load_bounds(stan_t *st, stan_channel_t *ch)
+ * number of messages (start-up time must not grow with the store). Sequences come from the keys,
+ * so a damaged value never makes a used sequence look free; `rec_*` is what the channel record
+ * says its end was, which is all there is once every message has expired. */
+static void load_bounds(stan_t *st, stan_channel_t *ch, uint64_t rec_last, uint64_t rec_cum,
+                        int64_t rec_ts)
 {
     uint8_t lo[STAN_MSG_KEY], hi[STAN_MSG_KEY];
     stan_key_msg(lo, ch->id, 0);
     stan_key_msg(hi, ch->id, STAN_MAX_SEQ);
     store_cursor_t *c = store_cursor_open(st->store, STORE_DB_MSGS);
-    if (!c) return;
     store_val_t k, v;
     stan_msgval_t first, last;
-    if (store_cursor_seek(c, lo, sizeof lo, &k, &v) == STORE_OK && k.len == STAN_MSG_KEY &&
-        stan_key_msg_chan(k.p) == ch->id && stan_msg_decode(v.p, v.len, &first)) {
-        uint64_t first_seq = stan_key_msg_seq(k.p);
+    bool have = false;
+    if (c && store_cursor_seek(c, lo, sizeof lo, &k, &v) == STORE_OK && k.len == STAN_MSG_KEY &&
+        stan_key_msg_chan(k.p) == ch->id) {
+        ch->first_seq = stan_key_msg_seq(k.p);
+        if (stan_msg_decode(v.p, v.len, &first)) ch->base_cum = first.cum - first.len;
         if (store_cursor_seek_le(c, hi, sizeof hi, &k, &v) == STORE_OK && k.len == STAN_MSG_KEY &&
-            stan_msg_decode(v.p, v.len, &last)) {
-            ch->first_seq = first_seq;
+            stan_key_msg_chan(k.p) == ch->id) {
+            have = true;
             ch->last_seq = stan_key_msg_seq(k.p);
-            ch->base_cum = first.cum - first.len;
-            ch->staged_base_cum = ch->base_cum;
-            ch->cum_last = last.cum;
-            ch->last_ts = last.ts;
-            ch->msgs = ch->last_seq - ch->first_seq + 1;
-            ch->bytes = ch->cum_last - ch->base_cum;
+            if (stan_msg_decode(v.p, v.len, &last)) {
+                ch->cum_last = last.cum;
+                ch->last_ts = last.ts;
+            } else {
+                LOG_W("channel \"%s\": message %llu is damaged", ch->name,
+                      (unsigned long long)ch->last_seq);
+                ch->cum_last = ch->base_cum;
+            }
         }
     }
-    store_cursor_close(c);
+    if (c) store_cursor_close(c);
+    if (!have) {
+        ch->first_seq = rec_last + 1;
+        ch->last_seq = rec_last;
+        ch->base_cum = ch->cum_last = rec_cum;
+        ch->last_ts = rec_ts;
+    } else if (rec_last > ch->last_seq) {
+        /* Cannot happen with this server's writes; if it does, never reuse what was used. */
+        ch->last_seq = rec_last;
+        ch->cum_last = rec_cum > ch->cum_last ? rec_cum : ch->cum_last;
+    }
+    ch->staged_base_cum = ch->base_cum;
+    ch->msgs = have ? ch->last_seq - ch->first_seq + 1 : 0;
+    ch->bytes = ch->cum_last - ch->base_cum;
     ch->next_seq = ch->last_seq + 1;
     ch->cum_next = ch->cum_last;
-    if (ch->last_seq == 0) ch->first_seq = 1;
     ch->evict_to = ch->first_seq - 1;
 }
 
@@ -119,10 +164,13 @@ int stan_channel_restore(stan_t *st, const void *rec, size_t len)
         return -1;
     }
     stan_channel_t *ch = channel_new(st, r->id, r->name, strlen(r->name));
-    ch->persisted = true;
+    ch->rec = STAN_REC_STORED;
     if (r->id >= st->next_channel_id) st->next_channel_id = r->id + 1;
+    uint64_t rec_last = r->last_seq > STAN_MAX_SEQ ? STAN_MAX_SEQ : r->last_seq;
+    uint64_t rec_cum = r->last_cum;
+    int64_t rec_ts = r->last_ts;
     spb__channel_record__free_unpacked(r, NULL);
-    load_bounds(st, ch);
+    load_bounds(st, ch, rec_last, rec_cum, rec_ts);
     return 0;
 }
 
@@ -150,8 +198,9 @@ void stan_channel_rollback(stan_t *st, stan_channel_t *ch)
     ch->cum_next = ch->cum_last;
     ch->evict_to = ch->first_seq - 1;
     ch->staged_base_cum = ch->base_cum;
-    /* Its record may have been in the failed batch: write it again with the next one. */
-    stan_channel_put_record(st, ch);
+    /* Its record, if it was in the failed batch, is staged again by the next message or
+     * subscription record that needs it (see on_record_commit). */
+    (void)st;
 }
 
 /* The running total before seq: from the store for committed messages, from the staged list
@@ -190,6 +239,10 @@ static void evict(stan_t *st, stan_channel_t *ch, uint64_t new_first)
     store_del_range(st->store, STORE_DB_MSGS, lo, sizeof lo, hi, sizeof hi);
     ch->staged_base_cum = cum_before(st, ch, new_first);
     ch->evict_to = new_first - 1;
+    /* Every message goes: the record keeps the channel's end (written with the same batch),
+     * so that a restart does not hand out these sequences again. */
+    if (new_first > ch->last_seq && ch->next_seq == ch->last_seq + 1)
+        stan_channel_put_record(st, ch);
     if (!ch->warned_limit) {
         ch->warned_limit = true;
         LOG_W("channel \"%s\": limits reached, the oldest messages are being dropped", ch->name);

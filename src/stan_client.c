@@ -145,6 +145,10 @@ static void put_record(stan_t *st, stan_client_t *cl)
     r.ping_max_out = cl->ping_max_out;
     size_t n = spb__client_record__get_packed_size(&r);
     void *p = store_put_reserve(st->store, STORE_DB_CLIENTS, cl->id, strlen(cl->id), n);
+    if (!p) { /* IDs are checked against the store's key limit on connect: cannot happen */
+        LOG_E("client %s: ID too long for the store", cl->id);
+        return;
+    }
     spb__client_record__pack(&r, p);
 }
 
@@ -213,12 +217,44 @@ void stan_client_free_all(stan_t *st)
 
 /* ---- connect ---- */
 
+/* A registration on its way to disk: if its batch fails, the client was told so and must not
+ * stay registered in memory. Identified by ID and connID, because by then the client may have
+ * been closed or replaced (and freed). */
+typedef struct pending_reg {
+    char *id;
+    char *conn_id;
+    size_t conn_id_len;
+} pending_reg_t;
+
+static void on_register_commit(stan_t *st, void *arg, bool ok)
+{
+    pending_reg_t *pr = arg;
+    stan_client_t *cl = stan_client_find(st, pr->id, strlen(pr->id));
+    if (cl && cl->conn_id_len == pr->conn_id_len &&
+        (pr->conn_id_len == 0 || memcmp(cl->conn_id, pr->conn_id, pr->conn_id_len) == 0)) {
+        if (ok) {
+            cl->registered = true;
+        } else {
+            LOG_D("client %s not registered: its record did not reach the disk", cl->id);
+            client_remove(st, cl, false);
+        }
+    }
+    free(pr->id);
+    free(pr->conn_id);
+    free(pr);
+}
+
 static void register_client(stan_t *st, const Pb__ConnectRequest *req, const char *reply_to)
 {
     stan_client_t *cl =
         client_new(st, req->clientid, req->heartbeatinbox, req->connid.data, req->connid.len,
                    req->protocol, req->pinginterval, req->pingmaxout);
     put_record(st, cl);
+    pending_reg_t *pr = xcalloc(1, sizeof *pr);
+    pr->id = xstrdup(cl->id);
+    pr->conn_id = xmalloc(cl->conn_id_len + 1);
+    memcpy(pr->conn_id, cl->conn_id, cl->conn_id_len + 1);
+    pr->conn_id_len = cl->conn_id_len;
     Pb__ConnectResponse r = PB__CONNECT_RESPONSE__INIT;
     r.pubprefix = st->pub_prefix;
     r.subrequests = st->sub_subj;
@@ -237,6 +273,8 @@ static void register_client(stan_t *st, const Pb__ConnectRequest *req, const cha
     Pb__ConnectResponse f = PB__CONNECT_RESPONSE__INIT;
     f.error = "stan: store error, connection not registered";
     pack_msg(&f.base, &a->fail);
+    /* After the reply action, so the client has its answer before any cleanup runs. */
+    stan_on_commit(st, on_register_commit, pr);
     LOG_D("client %s connected (hb inbox %s)", cl->id, cl->hb_inbox);
 }
 
@@ -285,6 +323,11 @@ void stan_client_on_connect(stan_t *st, const server_msg_t *m)
         connect_error(
             st, reply_to,
             "stan: invalid clientID: only alphanumeric and `-` or `_` characters allowed");
+    } else if (strlen(req->clientid) > STAN_MAX_NAME) {
+        connect_error(st, reply_to,
+                      "stan: invalid clientID: longer than " STAN_MAX_NAME_TEXT " bytes");
+    } else if (strlen(req->heartbeatinbox) > STAN_MAX_NAME) {
+        connect_error(st, reply_to, "stan: invalid connection request");
     } else {
         stan_client_t *old = stan_client_find(st, req->clientid, strlen(req->clientid));
         if (old && server_interest(st->srv, old->hb_inbox, strlen(old->hb_inbox)) > 0) {

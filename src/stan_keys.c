@@ -24,18 +24,20 @@ uint64_t stan_key_msg_seq(const uint8_t *key)
     return v;
 }
 
-/* Value: timestamp ns (8, big-endian), running payload total (6), reply length (varint, 1 byte
- * when there is no reply), reply, payload. 15 bytes of header for the usual message. */
+/* Value: timestamp ns (8, big-endian), running payload total (6), reply length (varint: 1 byte
+ * when there is no reply, up to 10), reply, payload. 15 bytes of header for the usual message. */
 size_t stan_msg_hdr(uint8_t *out, int64_t ts, uint64_t cum, size_t reply_len)
 {
     put_be(out, (uint64_t)ts, 8);
     put_be(out + 8, cum, 6);
     size_t n = 14;
+    /* A full 64-bit varint (at most 10 bytes): any reply length is written whole. */
+    uint64_t v = reply_len;
     do {
-        uint8_t b = reply_len & 0x7f;
-        reply_len >>= 7;
-        out[n++] = b | (reply_len ? 0x80 : 0);
-    } while (reply_len && n < STAN_MSG_HDR_MAX);
+        uint8_t b = v & 0x7f;
+        v >>= 7;
+        out[n++] = b | (v ? 0x80 : 0);
+    } while (v);
     return n;
 }
 
@@ -48,18 +50,19 @@ bool stan_msg_decode(const void *p, size_t len, stan_msgval_t *out)
     for (int i = 8; i < 14; i++)
         cum = (cum << 8) | b[i];
     out->cum = cum;
-    size_t n = 14, rlen = 0;
+    size_t n = 14;
+    uint64_t rlen = 0;
     for (int shift = 0;; shift += 7) {
-        if (n >= len || shift > 14) return false;
+        if (n >= len || shift > 63) return false;
         uint8_t c = b[n++];
-        rlen |= (size_t)(c & 0x7f) << shift;
+        rlen |= (uint64_t)(c & 0x7f) << shift;
         if (!(c & 0x80)) break;
     }
     if (rlen > len - n) return false;
     out->reply = (const char *)b + n;
-    out->reply_len = rlen;
+    out->reply_len = (size_t)rlen;
     out->data = b + n + rlen;
-    out->len = len - n - rlen;
+    out->len = len - n - (size_t)rlen;
     return true;
 }
 

@@ -92,7 +92,10 @@ struct stan_channel {
     char *name;
     size_t name_len;
     config_limits_t limits;
-    bool persisted; /* its ChannelRecord is committed (or in the batch in flight) */
+    /* Its ChannelRecord: not written (or lost with a failed batch), staged in a batch not
+     * committed yet, or committed. Anything staged that refers to the channel (a message, a
+     * subscription record) first makes sure the record goes with it or before it. */
+    enum { STAN_REC_NONE, STAN_REC_STAGED, STAN_REC_STORED } rec;
     /* committed state */
     uint64_t first_seq, last_seq; /* first_seq = last_seq + 1 when empty */
     uint64_t msgs, bytes;
@@ -160,7 +163,10 @@ typedef enum {
     ACT_REPLY,     /* send a prepared protobuf reply; on failure send the error variant */
     ACT_SUB_READY, /* subscription becomes deliverable (after its response) */
     ACT_EVICT,     /* age-based eviction of ch committed */
+    ACT_CALL,      /* done(st, arg, ok): in-memory state that follows the commit's outcome */
 } stan_act_type_t;
+
+typedef void (*stan_commit_fn)(stan_t *st, void *arg, bool ok);
 
 typedef struct stan_action {
     stan_act_type_t type;
@@ -169,6 +175,8 @@ typedef struct stan_action {
     buf_t ok, fail; /* ACT_REPLY: the two possible answers, packed */
     stan_sub_t *sub;
     stan_channel_t *ch;
+    stan_commit_fn done; /* ACT_CALL */
+    void *arg;
     struct stan_action *next;
 } stan_action_t;
 
@@ -228,6 +236,9 @@ struct stan {
 /* ---- stan.c ---- */
 void stan_reply(stan_t *st, const char *to, const buf_t *packed);
 stan_action_t *stan_action_add(stan_t *st, stan_act_type_t type);
+/* Calls done once the batch being built has committed (ok) or failed: how memory is made to
+ * follow what the disk holds rather than run ahead of it. */
+void stan_on_commit(stan_t *st, stan_commit_fn done, void *arg);
 int64_t stan_now_ns(void);
 void stan_meta_put(stan_t *st);
 
@@ -247,6 +258,8 @@ stan_channel_t *stan_channel_get(stan_t *st, const char *name, size_t len, bool 
 stan_channel_t *stan_channel_by_id(stan_t *st, uint32_t id);
 int stan_channel_restore(stan_t *st, const void *rec, size_t len);
 void stan_channel_put_record(stan_t *st, stan_channel_t *ch);
+/* Stages the channel's record unless it is committed or on its way. */
+void stan_channel_ensure_record(stan_t *st, stan_channel_t *ch);
 void stan_channel_free_all(stan_t *st);
 bool stan_channel_name_valid(const char *name, size_t len);
 /* Stages evictions needed after last_seq moves to `upto`, per the channel's limits. */
@@ -302,12 +315,18 @@ void stan_pend_to_tail(stan_sub_t *s, stan_pending_t *p);
 /* Moves from's unacked messages to to, due at once (they go out flagged redelivered). */
 void stan_pend_transfer(stan_t *st, stan_sub_t *from, stan_sub_t *to);
 
+/* Names the engine stores or routes (channel, client ID, durable, queue group, inboxes) are
+ * limited to what the store can use as a key, checked before anything is staged, so a request
+ * can never make a commit fail for the others in its batch. */
+#define STAN_MAX_NAME STORE_MAX_KEY
+#define STAN_MAX_NAME_TEXT "511"
+
 /* ---- keys and message values (stan_keys.c; layout in docs/storage.md) ---- */
 /* 8-byte keys let 25 messages of 128 bytes share a 4 KiB page (24 with 10-byte keys). */
 #define STAN_MSG_KEY 8                  /* channel id (3) + sequence (5) */
 #define STAN_MAX_SEQ ((1ull << 40) - 1) /* sequences are 40-bit on disk */
 #define STAN_MAX_CHANNEL_ID ((1u << 24) - 1)
-#define STAN_MSG_HDR_MAX (8 + 6 + 3) /* timestamp, running total, reply length */
+#define STAN_MSG_HDR_MAX (8 + 6 + 10) /* timestamp, running total, reply length (varint) */
 typedef struct stan_msgval {
     int64_t ts;
     uint64_t cum; /* running payload total of the channel including this message */

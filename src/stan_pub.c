@@ -66,8 +66,10 @@ void stan_pub_on_msg(stan_t *st, const server_msg_t *m)
         !(cl->conn_id_len == pm.conn_id.len &&
           memcmp(cl->conn_id, pm.conn_id.p, pm.conn_id.len) == 0))
         cl = NULL;
-    if (!pm.guid.len || !cl ||
-        !stan_channel_name_valid((const char *)pm.subject.p, pm.subject.len)) {
+    if (pm.subject.len > STAN_MAX_NAME && pm.guid.len && cl) {
+        err = "stan: channel name too long (max " STAN_MAX_NAME_TEXT " bytes)";
+    } else if (!pm.guid.len || !cl ||
+               !stan_channel_name_valid((const char *)pm.subject.p, pm.subject.len)) {
         err = "stan: invalid publish request";
     } else {
         ch = stan_channel_get(st, (const char *)pm.subject.p, pm.subject.len, true, &err);
@@ -111,7 +113,7 @@ void stan_pub_stage_batch(stan_t *st)
     int64_t now = stan_now_ns();
     for (stan_staged_t *s = st->staged_head; s; s = s->next) {
         stan_channel_t *ch = s->ch;
-        if (!ch->persisted) stan_channel_put_record(st, ch);
+        stan_channel_ensure_record(st, ch);
         s->seq = ch->next_seq++;
         ch->cum_next += s->len;
         s->cum = ch->cum_next;

@@ -34,6 +34,8 @@ void stan_sub_mark_dirty(stan_t *st, stan_sub_t *s)
 
 static void put_record(stan_t *st, stan_sub_t *s)
 {
+    /* A subscription is only recovered with its channel. */
+    stan_channel_ensure_record(st, s->ch);
     Spb__SubRecord r = SPB__SUB_RECORD__INIT;
     r.id = s->id;
     r.channel_id = s->ch->id;
@@ -164,6 +166,20 @@ static void qg_unlink(stan_t *st, stan_sub_t *s)
         free(g);
     }
     (void)st;
+}
+
+/* A queue group's key on its channel: "name", or "durable:name" for a durable group (a durable
+ * queue name cannot contain ':', so the two never collide). Allocated whole: two groups whose
+ * names differ anywhere, however long, are two groups. */
+static char *qg_key(const stan_sub_t *s)
+{
+    if (!s->durable) return xstrdup(s->qgroup);
+    size_t a = strlen(s->durable), b = strlen(s->qgroup);
+    char *k = xmalloc(a + b + 2);
+    memcpy(k, s->durable, a);
+    k[a] = ':';
+    memcpy(k + a + 1, s->qgroup, b + 1);
+    return k;
 }
 
 static stan_qgroup_t *qg_get(stan_channel_t *ch, const char *key, bool durable)
@@ -324,8 +340,16 @@ void stan_sub_on_subscribe(stan_t *st, const server_msg_t *m)
         err = "stan: invalid subscription request";
     else if (!r->clientid[0])
         err = "stan: clientID missing";
+    else if (strlen(r->subject) > STAN_MAX_NAME)
+        err = "stan: channel name too long (max " STAN_MAX_NAME_TEXT " bytes)";
     else if (!stan_channel_name_valid(r->subject, strlen(r->subject)))
         err = "stan: invalid subject";
+    else if (strlen(r->durablename) > STAN_MAX_NAME)
+        err = "stan: durable name too long (max " STAN_MAX_NAME_TEXT " bytes)";
+    else if (strlen(r->qgroup) > STAN_MAX_NAME)
+        err = "stan: queue group name too long (max " STAN_MAX_NAME_TEXT " bytes)";
+    else if (strlen(r->inbox) > STAN_MAX_NAME)
+        err = "stan: inbox too long (max " STAN_MAX_NAME_TEXT " bytes)";
     else if (r->ackwaitinsecs < 1)
         err = "stan: invalid ack wait time, should be >= 1s";
     else if (r->maxinflight < 1)
@@ -377,17 +401,14 @@ void stan_sub_on_subscribe(stan_t *st, const server_msg_t *m)
     }
     stan_sub_t *s = create_sub(st, ch, cl, r);
     if (s->qgroup) {
-        char key[512];
-        if (s->durable)
-            snprintf(key, sizeof key, "%s:%s", s->durable, s->qgroup);
-        else
-            snprintf(key, sizeof key, "%s", s->qgroup);
+        char *key = qg_key(s);
         stan_qgroup_t *g = strmap_get(&ch->qgroups, key, strlen(key));
         if (!g) {
             g = qg_get(ch, key, s->durable != NULL);
             g->last_sent = start_last_sent(st, ch, r);
             g->last_sent_cum = stan_channel_cum_at(st, ch, g->last_sent);
         }
+        free(key);
         /* Joined first, so that removing the shadow below never empties (and frees) the group. */
         qg_link(g, s);
         /* A durable group's offline shadow hands its unacked messages to the newcomer. */
@@ -552,12 +573,9 @@ int stan_sub_restore(stan_t *st, const void *rec, size_t len)
         s->is_offline = true;
     }
     if (s->qgroup) {
-        char key[512];
-        if (s->durable)
-            snprintf(key, sizeof key, "%s:%s", s->durable, s->qgroup);
-        else
-            snprintf(key, sizeof key, "%s", s->qgroup);
+        char *key = qg_key(s);
         stan_qgroup_t *g = qg_get(ch, key, s->durable != NULL);
+        free(key);
         if (r->last_sent > g->last_sent || g->nmembers == 0) {
             g->last_sent = r->last_sent;
             g->last_sent_cum = s->last_sent_cum;

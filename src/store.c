@@ -36,6 +36,8 @@ const char *store_strerror(int err)
         return "storage I/O error";
     case STORE_EBUSY:
         return "a batch is already in flight";
+    case STORE_EINVAL:
+        return "key too long for the store";
     default:
         return "unknown store error";
     }

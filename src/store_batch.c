@@ -129,12 +129,22 @@ bool store_batch_empty(const store_t *s)
     return !s->building || s->building->nops == 0;
 }
 
+/* Whether LMDB can hold the key: checked here, when the op is recorded, because LMDB would
+ * only refuse it at commit time, failing every other op of the batch with it. A range bound
+ * may be empty (from the first key). */
+static bool key_ok(int kind, size_t klen)
+{
+    if (klen > STORE_MAX_KEY) return false;
+    return klen > 0 || kind == OP_DEL_RANGE;
+}
+
 /* Records an op whose key and value are copied into one arena allocation; returns the value's
- * place in the arena. */
+ * place in the arena, or NULL (nothing recorded) for a key the store cannot hold. */
 static void *add_op(store_t *s, int kind, store_db_t db, const void *k, size_t klen, const void *v,
                     size_t vlen)
 {
     assert(db >= 0 && db < STORE_NDBS);
+    if (!key_ok(kind, klen) || (kind == OP_DEL_RANGE && vlen > STORE_MAX_KEY)) return NULL;
     store_batch_t *b = store_batch(s);
     if (b->nops == b->capops) {
         b->capops = b->capops ? b->capops * 2 : 64;
@@ -154,10 +164,9 @@ static void *add_op(store_t *s, int kind, store_db_t db, const void *k, size_t k
     return p + klen;
 }
 
-void store_put(store_t *s, store_db_t db, const void *key, size_t klen, const void *val,
-               size_t vlen)
+int store_put(store_t *s, store_db_t db, const void *key, size_t klen, const void *val, size_t vlen)
 {
-    add_op(s, OP_PUT, db, key, klen, val, vlen);
+    return add_op(s, OP_PUT, db, key, klen, val, vlen) ? STORE_OK : STORE_EINVAL;
 }
 
 void *store_put_reserve(store_t *s, store_db_t db, const void *key, size_t klen, size_t vlen)
@@ -165,10 +174,10 @@ void *store_put_reserve(store_t *s, store_db_t db, const void *key, size_t klen,
     return add_op(s, OP_PUT, db, key, klen, NULL, vlen);
 }
 
-void store_append(store_t *s, store_db_t db, const void *key, size_t klen, const void *val,
-                  size_t vlen)
+int store_append(store_t *s, store_db_t db, const void *key, size_t klen, const void *val,
+                 size_t vlen)
 {
-    add_op(s, OP_APPEND, db, key, klen, val, vlen);
+    return add_op(s, OP_APPEND, db, key, klen, val, vlen) ? STORE_OK : STORE_EINVAL;
 }
 
 void *store_append_reserve(store_t *s, store_db_t db, const void *key, size_t klen, size_t vlen)
@@ -176,15 +185,15 @@ void *store_append_reserve(store_t *s, store_db_t db, const void *key, size_t kl
     return add_op(s, OP_APPEND, db, key, klen, NULL, vlen);
 }
 
-void store_del(store_t *s, store_db_t db, const void *key, size_t klen)
+int store_del(store_t *s, store_db_t db, const void *key, size_t klen)
 {
-    add_op(s, OP_DEL, db, key, klen, NULL, 0);
+    return add_op(s, OP_DEL, db, key, klen, NULL, 0) ? STORE_OK : STORE_EINVAL;
 }
 
-void store_del_range(store_t *s, store_db_t db, const void *lo, size_t lolen, const void *hi,
-                     size_t hilen)
+int store_del_range(store_t *s, store_db_t db, const void *lo, size_t lolen, const void *hi,
+                    size_t hilen)
 {
-    add_op(s, OP_DEL_RANGE, db, lo, lolen, hi, hilen);
+    return add_op(s, OP_DEL_RANGE, db, lo, lolen, hi, hilen) ? STORE_OK : STORE_EINVAL;
 }
 
 /* ---- the worker (pool thread) ---- */

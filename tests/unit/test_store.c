@@ -641,20 +641,27 @@ static void test_injected_enospc(void)
     fx_done(&f);
 }
 
-/* An op LMDB rejects (a key over its limit) fails the whole batch, which leaves nothing behind. */
-static void test_bad_op_is_atomic(void)
+/* An op LMDB would reject at commit time (a key over its limit, or empty) is refused when it is
+ * recorded, so the ops around it still commit: one bad key never fails a whole batch. */
+static void test_bad_key_refused_when_recorded(void)
 {
     fx_t f;
     fx_init(&f, false, 0);
     char big[STORE_MAX_KEY + 1];
     memset(big, 'k', sizeof big);
     put_str(f.s, STORE_DB_SUBS, "before", "x");
-    store_put(f.s, STORE_DB_SUBS, big, sizeof big, "v", 1);
-    CHECK_EQ_INT(commit(&f), STORE_EIO);
-    CHECK(get_str(f.s, STORE_DB_SUBS, "before") == NULL);
-    store_put(f.s, STORE_DB_SUBS, big, STORE_MAX_KEY, "v", 1); /* the limit itself is fine */
+    CHECK_EQ_INT(store_put(f.s, STORE_DB_SUBS, big, sizeof big, "v", 1), STORE_EINVAL);
+    CHECK(store_put_reserve(f.s, STORE_DB_SUBS, big, sizeof big, 4) == NULL);
+    CHECK_EQ_INT(store_append(f.s, STORE_DB_SUBS, big, sizeof big, "v", 1), STORE_EINVAL);
+    CHECK_EQ_INT(store_del(f.s, STORE_DB_SUBS, big, sizeof big), STORE_EINVAL);
+    CHECK_EQ_INT(store_put(f.s, STORE_DB_SUBS, "", 0, "v", 1), STORE_EINVAL);
+    CHECK_EQ_INT(store_del_range(f.s, STORE_DB_SUBS, "a", 1, big, sizeof big), STORE_EINVAL);
+    put_str(f.s, STORE_DB_SUBS, "after", "y");
+    CHECK_EQ_INT(store_put(f.s, STORE_DB_SUBS, big, STORE_MAX_KEY, "v", 1), STORE_OK);
     CHECK_EQ_INT(commit(&f), STORE_OK);
-    CHECK_EQ_INT(count_db(f.s, STORE_DB_SUBS), 1);
+    CHECK(get_str(f.s, STORE_DB_SUBS, "before") != NULL);
+    CHECK(get_str(f.s, STORE_DB_SUBS, "after") != NULL);
+    CHECK_EQ_INT(count_db(f.s, STORE_DB_SUBS), 3);
     fx_done(&f);
 }
 
@@ -828,7 +835,7 @@ int main(void)
     TEST_RUN(test_map_growth);
     TEST_RUN(test_grow_waits_for_read_view);
     TEST_RUN(test_injected_enospc);
-    TEST_RUN(test_bad_op_is_atomic);
+    TEST_RUN(test_bad_key_refused_when_recorded);
     TEST_RUN(test_many_small_batches);
     TEST_RUN(test_commit_latency);
     TEST_RUN(test_real_full_disk);
