@@ -526,6 +526,7 @@ void stan_shutdown(stan_t *st, void (*done)(void *arg), void *arg)
         server_unsubscribe(st->srv, st->isubs[i]);
     st->nisubs = 0;
     server_set_flush_hook(st->srv, NULL, NULL);
+    stan_sub_kick_close(st);
     /* Whatever was accepted but not committed yet is committed now (acks, positions). */
     submit(st);
     if (st->store && store_in_flight(st->store)) {
@@ -540,6 +541,7 @@ void stan_free(stan_t *st)
 {
     if (!st) return;
 
+    stan_sub_kick_close(st);
     stan_sub_free_all(st);
     stan_client_free_all(st);
     stan_channel_free_all(st);

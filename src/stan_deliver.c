@@ -12,13 +12,34 @@ static void on_ack_timer(uv_timer_t *t);
 
 /* ---- delivery ------------------------------------------------------------------------- */
 
+/* The loop's budget for one delivery pass (see STAN_DELIVER_BUDGET). */
+typedef struct budget {
+    size_t left;
+    uint64_t deadline_ns;
+} budget_t;
+
+/* Takes one delivery from the budget; false when the pass must stop. The clock is read every
+ * 64 deliveries: cheap, and a slow pass (a loaded machine, a sanitizer build) still stops in
+ * time. */
+static bool budget_take(budget_t *b)
+{
+    if (b->left == 0) return false;
+    b->left--;
+    if ((b->left & 63) == 0 && uv_hrtime() >= b->deadline_ns) b->left = 0;
+    return true;
+}
+
 void stan_sub_mark_ready(stan_t *st, stan_sub_t *s)
 {
     if (s->in_ready_list || s->deleted) return;
     s->in_ready_list = true;
     s->refs++;
-    s->ready_next = st->ready;
-    st->ready = s;
+    s->ready_next = NULL;
+    if (st->ready_tail)
+        st->ready_tail->ready_next = s;
+    else
+        st->ready = s;
+    st->ready_tail = s;
 }
 
 void stan_sub_channel_has_new(stan_t *st, stan_channel_t *ch)
@@ -124,13 +145,13 @@ static bool can_take(const stan_sub_t *s)
     return s->ready && s->client && !s->deleted && s->npending < (size_t)s->max_inflight;
 }
 
-static void deliver_plain(stan_t *st, stan_sub_t *s)
+static void deliver_plain(stan_t *st, stan_sub_t *s, budget_t *b)
 {
     stan_channel_t *ch = s->ch;
     bool moved = false;
     if (!can_take(s) || s->last_sent >= ch->last_seq || !inbox_alive(st, s)) return;
     msg_reader_t rd = {0};
-    while (can_take(s) && s->last_sent < ch->last_seq) {
+    while (can_take(s) && s->last_sent < ch->last_seq && budget_take(b)) {
         uint64_t seq = s->last_sent + 1;
         if (seq < ch->first_seq) seq = ch->first_seq;
         s->last_sent = seq;
@@ -159,13 +180,13 @@ static stan_sub_t *pick_member(stan_t *st, stan_qgroup_t *g)
     return first;
 }
 
-static void deliver_group(stan_t *st, stan_qgroup_t *g)
+static void deliver_group(stan_t *st, stan_qgroup_t *g, budget_t *b)
 {
     stan_channel_t *ch = g->ch;
     msg_reader_t rd = {0};
     while (g->last_sent < ch->last_seq) {
         stan_sub_t *m = pick_member(st, g);
-        if (!m) break;
+        if (!m || !budget_take(b)) break;
         uint64_t seq = g->last_sent + 1;
         if (seq < ch->first_seq) seq = ch->first_seq;
         g->last_sent = seq;
@@ -178,7 +199,7 @@ static void deliver_group(stan_t *st, stan_qgroup_t *g)
 
 /* Redelivers pending messages that are due (all of them when `all`), in order. */
 
-static void redeliver_due(stan_t *st, stan_sub_t *s, bool all)
+static void redeliver_due(stan_t *st, stan_sub_t *s, budget_t *b)
 {
     if (!s->client || !s->ready) return;
     uint64_t now = uv_now(st->loop);
@@ -201,7 +222,11 @@ static void redeliver_due(stan_t *st, stan_sub_t *s, bool all)
     stan_pending_t *stop = s->ptail;
     stan_pending_t *p = s->phead;
     msg_reader_t rd = {0};
-    while (p && (all || p->expire_ms <= now)) {
+    while (p && p->expire_ms <= now) {
+        if (!budget_take(b)) {
+            stan_sub_mark_ready(st, s); /* the rest in the next pass */
+            break;
+        }
         stan_pending_t *next = p->next;
         bool last = p == stop;
         p->count++;
@@ -222,35 +247,81 @@ static void redeliver_due(stan_t *st, stan_sub_t *s, bool all)
     arm_timer(st, s);
 }
 
+/* Expired messages are redelivered by the next delivery pass, within its budget. */
 static void on_ack_timer(uv_timer_t *t)
 {
     stan_sub_t *s = t->data;
-    stan_t *st = s->st;
     if (s->deleted) return;
-    if (store_read_begin(st->store) != STORE_OK) return;
-    redeliver_due(st, s, false);
-    store_read_end(st->store);
+    stan_sub_mark_ready(s->st, s);
+}
+
+static void on_kick(uv_idle_t *h)
+{
+    (void)h; /* the flush hook that runs next does the work */
+}
+
+/* Keeps the loop from sleeping in poll while deliveries wait for the next pass. */
+static void kick(stan_t *st, bool on)
+{
+    if (!st->kick) {
+        if (!on) return;
+        st->kick = xmalloc(sizeof *st->kick);
+        uv_idle_init(st->loop, st->kick);
+        uv_unref((uv_handle_t *)st->kick);
+    }
+    if (on)
+        uv_idle_start(st->kick, on_kick);
+    else
+        uv_idle_stop(st->kick);
+}
+
+static void on_kick_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+void stan_sub_kick_close(stan_t *st)
+{
+    if (!st->kick) return;
+    uv_close((uv_handle_t *)st->kick, on_kick_closed);
+    st->kick = NULL;
 }
 
 void stan_sub_deliver_ready(stan_t *st)
 {
-    if (!st->ready) return;
+    if (!st->ready) {
+        kick(st, false);
+        return;
+    }
     if (store_read_begin(st->store) != STORE_OK) return;
-    while (st->ready) {
+    budget_t b = {STAN_DELIVER_BUDGET, uv_hrtime() + STAN_DELIVER_SLICE_NS};
+    /* Each subscription ready now gets its turn once; one that still has work after its turn
+     * (or that the budget did not reach) goes to the back, for the next pass. */
+    stan_sub_t *tail = st->ready_tail;
+    bool last = false;
+    while (st->ready && !last && b.left > 0) {
         stan_sub_t *s = st->ready;
+        last = s == tail;
         st->ready = s->ready_next;
+        if (!st->ready) st->ready_tail = NULL;
         s->ready_next = NULL;
         s->in_ready_list = false;
         if (!s->deleted && s->client && s->ready) {
-            if (s->phead && s->phead->expire_ms == 0) redeliver_due(st, s, false);
+            if (s->phead && s->phead->expire_ms <= uv_now(st->loop)) redeliver_due(st, s, &b);
             if (s->qg)
-                deliver_group(st, s->qg);
+                deliver_group(st, s->qg, &b);
             else
-                deliver_plain(st, s);
+                deliver_plain(st, s, &b);
+            if (b.left == 0) {
+                /* A group's turn serves all its members: it goes again while it has more. */
+                uint64_t sent = s->qg ? s->qg->last_sent : s->last_sent;
+                if ((s->qg || can_take(s)) && sent < s->ch->last_seq) stan_sub_mark_ready(st, s);
+            }
         }
         stan_sub_unref(st, s);
     }
     store_read_end(st->store);
+    kick(st, st->ready != NULL);
 }
 
 /* ---- acks ----------------------------------------------------------------------------- */

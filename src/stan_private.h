@@ -220,7 +220,9 @@ struct stan {
     stan_batch_ctx_t inflight; /* actions for the batch in flight */
     stan_sub_t **dirty_subs;
     size_t ndirty, cap_dirty;
-    stan_sub_t *ready; /* subs with something to deliver */
+    stan_sub_t *ready, *ready_tail; /* subs with something to deliver, served in turn */
+    uv_idle_t *kick; /* active while deliveries wait: the loop must not sleep (own allocation:
+                      * libuv frees it in its close callback, whenever that runs) */
 
     buf_t scratch; /* packing buffer */
     bool shutting_down;
@@ -285,6 +287,8 @@ void stan_sub_on_unsubscribe(stan_t *st, const server_msg_t *m, bool close_only)
 void stan_sub_on_ack(void *arg, const server_msg_t *m);
 void stan_sub_mark_ready(stan_t *st, stan_sub_t *sub);
 void stan_sub_deliver_ready(stan_t *st);
+/* Closes the handle that keeps the loop awake while deliveries wait (at shutdown). */
+void stan_sub_kick_close(stan_t *st);
 void stan_sub_channel_has_new(stan_t *st, stan_channel_t *ch);
 void stan_sub_write_dirty(stan_t *st);
 void stan_sub_mark_dirty(stan_t *st, stan_sub_t *sub);
@@ -320,6 +324,15 @@ void stan_pend_transfer(stan_t *st, stan_sub_t *from, stan_sub_t *to);
  * can never make a commit fail for the others in its batch. */
 #define STAN_MAX_NAME STORE_MAX_KEY
 #define STAN_MAX_NAME_TEXT "511"
+
+/* A subscription's MaxInflight is taken up to this (a larger request is clamped, not refused,
+ * so clients asking for "unlimited" keep working): it bounds one subscription's unacked set. */
+#define STAN_MAX_INFLIGHT 65536
+/* Deliveries and redeliveries per loop iteration, all subscriptions together, and the loop time
+ * they may take: the rest waits for the next iteration, so other clients' requests are served
+ * in between however large a backlog is being drained. */
+#define STAN_DELIVER_BUDGET 2048
+#define STAN_DELIVER_SLICE_NS (2 * 1000 * 1000)
 
 /* ---- keys and message values (stan_keys.c; layout in docs/storage.md) ---- */
 /* 8-byte keys let 25 messages of 128 bytes share a 4 KiB page (24 with 10-byte keys). */

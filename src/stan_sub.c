@@ -309,13 +309,18 @@ static void respond_when_committed(stan_t *st, stan_sub_t *s, const char *reply)
     pack_msg(&f.base, &a->fail);
 }
 
+static int32_t clamp_inflight(int32_t n)
+{
+    return n > STAN_MAX_INFLIGHT ? STAN_MAX_INFLIGHT : n;
+}
+
 static stan_sub_t *create_sub(stan_t *st, stan_channel_t *ch, stan_client_t *cl,
                               const Pb__SubscriptionRequest *r)
 {
     stan_sub_t *s = sub_new(st, st->next_sub_id++, ch, cl->id);
     st->meta_dirty = true;
     s->inbox = xstrdup(r->inbox);
-    s->max_inflight = r->maxinflight;
+    s->max_inflight = clamp_inflight(r->maxinflight);
     s->ack_wait_s = r->ackwaitinsecs;
     if (r->durablename[0]) {
         s->durable = xstrdup(r->durablename);
@@ -382,7 +387,7 @@ void stan_sub_on_subscribe(stan_t *st, const server_msg_t *m)
             client_unlink(d);
             free(d->inbox);
             d->inbox = xstrdup(r->inbox);
-            d->max_inflight = r->maxinflight;
+            d->max_inflight = clamp_inflight(r->maxinflight);
             d->ack_wait_s = r->ackwaitinsecs;
             d->ready = false;
             client_link(d, cl);
@@ -558,7 +563,7 @@ int stan_sub_restore(stan_t *st, const void *rec, size_t len)
         strmap_put(&st->subs_by_ack, s->ack_inbox, strlen(s->ack_inbox), s);
     }
     s->inbox = xstrdup(r->inbox);
-    s->max_inflight = r->max_inflight > 0 ? r->max_inflight : 1;
+    s->max_inflight = r->max_inflight > 0 ? clamp_inflight(r->max_inflight) : 1;
     s->ack_wait_s = r->ack_wait_secs > 0 ? r->ack_wait_secs : 30;
     s->is_durable = r->is_durable;
     if (r->durable_name[0]) s->durable = xstrdup(r->durable_name);
@@ -635,7 +640,7 @@ void stan_sub_free_all(stan_t *st)
             uv_close((uv_handle_t *)&s->ack_timer, on_sub_timer_closed);
         }
     }
-    st->ready = NULL;
+    st->ready = st->ready_tail = NULL;
     st->ndirty = 0;
 }
 
