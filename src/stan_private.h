@@ -332,6 +332,9 @@ void stan_pend_transfer(stan_t *st, stan_sub_t *from, stan_sub_t *to);
  * they may take: the rest waits for the next iteration, so other clients' requests are served
  * in between however large a backlog is being drained. */
 #define STAN_DELIVER_BUDGET 2048
+/* One batch takes at most this many staged messages / payload bytes; the rest go in the next. */
+#define STAN_BATCH_MAX_MSGS 65536
+#define STAN_BATCH_MAX_BYTES (32u << 20)
 #define STAN_DELIVER_SLICE_NS (2 * 1000 * 1000)
 
 /* ---- keys and message values (stan_keys.c; layout in docs/storage.md) ---- */

@@ -107,9 +107,32 @@ static void put_msg(stan_t *st, stan_staged_t *s, int64_t ts)
     if (s->len) memcpy(p + n + rlen, s->data, s->len);
 }
 
+/* Leaves on the staged list what goes beyond one batch's share (at least one message is taken):
+ * a batch's size is bounded, so that no burst of input can make a transaction bigger than LMDB
+ * takes in one commit (its dirty-page limit would fail the whole batch) or make one commit
+ * take seconds. Returns the messages left for the next batch. */
+static stan_staged_t *take_batch_share(stan_t *st, size_t *nleft)
+{
+    size_t n = 0, bytes = 0;
+    stan_staged_t *last = NULL;
+    for (stan_staged_t *s = st->staged_head; s; s = s->next) {
+        if (last && (n >= STAN_BATCH_MAX_MSGS || bytes + s->len > STAN_BATCH_MAX_BYTES)) break;
+        last = s;
+        n++;
+        bytes += s->len;
+    }
+    stan_staged_t *rest = last->next;
+    last->next = NULL;
+    *nleft = st->nstaged - n;
+    return rest;
+}
+
 void stan_pub_stage_batch(stan_t *st)
 {
     if (!st->staged_head) return;
+    stan_staged_t *tail = st->staged_tail;
+    size_t nleft = 0;
+    stan_staged_t *rest = take_batch_share(st, &nleft);
     int64_t now = stan_now_ns();
     for (stan_staged_t *s = st->staged_head; s; s = s->next) {
         stan_channel_t *ch = s->ch;
@@ -131,6 +154,7 @@ void stan_pub_stage_batch(stan_t *st)
         stan_channel_stage_limits(st, s->ch);
     }
     st->building.msgs = st->staged_head;
-    st->staged_head = st->staged_tail = NULL;
-    st->nstaged = 0;
+    st->staged_head = rest;
+    st->staged_tail = rest ? tail : NULL;
+    st->nstaged = nleft;
 }
