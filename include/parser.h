@@ -45,6 +45,7 @@ typedef enum {
     PARSER_E_BAD_ARGS = -4,     /* wrong number or form of arguments */
     PARSER_E_BAD_PAYLOAD = -5,  /* payload not followed by CRLF */
     PARSER_E_HANDLER = -6,      /* the handler asked to stop */
+    PARSER_E_NO_MEMORY = -7,    /* no memory to gather a split frame: drop the client */
 } parser_err_t;
 
 /* Handler: return 0 to continue, non-zero to stop parsing (parser_feed then returns

@@ -1,5 +1,6 @@
 #include "buf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,15 +20,37 @@ void buf_free(buf_t *b)
     buf_init(b);
 }
 
+/* The capacity to grow to for want bytes: doubling, or exactly want where doubling overflows. */
+static size_t grown_cap(size_t cap, size_t want)
+{
+    if (cap == 0) cap = 256;
+    while (cap < want) {
+        if (cap > SIZE_MAX / 2) return want;
+        cap *= 2;
+    }
+    return cap;
+}
+
 void buf_reserve(buf_t *b, size_t extra)
 {
     size_t want = b->len + extra;
     if (want <= b->cap) return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < want)
-        cap *= 2;
+    size_t cap = grown_cap(b->cap, want);
     b->data = xrealloc(b->data, cap);
     b->cap = cap;
+}
+
+int buf_try_reserve(buf_t *b, size_t extra)
+{
+    if (extra > SIZE_MAX - b->len) return -1;
+    size_t want = b->len + extra;
+    if (want <= b->cap) return 0;
+    size_t cap = grown_cap(b->cap, want);
+    char *p = realloc(b->data, cap);
+    if (!p) return -1;
+    b->data = p;
+    b->cap = cap;
+    return 0;
 }
 
 void buf_append(buf_t *b, const void *p, size_t n)

@@ -137,11 +137,44 @@ static void slow_consumer(conn_t *c)
     conn_close(c, CLOSE_SLOW_CONSUMER);
 }
 
+/* Every frame to a client goes through out_room, then out_commit: the one place where output
+ * is bounded. out_room makes room for n more bytes without aborting the process: a client whose
+ * buffer cannot grow is closed, nobody else is affected. False when c is (now) closing. */
+static bool out_room(conn_t *c, size_t n)
+{
+    if (c->closing) return false;
+    if (buf_try_reserve(&c->out, n) == 0) return true;
+    LOG_E("cid:%llu - out of memory for %zu bytes of output (%zu pending)",
+          (unsigned long long)c->cid, n, pending_bytes(c));
+    buf_reset(&c->out);
+    buf_shrink(&c->out, 0);
+    conn_close(c, CLOSE_NO_MEMORY);
+    return false;
+}
+
+/* After a frame was appended: deliveries, protocol replies (+OK, -ERR, PONG, INFO) and server
+ * PINGs alike count toward max_pending; past it the client is a slow consumer, as in
+ * nats-server, so a client that never reads holds at most max_pending plus one frame. */
+static void out_commit(conn_t *c)
+{
+    server_mark_dirty(c->srv, c);
+    /* A busy iteration can queue megabytes before the flush hook runs; hand big batches to the
+     * socket now, so max_pending measures what the client did not take, not our batching. */
+    if (c->out.len >= EAGER_FLUSH && !c->writing) conn_flush(c);
+    if (c->closing) return;
+    if ((int64_t)pending_bytes(c) > c->srv->cfg->max_pending) {
+        slow_consumer(c);
+        return;
+    }
+    update_congestion(c);
+    if (c->congested) c->srv->congestion_hit = true;
+}
+
 static void conn_send(conn_t *c, const char *p, size_t n)
 {
-    if (c->closing) return;
+    if (!out_room(c, n)) return;
     buf_append(&c->out, p, n);
-    server_mark_dirty(c->srv, c);
+    out_commit(c);
 }
 
 static void send_err(conn_t *c, const char *text)
@@ -162,7 +195,8 @@ void conn_deliver(conn_t *c, struct nsub *sub, const server_msg_t *m)
     bool with_hdr = m->hdr_len > 0 && c->headers;
     size_t body = with_hdr ? total : m->data_len;
     buf_t *b = &c->out;
-    buf_reserve(b, m->subject_len + sub->sid_len + m->reply_len + body + 64);
+    /* 64: the verb, the spaces, both sizes and both CRLFs (the appends below never grow b). */
+    if (!out_room(c, m->subject_len + sub->sid_len + m->reply_len + body + 64)) return;
     char *w = b->data + b->len;
     if (with_hdr) {
         memcpy(w, "HMSG ", 5);
@@ -204,18 +238,7 @@ void conn_deliver(conn_t *c, struct nsub *sub, const server_msg_t *m)
     c->out_bytes += body;
     LOG_T("cid:%llu - ->> [%s %.*s %s %zu]", (unsigned long long)c->cid, with_hdr ? "HMSG" : "MSG",
           (int)m->subject_len, m->subject, sub->sid, body);
-    server_mark_dirty(c->srv, c);
-    /* A busy iteration can route megabytes before the flush hook runs; hand big batches to the
-     * socket now, so max_pending measures what the client did not take, not our batching. */
-    if (c->out.len >= EAGER_FLUSH && !c->writing) conn_flush(c);
-    if (c->closing) return;
-    size_t pending = pending_bytes(c);
-    if ((int64_t)pending > c->srv->cfg->max_pending) {
-        slow_consumer(c);
-        return;
-    }
-    update_congestion(c);
-    if (c->congested) c->srv->congestion_hit = true;
+    out_commit(c);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -313,6 +336,8 @@ static const char *reason_text(close_reason_t r)
         return "Write Error";
     case CLOSE_SHUTDOWN:
         return "Server Shutdown";
+    case CLOSE_NO_MEMORY:
+        return "Out of Memory";
     }
     return "Unknown";
 }
@@ -668,6 +693,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
     send_err(c, parser_strerror(rc));
     close_reason_t reason = rc == PARSER_E_MAX_PAYLOAD    ? CLOSE_MAX_PAYLOAD
                             : rc == PARSER_E_CONTROL_LINE ? CLOSE_CONTROL_LINE
+                            : rc == PARSER_E_NO_MEMORY    ? CLOSE_NO_MEMORY
                                                           : CLOSE_PROTOCOL;
     close_after_flush(c, reason);
 }

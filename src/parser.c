@@ -39,6 +39,8 @@ const char *parser_strerror(int err)
         return "Maximum Control Line Exceeded";
     case PARSER_E_MAX_PAYLOAD:
         return "Maximum Payload Violation";
+    case PARSER_E_NO_MEMORY:
+        return "Out of Memory";
     case PARSER_OK:
         return "OK";
     default:
@@ -234,6 +236,7 @@ int parser_feed(parser_t *p, const char *buf, size_t len, parser_handler_fn fn, 
         size_t limit = p->max_control_line + 1;
         if (!nl) {
             if (p->line.len + avail > limit) return fail(p, PARSER_E_CONTROL_LINE);
+            if (buf_try_reserve(&p->line, avail) != 0) return fail(p, PARSER_E_NO_MEMORY);
             buf_append(&p->line, start, avail);
             return PARSER_OK;
         }
@@ -243,6 +246,7 @@ int parser_feed(parser_t *p, const char *buf, size_t len, parser_handler_fn fn, 
         size_t ll = seg;
         bool gathered = p->line.len > 0;
         if (gathered) {
+            if (buf_try_reserve(&p->line, seg) != 0) return fail(p, PARSER_E_NO_MEMORY);
             buf_append(&p->line, start, seg);
             line = p->line.data;
             ll = p->line.len;
@@ -272,11 +276,14 @@ int parser_feed(parser_t *p, const char *buf, size_t len, parser_handler_fn fn, 
         /* The payload is split: keep the line in our own storage (the op's slices must outlive
          * this call) and gather the payload. */
         if (!gathered) {
+            if (buf_try_reserve(&p->line, ll) != 0) return fail(p, PARSER_E_NO_MEMORY);
             buf_append(&p->line, line, ll);
             rc = parse_line(p, p->line.data, p->line.len, &psize);
             if (rc) return fail(p, rc); /* cannot happen: same bytes parsed above */
         }
-        buf_reserve(&p->payload, need);
+        /* Reserved whole here (so the appends above never grow it): a client-sized allocation
+         * that may fail, which drops this client, not the process. */
+        if (buf_try_reserve(&p->payload, need) != 0) return fail(p, PARSER_E_NO_MEMORY);
         p->need = need;
         p->state = ST_PAYLOAD;
     }

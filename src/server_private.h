@@ -46,6 +46,7 @@ typedef enum {
     CLOSE_MAX_CONNS,
     CLOSE_WRITE_ERROR,
     CLOSE_SHUTDOWN,
+    CLOSE_NO_MEMORY, /* its buffers could not grow */
 } close_reason_t;
 
 /* A client connection. Freed only from the libuv close callback (two-phase close). */
