@@ -87,10 +87,14 @@ port_open() {
 
 # A random unprivileged port nobody is listening on. Another process could still take it before
 # our server binds it; start_server then fails loudly rather than measuring the wrong thing.
+# Ports in the kernel's ephemeral range are skipped: there a client socket's TIME-WAIT (tens of
+# thousands when tests churn connections) makes the server's bind fail although nothing listens.
 free_port() {
-    local p i
-    for ((i = 0; i < 100; i++)); do
+    local p i lo=32768 hi=60999
+    read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+    for ((i = 0; i < 1000; i++)); do
         p=$((20000 + RANDOM % 40000))
+        ((p < lo || p > hi)) || continue
         port_open "$p" || { echo "$p"; return 0; }
     done
     die "no free port found"
