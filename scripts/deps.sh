@@ -3,7 +3,8 @@
 # Idempotent; works as root or through sudo.
 set -eu
 PKGS="build-essential cmake pkg-config libuv1-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler \
-libyaml-dev libjansson-dev libnats-dev libhttp-parser-dev libcurl4-openssl-dev nats-server prometheus"
+libyaml-dev libjansson-dev libnats-dev libhttp-parser-dev libcurl4-openssl-dev nats-server prometheus \
+clang libclang-rt-14-dev"
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 missing=""
 for p in $PKGS; do
@@ -18,6 +19,8 @@ if [ -n "$missing" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
 fi
+# clang and libclang-rt-14-dev (libFuzzer, the sanitizers' runtimes) build the fuzz targets
+# (scripts/fuzz.sh).
 # nats-server (benchmark peer) and prometheus (its promtool checks /metrics in the tests) are
 # installed for the tests only. The Debian nats-server package enables a system service; Stanza's tests and benchmarks start
 # their own instances on free ports, so a system one (if systemd runs) is left as the admin set it.

@@ -1,0 +1,462 @@
+/* fuzz_common: see fuzz_common.h. */
+#include "fuzz_common.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ftw.h>
+#include <poll.h>
+#include <pthread.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "protocol.pb-c.h"
+#include "stan_private.h"
+#include "xalloc.h"
+
+#define REPLY_PREFIX "_INBOX.fz."
+
+void fz_init_process(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const char *v = getenv("STANZA_FUZZ_LOG");
+    if (!v || !*v || strcmp(v, "0") == 0) {
+        if (log_open("/dev/null") != 0) abort();
+    }
+}
+
+void fz_engine_config(fz_engine_t *e, const char *dir)
+{
+    config_t *c = &e->cfg;
+    config_init(c);
+    free(c->host);
+    c->host = xstrdup("127.0.0.1");
+    c->port = 0;
+    if (dir) {
+        c->store = CONFIG_STORE_LMDB;
+        free(c->dir);
+        c->dir = xstrdup(dir);
+    } else {
+        c->store = CONFIG_STORE_MEMORY;
+    }
+    c->store_set = true;
+    c->file_sync = false;
+    c->max_channels = 8;
+    c->limits.max_msgs = 16;
+    c->limits.max_bytes = 4096;
+    c->limits.max_subs = 8;
+    c->hb_interval_ms = 40;
+    c->hb_timeout_ms = 20;
+    c->hb_fail_count = 2;
+}
+
+/* Replies to our own requests are checked: the engine must answer with a well-formed message of
+ * the right type. Everything else on _INBOX.> (deliveries, heartbeats) is only remembered. */
+static void on_tap(void *arg, const server_msg_t *m)
+{
+    fz_engine_t *e = arg;
+    e->replies++;
+    size_t pl = strlen(REPLY_PREFIX);
+    if (m->subject_len > pl + 2 && memcmp(m->subject, REPLY_PREFIX, pl) == 0) {
+        const uint8_t *d = (const uint8_t *)m->data;
+        size_t n = m->data_len;
+        int kind = m->subject[pl] - 'a';
+        bool ok = true;
+        switch (kind) {
+        case FZ_CONNECT: {
+            Pb__ConnectResponse *r = pb__connect_response__unpack(NULL, n, d);
+            ok = r != NULL;
+            if (r) pb__connect_response__free_unpacked(r, NULL);
+            break;
+        }
+        case FZ_PUB: {
+            Pb__PubAck *r = pb__pub_ack__unpack(NULL, n, d);
+            ok = r != NULL;
+            if (r) pb__pub_ack__free_unpacked(r, NULL);
+            break;
+        }
+        case FZ_SUB: {
+            Pb__SubscriptionResponse *r = pb__subscription_response__unpack(NULL, n, d);
+            ok = r != NULL;
+            if (r && r->ackinbox && *r->ackinbox && !*r->error) {
+                int i = e->nack < FZ_MAX_ACK_INBOXES ? e->nack++ : (int)(e->seq % e->nack);
+                free(e->ack_inboxes[i]);
+                e->ack_inboxes[i] = xstrdup(r->ackinbox);
+            }
+            if (r) pb__subscription_response__free_unpacked(r, NULL);
+            break;
+        }
+        case FZ_UNSUB:
+        case FZ_SUBCLOSE: {
+            Pb__SubscriptionResponse *r = pb__subscription_response__unpack(NULL, n, d);
+            ok = r != NULL;
+            if (r) pb__subscription_response__free_unpacked(r, NULL);
+            break;
+        }
+        case FZ_CLOSE: {
+            Pb__CloseResponse *r = pb__close_response__unpack(NULL, n, d);
+            ok = r != NULL;
+            if (r) pb__close_response__free_unpacked(r, NULL);
+            break;
+        }
+        case FZ_PING: {
+            Pb__PingResponse *r = pb__ping_response__unpack(NULL, n, d);
+            ok = r != NULL;
+            if (r) pb__ping_response__free_unpacked(r, NULL);
+            break;
+        }
+        default:
+            break;
+        }
+        if (!ok) {
+            fprintf(stderr,
+                    "fuzz: the engine answered a request of kind %d with %zu bytes that "
+                    "do not unpack as its response type\n",
+                    kind, n);
+            abort();
+        }
+        return;
+    }
+    if (e->st && m->reply && e->st->inbox_prefix &&
+        strncmp(m->reply, e->st->inbox_prefix, strlen(e->st->inbox_prefix)) == 0) {
+        free(e->hb_reply);
+        e->hb_reply = xstrndup(m->reply, m->reply_len);
+    }
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        abort();
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+void fz_engine_start(fz_engine_t *e, bool with_http)
+{
+    char err[512] = "";
+    if (uv_loop_init(&e->loop) != 0) abort();
+    e->srv = server_new(&e->loop, &e->cfg);
+    e->st = stan_new(&e->loop, e->srv, &e->cfg);
+    if (with_http) {
+        free(e->cfg.http_host);
+        e->cfg.http_host = xstrdup("127.0.0.1");
+        /* monitor_start takes port 0 as "off": ask the kernel for a free one first. */
+        e->cfg.http_port = free_port();
+    }
+    if (stan_start(e->st, err, sizeof err) != 0 || server_start(e->srv, err, sizeof err) != 0) {
+        fprintf(stderr, "fuzz: cannot start the engine: %s\n", err);
+        abort();
+    }
+    if (with_http) {
+        e->mon = monitor_new(&e->loop, &e->cfg, e->srv, e->st);
+        if (monitor_start(e->mon, err, sizeof err) != 0) {
+            fprintf(stderr, "fuzz: cannot start the monitor: %s\n", err);
+            abort();
+        }
+    }
+    e->tap = server_subscribe(e->srv, "_INBOX.>", NULL, on_tap, e);
+    if (!e->tap) abort();
+    e->running = true;
+}
+
+static const char *kind_subject(fz_engine_t *e, fz_kind_t kind, char *buf, size_t len)
+{
+    stan_t *st = e->st;
+    switch (kind) {
+    case FZ_CONNECT:
+        return st->discover;
+    case FZ_PUB:
+        snprintf(buf, len, "%s.foo", st->pub_prefix);
+        return buf;
+    case FZ_SUB:
+        return st->sub_subj;
+    case FZ_UNSUB:
+        return st->unsub_subj;
+    case FZ_SUBCLOSE:
+        return st->subclose_subj;
+    case FZ_CLOSE:
+        return st->close_subj;
+    case FZ_PING:
+        return st->pings;
+    default:
+        abort();
+    }
+}
+
+void fz_engine_publish(fz_engine_t *e, const char *subject, const char *reply, const void *data,
+                       size_t len)
+{
+    server_msg_t m = {.subject = subject,
+                      .subject_len = strlen(subject),
+                      .reply = reply,
+                      .reply_len = reply ? strlen(reply) : 0,
+                      .data = len ? data : "",
+                      .data_len = len};
+    server_publish(e->srv, &m);
+    fz_engine_settle(e);
+}
+
+void fz_engine_request(fz_engine_t *e, fz_kind_t kind, const void *data, size_t len, bool no_reply)
+{
+    char subj[256], reply[64];
+    const char *s = kind_subject(e, kind, subj, sizeof subj);
+    snprintf(reply, sizeof reply, REPLY_PREFIX "%c.%llu", 'a' + kind, (unsigned long long)++e->seq);
+    fz_engine_publish(e, s, no_reply ? NULL : reply, data, len);
+}
+
+void fz_engine_settle(fz_engine_t *e)
+{
+    /* Each pass: one iteration (the flush hook stages and submits the batch), then wait for the
+     * commit (on the thread pool) and the replies it sends. Deliveries go in slices, one per
+     * iteration, so a few passes. */
+    for (int i = 0; i < 16; i++) {
+        uv_run(&e->loop, UV_RUN_NOWAIT);
+        bool busy = false;
+        while (e->st->store && store_in_flight(e->st->store)) {
+            busy = true;
+            uv_run(&e->loop, UV_RUN_ONCE);
+        }
+        if (!busy && !e->st->staged_head && !e->st->ready && i >= 1) break;
+    }
+}
+
+static void on_wait_timer(uv_timer_t *t)
+{
+    *(bool *)t->data = true;
+}
+
+void fz_engine_wait(fz_engine_t *e, unsigned ms)
+{
+    uv_timer_t t;
+    bool fired = false;
+    uv_timer_init(&e->loop, &t);
+    t.data = &fired;
+    uv_timer_start(&t, on_wait_timer, ms, 0);
+    while (!fired)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    fz_engine_settle(e);
+}
+
+static void set_flag(void *arg)
+{
+    *(bool *)arg = true;
+}
+
+void fz_engine_stop(fz_engine_t *e, bool free_cfg)
+{
+    if (!e->running) return;
+    bool stan_down = false, mon_down = false, srv_down = false;
+    if (e->tap) server_unsubscribe(e->srv, e->tap);
+    e->tap = NULL;
+    stan_shutdown(e->st, set_flag, &stan_down);
+    while (!stan_down)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    if (e->mon) {
+        monitor_close(e->mon, set_flag, &mon_down);
+        while (!mon_down)
+            uv_run(&e->loop, UV_RUN_ONCE);
+    }
+    server_shutdown(e->srv, set_flag, &srv_down);
+    while (!srv_down)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    stan_free(e->st);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    if (e->mon) monitor_free(e->mon);
+    server_free(e->srv);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    int rc = uv_loop_close(&e->loop);
+    if (rc != 0) {
+        fprintf(stderr, "fuzz: the loop still has handles after shutdown: %s\n", uv_strerror(rc));
+        uv_print_all_handles(&e->loop, stderr);
+        abort();
+    }
+    e->st = NULL;
+    e->srv = NULL;
+    e->mon = NULL;
+    for (int i = 0; i < e->nack; i++) {
+        free(e->ack_inboxes[i]);
+        e->ack_inboxes[i] = NULL;
+    }
+    e->nack = 0;
+    free(e->hb_reply);
+    e->hb_reply = NULL;
+    e->running = false;
+    if (free_cfg) config_free(&e->cfg);
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void fz_rmtree(const char *dir)
+{
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void request_packed(fz_engine_t *e, fz_kind_t kind, const ProtobufCMessage *msg)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    uint8_t *b = xmalloc(n ? n : 1);
+    protobuf_c_message_pack(msg, b);
+    fz_engine_request(e, kind, b, n, false);
+    free(b);
+}
+
+void fz_engine_populate(fz_engine_t *e)
+{
+    Pb__ConnectRequest cr = PB__CONNECT_REQUEST__INIT;
+    cr.clientid = "fz-client";
+    cr.heartbeatinbox = "_INBOX.hb.fz-client";
+    cr.protocol = 1;
+    cr.connid.data = (uint8_t *)"fzconn";
+    cr.connid.len = 6;
+    request_packed(e, FZ_CONNECT, &cr.base);
+    static const char *chans[] = {"foo", "bar", "foo"};
+    for (int i = 0; i < 3; i++) {
+        Pb__PubMsg pm = PB__PUB_MSG__INIT;
+        char guid[16];
+        snprintf(guid, sizeof guid, "g%d", i);
+        pm.clientid = "fz-client";
+        pm.guid = guid;
+        pm.subject = (char *)chans[i];
+        pm.data.data = (uint8_t *)"hello";
+        pm.data.len = 5;
+        pm.connid = cr.connid;
+        request_packed(e, FZ_PUB, &pm.base);
+    }
+    Pb__SubscriptionRequest sr = PB__SUBSCRIPTION_REQUEST__INIT;
+    sr.clientid = "fz-client";
+    sr.subject = "foo";
+    sr.inbox = "_INBOX.sub.1";
+    sr.maxinflight = 1;
+    sr.ackwaitinsecs = 30;
+    sr.durablename = "dur";
+    sr.startposition = PB__START_POSITION__First;
+    request_packed(e, FZ_SUB, &sr.base);
+    sr.inbox = "_INBOX.sub.2";
+    sr.durablename = "";
+    sr.qgroup = "q";
+    sr.subject = "bar";
+    request_packed(e, FZ_SUB, &sr.base);
+}
+
+static void *loop_main(void *arg)
+{
+    fz_engine_t *e = arg;
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+void fz_engine_run_thread(fz_engine_t *e)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, loop_main, e) != 0) abort();
+    pthread_detach(t);
+}
+
+int fz_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        fprintf(stderr, "fuzz: cannot connect to the daemon on port %d: %s\n", port,
+                strerror(errno));
+        abort();
+    }
+    return fd;
+}
+
+void fz_write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        /* The daemon may close a connection that sent garbage before it has read everything. */
+        if (n <= 0) return;
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+size_t fz_drain(int fd, unsigned timeout_ms)
+{
+    shutdown(fd, SHUT_WR);
+    uint64_t deadline = now_ms() + timeout_ms;
+    size_t total = 0;
+    char buf[65536];
+    for (;;) {
+        uint64_t now = now_ms();
+        if (now >= deadline) {
+            fprintf(stderr, "fuzz: the daemon kept a half-closed connection open for %u ms\n",
+                    timeout_ms);
+            abort();
+        }
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int rc = poll(&pfd, 1, (int)(deadline - now));
+        if (rc < 0 && errno == EINTR) continue;
+        if (rc <= 0) continue;
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break; /* EOF, or a reset after unread input: closed either way */
+        total += (size_t)n;
+    }
+    close(fd);
+    return total;
+}
+
+void fz_expect(int fd, const char *needle, unsigned timeout_ms, const char *what)
+{
+    uint64_t deadline = now_ms() + timeout_ms;
+    char buf[4096];
+    size_t have = 0;
+    for (;;) {
+        buf[have] = '\0';
+        if (strstr(buf, needle)) return;
+        uint64_t now = now_ms();
+        if (now >= deadline) {
+            fprintf(stderr, "fuzz: %s: no \"%s\" within %u ms (got %zu bytes)\n", what, needle,
+                    timeout_ms, have);
+            abort();
+        }
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int rc = poll(&pfd, 1, (int)(deadline - now));
+        if (rc <= 0) continue;
+        ssize_t n = recv(fd, buf + have, sizeof buf - 1 - have, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            fprintf(stderr, "fuzz: %s: the daemon closed the connection\n", what);
+            abort();
+        }
+        have += (size_t)n;
+        if (have == sizeof buf - 1) {
+            /* Keep the tail, where the needle may be starting. */
+            memmove(buf, buf + have - 64, 64);
+            have = 64;
+        }
+    }
+}

@@ -1,0 +1,63 @@
+/* fuzz_daemon: a whole in-process daemon (NATS server + streaming engine, LMDB store in a
+ * temporary directory) on its own loop thread, fed over loopback as any client would feed it.
+ *
+ * Each input is written on a fresh TCP connection, which is then half-closed; everything the
+ * daemon sends back is read until it closes the connection (it must, within 5 s). Then a
+ * long-lived, well-behaved client checks the daemon still answers PING with PONG within 5 s.
+ * State accumulates across inputs (clients, channels, subscriptions made through raw NATS
+ * requests to _STAN.*), as in a long-running server. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fuzz_common.h"
+
+static fz_engine_t e;
+static int health = -1;
+static int port;
+static char dir[64];
+
+static void cleanup(void)
+{
+    fz_rmtree(dir);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    fz_init_process();
+    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(dir, sizeof dir, "%s/stanza-fuzz-daemon.%d", base, (int)getpid());
+    fz_rmtree(dir);
+    atexit(cleanup);
+    fz_engine_config(&e, dir);
+    /* The discover subject a client would use: _STAN.discover.test-cluster. Timers stay slow
+     * enough that a PING answered late is the daemon's fault, not the fuzzer's. */
+    e.cfg.hb_interval_ms = 2000;
+    e.cfg.hb_timeout_ms = 1000;
+    e.cfg.max_channels = 32;
+    e.cfg.limits.max_msgs = 64;
+    e.cfg.limits.max_bytes = 1 << 20;
+    fz_engine_start(&e, false);
+    fz_engine_populate(&e);
+    port = server_port(e.srv);
+    fz_engine_run_thread(&e);
+    health = fz_connect(port);
+    static const char hello[] = "CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPING\r\n";
+    fz_write_all(health, hello, sizeof hello - 1);
+    fz_expect(health, "PONG\r\n", 5000, "daemon start");
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int fd = fz_connect(port);
+    fz_write_all(fd, data, size);
+    fz_drain(fd, 5000);
+    fz_write_all(health, "PING\r\n", 6);
+    fz_expect(health, "PONG\r\n", 5000, "health PING after the input");
+    return 0;
+}

@@ -1,0 +1,92 @@
+/* fuzz_stan: every STAN request handler, driven through a real engine (server_t + stan_t on a
+ * libuv loop, LMDB store in a temporary directory): connect, publish, subscribe, unsubscribe,
+ * close-subscription, close, ping, ack, heartbeat replies, timers, and restarts (recovery from
+ * what the engine itself stored).
+ *
+ * Input: byte 0 picks the settings (bit 0 replace_durable, bit 1 no message limits, bit 2
+ * max_age 30 ms, bit 3 max_inactivity 30 ms, bit 4 MEMORY store). Then records:
+ *   op (1 byte), length (2 bytes, little-endian), payload
+ * op & 15: 0..6 a request (fz_kind_t: connect, pub, sub, unsub, subclose, close, ping) with the
+ * payload as its protobuf, sent without a reply inbox when op & 0x80; 7 an Ack to the ack inbox
+ * number op >> 4 of those the engine handed out; 8 the payload as the answer to the last
+ * heartbeat; 9 wait payload[0] % 64 ms (timers: heartbeats, expiry, redelivery; at most two
+ * waits per input, to keep it fast); 10 restart the engine on the same store (at most two). Every
+ * reply to a request must unpack as its response type; the engine must shut down cleanly, leaving
+ * no handle and no leak. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fuzz_common.h"
+#include "stan_private.h"
+
+static char dir[64];
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    fz_init_process();
+    /* RAM-backed when possible: no disk I/O per input. */
+    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(dir, sizeof dir, "%s/stanza-fuzz-stan.%d", base, (int)getpid());
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1) return 0;
+    uint8_t flags = data[0];
+    const uint8_t *p = data + 1, *end = data + size;
+    bool memory = flags & 16;
+    fz_engine_t e;
+    memset(&e, 0, sizeof e);
+    fz_rmtree(dir);
+    fz_engine_config(&e, memory ? NULL : dir);
+    e.cfg.replace_durable = flags & 1;
+    if (flags & 2) {
+        e.cfg.limits.max_msgs = 0;
+        e.cfg.limits.max_bytes = 0;
+    }
+    if (flags & 4) e.cfg.limits.max_age_ms = 30;
+    if (flags & 8) e.cfg.limits.max_inactivity_ms = 30;
+    fz_engine_start(&e, false);
+    int waits = 0, restarts = 0;
+    while (end - p >= 3) {
+        uint8_t op = p[0];
+        size_t len = (size_t)p[1] | (size_t)p[2] << 8;
+        p += 3;
+        if (len > (size_t)(end - p)) len = (size_t)(end - p);
+        const uint8_t *pl = p;
+        p += len;
+        int kind = op & 15;
+        if (kind < FZ_NKINDS) {
+            fz_engine_request(&e, (fz_kind_t)kind, pl, len, op & 0x80);
+        } else if (kind == 7) {
+            char subj[256];
+            if (e.nack)
+                snprintf(subj, sizeof subj, "%s", e.ack_inboxes[(op >> 4) % e.nack]);
+            else
+                snprintf(subj, sizeof subj, "%sx", e.st->ack_prefix);
+            fz_engine_publish(&e, subj, NULL, pl, len);
+        } else if (kind == 8) {
+            if (e.hb_reply) {
+                char *to = strdup(e.hb_reply);
+                fz_engine_publish(&e, to, NULL, pl, len);
+                free(to);
+            }
+        } else if (kind == 9) {
+            if (waits++ < 2) fz_engine_wait(&e, len ? pl[0] % 64 : 10);
+        } else if (kind == 10) {
+            if (!memory && restarts++ < 2) {
+                fz_engine_stop(&e, false);
+                fz_engine_start(&e, false);
+            }
+        }
+    }
+    fz_engine_stop(&e, true);
+    if (!memory) fz_rmtree(dir);
+    return 0;
+}
