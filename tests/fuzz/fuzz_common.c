@@ -141,9 +141,8 @@ static int free_port(void)
     return ntohs(a.sin_port);
 }
 
-void fz_engine_start(fz_engine_t *e, bool with_http)
+int fz_engine_start(fz_engine_t *e, bool with_http, char *err, size_t errlen)
 {
-    char err[512] = "";
     if (uv_loop_init(&e->loop) != 0) abort();
     e->srv = server_new(&e->loop, &e->cfg);
     e->st = stan_new(&e->loop, e->srv, &e->cfg);
@@ -153,13 +152,33 @@ void fz_engine_start(fz_engine_t *e, bool with_http)
         /* monitor_start takes port 0 as "off": ask the kernel for a free one first. */
         e->cfg.http_port = free_port();
     }
-    if (stan_start(e->st, err, sizeof err) != 0 || server_start(e->srv, err, sizeof err) != 0) {
-        fprintf(stderr, "fuzz: cannot start the engine: %s\n", err);
+    err[0] = '\0';
+    if (stan_start(e->st, err, errlen) != 0) {
+        /* Refusing a store it cannot read is right, if it says why; then all must be freed. */
+        if (!err[0]) {
+            fprintf(stderr, "fuzz: stan_start failed without a message\n");
+            abort();
+        }
+        stan_free(e->st);
+        uv_run(&e->loop, UV_RUN_DEFAULT);
+        server_free(e->srv);
+        uv_run(&e->loop, UV_RUN_DEFAULT);
+        if (uv_loop_close(&e->loop) != 0) {
+            fprintf(stderr, "fuzz: handles left after a failed start\n");
+            uv_print_all_handles(&e->loop, stderr);
+            abort();
+        }
+        e->st = NULL;
+        e->srv = NULL;
+        return -1;
+    }
+    if (server_start(e->srv, err, errlen) != 0) {
+        fprintf(stderr, "fuzz: cannot start the server: %s\n", err);
         abort();
     }
     if (with_http) {
         e->mon = monitor_new(&e->loop, &e->cfg, e->srv, e->st);
-        if (monitor_start(e->mon, err, sizeof err) != 0) {
+        if (monitor_start(e->mon, err, errlen) != 0) {
             fprintf(stderr, "fuzz: cannot start the monitor: %s\n", err);
             abort();
         }
@@ -167,6 +186,7 @@ void fz_engine_start(fz_engine_t *e, bool with_http)
     e->tap = server_subscribe(e->srv, "_INBOX.>", NULL, on_tap, e);
     if (!e->tap) abort();
     e->running = true;
+    return 0;
 }
 
 static const char *kind_subject(fz_engine_t *e, fz_kind_t kind, char *buf, size_t len)
@@ -255,7 +275,10 @@ static void set_flag(void *arg)
 
 void fz_engine_stop(fz_engine_t *e, bool free_cfg)
 {
-    if (!e->running) return;
+    if (!e->running) {
+        if (free_cfg) config_free(&e->cfg);
+        return;
+    }
     bool stan_down = false, mon_down = false, srv_down = false;
     if (e->tap) server_unsubscribe(e->srv, e->tap);
     e->tap = NULL;

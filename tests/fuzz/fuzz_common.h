@@ -53,8 +53,10 @@ void fz_init_process(void);
  * MEMORY), no fsync, small limits so that eviction and limit paths are reachable. Call before
  * fz_engine_start; the caller may change cfg in between. */
 void fz_engine_config(fz_engine_t *e, const char *dir);
-/* Starts server, engine and (when with_http) the monitor on 127.0.0.1:0. Aborts on failure. */
-void fz_engine_start(fz_engine_t *e, bool with_http);
+/* Starts server, engine and (when with_http) the monitor on 127.0.0.1:0. Returns 0, or -1
+ * when the engine refuses the store (a damaged server record: the message is in err), with
+ * everything freed again. Aborts on any other failure. */
+int fz_engine_start(fz_engine_t *e, bool with_http, char *err, size_t errlen);
 /* Publishes data on a request subject, with a reply inbox unless no_reply. Then settles. */
 void fz_engine_request(fz_engine_t *e, fz_kind_t kind, const void *data, size_t len, bool no_reply);
 /* Publishes data to an arbitrary subject (ack inboxes, heartbeat replies); settles. */

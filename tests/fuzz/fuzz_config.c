@@ -15,6 +15,11 @@
 
 static char path[64];
 
+static void remove_file(void)
+{
+    unlink(path);
+}
+
 static void use(const config_t *cfg)
 {
     config_limits_t lim;
@@ -27,7 +32,10 @@ static void use(const config_t *cfg)
 
 static void from_file(const uint8_t *d, size_t n)
 {
-    if (!path[0]) snprintf(path, sizeof path, "/tmp/stanza-fuzz-config.%d.yaml", (int)getpid());
+    if (!path[0]) {
+        snprintf(path, sizeof path, "/tmp/stanza-fuzz-config.%d.yaml", (int)getpid());
+        atexit(remove_file);
+    }
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0) abort();
     if (n && write(fd, d, n) != (ssize_t)n) abort();

@@ -41,7 +41,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     e.cfg.max_channels = 32;
     e.cfg.limits.max_msgs = 64;
     e.cfg.limits.max_bytes = 1 << 20;
-    fz_engine_start(&e, false);
+    char err[512];
+    if (fz_engine_start(&e, false, err, sizeof err) != 0) {
+        fprintf(stderr, "fuzz: cannot start the daemon: %s\n", err);
+        abort();
+    }
     fz_engine_populate(&e);
     port = server_port(e.srv);
     fz_engine_run_thread(&e);

@@ -25,7 +25,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     fz_engine_config(&e, NULL);
     e.cfg.hb_interval_ms = 2000;
     e.cfg.hb_timeout_ms = 1000;
-    fz_engine_start(&e, true);
+    char err[512];
+    if (fz_engine_start(&e, true, err, sizeof err) != 0) {
+        fprintf(stderr, "fuzz: cannot start the daemon: %s\n", err);
+        abort();
+    }
     fz_engine_populate(&e);
     port = monitor_port(e.mon);
     fz_engine_run_thread(&e);

@@ -10,7 +10,8 @@
  * payload as its protobuf, sent without a reply inbox when op & 0x80; 7 an Ack to the ack inbox
  * number op >> 4 of those the engine handed out; 8 the payload as the answer to the last
  * heartbeat; 9 wait payload[0] % 64 ms (timers: heartbeats, expiry, redelivery; at most two
- * waits per input, to keep it fast); 10 restart the engine on the same store (at most two). Every
+ * waits per input, to keep it fast); 10 restart the engine on the same store (at most two);
+ * 11 write a raw record into the store (see damage), to be met on delivery or recovery. Every
  * reply to a request must unpack as its response type; the engine must shut down cleanly, leaving
  * no handle and no leak. */
 #include <stdint.h>
@@ -35,6 +36,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* Writes a record of the fuzzer's own straight into the store, as a damaged or foreign store
+ * would hold it: payload = db (1 byte), key length (1 byte), key, value. It goes to disk with the
+ * engine's next commit; the engine meets it when it reads that key (messages, on delivery) or at
+ * the next restart (recovery). */
+static void damage(fz_engine_t *e, const uint8_t *p, size_t len)
+{
+    store_db_t db = (store_db_t)(p[0] % STORE_NDBS);
+    size_t klen = p[1];
+    if (klen == 0 || klen > len - 2) return;
+    store_put(e->st->store, db, p + 2, klen, p + 2 + klen, len - 2 - klen);
+    fz_engine_settle(e);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
@@ -52,7 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (flags & 4) e.cfg.limits.max_age_ms = 30;
     if (flags & 8) e.cfg.limits.max_inactivity_ms = 30;
-    fz_engine_start(&e, false);
+    char err[512];
+    if (fz_engine_start(&e, false, err, sizeof err) != 0) abort(); /* a new store */
     int waits = 0, restarts = 0;
     while (end - p >= 3) {
         uint8_t op = p[0];
@@ -82,8 +97,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else if (kind == 10) {
             if (!memory && restarts++ < 2) {
                 fz_engine_stop(&e, false);
-                fz_engine_start(&e, false);
+                /* After damage (op 11) the engine may refuse the store, with a message. */
+                if (fz_engine_start(&e, false, err, sizeof err) != 0) break;
             }
+        } else if (kind == 11 && len >= 2) {
+            damage(&e, pl, len);
         }
     }
     fz_engine_stop(&e, true);

@@ -212,6 +212,79 @@ static void stan_seeds(void)
     buf_free(&b);
 }
 
+/* fuzz_stan op 11: a raw record written into the store. */
+static void rec_damage(buf_t *b, uint8_t db, const void *key, size_t klen, const void *val,
+                       size_t vlen)
+{
+    buf_t t;
+    buf_init(&t);
+    uint8_t h[2] = {db, (uint8_t)klen};
+    buf_append(&t, h, 2);
+    buf_append(&t, key, klen);
+    if (vlen) buf_append(&t, val, vlen);
+    rec_raw(b, 11, t.data, t.len);
+    buf_free(&t);
+}
+
+/* A store damaged under a running engine and then recovered. */
+static void damage_seeds(void)
+{
+    buf_t b;
+    Pb__ConnectRequest c = conn("c1");
+    Pb__PubMsg p1 = pub("foo", "g1", "one");
+    Pb__SubscriptionRequest s = sub("foo", "_INBOX.s1");
+    s.durablename = "dur";
+    uint8_t key[STAN_MSG_KEY];
+    stan_key_msg(key, 1, 2);
+    buf_init(&b);
+    buf_append(&b, "\0", 1);
+    rec(&b, FZ_OP_CONNECT, &c.base);
+    rec(&b, FZ_OP_PUB, &p1.base);
+    /* message 2 of channel 1, with a reply length running past its end */
+    rec_damage(&b, STORE_DB_MSGS, key, sizeof key, "\0\0\0\0\0\0\0\1\0\0\0\0\0\3\x7f", 15);
+    rec(&b, FZ_OP_PUB, &p1.base);
+    rec(&b, FZ_OP_SUB, &s.base);
+    /* a client record that is not a protobuf, a subscription of a channel that is not there */
+    rec_damage(&b, STORE_DB_CLIENTS, "c2", 2, "\xff\xff", 2);
+    Spb__SubRecord sr = SPB__SUB_RECORD__INIT;
+    sr.id = 99;
+    sr.channel_id = 77;
+    sr.client_id = "c1";
+    sr.inbox = "_INBOX.x";
+    sr.ack_inbox = "_STAN.ack.x";
+    sr.is_durable = 1;
+    sr.durable_name = "d2";
+    buf_t v;
+    buf_init(&v);
+    pack(&v, &sr.base);
+    uint8_t sk[8];
+    stan_key_u64(sk, 99);
+    rec_damage(&b, STORE_DB_SUBS, sk, 8, v.data, v.len);
+    buf_free(&v);
+    uint8_t pk[16];
+    stan_key_pending(pk, 99, 5);
+    rec_damage(&b, STORE_DB_PENDING, pk, 16, "\0\0\0\1", 4);
+    rec_raw(&b, 10, NULL, 0);
+    rec(&b, FZ_OP_SUB, &s.base);
+    rec_raw(&b, 9, "\x10", 1);
+    put("stan", "damaged-store", &b);
+    buf_free(&b);
+
+    /* a server record of another cluster: the restart must refuse the store */
+    buf_init(&b);
+    buf_append(&b, "\0", 1);
+    Spb__ServerRecord srv = SPB__SERVER_RECORD__INIT;
+    srv.version = 1;
+    srv.cluster_id = "other";
+    buf_init(&v);
+    pack(&v, &srv.base);
+    rec_damage(&b, STORE_DB_META, "server", 6, v.data, v.len);
+    buf_free(&v);
+    rec_raw(&b, 10, NULL, 0);
+    put("stan", "foreign-store", &b);
+    buf_free(&b);
+}
+
 static void record_seeds(void)
 {
     buf_t b;
@@ -333,6 +406,7 @@ int main(int argc, char **argv)
     }
     root = argv[1];
     stan_seeds();
+    damage_seeds();
     record_seeds();
     daemon_seeds();
     return 0;
