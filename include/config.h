@@ -81,6 +81,14 @@ typedef struct config {
     char *pass;  /* --pass, key "password" (alias "pass") */
     char *token; /* --auth, key "token" (alias "auth_token") */
 
+    /* TLS on the client port (NSS's flags; nats-server's tls section in the file). On when tls,
+     * tls_verify or a certificate is given; cert and key are then required. */
+    bool tls;          /* --tls, key "tls" (or a tls: section) */
+    char *tls_cert;    /* --tlscert, key "tls_cert"; tls.cert_file */
+    char *tls_key;     /* --tlskey, key "tls_key"; tls.key_file */
+    char *tls_ca_cert; /* --tlscacert, key "tls_ca_cert"; tls.ca_file: CA for client certs */
+    bool tls_verify;   /* --tlsverify, key "tls_verify"; tls.verify: require client certs */
+
     /* Logging */
     char *log_file;  /* -l/--log, key "log_file" (alias "logfile", "log"); NULL = stderr */
     char *pid_file;  /* -P/--pid, key "pid_file"; NULL = none */

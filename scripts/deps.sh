@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential cmake pkg-config libuv1-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler \
 libyaml-dev libjansson-dev libnats-dev libhttp-parser-dev libcurl4-openssl-dev nats-server prometheus \
-clang libclang-rt-14-dev"
+libssl-dev openssl clang libclang-rt-14-dev"
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 missing=""
 for p in $PKGS; do

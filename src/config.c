@@ -67,6 +67,9 @@ void config_free(config_t *cfg)
     free(cfg->user);
     free(cfg->pass);
     free(cfg->token);
+    free(cfg->tls_cert);
+    free(cfg->tls_key);
+    free(cfg->tls_ca_cert);
     free(cfg->log_file);
     free(cfg->pid_file);
     /* Leaves only NULLs behind, so a second config_free is harmless. */
@@ -286,6 +289,11 @@ static const struct key keys[] = {
     {"user", {0}, K_OPTSTR, OFF(user), 0, 0},
     {"password", {"pass"}, K_OPTSTR, OFF(pass), 0, 0},
     {"token", {"auth_token"}, K_OPTSTR, OFF(token), 0, 0},
+    {"tls", {0}, K_BOOL, OFF(tls), 0, 0},
+    {"tls_cert", {"tlscert"}, K_OPTSTR, OFF(tls_cert), 0, 0},
+    {"tls_key", {"tlskey"}, K_OPTSTR, OFF(tls_key), 0, 0},
+    {"tls_ca_cert", {"tlscacert"}, K_OPTSTR, OFF(tls_ca_cert), 0, 0},
+    {"tls_verify", {"tlsverify"}, K_BOOL, OFF(tls_verify), 0, 0},
     {"log_file", {"logfile", "log"}, K_OPTSTR, OFF(log_file), 0, 0},
     {"pid_file", {0}, K_OPTSTR, OFF(pid_file), 0, 0},
     {"debug", {0}, K_BOOL, OFF(debug), 0, 0},
@@ -536,6 +544,7 @@ int config_validate(const config_t *cfg, char *err, size_t errlen)
             return failf(err, errlen, "%s: %s", k->name, why);
         }
     }
+    if (config_validate_tls(cfg, err, errlen) < 0) return -1;
     return config_validate_channel_limits(cfg, err, errlen);
 }
 
@@ -718,7 +727,8 @@ static int load_root(struct config_loader *l, config_t *cfg, const yaml_event_t 
             return 0;
         }
         int rc = is_store_limits(&kev) ? config_load_store_limits(l, cfg, &kev)
-                                       : config_load_pair(l, cfg, &kev, CONFIG_SEC_TOP);
+                 : config_is_tls_section(&kev) ? config_load_tls(l, cfg, &kev)
+                                               : config_load_pair(l, cfg, &kev, CONFIG_SEC_TOP);
         yaml_event_delete(&kev);
         if (rc < 0) return -1;
     }

@@ -66,6 +66,11 @@ static const struct flag flags[] = {
     {{"ping_interval"}, FL_VALUE, "ping_interval"},
     {{"ping_max"}, FL_VALUE, "ping_max"},
     {{"write_deadline"}, FL_VALUE, "write_deadline"},
+    {{"tls"}, FL_BOOL, "tls"},
+    {{"tlscert"}, FL_VALUE, "tls_cert"},
+    {{"tlskey"}, FL_VALUE, "tls_key"},
+    {{"tlscacert"}, FL_VALUE, "tls_ca_cert"},
+    {{"tlsverify"}, FL_BOOL, "tls_verify"},
 };
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
 
@@ -333,6 +338,13 @@ void config_usage(FILE *out, const char *prog)
         d.max_pings_out);
     opt(out, "    --write_deadline <duration>",
         "Close a client whose socket takes nothing this long (default: %s)", f);
+
+    fprintf(out, "\nTLS Options (client port):\n");
+    opt(out, "    --tls[=<bool>]", "Enable TLS, do not verify clients (default: false)");
+    opt(out, "    --tlscert <file>", "Server certificate file (PEM; enables TLS)");
+    opt(out, "    --tlskey <file>", "Private key for the server certificate (PEM)");
+    opt(out, "    --tlscacert <file>", "Client certificate CA for verification");
+    opt(out, "    --tlsverify[=<bool>]", "Enable TLS, verify client certificates");
 
     fprintf(out, "\nEvery flag takes one or two dashes: -flag value, -flag=value; booleans\n"
                  "-flag or -flag=false. Sizes take KB, MB, GB; durations look like 1h2m3s,\n"

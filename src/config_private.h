@@ -62,4 +62,15 @@ int config_validate_channel_limits(const config_t *cfg, char *err, size_t errlen
 
 void config_free_channel_limits(config_t *cfg);
 
+/* ---- the tls section (config_tls.c) ---- */
+
+/* True for the key "tls", whose value may be a section (nats-server's tls block) or a boolean. */
+bool config_is_tls_section(const yaml_event_t *kev);
+/* The value of "tls", not yet read: a boolean, or a mapping of cert_file, key_file, ca_file,
+ * verify. The files must be readable; errors name the file and line. */
+int config_load_tls(struct config_loader *l, config_t *cfg, const yaml_event_t *kev);
+/* For config_validate: with TLS on, a certificate and a key that can be read; -1 with the reason
+ * in err. */
+int config_validate_tls(const config_t *cfg, char *err, size_t errlen);
+
 #endif

@@ -26,6 +26,10 @@
 #define STALL_MS 5
 #define HIGH_WATER_MIN (64 * 1024)
 #define HIGH_WATER_MAX (8 * 1024 * 1024)
+/* A client has this long for the TLS handshake (nats-server's default tls timeout) and, with
+ * authentication on, for its CONNECT. */
+#define TLS_TIMEOUT_MS 2000
+#define AUTH_TIMEOUT_MS 2000
 
 static size_t high_water(const conn_t *c)
 {
@@ -37,7 +41,7 @@ static size_t high_water(const conn_t *c)
 
 static size_t pending_bytes(const conn_t *c)
 {
-    return c->out.len + (c->wbuf.len - c->wbuf_off);
+    return c->out.len + c->tout.len + (c->wbuf.len - c->wbuf_off);
 }
 
 /* Tracks whether c is above the high-water mark (with hysteresis: it clears at half). */
@@ -56,83 +60,57 @@ static void update_congestion(conn_t *c)
 static void conn_send(conn_t *c, const char *p, size_t n);
 void conn_flush(conn_t *c);
 static void on_timer(uv_timer_t *t);
+static void start_timer(conn_t *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b);
 
-/* ---- sid map ---------------------------------------------------------------------------- */
-
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
-    return h;
-}
-
-static struct nsub **sid_slot(conn_t *c, const char *sid, size_t len)
-{
-    struct nsub **pp = &c->subs[hash_bytes(sid, len) & (c->nbuckets - 1)];
-    while (*pp && !((*pp)->sid_len == len && memcmp((*pp)->sid, sid, len) == 0))
-        pp = &(*pp)->map_next;
-    return pp;
-}
-
-static void sid_grow(conn_t *c)
-{
-    size_t n = c->nbuckets ? c->nbuckets * 2 : 8;
-    struct nsub **b = xcalloc(n, sizeof *b);
-    for (size_t i = 0; i < c->nbuckets; i++) {
-        struct nsub *sub = c->subs[i];
-        while (sub) {
-            struct nsub *next = sub->map_next;
-            size_t k = hash_bytes(sub->sid, sub->sid_len) & (n - 1);
-            sub->map_next = b[k];
-            b[k] = sub;
-            sub = next;
-        }
-    }
-    free(c->subs);
-    c->subs = b;
-    c->nbuckets = n;
-}
-
-static struct nsub *sid_find(conn_t *c, const char *sid, size_t len)
-{
-    if (!c->nbuckets) return NULL;
-    return *sid_slot(c, sid, len);
-}
-
-static void sid_remove(conn_t *c, struct nsub *sub)
-{
-    struct nsub **pp = sid_slot(c, sub->sid, sub->sid_len);
-    if (*pp == sub) {
-        *pp = sub->map_next;
-        sub->map_next = NULL;
-        c->nsubs--;
-    }
-}
-
 void conn_unsub(conn_t *c, struct nsub *sub)
 {
-    sid_remove(c, sub);
+    conn_sid_remove(c, sub);
     server_retire_sub(c->srv, sub);
 }
 
 /* ---- output ----------------------------------------------------------------------------- */
 
+/* With TLS: encrypts the plaintext in out into tout, once the handshake is done. Returns
+ * false, out left as it was, when the session fails or tout cannot grow. */
+static bool tls_seal(conn_t *c)
+{
+    if (!c->out.len || !tls_conn_ready(c->tls)) return true;
+    int rc = tls_conn_write(c->tls, c->out.data, c->out.len, &c->tout);
+    if (rc != TLS_OK) {
+        LOG_W("cid:%llu - TLS write failed: %s", (unsigned long long)c->cid,
+              rc == TLS_E_NOMEM ? "out of memory" : tls_conn_error(c->tls));
+        return false;
+    }
+    buf_reset(&c->out);
+    buf_shrink(&c->out, KEEP_OUT);
+    return true;
+}
+
+/* Best effort before a close: what is queued leaves now if the socket has room. */
+static void try_write_now(conn_t *c)
+{
+    if (c->writing || (c->tls && !tls_seal(c))) return;
+    buf_t *src = c->tls ? &c->tout : &c->out;
+    if (!src->len) return;
+    uv_buf_t b = uv_buf_init(src->data, (unsigned)src->len);
+    uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+}
+
 static void slow_consumer(conn_t *c)
 {
     server_t *s = c->srv;
     LOG_W("cid:%llu - Slow Consumer Detected: %zu bytes pending (max_pending %lld)",
-          (unsigned long long)c->cid, c->out.len + (c->wbuf.len - c->wbuf_off),
-          (long long)s->cfg->max_pending);
+          (unsigned long long)c->cid, pending_bytes(c), (long long)s->cfg->max_pending);
     s->stats.slow_consumers++;
-    /* Drop what it could not take; the error goes out only if the socket has room. */
+    /* Drop what it could not take; the error goes out only if the socket has room (and, with
+     * TLS, only where no record was cut short, or the client could not read it). */
     buf_reset(&c->out);
-    if (!c->writing) {
+    if (!c->writing && c->tout.len == 0) {
         static const char e[] = "-ERR 'Slow Consumer'\r\n";
-        uv_buf_t b = uv_buf_init((char *)e, sizeof e - 1);
-        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        buf_append(&c->out, e, sizeof e - 1);
+        try_write_now(c);
     }
     conn_close(c, CLOSE_SLOW_CONSUMER);
 }
@@ -255,7 +233,7 @@ static void on_write(uv_write_t *req, int status)
         return;
     }
     update_congestion(c);
-    if (c->out.len)
+    if (c->out.len || c->tout.len)
         conn_flush(c);
     else if (c->close_after_flush)
         conn_close(c, c->reason);
@@ -263,9 +241,18 @@ static void on_write(uv_write_t *req, int status)
 
 void conn_flush(conn_t *c)
 {
-    if (c->writing || c->closing || c->out.len == 0) return;
+    if (c->writing || c->closing) return;
+    buf_t *src = &c->out;
+    if (c->tls) { /* the only TLS step: plaintext becomes records, which are what is written */
+        if (!tls_seal(c)) {
+            conn_close(c, CLOSE_TLS);
+            return;
+        }
+        src = &c->tout;
+    }
+    if (src->len == 0) return;
     /* Try the socket directly first: usually it takes everything and no request is needed. */
-    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    uv_buf_t b = uv_buf_init(src->data, (unsigned)src->len);
     int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (n < 0 && n != UV_EAGAIN) {
         LOG_D("cid:%llu - write error: %s", (unsigned long long)c->cid, uv_strerror(n));
@@ -273,18 +260,18 @@ void conn_flush(conn_t *c)
         return;
     }
     size_t done = n > 0 ? (size_t)n : 0;
-    if (done == c->out.len) {
-        buf_reset(&c->out);
-        buf_shrink(&c->out, KEEP_OUT);
+    if (done == src->len) {
+        buf_reset(src);
+        buf_shrink(src, KEEP_OUT);
         if (c->congested) update_congestion(c);
         if (c->close_after_flush) conn_close(c, c->reason);
         return;
     }
     /* Hand the rest to libuv; new output collects in a fresh `out` meanwhile. */
     buf_t tmp = c->wbuf;
-    c->wbuf = c->out;
-    c->out = tmp;
-    buf_reset(&c->out);
+    c->wbuf = *src;
+    *src = tmp;
+    buf_reset(src);
     c->wbuf_off = done;
     uv_buf_t rest = uv_buf_init(c->wbuf.data + done, (unsigned)(c->wbuf.len - done));
     c->wreq.data = c;
@@ -313,35 +300,6 @@ bool conn_write_stalled(conn_t *c, uint64_t now_ms, uint64_t deadline_ms)
 
 /* ---- close ------------------------------------------------------------------------------ */
 
-static const char *reason_text(close_reason_t r)
-{
-    switch (r) {
-    case CLOSE_CLIENT:
-        return "Client Closed";
-    case CLOSE_PROTOCOL:
-        return "Protocol Violation";
-    case CLOSE_MAX_PAYLOAD:
-        return "Maximum Payload Exceeded";
-    case CLOSE_CONTROL_LINE:
-        return "Maximum Control Line Exceeded";
-    case CLOSE_SLOW_CONSUMER:
-        return "Slow Consumer";
-    case CLOSE_STALE:
-        return "Stale Connection";
-    case CLOSE_AUTH:
-        return "Authentication Failure";
-    case CLOSE_MAX_CONNS:
-        return "Maximum Connections Exceeded";
-    case CLOSE_WRITE_ERROR:
-        return "Write Error";
-    case CLOSE_SHUTDOWN:
-        return "Server Shutdown";
-    case CLOSE_NO_MEMORY:
-        return "Out of Memory";
-    }
-    return "Unknown";
-}
-
 static void on_handle_closed(uv_handle_t *h)
 {
     conn_t *c = h->data;
@@ -350,6 +308,8 @@ static void on_handle_closed(uv_handle_t *h)
     parser_free(&c->parser);
     buf_free(&c->out);
     buf_free(&c->wbuf);
+    buf_free(&c->tout);
+    tls_conn_free(c->tls);
     free(c->subs);
     free(c->name);
     free(c->lang);
@@ -365,7 +325,7 @@ static void close_after_flush(conn_t *c, close_reason_t reason)
     c->close_after_flush = true;
     c->reason = reason;
     if (!c->writing) conn_flush(c);
-    if (!c->closing && !c->writing && c->out.len == 0) conn_close(c, reason);
+    if (!c->closing && !c->writing && c->out.len == 0 && c->tout.len == 0) conn_close(c, reason);
 }
 
 void conn_close(conn_t *c, close_reason_t reason)
@@ -373,18 +333,15 @@ void conn_close(conn_t *c, close_reason_t reason)
     if (c->closing) return;
     server_t *s = c->srv;
     /* Best effort: a final frame (e.g. -ERR) still queued leaves now if the socket has room. */
-    if (c->out.len && !c->writing && reason != CLOSE_SLOW_CONSUMER) {
-        uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
-        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    }
+    if (reason != CLOSE_SLOW_CONSUMER) try_write_now(c);
     c->closing = true;
     c->reason = reason;
     if (reason == CLOSE_CLIENT || reason == CLOSE_SHUTDOWN)
         LOG_D("%s:%d - cid:%llu - Client connection closed: %s", c->ip, c->rport,
-              (unsigned long long)c->cid, reason_text(reason));
+              (unsigned long long)c->cid, conn_reason_text(reason));
     else
         LOG_I("%s:%d - cid:%llu - Client connection closed: %s", c->ip, c->rport,
-              (unsigned long long)c->cid, reason_text(reason));
+              (unsigned long long)c->cid, conn_reason_text(reason));
     server_unlink_conn(s, c);
     for (size_t i = 0; i < c->nbuckets; i++) {
         struct nsub *sub = c->subs[i];
@@ -471,12 +428,8 @@ static int op_connect(conn_t *c, const parser_op_t *op)
     json_decref(o);
     bool first = !c->connected;
     c->connected = true;
-    if (first && (c->srv->cfg->user || c->srv->cfg->token)) {
-        /* The auth timeout is over; the timer now paces PINGs. */
-        uint64_t ping = (uint64_t)c->srv->cfg->ping_interval_ms;
-        uv_timer_stop(&c->timer);
-        if (ping) uv_timer_start(&c->timer, on_timer, ping, ping);
-    }
+    /* The auth timeout is over; the timer now paces PINGs. */
+    if (first && (c->srv->cfg->user || c->srv->cfg->token)) start_timer(c);
     LOG_D("cid:%llu - CONNECT name=%s lang=%s version=%s", (unsigned long long)c->cid,
           c->name ? c->name : "", c->lang ? c->lang : "", c->version ? c->version : "");
     send_ok(c);
@@ -547,7 +500,7 @@ static int op_sub(conn_t *c, const parser_op_t *op)
         send_err(c, "Invalid Queue Name");
         return 0;
     }
-    if (sid_find(c, op->sid.p, op->sid.len)) { /* nats-server ignores a reused sid */
+    if (conn_sid_find(c, op->sid.p, op->sid.len)) { /* nats-server ignores a reused sid */
         send_ok(c);
         return 0;
     }
@@ -566,17 +519,14 @@ static int op_sub(conn_t *c, const parser_op_t *op)
         send_err(c, "Invalid Subject");
         return 0;
     }
-    if (c->nsubs + 1 > c->nbuckets) sid_grow(c);
-    struct nsub **slot = sid_slot(c, sub->sid, sub->sid_len);
-    *slot = sub;
-    c->nsubs++;
+    conn_sid_insert(c, sub);
     send_ok(c);
     return 0;
 }
 
 static int op_unsub(conn_t *c, const parser_op_t *op)
 {
-    struct nsub *sub = sid_find(c, op->sid.p, op->sid.len);
+    struct nsub *sub = conn_sid_find(c, op->sid.p, op->sid.len);
     if (sub) {
         if (op->max && sub->delivered < op->max)
             sub->max = op->max;
@@ -587,48 +537,10 @@ static int op_unsub(conn_t *c, const parser_op_t *op)
     return 0;
 }
 
-/* -V: one line per client operation, as nats-server traces them. */
-static void trace_op(conn_t *c, const parser_op_t *op)
-{
-    unsigned long long cid = (unsigned long long)c->cid;
-    switch (op->type) {
-    case PARSER_OP_CONNECT:
-        /* Never write credentials to the log. */
-        if (memmem(op->arg.p, op->arg.len, "\"pass\"", 6) ||
-            memmem(op->arg.p, op->arg.len, "\"auth_token\"", 12))
-            LOG_T("cid:%llu - <<- [CONNECT (with credentials, not shown)]", cid);
-        else
-            LOG_T("cid:%llu - <<- [CONNECT %.*s]", cid, (int)op->arg.len, op->arg.p);
-        break;
-    case PARSER_OP_PUB:
-    case PARSER_OP_HPUB:
-        LOG_T("cid:%llu - <<- [%s %.*s%s%.*s %zu] %zu header bytes", cid,
-              op->type == PARSER_OP_PUB ? "PUB" : "HPUB", (int)op->subject.len, op->subject.p,
-              op->reply.len ? " " : "", (int)op->reply.len, op->reply.p,
-              op->payload.len + op->hdr.len, op->hdr.len);
-        break;
-    case PARSER_OP_SUB:
-        LOG_T("cid:%llu - <<- [SUB %.*s%s%.*s %.*s]", cid, (int)op->subject.len, op->subject.p,
-              op->queue.len ? " " : "", (int)op->queue.len, op->queue.p, (int)op->sid.len,
-              op->sid.p);
-        break;
-    case PARSER_OP_UNSUB:
-        LOG_T("cid:%llu - <<- [UNSUB %.*s %llu]", cid, (int)op->sid.len, op->sid.p,
-              (unsigned long long)op->max);
-        break;
-    case PARSER_OP_PING:
-        LOG_T("cid:%llu - <<- [PING]", cid);
-        break;
-    case PARSER_OP_PONG:
-        LOG_T("cid:%llu - <<- [PONG]", cid);
-        break;
-    }
-}
-
 static int on_op(void *arg, const parser_op_t *op)
 {
     conn_t *c = arg;
-    if (log_enabled(LOG_LVL_TRACE)) trace_op(c, op);
+    if (log_enabled(LOG_LVL_TRACE)) conn_trace_op(c, op);
     if (c->closing || c->close_after_flush) return -1;
     if (!c->connected && op->type != PARSER_OP_CONNECT &&
         (c->srv->cfg->user || c->srv->cfg->token)) {
@@ -665,6 +577,59 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     b->len = sizeof c->srv->read_buf;
 }
 
+/* Parses plaintext input. Returns non-zero once the connection stops taking input. */
+static int conn_input(void *arg, const char *p, size_t n)
+{
+    conn_t *c = arg;
+    int rc = parser_feed(&c->parser, p, n, on_op, c);
+    if (rc == PARSER_OK) return 0;
+    if (rc == PARSER_E_HANDLER) return 1;
+    LOG_I("%s:%d - cid:%llu - protocol error: %s", c->ip, c->rport, (unsigned long long)c->cid,
+          parser_strerror(rc));
+    send_err(c, parser_strerror(rc));
+    close_reason_t reason = rc == PARSER_E_MAX_PAYLOAD    ? CLOSE_MAX_PAYLOAD
+                            : rc == PARSER_E_CONTROL_LINE ? CLOSE_CONTROL_LINE
+                            : rc == PARSER_E_NO_MEMORY    ? CLOSE_NO_MEMORY
+                                                          : CLOSE_PROTOCOL;
+    close_after_flush(c, reason);
+    return 1;
+}
+
+/* Ciphertext in: the handshake, then plaintext for conn_input. Everything read is decrypted
+ * before returning (into the shared read buffer, which the engine has copied it out of), so
+ * nothing waits inside the engine while reading is paused. */
+static void tls_input(conn_t *c, const char *p, size_t n)
+{
+    server_t *s = c->srv;
+    bool was_ready = tls_conn_ready(c->tls);
+    /* A TLS client's first byte is a handshake record (22); anything else is plain text. */
+    if (!c->tls_seen && (unsigned char)p[0] != 22) {
+        static const char e[] = "-ERR 'Secure Connection - TLS Required'\r\n";
+        LOG_I("%s:%d - cid:%llu - plain-text client on a TLS port", c->ip, c->rport,
+              (unsigned long long)c->cid);
+        buf_append(&c->tout, e, sizeof e - 1); /* as it is: the client speaks no TLS */
+        close_after_flush(c, CLOSE_TLS_REQUIRED);
+        return;
+    }
+    c->tls_seen = true;
+    int rc = tls_conn_read(c->tls, p, n, s->read_buf, sizeof s->read_buf, conn_input, c, &c->tout);
+    if (c->tout.len) server_mark_dirty(s, c);
+    if (!was_ready && tls_conn_ready(c->tls)) {
+        LOG_D("cid:%llu - TLS handshake complete", (unsigned long long)c->cid);
+        start_timer(c); /* the handshake deadline is over */
+        if (c->out.len) server_mark_dirty(s, c);
+    }
+    if (rc == TLS_OK || rc == TLS_STOPPED || c->closing) return;
+    if (rc == TLS_CLOSED) {
+        conn_close(c, CLOSE_CLIENT);
+        return;
+    }
+    LOG_I("%s:%d - cid:%llu - TLS %s error: %s", c->ip, c->rport, (unsigned long long)c->cid,
+          was_ready ? "record" : "handshake",
+          rc == TLS_E_NOMEM ? "out of memory" : tls_conn_error(c->tls));
+    close_after_flush(c, rc == TLS_E_NOMEM ? CLOSE_NO_MEMORY : CLOSE_TLS);
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
 {
     conn_t *c = stream->data;
@@ -676,10 +641,13 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
     if (c->close_after_flush) return; /* input after a fatal error is ignored */
     server_t *s = c->srv;
     s->congestion_hit = false;
-    int rc = parser_feed(&c->parser, b->base, (size_t)nread, on_op, c);
+    if (c->tls)
+        tls_input(c, b->base, (size_t)nread);
+    else
+        conn_input(c, b->base, (size_t)nread);
     c->read_this_iter += (size_t)nread;
     bool stall = s->congestion_hit && !c->congested;
-    if (rc == PARSER_OK && !c->closing && !c->paused &&
+    if (!c->closing && !c->close_after_flush && !c->paused &&
         (stall || c->read_this_iter >= READ_BUDGET)) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->paused = true;
@@ -687,24 +655,35 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
         c->paused_next = s->paused;
         s->paused = c;
     }
-    if (rc == PARSER_OK || rc == PARSER_E_HANDLER) return;
-    LOG_I("%s:%d - cid:%llu - protocol error: %s", c->ip, c->rport, (unsigned long long)c->cid,
-          parser_strerror(rc));
-    send_err(c, parser_strerror(rc));
-    close_reason_t reason = rc == PARSER_E_MAX_PAYLOAD    ? CLOSE_MAX_PAYLOAD
-                            : rc == PARSER_E_CONTROL_LINE ? CLOSE_CONTROL_LINE
-                            : rc == PARSER_E_NO_MEMORY    ? CLOSE_NO_MEMORY
-                                                          : CLOSE_PROTOCOL;
-    close_after_flush(c, reason);
 }
 
-/* ---- timer: auth timeout, then PINGs ---------------------------------------------------- */
+/* ---- timer: TLS handshake and auth timeouts, then PINGs ------------------------------- */
+
+/* (Re)arms the timer for what the connection waits for now. */
+static void start_timer(conn_t *c)
+{
+    const config_t *cfg = c->srv->cfg;
+    uint64_t ping = (uint64_t)cfg->ping_interval_ms;
+    uv_timer_stop(&c->timer);
+    if (c->tls && !tls_conn_ready(c->tls))
+        uv_timer_start(&c->timer, on_timer, TLS_TIMEOUT_MS, 0);
+    else if (!c->connected && (cfg->user || cfg->token))
+        uv_timer_start(&c->timer, on_timer, AUTH_TIMEOUT_MS, ping);
+    else
+        uv_timer_start(&c->timer, on_timer, ping, ping);
+}
 
 static void on_timer(uv_timer_t *t)
 {
     conn_t *c = t->data;
     if (c->closing) return;
     const config_t *cfg = c->srv->cfg;
+    if (c->tls && !tls_conn_ready(c->tls)) {
+        LOG_I("%s:%d - cid:%llu - TLS handshake timeout", c->ip, c->rport,
+              (unsigned long long)c->cid);
+        conn_close(c, CLOSE_TLS);
+        return;
+    }
     if (!c->connected && (cfg->user || cfg->token)) {
         send_err(c, "Authentication Timeout");
         close_after_flush(c, CLOSE_AUTH);
@@ -738,6 +717,8 @@ static void send_info(conn_t *c)
     json_object_set_new(o, "client_id", json_integer((json_int_t)c->cid));
     json_object_set_new(o, "client_ip", json_string(c->ip));
     if (cfg->user || cfg->token) json_object_set_new(o, "auth_required", json_true());
+    if (c->tls) json_object_set_new(o, "tls_required", json_true());
+    if (c->tls && cfg->tls_verify) json_object_set_new(o, "tls_verify", json_true());
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     conn_send(c, "INFO ", 5);
@@ -786,8 +767,17 @@ void conn_accept(server_t *s)
     }
     LOG_D("%s:%d - cid:%llu - Client connection created", c->ip, c->rport,
           (unsigned long long)c->cid);
+    if (s->tls && !(c->tls = tls_conn_new(s->tls))) {
+        LOG_E("cid:%llu - out of memory for a TLS session", (unsigned long long)c->cid);
+        conn_close(c, CLOSE_NO_MEMORY);
+        return;
+    }
     send_info(c);
-    uint64_t first = (cfg->user || cfg->token) ? 2000 : (uint64_t)cfg->ping_interval_ms;
-    if (first) uv_timer_start(&c->timer, on_timer, first, (uint64_t)cfg->ping_interval_ms);
+    if (c->tls) { /* INFO goes out as it is; the client starts the handshake after reading it */
+        buf_t info = c->out;
+        c->out = c->tout;
+        c->tout = info;
+    }
+    start_timer(c);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }

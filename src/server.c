@@ -136,6 +136,11 @@ int server_start(server_t *s, char *err, size_t errlen)
         snprintf(err, errlen, "invalid listen address \"%s\"", cfg->host);
         return rc;
     }
+    if (tls_enabled(cfg) && !s->tls) {
+        if (tls_ctx_new(cfg, &s->tls, err, errlen) != 0) return UV_EINVAL;
+        LOG_I("TLS required for client connections%s",
+              cfg->tls_verify ? " (client certificates verified)" : "");
+    }
     uv_tcp_init(s->loop, &s->listener);
     s->listener.data = s;
     s->listening = true;
@@ -218,6 +223,7 @@ void server_free(server_t *s)
         server_unsubscribe(s, s->isubs);
     bury_graveyard(s);
     sublist_free(s->sublist);
+    tls_ctx_free(s->tls);
     free(s);
 }
 

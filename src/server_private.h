@@ -11,6 +11,7 @@
 #include "parser.h"
 #include "server.h"
 #include "sublist.h"
+#include "tls.h"
 
 typedef struct conn conn_t;
 
@@ -46,7 +47,9 @@ typedef enum {
     CLOSE_MAX_CONNS,
     CLOSE_WRITE_ERROR,
     CLOSE_SHUTDOWN,
-    CLOSE_NO_MEMORY, /* its buffers could not grow */
+    CLOSE_NO_MEMORY,    /* its buffers could not grow */
+    CLOSE_TLS,          /* TLS handshake failed or timed out, or a bad record */
+    CLOSE_TLS_REQUIRED, /* plain text on a TLS-only port */
 } close_reason_t;
 
 /* A client connection. Freed only from the libuv close callback (two-phase close). */
@@ -70,6 +73,11 @@ struct conn {
     buf_t out;
     buf_t wbuf;
     size_t wbuf_off;
+    /* With TLS (NULL without): `out` holds plaintext, sealed at flush into `tout`, which is
+     * what is written (and where INFO and handshake records go as they are). */
+    tls_conn_t *tls;
+    buf_t tout;
+    bool tls_seen; /* some input reached the TLS engine */
     uv_write_t wreq;
     bool writing;
     uint64_t write_started_ms; /* when the in-flight write began */
@@ -98,6 +106,7 @@ struct server {
     uv_loop_t *loop;
     const config_t *cfg;
     uv_tcp_t listener;
+    tls_ctx_t *tls; /* NULL unless TLS is on */
     bool listening;
     int port;
     uv_prepare_t flush_prepare; /* flushes outbound buffers before the loop polls */
@@ -144,6 +153,16 @@ void conn_close(conn_t *c, close_reason_t reason);
 void conn_unsub(conn_t *c, struct nsub *sub);
 /* True while a write has made no progress for longer than deadline_ms. */
 bool conn_write_stalled(conn_t *c, uint64_t now_ms, uint64_t deadline_ms);
+
+/* conn_sid.c: the sid map (c->subs). insert: sid not yet present. */
+struct nsub *conn_sid_find(conn_t *c, const char *sid, size_t len);
+void conn_sid_insert(conn_t *c, struct nsub *sub);
+void conn_sid_remove(conn_t *c, struct nsub *sub);
+
+/* conn_log.c */
+const char *conn_reason_text(close_reason_t r);
+/* -V: one line per client operation, as nats-server traces them (credentials never shown). */
+void conn_trace_op(conn_t *c, const parser_op_t *op);
 
 /* server.c, for conn.c */
 /* Routes msg from conn `from` (NULL: the server). Returns the number of deliveries, or -1 for

@@ -1,0 +1,367 @@
+/* it_tls: TLS on the client port, through libnats (core and STAN) and raw sockets.
+ *
+ * The test makes its own CA, server certificate and client certificate with the openssl CLI in
+ * a temp dir, then starts stanzad with --tls (or --tlsverify, or a tls: section in the file). */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "test.h"
+
+#define T_MS 5000
+
+static char certs[PATH_MAX - 64]; /* the temp dir with the PEM files */
+static char ca[PATH_MAX], srv_cert[PATH_MAX], srv_key[PATH_MAX], cli_cert[PATH_MAX],
+    cli_key[PATH_MAX];
+
+static void openssl(const char *const *args)
+{
+    const char *argv[32] = {"/usr/bin/openssl"};
+    size_t n = 1;
+    for (size_t i = 0; args[i]; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    char log[PATH_MAX];
+    snprintf(log, sizeof log, "%s/openssl.log", certs);
+    int st = hproc_run(argv, certs, log, log, 30000);
+    if (st != 0) {
+        hfile_dump("openssl", log);
+        CHECK_EQ_INT(st, 0);
+    }
+}
+
+/* A P-256 key and a certificate for cn signed by the CA, with the given extensions. */
+static void make_cert(const char *name, const char *cn, const char *ext)
+{
+    char subj[64], key[64], csr[64], pem[64], extfile[64], path[PATH_MAX];
+    snprintf(subj, sizeof subj, "/CN=%s", cn);
+    snprintf(key, sizeof key, "%s-key.pem", name);
+    snprintf(csr, sizeof csr, "%s.csr", name);
+    snprintf(pem, sizeof pem, "%s.pem", name);
+    snprintf(extfile, sizeof extfile, "%s.ext", name);
+    snprintf(path, sizeof path, "%s/%s", certs, extfile);
+    CHECK(hfile_write(path, ext) == 0);
+    const char *req[] = {"req",    "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                         "-nodes", "-keyout", key,  "-out",     csr,
+                         "-subj",  subj,      NULL};
+    openssl(req);
+    const char *sign[] = {"x509",   "-req",       "-in",
+                          csr,      "-CA",        "ca.pem",
+                          "-CAkey", "ca-key.pem", "-CAcreateserial",
+                          "-out",   pem,          "-days",
+                          "2",      "-extfile",   extfile,
+                          NULL};
+    openssl(sign);
+}
+
+static void make_certs(void)
+{
+    CHECK(hmkdtemp(certs, sizeof certs) == 0);
+    const char *ca_args[] = {"req",    "-x509",    "-newkey",
+                             "ec",     "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                             "-nodes", "-keyout",  "ca-key.pem",
+                             "-out",   "ca.pem",   "-days",
+                             "2",      "-subj",    "/CN=Stanza Test CA",
+                             NULL};
+    openssl(ca_args);
+    make_cert("server", "localhost",
+              "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
+    make_cert("client", "stanza-test-client", "extendedKeyUsage=clientAuth\n");
+    snprintf(ca, sizeof ca, "%s/ca.pem", certs);
+    snprintf(srv_cert, sizeof srv_cert, "%s/server.pem", certs);
+    snprintf(srv_key, sizeof srv_key, "%s/server-key.pem", certs);
+    snprintf(cli_cert, sizeof cli_cert, "%s/client.pem", certs);
+    snprintf(cli_key, sizeof cli_key, "%s/client-key.pem", certs);
+}
+
+/* libnats options for a TLS client trusting the test CA; with_cert adds the client cert. */
+static natsOptions *tls_opts(const struct hserver *s, bool with_cert)
+{
+    natsOptions *o = NULL;
+    CHECK(natsOptions_Create(&o) == NATS_OK);
+    CHECK(natsOptions_SetURL(o, harness_url(s)) == NATS_OK);
+    CHECK(natsOptions_SetAllowReconnect(o, false) == NATS_OK);
+    CHECK(natsOptions_SetTimeout(o, T_MS) == NATS_OK);
+    CHECK(natsOptions_SetSecure(o, true) == NATS_OK);
+    CHECK(natsOptions_LoadCATrustedCertificates(o, ca) == NATS_OK);
+    if (with_cert) CHECK(natsOptions_LoadCertificatesChain(o, cli_cert, cli_key) == NATS_OK);
+    return o;
+}
+
+static natsStatus tls_connect(const struct hserver *s, bool with_cert, natsConnection **nc)
+{
+    natsOptions *o = tls_opts(s, with_cert);
+    natsStatus st = natsConnection_Connect(nc, o);
+    natsOptions_Destroy(o);
+    return st;
+}
+
+static void start_tls(struct hserver *s, bool verify)
+{
+    const char *plain[] = {"--tls", "--tlscert", srv_cert, "--tlskey", srv_key, NULL};
+    const char *ver[] = {"--tlsverify", "--tlscert",   srv_cert, "--tlskey",
+                         srv_key,       "--tlscacert", ca,       NULL};
+    CHECK(harness_server_start(s, NULL, verify ? ver : plain) == 0);
+}
+
+/* Core pub/sub over TLS, with payloads that span many records and a burst that fills the
+ * socket, so both the direct and the queued write paths carry records. */
+static void pubsub_roundtrip(natsConnection *nc)
+{
+    enum { BIG = 300 * 1024, N = 2000 };
+    natsSubscription *sub = NULL;
+    CHECK(natsConnection_SubscribeSync(&sub, nc, "tls.test") == NATS_OK);
+    CHECK(natsSubscription_SetPendingLimits(sub, -1, -1) == NATS_OK);
+    CHECK(natsConnection_PublishString(nc, "tls.test", "hello") == NATS_OK);
+    natsMsg *m = NULL;
+    CHECK(natsSubscription_NextMsg(&m, sub, T_MS) == NATS_OK);
+    CHECK_EQ_STR(natsMsg_GetData(m), "hello");
+    natsMsg_Destroy(m);
+
+    char *big = malloc(BIG);
+    CHECK(big != NULL);
+    for (int i = 0; i < BIG; i++)
+        big[i] = (char)('a' + i % 26);
+    CHECK(natsConnection_Publish(nc, "tls.test", big, BIG) == NATS_OK);
+    for (int i = 0; i < N; i++)
+        CHECK(natsConnection_Publish(nc, "tls.test", big, 1000) == NATS_OK);
+    CHECK(natsSubscription_NextMsg(&m, sub, T_MS) == NATS_OK);
+    CHECK_EQ_INT(natsMsg_GetDataLength(m), BIG);
+    CHECK(memcmp(natsMsg_GetData(m), big, BIG) == 0);
+    natsMsg_Destroy(m);
+    for (int i = 0; i < N; i++) {
+        CHECK(natsSubscription_NextMsg(&m, sub, T_MS) == NATS_OK);
+        CHECK_EQ_INT(natsMsg_GetDataLength(m), 1000);
+        CHECK(memcmp(natsMsg_GetData(m), big, 1000) == 0);
+        natsMsg_Destroy(m);
+    }
+    free(big);
+    natsSubscription_Destroy(sub);
+}
+
+static void test_core_pubsub_over_tls(void)
+{
+    struct hserver s;
+    start_tls(&s, false);
+    natsConnection *nc = NULL;
+    natsStatus st = tls_connect(&s, false, &nc);
+    if (st != NATS_OK) fprintf(stderr, "connect: %s\n", nats_GetLastError(NULL));
+    CHECK(st == NATS_OK);
+    CHECK(natsConnection_IsClosed(nc) == false);
+    pubsub_roundtrip(nc);
+    CHECK(natsConnection_FlushTimeout(nc, T_MS) == NATS_OK);
+    natsConnection_Destroy(nc);
+    CHECK(hfile_wait_contains(s.log, "TLS required for client connections", T_MS));
+    CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
+}
+
+struct stan_rx {
+    struct hcounter n;
+    char last[64];
+};
+
+static void stan_handler(stanConnection *sc, stanSubscription *sub, const char *channel,
+                         stanMsg *msg, void *closure)
+{
+    struct stan_rx *rx = closure;
+    snprintf(rx->last, sizeof rx->last, "%.*s", stanMsg_GetDataLength(msg), stanMsg_GetData(msg));
+    stanSubscription_AckMsg(sub, msg);
+    stanMsg_Destroy(msg);
+    hcounter_add(&rx->n, 1);
+}
+
+static void test_stan_over_tls(void)
+{
+    struct hserver s;
+    start_tls(&s, true); /* with client verification, to carry the client cert through STAN */
+    natsOptions *no = tls_opts(&s, true);
+    stanConnOptions *so = NULL;
+    CHECK(stanConnOptions_Create(&so) == NATS_OK);
+    CHECK(stanConnOptions_SetNATSOptions(so, no) == NATS_OK);
+    CHECK(stanConnOptions_SetConnectionWait(so, T_MS) == NATS_OK);
+    stanConnection *sc = NULL;
+    natsStatus st = stanConnection_Connect(&sc, "test-cluster", "tls-client", so);
+    if (st != NATS_OK) fprintf(stderr, "stan connect: %s\n", nats_GetLastError(NULL));
+    CHECK(st == NATS_OK);
+    struct stan_rx rx = {0};
+    hcounter_init(&rx.n);
+    stanSubOptions *sub_o = NULL;
+    CHECK(stanSubOptions_Create(&sub_o) == NATS_OK);
+    CHECK(stanSubOptions_DeliverAllAvailable(sub_o) == NATS_OK);
+    CHECK(stanSubOptions_SetManualAckMode(sub_o, true) == NATS_OK);
+    for (int i = 0; i < 10; i++) {
+        char msg[16];
+        snprintf(msg, sizeof msg, "m%d", i);
+        CHECK(stanConnection_Publish(sc, "tls.chan", msg, (int)strlen(msg)) == NATS_OK);
+    }
+    stanSubscription *sub = NULL;
+    CHECK(stanConnection_Subscribe(&sub, sc, "tls.chan", stan_handler, &rx, sub_o) == NATS_OK);
+    CHECK(hcounter_wait(&rx.n, 10, T_MS));
+    CHECK_EQ_STR(rx.last, "m9");
+    CHECK(stanSubscription_Close(sub) == NATS_OK);
+    stanSubscription_Destroy(sub);
+    CHECK(stanConnection_Close(sc) == NATS_OK);
+    stanConnection_Destroy(sc);
+    stanSubOptions_Destroy(sub_o);
+    stanConnOptions_Destroy(so);
+    natsOptions_Destroy(no);
+    hcounter_destroy(&rx.n);
+    CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
+}
+
+static void test_plain_client_refused(void)
+{
+    struct hserver s;
+    start_tls(&s, false);
+    /* INFO (in plain text, as nats-server) says TLS is required... */
+    int fd = hraw_connect(s.port);
+    CHECK(fd >= 0);
+    char line[4096];
+    CHECK(hraw_read_line(fd, line, sizeof line, T_MS) > 0);
+    CHECK(strncmp(line, "INFO {", 6) == 0);
+    CHECK(strstr(line, "\"tls_required\":true") != NULL);
+    CHECK(strstr(line, "tls_verify") == NULL);
+    /* ...and a client that answers in plain text is told why and closed. */
+    CHECK(hraw_send(fd, "CONNECT {\"verbose\":false}\r\nPING\r\n"));
+    CHECK(hraw_expect_line(fd, "-ERR 'Secure Connection - TLS Required'", T_MS));
+    CHECK(hraw_wait_closed(fd, T_MS));
+    close(fd);
+    /* libnats without TLS options never talks plain text to it: tls_required in INFO makes it
+     * refuse (older releases) or start TLS on its own and, not trusting the test CA, fail. */
+    natsConnection *nc = NULL;
+    natsOptions *o = NULL;
+    CHECK(natsOptions_Create(&o) == NATS_OK);
+    CHECK(natsOptions_SetURL(o, harness_url(&s)) == NATS_OK);
+    CHECK(natsOptions_SetAllowReconnect(o, false) == NATS_OK);
+    natsStatus st = natsConnection_Connect(&nc, o);
+    if (st != NATS_SECURE_CONNECTION_REQUIRED && st != NATS_SSL_ERROR)
+        fprintf(stderr, "plain libnats connect: %s (%s)\n", natsStatus_GetText(st),
+                nats_GetLastError(NULL));
+    CHECK(st == NATS_SECURE_CONNECTION_REQUIRED || st == NATS_SSL_ERROR);
+    natsOptions_Destroy(o);
+    /* A client that never starts the handshake is closed after the TLS timeout (2 s). */
+    fd = hraw_connect(s.port);
+    CHECK(fd >= 0);
+    CHECK(hraw_expect_line(fd, "INFO {", T_MS));
+    int64_t t0 = harness_now_ms();
+    CHECK(hraw_wait_closed(fd, 4 * T_MS));
+    CHECK(harness_now_ms() - t0 >= 1500);
+    close(fd);
+    CHECK(hfile_wait_contains(s.log, "TLS handshake timeout", T_MS));
+    CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
+}
+
+/* --tlsverify, and the same through the file's tls section. */
+static void check_verify(struct hserver *s)
+{
+    int fd = hraw_connect(s->port);
+    CHECK(fd >= 0);
+    char line[4096];
+    CHECK(hraw_read_line(fd, line, sizeof line, T_MS) > 0);
+    CHECK(strstr(line, "\"tls_verify\":true") != NULL);
+    close(fd);
+    natsConnection *nc = NULL;
+    /* Without a client certificate: refused in the handshake. */
+    CHECK(tls_connect(s, false, &nc) != NATS_OK);
+    CHECK(nc == NULL);
+    CHECK(hfile_wait_contains(s->log, "TLS handshake error", T_MS));
+    /* With the CA-signed client certificate: works. */
+    natsStatus st = tls_connect(s, true, &nc);
+    if (st != NATS_OK) fprintf(stderr, "connect: %s\n", nats_GetLastError(NULL));
+    CHECK(st == NATS_OK);
+    pubsub_roundtrip(nc);
+    natsConnection_Destroy(nc);
+}
+
+static void test_verify_client_certs(void)
+{
+    struct hserver s;
+    start_tls(&s, true);
+    check_verify(&s);
+    CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
+}
+
+static void test_tls_section_in_config_file(void)
+{
+    char conf[4 * PATH_MAX];
+    snprintf(conf, sizeof conf,
+             "# TLS as nats-server writes it\ntls:\n  cert_file: \"%s\"\n  key_file: \"%s\"\n"
+             "  ca_file: \"%s\"\n  verify: true\n",
+             srv_cert, srv_key, ca);
+    struct hserver s;
+    CHECK(harness_server_start(&s, conf, NULL) == 0);
+    check_verify(&s);
+    CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
+}
+
+/* stanzad with args must exit 1 with a message on stderr containing needle and needle2. */
+static void expect_start_error(const char *const *args, const char *needle, const char *needle2)
+{
+    char dir[PATH_MAX - 64], out[PATH_MAX];
+    CHECK(hmkdtemp(dir, sizeof dir) == 0);
+    snprintf(out, sizeof out, "%s/out", dir);
+    const char *argv[16] = {getenv("STANZAD"), "-a", "127.0.0.1", "-p", "0"};
+    size_t n = 5;
+    for (size_t i = 0; args[i]; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    int st = hproc_run(argv, dir, out, out, T_MS);
+    char *text = hfile_read(out);
+    CHECK(text != NULL);
+    bool ok = st == 1 && strstr(text, needle) && (!needle2 || strstr(text, needle2));
+    if (!ok)
+        fprintf(stderr, "status %d; wanted 1 and \"%s\", \"%s\" in:\n%s\n", st, needle,
+                needle2 ? needle2 : "", text);
+    CHECK(ok);
+    free(text);
+    hremove_tree(dir);
+}
+
+static void test_bad_tls_config(void)
+{
+    char conf[PATH_MAX], text[4 * PATH_MAX];
+    /* A missing certificate file, by flag: named. */
+    const char *a1[] = {"--tls", "--tlscert", "/nonexistent/server.pem", "--tlskey", srv_key, NULL};
+    expect_start_error(a1, "/nonexistent/server.pem", "No such file");
+    /* TLS without a key. */
+    const char *a2[] = {"--tls", "--tlscert", srv_cert, NULL};
+    expect_start_error(a2, "--tlskey", NULL);
+    /* A key that is not the certificate's. */
+    const char *a3[] = {"--tls", "--tlscert", srv_cert, "--tlskey", cli_key, NULL};
+    expect_start_error(a3, cli_key, "does not match");
+    /* A file that is not PEM at all. */
+    const char *a4[] = {"--tls", "--tlscert", conf, "--tlskey", srv_key, NULL};
+    snprintf(conf, sizeof conf, "%s/openssl.log", certs);
+    expect_start_error(a4, conf, "cannot load certificate");
+    /* In the file: the missing file and the line that names it. */
+    snprintf(conf, sizeof conf, "%s/bad.conf", certs);
+    snprintf(text, sizeof text, "port: 0\ntls:\n  cert_file: \"%s\"\n  key_file: /nope/key.pem\n",
+             srv_cert);
+    CHECK(hfile_write(conf, text) == 0);
+    const char *a5[] = {"-c", conf, NULL};
+    char where[PATH_MAX + 16];
+    snprintf(where, sizeof where, "%s:4:", conf);
+    expect_start_error(a5, where, "/nope/key.pem");
+    /* An unknown key in the section. */
+    snprintf(text, sizeof text, "tls:\n  cert: x.pem\n");
+    CHECK(hfile_write(conf, text) == 0);
+    snprintf(where, sizeof where, "%s:2:", conf);
+    expect_start_error(a5, where, "unknown setting \"cert\" in tls");
+}
+
+int main(void)
+{
+    make_certs();
+    TEST_RUN(test_core_pubsub_over_tls);
+    TEST_RUN(test_stan_over_tls);
+    TEST_RUN(test_plain_client_refused);
+    TEST_RUN(test_verify_client_certs);
+    TEST_RUN(test_tls_section_in_config_file);
+    TEST_RUN(test_bad_tls_config);
+    hremove_tree(certs);
+    return test_summary();
+}
