@@ -398,7 +398,22 @@ int fz_connect(int port)
     struct sockaddr_in a = {.sin_family = AF_INET,
                             .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    int rc = fd < 0 ? -1 : connect(fd, (struct sockaddr *)&a, sizeof a);
+    if (rc != 0 && errno == EINTR) {
+        /* libFuzzer's timer signal: the connect goes on; wait for its outcome. */
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        while ((rc = poll(&pfd, 1, 5000)) < 0 && errno == EINTR)
+            ;
+        int soerr = 0;
+        socklen_t len = sizeof soerr;
+        if (rc == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == 0) {
+            rc = 0;
+        } else {
+            errno = rc == 1 ? soerr : ETIMEDOUT;
+            rc = -1;
+        }
+    }
+    if (rc != 0) {
         fprintf(stderr, "fuzz: cannot connect to the daemon on port %d: %s\n", port,
                 strerror(errno));
         abort();
