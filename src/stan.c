@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "nuid.h"
 #include "pbwire.h"
 #include "protocol.pb-c.h"
 #include "stan_private.h"
@@ -64,15 +65,9 @@ static char *join(const char *a, const char *b)
 
 static void make_server_id(stan_t *st)
 {
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    uint64_t x = (uint64_t)stan_now_ns() ^ ((uint64_t)(uintptr_t)st << 16);
-    for (size_t i = 0; i < 22; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        st->server_id[i] = alphabet[x % 36];
-    }
-    st->server_id[22] = '\0';
+    char id[NUID_LEN + 1];
+    nuid_next(id);
+    st->server_id = xstrdup(id);
 }
 
 void stan_meta_put(stan_t *st)
@@ -341,23 +336,21 @@ static int subscribe_all(stan_t *st, char *err, size_t errlen)
 
 /* ---- start-up ---------------------------------------------------------------------------- */
 
+/* As a standalone NSS: the request subjects end in one random part (clients learn them from the
+ * ConnectResponse), kept in the server record so that they survive restarts. */
 static void set_default_subjects(stan_t *st)
 {
     const char *cid = st->cfg->cluster_id;
     st->discover =
         join(st->cfg->discover_prefix ? st->cfg->discover_prefix : "_STAN.discover", cid);
     st->pings = join(st->discover, "pings");
-    char tmp[256];
-    snprintf(tmp, sizeof tmp, "_STAN.pub.%s", cid);
-    st->pub_prefix = xstrdup(tmp);
-    snprintf(tmp, sizeof tmp, "_STAN.sub.%s", cid);
-    st->sub_subj = xstrdup(tmp);
-    snprintf(tmp, sizeof tmp, "_STAN.unsub.%s", cid);
-    st->unsub_subj = xstrdup(tmp);
-    snprintf(tmp, sizeof tmp, "_STAN.close.%s", cid);
-    st->close_subj = xstrdup(tmp);
-    snprintf(tmp, sizeof tmp, "_STAN.subclose.%s", cid);
-    st->subclose_subj = xstrdup(tmp);
+    char rnd[NUID_LEN + 1];
+    nuid_next(rnd);
+    st->pub_prefix = join("_STAN.pub", rnd);
+    st->sub_subj = join("_STAN.sub", rnd);
+    st->unsub_subj = join("_STAN.unsub", rnd);
+    st->close_subj = join("_STAN.close", rnd);
+    st->subclose_subj = join("_STAN.subclose", rnd);
 }
 
 static int load_meta(stan_t *st, char *err, size_t errlen)
@@ -383,7 +376,7 @@ static int load_meta(stan_t *st, char *err, size_t errlen)
         spb__server_record__free_unpacked(r, NULL);
         return -1;
     }
-    snprintf(st->server_id, sizeof st->server_id, "%s", r->server_id);
+    st->server_id = xstrdup(r->server_id);
     st->discover = xstrdup(r->discover_prefix);
     st->pub_prefix = xstrdup(r->pub_prefix);
     st->sub_subj = xstrdup(r->sub_requests);
@@ -444,11 +437,15 @@ static int recover(stan_t *st, char *err, size_t errlen)
     }
     int rc = load_meta(st, err, errlen);
     if (rc == 0) {
-        char tmp[96];
-        snprintf(tmp, sizeof tmp, "_INBOX.%s.", st->server_id);
-        st->inbox_prefix = xstrdup(tmp);
-        snprintf(tmp, sizeof tmp, "_STAN.ack.%s.", st->server_id);
-        st->ack_prefix = xstrdup(tmp);
+        /* Replies to the server's own requests never outlive the process: a new random prefix
+         * each start. Ack inboxes are persisted with their subscriptions: the server's. */
+        char rnd[NUID_LEN + 1];
+        nuid_next(rnd);
+        char *inbox = join("_INBOX", rnd), *ack = join("_STAN.ack", st->server_id);
+        st->inbox_prefix = join(inbox, ""); /* with the trailing dot */
+        st->ack_prefix = join(ack, "");
+        free(inbox);
+        free(ack);
         int nc = walk(st, STORE_DB_CLIENTS, restore_client);
         int nch = walk(st, STORE_DB_CHANNELS, restore_channel);
         int ns = walk(st, STORE_DB_SUBS, restore_sub);
@@ -472,6 +469,7 @@ stan_t *stan_new(uv_loop_t *loop, server_t *srv, const config_t *cfg)
     strmap_init(&st->clients_by_conn);
     strmap_init(&st->channels);
     strmap_init(&st->subs_by_ack);
+    strmap_init(&st->subs_by_id);
     buf_init(&st->scratch);
     return st;
 }
@@ -549,7 +547,9 @@ void stan_free(stan_t *st)
     strmap_free(&st->clients);
     strmap_free(&st->channels);
     strmap_free(&st->subs_by_ack);
+    strmap_free(&st->subs_by_id);
     buf_free(&st->scratch);
+    free(st->server_id);
     free(st->discover);
     free(st->pings);
     free(st->pub_prefix);

@@ -310,7 +310,7 @@ void stan_channel_tick(stan_t *st)
         }
         if (l->max_age_ms > 0 && ch->last_seq >= ch->first_seq &&
             ch->next_seq == ch->last_seq + 1 && ch->evict_to < ch->first_seq) {
-            int64_t cutoff = now_ns - l->max_age_ms * 1000000;
+            int64_t cutoff = stan_ns_sub(now_ns, stan_ms_to_ns(l->max_age_ms));
             store_read_begin(st->store);
             /* First message young enough to stay. */
             uint64_t lo = ch->first_seq, hi = ch->last_seq + 1;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "nuid.h"
 #include "protocol.pb-c.h"
 #include "stan_private.h"
 #include "store.pb-c.h"
@@ -44,20 +45,45 @@ stan_client_t *stan_client_find(stan_t *st, const char *id, size_t len)
 
 /* ---- heartbeats ---- */
 
+/* Where a client answers its heartbeats: "<inbox prefix>hb.<random>.<client ID>", built whole
+ * (an ID may be as long as the store allows). The random part is the client's own, so a client
+ * that sees its heartbeats cannot answer for another one that has gone away. */
+static char *hb_reply_subject(stan_t *st, const char *id)
+{
+    char rnd[NUID_LEN + 1];
+    nuid_next(rnd);
+    size_t plen = strlen(st->inbox_prefix), ilen = strlen(id);
+    char *s = xmalloc(plen + 3 + NUID_LEN + 1 + ilen + 1);
+    memcpy(s, st->inbox_prefix, plen);
+    memcpy(s + plen, "hb.", 3);
+    memcpy(s + plen + 3, rnd, NUID_LEN);
+    s[plen + 3 + NUID_LEN] = '.';
+    memcpy(s + plen + 3 + NUID_LEN + 1, id, ilen + 1);
+    return s;
+}
+
 static void hb_send(stan_t *st, stan_client_t *cl)
 {
-    char reply[192];
-    snprintf(reply, sizeof reply, "%shb.%s", st->inbox_prefix, cl->id);
     server_msg_t m = {.subject = cl->hb_inbox,
                       .subject_len = strlen(cl->hb_inbox),
-                      .reply = reply,
-                      .reply_len = strlen(reply),
+                      .reply = cl->hb_reply,
+                      .reply_len = strlen(cl->hb_reply),
                       .data = "",
                       .data_len = 0};
     server_publish(st->srv, &m);
 }
 
 static void client_remove(stan_t *st, stan_client_t *cl, bool write_store);
+static void on_hb_timer(uv_timer_t *t);
+
+/* One heartbeat every hb_interval: the next goes out hb_interval after the previous one was
+ * sent, whether that one was answered or missed (config refuses hb_timeout >= hb_interval, so
+ * the wait for an answer always ends before the next is due). */
+static void hb_schedule_next(stan_t *st, stan_client_t *cl)
+{
+    uint64_t now = uv_now(st->loop), due = cl->hb_sent_ms + (uint64_t)st->cfg->hb_interval_ms;
+    uv_timer_start(&cl->hb_timer, on_hb_timer, due > now ? due - now : 0, 0);
+}
 
 static void on_hb_timer(uv_timer_t *t)
 {
@@ -74,20 +100,14 @@ static void on_hb_timer(uv_timer_t *t)
             client_remove(st, cl, true);
             return;
         }
-        uint64_t wait = cfg->hb_interval_ms > cfg->hb_timeout_ms
-                            ? (uint64_t)(cfg->hb_interval_ms - cfg->hb_timeout_ms)
-                            : 1;
-        uv_timer_start(&cl->hb_timer, on_hb_timer, wait, 0);
-        return;
-    }
-    if (server_interest(st->srv, cl->hb_inbox, strlen(cl->hb_inbox)) == 0) {
-        /* Nobody behind the inbox (e.g. its NATS connection is gone): a miss, no need to wait. */
-        cl->hb_waiting = true;
-        uv_timer_start(&cl->hb_timer, on_hb_timer, (uint64_t)cfg->hb_timeout_ms, 0);
+        hb_schedule_next(st, cl);
         return;
     }
     cl->hb_waiting = true;
-    hb_send(st, cl);
+    cl->hb_sent_ms = uv_now(st->loop);
+    /* Nobody behind the inbox (e.g. its NATS connection is gone): nothing to send, and no
+     * answer can come; it counts as a miss when the timeout fires. */
+    if (server_interest(st->srv, cl->hb_inbox, strlen(cl->hb_inbox)) > 0) hb_send(st, cl);
     uv_timer_start(&cl->hb_timer, on_hb_timer, (uint64_t)cfg->hb_timeout_ms, 0);
 }
 
@@ -96,10 +116,7 @@ static void hb_answered(stan_t *st, stan_client_t *cl)
     cl->hb_fails = 0;
     if (!cl->hb_waiting) return;
     cl->hb_waiting = false;
-    uint64_t wait = st->cfg->hb_interval_ms > st->cfg->hb_timeout_ms
-                        ? (uint64_t)(st->cfg->hb_interval_ms - st->cfg->hb_timeout_ms)
-                        : 1;
-    uv_timer_start(&cl->hb_timer, on_hb_timer, wait, 0);
+    hb_schedule_next(st, cl);
 }
 
 /* ---- registry ---- */
@@ -117,9 +134,8 @@ static stan_client_t *client_new(stan_t *st, const char *id, const char *hb_inbo
     cl->st = st;
     cl->id = xstrdup(id);
     cl->hb_inbox = xstrdup(hb_inbox);
-    cl->conn_id = xmalloc(conn_len + 1);
-    memcpy(cl->conn_id, conn_id, conn_len);
-    cl->conn_id[conn_len] = '\0';
+    cl->hb_reply = hb_reply_subject(st, id);
+    cl->conn_id = xmemdup0(conn_id, conn_len); /* absent (protocol 0): NULL, 0 */
     cl->conn_id_len = conn_len;
     cl->protocol = proto;
     cl->ping_interval = ping_interval;
@@ -157,6 +173,7 @@ static void on_client_freed(uv_handle_t *h)
     stan_client_t *cl = h->data;
     free(cl->id);
     free(cl->hb_inbox);
+    free(cl->hb_reply);
     free(cl->conn_id);
     free(cl);
 }
@@ -198,6 +215,7 @@ void stan_client_free_all(stan_t *st)
         pb__connect_request__free_unpacked(d->request, NULL);
         free(d->client_id);
         free(d->reply_to);
+        free(d->reply);
         d->request = NULL;
         uv_close((uv_handle_t *)&d->timer, on_dupcheck_closed);
     }
@@ -252,8 +270,7 @@ static void register_client(stan_t *st, const Pb__ConnectRequest *req, const cha
     put_record(st, cl);
     pending_reg_t *pr = xcalloc(1, sizeof *pr);
     pr->id = xstrdup(cl->id);
-    pr->conn_id = xmalloc(cl->conn_id_len + 1);
-    memcpy(pr->conn_id, cl->conn_id, cl->conn_id_len + 1);
+    pr->conn_id = xmemdup0(cl->conn_id, cl->conn_id_len);
     pr->conn_id_len = cl->conn_id_len;
     Pb__ConnectResponse r = PB__CONNECT_RESPONSE__INIT;
     r.pubprefix = st->pub_prefix;
@@ -303,6 +320,7 @@ static void dupcheck_finish(stan_dupcheck_t *d, bool alive)
     pb__connect_request__free_unpacked(d->request, NULL);
     free(d->client_id);
     free(d->reply_to);
+    free(d->reply);
     uv_close((uv_handle_t *)&d->timer, on_dupcheck_closed);
 }
 
@@ -334,7 +352,13 @@ void stan_client_on_connect(stan_t *st, const server_msg_t *m)
             /* Someone holds the ID and may be alive: ask it, as NSS does. */
             stan_dupcheck_t *d = xcalloc(1, sizeof *d);
             d->st = st;
-            d->n = ++st->next_dupcheck;
+            char rnd[NUID_LEN + 1];
+            nuid_next(rnd);
+            size_t plen = strlen(st->inbox_prefix);
+            d->reply = xmalloc(plen + 4 + NUID_LEN + 1);
+            memcpy(d->reply, st->inbox_prefix, plen);
+            memcpy(d->reply + plen, "dup.", 4);
+            memcpy(d->reply + plen + 4, rnd, NUID_LEN + 1);
             d->client_id = xstrdup(req->clientid);
             d->reply_to = reply_to;
             d->request = req;
@@ -344,12 +368,10 @@ void stan_client_on_connect(stan_t *st, const server_msg_t *m)
             uv_timer_start(&d->timer, on_dupcheck_timeout, DUP_CHECK_MS, 0);
             d->next = st->dupchecks;
             st->dupchecks = d;
-            char reply[96];
-            snprintf(reply, sizeof reply, "%sdup.%llu", st->inbox_prefix, (unsigned long long)d->n);
             server_msg_t hb = {.subject = old->hb_inbox,
                                .subject_len = strlen(old->hb_inbox),
-                               .reply = reply,
-                               .reply_len = strlen(reply),
+                               .reply = d->reply,
+                               .reply_len = strlen(d->reply),
                                .data = "",
                                .data_len = 0};
             server_publish(st->srv, &hb);
@@ -362,20 +384,26 @@ void stan_client_on_connect(stan_t *st, const server_msg_t *m)
     free(reply_to);
 }
 
-/* Replies to the server's own requests: heartbeats ("hb.<client>") and dup checks ("dup.<n>"). */
+static bool subject_is(const server_msg_t *m, const char *s)
+{
+    return strlen(s) == m->subject_len && memcmp(m->subject, s, m->subject_len) == 0;
+}
+
+/* Replies to the server's own requests: heartbeats ("hb.<random>.<client ID>") and dup checks
+ * ("dup.<random>"). Only the exact subject handed out counts, random part included. */
 void stan_client_on_inbox_reply(stan_t *st, const server_msg_t *m)
 {
     size_t plen = strlen(st->inbox_prefix);
     if (m->subject_len <= plen) return;
     const char *rest = m->subject + plen;
     size_t rlen = m->subject_len - plen;
-    if (rlen > 3 && memcmp(rest, "hb.", 3) == 0) {
-        stan_client_t *cl = stan_client_find(st, rest + 3, rlen - 3);
-        if (cl) hb_answered(st, cl);
+    if (rlen > 3 + NUID_LEN + 1 && memcmp(rest, "hb.", 3) == 0) {
+        size_t skip = 3 + NUID_LEN + 1;
+        stan_client_t *cl = stan_client_find(st, rest + skip, rlen - skip);
+        if (cl && subject_is(m, cl->hb_reply)) hb_answered(st, cl);
     } else if (rlen > 4 && memcmp(rest, "dup.", 4) == 0) {
-        unsigned long long n = strtoull(rest + 4, NULL, 10);
         for (stan_dupcheck_t *d = st->dupchecks; d; d = d->next)
-            if (d->n == n) {
+            if (subject_is(m, d->reply)) {
                 dupcheck_finish(d, true);
                 return;
             }

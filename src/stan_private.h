@@ -121,12 +121,14 @@ struct stan_client {
     stan_t *st;
     char *id;
     char *hb_inbox;
+    char *hb_reply; /* <inbox_prefix>hb.<random>.<id>: where its heartbeats are answered */
     char *conn_id;
     size_t conn_id_len;
     int32_t protocol;
     int32_t ping_interval, ping_max_out;
     stan_sub_t *subs;
     uv_timer_t hb_timer;
+    uint64_t hb_sent_ms; /* loop time the last heartbeat went out */
     bool hb_waiting;
     int hb_fails;
     bool closed;     /* removed from the registry; freed when the timer handle closes */
@@ -136,7 +138,7 @@ struct stan_client {
 /* A connect waiting to learn whether the client ID's current owner is still alive. */
 typedef struct stan_dupcheck {
     stan_t *st;
-    uint64_t n;
+    char *reply; /* <inbox_prefix>dup.<random>: where the current owner answers */
     char *client_id;
     char *reply_to;
     void *request; /* Pb__ConnectRequest */
@@ -190,7 +192,7 @@ struct stan {
     server_t *srv;
     const config_t *cfg;
     store_t *store;
-    char server_id[32];
+    char *server_id;
     int64_t start_ns;
     int last_commit_status;      /* STORE_OK or the error of the last commit */
     int last_failure;            /* the error of the last failed commit */
@@ -198,17 +200,20 @@ struct stan {
     uint64_t redeliveries_total; /* every redelivery sent since start */
     /* subjects */
     char *discover, *pings, *pub_prefix, *sub_subj, *unsub_subj, *close_subj, *subclose_subj;
-    char *inbox_prefix; /* _INBOX.<server id>. for heartbeat replies */
-    char *ack_prefix;   /* _STAN.ack.<server id>. + sub id = a subscription's ack inbox */
+    /* _INBOX.<random, new at each start>. : replies to heartbeats and duplicate checks, each
+     * followed by a random part of its own (nuid.h), so no client can answer for another */
+    char *inbox_prefix;
+    /* _STAN.ack.<server id>. + a random part = a subscription's ack inbox (persisted with it) */
+    char *ack_prefix;
     server_sub_t *isubs[10];
     int nisubs;
 
     strmap_t clients;         /* id -> client */
     strmap_t clients_by_conn; /* connID -> client */
     struct stan_dupcheck *dupchecks;
-    uint64_t next_dupcheck;
     strmap_t channels;    /* name -> channel */
     strmap_t subs_by_ack; /* ack inbox -> sub */
+    strmap_t subs_by_id;  /* id (8 bytes, big-endian) -> sub */
     uint32_t next_channel_id;
     uint64_t next_sub_id;
     bool meta_dirty;
@@ -234,6 +239,21 @@ struct stan {
     bool tick_started;
     bool busy_since_trim;
 };
+
+/* Time arithmetic on values a request or the config can push to the extremes (a startTimeDelta
+ * of INT64_MIN, a max_age of centuries) saturates instead of overflowing. */
+static inline int64_t stan_ns_sub(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_sub_overflow(a, b, &r)) return b < 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+static inline int64_t stan_ms_to_ns(int64_t ms)
+{
+    int64_t r;
+    if (__builtin_mul_overflow(ms, (int64_t)1000000, &r)) return ms < 0 ? INT64_MIN : INT64_MAX;
+    return r;
+}
 
 /* ---- stan.c ---- */
 void stan_reply(stan_t *st, const char *to, const buf_t *packed);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "nuid.h"
 #include "pbwire.h"
 #include "protocol.pb-c.h"
 #include "stan_private.h"
@@ -95,7 +96,22 @@ void stan_sub_unref(stan_t *st, stan_sub_t *s)
     uv_close((uv_handle_t *)&s->ack_timer, on_sub_timer_closed);
 }
 
-static stan_sub_t *sub_new(stan_t *st, uint64_t id, stan_channel_t *ch, const char *client_id)
+/* A new subscription's ack inbox: the server's prefix and a random part, so that no client can
+ * work out another's (and ack its messages away) from its own. */
+static char *new_ack_inbox(stan_t *st)
+{
+    char rnd[NUID_LEN + 1];
+    nuid_next(rnd);
+    size_t plen = strlen(st->ack_prefix);
+    char *s = xmalloc(plen + NUID_LEN + 1);
+    memcpy(s, st->ack_prefix, plen);
+    memcpy(s + plen, rnd, NUID_LEN + 1);
+    return s;
+}
+
+/* ack_inbox: a recovered subscription's own (it is the one its client knows); NULL for new. */
+static stan_sub_t *sub_new(stan_t *st, uint64_t id, stan_channel_t *ch, const char *client_id,
+                           const char *ack_inbox)
 {
     stan_sub_t *s = xcalloc(1, sizeof *s);
     s->st = st;
@@ -106,10 +122,11 @@ static stan_sub_t *sub_new(stan_t *st, uint64_t id, stan_channel_t *ch, const ch
     uv_timer_init(st->loop, &s->ack_timer);
     s->ack_timer.data = s;
     uv_unref((uv_handle_t *)&s->ack_timer); /* engine timers never keep the loop alive */
-    char tmp[96];
-    snprintf(tmp, sizeof tmp, "%s%llu", st->ack_prefix, (unsigned long long)id);
-    s->ack_inbox = xstrdup(tmp);
+    s->ack_inbox = ack_inbox ? xstrdup(ack_inbox) : new_ack_inbox(st);
     strmap_put(&st->subs_by_ack, s->ack_inbox, strlen(s->ack_inbox), s);
+    uint8_t key[8];
+    stan_key_u64(key, id);
+    strmap_put(&st->subs_by_id, (const char *)key, sizeof key, s);
     s->ch_next = ch->subs;
     if (ch->subs) ch->subs->ch_prev = s;
     ch->subs = s;
@@ -212,6 +229,10 @@ static void sub_delete(stan_t *st, stan_sub_t *s)
     s->deleted = true;
     uv_timer_stop(&s->ack_timer);
     strmap_del(&st->subs_by_ack, s->ack_inbox, strlen(s->ack_inbox));
+    uint8_t idkey[8];
+    stan_key_u64(idkey, s->id);
+    if (strmap_get(&st->subs_by_id, (const char *)idkey, sizeof idkey) == s)
+        strmap_del(&st->subs_by_id, (const char *)idkey, sizeof idkey);
     if (s->durable && !s->qgroup) {
         char *k = durable_key(s->client_id, s->durable);
         if (strmap_get(&ch->durables, k, strlen(k)) == s) strmap_del(&ch->durables, k, strlen(k));
@@ -277,7 +298,7 @@ static uint64_t start_last_sent(stan_t *st, stan_channel_t *ch, const Pb__Subscr
     case PB__START_POSITION__TimeDeltaStart: {
         if (ch->last_seq < ch->first_seq) return ch->last_seq;
         store_read_begin(st->store);
-        uint64_t seq = seq_at_time(st, ch, stan_now_ns() - r->starttimedelta);
+        uint64_t seq = seq_at_time(st, ch, stan_ns_sub(stan_now_ns(), r->starttimedelta));
         store_read_end(st->store);
         return seq - 1;
     }
@@ -317,7 +338,7 @@ static int32_t clamp_inflight(int32_t n)
 static stan_sub_t *create_sub(stan_t *st, stan_channel_t *ch, stan_client_t *cl,
                               const Pb__SubscriptionRequest *r)
 {
-    stan_sub_t *s = sub_new(st, st->next_sub_id++, ch, cl->id);
+    stan_sub_t *s = sub_new(st, st->next_sub_id++, ch, cl->id, NULL);
     st->meta_dirty = true;
     s->inbox = xstrdup(r->inbox);
     s->max_inflight = clamp_inflight(r->maxinflight);
@@ -554,14 +575,8 @@ int stan_sub_restore(stan_t *st, const void *rec, size_t len)
         store_del_range(st->store, STORE_DB_PENDING, lo, sizeof lo, hi, sizeof hi);
         goto out;
     }
-    stan_sub_t *s = sub_new(st, r->id, ch, r->client_id);
-    if (strcmp(s->ack_inbox, r->ack_inbox) != 0) {
-        /* Keep the inbox the client knows. */
-        strmap_del(&st->subs_by_ack, s->ack_inbox, strlen(s->ack_inbox));
-        free(s->ack_inbox);
-        s->ack_inbox = xstrdup(r->ack_inbox);
-        strmap_put(&st->subs_by_ack, s->ack_inbox, strlen(s->ack_inbox), s);
-    }
+    /* The inbox the client knows; a record without one (damaged) gets a new one. */
+    stan_sub_t *s = sub_new(st, r->id, ch, r->client_id, r->ack_inbox[0] ? r->ack_inbox : NULL);
     s->inbox = xstrdup(r->inbox);
     s->max_inflight = r->max_inflight > 0 ? clamp_inflight(r->max_inflight) : 1;
     s->ack_wait_s = r->ack_wait_secs > 0 ? r->ack_wait_secs : 30;
@@ -599,16 +614,9 @@ out:
 
 int stan_sub_restore_pending(stan_t *st, uint64_t sub_id, uint64_t seq, uint32_t count)
 {
-    char key[96];
-    snprintf(key, sizeof key, "%s%llu", st->ack_prefix, (unsigned long long)sub_id);
-    stan_sub_t *s = strmap_get(&st->subs_by_ack, key, strlen(key));
-    if (!s) {
-        /* Look the long way (an ack inbox from an older server id). */
-        size_t it;
-        for (strmap_entry_t *e = strmap_first(&st->subs_by_ack, &it); e && !s;
-             e = strmap_next(&st->subs_by_ack, &it, e))
-            if (((stan_sub_t *)e->val)->id == sub_id) s = e->val;
-    }
+    uint8_t key[8];
+    stan_key_u64(key, sub_id);
+    stan_sub_t *s = strmap_get(&st->subs_by_id, (const char *)key, sizeof key);
     if (!s || stan_pend_find(s, seq)) return -1;
     /* Due at once: recovered unacked messages are redelivered first. */
     /* Its size, for inflight_bytes: recovery runs inside a read view. */

@@ -32,12 +32,17 @@ void *xrealloc(void *p, size_t n)
     return q;
 }
 
-char *xstrndup(const char *s, size_t n)
+char *xmemdup0(const void *src, size_t n)
 {
     char *p = xmalloc(n + 1);
-    memcpy(p, s, n);
+    if (n) memcpy(p, src, n); /* src may be NULL when n is 0: memcpy from NULL is undefined */
     p[n] = '\0';
     return p;
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+    return xmemdup0(s, n);
 }
 
 char *xstrdup(const char *s)

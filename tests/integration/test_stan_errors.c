@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 #include "harness_stan.h"
@@ -588,6 +589,103 @@ static void test_malformed_payloads(void)
     check_server_serves("still serving");
 }
 
+/* ---- 3. absent and extreme fields (the sanitized build died on these) ---- */
+
+/* A protocol-0 client (as the first STAN clients): no connID, no ping settings. It is registered
+ * and served (its absent connID was copied with memcpy from NULL). */
+static void test_connect_without_conn_id(void)
+{
+    struct hstan_raw r;
+    raw_connect_or_die(&r, &srv, "errs-proto0-helper");
+    struct hstan_pb p = {.n = 0};
+    hstan_pb_str(&p, 1, "errs-proto0");
+    hstan_pb_str(&p, 2, "_INBOX.errs.proto0.hb");
+    char subject[128], err[512];
+    snprintf(subject, sizeof(subject), "_STAN.discover.%s", HSTAN_CLUSTER);
+    request_err(&r, subject, p.b, p.n, F_CONNECT, err, sizeof(err));
+    expect("connect, protocol 0 (no connID)", err, "");
+    publish_err(&r, "errs-proto0", "g-proto0", "errs-proto0", "errs-proto0", err, sizeof(err));
+    expect("publish of a protocol-0 client", err, "");
+    close_err(&r, "errs-proto0", err, sizeof(err));
+    expect("close of a protocol-0 client", err, "");
+    CHECK(harness_port_accepts(srv.port));
+    hstan_raw_close(&r);
+    check_server_serves("after protocol 0");
+}
+
+/* startTimeDelta at the ends of int64 (now - delta overflowed): the largest reaches back before
+ * the first message, the most negative lies in the future (new messages only). */
+static void test_extreme_start_time_delta(void)
+{
+    struct hstan_raw r;
+    raw_connect_or_die(&r, &srv, "errs-delta");
+    char err[512];
+    publish_err(&r, r.client_id, "g-delta", "errs-delta", "errs-delta", err, sizeof(err));
+    expect("publish before the time-delta subscriptions", err, "");
+    const int64_t deltas[] = {INT64_MAX, INT64_MIN, INT64_MIN + 1, -1};
+    for (size_t i = 0; i < sizeof(deltas) / sizeof(deltas[0]); i++) {
+        char inbox[64], what[96];
+        snprintf(inbox, sizeof(inbox), "_INBOX.errs.delta.%zu", i);
+        natsSubscription *dsub = NULL;
+        CHECK(natsConnection_SubscribeSync(&dsub, r.nc, inbox) == NATS_OK);
+        CHECK(natsConnection_Flush(r.nc) == NATS_OK);
+        struct hstan_pb p = {.n = 0};
+        hstan_pb_str(&p, 1, r.client_id);
+        hstan_pb_str(&p, 2, "errs-delta");
+        hstan_pb_str(&p, 4, inbox);
+        hstan_pb_int(&p, 5, 16);
+        hstan_pb_int(&p, 6, 30);
+        hstan_pb_int(&p, 10, 2); /* TimeDeltaStart */
+        hstan_pb_int(&p, 12, deltas[i]);
+        request_err(&r, r.sub_requests, p.b, p.n, F_SUBRESP, err, sizeof(err));
+        snprintf(what, sizeof(what), "subscribe, startTimeDelta %lld", (long long)deltas[i]);
+        expect(what, err, "");
+        if (deltas[i] == INT64_MAX) { /* from the start: the message is delivered */
+            natsMsg *m = NULL;
+            CHECK(natsSubscription_NextMsg(&m, dsub, T_MS) == NATS_OK);
+            uint64_t seq = 0;
+            CHECK(
+                hstan_pb_get_varint(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 1, &seq));
+            CHECK_EQ_INT(seq, 1);
+            natsMsg_Destroy(m);
+        }
+        natsSubscription_Destroy(dsub);
+    }
+    CHECK(harness_port_accepts(srv.port));
+    hstan_raw_close(&r);
+    check_server_serves("after extreme time deltas");
+}
+
+/* A max_age of centuries (its nanoseconds overflowed int64 in the once-a-second expiry): the
+ * message stays, the server lives. Nothing is observable of a tick that expires nothing, so the
+ * test lets two of them pass. */
+static void test_extreme_max_age(void)
+{
+    /* 1e11 seconds (a plain number is seconds): 1e14 ms, 1e20 ns. */
+    const char *args[] = {"--store", "MEMORY", "-ma", "100000000000", NULL};
+    struct hserver s;
+    CHECK(harness_server_start(&s, NULL, args) == 0);
+    stanConnection *sc = hstan_connect_or_die(&s, "errs-max-age");
+    CHECK(hstan_pub(sc, "errs-max-age", "kept") == NATS_OK);
+    int64_t until = harness_now_ms() + 2200;
+    while (harness_now_ms() < until && harness_port_accepts(s.port))
+        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    CHECK(harness_port_accepts(s.port));
+    struct hstan_rx rx;
+    hstan_rx_init(&rx, 4, HSTAN_ACK_AUTO);
+    stanSubOptions *o = hstan_subopts();
+    CHECK(stanSubOptions_DeliverAllAvailable(o) == NATS_OK);
+    stanSubscription *sub = NULL;
+    CHECK(hstan_sub(&sub, sc, "errs-max-age", NULL, &rx, o) == NATS_OK);
+    stanSubOptions_Destroy(o);
+    CHECK(hstan_rx_wait(&rx, 1, T_MS));
+    CHECK_EQ_STR(hstan_rx_get(&rx, 0).data, "kept");
+    stanSubscription_Destroy(sub);
+    hstan_rx_destroy(&rx);
+    CHECK(stanConnection_Destroy(sc) == NATS_OK);
+    CHECK_EQ_INT(harness_server_stop(&s, SIGINT), 0);
+}
+
 int main(void)
 {
     const char *args[] = {"--store", "MEMORY", NULL};
@@ -598,8 +696,11 @@ int main(void)
     HSTAN_RUN(test_unsubscribe_and_close_errors);
     HSTAN_RUN(test_limit_errors);
     HSTAN_RUN(test_malformed_payloads);
+    HSTAN_RUN(test_connect_without_conn_id);
+    HSTAN_RUN(test_extreme_start_time_delta);
     CHECK_EQ_INT(harness_server_stop(&srv, SIGINT), 0);
     HSTAN_RUN(test_error_summary);
+    HSTAN_RUN(test_extreme_max_age);
     nats_Close();
     return test_summary();
 }
