@@ -58,6 +58,9 @@ typedef struct config {
     int64_t hb_interval_ms; /* -hbi/--hb_interval, key "hb_interval"; default 30s */
     int64_t hb_timeout_ms;  /* -hbt/--hb_timeout, key "hb_timeout"; default 10s */
     int hb_fail_count;      /* -hbf/--hb_fail_count, key "hb_fail_count"; default 10 */
+    /* Where hb_interval and hb_timeout were last set, "FILE:LINE" or "flag -NAME" (NULL: the
+     * default): hb_timeout must be shorter than hb_interval, and the message says where. */
+    char *hb_interval_from, *hb_timeout_from;
     bool file_sync;         /* --file_sync, key "file_sync"; default true: fsync each commit */
     bool replace_durable;   /* --replace_durable, key "replace_durable"; default false */
     int64_t max_channels;   /* -mc/--max_channels, key store_limits.max_channels; 100; 0 = none */
@@ -133,9 +136,15 @@ void config_usage(FILE *out, const char *prog);
  * with the reason (no key, no value, e.g. "must be between 0 and 65535") in err. */
 int config_set(config_t *cfg, const char *key, const char *value, char *err, size_t errlen);
 
-/* Checks every setting's range, as config_from_args does last (useful after editing a config_t
- * in code). Returns 0, or -1 with "key: reason" in err. */
+/* Checks every setting's range, and that settings which depend on each other agree (hb_timeout
+ * shorter than hb_interval), as config_from_args does last (useful after editing a config_t in
+ * code). Returns 0, or -1 with "key: reason" in err ("WHERE: reason" for two settings that
+ * disagree, WHERE being what config_note_origin recorded). */
 int config_validate(const config_t *cfg, char *err, size_t errlen);
+
+/* Records where a setting was set: where is a file (with line > 0) or e.g. "flag -hbi" (line 0).
+ * Kept only for settings checked against each other (hb_interval, hb_timeout). */
+void config_note_origin(config_t *cfg, const char *key, const char *where, int line);
 
 /* Parsers shared by the file and flags (exposed for tests). Return 0 or -1.
  * Sizes: plain bytes or a number with K/KB/M/MB/G/GB (1024-based, case-insensitive).

@@ -163,7 +163,11 @@ static int apply(config_t *cfg, const struct arg *a, char *err, size_t errlen)
     switch (a->flag->kind) {
     case FL_VALUE:
     case FL_BOOL:
-        if (config_set(cfg, a->flag->key, value, why, sizeof(why)) == 0) return 0;
+        if (config_set(cfg, a->flag->key, value, why, sizeof(why)) == 0) {
+            snprintf(why, sizeof(why), "flag -%.*s", a->name_len, a->name);
+            config_note_origin(cfg, a->flag->key, why, 0);
+            return 0;
+        }
         break;
     case FL_DV:
     case FL_SDV:

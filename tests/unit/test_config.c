@@ -697,6 +697,54 @@ static void test_help_version(void)
     check_usage_lists(want, sizeof(want) / sizeof(want[0]));
 }
 
+/* A heartbeat's answer is awaited before the next is due, so hb_timeout < hb_interval, checked
+ * once every source is applied (a flag may repair the file), naming where each value came from. */
+static void test_heartbeat_settings_agree(void)
+{
+    config_t cfg;
+    char err[512], want[512];
+    ARGS_FAIL("flag -hbt: hb_timeout 200ms must be shorter than hb_interval 200ms (set at flag "
+              "-hbi)",
+              "-hbi", "200ms", "-hbt", "200ms");
+    ARGS_FAIL("flag -hb_timeout: hb_timeout 40s must be shorter than hb_interval 30s (the "
+              "default)",
+              "--hb_timeout=40s");
+    ARGS_FAIL("flag -hbi: hb_interval 5s must be longer than hb_timeout 10s (its default", "-hbi",
+              "5s");
+    CHECK_EQ_INT(ARGS(&cfg, err, "-hbi", "200ms", "-hbt", "150ms"), CONFIG_OK);
+    CHECK_EQ_INT(cfg.hb_interval_ms, 200);
+    CHECK_EQ_INT(cfg.hb_timeout_ms, 150);
+    config_free(&cfg);
+
+    /* From the file: FILE:LINE of each. */
+    const char *path = yaml("t.yaml", "hb_interval: 2s\nhb_timeout: 3s\n");
+    CHECK_EQ_INT(ARGS(&cfg, err, "-c", path), CONFIG_ERROR);
+    snprintf(want, sizeof(want),
+             "%s:2: hb_timeout 3s must be shorter than hb_interval 2s (set at %s:1)", path, path);
+    CHECK(strstr(err, want));
+    config_free(&cfg);
+    /* A flag overrides the file's value before the check: no error. */
+    CHECK_EQ_INT(ARGS(&cfg, err, "-c", path, "-hbt", "1500ms"), CONFIG_OK);
+    CHECK_EQ_INT(cfg.hb_timeout_ms, 1500);
+    config_free(&cfg);
+    /* The file's timeout against a flag's interval. */
+    path = yaml("t.yaml", "# heartbeats\nhb_timeout: 500ms\n");
+    CHECK_EQ_INT(ARGS(&cfg, err, "-c", path, "--hb_interval", "500ms"), CONFIG_ERROR);
+    snprintf(want, sizeof(want),
+             "%s:2: hb_timeout 500ms must be shorter than hb_interval 500ms (set "
+             "at flag -hb_interval)",
+             path);
+    CHECK(strstr(err, want));
+    config_free(&cfg);
+
+    /* Edited in code: config_validate alone. */
+    config_init(&cfg);
+    cfg.hb_timeout_ms = cfg.hb_interval_ms;
+    CHECK_EQ_INT(config_validate(&cfg, err, sizeof(err)), -1);
+    CHECK_EQ_STR(err, "hb_timeout 30s must be shorter than hb_interval 30s");
+    config_free(&cfg);
+}
+
 int main(void)
 {
     config_test_mkdtemp("/tmp/stanza_test_config.XXXXXX");
@@ -717,6 +765,7 @@ int main(void)
     TEST_RUN(test_bool_flags);
     TEST_RUN(test_flags_override_file);
     TEST_RUN(test_flag_errors);
+    TEST_RUN(test_heartbeat_settings_agree);
     TEST_RUN(test_help_version);
 
     const char *names[] = {"t.yaml", "g.yaml", "d.yaml", "o.yaml", "b.yaml"};
