@@ -4,11 +4,14 @@
  * that fills in the response. GET and HEAD only, no request bodies, keep-alive and pipelining
  * (answered in order), bounded everything: request head size, connections, time to send a
  * request, unsent output. Nothing blocks the loop; a misbehaving client is closed, never waited
- * for, and logged at debug level only. */
+ * for, and logged at debug level only. A full connection table makes room for a newcomer by
+ * closing the connection that has gone longest without progress, so idle or stuck connections
+ * (slowloris) can never lock a health probe out. */
 #ifndef STANZA_HTTPD_H
 #define STANZA_HTTPD_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "buf.h"
@@ -47,11 +50,22 @@ httpd_t *httpd_new(uv_loop_t *loop, httpd_handler_fn fn, void *arg);
 int httpd_listen(httpd_t *h, const char *host, int port, char *err, size_t errlen);
 /* The port actually bound, or 0 before a successful httpd_listen. */
 int httpd_port(const httpd_t *h);
-/* Closes a connection that sends nothing for idle_ms, or that does not complete a request within
- * request_ms of starting it (408). Defaults 5000 and 5000; applies to timers started after. */
+/* A request head must be complete within request_ms of the accept (the first request) or of its
+ * first byte (a later one on a kept-alive connection), however slowly its bytes come: else 408
+ * and close (or just close, when nothing was sent). A kept-alive connection idle for idle_ms
+ * between requests is closed. Defaults 5000 (idle) and 3000 (request); applies to timers started
+ * after. */
 void httpd_set_timeouts(httpd_t *h, unsigned idle_ms, unsigned request_ms);
 /* Connections open now (including those finishing their last response). */
 size_t httpd_conns(const httpd_t *h);
+/* The connection table's size: 1024, or a quarter of the fd limit (RLIMIT_NOFILE) when that is
+ * smaller (never under 16). When it is full, a new connection evicts the one that has gone
+ * longest without progress (accept, answered request, completed write): a newcomer is never
+ * refused. */
+void httpd_set_max_conns(httpd_t *h, size_t n);
+size_t httpd_max_conns(const httpd_t *h);
+/* Connections evicted so far to make room. */
+uint64_t httpd_evicted(const httpd_t *h);
 /* Stops listening and closes every connection at once; done(arg) runs from the loop when all
  * handles are closed. Call once; done may be NULL. */
 void httpd_close(httpd_t *h, void (*done)(void *arg), void *arg);
@@ -66,5 +80,9 @@ void httpd_resp_header(httpd_resp_t *resp, const char *name, const char *value);
  * outlen or decodes to an embedded NUL (it cannot be given as a C string). The first occurrence
  * wins. */
 bool httpd_query_get(const httpd_req_t *req, const char *key, char *out, size_t outlen);
+/* Whether key occurs in the query string at all, whatever its value: tells an absent parameter
+ * from one httpd_query_get cannot return (too long, or an embedded NUL), which a caller must
+ * refuse rather than take as absent. */
+bool httpd_query_has(const httpd_req_t *req, const char *key);
 
 #endif

@@ -10,29 +10,47 @@
  * without keep-alive) "finishes": its last response is written, then its sending side is shut
  * down and what the client still sends is read and discarded until it closes (a lingering
  * close). Closing at once with unread input would make the kernel send a reset, which can destroy
- * the response before the client reads it. One timer per connection bounds every state. */
+ * the response before the client reads it. One timer per connection bounds every state.
+ *
+ * Holding connections open is the cheapest attack on a health endpoint (slowloris), so a
+ * request head has a fixed deadline (from the accept, or from the first byte of a later request
+ * on a kept-alive connection; trickled bytes do not extend it), and a full connection table does
+ * not refuse newcomers: it closes the connection that has gone longest without progress (an
+ * accept, an answered request, a completed write). The table is kept in that order, so the
+ * victim is its head, found in O(1). A newcomer therefore always gets in, and the next probe of
+ * a kubelet is answered however many idle or stuck connections there are. */
 #include "httpd.h"
 
+#include <errno.h>
 #include <http_parser.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 
 #include "log.h"
 #include "xalloc.h"
 
-#define HEAD_MAX (8 * 1024)           /* request line + headers */
-#define MAX_CONNS 64                  /* open connections at once */
+#define HEAD_MAX (8 * 1024) /* request line + headers */
+/* Open connections at once, and at most a quarter of the process's fd limit (the client port,
+ * the store and the log need the rest). Each holds under 1 KB plus its head (HEAD_MAX) while
+ * reading one, so a table of idle or stuck connections stays under ~10 MiB. */
+#define MAX_CONNS 1024
+#define MIN_CONNS 16
+#define LISTEN_BACKLOG 1024           /* the kernel caps it at net.core.somaxconn */
 #define MAX_PENDING (4 * 1024 * 1024) /* unsent output before a client counts as not reading */
 #define EAGER_FLUSH (256 * 1024)      /* write before the read is done past this */
 #define KEEP_BUF (16 * 1024)          /* larger buffers are released once drained */
-#define DEFAULT_TIMEOUT_MS 5000
+#define DEFAULT_IDLE_MS 5000
+#define DEFAULT_REQUEST_MS 3000
 #define DEFAULT_CONTENT_TYPE "application/json"
 
 typedef struct hconn {
     httpd_t *h;
-    struct hconn *prev, *next; /* h->conns, while linked */
+    struct hconn *prev, *next; /* h->conns, oldest progress first, while linked */
+    uint64_t progress_ms;      /* uv_now of the last progress */
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_write_t wreq;
@@ -49,7 +67,7 @@ typedef struct hconn {
     bool keep_alive; /* of the completed request */
     bool msg_done;   /* on_message_complete ran during this execute */
     bool linked;
-    bool in_request; /* request timer running */
+    bool in_request; /* head deadline running (from the accept, or a request's first byte) */
     bool writing;
     bool finishing; /* no more requests: send what is queued, then close */
     bool lingering; /* sending side shut down; discarding input until EOF */
@@ -67,8 +85,10 @@ struct httpd {
     bool closing;
     int port;
     unsigned idle_ms, request_ms;
-    hconn_t *conns;
-    size_t nconns; /* linked */
+    hconn_t *conns, *conns_tail; /* linked, by last progress: the head is evicted first */
+    size_t nconns;               /* linked */
+    size_t max_conns;
+    uint64_t evicted;
     size_t nalloc; /* allocated, including those being closed */
     void (*done)(void *arg);
     void *done_arg;
@@ -103,17 +123,49 @@ static void on_conn_closed(uv_handle_t *handle)
     maybe_done(h);
 }
 
+static void conn_unlink(hconn_t *c)
+{
+    httpd_t *h = c->h;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        h->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        h->conns_tail = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void conn_link_tail(hconn_t *c)
+{
+    httpd_t *h = c->h;
+    c->prev = h->conns_tail;
+    c->next = NULL;
+    if (h->conns_tail)
+        h->conns_tail->next = c;
+    else
+        h->conns = c;
+    h->conns_tail = c;
+}
+
+/* The connection made progress: it becomes the last one to evict. */
+static void touch(hconn_t *c)
+{
+    if (!c->linked) return;
+    c->progress_ms = uv_now(c->h->loop);
+    if (c == c->h->conns_tail) return;
+    conn_unlink(c);
+    conn_link_tail(c);
+}
+
 static void conn_close(hconn_t *c)
 {
     if (c->closing) return;
     c->closing = true;
     httpd_t *h = c->h;
     if (c->linked) {
-        if (c->prev)
-            c->prev->next = c->next;
-        else
-            h->conns = c->next;
-        if (c->next) c->next->prev = c->prev;
+        conn_unlink(c);
         c->linked = false;
         h->nconns--;
     }
@@ -213,6 +265,7 @@ static void serve(hconn_t *c)
     httpd_t *h = c->h;
     char who[96];
     bool keep = c->keep_alive && !h->closing;
+    touch(c);
     if (pending_bytes(c) > MAX_PENDING) {
         /* It keeps sending requests but does not read the answers. */
         LOG_D("httpd: %s: closed: %zu bytes of responses unread", peer(c, who, sizeof who),
@@ -317,6 +370,7 @@ static void on_write(uv_write_t *req, int status)
         conn_close(c);
         return;
     }
+    touch(c); /* the client took a whole write */
     flush(c);
 }
 
@@ -490,6 +544,10 @@ static void on_timer(uv_timer_t *t)
         LOG_D("httpd: %s: closed: did not take its last response in time",
               peer(c, who, sizeof who));
         conn_close(c);
+    } else if (c->in_request && c->req_bytes == 0) {
+        LOG_D("httpd: %s: sent no request in %u ms, closed", peer(c, who, sizeof who),
+              c->h->request_ms);
+        conn_close(c);
     } else if (c->in_request) {
         LOG_D("httpd: %s: request not completed in %u ms", peer(c, who, sizeof who),
               c->h->request_ms);
@@ -501,6 +559,39 @@ static void on_timer(uv_timer_t *t)
 }
 
 /* ---- accepting -------------------------------------------------------------------------- */
+
+/* Makes room for a new connection by closing the one that has gone longest without progress:
+ * a silent or trickling slowloris, an idle keep-alive, a reader that stopped reading. Even one
+ * accepted moments ago may go (a burst of accepts larger than the table): refusing the newcomer
+ * instead would let a flood of connections lock every probe out, while a newcomer that sent its
+ * request with the handshake was already answered by read_now. */
+static void evict_oldest(httpd_t *h)
+{
+    hconn_t *v = h->conns;
+    char who[96];
+    LOG_D("httpd: %s: evicted after %llu ms without progress: %zu connections open",
+          peer(v, who, sizeof who), (unsigned long long)(uv_now(h->loop) - v->progress_ms),
+          h->nconns);
+    h->evicted++;
+    conn_close(v);
+}
+
+/* Reads what a new connection already sent, before the loop goes on to accept more: a request
+ * that came with the handshake (a probe's usually does) is answered within its accept, so no
+ * later burst can evict it unanswered. Later input comes through libuv as usual. */
+static void read_now(hconn_t *c)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) return;
+    ssize_t n;
+    do
+        n = recv(fd, c->h->read_buf, sizeof c->h->read_buf, MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    /* Nothing yet (EAGAIN), or an error libuv's own read will report. */
+    if (n < 0) return;
+    uv_buf_t b = uv_buf_init(c->h->read_buf, (unsigned)n);
+    on_read((uv_stream_t *)&c->tcp, n > 0 ? n : UV_EOF, &b);
+}
 
 static void on_connection(uv_stream_t *server, int status)
 {
@@ -520,35 +611,25 @@ static void on_connection(uv_stream_t *server, int status)
         uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
         return;
     }
-    if (h->nconns >= MAX_CONNS) {
-        /* Refused at once; the 503 goes out only if the socket takes it now. */
-        static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
-                                   "Content-Type: text/plain; charset=utf-8\r\n"
-                                   "Content-Length: 24\r\n"
-                                   "Cache-Control: no-store\r\n"
-                                   "Connection: close\r\n\r\n"
-                                   "503 Service Unavailable\n";
-        char who[96];
-        LOG_D("httpd: %s: refused: %d connections open", peer(c, who, sizeof who), MAX_CONNS);
-        uv_buf_t bb = uv_buf_init((char *)busy, sizeof busy - 1);
-        uv_try_write((uv_stream_t *)&c->tcp, &bb, 1);
-        c->closing = true;
-        uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
-        return;
-    }
+    if (h->nconns >= h->max_conns) evict_oldest(h);
     uv_timer_init(h->loop, &c->timer);
     c->timer.data = c;
     c->open_handles = 2;
     c->linked = true;
-    c->next = h->conns;
-    if (h->conns) h->conns->prev = c;
-    h->conns = c;
+    c->progress_ms = uv_now(h->loop);
+    conn_link_tail(c);
     h->nconns++;
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     uv_tcp_nodelay(&c->tcp, 1);
-    timer_restart(c, h->idle_ms);
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) conn_close(c);
+    /* The first request's head is due request_ms after the accept, however its bytes come. */
+    c->in_request = true;
+    timer_restart(c, h->request_ms);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+        conn_close(c);
+        return;
+    }
+    read_now(c);
 }
 
 /* ---- public ----------------------------------------------------------------------------- */
@@ -559,8 +640,13 @@ httpd_t *httpd_new(uv_loop_t *loop, httpd_handler_fn fn, void *arg)
     h->loop = loop;
     h->fn = fn;
     h->arg = arg;
-    h->idle_ms = DEFAULT_TIMEOUT_MS;
-    h->request_ms = DEFAULT_TIMEOUT_MS;
+    h->idle_ms = DEFAULT_IDLE_MS;
+    h->request_ms = DEFAULT_REQUEST_MS;
+    h->max_conns = MAX_CONNS;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur / 4 < h->max_conns)
+        h->max_conns = rl.rlim_cur / 4 > MIN_CONNS ? (size_t)(rl.rlim_cur / 4) : MIN_CONNS;
     buf_init(&h->resp.body);
     buf_init(&h->resp.headers);
     buf_init(&h->target);
@@ -596,7 +682,7 @@ int httpd_listen(httpd_t *h, const char *host, int port, char *err, size_t errle
     h->listener_inited = true;
     h->listener_open = true;
     rc = uv_tcp_bind(&h->listener, (const struct sockaddr *)&addr, 0);
-    if (!rc) rc = uv_listen((uv_stream_t *)&h->listener, 128, on_connection);
+    if (!rc) rc = uv_listen((uv_stream_t *)&h->listener, LISTEN_BACKLOG, on_connection);
     if (rc) {
         snprintf(err, errlen, "http: cannot listen on %s:%d: %s", host, port, uv_strerror(rc));
         uv_close((uv_handle_t *)&h->listener, on_listener_closed);
@@ -624,6 +710,21 @@ void httpd_set_timeouts(httpd_t *h, unsigned idle_ms, unsigned request_ms)
 size_t httpd_conns(const httpd_t *h)
 {
     return h->nconns;
+}
+
+void httpd_set_max_conns(httpd_t *h, size_t n)
+{
+    h->max_conns = n > 0 ? n : 1;
+}
+
+size_t httpd_max_conns(const httpd_t *h)
+{
+    return h->max_conns;
+}
+
+uint64_t httpd_evicted(const httpd_t *h)
+{
+    return h->evicted;
 }
 
 void httpd_close(httpd_t *h, void (*done)(void *arg), void *arg)
@@ -659,57 +760,4 @@ void httpd_resp_header(httpd_resp_t *resp, const char *name, const char *value)
     buf_append(&resp->headers, ": ", 2);
     buf_append_str(&resp->headers, value);
     buf_append(&resp->headers, "\r\n", 2);
-}
-
-/* ---- query strings ---------------------------------------------------------------------- */
-
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
-}
-
-/* Decodes s[0..n) into out (at most outlen bytes, no terminator). Returns the decoded length,
- * or -1 when it does not fit or holds a NUL. A '%' not followed by two hex digits stays as is. */
-static long decode(const char *s, size_t n, char *out, size_t outlen)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (ch == '+') {
-            ch = ' ';
-        } else if (ch == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            ch = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        }
-        if (ch == '\0' || o >= outlen) return -1;
-        out[o++] = ch;
-    }
-    return (long)o;
-}
-
-bool httpd_query_get(const httpd_req_t *req, const char *key, char *out, size_t outlen)
-{
-    if (!req->query || outlen == 0) return false;
-    size_t klen = strlen(key);
-    const char *q = req->query, *end = req->query + req->query_len;
-    char kbuf[256];
-    while (q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *pend = amp ? amp : end;
-        const char *eq = memchr(q, '=', (size_t)(pend - q));
-        const char *kend = eq ? eq : pend;
-        long kl = decode(q, (size_t)(kend - q), kbuf, sizeof kbuf);
-        if (kl >= 0 && (size_t)kl == klen && memcmp(kbuf, key, klen) == 0) {
-            long vl = eq ? decode(eq + 1, (size_t)(pend - eq - 1), out, outlen - 1) : 0;
-            if (vl < 0) return false;
-            out[vl] = '\0';
-            return true;
-        }
-        if (!amp) break;
-        q = amp + 1;
-    }
-    return false;
 }

@@ -6,9 +6,11 @@
 
 #include "log.h"
 #include "monitor_private.h"
+#include "sort.h"
 #include "xalloc.h"
 
 #define DEFAULT_LIMIT 1024
+#define PAGING_MAX 2147483647 /* NSS's int: the largest offset or limit taken */
 
 /* ---- formatting helpers ------------------------------------------------------------------ */
 
@@ -120,24 +122,54 @@ static json_t *streamed_head(monitor_t *m, long offset, long limit, size_t total
     return list_head(m, offset, limit, (uint64_t)count, total);
 }
 
-/* offset (>= 0) and limit (default 1024) of the list endpoints. Returns false on a bad value. */
-static bool paging(const httpd_req_t *req, long *offset, long *limit)
+/* One paging parameter. Absent leaves *out as it is; present, it must be plain decimal digits
+ * (leading zeros allowed: no sign, space, exponent or hex) worth at most PAGING_MAX. Anything
+ * else is refused with the reason in err: strtol's clamping, a value too long to read, or a
+ * default in its place would answer a page the client did not ask for. */
+static bool paging_param(const httpd_req_t *req, const char *key, long *out, char *err,
+                         size_t errlen)
 {
+    if (!httpd_query_has(req, key)) return true;
     char v[32];
+    bool ok = httpd_query_get(req, key, v, sizeof v) && *v;
+    uint64_t n = 0;
+    for (const char *p = v; ok && *p; p++) {
+        ok = *p >= '0' && *p <= '9';
+        n = n * 10 + (uint64_t)(*p - '0'); /* at most 31 digits of 10^10 each: checked per digit */
+        if (n > PAGING_MAX) ok = false;
+    }
+    if (!ok) {
+        snprintf(err, errlen, "invalid %s: must be an integer from 0 to %d", key, PAGING_MAX);
+        return false;
+    }
+    *out = (long)n;
+    return true;
+}
+
+/* offset (default 0) and limit (default 1024; 0 also means the default, as with NSS) of the
+ * list endpoints. Returns false, with the reason in err, on a bad value. */
+static bool paging(const httpd_req_t *req, long *offset, long *limit, char *err, size_t errlen)
+{
     *offset = 0;
     *limit = DEFAULT_LIMIT;
-    if (httpd_query_get(req, "offset", v, sizeof v)) {
-        char *end;
-        *offset = strtol(v, &end, 10);
-        if (!*v || *end || *offset < 0) return false;
-    }
-    if (httpd_query_get(req, "limit", v, sizeof v)) {
-        char *end;
-        *limit = strtol(v, &end, 10);
-        if (!*v || *end || *limit < 0) return false;
-        if (*limit == 0) *limit = DEFAULT_LIMIT;
-    }
+    if (!paging_param(req, "offset", offset, err, errlen) ||
+        !paging_param(req, "limit", limit, err, errlen))
+        return false;
+    if (*limit == 0) *limit = DEFAULT_LIMIT;
     return true;
+}
+
+/* The decoded value of key (malloc'ed), or NULL when it is absent. The buffer is as long as the
+ * whole query, so a long client ID or channel name always fits and is looked up as given. */
+static char *query_value(const httpd_req_t *req, const char *key)
+{
+    size_t cap = req->query_len + 1;
+    char *v = xmalloc(cap);
+    if (!httpd_query_get(req, key, v, cap)) {
+        free(v);
+        return NULL;
+    }
+    return v;
 }
 
 static bool flag(const httpd_req_t *req, const char *key)
@@ -354,7 +386,7 @@ static void clients_streamed(monitor_t *m, const list_ctx_t *lx, httpd_resp_t *r
     open_list(&resp->body, streamed_head(m, lx->offset, lx->limit, si.clients), "clients");
     sub_vec_t sv = {0};
     stan_foreach_sub(m->st, NULL, NULL, collect_sub, &sv);
-    qsort(sv.v, sv.n, sizeof *sv.v, cmp_sub_client);
+    sort_array(sv.v, sv.n, sizeof *sv.v, cmp_sub_client);
     client_stream_t x = {
         .body = &resp->body, .subs = &sv, .offset = lx->offset, .limit = lx->limit};
     stan_foreach_client(m->st, stream_client, &x);
@@ -364,11 +396,14 @@ static void clients_streamed(monitor_t *m, const list_ctx_t *lx, httpd_resp_t *r
 
 static void clientsz(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp)
 {
-    char id[256];
     bool subs = flag(req, "subs");
-    if (httpd_query_get(req, "client", id, sizeof id)) {
+    if (httpd_query_has(req, "client")) {
+        /* NULL only for a value with an encoded NUL, which no client ID holds. */
+        char *id = query_value(req, "client");
         stan_client_info_t c;
-        if (stan_get_client_info(m->st, id, &c) != 0) {
+        int rc = id ? stan_get_client_info(m->st, id, &c) : -1;
+        free(id);
+        if (rc != 0) {
             reply_error(resp, 404, "client not found");
             return;
         }
@@ -384,8 +419,9 @@ static void clientsz(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp)
         return;
     }
     list_ctx_t x = {.m = m, .subs = subs};
-    if (!paging(req, &x.offset, &x.limit)) {
-        reply_error(resp, 400, "offset and limit must be non-negative integers");
+    char err[128];
+    if (!paging(req, &x.offset, &x.limit, err, sizeof err)) {
+        reply_error(resp, 400, err);
         return;
     }
     if (subs) {
@@ -454,11 +490,13 @@ static void channels_streamed(monitor_t *m, const list_ctx_t *lx, httpd_resp_t *
 
 static void channelsz(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp)
 {
-    char name[1024];
     bool subs = flag(req, "subs");
-    if (httpd_query_get(req, "channel", name, sizeof name)) {
+    if (httpd_query_has(req, "channel")) {
+        char *name = query_value(req, "channel");
         stan_channel_info_t c;
-        if (stan_get_channel_info(m->st, name, &c) != 0) {
+        int rc = name ? stan_get_channel_info(m->st, name, &c) : -1;
+        free(name);
+        if (rc != 0) {
             reply_error(resp, 404, "channel not found");
             return;
         }
@@ -466,8 +504,9 @@ static void channelsz(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp)
         return;
     }
     list_ctx_t x = {.m = m, .subs = subs};
-    if (!paging(req, &x.offset, &x.limit)) {
-        reply_error(resp, 400, "offset and limit must be non-negative integers");
+    char err[128];
+    if (!paging(req, &x.offset, &x.limit, err, sizeof err)) {
+        reply_error(resp, 400, err);
         return;
     }
     if (subs) {

@@ -51,21 +51,25 @@ typedef struct rows {
     strmap_t groups; /* "channel\0queue" -> row index + 1 */
 } rows_t;
 
-static size_t group_key(char *out, size_t cap, const char *channel, const char *queue)
+/* "channel\0queue" (malloc'ed; its length in *len). Whole names, however long: a key cut to a
+ * buffer would merge two groups, or leave one group as many rows with the same labels. */
+static char *group_key(const char *channel, const char *queue, size_t *len)
 {
     size_t a = strlen(channel), b = strlen(queue);
-    if (a + b + 1 > cap) return 0;
+    char *out = xmalloc(a + b + 1);
     memcpy(out, channel, a);
     out[a] = '\0';
     memcpy(out + a + 1, queue, b);
-    return a + 1 + b;
+    *len = a + 1 + b;
+    return out;
 }
 
 static row_t *find_group(rows_t *r, const char *channel, const char *queue)
 {
-    char key[2048];
-    size_t n = group_key(key, sizeof key, channel, queue);
-    uintptr_t idx = n ? (uintptr_t)strmap_get(&r->groups, key, n) : 0;
+    size_t n;
+    char *key = group_key(channel, queue, &n);
+    uintptr_t idx = (uintptr_t)strmap_get(&r->groups, key, n);
+    free(key);
     return idx ? &r->v[idx - 1] : NULL;
 }
 
@@ -87,9 +91,10 @@ static int gather(void *arg, const stan_sub_info_t *s)
         const char *dot = strrchr(s->ack_inbox, '.');
         w->sub = xstrdup(s->queue_name ? "" : (dot ? dot + 1 : s->ack_inbox));
         if (s->queue_name) {
-            char key[2048];
-            size_t n = group_key(key, sizeof key, s->channel, s->queue_name);
-            if (n) strmap_put(&r->groups, key, n, (void *)(uintptr_t)r->n);
+            size_t n;
+            char *key = group_key(s->channel, s->queue_name, &n);
+            strmap_put(&r->groups, key, n, (void *)(uintptr_t)r->n);
+            free(key);
         }
         w->backlog_msgs = s->backlog_msgs; /* a group's backlog is shared: taken once */
         w->backlog_bytes = s->backlog_bytes;
@@ -178,8 +183,10 @@ static void print_subs(monitor_t *m, buf_t *b)
         family(b, sm->name, sm->type, sm->help);
         for (size_t i = 0; i < r.n; i++) {
             if (sm->off == SIZE_MAX) {
-                /* Seconds with millisecond precision, as integer arithmetic. */
-                uint64_t ms = (uint64_t)(r.v[i].oldest_age * 1000.0);
+                /* Seconds with millisecond precision, as integer arithmetic. Clamped first: the
+                 * conversion is undefined for a value out of range (negative, NaN, huge). */
+                double age = r.v[i].oldest_age;
+                uint64_t ms = age > 0 && age < 1e15 ? (uint64_t)(age * 1000.0) : 0;
                 buf_append(b, sm->name, nlen);
                 buf_append(b, r.v[i].labels.data, r.v[i].labels.len);
                 buf_append_u64(b, ms / 1000);
@@ -291,6 +298,11 @@ static void print_server(monitor_t *m, buf_t *b)
     sample_u(b, "stanza_bytes_in_total", ns.in_bytes);
     family(b, "stanza_bytes_out_total", "counter", "Payload bytes delivered.");
     sample_u(b, "stanza_bytes_out_total", ns.out_bytes);
+    family(b, "stanza_http_connections", "gauge", "Monitoring HTTP connections open.");
+    sample_u(b, "stanza_http_connections", httpd_conns(m->httpd));
+    family(b, "stanza_http_evictions_total", "counter",
+           "Monitoring HTTP connections closed to make room (the table was full).");
+    sample_u(b, "stanza_http_evictions_total", httpd_evicted(m->httpd));
     family(b, "stanza_slow_consumers_total", "counter", "Clients closed as slow consumers.");
     sample_u(b, "stanza_slow_consumers_total", ns.slow_consumers);
     family(b, "stanza_redeliveries_total", "counter", "Messages redelivered (AckWait expired).");

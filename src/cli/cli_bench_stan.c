@@ -15,6 +15,7 @@
 #include "cli_bench.h"
 #include "cli_commands.h"
 #include "cli_common.h"
+#include "sort.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -359,7 +360,12 @@ static double percentile(const double *sorted, int64_t n, double p)
 
 void cli_bench_percentiles(double *samples, int64_t n, double pct[3])
 {
-    qsort(samples, (size_t)n, sizeof *samples, cmp_double);
+    if (n <= 0) {
+        /* No samples: nothing to rank (percentile would read before the array). */
+        pct[0] = pct[1] = pct[2] = 0;
+        return;
+    }
+    sort_array(samples, (size_t)n, sizeof *samples, cmp_double);
     pct[0] = percentile(samples, n, 50);
     pct[1] = percentile(samples, n, 90);
     pct[2] = percentile(samples, n, 99);

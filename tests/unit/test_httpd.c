@@ -1,317 +1,24 @@
 /* Unit tests for httpd: the server runs on its own loop in a second thread; the test talks to it
  * over raw blocking sockets, every wait bounded by poll() with a deadline. Covers queries and
  * their decoding, HEAD, keep-alive, HTTP/1.0, pipelining, byte-by-byte requests, 405, 400, 431,
- * 413, the connection limit, idle and slowloris timeouts, a client that does not read, and
+ * 413, the connection table and its oldest-idle eviction, idle and slowloris timeouts (the head
+ * deadline runs from the accept), a client that does not read, and
  * httpd_close with clients connected (the loop must end with every handle closed). */
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "httpd.h"
-#include "log.h"
+#include "httpd_fixture.h"
 #include "test.h"
-
-#define WAIT_MS 5000 /* deadline for anything the server should do promptly */
-#define BIG_BODY (1024 * 1024)
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* ---- the server thread ---- */
-
-typedef struct {
-    uv_loop_t loop;
-    uv_async_t stop;
-    uv_timer_t probe;
-    httpd_t *h;
-    pthread_t thread;
-    unsigned idle_ms, request_ms;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int port; /* -1 on listen failure */
-    bool ready;
-    atomic_size_t conns; /* httpd_conns, mirrored by the probe timer */
-    atomic_int requests; /* handler calls */
-    bool done_called;
-    int loop_close_rc;
-} srv_t;
-
-/* Echoes the request: "METHOD PATH q=QUERY a=A b=B\n" (a and b decoded, "-" when absent).
- * /big answers BIG_BODY bytes; /teapot answers 418 with an extra header. */
-static void handler(void *arg, const httpd_req_t *req, httpd_resp_t *resp)
-{
-    srv_t *f = arg;
-    atomic_fetch_add(&f->requests, 1);
-    CHECK(req->path[req->path_len] == '\0');
-    CHECK(req->query[req->query_len] == '\0');
-    if (strcmp(req->path, "/big") == 0) {
-        resp->content_type = "application/octet-stream";
-        buf_reserve(&resp->body, BIG_BODY);
-        memset(resp->body.data, 'x', BIG_BODY);
-        resp->body.len = BIG_BODY;
-        return;
-    }
-    if (strcmp(req->path, "/teapot") == 0) {
-        resp->status = 418;
-        resp->content_type = "text/plain";
-        httpd_resp_header(resp, "X-Tea", "earl grey");
-        httpd_resp_header(resp, "X-Bad", "a\r\nInjected: yes"); /* dropped */
-        buf_append_str(&resp->body, "short and stout\n");
-        return;
-    }
-    char a[64], b[64];
-    if (!httpd_query_get(req, "a", a, sizeof a)) strcpy(a, "-");
-    if (!httpd_query_get(req, "b", b, sizeof b)) strcpy(b, "-");
-    buf_printf(&resp->body, "%s %s q=%s a=%s b=%s\n", req->method, req->path, req->query, a, b);
-}
-
-static void on_probe(uv_timer_t *t)
-{
-    srv_t *f = t->data;
-    atomic_store(&f->conns, httpd_conns(f->h));
-}
-
-static void on_done(void *arg)
-{
-    srv_t *f = arg;
-    f->done_called = true;
-}
-
-static void on_stop(uv_async_t *a)
-{
-    srv_t *f = a->data;
-    httpd_close(f->h, on_done, f);
-    uv_close((uv_handle_t *)&f->stop, NULL);
-    uv_close((uv_handle_t *)&f->probe, NULL);
-}
-
-static void *srv_main(void *arg)
-{
-    srv_t *f = arg;
-    CHECK_EQ_INT(uv_loop_init(&f->loop), 0);
-    f->h = httpd_new(&f->loop, handler, f);
-    httpd_set_timeouts(f->h, f->idle_ms, f->request_ms);
-    char err[256] = "";
-    int rc = httpd_listen(f->h, "127.0.0.1", 0, err, sizeof err);
-    if (rc) fprintf(stderr, "httpd_listen: %s\n", err);
-    uv_async_init(&f->loop, &f->stop, on_stop);
-    f->stop.data = f;
-    uv_timer_init(&f->loop, &f->probe);
-    f->probe.data = f;
-    uv_timer_start(&f->probe, on_probe, 0, 5);
-    pthread_mutex_lock(&f->mu);
-    f->port = rc ? -1 : httpd_port(f->h);
-    f->ready = true;
-    pthread_cond_signal(&f->cv);
-    pthread_mutex_unlock(&f->mu);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    httpd_free(f->h);
-    f->loop_close_rc = uv_loop_close(&f->loop);
-    return NULL;
-}
-
-static srv_t *srv_start(unsigned idle_ms, unsigned request_ms)
-{
-    srv_t *f = calloc(1, sizeof *f);
-    CHECK(f);
-    f->idle_ms = idle_ms;
-    f->request_ms = request_ms;
-    pthread_mutex_init(&f->mu, NULL);
-    pthread_cond_init(&f->cv, NULL);
-    CHECK_EQ_INT(pthread_create(&f->thread, NULL, srv_main, f), 0);
-    pthread_mutex_lock(&f->mu);
-    while (!f->ready)
-        pthread_cond_wait(&f->cv, &f->mu);
-    pthread_mutex_unlock(&f->mu);
-    CHECK(f->port > 0);
-    return f;
-}
-
-/* httpd_close from the loop; the loop must then end by itself, every handle closed. */
-static void srv_stop(srv_t *f)
-{
-    uv_async_send(&f->stop);
-    CHECK_EQ_INT(pthread_join(f->thread, NULL), 0);
-    CHECK(f->done_called);
-    CHECK_EQ_INT(f->loop_close_rc, 0);
-    pthread_mutex_destroy(&f->mu);
-    pthread_cond_destroy(&f->cv);
-    free(f);
-}
-
-/* Polls a condition on the server's state until it holds or the deadline passes. */
-static bool wait_conns(srv_t *f, size_t n)
-{
-    int64_t deadline = now_ms() + WAIT_MS;
-    while (atomic_load(&f->conns) != n) {
-        if (now_ms() >= deadline) return false;
-        struct timespec ts = {0, 2 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    return true;
-}
-
-static bool wait_requests(srv_t *f, int n)
-{
-    int64_t deadline = now_ms() + WAIT_MS;
-    while (atomic_load(&f->requests) < n) {
-        if (now_ms() >= deadline) return false;
-        struct timespec ts = {0, 2 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    return true;
-}
-
-/* ---- the client ---- */
-
-typedef struct {
-    int fd;
-    char buf[64 * 1024];
-    size_t len;
-} cli_t;
-
-typedef struct {
-    int status;
-    char head[16 * 1024];
-    char body[16 * 1024];
-    size_t body_len;
-} resp_t;
-
-static cli_t *cli_open(srv_t *f)
-{
-    cli_t *c = calloc(1, sizeof *c);
-    CHECK(c);
-    c->fd = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(c->fd >= 0);
-    int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK_EQ_INT(connect(c->fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    return c;
-}
-
-static void cli_close(cli_t *c)
-{
-    close(c->fd);
-    free(c);
-}
-
-/* Returns false if the peer closed or reset first (the server may close a refused one). */
-static bool cli_send(cli_t *c, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return false;
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
-static void cli_send_str(cli_t *c, const char *s)
-{
-    CHECK(cli_send(c, s, strlen(s)));
-}
-
-/* Reads more into c->buf before deadline: 1 = got bytes, 0 = EOF or reset, -1 = timeout. */
-static int cli_fill(cli_t *c, int64_t deadline)
-{
-    CHECK(c->len < sizeof c->buf);
-    for (;;) {
-        int64_t left = deadline - now_ms();
-        if (left <= 0) return -1;
-        struct pollfd p = {.fd = c->fd, .events = POLLIN};
-        int r = poll(&p, 1, (int)left);
-        if (r < 0 && errno == EINTR) continue;
-        if (r == 0) return -1;
-        CHECK(r > 0);
-        ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE))) return 0;
-        CHECK(n > 0);
-        c->len += (size_t)n;
-        return 1;
-    }
-}
-
-/* Reads one response; a HEAD response has no body whatever its Content-Length. */
-static bool cli_read(cli_t *c, resp_t *r, bool head)
-{
-    int64_t deadline = now_ms() + WAIT_MS;
-    r->status = 0;
-    char *end;
-    while (!(end = memmem(c->buf, c->len, "\r\n\r\n", 4)))
-        if (cli_fill(c, deadline) <= 0) return false;
-    size_t hl = (size_t)(end + 4 - c->buf);
-    CHECK(hl < sizeof r->head);
-    memcpy(r->head, c->buf, hl);
-    r->head[hl] = '\0';
-    CHECK_EQ_INT(sscanf(r->head, "HTTP/1.1 %d ", &r->status), 1);
-    const char *cl = strcasestr(r->head, "\r\nContent-Length: ");
-    CHECK(cl);
-    size_t blen = head ? 0 : (size_t)strtoul(cl + 18, NULL, 10);
-    CHECK(blen < sizeof r->body);
-    while (c->len < hl + blen)
-        if (cli_fill(c, deadline) <= 0) return false;
-    memcpy(r->body, c->buf + hl, blen);
-    r->body[blen] = '\0';
-    r->body_len = blen;
-    memmove(c->buf, c->buf + hl + blen, c->len - hl - blen);
-    c->len -= hl + blen;
-    return true;
-}
-
-static void cli_expect(cli_t *c, resp_t *r, bool head, int status)
-{
-    CHECK(cli_read(c, r, head));
-    CHECK_EQ_INT(r->status, status);
-}
-
-/* The value of header name ("" if absent), in a static buffer. */
-static const char *hdr(const resp_t *r, const char *name)
-{
-    static char val[256];
-    char pat[64];
-    snprintf(pat, sizeof pat, "\r\n%s: ", name);
-    const char *p = strcasestr(r->head, pat);
-    if (!p) return "";
-    p += strlen(pat);
-    size_t n = strcspn(p, "\r");
-    CHECK(n < sizeof val);
-    memcpy(val, p, n);
-    val[n] = '\0';
-    return val;
-}
-
-/* The server closes: EOF (or a reset) before the deadline, and no more bytes than expected. */
-static bool cli_wait_close(cli_t *c, int64_t timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    for (;;) {
-        int r = cli_fill(c, deadline);
-        if (r == 0) return c->len == 0;
-        if (r < 0) return false;
-    }
-}
 
 /* ---- tests ---- */
 
@@ -345,9 +52,14 @@ static void test_query_get(void)
     char one[2];
     CHECK(httpd_query_get(&req, "a", one, sizeof one));
     CHECK_EQ_STR(one, "1");
+    /* Present whatever the value, so a caller can refuse what httpd_query_get cannot return. */
+    CHECK(httpd_query_has(&req, "long") && httpd_query_has(&req, "nul"));
+    CHECK(httpd_query_has(&req, "flag") && httpd_query_has(&req, "key"));
+    CHECK(!httpd_query_has(&req, "missing"));
     req.query = "";
     req.query_len = 0;
     CHECK(!httpd_query_get(&req, "a", out, sizeof out));
+    CHECK(!httpd_query_has(&req, "a"));
 }
 
 static void test_get_query(void)
@@ -609,49 +321,119 @@ static void test_body_413(void)
     srv_stop(f);
 }
 
-static void test_max_conns(void)
+/* Waits until the loop's clock has moved on from now (uv_now has millisecond resolution):
+ * connections accepted before are then old enough to be evicted. */
+static void next_ms(void)
 {
-    srv_t *f = srv_start(5000, 5000);
-    enum { N = 70 };
+    int64_t t = now_ms();
+    while (now_ms() <= t + 1) {
+        struct timespec ts = {0, 500 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* A full table: each newcomer evicts the connection that has gone longest without progress,
+ * in that order; those that progressed (answered requests) stay, and the count never passes
+ * the table's size. */
+static void test_max_conns_evicts_oldest(void)
+{
+    enum { MAX = 8 };
+    srv_t *f = srv_start_max(5000, 5000, MAX);
+    cli_t *c[MAX];
+    resp_t r;
+    for (int i = 0; i < MAX; i++) {
+        c[i] = cli_open(f);
+        CHECK(wait_conns(f, (size_t)i + 1)); /* accepted in this order */
+    }
+    /* c[0] is answered (progress: it goes to the back); the others are stuck in a head or
+     * silent. */
+    cli_send_str(c[0], "GET /busy HTTP/1.1\r\n\r\n");
+    cli_expect(c[0], &r, false, 200);
+    for (int i = 1; i < MAX; i += 2)
+        cli_send_str(c[i], "GET /stuck HTTP/1.1\r\nHost: ");
+    next_ms();
+    /* Each newcomer is served, and evicts c[1], c[2], ... in turn. */
+    for (int i = 1; i < MAX; i++) {
+        cli_t *d = cli_open(f);
+        cli_send_str(d, "GET /new HTTP/1.1\r\n\r\n");
+        cli_expect(d, &r, false, 200);
+        CHECK_EQ_STR(r.body, "GET /new q= a=- b=-\n");
+        CHECK(cli_wait_close(c[i], WAIT_MS));
+        cli_close(c[i]);
+        c[i] = d; /* answered: now among the newest */
+        CHECK_EQ_INT(atomic_load(&f->requests), i + 1);
+        next_ms();
+    }
+    CHECK(wait_conns(f, MAX));
+    /* c[0] progressed before all of them: it is the oldest now, and the next one to go. */
+    cli_t *d = cli_open(f);
+    cli_send_str(d, "GET /last HTTP/1.1\r\n\r\n");
+    cli_expect(d, &r, false, 200);
+    CHECK(cli_wait_close(c[0], WAIT_MS));
+    cli_close(c[0]);
+    c[0] = d;
+    /* The survivors are still good. */
+    for (int i = 0; i < MAX; i++) {
+        cli_send_str(c[i], "GET /again HTTP/1.1\r\n\r\n");
+        cli_expect(c[i], &r, false, 200);
+        cli_close(c[i]);
+    }
+    CHECK(wait_conns(f, 0));
+    srv_stop(f);
+}
+
+/* More connections than the table holds, all at once: nobody waits in the kernel's queue, the
+ * count never passes the limit, and every one answered or closed promptly. */
+static void test_max_conns_burst(void)
+{
+    enum { MAX = 64, N = 200 };
+    srv_t *f = srv_start_max(5000, 5000, MAX);
     cli_t *c[N];
     for (int i = 0; i < N; i++)
         c[i] = cli_open(f);
-    CHECK(wait_conns(f, 64));
-    int served = 0, refused = 0;
-    for (int i = 0; i < N; i++)
-        cli_send(c[i], "GET /hi HTTP/1.1\r\n\r\n", 20); /* a refused one may be gone already */
+    int served = 0;
+    for (int i = 0; i < N; i++) {
+        cli_send(c[i], "GET /hi HTTP/1.1\r\n\r\n", 20); /* an evicted one may be gone */
+        CHECK(atomic_load(&f->conns) <= MAX);
+    }
     for (int i = 0; i < N; i++) {
         resp_t r;
         if (cli_read(c[i], &r, false) && r.status == 200) {
             CHECK_EQ_STR(r.body, "GET /hi q= a=- b=-\n");
             served++;
         } else {
-            /* Refused: a 503 if the socket took it, then closed; or just closed. */
+            /* Evicted (closed) or refused (a 503 if the socket took it, then closed). */
             CHECK(r.status == 503 || r.status == 0);
             CHECK(r.status == 0 || cli_wait_close(c[i], WAIT_MS));
-            refused++;
-        }
-    }
-    CHECK_EQ_INT(served, 64);
-    CHECK_EQ_INT(refused, N - 64);
-    CHECK_EQ_INT(atomic_load(&f->conns), 64);
-    /* The served ones are still good. */
-    for (int i = 0; i < N; i++) {
-        if (i < 64) {
-            resp_t r;
-            cli_send_str(c[i], "GET /again HTTP/1.1\r\n\r\n");
-            cli_expect(c[i], &r, false, 200);
         }
         cli_close(c[i]);
     }
-    /* And once they are gone, new ones are accepted. */
+    /* The newest MAX at least got in; everyone else got an answer or a close, not a hang. */
+    CHECK(served >= MAX);
     CHECK(wait_conns(f, 0));
-    cli_t *d = cli_open(f);
-    resp_t r;
-    cli_send_str(d, "GET /new HTTP/1.1\r\n\r\n");
-    cli_expect(d, &r, false, 200);
-    cli_close(d);
     srv_stop(f);
+}
+
+/* The table follows the process's fd limit: 1024, or a quarter of RLIMIT_NOFILE if smaller. */
+static void test_max_conns_default(void)
+{
+    uv_loop_t loop;
+    CHECK_EQ_INT(uv_loop_init(&loop), 0);
+    struct rlimit rl, old;
+    CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    rl = old;
+    rl.rlim_cur = old.rlim_max == RLIM_INFINITY || old.rlim_max >= 8192 ? 8192 : old.rlim_max;
+    CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+    httpd_t *h = httpd_new(&loop, handler, NULL);
+    CHECK_EQ_INT(httpd_max_conns(h), rl.rlim_cur / 4 < 1024 ? rl.rlim_cur / 4 : 1024);
+    httpd_free(h);
+    rl.rlim_cur = 400;
+    CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+    h = httpd_new(&loop, handler, NULL);
+    CHECK_EQ_INT(httpd_max_conns(h), 100);
+    httpd_free(h);
+    CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    CHECK_EQ_INT(uv_loop_close(&loop), 0);
 }
 
 static void test_idle_timeout(void)
@@ -708,6 +490,46 @@ static void test_slowloris_408(void)
     CHECK(cli_wait_close(c, WAIT_MS));
     cli_close(c);
     CHECK_EQ_INT(atomic_load(&f->requests), 0);
+    CHECK(wait_conns(f, 0));
+    srv_stop(f);
+}
+
+/* The first head is due request_ms after the accept: a connection that stays silent, or starts
+ * its head late, gains nothing from the idle timeout. */
+static void test_head_deadline_from_accept(void)
+{
+    srv_t *f = srv_start(5000, 400);
+    /* Silent: closed at the head deadline, not after idle_ms, and without an answer. */
+    int64_t t0 = now_ms();
+    cli_t *c = cli_open(f);
+    CHECK(cli_wait_close(c, WAIT_MS));
+    int64_t took = now_ms() - t0;
+    CHECK(took >= 350 && took < 1500);
+    cli_close(c);
+    /* The head starts 300 ms in: 408 at 400 ms from the accept, not 400 ms from its first byte. */
+    t0 = now_ms();
+    c = cli_open(f);
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    CHECK_EQ_INT(poll(&p, 1, 300), 0);
+    cli_send_str(c, "GET /late HTTP/1.1\r\nHost: ");
+    resp_t r;
+    cli_expect(c, &r, false, 408);
+    took = now_ms() - t0;
+    CHECK(took >= 350 && took < 650);
+    CHECK(cli_wait_close(c, WAIT_MS));
+    cli_close(c);
+    /* On a kept-alive connection the next head's deadline runs from its first byte. */
+    c = cli_open(f);
+    cli_send_str(c, "GET /one HTTP/1.1\r\n\r\n");
+    cli_expect(c, &r, false, 200);
+    p.fd = c->fd;
+    CHECK_EQ_INT(poll(&p, 1, 300), 0);
+    t0 = now_ms();
+    cli_send_str(c, "GET /two HTTP/1.1\r\nHost: ");
+    cli_expect(c, &r, false, 408);
+    CHECK(now_ms() - t0 >= 350);
+    cli_close(c);
+    CHECK_EQ_INT(atomic_load(&f->requests), 1);
     CHECK(wait_conns(f, 0));
     srv_stop(f);
 }
@@ -822,9 +644,12 @@ int main(void)
     TEST_RUN(test_malformed_400);
     TEST_RUN(test_header_431);
     TEST_RUN(test_body_413);
-    TEST_RUN(test_max_conns);
+    TEST_RUN(test_max_conns_evicts_oldest);
+    TEST_RUN(test_max_conns_burst);
+    TEST_RUN(test_max_conns_default);
     TEST_RUN(test_idle_timeout);
     TEST_RUN(test_slowloris_408);
+    TEST_RUN(test_head_deadline_from_accept);
     TEST_RUN(test_slow_reader);
     TEST_RUN(test_close_with_clients);
     TEST_RUN(test_listen_errors);

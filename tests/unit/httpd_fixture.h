@@ -1,0 +1,325 @@
+/* The fixture of the httpd unit tests: an httpd on its own loop in a second thread, with an echo
+ * handler, and a blocking raw-socket client whose every wait is bounded by poll() with a
+ * deadline. Included by test_httpd.c only; static throughout, as a test's own code would be. */
+#ifndef STANZA_TEST_HTTPD_FIXTURE_H
+#define STANZA_TEST_HTTPD_FIXTURE_H
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "httpd.h"
+#include "log.h"
+#include "test.h"
+
+#define WAIT_MS 5000 /* deadline for anything the server should do promptly */
+#define BIG_BODY (1024 * 1024)
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the server thread ---- */
+
+typedef struct {
+    uv_loop_t loop;
+    uv_async_t stop;
+    uv_timer_t probe;
+    httpd_t *h;
+    pthread_t thread;
+    unsigned idle_ms, request_ms;
+    size_t max_conns; /* 0: httpd's default */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int port; /* -1 on listen failure */
+    bool ready;
+    atomic_size_t conns; /* httpd_conns, mirrored by the probe timer */
+    atomic_int requests; /* handler calls */
+    bool done_called;
+    int loop_close_rc;
+} srv_t;
+
+/* Echoes the request: "METHOD PATH q=QUERY a=A b=B\n" (a and b decoded, "-" when absent).
+ * /big answers BIG_BODY bytes; /teapot answers 418 with an extra header. */
+static void handler(void *arg, const httpd_req_t *req, httpd_resp_t *resp)
+{
+    srv_t *f = arg;
+    atomic_fetch_add(&f->requests, 1);
+    CHECK(req->path[req->path_len] == '\0');
+    CHECK(req->query[req->query_len] == '\0');
+    if (strcmp(req->path, "/big") == 0) {
+        resp->content_type = "application/octet-stream";
+        buf_reserve(&resp->body, BIG_BODY);
+        memset(resp->body.data, 'x', BIG_BODY);
+        resp->body.len = BIG_BODY;
+        return;
+    }
+    if (strcmp(req->path, "/teapot") == 0) {
+        resp->status = 418;
+        resp->content_type = "text/plain";
+        httpd_resp_header(resp, "X-Tea", "earl grey");
+        httpd_resp_header(resp, "X-Bad", "a\r\nInjected: yes"); /* dropped */
+        buf_append_str(&resp->body, "short and stout\n");
+        return;
+    }
+    char a[64], b[64];
+    if (!httpd_query_get(req, "a", a, sizeof a)) strcpy(a, "-");
+    if (!httpd_query_get(req, "b", b, sizeof b)) strcpy(b, "-");
+    buf_printf(&resp->body, "%s %s q=%s a=%s b=%s\n", req->method, req->path, req->query, a, b);
+}
+
+static void on_probe(uv_timer_t *t)
+{
+    srv_t *f = t->data;
+    atomic_store(&f->conns, httpd_conns(f->h));
+}
+
+static void on_done(void *arg)
+{
+    srv_t *f = arg;
+    f->done_called = true;
+}
+
+static void on_stop(uv_async_t *a)
+{
+    srv_t *f = a->data;
+    httpd_close(f->h, on_done, f);
+    uv_close((uv_handle_t *)&f->stop, NULL);
+    uv_close((uv_handle_t *)&f->probe, NULL);
+}
+
+static void *srv_main(void *arg)
+{
+    srv_t *f = arg;
+    CHECK_EQ_INT(uv_loop_init(&f->loop), 0);
+    f->h = httpd_new(&f->loop, handler, f);
+    httpd_set_timeouts(f->h, f->idle_ms, f->request_ms);
+    if (f->max_conns) httpd_set_max_conns(f->h, f->max_conns);
+    char err[256] = "";
+    int rc = httpd_listen(f->h, "127.0.0.1", 0, err, sizeof err);
+    if (rc) fprintf(stderr, "httpd_listen: %s\n", err);
+    uv_async_init(&f->loop, &f->stop, on_stop);
+    f->stop.data = f;
+    uv_timer_init(&f->loop, &f->probe);
+    f->probe.data = f;
+    uv_timer_start(&f->probe, on_probe, 0, 5);
+    pthread_mutex_lock(&f->mu);
+    f->port = rc ? -1 : httpd_port(f->h);
+    f->ready = true;
+    pthread_cond_signal(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    httpd_free(f->h);
+    f->loop_close_rc = uv_loop_close(&f->loop);
+    return NULL;
+}
+
+static srv_t *srv_start_max(unsigned idle_ms, unsigned request_ms, size_t max_conns)
+{
+    srv_t *f = calloc(1, sizeof *f);
+    CHECK(f);
+    f->idle_ms = idle_ms;
+    f->request_ms = request_ms;
+    f->max_conns = max_conns;
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cv, NULL);
+    CHECK_EQ_INT(pthread_create(&f->thread, NULL, srv_main, f), 0);
+    pthread_mutex_lock(&f->mu);
+    while (!f->ready)
+        pthread_cond_wait(&f->cv, &f->mu);
+    pthread_mutex_unlock(&f->mu);
+    CHECK(f->port > 0);
+    return f;
+}
+
+static srv_t *srv_start(unsigned idle_ms, unsigned request_ms)
+{
+    return srv_start_max(idle_ms, request_ms, 0);
+}
+
+/* httpd_close from the loop; the loop must then end by itself, every handle closed. */
+static void srv_stop(srv_t *f)
+{
+    uv_async_send(&f->stop);
+    CHECK_EQ_INT(pthread_join(f->thread, NULL), 0);
+    CHECK(f->done_called);
+    CHECK_EQ_INT(f->loop_close_rc, 0);
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->cv);
+    free(f);
+}
+
+/* Polls a condition on the server's state until it holds or the deadline passes. */
+static bool wait_conns(srv_t *f, size_t n)
+{
+    int64_t deadline = now_ms() + WAIT_MS;
+    while (atomic_load(&f->conns) != n) {
+        if (now_ms() >= deadline) return false;
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return true;
+}
+
+static bool wait_requests(srv_t *f, int n)
+{
+    int64_t deadline = now_ms() + WAIT_MS;
+    while (atomic_load(&f->requests) < n) {
+        if (now_ms() >= deadline) return false;
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return true;
+}
+
+/* ---- the client ---- */
+
+typedef struct {
+    int fd;
+    char buf[64 * 1024];
+    size_t len;
+} cli_t;
+
+typedef struct {
+    int status;
+    char head[16 * 1024];
+    char body[16 * 1024];
+    size_t body_len;
+} resp_t;
+
+static cli_t *cli_open(srv_t *f)
+{
+    cli_t *c = calloc(1, sizeof *c);
+    CHECK(c);
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(c->fd >= 0);
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK_EQ_INT(connect(c->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return c;
+}
+
+static void cli_close(cli_t *c)
+{
+    close(c->fd);
+    free(c);
+}
+
+/* Returns false if the peer closed or reset first (the server may close a refused one). */
+static bool cli_send(cli_t *c, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+static void cli_send_str(cli_t *c, const char *s)
+{
+    CHECK(cli_send(c, s, strlen(s)));
+}
+
+/* Reads more into c->buf before deadline: 1 = got bytes, 0 = EOF or reset, -1 = timeout. */
+static int cli_fill(cli_t *c, int64_t deadline)
+{
+    CHECK(c->len < sizeof c->buf);
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0) return -1;
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        int r = poll(&p, 1, (int)left);
+        if (r < 0 && errno == EINTR) continue;
+        if (r == 0) return -1;
+        CHECK(r > 0);
+        ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE))) return 0;
+        CHECK(n > 0);
+        c->len += (size_t)n;
+        return 1;
+    }
+}
+
+/* Reads one response; a HEAD response has no body whatever its Content-Length. */
+static bool cli_read(cli_t *c, resp_t *r, bool head)
+{
+    int64_t deadline = now_ms() + WAIT_MS;
+    r->status = 0;
+    char *end;
+    while (!(end = memmem(c->buf, c->len, "\r\n\r\n", 4)))
+        if (cli_fill(c, deadline) <= 0) return false;
+    size_t hl = (size_t)(end + 4 - c->buf);
+    CHECK(hl < sizeof r->head);
+    memcpy(r->head, c->buf, hl);
+    r->head[hl] = '\0';
+    CHECK_EQ_INT(sscanf(r->head, "HTTP/1.1 %d ", &r->status), 1);
+    const char *cl = strcasestr(r->head, "\r\nContent-Length: ");
+    CHECK(cl);
+    size_t blen = head ? 0 : (size_t)strtoul(cl + 18, NULL, 10);
+    CHECK(blen < sizeof r->body);
+    while (c->len < hl + blen)
+        if (cli_fill(c, deadline) <= 0) return false;
+    memcpy(r->body, c->buf + hl, blen);
+    r->body[blen] = '\0';
+    r->body_len = blen;
+    memmove(c->buf, c->buf + hl + blen, c->len - hl - blen);
+    c->len -= hl + blen;
+    return true;
+}
+
+static void cli_expect(cli_t *c, resp_t *r, bool head, int status)
+{
+    CHECK(cli_read(c, r, head));
+    CHECK_EQ_INT(r->status, status);
+}
+
+/* The value of header name ("" if absent), in a static buffer. */
+static const char *hdr(const resp_t *r, const char *name)
+{
+    static char val[256];
+    char pat[64];
+    snprintf(pat, sizeof pat, "\r\n%s: ", name);
+    const char *p = strcasestr(r->head, pat);
+    if (!p) return "";
+    p += strlen(pat);
+    size_t n = strcspn(p, "\r");
+    CHECK(n < sizeof val);
+    memcpy(val, p, n);
+    val[n] = '\0';
+    return val;
+}
+
+/* The server closes: EOF (or a reset) before the deadline, and no more bytes than expected. */
+static bool cli_wait_close(cli_t *c, int64_t timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        int r = cli_fill(c, deadline);
+        if (r == 0) return c->len == 0;
+        if (r < 0) return false;
+    }
+}
+
+#endif
