@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -180,9 +181,66 @@ static void test_invalid_sub_flood_never_reading(void)
     CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
 }
 
+/* A client whose buffer cannot grow is closed; the daemon and everyone else carry on. Each
+ * client declares a 60 MB message and sends one byte of it, so the parser reserves the whole
+ * payload; the server runs with its address space capped (RLIMIT_AS, inherited through the
+ * fork; under ASan, which needs a huge address space, its allocator refuses allocations over
+ * 32 MiB instead), so some reservation fails. Before, that aborted the whole daemon. */
+static void test_allocation_failure_closes_only_that_client(void)
+{
+    enum { HOGS = 16 };
+    struct hserver s;
+    const char *conf = "max_payload: 64MB\n";
+#ifdef SANITIZED
+    char asan[512];
+    const char *prev = getenv("ASAN_OPTIONS");
+    snprintf(asan, sizeof asan, "%s%sallocator_may_return_null=1:max_allocation_size_mb=32",
+             prev ? prev : "", prev && *prev ? ":" : "");
+    setenv("ASAN_OPTIONS", asan, 1);
+    CHECK(harness_server_start(&s, conf, NULL) == 0);
+    if (prev)
+        setenv("ASAN_OPTIONS", prev, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+#else
+    struct rlimit old, lim;
+    CHECK(getrlimit(RLIMIT_AS, &old) == 0);
+    lim = old;
+    lim.rlim_cur = 768ull * 1024 * 1024; /* the idle daemon maps ~440 MiB (LMDB, threads) */
+    CHECK(setrlimit(RLIMIT_AS, &lim) == 0);
+    int rc = harness_server_start(&s, conf, NULL);
+    CHECK(setrlimit(RLIMIT_AS, &old) == 0);
+    CHECK(rc == 0);
+#endif
+    int other = hraw_client(s.port, "{\"verbose\":false}");
+    CHECK(other >= 0);
+    int hogs[HOGS];
+    for (int i = 0; i < HOGS; i++) {
+        hogs[i] = hraw_client(s.port, "{\"verbose\":false}");
+        CHECK(hogs[i] >= 0);
+        CHECK(hraw_send(hogs[i], "PUB big 60000000\r\nx"));
+        CHECK(ping_rtt(other) <= PROMPT_MS); /* the head has been read when this returns */
+    }
+    if (!hfile_wait_contains(s.log, "Client connection closed: Out of Memory", T_MS)) {
+        harness_dump_log(&s);
+        CHECK(!"no client was closed for want of memory");
+    }
+    /* The daemon is alive and serves the other client and new ones. */
+    CHECK(ping_rtt(other) <= PROMPT_MS);
+    for (int i = 0; i < HOGS; i++)
+        close(hogs[i]);
+    int fresh = hraw_client(s.port, "{\"verbose\":false}");
+    CHECK(fresh >= 0);
+    CHECK(ping_rtt(fresh) <= PROMPT_MS);
+    close(fresh);
+    close(other);
+    CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
+}
+
 int main(void)
 {
     TEST_RUN(test_ping_flood_never_reading);
     TEST_RUN(test_invalid_sub_flood_never_reading);
+    TEST_RUN(test_allocation_failure_closes_only_that_client);
     return test_summary();
 }
