@@ -64,8 +64,13 @@ size_t httpd_conns(const httpd_t *h);
  * refused. */
 void httpd_set_max_conns(httpd_t *h, size_t n);
 size_t httpd_max_conns(const httpd_t *h);
-/* Connections evicted so far to make room. */
+/* Connections evicted so far to make room (in the table, or under the output bound). */
 uint64_t httpd_evicted(const httpd_t *h);
+/* Bounds the unsent output of all connections together (default 64 MiB): past it, connections
+ * holding unsent output are closed, longest without progress first, sparing the one whose
+ * answer was just queued. Each connection is also closed on its own past 4 MiB unsent when it
+ * sends another request. */
+void httpd_set_max_output(httpd_t *h, size_t bytes);
 /* Stops listening and closes every connection at once; done(arg) runs from the loop when all
  * handles are closed. Call once; done may be NULL. */
 void httpd_close(httpd_t *h, void (*done)(void *arg), void *arg);

@@ -41,6 +41,7 @@
 #define MIN_CONNS 16
 #define LISTEN_BACKLOG 1024           /* the kernel caps it at net.core.somaxconn */
 #define MAX_PENDING (4 * 1024 * 1024) /* unsent output before a client counts as not reading */
+#define MAX_OUTPUT (64 * 1024 * 1024) /* unsent output of all connections together */
 #define EAGER_FLUSH (256 * 1024)      /* write before the read is done past this */
 #define KEEP_BUF (16 * 1024)          /* larger buffers are released once drained */
 #define DEFAULT_IDLE_MS 5000
@@ -88,6 +89,7 @@ struct httpd {
     hconn_t *conns, *conns_tail; /* linked, by last progress: the head is evicted first */
     size_t nconns;               /* linked */
     size_t max_conns;
+    size_t max_output;
     uint64_t evicted;
     size_t nalloc; /* allocated, including those being closed */
     void (*done)(void *arg);
@@ -259,6 +261,30 @@ static bool has_crlf(const char *s)
     return strpbrk(s, "\r\n") != NULL;
 }
 
+/* Keeps the unsent output of all connections under max_output: a thousand clients that each
+ * ask for a big answer and never read it must not hold gigabytes. Past the bound, connections
+ * holding unsent output are closed, longest without progress first (one that does not read
+ * makes none); `keep`, whose answer was just queued, is spared. Called only when a connection
+ * holds EAGER_FLUSH or more unsent, so the walk is rare and small answers never pay for it. */
+static void bound_output(httpd_t *h, hconn_t *keep)
+{
+    size_t total = 0;
+    for (hconn_t *x = h->conns; x; x = x->next)
+        total += pending_bytes(x);
+    hconn_t *next;
+    for (hconn_t *x = h->conns; x && total > h->max_output; x = next) {
+        next = x->next;
+        size_t p = pending_bytes(x);
+        if (x == keep || p == 0) continue;
+        char who[96];
+        LOG_D("httpd: %s: closed with %zu bytes unsent: %zu unsent in all",
+              peer(x, who, sizeof who), p, total);
+        total -= p;
+        h->evicted++;
+        conn_close(x);
+    }
+}
+
 /* Runs the handler for the request the parser just completed and queues its response. */
 static void serve(hconn_t *c)
 {
@@ -331,6 +357,7 @@ static void serve(hconn_t *c)
     /* Big answers to pipelined requests go to the socket now, so MAX_PENDING measures what the
      * client did not take, not how many requests one read held. */
     if (c->out.len >= EAGER_FLUSH) flush(c);
+    if (!c->closing && pending_bytes(c) >= EAGER_FLUSH) bound_output(h, c);
 }
 
 /* ---- writing ---------------------------------------------------------------------------- */
@@ -643,6 +670,7 @@ httpd_t *httpd_new(uv_loop_t *loop, httpd_handler_fn fn, void *arg)
     h->idle_ms = DEFAULT_IDLE_MS;
     h->request_ms = DEFAULT_REQUEST_MS;
     h->max_conns = MAX_CONNS;
+    h->max_output = MAX_OUTPUT;
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
         rl.rlim_cur / 4 < h->max_conns)
@@ -725,6 +753,11 @@ size_t httpd_max_conns(const httpd_t *h)
 uint64_t httpd_evicted(const httpd_t *h)
 {
     return h->evicted;
+}
+
+void httpd_set_max_output(httpd_t *h, size_t bytes)
+{
+    h->max_output = bytes;
 }
 
 void httpd_close(httpd_t *h, void (*done)(void *arg), void *arg)

@@ -301,7 +301,8 @@ static void print_server(monitor_t *m, buf_t *b)
     family(b, "stanza_http_connections", "gauge", "Monitoring HTTP connections open.");
     sample_u(b, "stanza_http_connections", httpd_conns(m->httpd));
     family(b, "stanza_http_evictions_total", "counter",
-           "Monitoring HTTP connections closed to make room (the table was full).");
+           "Monitoring HTTP connections closed to make room: a full connection table, or "
+           "unsent output of all connections over its bound.");
     sample_u(b, "stanza_http_evictions_total", httpd_evicted(m->httpd));
     family(b, "stanza_slow_consumers_total", "counter", "Clients closed as slow consumers.");
     sample_u(b, "stanza_slow_consumers_total", ns.slow_consumers);

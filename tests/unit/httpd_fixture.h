@@ -44,7 +44,8 @@ typedef struct {
     httpd_t *h;
     pthread_t thread;
     unsigned idle_ms, request_ms;
-    size_t max_conns; /* 0: httpd's default */
+    size_t max_conns;  /* 0: httpd's default */
+    size_t max_output; /* 0: httpd's default */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int port; /* -1 on listen failure */
@@ -111,6 +112,7 @@ static void *srv_main(void *arg)
     f->h = httpd_new(&f->loop, handler, f);
     httpd_set_timeouts(f->h, f->idle_ms, f->request_ms);
     if (f->max_conns) httpd_set_max_conns(f->h, f->max_conns);
+    if (f->max_output) httpd_set_max_output(f->h, f->max_output);
     char err[256] = "";
     int rc = httpd_listen(f->h, "127.0.0.1", 0, err, sizeof err);
     if (rc) fprintf(stderr, "httpd_listen: %s\n", err);
@@ -130,13 +132,16 @@ static void *srv_main(void *arg)
     return NULL;
 }
 
-static srv_t *srv_start_max(unsigned idle_ms, unsigned request_ms, size_t max_conns)
+/* max_conns and max_output: 0 keeps httpd's defaults. */
+static srv_t *srv_start_opts(unsigned idle_ms, unsigned request_ms, size_t max_conns,
+                             size_t max_output)
 {
     srv_t *f = calloc(1, sizeof *f);
     CHECK(f);
     f->idle_ms = idle_ms;
     f->request_ms = request_ms;
     f->max_conns = max_conns;
+    f->max_output = max_output;
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cv, NULL);
     CHECK_EQ_INT(pthread_create(&f->thread, NULL, srv_main, f), 0);
@@ -150,7 +155,7 @@ static srv_t *srv_start_max(unsigned idle_ms, unsigned request_ms, size_t max_co
 
 static srv_t *srv_start(unsigned idle_ms, unsigned request_ms)
 {
-    return srv_start_max(idle_ms, request_ms, 0);
+    return srv_start_opts(idle_ms, request_ms, 0, 0);
 }
 
 /* httpd_close from the loop; the loop must then end by itself, every handle closed. */
@@ -203,7 +208,8 @@ typedef struct {
     size_t body_len;
 } resp_t;
 
-static cli_t *cli_open(srv_t *f)
+/* rcvbuf > 0 sets SO_RCVBUF before connecting: a client the server can fill up. */
+static cli_t *cli_open_rcvbuf(srv_t *f, int rcvbuf)
 {
     cli_t *c = calloc(1, sizeof *c);
     CHECK(c);
@@ -211,10 +217,16 @@ static cli_t *cli_open(srv_t *f)
     CHECK(c->fd >= 0);
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (rcvbuf > 0) setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     CHECK_EQ_INT(connect(c->fd, (struct sockaddr *)&sa, sizeof sa), 0);
     return c;
+}
+
+static cli_t *cli_open(srv_t *f)
+{
+    return cli_open_rcvbuf(f, 0);
 }
 
 static void cli_close(cli_t *c)

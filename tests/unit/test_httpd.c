@@ -338,7 +338,7 @@ static void next_ms(void)
 static void test_max_conns_evicts_oldest(void)
 {
     enum { MAX = 8 };
-    srv_t *f = srv_start_max(5000, 5000, MAX);
+    srv_t *f = srv_start_opts(5000, 5000, MAX, 0);
     cli_t *c[MAX];
     resp_t r;
     for (int i = 0; i < MAX; i++) {
@@ -387,7 +387,7 @@ static void test_max_conns_evicts_oldest(void)
 static void test_max_conns_burst(void)
 {
     enum { MAX = 64, N = 200 };
-    srv_t *f = srv_start_max(5000, 5000, MAX);
+    srv_t *f = srv_start_opts(5000, 5000, MAX, 0);
     cli_t *c[N];
     for (int i = 0; i < N; i++)
         c[i] = cli_open(f);
@@ -564,6 +564,66 @@ static void test_slow_reader(void)
     srv_stop(f);
 }
 
+/* Reads until the server closes (or resets) the connection; returns the bytes that came, or
+ * SIZE_MAX if it was still open at the deadline. */
+static size_t drain_to_close(cli_t *c)
+{
+    size_t total = 0;
+    int64_t deadline = now_ms() + WAIT_MS;
+    for (;;) {
+        int r = cli_fill(c, deadline);
+        if (r < 0) return SIZE_MAX;
+        total += c->len;
+        c->len = 0;
+        if (r == 0) return total;
+    }
+}
+
+/* Clients that each ask for 5 MiB of answers (five pipelined /big) and never read them: past
+ * the bound on everyone's unsent output, the oldest are closed at once (the idle and request
+ * timeouts are far off), and the newest still gets all of its answers. A loopback socket takes
+ * 1-3 MiB itself (its send buffer starts at ten 64 KiB segments and grows), so each client
+ * leaves 2-4 MiB unsent, under the 4 MiB at which one connection is closed on its own. */
+static void test_output_bound(void)
+{
+    enum { N = 5, ASKED = 5 };
+    srv_t *f = srv_start_opts(60000, 60000, 0, 3 * BIG_BODY);
+    cli_t *c[N];
+    char asks[ASKED * 32];
+    size_t n = 0;
+    for (int i = 0; i < ASKED; i++)
+        n += (size_t)sprintf(asks + n, "GET /big HTTP/1.1\r\n\r\n");
+    for (int i = 0; i < N; i++) {
+        c[i] = cli_open_rcvbuf(f, 4096); /* so the kernel holds little of the answers */
+        CHECK(cli_send(c[i], asks, n));
+        CHECK(wait_requests(f, ASKED * (i + 1)));
+    }
+    /* No more than one besides the newest fits in 3 MiB. */
+    int64_t deadline = now_ms() + WAIT_MS;
+    while (atomic_load(&f->conns) > 2 && now_ms() < deadline) {
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    CHECK(atomic_load(&f->conns) <= 2);
+    /* The oldest went first, closed (what the kernel already held still arrives, then the end). */
+    for (int i = 0; i < N - 2; i++) {
+        size_t got = drain_to_close(c[i]);
+        CHECK(got != SIZE_MAX && got < (size_t)ASKED * BIG_BODY);
+    }
+    /* The newest gets all of its answers. */
+    size_t got = 0;
+    deadline = now_ms() + WAIT_MS;
+    while (got < (size_t)ASKED * BIG_BODY) {
+        CHECK(cli_fill(c[N - 1], deadline) == 1);
+        got += c[N - 1]->len;
+        c[N - 1]->len = 0;
+    }
+    for (int i = 0; i < N; i++)
+        cli_close(c[i]);
+    CHECK(wait_conns(f, 0));
+    srv_stop(f);
+}
+
 static void test_close_with_clients(void)
 {
     srv_t *f = srv_start(5000, 5000);
@@ -651,6 +711,7 @@ int main(void)
     TEST_RUN(test_slowloris_408);
     TEST_RUN(test_head_deadline_from_accept);
     TEST_RUN(test_slow_reader);
+    TEST_RUN(test_output_bound);
     TEST_RUN(test_close_with_clients);
     TEST_RUN(test_listen_errors);
     return test_summary();
