@@ -62,9 +62,9 @@ static void test_max_inflight_capped(void)
 }
 
 /* While a subscriber drains 500,000 messages with a wide window, another client's PINGs are
- * answered: every one within 150 ms, a wide margin for a loaded machine (the benchmark records
- * the real figure, a few ms; before the fix the whole window went out in one loop pass and one
- * PING waited ~0.5 s). */
+ * answered: every one within 150 ms, or (on a machine so loaded that everything crawls) within a
+ * fifth of the drain's time. The benchmark records the real figure, a few ms; before the fix the
+ * whole window went out in one loop pass and one PING waited ~0.6 s of a 1.3 s drain. */
 static void test_ping_answered_during_drain(void)
 {
     enum { N = 500000, MAXS = 200000 };
@@ -86,7 +86,7 @@ static void test_ping_answered_during_drain(void)
 
     static int64_t rtt[MAXS];
     int n = 0;
-    int64_t deadline = harness_now_ms() + T_MS;
+    int64_t start = harness_now_ms(), deadline = start + T_MS;
     while (hstan_rx_count(&rx) < N && n < MAXS && harness_now_ms() < deadline) {
         int64_t t0 = harness_now_ms();
         CHECK(hraw_send(fd, "PING\r\n"));
@@ -94,12 +94,16 @@ static void test_ping_answered_during_drain(void)
         rtt[n++] = harness_now_ms() - t0;
     }
     CHECK(hstan_rx_wait(&rx, N, T_MS));
+    int64_t drain = harness_now_ms() - start;
     CHECK(n >= 5);
     qsort(rtt, (size_t)n, sizeof rtt[0], cmp_i64);
     int64_t p95 = rtt[(n * 95) / 100], max = rtt[n - 1];
-    fprintf(stderr, "   %d PINGs during the drain: median %lld ms, p95 %lld ms, max %lld ms\n", n,
-            (long long)rtt[n / 2], (long long)p95, (long long)max);
-    CHECK(max < 150);
+    fprintf(stderr,
+            "   %d PINGs during a %lld ms drain: median %lld ms, p95 %lld ms, max %lld ms\n", n,
+            (long long)drain, (long long)rtt[n / 2], (long long)p95, (long long)max);
+    /* Either bound holds unless one pass took the loop: on a loaded machine everything is
+     * slower, the drain as much as any PING, so the longest wait is judged against it too. */
+    CHECK(max < 150 || max * 5 < drain);
     close(fd);
     stanSubscription_Destroy(sub);
     stanSubOptions_Destroy(o);
