@@ -62,7 +62,9 @@ static void refill(void)
 static uint8_t next_byte(void)
 {
     if (pool_pos == sizeof pool) refill();
-    return pool[pool_pos++];
+    uint8_t b = pool[pool_pos];
+    pool[pool_pos++] = 0; /* a used byte does not stay in memory to be read later */
+    return b;
 }
 
 void nuid_next(char out[NUID_LEN + 1])
