@@ -164,8 +164,10 @@ int main(int argc, char **argv)
     d.stan = stan_new(d.loop, d.server, &d.cfg);
     d.monitor = monitor_new(d.loop, &d.cfg, d.server, d.stan);
     rc = stan_start(d.stan, err, sizeof err);
-    if (rc == 0) rc = server_start(d.server, err, sizeof err);
+    /* The monitoring port first: once the client port accepts, everything answers (scripts and
+     * tests take the client port as the sign that the server is up). */
     if (rc == 0) rc = monitor_start(d.monitor, err, sizeof err);
+    if (rc == 0) rc = server_start(d.server, err, sizeof err);
     if (rc) {
         LOG_F("%s", err);
         monitor_close(d.monitor, NULL, NULL);
