@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sort.h"
 #include "stan_private.h"
 #include "xalloc.h"
 
@@ -49,7 +50,7 @@ static char **sorted_keys(const strmap_t *m)
     size_t n = 0, it;
     for (strmap_entry_t *e = strmap_first(m, &it); e; e = strmap_next(m, &it, e))
         keys[n++] = e->key;
-    qsort(keys, n, sizeof *keys, cmp_names);
+    sort_array(keys, n, sizeof *keys, cmp_names);
     keys[n] = NULL;
     return keys;
 }
