@@ -282,7 +282,8 @@ static const struct key keys[] = {
     {"file_sync", {0}, K_BOOL, OFF(file_sync), 0, 0},
     {"replace_durable", {0}, K_BOOL, OFF(replace_durable), 0, 0},
     {"max_payload", {0}, K_SIZE, OFF(max_payload), 1, 64 * MIB},
-    {"max_pending", {0}, K_SIZE, OFF(max_pending), 1, INT64_MAX},
+    /* Below 64 KiB even the INFO line and a few replies could close every client at once. */
+    {"max_pending", {0}, K_SIZE, OFF(max_pending), 64 * KIB, INT64_MAX},
     {"max_control_line", {0}, K_SIZE, OFF(max_control_line), 1, INT32_MAX},
     {"max_connections", {0}, K_INT, OFF(max_connections), 1, INT_MAX},
     {"ping_interval", {0}, K_DUR, OFF(ping_interval_ms), 1, INT64_MAX},

@@ -156,6 +156,8 @@ static void test_config_set(void)
     CHECK_EQ_INT(config_set(&cfg, "port", NULL, err, sizeof(err)), -2);
     CHECK_EQ_INT(config_set(&cfg, "max_payload", "65MB", err, sizeof(err)), -2);
     CHECK_EQ_STR(err, "must be between 1 and 64MB");
+    CHECK_EQ_INT(config_set(&cfg, "max_pending", "1000", err, sizeof(err)), -2);
+    CHECK_EQ_STR(err, "must be at least 64KB");
     CHECK_EQ_INT(config_set(&cfg, "max_payload", "-3", err, sizeof(err)), -2);
     CHECK_EQ_INT(config_set(&cfg, "max_payload", "0", err, sizeof(err)), -2);
     CHECK_EQ_INT(config_set(&cfg, "max_payload", "64MB", err, sizeof(err)), 0);
