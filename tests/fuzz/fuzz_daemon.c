@@ -37,6 +37,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     /* The discover subject a client would use: _STAN.discover.test-cluster. Timers stay slow
      * enough that a PING answered late is the daemon's fault, not the fuzzer's. */
     e.cfg.hb_interval_ms = 2000;
+    /* The health client only ever reads PONGs: the server's own PINGs (every 2 min by default)
+     * would close it as stale on a long run. */
+    e.cfg.ping_interval_ms = 24LL * 3600 * 1000;
     e.cfg.hb_timeout_ms = 1000;
     e.cfg.max_channels = 32;
     e.cfg.limits.max_msgs = 64;
