@@ -510,50 +510,6 @@ int config_set_channel_limit(config_limits_t *lim, const char *key, const char *
     return 0;
 }
 
-void config_note_origin(config_t *cfg, const char *key, const char *where, int line)
-{
-    char **slot = strcmp(key, "hb_interval") == 0  ? &cfg->hb_interval_from
-                  : strcmp(key, "hb_timeout") == 0 ? &cfg->hb_timeout_from
-                                                   : NULL;
-    if (!slot) return;
-    size_t n = strlen(where) + 24;
-    char *s = xmalloc(n);
-    if (line > 0)
-        snprintf(s, n, "%s:%d", where, line);
-    else
-        snprintf(s, n, "%s", where);
-    free(*slot);
-    *slot = s;
-}
-
-static void fmt_ms(char *buf, size_t len, int64_t ms)
-{
-    if (ms % 1000 == 0)
-        snprintf(buf, len, "%llds", (long long)(ms / 1000));
-    else
-        snprintf(buf, len, "%lldms", (long long)ms);
-}
-
-/* A heartbeat's answer is awaited before the next one is due: hb_timeout < hb_interval. The
- * message starts with where the offending value was set (hb_timeout's place if it was set). */
-static int check_heartbeats(const config_t *cfg, char *err, size_t errlen)
-{
-    if (cfg->hb_timeout_ms < cfg->hb_interval_ms) return 0;
-    char t[32], i[32];
-    fmt_ms(t, sizeof(t), cfg->hb_timeout_ms);
-    fmt_ms(i, sizeof(i), cfg->hb_interval_ms);
-    const char *tf = cfg->hb_timeout_from, *itf = cfg->hb_interval_from;
-    if (tf)
-        return failf(err, errlen, "%s: hb_timeout %s must be shorter than hb_interval %s (%s%s)",
-                     tf, t, i, itf ? "set at " : "the default", itf ? itf : "");
-    if (itf)
-        return failf(
-            err, errlen,
-            "%s: hb_interval %s must be longer than hb_timeout %s (its default; set it lower)", itf,
-            i, t);
-    return failf(err, errlen, "hb_timeout %s must be shorter than hb_interval %s", t, i);
-}
-
 int config_validate(const config_t *cfg, char *err, size_t errlen)
 {
     char why[128];
@@ -591,7 +547,7 @@ int config_validate(const config_t *cfg, char *err, size_t errlen)
             return failf(err, errlen, "%s: %s", k->name, why);
         }
     }
-    if (check_heartbeats(cfg, err, errlen) < 0) return -1;
+    if (config_check_heartbeats(cfg, err, errlen) < 0) return -1;
     if (config_validate_tls(cfg, err, errlen) < 0) return -1;
     return config_validate_channel_limits(cfg, err, errlen);
 }

@@ -62,6 +62,12 @@ int config_validate_channel_limits(const config_t *cfg, char *err, size_t errlen
 
 void config_free_channel_limits(config_t *cfg);
 
+/* ---- settings checked against each other (config_hb.c) ---- */
+
+/* For config_validate: hb_timeout shorter than hb_interval; -1 with "WHERE: reason" in err,
+ * WHERE being what config_note_origin recorded for the offending value. */
+int config_check_heartbeats(const config_t *cfg, char *err, size_t errlen);
+
 /* ---- the tls section (config_tls.c) ---- */
 
 /* True for the key "tls", whose value may be a section (nats-server's tls block) or a boolean. */
