@@ -922,3 +922,56 @@ void hfile_dump(const char *label, const char *path)
 {
     print_tail(label, path);
 }
+
+/* ---- HTTP ---- */
+
+char *hhttp_raw(int port, const char *request, size_t reqlen)
+{
+    int fd = hraw_connect(port);
+    if (fd < 0) return NULL;
+    if (reqlen && !hraw_send_buf(fd, request, reqlen)) {
+        close(fd);
+        return NULL;
+    }
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    if (!out) {
+        close(fd);
+        return NULL;
+    }
+    int64_t deadline = harness_now_ms() + 10000;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int left = (int)(deadline - harness_now_ms());
+        if (left <= 0 || poll(&p, 1, left) <= 0) break;
+        if (len + 4096 > cap) {
+            char *bigger = realloc(out, cap * 2);
+            if (!bigger) break;
+            out = bigger;
+            cap *= 2;
+        }
+        ssize_t n = read(fd, out + len, cap - len - 1);
+        if (n <= 0) break;
+        len += (size_t)n;
+    }
+    close(fd);
+    out[len] = '\0';
+    return out;
+}
+
+int hhttp_get(int port, const char *path, char **body)
+{
+    char req[1024];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path);
+    char *all = hhttp_raw(port, req, (size_t)n);
+    int status = 0;
+    if (!all) {
+        *body = strdup("");
+        return 0;
+    }
+    sscanf(all, "HTTP/1.%*d %d", &status);
+    char *b = strstr(all, "\r\n\r\n");
+    *body = strdup(b ? b + 4 : "");
+    free(all);
+    return status;
+}

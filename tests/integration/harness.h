@@ -106,6 +106,13 @@ bool hraw_expect_bytes(int fd, const char *bytes, int timeout_ms);
 bool hraw_wait_closed(int fd, int timeout_ms);
 bool hraw_wait_closed_capture(int fd, int timeout_ms, char *seen, size_t seen_len);
 
+/* ---- HTTP (the monitoring port) ---- */
+/* Sends request as is and returns everything the server sent until it closed the connection (or
+ * 10 s passed), NUL-terminated and malloc'ed; NULL if it could not connect or send. */
+char *hhttp_raw(int port, const char *request, size_t reqlen);
+/* GET path over HTTP/1.0; returns the status (0 when none came) and the body in *body
+ * (malloc'ed). */
+int hhttp_get(int port, const char *path, char **body);
 /* ---- libnats helpers ---- */
 
 /* Connects with reconnection off and short timeouts: a test must see a server failure, not have

@@ -30,52 +30,10 @@ static int free_port(void)
     return ntohs(a.sin_port);
 }
 
-/* Sends raw bytes, reads until the server closes (or the deadline); returns the whole answer
- * (malloc'ed) or NULL. */
-static char *http_raw(int port, const char *request, size_t reqlen)
-{
-    int fd = hraw_connect(port);
-    if (fd < 0) return NULL;
-    if (reqlen && write(fd, request, reqlen) != (ssize_t)reqlen) {
-        close(fd);
-        return NULL;
-    }
-    size_t cap = 1 << 16, len = 0;
-    char *out = malloc(cap);
-    int64_t deadline = harness_now_ms() + T_MS;
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int left = (int)(deadline - harness_now_ms());
-        if (left <= 0 || poll(&p, 1, left) <= 0) break;
-        if (len + 4096 > cap) out = realloc(out, cap *= 2);
-        ssize_t n = read(fd, out + len, cap - len - 1);
-        if (n <= 0) break;
-        len += (size_t)n;
-    }
-    close(fd);
-    out[len] = '\0';
-    return out;
-}
-
-/* GET path; returns the status and the body (malloc'ed). */
-static int http_get(int port, const char *path, char **body)
-{
-    char req[1024];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path);
-    char *all = http_raw(port, req, (size_t)n);
-    CHECK(all != NULL);
-    int status = 0;
-    sscanf(all, "HTTP/1.%*d %d", &status);
-    char *b = strstr(all, "\r\n\r\n");
-    *body = strdup(b ? b + 4 : "");
-    free(all);
-    return status;
-}
-
 static json_t *get_json(int port, const char *path)
 {
     char *body;
-    int status = http_get(port, path, &body);
+    int status = hhttp_get(port, path, &body);
     if (status != 200) fprintf(stderr, "GET %s -> %d: %s\n", path, status, body);
     CHECK_EQ_INT(status, 200);
     json_error_t e;
@@ -137,7 +95,7 @@ static void wait_counts(int mport, const char *channel, int64_t pending, int64_t
 static double metric(int mport, const char *series)
 {
     char *body;
-    CHECK_EQ_INT(http_get(mport, "/metrics", &body), 200);
+    CHECK_EQ_INT(hhttp_get(mport, "/metrics", &body), 200);
     double v = -1;
     for (char *line = strtok(body, "\n"); line; line = strtok(NULL, "\n"))
         if (strncmp(line, series, strlen(series)) == 0 && line[strlen(series)] == ' ')
@@ -461,19 +419,19 @@ static void test_nss_keys_promtool_bad_requests(void)
     CHECK_EQ_STR(json_string_value(json_array_get(json_object_get(names, "names"), 0)), "k");
     json_decref(names);
     char *body;
-    CHECK_EQ_INT(http_get(mport, "/streaming/channelsz?channel=nope", &body), 404);
+    CHECK_EQ_INT(hhttp_get(mport, "/streaming/channelsz?channel=nope", &body), 404);
     free(body);
-    CHECK_EQ_INT(http_get(mport, "/streaming/clientsz?client=nope", &body), 404);
+    CHECK_EQ_INT(hhttp_get(mport, "/streaming/clientsz?client=nope", &body), 404);
     free(body);
-    CHECK_EQ_INT(http_get(mport, "/streaming/channelsz?offset=-1", &body), 400);
+    CHECK_EQ_INT(hhttp_get(mport, "/streaming/channelsz?offset=-1", &body), 400);
     free(body);
-    CHECK_EQ_INT(http_get(mport, "/healthz", &body), 200);
+    CHECK_EQ_INT(hhttp_get(mport, "/healthz", &body), 200);
     CHECK(strstr(body, "\"ok\"") != NULL);
     free(body);
 
     /* promtool, when installed (scripts/deps.sh installs it). */
     if (access("/usr/bin/promtool", X_OK) == 0) {
-        CHECK_EQ_INT(http_get(mport, "/metrics", &body), 200);
+        CHECK_EQ_INT(hhttp_get(mport, "/metrics", &body), 200);
         char path[PATH_MAX], out[PATH_MAX];
         snprintf(path, sizeof path, "%s/metrics.txt", d.dir);
         snprintf(out, sizeof out, "%s/promtool.out", d.dir);
@@ -492,7 +450,7 @@ static void test_nss_keys_promtool_bad_requests(void)
     const char *bad[] = {"POST /streaming/serverz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
                          "GARBAGE\r\n\r\n", "GET / HTTP/1.1\r\nX: \x01\x02\r\n\r\n"};
     for (size_t i = 0; i < 3; i++) {
-        char *ans = http_raw(mport, bad[i], strlen(bad[i]));
+        char *ans = hhttp_raw(mport, bad[i], strlen(bad[i]));
         CHECK(ans != NULL);
         int status = 0;
         sscanf(ans, "HTTP/1.%*d %d", &status);
@@ -502,7 +460,7 @@ static void test_nss_keys_promtool_bad_requests(void)
     char big[16384];
     memset(big, 'a', sizeof big);
     memcpy(big, "GET /", 5);
-    char *ans = http_raw(mport, big, sizeof big);
+    char *ans = hhttp_raw(mport, big, sizeof big);
     CHECK(ans != NULL && strncmp(ans, "HTTP/1.1 4", 10) == 0);
     free(ans);
     /* A slow client that never finishes its request does not hold anything up. */
@@ -512,7 +470,7 @@ static void test_nss_keys_promtool_bad_requests(void)
         CHECK(hstan_pub(c, "k", "y") == NATS_OK);
     CHECK(hstan_rx_wait(&rx, 101, T_MS));
     close(slow);
-    CHECK_EQ_INT(http_get(mport, "/streaming/serverz", &body), 200);
+    CHECK_EQ_INT(hhttp_get(mport, "/streaming/serverz", &body), 200);
     free(body);
 
     stanSubscription_Destroy(sub);
