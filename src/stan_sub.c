@@ -404,10 +404,15 @@ void stan_sub_on_subscribe(stan_t *st, const server_msg_t *m)
             goto out;
         }
         if (d) {
-            /* Resume: same position and unacked set; new inbox, window and ack wait. */
+            /* Resume: same position and unacked set; new inbox, window and ack wait, and a new
+             * ack inbox (the old one may have been seen, or be a counter from an older store). */
             client_unlink(d);
             free(d->inbox);
             d->inbox = xstrdup(r->inbox);
+            strmap_del(&st->subs_by_ack, d->ack_inbox, strlen(d->ack_inbox));
+            free(d->ack_inbox);
+            d->ack_inbox = new_ack_inbox(st);
+            strmap_put(&st->subs_by_ack, d->ack_inbox, strlen(d->ack_inbox), d);
             d->max_inflight = clamp_inflight(r->maxinflight);
             d->ack_wait_s = r->ackwaitinsecs;
             d->ready = false;

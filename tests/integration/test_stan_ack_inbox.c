@@ -123,6 +123,31 @@ static void test_names_are_random(void)
     hstan_raw_close(&b);
 }
 
+/* A durable that is resumed gets a new ack inbox, unrelated to its old one: an inbox seen once
+ * (or a counter-style one from an older store) does not stay valid for good. */
+static void test_resumed_durable_new_ack_inbox(void)
+{
+    struct hstan_raw a;
+    char err[256], first[256], second[256];
+    CHECK(hstan_raw_connect(&a, &srv, "ackin-resume", true, err, sizeof(err)) == NATS_OK);
+    CHECK(hstan_raw_subscribe(&a, "ackin-r", NULL, "dur", 16, 30, first, sizeof(first), err,
+                              sizeof(err)) == NATS_OK);
+    CHECK_EQ_STR(err, "");
+    struct hstan_pb req = {0};
+    hstan_pb_str(&req, 1, "ackin-resume");
+    hstan_pb_str(&req, 2, "ackin-r");
+    hstan_pb_str(&req, 3, first);
+    hstan_pb_str(&req, 4, "dur");
+    natsMsg *reply = NULL;
+    CHECK(hstan_raw_request(&a, a.sub_close_requests, req.b, req.n, T_MS, &reply) == NATS_OK);
+    natsMsg_Destroy(reply);
+    CHECK(hstan_raw_subscribe(&a, "ackin-r", NULL, "dur", 16, 30, second, sizeof(second), err,
+                              sizeof(err)) == NATS_OK);
+    CHECK_EQ_STR(err, "");
+    check_unrelated(first, second);
+    hstan_raw_close(&a);
+}
+
 /* A subscription recovered from the store keeps its ack inbox: the client's acks on it still
  * count after a restart (MaxInflight 1: the next message comes only once the ack is taken). */
 static void test_ack_inbox_survives_restart(void)
@@ -176,6 +201,7 @@ int main(void)
     CHECK(harness_server_start(&srv, NULL, args) == 0);
     HSTAN_RUN(test_guessed_acks_do_nothing);
     HSTAN_RUN(test_names_are_random);
+    HSTAN_RUN(test_resumed_durable_new_ack_inbox);
     CHECK_EQ_INT(harness_server_stop(&srv, SIGINT), 0);
     HSTAN_RUN(test_ack_inbox_survives_restart);
     nats_Close();
