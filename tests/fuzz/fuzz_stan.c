@@ -11,7 +11,8 @@
  * number op >> 4 of those the engine handed out; 8 the payload as the answer to the last
  * heartbeat; 9 wait payload[0] % 64 ms (timers: heartbeats, expiry, redelivery; at most two
  * waits per input, to keep it fast); 10 restart the engine on the same store (at most two);
- * 11 write a raw record into the store (see damage), to be met on delivery or recovery. Every
+ * 11 write a raw record into the store (see damage), to be met on delivery or recovery; 12 make
+ * the next 1..3 commits fail as on a full disk (payload[0] % 3 + 1). Every
  * reply to a request must unpack as its response type; the engine must shut down cleanly, leaving
  * no handle and no leak. */
 #include <stdint.h>
@@ -102,6 +103,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         } else if (kind == 11 && len >= 2) {
             damage(&e, pl, len);
+        } else if (kind == 12) {
+            /* A full disk: the next commits fail, and memory must follow what the disk holds. */
+            store_inject_enospc(e.st->store, len ? 1 + pl[0] % 3 : 1);
         }
     }
     fz_engine_stop(&e, true);

@@ -283,6 +283,24 @@ static void damage_seeds(void)
     rec_raw(&b, 10, NULL, 0);
     put("stan", "foreign-store", &b);
     buf_free(&b);
+
+    /* a full disk under publishes, a subscription and a close: then room again */
+    buf_init(&b);
+    buf_append(&b, "\0", 1);
+    rec(&b, FZ_OP_CONNECT, &c.base);
+    rec(&b, FZ_OP_PUB, &p1.base);
+    rec_raw(&b, 12, "\x01", 1);
+    rec(&b, FZ_OP_PUB, &p1.base);
+    rec(&b, FZ_OP_SUB, &s.base);
+    Pb__CloseRequest cl = PB__CLOSE_REQUEST__INIT;
+    cl.clientid = "c1";
+    rec(&b, FZ_OP_CLOSE, &cl.base);
+    rec(&b, FZ_OP_PUB, &p1.base);
+    rec(&b, FZ_OP_SUB, &s.base);
+    rec_raw(&b, 10, NULL, 0);
+    rec(&b, FZ_OP_SUB, &s.base);
+    put("stan", "disk-full", &b);
+    buf_free(&b);
 }
 
 static void record_seeds(void)
