@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pbwire.h"
 #include "protocol.pb-c.h"
 #include "stan_private.h"
 #include "xalloc.h"
@@ -55,6 +56,57 @@ void fz_engine_config(fz_engine_t *e, const char *dir)
     c->hb_fail_count = 2;
 }
 
+static struct fz_acked *acked_find(fz_engine_t *e, const char *channel)
+{
+    for (size_t i = 0; i < e->nacked; i++)
+        if (strcmp(e->acked[i].channel, channel) == 0) return &e->acked[i];
+    return NULL;
+}
+
+static void note_acked(fz_engine_t *e, const char *channel)
+{
+    struct fz_acked *a = acked_find(e, channel);
+    if (!a) {
+        e->acked = xrealloc(e->acked, (e->nacked + 1) * sizeof *e->acked);
+        a = &e->acked[e->nacked++];
+        a->channel = xstrdup(channel);
+        a->acked = 0;
+        a->last_seq = 0;
+    }
+    a->acked++;
+}
+
+static void acked_free(fz_engine_t *e)
+{
+    for (size_t i = 0; i < e->nacked; i++)
+        free(e->acked[i].channel);
+    free(e->acked);
+    e->acked = NULL;
+    e->nacked = 0;
+}
+
+void fz_engine_check(fz_engine_t *e, bool exact)
+{
+    for (size_t i = 0; i < e->nacked; i++) {
+        struct fz_acked *a = &e->acked[i];
+        stan_channel_info_t ci;
+        if (stan_get_channel_info(e->st, a->channel, &ci) != 0) {
+            fprintf(stderr, "fuzz: channel \"%s\" acked %llu publishes and is gone\n", a->channel,
+                    (unsigned long long)a->acked);
+            abort();
+        }
+        if (ci.last_seq < a->acked || ci.last_seq < a->last_seq || (exact && ci.msgs < a->acked)) {
+            fprintf(stderr,
+                    "fuzz: channel \"%s\" acked %llu publishes, had last sequence %llu before; "
+                    "now holds %llu messages, last sequence %llu\n",
+                    a->channel, (unsigned long long)a->acked, (unsigned long long)a->last_seq,
+                    (unsigned long long)ci.msgs, (unsigned long long)ci.last_seq);
+            abort();
+        }
+        a->last_seq = ci.last_seq;
+    }
+}
+
 /* Replies to our own requests are checked: the engine must answer with a well-formed message of
  * the right type. Everything else on _INBOX.> (deliveries, heartbeats) is only remembered. */
 static void on_tap(void *arg, const server_msg_t *m)
@@ -77,6 +129,9 @@ static void on_tap(void *arg, const server_msg_t *m)
         case FZ_PUB: {
             Pb__PubAck *r = pb__pub_ack__unpack(NULL, n, d);
             ok = r != NULL;
+            if (r && !*r->error && e->pub_channel &&
+                strtoull(m->subject + pl + 2, NULL, 10) == e->pub_seq)
+                note_acked(e, e->pub_channel);
             if (r) pb__pub_ack__free_unpacked(r, NULL);
             break;
         }
@@ -231,7 +286,14 @@ void fz_engine_request(fz_engine_t *e, fz_kind_t kind, const void *data, size_t 
     char subj[256], reply[64];
     const char *s = kind_subject(e, kind, subj, sizeof subj);
     snprintf(reply, sizeof reply, REPLY_PREFIX "%c.%llu", 'a' + kind, (unsigned long long)++e->seq);
+    pbw_pubmsg_t pm;
+    if (kind == FZ_PUB && !no_reply && pbw_decode_pubmsg(data, len, &pm) == 0) {
+        e->pub_channel = xstrndup((const char *)pm.subject.p, pm.subject.len);
+        e->pub_seq = e->seq;
+    }
     fz_engine_publish(e, s, no_reply ? NULL : reply, data, len);
+    free(e->pub_channel);
+    e->pub_channel = NULL;
 }
 
 void fz_engine_settle(fz_engine_t *e)
@@ -276,7 +338,10 @@ static void set_flag(void *arg)
 void fz_engine_stop(fz_engine_t *e, bool free_cfg)
 {
     if (!e->running) {
-        if (free_cfg) config_free(&e->cfg);
+        if (free_cfg) {
+            config_free(&e->cfg);
+            acked_free(e);
+        }
         return;
     }
     bool stan_down = false, mon_down = false, srv_down = false;
@@ -315,7 +380,10 @@ void fz_engine_stop(fz_engine_t *e, bool free_cfg)
     free(e->hb_reply);
     e->hb_reply = NULL;
     e->running = false;
-    if (free_cfg) config_free(&e->cfg);
+    if (free_cfg) {
+        config_free(&e->cfg);
+        acked_free(e);
+    }
 }
 
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)

@@ -44,6 +44,16 @@ typedef struct fz_engine {
     uint64_t seq;   /* for reply subjects */
     uint64_t replies;
     bool running;
+    /* What the PubAcks promised: per channel, how many publishes were acked without an error
+     * (fz_engine_check holds the engine to it). */
+    struct fz_acked {
+        char *channel;
+        uint64_t acked;
+        uint64_t last_seq; /* as seen by the last check, for "no sequence is used twice" */
+    } * acked;
+    size_t nacked;
+    char *pub_channel; /* channel of the publish whose PubAck is awaited */
+    uint64_t pub_seq;
 } fz_engine_t;
 
 /* Silences the daemon's log (set STANZA_FUZZ_LOG=1 to see it) and ignores SIGPIPE. */
@@ -67,6 +77,11 @@ void fz_engine_publish(fz_engine_t *e, const char *subject, const char *reply, c
 void fz_engine_settle(fz_engine_t *e);
 /* Runs the loop for ms milliseconds of timers (heartbeats, redeliveries), then settles. */
 void fz_engine_wait(fz_engine_t *e, unsigned ms);
+/* Checks the engine against its PubAcks: every channel that acked a publish exists and has
+ * handed out at least that many sequences, never fewer than at the last check (a restart must
+ * not reuse one); with exact (no limits, nothing expires or is deleted), it also still holds
+ * at least that many messages. Aborts with a message otherwise. */
+void fz_engine_check(fz_engine_t *e, bool exact);
 /* Shuts everything down and frees it; the loop must close cleanly (no handle left). cfg is
  * kept for a restart unless free_cfg. */
 void fz_engine_stop(fz_engine_t *e, bool free_cfg);

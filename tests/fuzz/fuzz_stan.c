@@ -12,7 +12,8 @@
  * heartbeat; 9 wait payload[0] % 64 ms (timers: heartbeats, expiry, redelivery; at most two
  * waits per input, to keep it fast); 10 restart the engine on the same store (at most two);
  * 11 write a raw record into the store (see damage), to be met on delivery or recovery; 12 make
- * the next 1..3 commits fail as on a full disk (payload[0] % 3 + 1). Every
+ * the next 1..3 commits fail as on a full disk (payload[0] % 3 + 1). Checked after each input
+ * and around each restart: what the PubAcks promised (fz_engine_check). Every
  * reply to a request must unpack as its response type; the engine must shut down cleanly, leaving
  * no handle and no leak. */
 #include <stdint.h>
@@ -70,6 +71,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[512];
     if (fz_engine_start(&e, false, err, sizeof err) != 0) abort(); /* a new store */
     int waits = 0, restarts = 0;
+    /* The PubAck promise is checked unless the input wrote records of its own into the store,
+     * or channels may be deleted (max_inactivity). Message counts only without limits. */
+    bool check = !(flags & 8), exact = (flags & 2) && !(flags & 4);
     while (end - p >= 3) {
         uint8_t op = p[0];
         size_t len = (size_t)p[1] | (size_t)p[2] << 8;
@@ -97,17 +101,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (waits++ < 2) fz_engine_wait(&e, len ? pl[0] % 64 : 10);
         } else if (kind == 10) {
             if (!memory && restarts++ < 2) {
+                if (check) fz_engine_check(&e, exact);
                 fz_engine_stop(&e, false);
                 /* After damage (op 11) the engine may refuse the store, with a message. */
                 if (fz_engine_start(&e, false, err, sizeof err) != 0) break;
+                if (check) fz_engine_check(&e, exact);
             }
         } else if (kind == 11 && len >= 2) {
             damage(&e, pl, len);
+            check = false;
         } else if (kind == 12) {
             /* A full disk: the next commits fail, and memory must follow what the disk holds. */
             store_inject_enospc(e.st->store, len ? 1 + pl[0] % 3 : 1);
         }
     }
+    if (check && e.running) fz_engine_check(&e, exact);
     fz_engine_stop(&e, true);
     if (!memory) fz_rmtree(dir);
     return 0;
