@@ -975,3 +975,19 @@ int hhttp_get(int port, const char *path, char **body)
     free(all);
     return status;
 }
+
+json_t *hhttp_json(int port, const char *path)
+{
+    char *body;
+    int status = hhttp_get(port, path, &body);
+    json_t *j = NULL;
+    if (status != 200) {
+        fprintf(stderr, "GET %s -> %d: %s\n", path, status, body);
+    } else {
+        json_error_t e;
+        j = json_loads(body, 0, &e);
+        if (!j) fprintf(stderr, "GET %s: bad JSON (%s): %s\n", path, e.text, body);
+    }
+    free(body);
+    return j;
+}

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <jansson.h>
 #include <nats/nats.h>
 
 #define HARNESS_START_TIMEOUT_MS 10000
@@ -113,6 +114,8 @@ char *hhttp_raw(int port, const char *request, size_t reqlen);
 /* GET path over HTTP/1.0; returns the status (0 when none came) and the body in *body
  * (malloc'ed). */
 int hhttp_get(int port, const char *path, char **body);
+/* GET path and parse the 200 answer's JSON body; NULL (after printing why) otherwise. */
+json_t *hhttp_json(int port, const char *path);
 /* ---- libnats helpers ---- */
 
 /* Connects with reconnection off and short timeouts: a test must see a server failure, not have

@@ -549,3 +549,27 @@ void hstan_dir_remove(struct hstan_dir *d)
 {
     if (!getenv("HARNESS_KEEP")) hremove_tree(d->dir);
 }
+
+int hstan_read_all(const struct hserver *s, const char *client_id, const char *channel, int expect,
+                   struct hstan_rec *out, int cap)
+{
+    stanConnection *sc = hstan_connect_or_die(s, client_id);
+    struct hstan_rx rx;
+    hstan_rx_init(&rx, cap > 16 ? cap : 16, HSTAN_ACK_AUTO);
+    stanSubOptions *o = hstan_subopts();
+    CHECK(stanSubOptions_DeliverAllAvailable(o) == NATS_OK);
+    stanSubscription *sub = NULL;
+    CHECK(hstan_sub(&sub, sc, channel, NULL, &rx, o) == NATS_OK);
+    if (expect > 0 && !hstan_rx_wait(&rx, expect, 10000)) hstan_rx_dump(&rx, channel);
+    /* Anything beyond what was expected has arrived by the time a round trip is done. */
+    hstan_commit_barrier(sc);
+    hstan_flush(sc);
+    int n = (int)hstan_rx_count(&rx);
+    for (int i = 0; out && i < n && i < cap; i++)
+        out[i] = hstan_rx_get(&rx, i);
+    stanSubscription_Destroy(sub);
+    stanSubOptions_Destroy(o);
+    stanConnection_Destroy(sc);
+    hstan_rx_destroy(&rx);
+    return n;
+}

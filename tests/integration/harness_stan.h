@@ -116,6 +116,12 @@ void hstan_rx_dump(struct hstan_rx *rx, const char *label);
 natsStatus hstan_sub(stanSubscription **sub, stanConnection *sc, const char *channel,
                      const char *queue, struct hstan_rx *rx, stanSubOptions *opts);
 
+/* Reads a channel from its first stored message with a fresh client (client_id) and a
+ * DeliverAllAvailable subscription: waits for at least `expect` messages, then a round trip, and
+ * returns how many arrived, with up to cap of them copied to out (may be NULL). CHECKs. */
+int hstan_read_all(const struct hserver *s, const char *client_id, const char *channel, int expect,
+                   struct hstan_rec *out, int cap);
+
 /* ---- A hand-made STAN client on a plain NATS connection ---- */
 
 struct hstan_raw {

@@ -19,28 +19,10 @@
 
 #define T_MS 10000
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
-    CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static json_t *get_json(int port, const char *path)
 {
-    char *body;
-    int status = hhttp_get(port, path, &body);
-    if (status != 200) fprintf(stderr, "GET %s -> %d: %s\n", path, status, body);
-    CHECK_EQ_INT(status, 200);
-    json_error_t e;
-    json_t *j = json_loads(body, 0, &e);
-    if (!j) fprintf(stderr, "GET %s: bad JSON (%s): %s\n", path, e.text, body);
+    json_t *j = hhttp_json(port, path);
     CHECK(j != NULL);
-    free(body);
     return j;
 }
 
@@ -141,7 +123,7 @@ static void start(struct hserver *s, int *mport, const char *extra1, const char 
                   const char *dir)
 {
     static char port_s[16];
-    *mport = free_port();
+    *mport = harness_free_port();
     snprintf(port_s, sizeof port_s, "%d", *mport);
     const char *args[] = {"-m", port_s, "--store", "FILE", "--dir", dir, extra1, extra2, NULL};
     CHECK(harness_server_start(s, NULL, args) == 0);

@@ -32,17 +32,6 @@
 #define PROBE_EVERY_MS 100
 #define TRICKLE_EVERY_MS 100
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
-    CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 /* A non-blocking connect to 127.0.0.1:port (it completes in the background). -1 on failure. */
 static int connect_nb(int port)
 {
@@ -187,13 +176,11 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int http_get(int port, const char *path, char **body);
-
 /* The value of an unlabelled /metrics sample. */
 static int64_t metric(int port, const char *name)
 {
     char *body;
-    CHECK_EQ_INT(http_get(port, "/metrics", &body), 200);
+    CHECK_EQ_INT(hhttp_get(port, "/metrics", &body), 200);
     int64_t v = -1;
     size_t n = strlen(name);
     for (char *line = strtok(body, "\n"); line; line = strtok(NULL, "\n"))
@@ -228,7 +215,7 @@ static void slowloris_run(rlim_t nofile, bool must_evict)
     hstan_dir_make(&d);
     struct hserver s;
     char port_s[16];
-    int mport = free_port();
+    int mport = harness_free_port();
     snprintf(port_s, sizeof port_s, "%d", mport);
     const char *args[] = {"-m", port_s, "--store", "FILE", "--dir", d.data, NULL};
     CHECK(harness_server_start(&s, NULL, args) == 0);
@@ -290,48 +277,10 @@ static void test_slowloris_healthz_eviction(void)
 
 /* ---- list endpoints ---- */
 
-/* GET path over a fresh connection; returns the status, the body (malloc'ed) in *body. */
-static int http_get(int port, const char *path, char **body)
-{
-    int fd = hraw_connect(port);
-    CHECK(fd >= 0);
-    char req[1024];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path);
-    CHECK(hraw_send_buf(fd, req, (size_t)n));
-    size_t cap = 1 << 16, len = 0;
-    char *all = malloc(cap);
-    CHECK(all);
-    int64_t deadline = harness_now_ms() + T_MS;
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int left = (int)(deadline - harness_now_ms());
-        if (left <= 0 || poll(&p, 1, left) <= 0) break;
-        if (len + 4096 > cap) all = realloc(all, cap *= 2);
-        ssize_t r = read(fd, all + len, cap - len - 1);
-        if (r <= 0) break;
-        len += (size_t)r;
-    }
-    close(fd);
-    all[len] = '\0';
-    int status = 0;
-    sscanf(all, "HTTP/1.%*d %d", &status);
-    char *b = strstr(all, "\r\n\r\n");
-    *body = strdup(b ? b + 4 : "");
-    free(all);
-    return status;
-}
-
 static json_t *get_json(int port, const char *path)
 {
-    char *body;
-    int status = http_get(port, path, &body);
-    if (status != 200) fprintf(stderr, "GET %s -> %d: %s\n", path, status, body);
-    CHECK_EQ_INT(status, 200);
-    json_error_t e;
-    json_t *j = json_loads(body, 0, &e);
-    if (!j) fprintf(stderr, "GET %s: bad JSON (%s): %s\n", path, e.text, body);
+    json_t *j = hhttp_json(port, path);
     CHECK(j != NULL);
-    free(body);
     return j;
 }
 
@@ -345,7 +294,7 @@ static int64_t iget(json_t *o, const char *k)
 static void start(struct hserver *s, int *mport, struct hstan_dir *d)
 {
     static char port_s[16];
-    *mport = free_port();
+    *mport = harness_free_port();
     snprintf(port_s, sizeof port_s, "%d", *mport);
     const char *args[] = {"-m", port_s, "--store", "FILE", "--dir", d->data, NULL};
     CHECK(harness_server_start(s, NULL, args) == 0);
@@ -427,7 +376,7 @@ static void test_paging_strict(void)
             char path[512], *body;
             const char *ep = eps[e];
             snprintf(path, sizeof path, "%s%s%s", ep, strchr(ep, '?') ? "" : "?", bad[i][0]);
-            int status = http_get(mport, path, &body);
+            int status = hhttp_get(mport, path, &body);
             if (status != 400 || !strstr(body, bad[i][1]))
                 fprintf(stderr, "GET %s -> %d: %s\n", path, status, body);
             CHECK_EQ_INT(status, 400);

@@ -72,28 +72,6 @@ static void raw_publish(struct hstan_raw *r, const char *channel, const char *da
     natsMsg_Destroy(ack);
 }
 
-static int read_all(struct hserver *s, const char *client, const char *channel, int expect,
-                    char first[64])
-{
-    stanConnection *sc = hstan_connect_or_die(s, client);
-    struct hstan_rx rx;
-    hstan_rx_init(&rx, 16, HSTAN_ACK_AUTO);
-    stanSubOptions *o = hstan_subopts();
-    CHECK(stanSubOptions_DeliverAllAvailable(o) == NATS_OK);
-    stanSubscription *sub = NULL;
-    CHECK(hstan_sub(&sub, sc, channel, NULL, &rx, o) == NATS_OK);
-    if (expect > 0 && !hstan_rx_wait(&rx, expect, T_MS)) hstan_rx_dump(&rx, channel);
-    hstan_commit_barrier(sc);
-    hstan_flush(sc);
-    int n = (int)hstan_rx_count(&rx);
-    if (n > 0) snprintf(first, 64, "%s", hstan_rx_get(&rx, 0).data);
-    stanSubscription_Destroy(sub);
-    stanSubOptions_Destroy(o);
-    stanConnection_Destroy(sc);
-    hstan_rx_destroy(&rx);
-    return n;
-}
-
 static void test_failed_commit_leaves_nothing_claimed(void)
 {
     struct hstan_dir d;
@@ -136,11 +114,11 @@ static void test_failed_commit_leaves_nothing_claimed(void)
 
     CHECK_EQ_INT(harness_server_halt(&s, SIGKILL), 128 + SIGKILL);
     CHECK(harness_server_restart(&s, args) == 0);
-    char first[64] = "";
-    CHECK_EQ_INT(read_all(&s, "reader1", "fresh", 1, first), 1);
-    CHECK_EQ_STR(first, "first on fresh");
-    CHECK_EQ_INT(read_all(&s, "reader2", "old", 1, first), 1);
-    CHECK_EQ_STR(first, "kept");
+    struct hstan_rec first;
+    CHECK_EQ_INT(hstan_read_all(&s, "reader1", "fresh", 1, &first, 1), 1);
+    CHECK_EQ_STR(first.data, "first on fresh");
+    CHECK_EQ_INT(hstan_read_all(&s, "reader2", "old", 1, &first, 1), 1);
+    CHECK_EQ_STR(first.data, "kept");
     CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
     hstan_dir_remove(&d);
 }

@@ -16,17 +16,6 @@
 #include "harness_stan.h"
 #include "test.h"
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
-    CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 /* The lock of a store directory is held (as by a daemon that was just told to stop): the new
  * daemon waits, says so, does not listen yet, and starts as soon as the lock is released. */
 static void test_waits_for_store_lock(void)
@@ -41,7 +30,7 @@ static void test_waits_for_store_lock(void)
     CHECK(fd >= 0 && flock(fd, LOCK_EX) == 0);
     CHECK(write(fd, "424242\n", 7) == 7);
 
-    int port = free_port();
+    int port = harness_free_port();
     snprintf(port_s, sizeof port_s, "%d", port);
     const char *argv[] = {getenv("STANZAD"), "-a",   "127.0.0.1", "-p", port_s, "--store", "FILE",
                           "--dir",           d.data, "-l",        log,  NULL};

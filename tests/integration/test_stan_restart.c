@@ -223,28 +223,12 @@ static natsStatus publish_big(stanConnection *sc, int i)
     return stanConnection_Publish(sc, "full", buf, (int)sizeof(buf));
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
-    CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 /* The status of GET path on the monitoring port. */
 static int http_status(int port, const char *path)
 {
-    int fd = hraw_connect(port);
-    CHECK(fd >= 0);
-    char req[256], line[256];
-    snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
-    CHECK(hraw_send(fd, req));
-    int status = 0;
-    if (hraw_read_line(fd, line, sizeof line, T_MS) > 0) sscanf(line, "HTTP/1.%*d %d", &status);
-    close(fd);
+    char *body = NULL;
+    int status = hhttp_get(port, path, &body);
+    free(body);
     return status;
 }
 
@@ -261,7 +245,7 @@ static void test_full_disk(void)
     snprintf(data, sizeof(data), "%s/data", mnt_dir);
     snprintf(filler, sizeof(filler), "%s/filler", mnt_dir);
     char mport_s[16];
-    int mport = free_port();
+    int mport = harness_free_port();
     snprintf(mport_s, sizeof mport_s, "%d", mport);
     const char *args[] = {"--store", "FILE", "--dir", data, "-m", mport_s, NULL};
     struct hserver s;

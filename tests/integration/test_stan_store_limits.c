@@ -114,32 +114,6 @@ static const char *ack_err(struct acks *a, const char *guid)
     return NULL;
 }
 
-/* The number of messages a DeliverAllAvailable subscriber gets on channel, with their sequences
- * in seqs (up to cap). */
-static int read_all(struct hserver *s, const char *client, const char *channel, int expect,
-                    uint64_t *seqs, int cap)
-{
-    stanConnection *sc = hstan_connect_or_die(s, client);
-    struct hstan_rx rx;
-    hstan_rx_init(&rx, 64, HSTAN_ACK_AUTO);
-    stanSubOptions *o = hstan_subopts();
-    CHECK(stanSubOptions_DeliverAllAvailable(o) == NATS_OK);
-    stanSubscription *sub = NULL;
-    CHECK(hstan_sub(&sub, sc, channel, NULL, &rx, o) == NATS_OK);
-    if (expect > 0) CHECK(hstan_rx_wait(&rx, expect, T_MS));
-    /* Anything beyond what was expected has arrived by the time a round trip is done. */
-    hstan_commit_barrier(sc);
-    hstan_flush(sc);
-    int n = (int)hstan_rx_count(&rx);
-    for (int i = 0; i < n && i < cap; i++)
-        seqs[i] = hstan_rx_get(&rx, i).seq;
-    stanSubscription_Destroy(sub);
-    stanSubOptions_Destroy(o);
-    stanConnection_Destroy(sc);
-    hstan_rx_destroy(&rx);
-    return n;
-}
-
 /* A publish to a channel name over the store's key limit, sent in the same batch as two good
  * publishes and a connect with an over-long client ID: the bad ones are refused by name, the
  * good ones are acked and survive a restart, and nothing of the bad ones is left behind. */
@@ -219,10 +193,10 @@ static void test_long_names_refused_alone(void)
     hstan_raw_close(&r);
     CHECK_EQ_INT(harness_server_halt(&s, SIGKILL), 128 + SIGKILL);
     CHECK(harness_server_restart(&s, args) == 0);
-    uint64_t seqs[8];
-    CHECK_EQ_INT(read_all(&s, "reader", "fine", 2, seqs, 8), 2);
-    CHECK_EQ_INT(seqs[0], 1);
-    CHECK_EQ_INT(seqs[1], 2);
+    struct hstan_rec recs[8];
+    CHECK_EQ_INT(hstan_read_all(&s, "reader", "fine", 2, recs, 8), 2);
+    CHECK_EQ_INT(recs[0].seq, 1);
+    CHECK_EQ_INT(recs[1].seq, 2);
     CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
     free(w.b);
     hcounter_destroy(&a.n);
@@ -327,10 +301,10 @@ static void test_huge_reply_stored_whole(void)
     stanConnection *sc = hstan_connect_or_die(&s, "after");
     CHECK(hstan_pub(sc, "replies", "payload-2") == NATS_OK);
     stanConnection_Destroy(sc);
-    uint64_t seqs[8];
-    CHECK_EQ_INT(read_all(&s, "reader2", "replies", 2, seqs, 8), 2);
-    CHECK_EQ_INT(seqs[0], 1);
-    CHECK_EQ_INT(seqs[1], 2);
+    struct hstan_rec recs[8];
+    CHECK_EQ_INT(hstan_read_all(&s, "reader2", "replies", 2, recs, 8), 2);
+    CHECK_EQ_INT(recs[0].seq, 1);
+    CHECK_EQ_INT(recs[1].seq, 2);
     CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
     free(reply);
     free(got);
@@ -381,15 +355,15 @@ static void test_expired_channel_keeps_its_sequence(void)
         nanosleep(&ts, NULL);
     }
     CHECK_EQ_INT(n, 0);
-    uint64_t seqs[8];
-    CHECK_EQ_INT(read_all(&s, "probe", "aging", 0, seqs, 8), 0);
+    struct hstan_rec recs[8];
+    CHECK_EQ_INT(hstan_read_all(&s, "probe", "aging", 0, recs, 8), 0);
     CHECK_EQ_INT(harness_server_halt(&s, SIGTERM), 0);
     CHECK(harness_server_restart(&s, args) == 0);
     sc = hstan_connect_or_die(&s, "ager2");
     CHECK(hstan_pub(sc, "aging", "new") == NATS_OK);
     stanConnection_Destroy(sc);
-    CHECK_EQ_INT(read_all(&s, "reader3", "aging", 1, seqs, 8), 1);
-    CHECK_EQ_INT(seqs[0], 4);
+    CHECK_EQ_INT(hstan_read_all(&s, "reader3", "aging", 1, recs, 8), 1);
+    CHECK_EQ_INT(recs[0].seq, 4);
     CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
     hstan_dir_remove(&d);
 }
