@@ -114,7 +114,7 @@ static void on_tap(void *arg, const server_msg_t *m)
     fz_engine_t *e = arg;
     e->replies++;
     size_t pl = strlen(REPLY_PREFIX);
-    if (m->subject_len > pl + 2 && memcmp(m->subject, REPLY_PREFIX, pl) == 0) {
+    if (e->check_replies && m->subject_len > pl + 2 && memcmp(m->subject, REPLY_PREFIX, pl) == 0) {
         const uint8_t *d = (const uint8_t *)m->data;
         size_t n = m->data_len;
         int kind = m->subject[pl] - 'a';

@@ -44,6 +44,9 @@ typedef struct fz_engine {
     uint64_t seq;   /* for reply subjects */
     uint64_t replies;
     bool running;
+    /* Check the replies to our requests (fuzz_stan). Not where fuzzed clients can publish to
+     * our reply subjects themselves (fuzz_daemon). */
+    bool check_replies;
     /* What the PubAcks promised: per channel, how many publishes were acked without an error
      * (fz_engine_check holds the engine to it). */
     struct fz_acked {

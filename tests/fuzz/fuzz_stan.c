@@ -61,6 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&e, 0, sizeof e);
     fz_rmtree(dir);
     fz_engine_config(&e, memory ? NULL : dir);
+    e.check_replies = true;
     e.cfg.replace_durable = flags & 1;
     if (flags & 2) {
         e.cfg.limits.max_msgs = 0;
