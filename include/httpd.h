@@ -63,6 +63,12 @@ size_t httpd_conns(const httpd_t *h);
  * longest without progress (accept, answered request, completed write): a newcomer is never
  * refused. */
 void httpd_set_max_conns(httpd_t *h, size_t n);
+/* Whether the kernel hands over a connection only once its first bytes arrived (Linux
+ * TCP_DEFER_ACCEPT, for up to the request deadline; default on): a probe's request is then
+ * always there when it is accepted and is answered before any later accept can evict it, and
+ * connections that never speak wait in the kernel instead of the table. Set before listening;
+ * off lets tests drive the table with silent connections. */
+void httpd_set_defer_accept(httpd_t *h, bool on);
 size_t httpd_max_conns(const httpd_t *h);
 /* Connections evicted so far to make room (in the table, or under the output bound). */
 uint64_t httpd_evicted(const httpd_t *h);

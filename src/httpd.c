@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "log.h"
@@ -89,6 +91,7 @@ struct httpd {
     hconn_t *conns, *conns_tail; /* linked, by last progress: the head is evicted first */
     size_t nconns;               /* linked */
     size_t max_conns;
+    bool no_defer_accept;
     size_t max_output;
     uint64_t evicted;
     size_t nalloc; /* allocated, including those being closed */
@@ -681,6 +684,19 @@ httpd_t *httpd_new(uv_loop_t *loop, httpd_handler_fn fn, void *arg)
     return h;
 }
 
+/* The kernel hands over a connection only once its first bytes have arrived (or after the
+ * request deadline): a client's request is then always there when it is accepted, and read_now
+ * answers it before any later accept can evict it, however fast a flood of connections turns
+ * the table over. Connections that never speak wait in the kernel, not in the table. */
+static void defer_accept(httpd_t *h)
+{
+    uv_os_fd_t fd;
+    int secs = (int)((h->request_ms + 999) / 1000);
+    if (uv_fileno((uv_handle_t *)&h->listener, &fd) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs) != 0)
+        LOG_D("httpd: TCP_DEFER_ACCEPT not available: %s", strerror(errno));
+}
+
 static void on_listener_closed(uv_handle_t *handle)
 {
     httpd_t *h = handle->data;
@@ -710,6 +726,7 @@ int httpd_listen(httpd_t *h, const char *host, int port, char *err, size_t errle
     h->listener_inited = true;
     h->listener_open = true;
     rc = uv_tcp_bind(&h->listener, (const struct sockaddr *)&addr, 0);
+    if (!rc && !h->no_defer_accept) defer_accept(h);
     if (!rc) rc = uv_listen((uv_stream_t *)&h->listener, LISTEN_BACKLOG, on_connection);
     if (rc) {
         snprintf(err, errlen, "http: cannot listen on %s:%d: %s", host, port, uv_strerror(rc));
@@ -733,6 +750,11 @@ void httpd_set_timeouts(httpd_t *h, unsigned idle_ms, unsigned request_ms)
 {
     h->idle_ms = idle_ms;
     h->request_ms = request_ms;
+}
+
+void httpd_set_defer_accept(httpd_t *h, bool on)
+{
+    h->no_defer_accept = !on;
 }
 
 size_t httpd_conns(const httpd_t *h)
