@@ -32,75 +32,9 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include "httpd_private.h"
 #include "log.h"
 #include "xalloc.h"
-
-#define HEAD_MAX (8 * 1024) /* request line + headers */
-/* Open connections at once, and at most a quarter of the process's fd limit (the client port,
- * the store and the log need the rest). Each holds under 1 KB plus its head (HEAD_MAX) while
- * reading one, so a table of idle or stuck connections stays under ~10 MiB. */
-#define MAX_CONNS 1024
-#define MIN_CONNS 16
-#define LISTEN_BACKLOG 1024           /* the kernel caps it at net.core.somaxconn */
-#define MAX_PENDING (4 * 1024 * 1024) /* unsent output before a client counts as not reading */
-#define MAX_OUTPUT (64 * 1024 * 1024) /* unsent output of all connections together */
-#define EAGER_FLUSH (256 * 1024)      /* write before the read is done past this */
-#define KEEP_BUF (16 * 1024)          /* larger buffers are released once drained */
-#define DEFAULT_IDLE_MS 5000
-#define DEFAULT_REQUEST_MS 3000
-#define DEFAULT_CONTENT_TYPE "application/json"
-
-typedef struct hconn {
-    httpd_t *h;
-    struct hconn *prev, *next; /* h->conns, oldest progress first, while linked */
-    uint64_t progress_ms;      /* uv_now of the last progress */
-    uv_tcp_t tcp;
-    uv_timer_t timer;
-    uv_write_t wreq;
-    uv_shutdown_t sreq;
-    http_parser parser;
-    buf_t url;        /* the request target, gathered across reads */
-    buf_t out;        /* responses not yet handed to the socket */
-    buf_t wbuf;       /* handed to uv_write, in flight */
-    size_t wbuf_off;  /* bytes of wbuf the socket took before uv_write */
-    size_t req_bytes; /* bytes of the current, incomplete request */
-    int open_handles;
-    int err_status;  /* set by a parser callback before it fails the parse */
-    unsigned method; /* of the completed request */
-    bool keep_alive; /* of the completed request */
-    bool msg_done;   /* on_message_complete ran during this execute */
-    bool linked;
-    bool in_request; /* head deadline running (from the accept, or a request's first byte) */
-    bool writing;
-    bool finishing; /* no more requests: send what is queued, then close */
-    bool lingering; /* sending side shut down; discarding input until EOF */
-    bool peer_eof;
-    bool closing;
-} hconn_t;
-
-struct httpd {
-    uv_loop_t *loop;
-    httpd_handler_fn fn;
-    void *arg;
-    uv_tcp_t listener;
-    bool listener_inited;
-    bool listener_open; /* until its close callback */
-    bool closing;
-    int port;
-    unsigned idle_ms, request_ms;
-    hconn_t *conns, *conns_tail; /* linked, by last progress: the head is evicted first */
-    size_t nconns;               /* linked */
-    size_t max_conns;
-    bool no_defer_accept;
-    size_t max_output;
-    uint64_t evicted;
-    size_t nalloc; /* allocated, including those being closed */
-    void (*done)(void *arg);
-    void *done_arg;
-    httpd_resp_t resp; /* reused: requests are handled one at a time */
-    buf_t target;      /* path\0query\0 for the handler */
-    char read_buf[64 * 1024];
-};
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b);
 static void flush(hconn_t *c);
@@ -739,47 +673,6 @@ int httpd_listen(httpd_t *h, const char *host, int port, char *err, size_t errle
     h->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                 : ((struct sockaddr_in *)&bound)->sin_port);
     return 0;
-}
-
-int httpd_port(const httpd_t *h)
-{
-    return h->port;
-}
-
-void httpd_set_timeouts(httpd_t *h, unsigned idle_ms, unsigned request_ms)
-{
-    h->idle_ms = idle_ms;
-    h->request_ms = request_ms;
-}
-
-void httpd_set_defer_accept(httpd_t *h, bool on)
-{
-    h->no_defer_accept = !on;
-}
-
-size_t httpd_conns(const httpd_t *h)
-{
-    return h->nconns;
-}
-
-void httpd_set_max_conns(httpd_t *h, size_t n)
-{
-    h->max_conns = n > 0 ? n : 1;
-}
-
-size_t httpd_max_conns(const httpd_t *h)
-{
-    return h->max_conns;
-}
-
-uint64_t httpd_evicted(const httpd_t *h)
-{
-    return h->evicted;
-}
-
-void httpd_set_max_output(httpd_t *h, size_t bytes)
-{
-    h->max_output = bytes;
 }
 
 void httpd_close(httpd_t *h, void (*done)(void *arg), void *arg)

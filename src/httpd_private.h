@@ -1,0 +1,78 @@
+/* Private to httpd.c and httpd_opts.c (the module's settings and counters): the connection and
+ * server structs, and the fixed limits. Nothing else includes it. */
+#ifndef STANZA_HTTPD_PRIVATE_H
+#define STANZA_HTTPD_PRIVATE_H
+#include <http_parser.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "httpd.h"
+
+#define HEAD_MAX (8 * 1024) /* request line + headers */
+/* Open connections at once, and at most a quarter of the process's fd limit (the client port,
+ * the store and the log need the rest). Each holds under 1 KB plus its head (HEAD_MAX) while
+ * reading one, so a table of idle or stuck connections stays under ~10 MiB. */
+#define MAX_CONNS 1024
+#define MIN_CONNS 16
+#define LISTEN_BACKLOG 1024           /* the kernel caps it at net.core.somaxconn */
+#define MAX_PENDING (4 * 1024 * 1024) /* unsent output before a client counts as not reading */
+#define MAX_OUTPUT (64 * 1024 * 1024) /* unsent output of all connections together */
+#define EAGER_FLUSH (256 * 1024)      /* write before the read is done past this */
+#define KEEP_BUF (16 * 1024)          /* larger buffers are released once drained */
+#define DEFAULT_IDLE_MS 5000
+#define DEFAULT_REQUEST_MS 3000
+#define DEFAULT_CONTENT_TYPE "application/json"
+
+typedef struct hconn {
+    httpd_t *h;
+    struct hconn *prev, *next; /* h->conns, oldest progress first, while linked */
+    uint64_t progress_ms;      /* uv_now of the last progress */
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_write_t wreq;
+    uv_shutdown_t sreq;
+    http_parser parser;
+    buf_t url;        /* the request target, gathered across reads */
+    buf_t out;        /* responses not yet handed to the socket */
+    buf_t wbuf;       /* handed to uv_write, in flight */
+    size_t wbuf_off;  /* bytes of wbuf the socket took before uv_write */
+    size_t req_bytes; /* bytes of the current, incomplete request */
+    int open_handles;
+    int err_status;  /* set by a parser callback before it fails the parse */
+    unsigned method; /* of the completed request */
+    bool keep_alive; /* of the completed request */
+    bool msg_done;   /* on_message_complete ran during this execute */
+    bool linked;
+    bool in_request; /* head deadline running (from the accept, or a request's first byte) */
+    bool writing;
+    bool finishing; /* no more requests: send what is queued, then close */
+    bool lingering; /* sending side shut down; discarding input until EOF */
+    bool peer_eof;
+    bool closing;
+} hconn_t;
+
+struct httpd {
+    uv_loop_t *loop;
+    httpd_handler_fn fn;
+    void *arg;
+    uv_tcp_t listener;
+    bool listener_inited;
+    bool listener_open; /* until its close callback */
+    bool closing;
+    int port;
+    unsigned idle_ms, request_ms;
+    hconn_t *conns, *conns_tail; /* linked, by last progress: the head is evicted first */
+    size_t nconns;               /* linked */
+    size_t max_conns;
+    bool no_defer_accept;
+    size_t max_output;
+    uint64_t evicted;
+    size_t nalloc; /* allocated, including those being closed */
+    void (*done)(void *arg);
+    void *done_arg;
+    httpd_resp_t resp; /* reused: requests are handled one at a time */
+    buf_t target;      /* path\0query\0 for the handler */
+    char read_buf[64 * 1024];
+};
+
+#endif
