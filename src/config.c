@@ -732,7 +732,7 @@ static int load_root(struct config_loader *l, config_t *cfg, const yaml_event_t 
             yaml_event_delete(&kev);
             return 0;
         }
-        int rc = is_store_limits(&kev) ? config_load_store_limits(l, cfg, &kev)
+        int rc = is_store_limits(&kev)         ? config_load_store_limits(l, cfg, &kev)
                  : config_is_tls_section(&kev) ? config_load_tls(l, cfg, &kev)
                                                : config_load_pair(l, cfg, &kev, CONFIG_SEC_TOP);
         yaml_event_delete(&kev);
