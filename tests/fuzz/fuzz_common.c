@@ -399,6 +399,22 @@ void fz_rmtree(const char *dir)
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+static char store_dir[96];
+
+static void remove_store_dir(void)
+{
+    fz_rmtree(store_dir);
+}
+
+const char *fz_store_dir(const char *name)
+{
+    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(store_dir, sizeof store_dir, "%s/stanza-fuzz-%s.%d", base, name, (int)getpid());
+    fz_rmtree(store_dir);
+    atexit(remove_store_dir);
+    return store_dir;
+}
+
 static void request_packed(fz_engine_t *e, fz_kind_t kind, const ProtobufCMessage *msg)
 {
     size_t n = protobuf_c_message_get_packed_size(msg);

@@ -92,6 +92,10 @@ void fz_engine_stop(fz_engine_t *e, bool free_cfg);
 /* Removes a directory tree (the temporary store). */
 void fz_rmtree(const char *dir);
 
+/* This process's store directory for target `name`: RAM-backed (/dev/shm) when possible, so no
+ * disk I/O per input; emptied now and removed at exit. The string is static. */
+const char *fz_store_dir(const char *name);
+
 #endif
 
 /* Gives the engine something to show: a client "fz-client", messages on "foo" and "bar", a

@@ -17,22 +17,14 @@
 static fz_engine_t e;
 static int health = -1;
 static int port;
-static char dir[64];
-
-static void cleanup(void)
-{
-    fz_rmtree(dir);
-}
+static const char *dir;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
     fz_init_process();
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(dir, sizeof dir, "%s/stanza-fuzz-daemon.%d", base, (int)getpid());
-    fz_rmtree(dir);
-    atexit(cleanup);
+    dir = fz_store_dir("daemon");
     fz_engine_config(&e, dir);
     /* The discover subject a client would use: _STAN.discover.test-cluster. Timers stay slow
      * enough that a PING answered late is the daemon's fault, not the fuzzer's. */

@@ -16,12 +16,7 @@
 
 static fz_engine_t e;
 static int port;
-static char dir[64];
-
-static void cleanup(void)
-{
-    fz_rmtree(dir);
-}
+static const char *dir;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -30,10 +25,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     fz_init_process();
     /* A store directory of our own, removed at exit: the engine is never stopped, so a MEMORY
      * store would leave its directory behind. */
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(dir, sizeof dir, "%s/stanza-fuzz-httpd.%d", base, (int)getpid());
-    fz_rmtree(dir);
-    atexit(cleanup);
+    dir = fz_store_dir("httpd");
     fz_engine_config(&e, dir);
     e.cfg.hb_interval_ms = 2000;
     e.cfg.hb_timeout_ms = 1000;

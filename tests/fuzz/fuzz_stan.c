@@ -25,16 +25,14 @@
 #include "fuzz_common.h"
 #include "stan_private.h"
 
-static char dir[64];
+static const char *dir;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
     fz_init_process();
-    /* RAM-backed when possible: no disk I/O per input. */
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(dir, sizeof dir, "%s/stanza-fuzz-stan.%d", base, (int)getpid());
+    dir = fz_store_dir("stan");
     return 0;
 }
 

@@ -65,6 +65,8 @@ void harness_dump_log(const struct hserver *s);
 /* A loopback TCP port that was free a moment ago (bound with port 0, then closed). */
 int harness_free_port(void);
 
+/* RssAnon (anonymous resident memory) of pid in bytes, from /proc/PID/status; -1 if unreadable. */
+long long harness_rss_anon(pid_t pid);
 /* Milliseconds on the monotonic clock. */
 int64_t harness_now_ms(void);
 

@@ -38,20 +38,6 @@
 #endif
 #endif
 
-/* RssAnon of pid in bytes, from /proc/PID/status; -1 if unreadable. */
-static long long rss_anon(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    long long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "RssAnon: %lld kB", &kb) == 1) break;
-    fclose(f);
-    return kb < 0 ? -1 : kb * 1024;
-}
-
 /* One PING round trip on an idle raw client; returns its duration in ms. */
 static int64_t ping_rtt(int fd)
 {
@@ -90,7 +76,7 @@ static void flood_until_closed(struct hserver *s, int fd, int other, const char 
             closed = true;
         else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             CHECK(!"unexpected send error");
-        long long rss = rss_anon(s->pid);
+        long long rss = harness_rss_anon(s->pid);
         CHECK(rss > 0);
         if (rss > peak) peak = rss;
         if (rss > bound) {
@@ -121,7 +107,7 @@ static void start_server(struct hserver *s, long long *bound)
     /* A long write deadline, so only max_pending can be what cuts the flooder off. */
     snprintf(conf, sizeof conf, "max_pending: %d\nwrite_deadline: \"120s\"\n", MAX_PENDING);
     CHECK(harness_server_start(s, conf, NULL) == 0);
-    long long base = rss_anon(s->pid);
+    long long base = harness_rss_anon(s->pid);
     CHECK(base > 0);
 #ifdef SANITIZED
     /* ASan's shadow memory, quarantine and allocator metadata are not the daemon's: under a

@@ -260,20 +260,6 @@ static void test_plain_client_refused(void)
     CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
 }
 
-/* RssAnon of pid in bytes, from /proc/PID/status; -1 if unreadable. */
-static long long rss_anon(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    long long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "RssAnon: %lld kB", &kb) == 1) break;
-    fclose(f);
-    return kb < 0 ? -1 : kb * 1024;
-}
-
 /* A raw TLS client that floods PINGs and never reads: its PONGs (encrypted output) must count
  * toward max_pending like any other output, so it is closed as a slow consumer with the
  * daemon's memory bounded, while a libnats TLS client keeps its round trips. */
@@ -294,7 +280,7 @@ static void test_tls_flood_never_reading(void)
 #endif
     struct hserver s;
     CHECK(harness_server_start(&s, conf, args) == 0);
-    long long base = rss_anon(s.pid), peak = 0;
+    long long base = harness_rss_anon(s.pid), peak = 0;
     CHECK(base > 0);
     /* Without a sanitizer the issue's measure; with one, relative to the idle daemon and
      * doubled for ASan's shadow and quarantine (as in it_output_bound). */
@@ -340,7 +326,7 @@ static void test_tls_flood_never_reading(void)
             else
                 closed = true; /* reset or EPIPE: the server closed it */
         }
-        long long rss = rss_anon(s.pid);
+        long long rss = harness_rss_anon(s.pid);
         CHECK(rss > 0);
         if (rss > peak) peak = rss;
         if (rss > bound)
