@@ -15,4 +15,9 @@
  * name another client could guess. */
 void nuid_next(char out[NUID_LEN + 1]);
 
+/* A random name, allocated (the caller frees it): prefix, tag, NUID_LEN random characters, then
+ * "." and tail when tail is not NULL. E.g. ("_INBOX.x.", "hb.", "client-1") gives
+ * "_INBOX.x.hb.<random>.client-1". */
+char *nuid_subject(const char *prefix, const char *tag, const char *tail);
+
 #endif

@@ -10,6 +10,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "xalloc.h"
+
 static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 #define ALPHABET_LEN 62
 /* A byte below this maps to a character without bias (248 = 4 * 62); others are skipped. */
@@ -75,4 +77,18 @@ void nuid_next(char out[NUID_LEN + 1])
         if (b < UNBIASED_LIMIT) out[i++] = alphabet[b % ALPHABET_LEN];
     }
     out[NUID_LEN] = '\0';
+}
+
+char *nuid_subject(const char *prefix, const char *tag, const char *tail)
+{
+    size_t pl = strlen(prefix), gl = strlen(tag), tl = tail ? strlen(tail) + 1 : 0;
+    char *s = xmalloc(pl + gl + NUID_LEN + tl + 1);
+    memcpy(s, prefix, pl);
+    memcpy(s + pl, tag, gl);
+    nuid_next(s + pl + gl);
+    if (tail) {
+        s[pl + gl + NUID_LEN] = '.';
+        memcpy(s + pl + gl + NUID_LEN + 1, tail, tl);
+    }
+    return s;
 }

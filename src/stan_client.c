@@ -50,16 +50,7 @@ stan_client_t *stan_client_find(stan_t *st, const char *id, size_t len)
  * that sees its heartbeats cannot answer for another one that has gone away. */
 static char *hb_reply_subject(stan_t *st, const char *id)
 {
-    char rnd[NUID_LEN + 1];
-    nuid_next(rnd);
-    size_t plen = strlen(st->inbox_prefix), ilen = strlen(id);
-    char *s = xmalloc(plen + 3 + NUID_LEN + 1 + ilen + 1);
-    memcpy(s, st->inbox_prefix, plen);
-    memcpy(s + plen, "hb.", 3);
-    memcpy(s + plen + 3, rnd, NUID_LEN);
-    s[plen + 3 + NUID_LEN] = '.';
-    memcpy(s + plen + 3 + NUID_LEN + 1, id, ilen + 1);
-    return s;
+    return nuid_subject(st->inbox_prefix, "hb.", id);
 }
 
 static void hb_send(stan_t *st, stan_client_t *cl)
@@ -352,13 +343,7 @@ void stan_client_on_connect(stan_t *st, const server_msg_t *m)
             /* Someone holds the ID and may be alive: ask it, as NSS does. */
             stan_dupcheck_t *d = xcalloc(1, sizeof *d);
             d->st = st;
-            char rnd[NUID_LEN + 1];
-            nuid_next(rnd);
-            size_t plen = strlen(st->inbox_prefix);
-            d->reply = xmalloc(plen + 4 + NUID_LEN + 1);
-            memcpy(d->reply, st->inbox_prefix, plen);
-            memcpy(d->reply + plen, "dup.", 4);
-            memcpy(d->reply + plen + 4, rnd, NUID_LEN + 1);
+            d->reply = nuid_subject(st->inbox_prefix, "dup.", NULL);
             d->client_id = xstrdup(req->clientid);
             d->reply_to = reply_to;
             d->request = req;

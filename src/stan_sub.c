@@ -100,13 +100,7 @@ void stan_sub_unref(stan_t *st, stan_sub_t *s)
  * work out another's (and ack its messages away) from its own. */
 static char *new_ack_inbox(stan_t *st)
 {
-    char rnd[NUID_LEN + 1];
-    nuid_next(rnd);
-    size_t plen = strlen(st->ack_prefix);
-    char *s = xmalloc(plen + NUID_LEN + 1);
-    memcpy(s, st->ack_prefix, plen);
-    memcpy(s + plen, rnd, NUID_LEN + 1);
-    return s;
+    return nuid_subject(st->ack_prefix, "", NULL);
 }
 
 /* ack_inbox: a recovered subscription's own (it is the one its client knows); NULL for new. */
