@@ -439,12 +439,9 @@ static int recover(stan_t *st, char *err, size_t errlen)
     if (rc == 0) {
         /* Replies to the server's own requests never outlive the process: a new random prefix
          * each start. Ack inboxes are persisted with their subscriptions: the server's. */
-        char rnd[NUID_LEN + 1];
-        nuid_next(rnd);
-        char *inbox = join("_INBOX", rnd), *ack = join("_STAN.ack", st->server_id);
-        st->inbox_prefix = join(inbox, ""); /* with the trailing dot */
-        st->ack_prefix = join(ack, "");
-        free(inbox);
+        st->inbox_prefix = nuid_subject("_INBOX.", "", ""); /* "_INBOX.<random>." */
+        char *ack = join("_STAN.ack", st->server_id);
+        st->ack_prefix = join(ack, ""); /* with the trailing dot */
         free(ack);
         int nc = walk(st, STORE_DB_CLIENTS, restore_client);
         int nch = walk(st, STORE_DB_CHANNELS, restore_channel);
