@@ -1,4 +1,4 @@
-/* fuzz_config: the YAML config loader (src/config.c, config_limits.c) and the flag parser.
+/* fuzz_config: the YAML config loader (src/config/config.c, config_limits.c) and the flag parser.
  *
  * Input: byte 0 selects the mode. Even: the rest is a YAML file, loaded with config_load_file
  * from a temporary file, then validated and every channel-limit pattern resolved. Odd: the rest

@@ -1,4 +1,4 @@
-/* fuzz_httpd: the HTTP request path of the monitoring port (src/httpd.c, then src/monitor.c's
+/* fuzz_httpd: the HTTP request path of the monitoring port (src/mon/httpd.c, then src/mon/monitor.c's
  * endpoints and their query parameters) over loopback, against a daemon that has a client,
  * channels, messages and subscriptions to report on.
  *

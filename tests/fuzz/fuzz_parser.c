@@ -1,4 +1,4 @@
-/* fuzz_parser: the NATS protocol parser (src/parser.c) on arbitrary bytes.
+/* fuzz_parser: the NATS protocol parser (src/net/parser.c) on arbitrary bytes.
  *
  * Input: byte 0 picks a chunk size pattern, the rest is the client's byte stream. The stream is
  * parsed twice: whole, and in chunks of varying size (so every frame is split at every point and
