@@ -1,21 +1,27 @@
-/* strmap: a string-keyed hash map of opaque pointers (chained, power-of-two buckets).
- * Keys are copied and owned by the map; values are not touched. Not thread-safe. */
+/* strmap: a string-keyed map of opaque pointers, built on the one hash table (hmap.h). Keys are
+ * copied and owned by the map; values are not touched. Not thread-safe. For items that can embed
+ * their own node (no allocation per entry), use hmap directly. */
 #ifndef STANZA_STRMAP_H
 #define STANZA_STRMAP_H
 #include <stddef.h>
+
+#include "hmap.h"
 
 typedef struct strmap_entry {
     char *key;
     size_t klen;
     void *val;
-    struct strmap_entry *next;
+    hmap_node_t node;
 } strmap_entry_t;
 
 typedef struct strmap {
-    strmap_entry_t **buckets;
-    size_t nbuckets;
-    size_t count;
+    hmap_t map;
 } strmap_t;
+
+static inline size_t strmap_count(const strmap_t *m)
+{
+    return m->map.count;
+}
 
 void strmap_init(strmap_t *m);
 void strmap_free(strmap_t *m); /* frees keys and entries, not values */

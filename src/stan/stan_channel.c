@@ -82,7 +82,7 @@ stan_channel_t *stan_channel_get(stan_t *st, const char *name, size_t len, bool 
         if (err) *err = "stan: invalid subject";
         return NULL;
     }
-    if ((st->cfg->max_channels > 0 && (int64_t)st->channels.count >= st->cfg->max_channels) ||
+    if ((st->cfg->max_channels > 0 && (int64_t)strmap_count(&st->channels) >= st->cfg->max_channels) ||
         st->next_channel_id > STAN_MAX_CHANNEL_ID) {
         if (err) *err = "too many channels";
         return NULL;

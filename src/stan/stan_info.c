@@ -16,8 +16,8 @@ void stan_get_server_info(stan_t *st, stan_server_info_t *out)
     out->cluster_id = st->cfg->cluster_id;
     out->server_id = st->server_id;
     out->start_ns = st->start_ns;
-    out->clients = st->clients.count;
-    out->channels = st->channels.count;
+    out->clients = strmap_count(&st->clients);
+    out->channels = strmap_count(&st->channels);
     size_t it;
     for (strmap_entry_t *e = strmap_first(&st->channels, &it); e;
          e = strmap_next(&st->channels, &it, e)) {
@@ -46,7 +46,7 @@ static int cmp_names(const void *a, const void *b)
 /* The map's keys in byte order (NSS lists names sorted). Caller frees the array. */
 static char **sorted_keys(const strmap_t *m)
 {
-    char **keys = xmalloc((m->count + 1) * sizeof *keys);
+    char **keys = xmalloc((strmap_count(m) + 1) * sizeof *keys);
     size_t n = 0, it;
     for (strmap_entry_t *e = strmap_first(m, &it); e; e = strmap_next(m, &it, e))
         keys[n++] = e->key;

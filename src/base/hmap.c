@@ -1,0 +1,111 @@
+/* hmap: see hmap.h. */
+#include "hmap.h"
+
+#include <stdlib.h>
+
+#include "xalloc.h"
+
+void hmap_init(hmap_t *m)
+{
+    m->buckets = NULL;
+    m->nbuckets = 0;
+    m->count = 0;
+}
+
+void hmap_free(hmap_t *m)
+{
+    free(m->buckets);
+    hmap_init(m);
+}
+
+static void grow(hmap_t *m)
+{
+    size_t n = m->nbuckets ? m->nbuckets * 2 : 8;
+    hmap_node_t **b = xcalloc(n, sizeof *b);
+    for (size_t i = 0; i < m->nbuckets; i++) {
+        hmap_node_t *e = m->buckets[i];
+        while (e) {
+            hmap_node_t *next = e->next;
+            size_t k = e->hash & (n - 1);
+            e->next = b[k];
+            b[k] = e;
+            e = next;
+        }
+    }
+    free(m->buckets);
+    m->buckets = b;
+    m->nbuckets = n;
+}
+
+void hmap_insert(hmap_t *m, hmap_node_t *n, uint64_t h)
+{
+    if (m->count + 1 > m->nbuckets) grow(m);
+    hmap_node_t **b = &m->buckets[h & (m->nbuckets - 1)];
+    n->hash = h;
+    n->next = *b;
+    *b = n;
+    m->count++;
+}
+
+void hmap_remove(hmap_t *m, hmap_node_t *n)
+{
+    hmap_node_t **pp = &m->buckets[n->hash & (m->nbuckets - 1)];
+    while (*pp && *pp != n)
+        pp = &(*pp)->next;
+    if (!*pp) return;
+    *pp = n->next;
+    n->next = NULL;
+    m->count--;
+}
+
+hmap_node_t *hmap_first_with_hash(const hmap_t *m, uint64_t h)
+{
+    if (!m->nbuckets) return NULL;
+    hmap_node_t *n = m->buckets[h & (m->nbuckets - 1)];
+    while (n && n->hash != h)
+        n = n->next;
+    return n;
+}
+
+hmap_node_t *hmap_next_with_hash(const hmap_node_t *n, uint64_t h)
+{
+    hmap_node_t *e = n->next;
+    while (e && e->hash != h)
+        e = e->next;
+    return e;
+}
+
+hmap_node_t *hmap_first(const hmap_t *m, size_t *it)
+{
+    for (*it = 0; *it < m->nbuckets; (*it)++)
+        if (m->buckets[*it]) return m->buckets[*it];
+    return NULL;
+}
+
+hmap_node_t *hmap_next(const hmap_t *m, size_t *it, const hmap_node_t *n)
+{
+    if (n->next) return n->next;
+    for ((*it)++; *it < m->nbuckets; (*it)++)
+        if (m->buckets[*it]) return m->buckets[*it];
+    return NULL;
+}
+
+uint64_t hmap_hash_bytes(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ s[i]) * 1099511628211ull;
+    return h;
+}
+
+uint64_t hmap_hash_u64(uint64_t x)
+{
+    /* splitmix64's finaliser */
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
