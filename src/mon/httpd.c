@@ -32,11 +32,11 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include "clock.h"
 #include "httpd_private.h"
 #include "log.h"
 #include "xalloc.h"
 
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b);
 static void flush(hconn_t *c);
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
@@ -49,108 +49,61 @@ static void maybe_done(httpd_t *h)
     done(h->done_arg); /* may free h */
 }
 
-static void on_conn_closed(uv_handle_t *handle)
+static void on_conn_closed(stream_t *st)
 {
-    hconn_t *c = handle->data;
-    if (--c->open_handles > 0) return;
+    hconn_t *c = st->owner;
     httpd_t *h = c->h;
     buf_free(&c->url);
-    buf_free(&c->out);
-    buf_free(&c->wbuf);
     free(c);
     h->nalloc--;
     maybe_done(h);
 }
 
-static void conn_unlink(hconn_t *c)
-{
-    httpd_t *h = c->h;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        h->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    else
-        h->conns_tail = c->prev;
-    c->prev = c->next = NULL;
-}
-
-static void conn_link_tail(hconn_t *c)
-{
-    httpd_t *h = c->h;
-    c->prev = h->conns_tail;
-    c->next = NULL;
-    if (h->conns_tail)
-        h->conns_tail->next = c;
-    else
-        h->conns = c;
-    h->conns_tail = c;
-}
-
 /* The connection made progress: it becomes the last one to evict. */
 static void touch(hconn_t *c)
 {
-    if (!c->linked) return;
-    c->progress_ms = uv_now(c->h->loop);
-    if (c == c->h->conns_tail) return;
-    conn_unlink(c);
-    conn_link_tail(c);
+    if (!list_linked(&c->link)) return;
+    c->progress_ms = clock_mono_ms();
+    list_remove(&c->link);
+    list_push_back(&c->h->conns, &c->link);
 }
 
 static void conn_close(hconn_t *c)
 {
-    if (c->closing) return;
-    c->closing = true;
-    httpd_t *h = c->h;
-    if (c->linked) {
-        conn_unlink(c);
-        c->linked = false;
-        h->nconns--;
+    if (c->st.closing) return;
+    if (list_linked(&c->link)) {
+        list_remove(&c->link);
+        c->h->nconns--;
     }
-    uv_timer_stop(&c->timer);
-    uv_close((uv_handle_t *)&c->timer, on_conn_closed);
-    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    stream_close(&c->st);
 }
 
 /* For debug lines only: the client's address. */
 static const char *peer(hconn_t *c, char *out, size_t outlen)
 {
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
     char ip[64] = "?";
     int port = 0;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        } else {
-            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        }
-    }
+    stream_peer(&c->st, ip, sizeof ip, &port);
     snprintf(out, outlen, "%s:%d", ip, port);
     return out;
 }
 
-static void on_timer(uv_timer_t *t);
-
 static void timer_restart(hconn_t *c, unsigned ms)
 {
-    uv_timer_start(&c->timer, on_timer, ms, 0);
+    stream_timer_start(&c->st, ms, 0);
 }
 
 /* ---- responses -------------------------------------------------------------------------- */
 
 static size_t pending_bytes(const hconn_t *c)
 {
-    return c->out.len + (c->wbuf.len - c->wbuf_off);
+    return stream_unsent(&c->st);
 }
 
 static void append_response(hconn_t *c, int status, const char *ctype, const buf_t *headers,
                             const char *body, size_t body_len, bool send_body, bool keep)
 {
-    buf_t *b = &c->out;
+    buf_t *b = &c->st.out;
     buf_printf(b, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: ", status,
                http_status_str((enum http_status)status), ctype);
     buf_append_u64(b, body_len);
@@ -206,11 +159,12 @@ static bool has_crlf(const char *s)
 static void bound_output(httpd_t *h, hconn_t *keep)
 {
     size_t total = 0;
-    for (hconn_t *x = h->conns; x; x = x->next)
-        total += pending_bytes(x);
-    hconn_t *next;
-    for (hconn_t *x = h->conns; x && total > h->max_output; x = next) {
-        next = x->next;
+    list_node_t *n, *next;
+    list_foreach(n, &h->conns) total += pending_bytes(LIST_ITEM(n, hconn_t, link));
+    list_foreach_safe(n, next, &h->conns)
+    {
+        if (total <= h->max_output) break;
+        hconn_t *x = LIST_ITEM(n, hconn_t, link);
         size_t p = pending_bytes(x);
         if (x == keep || p == 0) continue;
         char who[96];
@@ -274,7 +228,7 @@ static void serve(hconn_t *c)
     buf_reset(&r->body);
     buf_reset(&r->headers);
     h->fn(h->arg, &req, r);
-    if (c->closing) return; /* the handler closed the server */
+    if (c->st.closing) return; /* the handler closed the server */
 
     const char *ctype = r->content_type ? r->content_type : DEFAULT_CONTENT_TYPE;
     if (r->status < 100 || r->status > 999 || has_crlf(ctype)) {
@@ -293,18 +247,11 @@ static void serve(hconn_t *c)
     buf_shrink(t, KEEP_BUF);
     /* Big answers to pipelined requests go to the socket now, so MAX_PENDING measures what the
      * client did not take, not how many requests one read held. */
-    if (c->out.len >= EAGER_FLUSH) flush(c);
-    if (!c->closing && pending_bytes(c) >= EAGER_FLUSH) bound_output(h, c);
+    if (c->st.out.len >= EAGER_FLUSH) flush(c);
+    if (!c->st.closing && pending_bytes(c) >= EAGER_FLUSH) bound_output(h, c);
 }
 
 /* ---- writing ---------------------------------------------------------------------------- */
-
-static void on_shutdown(uv_shutdown_t *req, int status)
-{
-    hconn_t *c = req->data;
-    if (c->closing) return;
-    if (status < 0) conn_close(c);
-}
 
 /* Everything is written and nothing more will be: close, gracefully when the client still
  * talks. */
@@ -316,22 +263,21 @@ static void finish(hconn_t *c)
         return;
     }
     c->lingering = true;
-    c->sreq.data = c;
-    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0) conn_close(c);
+    stream_shutdown(&c->st);
 }
 
-static void on_write(uv_write_t *req, int status)
+static void write_failed(hconn_t *c, int status)
 {
-    hconn_t *c = req->data;
-    c->writing = false;
-    buf_reset(&c->wbuf);
-    buf_shrink(&c->wbuf, KEEP_BUF);
-    c->wbuf_off = 0;
-    if (c->closing) return; /* canceled by close */
+    char who[96];
+    LOG_D("httpd: %s: write error: %s", peer(c, who, sizeof who), uv_strerror(status));
+    conn_close(c);
+}
+
+static void on_written(stream_t *st, int status)
+{
+    hconn_t *c = st->owner;
     if (status < 0) {
-        char who[96];
-        LOG_D("httpd: %s: write error: %s", peer(c, who, sizeof who), uv_strerror(status));
-        conn_close(c);
+        write_failed(c, status);
         return;
     }
     touch(c); /* the client took a whole write */
@@ -340,40 +286,13 @@ static void on_write(uv_write_t *req, int status)
 
 static void flush(hconn_t *c)
 {
-    if (c->writing || c->closing) return;
-    if (c->out.len == 0) {
-        if (c->finishing) finish(c);
+    if (c->st.writing || c->st.closing) return;
+    int rc = stream_flush(&c->st);
+    if (rc < 0) {
+        write_failed(c, rc);
         return;
     }
-    /* Usually the socket takes it all and no write request is needed. */
-    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n < 0 && n != UV_EAGAIN) {
-        char who[96];
-        LOG_D("httpd: %s: write error: %s", peer(c, who, sizeof who), uv_strerror(n));
-        conn_close(c);
-        return;
-    }
-    size_t done = n > 0 ? (size_t)n : 0;
-    if (done == c->out.len) {
-        buf_reset(&c->out);
-        buf_shrink(&c->out, KEEP_BUF);
-        if (c->finishing) finish(c);
-        return;
-    }
-    /* The rest goes to libuv; new output collects in a fresh `out` meanwhile. */
-    buf_t tmp = c->wbuf;
-    c->wbuf = c->out;
-    c->out = tmp;
-    buf_reset(&c->out);
-    c->wbuf_off = done;
-    uv_buf_t rest = uv_buf_init(c->wbuf.data + done, (unsigned)(c->wbuf.len - done));
-    c->wreq.data = c;
-    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &rest, 1, on_write) != 0) {
-        conn_close(c);
-        return;
-    }
-    c->writing = true;
+    if (!c->st.writing && c->finishing) finish(c);
 }
 
 /* ---- parsing ---------------------------------------------------------------------------- */
@@ -428,7 +347,7 @@ static const http_parser_settings parser_settings = {
 static void feed(hconn_t *c, const char *p, size_t len)
 {
     char who[96];
-    while (len > 0 && !c->finishing && !c->closing) {
+    while (len > 0 && !c->finishing && !c->st.closing) {
         /* Never give the parser more than the head limit allows, so a request that does not
          * complete within HEAD_MAX bytes is caught exactly, whatever the read sizes. */
         size_t room = HEAD_MAX - c->req_bytes;
@@ -461,22 +380,14 @@ static void feed(hconn_t *c, const char *p, size_t len)
     }
 }
 
-static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *b)
+static void on_read(stream_t *st, ssize_t nread, const char *p)
 {
-    hconn_t *c = handle->data;
-    b->base = c->h->read_buf;
-    b->len = sizeof c->h->read_buf;
-}
-
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
-{
-    hconn_t *c = stream->data;
-    if (nread == 0 || c->closing) return;
+    hconn_t *c = st->owner;
     if (nread < 0) {
-        if (nread == UV_EOF && !c->lingering && (c->writing || c->out.len)) {
+        if (nread == UV_EOF && !c->lingering && (c->st.writing || c->st.out.len)) {
             /* A half-close after the last request: its answers still go out. */
             c->peer_eof = true;
-            uv_read_stop(stream);
+            stream_read_stop(st);
             set_finishing(c);
             return;
         }
@@ -484,10 +395,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
         return;
     }
     if (c->finishing) return; /* input after the last request is discarded */
-    feed(c, b->base, (size_t)nread);
-    if (c->closing) return;
+    feed(c, p, (size_t)nread);
+    if (c->st.closing) return;
     flush(c);
-    if (c->closing || c->finishing) return;
+    if (c->st.closing || c->finishing) return;
     if (c->req_bytes > 0) {
         if (!c->in_request) {
             /* The deadline runs from the first byte of a request, not the last: slowloris. */
@@ -499,11 +410,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
     }
 }
 
-static void on_timer(uv_timer_t *t)
+static void on_timer(stream_t *st)
 {
-    hconn_t *c = t->data;
+    hconn_t *c = st->owner;
     char who[96];
-    if (c->closing) return;
     if (c->finishing) {
         LOG_D("httpd: %s: closed: did not take its last response in time",
               peer(c, who, sizeof who));
@@ -528,34 +438,24 @@ static void on_timer(uv_timer_t *t)
  * a silent or trickling slowloris, an idle keep-alive, a reader that stopped reading. Even one
  * accepted moments ago may go (a burst of accepts larger than the table): refusing the newcomer
  * instead would let a flood of connections lock every probe out, while a newcomer that sent its
- * request with the handshake was already answered by read_now. */
+ * request with the handshake was already answered by stream_read_now. */
 static void evict_oldest(httpd_t *h)
 {
-    hconn_t *v = h->conns;
+    hconn_t *v = LIST_ITEM(list_first(&h->conns), hconn_t, link);
     char who[96];
     LOG_D("httpd: %s: evicted after %llu ms without progress: %zu connections open",
-          peer(v, who, sizeof who), (unsigned long long)(uv_now(h->loop) - v->progress_ms),
+          peer(v, who, sizeof who), (unsigned long long)(clock_mono_ms() - v->progress_ms),
           h->nconns);
     h->evicted++;
     conn_close(v);
 }
 
-/* Reads what a new connection already sent, before the loop goes on to accept more: a request
- * that came with the handshake (a probe's usually does) is answered within its accept, so no
- * later burst can evict it unanswered. Later input comes through libuv as usual. */
-static void read_now(hconn_t *c)
-{
-    uv_os_fd_t fd;
-    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) return;
-    ssize_t n;
-    do
-        n = recv(fd, c->h->read_buf, sizeof c->h->read_buf, MSG_DONTWAIT);
-    while (n < 0 && errno == EINTR);
-    /* Nothing yet (EAGAIN), or an error libuv's own read will report. */
-    if (n < 0) return;
-    uv_buf_t b = uv_buf_init(c->h->read_buf, (unsigned)n);
-    on_read((uv_stream_t *)&c->tcp, n > 0 ? n : UV_EOF, &b);
-}
+static const stream_ops_t hconn_ops = {
+    .on_read = on_read,
+    .on_written = on_written,
+    .on_timer = on_timer,
+    .on_closed = on_conn_closed,
+};
 
 static void on_connection(uv_stream_t *server, int status)
 {
@@ -567,33 +467,25 @@ static void on_connection(uv_stream_t *server, int status)
     hconn_t *c = xcalloc(1, sizeof *c);
     c->h = h;
     h->nalloc++;
-    uv_tcp_init(h->loop, &c->tcp);
-    c->tcp.data = c;
-    c->open_handles = 1;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
-        c->closing = true;
-        uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
-        return;
-    }
+    if (stream_accept(&c->st, server, &hconn_ops, c, h->read_buf, sizeof h->read_buf, KEEP_BUF))
+        return; /* closing; on_conn_closed frees it */
     if (h->nconns >= h->max_conns) evict_oldest(h);
-    uv_timer_init(h->loop, &c->timer);
-    c->timer.data = c;
-    c->open_handles = 2;
-    c->linked = true;
-    c->progress_ms = uv_now(h->loop);
-    conn_link_tail(c);
+    c->progress_ms = clock_mono_ms();
+    list_push_back(&h->conns, &c->link);
     h->nconns++;
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
-    uv_tcp_nodelay(&c->tcp, 1);
     /* The first request's head is due request_ms after the accept, however its bytes come. */
     c->in_request = true;
     timer_restart(c, h->request_ms);
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+    if (stream_read_start(&c->st) != 0) {
         conn_close(c);
         return;
     }
-    read_now(c);
+    /* What the new connection already sent is read before the loop goes on to accept more: a
+     * request that came with the handshake (a probe's usually does) is answered within its
+     * accept, so no later burst can evict it unanswered. */
+    stream_read_now(&c->st);
 }
 
 /* ---- public ----------------------------------------------------------------------------- */
@@ -608,6 +500,7 @@ httpd_t *httpd_new(uv_loop_t *loop, httpd_handler_fn fn, void *arg)
     h->request_ms = DEFAULT_REQUEST_MS;
     h->max_conns = MAX_CONNS;
     h->max_output = MAX_OUTPUT;
+    list_init(&h->conns);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
         rl.rlim_cur / 4 < h->max_conns)
@@ -619,9 +512,10 @@ httpd_t *httpd_new(uv_loop_t *loop, httpd_handler_fn fn, void *arg)
 }
 
 /* The kernel hands over a connection only once its first bytes have arrived (or after the
- * request deadline): a client's request is then always there when it is accepted, and read_now
- * answers it before any later accept can evict it, however fast a flood of connections turns
- * the table over. Connections that never speak wait in the kernel, not in the table. */
+ * request deadline): a client's request is then always there when it is accepted, and
+ * stream_read_now answers it before any later accept can evict it, however fast a flood of
+ * connections turns the table over. Connections that never speak wait in the kernel, not in the
+ * table. */
 static void defer_accept(httpd_t *h)
 {
     uv_os_fd_t fd;
@@ -683,8 +577,8 @@ void httpd_close(httpd_t *h, void (*done)(void *arg), void *arg)
     h->done_arg = arg;
     if (h->listener_open && !uv_is_closing((uv_handle_t *)&h->listener))
         uv_close((uv_handle_t *)&h->listener, on_listener_closed);
-    while (h->conns)
-        conn_close(h->conns); /* unlinks it */
+    while (!list_empty(&h->conns))
+        conn_close(LIST_ITEM(list_first(&h->conns), hconn_t, link)); /* unlinks it */
     maybe_done(h);
 }
 

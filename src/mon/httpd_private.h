@@ -7,6 +7,8 @@
 #include <stdint.h>
 
 #include "httpd.h"
+#include "list.h"
+#include "stream.h"
 
 #define HEAD_MAX (8 * 1024) /* request line + headers */
 /* Open connections at once, and at most a quarter of the process's fd limit (the client port,
@@ -24,31 +26,21 @@
 #define DEFAULT_CONTENT_TYPE "application/json"
 
 typedef struct hconn {
+    stream_t st; /* the socket, its timer, and the output (st.out) */
     httpd_t *h;
-    struct hconn *prev, *next; /* h->conns, oldest progress first, while linked */
-    uint64_t progress_ms;      /* uv_now of the last progress */
-    uv_tcp_t tcp;
-    uv_timer_t timer;
-    uv_write_t wreq;
-    uv_shutdown_t sreq;
+    list_node_t link;     /* h->conns, oldest progress first, while in the table */
+    uint64_t progress_ms; /* clock_mono_ms of the last progress */
     http_parser parser;
     buf_t url;        /* the request target, gathered across reads */
-    buf_t out;        /* responses not yet handed to the socket */
-    buf_t wbuf;       /* handed to uv_write, in flight */
-    size_t wbuf_off;  /* bytes of wbuf the socket took before uv_write */
     size_t req_bytes; /* bytes of the current, incomplete request */
-    int open_handles;
-    int err_status;  /* set by a parser callback before it fails the parse */
-    unsigned method; /* of the completed request */
-    bool keep_alive; /* of the completed request */
-    bool msg_done;   /* on_message_complete ran during this execute */
-    bool linked;
-    bool in_request; /* head deadline running (from the accept, or a request's first byte) */
-    bool writing;
-    bool finishing; /* no more requests: send what is queued, then close */
-    bool lingering; /* sending side shut down; discarding input until EOF */
+    int err_status;   /* set by a parser callback before it fails the parse */
+    unsigned method;  /* of the completed request */
+    bool keep_alive;  /* of the completed request */
+    bool msg_done;    /* on_message_complete ran during this execute */
+    bool in_request;  /* head deadline running (from the accept, or a request's first byte) */
+    bool finishing;   /* no more requests: send what is queued, then close */
+    bool lingering;   /* sending side shut down; discarding input until EOF */
     bool peer_eof;
-    bool closing;
 } hconn_t;
 
 struct httpd {
@@ -61,8 +53,8 @@ struct httpd {
     bool closing;
     int port;
     unsigned idle_ms, request_ms;
-    hconn_t *conns, *conns_tail; /* linked, by last progress: the head is evicted first */
-    size_t nconns;               /* linked */
+    list_node_t conns; /* the table, by last progress: the first is evicted first */
+    size_t nconns;     /* in the table */
     size_t max_conns;
     bool no_defer_accept;
     size_t max_output;
