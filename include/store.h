@@ -10,7 +10,7 @@
  *    back on the loop thread. At most one batch is in flight; the caller builds the next one
  *    while it runs (group commit).
  *  - A full map grows automatically (the batch is retried transparently after the map is made
- *    larger); a full disk fails the batch with STORE_ENOSPC and leaves the store as it was before
+ *    larger); a full disk fails the batch with STZ_ENOSPC and leaves the store as it was before
  *    the batch, and later batches work again once space returns.
  *  - Reads happen on the loop thread through one reusable read transaction: values are pointers
  *    into the memory map, valid until store_read_end. Never hold a read open across loop
@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "err.h"
+
 typedef enum {
     STORE_DB_META = 0, /* server identity and counters */
     STORE_DB_CLIENTS,
@@ -35,14 +37,10 @@ typedef enum {
     STORE_NDBS
 } store_db_t;
 
-enum {
-    STORE_OK = 0,
-    STORE_NOTFOUND = -1,
-    STORE_ENOSPC = -2, /* disk full */
-    STORE_EIO = -3,    /* any other LMDB or OS error (logged by the store with details) */
-    STORE_EBUSY = -4,  /* a batch is already in flight */
-    STORE_EINVAL = -5, /* an op the store cannot hold (key empty or over STORE_MAX_KEY) */
-};
+/* Results are err.h's: 0 (STZ_OK) or a negative code. The store returns STZ_ENOENT (no such
+ * key), STZ_ENOSPC (disk full), STZ_EIO (any other LMDB or OS error, logged by the store with
+ * details), STZ_EBUSY (a batch is already in flight; the directory is locked by another process)
+ * and STZ_EINVAL (an op the store cannot hold: key empty or over STORE_MAX_KEY). */
 
 typedef struct store store_t;
 typedef struct store_batch store_batch_t;
@@ -71,7 +69,7 @@ typedef struct store_stats {
 } store_stats_t;
 
 /* LMDB's limit: keys are 1..511 bytes. An op with a longer (or empty) key is refused when it is
- * recorded (STORE_EINVAL, nothing added), so no single op can fail a whole batch: the engine
+ * recorded (STZ_EINVAL, nothing added), so no single op can fail a whole batch: the engine
  * checks names against this before staging anything, and this is the backstop. */
 #define STORE_MAX_KEY 511
 
@@ -82,7 +80,7 @@ typedef struct store_options {
     int lock_wait_ms;          /* wait this long for another process to release the directory */
 } store_options_t;
 
-/* Opens (creating if needed) the environment. Returns STORE_OK or an error with a message in
+/* Opens (creating if needed) the environment. Returns STZ_OK or an error with a message in
  * err ("cannot open store in DIR: ..."). Takes an exclusive lock on the directory, so that two
  * daemons never share one store: a second open fails with a clear message. */
 int store_open(store_t **out, uv_loop_t *loop, const store_options_t *opt, char *err,
@@ -96,7 +94,7 @@ void store_close(store_t *s);
 /* ---- writes ---- */
 
 /* The batch being built (created on first use). Ops apply in the order they were added.
- * Every op returns STORE_OK, or STORE_EINVAL for a key the store cannot hold (nothing recorded);
+ * Every op returns STZ_OK, or STZ_EINVAL for a key the store cannot hold (nothing recorded);
  * the *_reserve variants return NULL for it. */
 store_batch_t *store_batch(store_t *s);
 bool store_batch_empty(const store_t *s);
@@ -118,11 +116,11 @@ int store_del_range(store_t *s, store_db_t db, const void *lo, size_t lolen, con
 
 typedef void (*store_done_fn)(void *arg, int status);
 /* Submits the current batch to the thread pool. done runs later on the loop thread with
- * STORE_OK or an error, never from inside store_submit, and only with the final outcome (a full
+ * STZ_OK or an error, never from inside store_submit, and only with the final outcome (a full
  * map is grown and the batch replayed first). The batch is recycled before done runs, so done
  * may fill and submit the next batch, or close the store; store_put_reserve buffers must not be
  * touched after submitting. An empty batch is legal (it commits
- * nothing and costs no fsync). Returns STORE_EBUSY if a batch is in flight (nothing submitted;
+ * nothing and costs no fsync). Returns STZ_EBUSY if a batch is in flight (nothing submitted;
  * the batch being built is kept). On any error the store is exactly as before the batch. */
 int store_submit(store_t *s, store_done_fn done, void *arg);
 bool store_in_flight(const store_t *s);
@@ -130,17 +128,17 @@ bool store_in_flight(const store_t *s);
 /* ---- reads (loop thread) ---- */
 
 /* Begins the read view (nested begin/end pairs are counted; one view per iteration is typical).
- * Returns STORE_OK or STORE_EIO. */
+ * Returns STZ_OK or STZ_EIO. */
 int store_read_begin(store_t *s);
 void store_read_end(store_t *s);
-/* Within a read view. STORE_OK with *v set, STORE_NOTFOUND, or STORE_EIO (logged). */
+/* Within a read view. STZ_OK with *v set, STZ_ENOENT, or STZ_EIO (logged). */
 int store_get(store_t *s, store_db_t db, const void *key, size_t klen, store_val_t *v);
 
 /* Cursors live within a read view; close them before store_read_end. Cheap: closed cursors are
- * kept and renewed. After STORE_NOTFOUND a cursor's position is undefined: seek again. */
+ * kept and renewed. After STZ_ENOENT a cursor's position is undefined: seek again. */
 store_cursor_t *store_cursor_open(store_t *s, store_db_t db);
 void store_cursor_close(store_cursor_t *c);
-/* Positions at the first key >= key (klen 0: the first key). STORE_OK or STORE_NOTFOUND. */
+/* Positions at the first key >= key (klen 0: the first key). STZ_OK or STZ_ENOENT. */
 int store_cursor_seek(store_cursor_t *c, const void *key, size_t klen, store_val_t *k,
                       store_val_t *v);
 /* Positions at the last key <= key (klen 0: the last key). */
@@ -150,9 +148,8 @@ int store_cursor_next(store_cursor_t *c, store_val_t *k, store_val_t *v);
 int store_cursor_prev(store_cursor_t *c, store_val_t *k, store_val_t *v);
 
 void store_get_stats(const store_t *s, store_stats_t *out);
-const char *store_strerror(int err);
 
-/* Test hook: makes the next n commits fail with STORE_ENOSPC before touching LMDB, as a full
+/* Test hook: makes the next n commits fail with STZ_ENOSPC before touching LMDB, as a full
  * disk would (a write transaction aborted). */
 void store_inject_enospc(store_t *s, int n);
 

@@ -100,9 +100,8 @@ static void on_commit(void *arg, int status)
     stan_t *st = arg;
     stan_batch_ctx_t ctx = st->inflight;
     memset(&st->inflight, 0, sizeof st->inflight);
-    if (status != STORE_OK)
-        LOG_E("store commit failed: %s; the batch's publishes get an error",
-              store_strerror(status));
+    if (status != STZ_OK)
+        LOG_E("store commit failed: %s; the batch's publishes get an error", stz_strerror(status));
     run_actions(st, &ctx, status);
     if (st->shutting_down && !store_in_flight(st->store) && st->shutdown_done) {
         void (*done)(void *) = st->shutdown_done;
@@ -123,15 +122,15 @@ static void submit(stan_t *st)
         if (st->building.head) {
             stan_batch_ctx_t ctx = st->building;
             memset(&st->building, 0, sizeof st->building);
-            run_actions(st, &ctx, STORE_OK);
+            run_actions(st, &ctx, STZ_OK);
         }
         return;
     }
     st->inflight = st->building;
     memset(&st->building, 0, sizeof st->building);
     int rc = store_submit(st->store, on_commit, st);
-    if (rc != STORE_OK) {
-        LOG_E("store submit failed: %s", store_strerror(rc));
+    if (rc != STZ_OK) {
+        LOG_E("store submit failed: %s", stz_strerror(rc));
         stan_batch_ctx_t ctx = st->inflight;
         memset(&st->inflight, 0, sizeof st->inflight);
         run_actions(st, &ctx, rc);
@@ -160,7 +159,7 @@ static void free_staged(stan_staged_t *m)
 
 static void run_actions(stan_t *st, stan_batch_ctx_t *ctx, int status)
 {
-    bool ok = status == STORE_OK;
+    bool ok = status == STZ_OK;
     st->last_commit_status = status;
     if (!ok) {
         st->last_failure = status;
@@ -357,7 +356,7 @@ static int load_meta(stan_t *st, char *err, size_t errlen)
 {
     store_val_t v;
     int rc = store_get(st->store, STORE_DB_META, "server", 6, &v);
-    if (rc == STORE_NOTFOUND) {
+    if (rc == STZ_ENOENT) {
         make_server_id(st);
         set_default_subjects(st);
         st->next_channel_id = 1;
@@ -399,7 +398,7 @@ static int walk(stan_t *st, store_db_t db, restore_fn fn)
     store_val_t k, v;
     int rc = store_cursor_seek(c, NULL, 0, &k, &v);
     int n = 0;
-    while (rc == STORE_OK) {
+    while (rc == STZ_OK) {
         if (fn(st, &k, &v) == 0) n++;
         rc = store_cursor_next(c, &k, &v);
     }
@@ -431,7 +430,7 @@ static int restore_pending(stan_t *st, const store_val_t *k, const store_val_t *
 
 static int recover(stan_t *st, char *err, size_t errlen)
 {
-    if (store_read_begin(st->store) != STORE_OK) {
+    if (store_read_begin(st->store) != STZ_OK) {
         snprintf(err, errlen, "store: cannot begin a read");
         return -1;
     }
@@ -483,21 +482,21 @@ int stan_start(stan_t *st, char *err, size_t errlen)
     store_options_t opt = {.dir = cfg->store == CONFIG_STORE_MEMORY ? NULL : cfg->dir,
                            .sync = cfg->file_sync,
                            .lock_wait_ms = 5000};
-    if (store_open(&st->store, st->loop, &opt, err, errlen) != STORE_OK) return -1;
+    if (store_open(&st->store, st->loop, &opt, err, errlen) != STZ_OK) return -1;
     if (recover(st, err, errlen) != 0) return -1;
     if (st->meta_dirty) {
         /* The identity is on disk before the first client is served. */
         stan_meta_put(st);
         int status = 1;
-        if (store_submit(st->store, on_startup_commit, &status) != STORE_OK) {
+        if (store_submit(st->store, on_startup_commit, &status) != STZ_OK) {
             snprintf(err, errlen, "store: cannot write the server record");
             return -1;
         }
         while (status == 1)
             uv_run(st->loop, UV_RUN_ONCE);
-        if (status != STORE_OK) {
+        if (status != STZ_OK) {
             snprintf(err, errlen, "store: cannot write the server record: %s",
-                     store_strerror(status));
+                     stz_strerror(status));
             return -1;
         }
     }

@@ -119,11 +119,11 @@ static void load_bounds(stan_t *st, stan_channel_t *ch, uint64_t rec_last, uint6
     store_val_t k, v;
     stan_msgval_t first, last;
     bool have = false;
-    if (c && store_cursor_seek(c, lo, sizeof lo, &k, &v) == STORE_OK && k.len == STAN_MSG_KEY &&
+    if (c && store_cursor_seek(c, lo, sizeof lo, &k, &v) == STZ_OK && k.len == STAN_MSG_KEY &&
         stan_key_msg_chan(k.p) == ch->id) {
         ch->first_seq = stan_key_msg_seq(k.p);
         if (stan_msg_decode(v.p, v.len, &first)) ch->base_cum = first.cum - first.len;
-        if (store_cursor_seek_le(c, hi, sizeof hi, &k, &v) == STORE_OK && k.len == STAN_MSG_KEY &&
+        if (store_cursor_seek_le(c, hi, sizeof hi, &k, &v) == STZ_OK && k.len == STAN_MSG_KEY &&
             stan_key_msg_chan(k.p) == ch->id) {
             have = true;
             ch->last_seq = stan_key_msg_seq(k.p);
@@ -220,8 +220,8 @@ static uint64_t cum_before(stan_t *st, stan_channel_t *ch, uint64_t seq)
     store_val_t v;
     stan_msgval_t m;
     uint64_t r = ch->staged_base_cum;
-    if (store_read_begin(st->store) != STORE_OK) return r;
-    if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) == STORE_OK &&
+    if (store_read_begin(st->store) != STZ_OK) return r;
+    if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) == STZ_OK &&
         stan_msg_decode(v.p, v.len, &m))
         r = m.cum - m.len;
     store_read_end(st->store);
@@ -320,7 +320,7 @@ void stan_channel_tick(stan_t *st)
                 stan_key_msg(key, ch->id, mid);
                 store_val_t v;
                 stan_msgval_t m;
-                if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) == STORE_OK &&
+                if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) == STZ_OK &&
                     stan_msg_decode(v.p, v.len, &m) && m.ts >= cutoff)
                     hi = mid;
                 else
@@ -368,8 +368,8 @@ uint64_t stan_channel_cum_at(stan_t *st, stan_channel_t *ch, uint64_t seq)
     store_val_t v;
     stan_msgval_t m;
     uint64_t r = ch->base_cum;
-    if (store_read_begin(st->store) != STORE_OK) return r;
-    if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) == STORE_OK &&
+    if (store_read_begin(st->store) != STZ_OK) return r;
+    if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) == STZ_OK &&
         stan_msg_decode(v.p, v.len, &m))
         r = m.cum;
     store_read_end(st->store);

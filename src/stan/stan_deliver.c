@@ -77,7 +77,7 @@ static bool reader_get(stan_t *st, msg_reader_t *r, stan_channel_t *ch, uint64_t
     if (!r->c) return false;
     int rc = r->valid && seq == r->next_seq ? store_cursor_next(r->c, &k, v)
                                             : store_cursor_seek(r->c, key, sizeof key, &k, v);
-    r->valid = rc == STORE_OK && k.len == sizeof key && memcmp(k.p, key, sizeof key) == 0;
+    r->valid = rc == STZ_OK && k.len == sizeof key && memcmp(k.p, key, sizeof key) == 0;
     r->next_seq = seq + 1;
     return r->valid;
 }
@@ -293,7 +293,7 @@ void stan_sub_deliver_ready(stan_t *st)
         kick(st, false);
         return;
     }
-    if (store_read_begin(st->store) != STORE_OK) return;
+    if (store_read_begin(st->store) != STZ_OK) return;
     budget_t b = {STAN_DELIVER_BUDGET, uv_hrtime() + STAN_DELIVER_SLICE_NS};
     /* Each subscription ready now gets its turn once; one that still has work after its turn
      * (or that the budget did not reach) goes to the back, for the next pass. */

@@ -81,7 +81,7 @@ static int64_t msg_ts(stan_t *st, stan_channel_t *ch, uint64_t seq)
     stan_key_msg(key, ch->id, seq);
     store_val_t v;
     stan_msgval_t m;
-    if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) == STORE_OK &&
+    if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) == STZ_OK &&
         stan_msg_decode(v.p, v.len, &m))
         return m.ts;
     return 0;
@@ -118,7 +118,7 @@ static void fill_sub(stan_t *st, stan_sub_t *s, int64_t now_ns, stan_sub_info_t 
     /* The oldest owed message: the lowest unacked sequence, or the first of the backlog. */
     uint64_t oldest = out->backlog_msgs ? from + 1 : 0;
     if (s->shead && (!oldest || s->shead->seq < oldest)) oldest = s->shead->seq;
-    if (oldest && store_read_begin(st->store) == STORE_OK) {
+    if (oldest && store_read_begin(st->store) == STZ_OK) {
         int64_t ts = msg_ts(st, ch, oldest);
         store_read_end(st->store);
         if (ts && now_ns > ts) out->oldest_pending_age = (double)(now_ns - ts) / 1e9;
@@ -190,11 +190,11 @@ void stan_get_store_info(stan_t *st, stan_store_info_t *out)
      * seconds counts, so probes do not flap between the two. */
     bool recent = st->last_failure_ms &&
                   uv_now(st->loop) - st->last_failure_ms < STAN_UNHEALTHY_AFTER_FAILURE_MS;
-    out->writable = st->last_commit_status == STORE_OK && !recent;
+    out->writable = st->last_commit_status == STZ_OK && !recent;
     out->error = out->writable
                      ? NULL
-                     : store_strerror(st->last_commit_status != STORE_OK ? st->last_commit_status
-                                                                         : st->last_failure);
+                     : stz_strerror(st->last_commit_status != STZ_OK ? st->last_commit_status
+                                                                     : st->last_failure);
     out->redeliveries_total = st->redeliveries_total;
     store_get_stats(st->store, &out->stats);
 }

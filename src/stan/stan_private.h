@@ -194,7 +194,7 @@ struct stan {
     store_t *store;
     char *server_id;
     int64_t start_ns;
-    int last_commit_status;      /* STORE_OK or the error of the last commit */
+    int last_commit_status;      /* STZ_OK or the error of the last commit */
     int last_failure;            /* the error of the last failed commit */
     uint64_t last_failure_ms;    /* loop time of it; 0 = never */
     uint64_t redeliveries_total; /* every redelivery sent since start */

@@ -270,7 +270,7 @@ static uint64_t seq_at_time(stan_t *st, stan_channel_t *ch, int64_t ts)
         stan_key_msg(key, ch->id, mid);
         store_val_t v;
         stan_msgval_t m;
-        if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) != STORE_OK ||
+        if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) != STZ_OK ||
             !stan_msg_decode(v.p, v.len, &m)) {
             lo = mid + 1; /* evicted meanwhile: treat as older */
             continue;
@@ -624,7 +624,7 @@ int stan_sub_restore_pending(stan_t *st, uint64_t sub_id, uint64_t seq, uint32_t
     store_val_t v;
     stan_msgval_t mv;
     uint32_t size = 0;
-    if (store_get(st->store, STORE_DB_MSGS, mkey, sizeof mkey, &v) == STORE_OK &&
+    if (store_get(st->store, STORE_DB_MSGS, mkey, sizeof mkey, &v) == STZ_OK &&
         stan_msg_decode(v.p, v.len, &mv))
         size = (uint32_t)mv.len;
     if (count > 1) s->redelivered_total += count - 1;

@@ -23,26 +23,6 @@
 static const char *const db_names[STORE_NDBS] = {"meta", "clients", "channels",
                                                  "msgs", "subs",    "pending"};
 
-const char *store_strerror(int err)
-{
-    switch (err) {
-    case STORE_OK:
-        return "ok";
-    case STORE_NOTFOUND:
-        return "not found";
-    case STORE_ENOSPC:
-        return "no space left on device";
-    case STORE_EIO:
-        return "storage I/O error";
-    case STORE_EBUSY:
-        return "a batch is already in flight";
-    case STORE_EINVAL:
-        return "key too long for the store";
-    default:
-        return "unknown store error";
-    }
-}
-
 /* mkdir -p: the directory may be several levels deep and not exist yet. */
 static int mkdirs(const char *path)
 {
@@ -97,7 +77,7 @@ static int take_dir_lock(store_t *s, char *err, size_t errlen)
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
         snprintf(err, errlen, "cannot open store in %s: %s: %s", s->dir, path, strerror(errno));
-        return -1;
+        return STZ_EIO;
     }
     /* A daemon being replaced (SIGTERM, then the new one started at once, as supervisors and
      * client test suites do) releases the lock within milliseconds: wait for it a little. */
@@ -130,7 +110,7 @@ static int take_dir_lock(store_t *s, char *err, size_t errlen)
             snprintf(err, errlen, "cannot open store in %s: lock %s: %s", s->dir, path,
                      strerror(e));
         close(fd);
-        return -1;
+        return e == EWOULDBLOCK ? STZ_EBUSY : STZ_EIO;
     }
     char pid[32];
     int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
@@ -138,7 +118,7 @@ static int take_dir_lock(store_t *s, char *err, size_t errlen)
         /* Only the message for a second daemon suffers; the lock itself is held. */
     }
     s->lock_fd = fd;
-    return 0;
+    return STZ_OK;
 }
 
 /* Opens the environment's databases once; the handles stay valid until the env closes. */
@@ -178,7 +158,7 @@ int store_open(store_t **out, uv_loop_t *loop, const store_options_t *opt, char 
         if (!s->dir) {
             snprintf(err, errlen, "cannot create the in-memory store: %s", strerror(errno));
             free(s);
-            return STORE_EIO;
+            return STZ_EIO;
         }
     } else {
         s->dir = xstrdup(opt->dir);
@@ -186,12 +166,13 @@ int store_open(store_t **out, uv_loop_t *loop, const store_options_t *opt, char 
         if (e) {
             snprintf(err, errlen, "cannot open store in %s: %s", s->dir, strerror(e));
             store_free(s);
-            return STORE_EIO;
+            return STZ_EIO;
         }
         s->lock_wait_ms = opt->lock_wait_ms;
-        if (take_dir_lock(s, err, errlen) != 0) {
+        int lrc = take_dir_lock(s, err, errlen);
+        if (lrc < 0) {
             store_free(s);
-            return STORE_EIO;
+            return lrc;
         }
     }
 
@@ -228,7 +209,7 @@ int store_open(store_t **out, uv_loop_t *loop, const store_options_t *opt, char 
     if (rc) {
         snprintf(err, errlen, "cannot open store in %s: %s: %s", s->dir, what, mdb_strerror(rc));
         store_free(s);
-        return rc == ENOSPC || rc == EDQUOT ? STORE_ENOSPC : STORE_EIO;
+        return rc == ENOSPC || rc == EDQUOT ? STZ_ENOSPC : STZ_EIO;
     }
     /* A crashed process may have left reader slots behind; they would pin old pages forever. */
     int dead = 0;
@@ -238,7 +219,7 @@ int store_open(store_t **out, uv_loop_t *loop, const store_options_t *opt, char 
     LOG_I("store: opened %s (%s, map %zu MiB)", s->memory ? "in memory" : s->dir,
           s->memory || !opt->sync ? "no fsync" : "fsync per batch", info.me_mapsize >> 20);
     *out = s;
-    return STORE_OK;
+    return STZ_OK;
 }
 
 void store_close(store_t *s)
@@ -276,12 +257,12 @@ void store_get_stats(const store_t *s, store_stats_t *out)
 static int read_error(const char *what, int rc)
 {
     LOG_E("store: %s: %s", what, mdb_strerror(rc));
-    return STORE_EIO;
+    return STZ_EIO;
 }
 
 int store_read_begin(store_t *s)
 {
-    if (s->rcount++ > 0) return STORE_OK;
+    if (s->rcount++ > 0) return STZ_OK;
     /* One transaction handle for the life of the store: renew is a reader-slot update, where
      * begin would allocate. */
     int rc = s->rtxn ? mdb_txn_renew(s->rtxn) : mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn);
@@ -289,7 +270,7 @@ int store_read_begin(store_t *s)
         s->rcount--;
         return read_error("beginning a read", rc);
     }
-    return STORE_OK;
+    return STZ_OK;
 }
 
 void store_read_end(store_t *s)
@@ -313,10 +294,10 @@ int store_get(store_t *s, store_db_t db, const void *key, size_t klen, store_val
     assert(s->rcount > 0);
     MDB_val k = {klen, (void *)key}, d;
     int rc = mdb_get(s->rtxn, s->dbi[db], &k, &d);
-    if (rc == MDB_NOTFOUND) return STORE_NOTFOUND;
+    if (rc == MDB_NOTFOUND) return STZ_ENOENT;
     if (rc) return read_error("get", rc);
     to_val(&d, v);
-    return STORE_OK;
+    return STZ_OK;
 }
 
 store_cursor_t *store_cursor_open(store_t *s, store_db_t db)
@@ -366,11 +347,11 @@ static int cursor_get(store_cursor_t *c, MDB_val *k, MDB_cursor_op op, store_val
 {
     MDB_val d;
     int rc = mdb_cursor_get(c->mc, k, &d, op);
-    if (rc == MDB_NOTFOUND) return STORE_NOTFOUND;
+    if (rc == MDB_NOTFOUND) return STZ_ENOENT;
     if (rc) return read_error("cursor", rc);
     to_val(k, ko);
     to_val(&d, vo);
-    return STORE_OK;
+    return STZ_OK;
 }
 
 int store_cursor_seek(store_cursor_t *c, const void *key, size_t klen, store_val_t *k,
@@ -387,9 +368,9 @@ int store_cursor_seek_le(store_cursor_t *c, const void *key, size_t klen, store_
     if (!klen) return cursor_get(c, &m, MDB_LAST, k, v);
     int rc = cursor_get(c, &m, MDB_SET_RANGE, k, v);
     /* Every key is smaller: the answer is the last one. */
-    if (rc == STORE_NOTFOUND) return cursor_get(c, &m, MDB_LAST, k, v);
+    if (rc == STZ_ENOENT) return cursor_get(c, &m, MDB_LAST, k, v);
     if (rc) return rc;
-    if (m.mv_size == klen && memcmp(m.mv_data, key, klen) == 0) return STORE_OK;
+    if (m.mv_size == klen && memcmp(m.mv_data, key, klen) == 0) return STZ_OK;
     return cursor_get(c, &m, MDB_PREV, k, v);
 }
 

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "store_private.h"
 #include "xalloc.h"
@@ -166,7 +166,7 @@ static void *add_op(store_t *s, int kind, store_db_t db, const void *k, size_t k
 
 int store_put(store_t *s, store_db_t db, const void *key, size_t klen, const void *val, size_t vlen)
 {
-    return add_op(s, OP_PUT, db, key, klen, val, vlen) ? STORE_OK : STORE_EINVAL;
+    return add_op(s, OP_PUT, db, key, klen, val, vlen) ? STZ_OK : STZ_EINVAL;
 }
 
 void *store_put_reserve(store_t *s, store_db_t db, const void *key, size_t klen, size_t vlen)
@@ -177,7 +177,7 @@ void *store_put_reserve(store_t *s, store_db_t db, const void *key, size_t klen,
 int store_append(store_t *s, store_db_t db, const void *key, size_t klen, const void *val,
                  size_t vlen)
 {
-    return add_op(s, OP_APPEND, db, key, klen, val, vlen) ? STORE_OK : STORE_EINVAL;
+    return add_op(s, OP_APPEND, db, key, klen, val, vlen) ? STZ_OK : STZ_EINVAL;
 }
 
 void *store_append_reserve(store_t *s, store_db_t db, const void *key, size_t klen, size_t vlen)
@@ -187,23 +187,16 @@ void *store_append_reserve(store_t *s, store_db_t db, const void *key, size_t kl
 
 int store_del(store_t *s, store_db_t db, const void *key, size_t klen)
 {
-    return add_op(s, OP_DEL, db, key, klen, NULL, 0) ? STORE_OK : STORE_EINVAL;
+    return add_op(s, OP_DEL, db, key, klen, NULL, 0) ? STZ_OK : STZ_EINVAL;
 }
 
 int store_del_range(store_t *s, store_db_t db, const void *lo, size_t lolen, const void *hi,
                     size_t hilen)
 {
-    return add_op(s, OP_DEL_RANGE, db, lo, lolen, hi, hilen) ? STORE_OK : STORE_EINVAL;
+    return add_op(s, OP_DEL_RANGE, db, lo, lolen, hi, hilen) ? STZ_OK : STZ_EINVAL;
 }
 
 /* ---- the worker (pool thread) ---- */
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int del_range(MDB_txn *txn, MDB_dbi dbi, MDB_cursor *c, const store_op_t *op)
 {
@@ -267,7 +260,7 @@ static void work_cb(uv_work_t *w)
         b->rc = ENOSPC;
         return;
     }
-    uint64_t t0 = now_ns();
+    uint64_t t0 = clock_mono_ns();
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc == 0) {
@@ -287,7 +280,7 @@ static void work_cb(uv_work_t *w)
     }
     if (rc == EIO && b->failed_op == b->nops && looks_full(s, b)) rc = ENOSPC;
     b->rc = rc;
-    b->commit_ns = now_ns() - t0;
+    b->commit_ns = clock_mono_ns() - t0;
 }
 
 /* ---- completion (loop thread) ---- */
@@ -309,7 +302,7 @@ static int batch_status(store_t *s, const store_batch_t *b)
     if (rc == 0) {
         if (s->disk_full) LOG_I("store: writes to %s succeed again", s->dir);
         s->disk_full = false;
-        return STORE_OK;
+        return STZ_OK;
     }
     if (rc == ENOSPC || rc == EDQUOT) {
         /* Once per episode: a full disk fails every batch until space is freed. */
@@ -317,7 +310,7 @@ static int batch_status(store_t *s, const store_batch_t *b)
             LOG_E("store: no space left for %s (%s); writes fail until space is freed", s->dir,
                   b->inject_enospc ? "injected" : mdb_strerror(rc));
         s->disk_full = true;
-        return STORE_ENOSPC;
+        return STZ_ENOSPC;
     }
     if (b->failed_op < b->nops) {
         const store_op_t *op = &b->ops[b->failed_op];
@@ -326,12 +319,12 @@ static int batch_status(store_t *s, const store_batch_t *b)
     } else {
         LOG_E("store: commit of %zu ops failed: %s", b->nops, mdb_strerror(rc));
     }
-    return STORE_EIO;
+    return STZ_EIO;
 }
 
 static void finish(store_t *s, store_batch_t *b, int status)
 {
-    if (status == STORE_OK) {
+    if (status == STZ_OK) {
         s->stats.commits++;
         s->stats.commit_ns_last = b->commit_ns;
         s->stats.commit_ns_total += b->commit_ns;
@@ -372,7 +365,7 @@ static void grow_and_retry(store_t *s)
     if (rc) {
         LOG_E("store: cannot grow the map of %s from %zu to %zu MiB: %s", s->dir, old >> 20,
               size >> 20, mdb_strerror(rc));
-        finish(s, b, STORE_EIO);
+        finish(s, b, STZ_EIO);
         return;
     }
     s->stats.map_grows++;
@@ -441,7 +434,7 @@ static void after_cb(uv_work_t *w, int status)
 
 int store_submit(store_t *s, store_done_fn done, void *arg)
 {
-    if (s->inflight) return STORE_EBUSY;
+    if (s->inflight) return STZ_EBUSY;
     store_batch_t *b = store_batch(s);
     s->building = NULL;
     s->inflight = b;
@@ -453,7 +446,7 @@ int store_submit(store_t *s, store_done_fn done, void *arg)
         b->inject_enospc = true;
     }
     queue_batch(s, b);
-    return STORE_OK;
+    return STZ_OK;
 }
 
 bool store_in_flight(const store_t *s)

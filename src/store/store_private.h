@@ -69,7 +69,7 @@ struct store {
     bool grow_pending;       /* inflight hit MAP_FULL while the read view was open */
     uv_idle_t *grow_idle;    /* runs the deferred grow; freed by its close callback */
     int inject_enospc;
-    bool disk_full; /* the last batch failed with STORE_ENOSPC (logged once per episode) */
+    bool disk_full; /* the last batch failed with STZ_ENOSPC (logged once per episode) */
 
     store_stats_t stats;
 };

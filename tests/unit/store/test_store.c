@@ -48,8 +48,8 @@ static store_t *open_at(fx_t *f, const char *dir, bool sync, uint64_t map)
     char err[512] = "";
     store_t *s = NULL;
     int rc = store_open(&s, &f->loop, &opt, err, sizeof err);
-    if (rc != STORE_OK) fprintf(stderr, "store_open: %s\n", err);
-    CHECK_EQ_INT(rc, STORE_OK);
+    if (rc != STZ_OK) fprintf(stderr, "store_open: %s\n", err);
+    CHECK_EQ_INT(rc, STZ_OK);
     CHECK(s);
     return s;
 }
@@ -94,7 +94,7 @@ static void on_done(void *arg, int status)
 static int commit(fx_t *f)
 {
     done_t d = {0};
-    CHECK_EQ_INT(store_submit(f->s, on_done, &d), STORE_OK);
+    CHECK_EQ_INT(store_submit(f->s, on_done, &d), STZ_OK);
     while (!d.calls)
         uv_run(&f->loop, UV_RUN_ONCE);
     CHECK_EQ_INT(d.calls, 1);
@@ -111,16 +111,16 @@ static const char *get_str(store_t *s, store_db_t db, const char *k)
 {
     static char out[256];
     store_val_t v;
-    CHECK_EQ_INT(store_read_begin(s), STORE_OK);
+    CHECK_EQ_INT(store_read_begin(s), STZ_OK);
     int rc = store_get(s, db, k, strlen(k), &v);
-    if (rc == STORE_OK) {
+    if (rc == STZ_OK) {
         CHECK(v.len < sizeof out);
         memcpy(out, v.p, v.len);
         out[v.len] = '\0';
     }
     store_read_end(s);
-    if (rc == STORE_NOTFOUND) return NULL;
-    CHECK_EQ_INT(rc, STORE_OK);
+    if (rc == STZ_ENOENT) return NULL;
+    CHECK_EQ_INT(rc, STZ_OK);
     return out;
 }
 
@@ -141,10 +141,10 @@ static uint32_t from_be32(const void *p)
 static size_t count_db(store_t *s, store_db_t db)
 {
     size_t n = 0;
-    CHECK_EQ_INT(store_read_begin(s), STORE_OK);
+    CHECK_EQ_INT(store_read_begin(s), STZ_OK);
     store_cursor_t *c = store_cursor_open(s, db);
     CHECK(c);
-    for (int rc = store_cursor_seek(c, NULL, 0, NULL, NULL); rc == STORE_OK;
+    for (int rc = store_cursor_seek(c, NULL, 0, NULL, NULL); rc == STZ_OK;
          rc = store_cursor_next(c, NULL, NULL))
         n++;
     store_cursor_close(c);
@@ -172,7 +172,7 @@ static void test_roundtrip_all_dbs(void)
         memcpy(r, "12345", 5);
     }
     CHECK(!store_batch_empty(f.s));
-    CHECK_EQ_INT(commit(&f), STORE_OK);
+    CHECK_EQ_INT(commit(&f), STZ_OK);
     CHECK(store_batch_empty(f.s));
     for (int db = 0; db < STORE_NDBS; db++) {
         char v[16];
@@ -186,7 +186,7 @@ static void test_roundtrip_all_dbs(void)
         store_del(f.s, db, "never-there", 11); /* ignored */
         store_del_range(f.s, db, "zz", 2, "zz9", 3);
     }
-    CHECK_EQ_INT(commit(&f), STORE_OK);
+    CHECK_EQ_INT(commit(&f), STZ_OK);
     for (int db = 0; db < STORE_NDBS; db++) {
         CHECK(get_str(f.s, db, "gone") == NULL);
         CHECK(get_str(f.s, db, "zz1") == NULL);
@@ -197,7 +197,7 @@ static void test_roundtrip_all_dbs(void)
     CHECK_EQ_STR(get_str(f.s, STORE_DB_PENDING, "key"), "v5");
     /* An empty batch is legal and commits nothing. */
     store_batch(f.s);
-    CHECK_EQ_INT(commit(&f), STORE_OK);
+    CHECK_EQ_INT(commit(&f), STZ_OK);
     store_stats_t st;
     store_get_stats(f.s, &st);
     CHECK_EQ_INT(st.commits, 3);
@@ -214,7 +214,7 @@ static void test_del_range_edges(void)
         be32(i * 2, k); /* even keys 0..198 */
         store_append(f.s, STORE_DB_MSGS, k, 4, k, 4);
     }
-    CHECK_EQ_INT(commit(&f), STORE_OK);
+    CHECK_EQ_INT(commit(&f), STZ_OK);
     be32(11, lo), be32(20, hi); /* 12..20: 5 keys, bounds not present / present */
     store_del_range(f.s, STORE_DB_MSGS, lo, 4, hi, 4);
     be32(50, lo), be32(40, hi); /* lo > hi: nothing */
@@ -224,18 +224,18 @@ static void test_del_range_edges(void)
     be32(1000, lo), be32(2000, hi); /* after the last: nothing */
     store_del_range(f.s, STORE_DB_MSGS, lo, 4, hi, 4);
     store_del_range(f.s, STORE_DB_CHANNELS, lo, 4, hi, 4); /* empty db */
-    CHECK_EQ_INT(commit(&f), STORE_OK);
+    CHECK_EQ_INT(commit(&f), STZ_OK);
     CHECK_EQ_INT(count_db(f.s, STORE_DB_MSGS), 90);
     be32(0, lo), be32(1, hi); /* from the first key, lo == first */
     store_del_range(f.s, STORE_DB_MSGS, lo, 4, hi, 4);
-    CHECK_EQ_INT(commit(&f), STORE_OK);
+    CHECK_EQ_INT(commit(&f), STZ_OK);
     CHECK_EQ_INT(count_db(f.s, STORE_DB_MSGS), 89);
     /* The survivors are exactly the expected keys. */
-    CHECK_EQ_INT(store_read_begin(f.s), STORE_OK);
+    CHECK_EQ_INT(store_read_begin(f.s), STZ_OK);
     store_cursor_t *c = store_cursor_open(f.s, STORE_DB_MSGS);
     store_val_t kv;
     uint32_t expect = 2;
-    for (int rc = store_cursor_seek(c, NULL, 0, &kv, NULL); rc == STORE_OK;
+    for (int rc = store_cursor_seek(c, NULL, 0, &kv, NULL); rc == STZ_OK;
          rc = store_cursor_next(c, &kv, NULL)) {
         if (expect == 12) expect = 22;
         CHECK_EQ_INT(from_be32(kv.p), expect);
@@ -249,7 +249,7 @@ static void test_del_range_edges(void)
 
 static void check_kv(int rc, store_val_t k, store_val_t v, const char *key)
 {
-    CHECK_EQ_INT(rc, STORE_OK);
+    CHECK_EQ_INT(rc, STZ_OK);
     CHECK_MEM(k.p, k.len, key);
     char want[16];
     snprintf(want, sizeof want, "v-%s", key);
@@ -262,15 +262,15 @@ static void test_cursors(void)
     fx_init(&f, false, 0);
     store_val_t k, v;
     /* Empty db: every positioning fails. */
-    CHECK_EQ_INT(store_read_begin(f.s), STORE_OK);
+    CHECK_EQ_INT(store_read_begin(f.s), STZ_OK);
     store_cursor_t *c = store_cursor_open(f.s, STORE_DB_SUBS);
     CHECK(c);
-    CHECK_EQ_INT(store_cursor_seek(c, NULL, 0, &k, &v), STORE_NOTFOUND);
-    CHECK_EQ_INT(store_cursor_seek(c, "m", 1, &k, &v), STORE_NOTFOUND);
-    CHECK_EQ_INT(store_cursor_seek_le(c, NULL, 0, &k, &v), STORE_NOTFOUND);
-    CHECK_EQ_INT(store_cursor_seek_le(c, "m", 1, &k, &v), STORE_NOTFOUND);
-    CHECK_EQ_INT(store_cursor_next(c, &k, &v), STORE_NOTFOUND);
-    CHECK_EQ_INT(store_cursor_prev(c, &k, &v), STORE_NOTFOUND);
+    CHECK_EQ_INT(store_cursor_seek(c, NULL, 0, &k, &v), STZ_ENOENT);
+    CHECK_EQ_INT(store_cursor_seek(c, "m", 1, &k, &v), STZ_ENOENT);
+    CHECK_EQ_INT(store_cursor_seek_le(c, NULL, 0, &k, &v), STZ_ENOENT);
+    CHECK_EQ_INT(store_cursor_seek_le(c, "m", 1, &k, &v), STZ_ENOENT);
+    CHECK_EQ_INT(store_cursor_next(c, &k, &v), STZ_ENOENT);
+    CHECK_EQ_INT(store_cursor_prev(c, &k, &v), STZ_ENOENT);
     store_cursor_close(c);
     store_read_end(f.s);
 
@@ -279,10 +279,10 @@ static void test_cursors(void)
     put_str(f.s, STORE_DB_SUBS, "dd", "v-dd");
     put_str(f.s, STORE_DB_SUBS, "f", "v-f");
     put_str(f.s, STORE_DB_CLIENTS, "zzz", "other db"); /* must not leak into SUBS */
-    CHECK_EQ_INT(commit(&f), STORE_OK);
+    CHECK_EQ_INT(commit(&f), STZ_OK);
 
-    CHECK_EQ_INT(store_read_begin(f.s), STORE_OK);
-    CHECK_EQ_INT(store_read_begin(f.s), STORE_OK); /* nested */
+    CHECK_EQ_INT(store_read_begin(f.s), STZ_OK);
+    CHECK_EQ_INT(store_read_begin(f.s), STZ_OK); /* nested */
     c = store_cursor_open(f.s, STORE_DB_SUBS);
     /* seek: first key >= */
     check_kv(store_cursor_seek(c, NULL, 0, &k, &v), k, v, "b");
@@ -291,10 +291,10 @@ static void test_cursors(void)
     check_kv(store_cursor_seek(c, "c", 1, &k, &v), k, v, "d");
     check_kv(store_cursor_seek(c, "d\x01", 2, &k, &v), k, v, "dd");
     check_kv(store_cursor_seek(c, "e", 1, &k, &v), k, v, "f");
-    CHECK_EQ_INT(store_cursor_seek(c, "g", 1, &k, &v), STORE_NOTFOUND);
+    CHECK_EQ_INT(store_cursor_seek(c, "g", 1, &k, &v), STZ_ENOENT);
     /* seek_le: last key <= */
     check_kv(store_cursor_seek_le(c, NULL, 0, &k, &v), k, v, "f");
-    CHECK_EQ_INT(store_cursor_seek_le(c, "a", 1, &k, &v), STORE_NOTFOUND);
+    CHECK_EQ_INT(store_cursor_seek_le(c, "a", 1, &k, &v), STZ_ENOENT);
     check_kv(store_cursor_seek_le(c, "b", 1, &k, &v), k, v, "b");
     check_kv(store_cursor_seek_le(c, "c", 1, &k, &v), k, v, "b");
     check_kv(store_cursor_seek_le(c, "d", 1, &k, &v), k, v, "d");
@@ -304,17 +304,17 @@ static void test_cursors(void)
     check_kv(store_cursor_seek_le(c, "zz", 2, &k, &v), k, v, "f");
     /* next/prev walk, both edges */
     check_kv(store_cursor_seek(c, NULL, 0, &k, &v), k, v, "b");
-    CHECK_EQ_INT(store_cursor_prev(c, &k, &v), STORE_NOTFOUND);
+    CHECK_EQ_INT(store_cursor_prev(c, &k, &v), STZ_ENOENT);
     check_kv(store_cursor_seek(c, "b", 1, &k, &v), k, v, "b");
     check_kv(store_cursor_next(c, &k, &v), k, v, "d");
     check_kv(store_cursor_next(c, &k, &v), k, v, "dd");
     check_kv(store_cursor_next(c, &k, &v), k, v, "f");
-    CHECK_EQ_INT(store_cursor_next(c, &k, &v), STORE_NOTFOUND);
+    CHECK_EQ_INT(store_cursor_next(c, &k, &v), STZ_ENOENT);
     check_kv(store_cursor_seek_le(c, NULL, 0, &k, &v), k, v, "f");
     check_kv(store_cursor_prev(c, &k, &v), k, v, "dd");
     check_kv(store_cursor_prev(c, NULL, NULL), k, v, "dd"); /* NULL outputs are allowed */
     check_kv(store_cursor_prev(c, &k, &v), k, v, "b");
-    CHECK_EQ_INT(store_cursor_prev(c, &k, &v), STORE_NOTFOUND);
+    CHECK_EQ_INT(store_cursor_prev(c, &k, &v), STZ_ENOENT);
     store_cursor_close(c);
     store_read_end(f.s);
     store_read_end(f.s);
@@ -324,12 +324,12 @@ static void test_cursors(void)
         char key[8];
         snprintf(key, sizeof key, "g%02d", i);
         put_str(f.s, STORE_DB_SUBS, key, "v");
-        CHECK_EQ_INT(commit(&f), STORE_OK);
-        CHECK_EQ_INT(store_read_begin(f.s), STORE_OK);
+        CHECK_EQ_INT(commit(&f), STZ_OK);
+        CHECK_EQ_INT(store_read_begin(f.s), STZ_OK);
         store_cursor_t *cs[6];
         for (int j = 0; j < 6; j++)
             cs[j] = store_cursor_open(f.s, STORE_DB_SUBS);
-        CHECK_EQ_INT(store_cursor_seek_le(cs[i % 6], NULL, 0, &k, &v), STORE_OK);
+        CHECK_EQ_INT(store_cursor_seek_le(cs[i % 6], NULL, 0, &k, &v), STZ_OK);
         CHECK_MEM(k.p, k.len, key);
         for (int j = 0; j < 6; j++)
             store_cursor_close(cs[j]);
@@ -352,7 +352,7 @@ static void on_first_done(void *arg, int status)
     on_done(&b->first, status);
     /* The next batch goes out from inside done, as the streaming engine's group commit does. */
     CHECK(!store_in_flight(b->f->s));
-    CHECK_EQ_INT(store_submit(b->f->s, on_done, &b->second), STORE_OK);
+    CHECK_EQ_INT(store_submit(b->f->s, on_done, &b->second), STZ_OK);
     b->resubmitted = true;
 }
 
@@ -364,7 +364,7 @@ static void test_busy_and_next_batch(void)
     store_batch_t *b1 = store_batch(f.s);
     put_str(f.s, STORE_DB_META, "k", "1");
     put_str(f.s, STORE_DB_META, "only1", "x");
-    CHECK_EQ_INT(store_submit(f.s, on_first_done, &b), STORE_OK);
+    CHECK_EQ_INT(store_submit(f.s, on_first_done, &b), STZ_OK);
     CHECK(store_in_flight(f.s));
     CHECK(store_batch_empty(f.s));
     store_batch_t *b2 = store_batch(f.s);
@@ -372,14 +372,14 @@ static void test_busy_and_next_batch(void)
     put_str(f.s, STORE_DB_META, "k", "2");
     put_str(f.s, STORE_DB_META, "only2", "y");
     done_t never = {0};
-    CHECK_EQ_INT(store_submit(f.s, on_done, &never), STORE_EBUSY);
+    CHECK_EQ_INT(store_submit(f.s, on_done, &never), STZ_EBUSY);
     CHECK(!store_batch_empty(f.s)); /* kept for later */
     CHECK_EQ_INT(b.first.calls, 0); /* never synchronously */
     while (!b.second.calls)
         uv_run(&f.loop, UV_RUN_ONCE);
     CHECK_EQ_INT(never.calls, 0);
-    CHECK_EQ_INT(b.first.status, STORE_OK);
-    CHECK_EQ_INT(b.second.status, STORE_OK);
+    CHECK_EQ_INT(b.first.status, STZ_OK);
+    CHECK_EQ_INT(b.second.status, STZ_OK);
     CHECK(b.first.seq < b.second.seq);
     CHECK_EQ_STR(get_str(f.s, STORE_DB_META, "k"), "2");
     CHECK_EQ_STR(get_str(f.s, STORE_DB_META, "only1"), "x");
@@ -393,7 +393,7 @@ static void test_persistence(void)
     fx_init(&f, true, 4 << 20);
     for (int db = 0; db < STORE_NDBS; db++)
         put_str(f.s, db, "persist", "yes");
-    CHECK_EQ_INT(commit(&f), STORE_OK);
+    CHECK_EQ_INT(commit(&f), STZ_OK);
     store_stats_t st;
     store_get_stats(f.s, &st);
     uint64_t map = st.map_size;
@@ -441,7 +441,7 @@ static void test_memory_mode(void)
     f.s = open_at(&f, NULL, true, 0);
     CHECK_EQ_INT(count_mem_dirs(), before + 1);
     put_str(f.s, STORE_DB_CHANNELS, "c", "mem");
-    CHECK_EQ_INT(commit(&f), STORE_OK);
+    CHECK_EQ_INT(commit(&f), STZ_OK);
     CHECK_EQ_STR(get_str(f.s, STORE_DB_CHANNELS, "c"), "mem");
     /* Two MEMORY stores are independent. */
     store_t *other = open_at(&f, NULL, false, 0);
@@ -459,7 +459,7 @@ static void test_lock(void)
     store_options_t opt = {.dir = f.dir};
     char err[512] = "";
     store_t *s2 = NULL;
-    CHECK_EQ_INT(store_open(&s2, &f.loop, &opt, err, sizeof err), STORE_EIO);
+    CHECK_EQ_INT(store_open(&s2, &f.loop, &opt, err, sizeof err), STZ_EBUSY);
     CHECK(s2 == NULL);
     fprintf(stderr, "   (expected) %s\n", err);
     CHECK(strstr(err, f.dir));
@@ -467,7 +467,7 @@ static void test_lock(void)
     CHECK(strstr(err, "stanza.lock"));
     /* The first store is unaffected, and the lock goes with it. */
     put_str(f.s, STORE_DB_META, "a", "b");
-    CHECK_EQ_INT(commit(&f), STORE_OK);
+    CHECK_EQ_INT(commit(&f), STZ_OK);
     store_close(f.s);
     f.s = open_at(&f, f.dir, false, 0);
     CHECK_EQ_STR(get_str(f.s, STORE_DB_META, "a"), "b");
@@ -492,11 +492,11 @@ static void fill_val(unsigned char *v, uint32_t i)
 static void check_vals(store_t *s, uint32_t n)
 {
     unsigned char want[VAL_SIZE], k[4];
-    CHECK_EQ_INT(store_read_begin(s), STORE_OK);
+    CHECK_EQ_INT(store_read_begin(s), STZ_OK);
     for (uint32_t i = 0; i < n; i++) {
         be32(i, k);
         store_val_t v;
-        CHECK_EQ_INT(store_get(s, STORE_DB_MSGS, k, 4, &v), STORE_OK);
+        CHECK_EQ_INT(store_get(s, STORE_DB_MSGS, k, 4, &v), STZ_OK);
         fill_val(want, i);
         CHECK_EQ_INT(v.len, VAL_SIZE);
         CHECK(memcmp(v.p, want, VAL_SIZE) == 0);
@@ -515,14 +515,14 @@ static void put_vals(store_t *s, uint32_t from, uint32_t n)
 }
 
 /* Commits 64 KiB batches of values from *n on until one fails (at most max); *n counts the
- * values committed. Returns the failing status, or STORE_OK. */
+ * values committed. Returns the failing status, or STZ_OK. */
 static int fill_until_failure(fx_t *f, uint32_t *n, int max)
 {
-    int rc = STORE_OK;
-    for (int b = 0; b < max && rc == STORE_OK; b++) {
+    int rc = STZ_OK;
+    for (int b = 0; b < max && rc == STZ_OK; b++) {
         put_vals(f->s, *n, 16);
         rc = commit(f);
-        if (rc == STORE_OK) *n += 16;
+        if (rc == STZ_OK) *n += 16;
     }
     return rc;
 }
@@ -545,7 +545,7 @@ static void test_map_growth(void)
                 store_append(f.s, STORE_DB_MSGS, k, 4, v, VAL_SIZE);
             }
         }
-        CHECK_EQ_INT(commit(&f), STORE_OK);
+        CHECK_EQ_INT(commit(&f), STZ_OK);
     }
     check_vals(f.s, per_batch * batches);
     store_stats_t st;
@@ -599,15 +599,15 @@ static void test_grow_waits_for_read_view(void)
     fx_init(&f, false, 1 << 20);
     wait_t w = {.f = &f};
     put_vals(f.s, 0, 1024); /* 4 MiB */
-    CHECK_EQ_INT(store_read_begin(f.s), STORE_OK);
+    CHECK_EQ_INT(store_read_begin(f.s), STZ_OK);
     uv_timer_t t;
     uv_timer_init(&f.loop, &t);
     t.data = &w;
     uv_timer_start(&t, on_wait_tick, 1, 1);
-    CHECK_EQ_INT(store_submit(f.s, on_wait_done, &w), STORE_OK);
+    CHECK_EQ_INT(store_submit(f.s, on_wait_done, &w), STZ_OK);
     while (!w.d.calls)
         uv_run(&f.loop, UV_RUN_ONCE);
-    CHECK_EQ_INT(w.d.status, STORE_OK);
+    CHECK_EQ_INT(w.d.status, STZ_OK);
     store_stats_t st;
     store_get_stats(f.s, &st);
     CHECK_EQ_INT(st.map_grow_waits, 1);
@@ -621,17 +621,17 @@ static void test_injected_enospc(void)
     fx_t f;
     fx_init(&f, true, 0);
     put_str(f.s, STORE_DB_MSGS, "a", "1");
-    CHECK_EQ_INT(commit(&f), STORE_OK);
+    CHECK_EQ_INT(commit(&f), STZ_OK);
     store_inject_enospc(f.s, 2);
     put_str(f.s, STORE_DB_MSGS, "a", "overwritten?");
     put_str(f.s, STORE_DB_MSGS, "b", "2");
-    CHECK_EQ_INT(commit(&f), STORE_ENOSPC);
+    CHECK_EQ_INT(commit(&f), STZ_ENOSPC);
     store_del(f.s, STORE_DB_MSGS, "a", 1);
-    CHECK_EQ_INT(commit(&f), STORE_ENOSPC);
+    CHECK_EQ_INT(commit(&f), STZ_ENOSPC);
     CHECK_EQ_STR(get_str(f.s, STORE_DB_MSGS, "a"), "1");
     CHECK(get_str(f.s, STORE_DB_MSGS, "b") == NULL);
     put_str(f.s, STORE_DB_MSGS, "c", "3");
-    CHECK_EQ_INT(commit(&f), STORE_OK);
+    CHECK_EQ_INT(commit(&f), STZ_OK);
     CHECK_EQ_STR(get_str(f.s, STORE_DB_MSGS, "a"), "1");
     CHECK_EQ_STR(get_str(f.s, STORE_DB_MSGS, "c"), "3");
     store_stats_t st;
@@ -650,15 +650,15 @@ static void test_bad_key_refused_when_recorded(void)
     char big[STORE_MAX_KEY + 1];
     memset(big, 'k', sizeof big);
     put_str(f.s, STORE_DB_SUBS, "before", "x");
-    CHECK_EQ_INT(store_put(f.s, STORE_DB_SUBS, big, sizeof big, "v", 1), STORE_EINVAL);
+    CHECK_EQ_INT(store_put(f.s, STORE_DB_SUBS, big, sizeof big, "v", 1), STZ_EINVAL);
     CHECK(store_put_reserve(f.s, STORE_DB_SUBS, big, sizeof big, 4) == NULL);
-    CHECK_EQ_INT(store_append(f.s, STORE_DB_SUBS, big, sizeof big, "v", 1), STORE_EINVAL);
-    CHECK_EQ_INT(store_del(f.s, STORE_DB_SUBS, big, sizeof big), STORE_EINVAL);
-    CHECK_EQ_INT(store_put(f.s, STORE_DB_SUBS, "", 0, "v", 1), STORE_EINVAL);
-    CHECK_EQ_INT(store_del_range(f.s, STORE_DB_SUBS, "a", 1, big, sizeof big), STORE_EINVAL);
+    CHECK_EQ_INT(store_append(f.s, STORE_DB_SUBS, big, sizeof big, "v", 1), STZ_EINVAL);
+    CHECK_EQ_INT(store_del(f.s, STORE_DB_SUBS, big, sizeof big), STZ_EINVAL);
+    CHECK_EQ_INT(store_put(f.s, STORE_DB_SUBS, "", 0, "v", 1), STZ_EINVAL);
+    CHECK_EQ_INT(store_del_range(f.s, STORE_DB_SUBS, "a", 1, big, sizeof big), STZ_EINVAL);
     put_str(f.s, STORE_DB_SUBS, "after", "y");
-    CHECK_EQ_INT(store_put(f.s, STORE_DB_SUBS, big, STORE_MAX_KEY, "v", 1), STORE_OK);
-    CHECK_EQ_INT(commit(&f), STORE_OK);
+    CHECK_EQ_INT(store_put(f.s, STORE_DB_SUBS, big, STORE_MAX_KEY, "v", 1), STZ_OK);
+    CHECK_EQ_INT(commit(&f), STZ_OK);
     CHECK(get_str(f.s, STORE_DB_SUBS, "before") != NULL);
     CHECK(get_str(f.s, STORE_DB_SUBS, "after") != NULL);
     CHECK_EQ_INT(count_db(f.s, STORE_DB_SUBS), 3);
@@ -689,10 +689,10 @@ static void fill_batch(chain_t *c)
 static void on_chain_done(void *arg, int status)
 {
     chain_t *c = arg;
-    if (status != STORE_OK) c->failures++;
+    if (status != STZ_OK) c->failures++;
     c->completed++;
     if (c->submitted < 100 && !store_batch_empty(c->f->s)) {
-        CHECK_EQ_INT(store_submit(c->f->s, on_chain_done, c), STORE_OK);
+        CHECK_EQ_INT(store_submit(c->f->s, on_chain_done, c), STZ_OK);
         c->submitted++;
         if (c->submitted < 100) fill_batch(c); /* the next one, while this one commits */
     }
@@ -704,18 +704,18 @@ static void test_many_small_batches(void)
     fx_init(&f, true, 0);
     chain_t c = {.f = &f};
     fill_batch(&c);
-    CHECK_EQ_INT(store_submit(f.s, on_chain_done, &c), STORE_OK);
+    CHECK_EQ_INT(store_submit(f.s, on_chain_done, &c), STZ_OK);
     c.submitted = 1;
     fill_batch(&c);
     while (c.completed < 100)
         uv_run(&f.loop, UV_RUN_ONCE);
     CHECK_EQ_INT(c.failures, 0);
     CHECK_EQ_INT(c.next, 10000);
-    CHECK_EQ_INT(store_read_begin(f.s), STORE_OK);
+    CHECK_EQ_INT(store_read_begin(f.s), STZ_OK);
     store_cursor_t *cur = store_cursor_open(f.s, STORE_DB_PENDING);
     store_val_t k, v;
     uint32_t i = 0;
-    for (int rc = store_cursor_seek(cur, NULL, 0, &k, &v); rc == STORE_OK;
+    for (int rc = store_cursor_seek(cur, NULL, 0, &k, &v); rc == STZ_OK;
          rc = store_cursor_next(cur, &k, &v), i++) {
         CHECK_EQ_INT(from_be32(k.p), i);
         CHECK_EQ_INT(v.len, 8);
@@ -748,7 +748,7 @@ static void test_commit_latency(void)
         unsigned char k[4];
         be32((uint32_t)i, k);
         store_put(f.s, STORE_DB_MSGS, k, 4, "payload-of-a-message", 20);
-        CHECK_EQ_INT(commit(&f), STORE_OK);
+        CHECK_EQ_INT(commit(&f), STZ_OK);
         store_stats_t st;
         store_get_stats(f.s, &st);
         ns[i] = st.commit_ns_last;
@@ -800,19 +800,19 @@ static void test_real_full_disk(void)
     f.s = open_at(&f, dir, true, 1 << 20);
     uint32_t n = 0;
     int rc = fill_until_failure(&f, &n, 100);
-    fprintf(stderr, "   disk full after %u values: %s\n", n, store_strerror(rc));
-    CHECK_EQ_INT(rc, STORE_ENOSPC);
+    fprintf(stderr, "   disk full after %u values: %s\n", n, stz_strerror(rc));
+    CHECK_EQ_INT(rc, STZ_ENOSPC);
     CHECK(n > 0);
     check_vals(f.s, n); /* everything committed before is intact */
     /* Still full. A retry may fit into the blocks the failed commit left allocated in the file
      * (LMDB writes the next commit to the same page numbers), but soon fails the same way. */
-    CHECK_EQ_INT(fill_until_failure(&f, &n, 10), STORE_ENOSPC);
+    CHECK_EQ_INT(fill_until_failure(&f, &n, 10), STZ_ENOSPC);
     check_vals(f.s, n);
     /* Space returns: the next batch works. */
     CHECK_EQ_INT(unlink(filler), 0);
     put_vals(f.s, n, 16);
     n += 16;
-    CHECK_EQ_INT(commit(&f), STORE_OK);
+    CHECK_EQ_INT(commit(&f), STZ_OK);
     check_vals(f.s, n);
     store_close(f.s);
     /* And it survives a reopen. */
