@@ -3,7 +3,8 @@
  * value means the same thing the code is -errno, so a failed system call's -errno passes
  * through unchanged; conditions of our own are numbered from -4000 down. A caller that needs a
  * sentence for a person (a config error naming file:line) gets it in a buffer alongside the code.
- */
+ * The NATS protocol's errors (EUNKNOWNOP, ECTRLLINE, EMAXPAYLOAD) are named in nats-server's
+ * words, capitals included: they are the -ERR texts clients are sent. */
 #ifndef STANZA_ERR_H
 #define STANZA_ERR_H
 #include <errno.h>
@@ -21,9 +22,9 @@
     X(E2BIG, -E2BIG, "too large")                                                                  \
     X(EPROTO, -EPROTO, "protocol error")                                                           \
     X(ECANCELED, -ECANCELED, "cancelled")                                                          \
-    X(EUNKNOWNOP, -4001, "unknown protocol operation")                                             \
-    X(ECTRLLINE, -4002, "maximum control line exceeded")                                           \
-    X(EMAXPAYLOAD, -4003, "maximum payload exceeded")                                              \
+    X(EUNKNOWNOP, -4001, "Unknown Protocol Operation")                                             \
+    X(ECTRLLINE, -4002, "Maximum Control Line Exceeded")                                           \
+    X(EMAXPAYLOAD, -4003, "Maximum Payload Violation")                                             \
     X(EBADARGS, -4004, "invalid arguments")                                                        \
     X(EBADPAYLOAD, -4005, "payload not terminated by CRLF")                                        \
     X(ESTOPPED, -4006, "stopped by the handler")                                                   \

@@ -46,7 +46,8 @@ typedef void (*httpd_handler_fn)(void *arg, const httpd_req_t *req, httpd_resp_t
 /* The handler runs on the loop thread, once per request. */
 httpd_t *httpd_new(uv_loop_t *loop, httpd_handler_fn fn, void *arg);
 /* Binds host (an IPv4 or IPv6 literal) and port (0 picks a free one) and starts accepting.
- * Returns 0, or a negative libuv error with a message in err. Call at most once. */
+ * Returns 0, or a negative STZ_E* code (libuv's -errno) with a message in err. Call at most
+ * once. */
 int httpd_listen(httpd_t *h, const char *host, int port, char *err, size_t errlen);
 /* The port actually bound, or 0 before a successful httpd_listen. */
 int httpd_port(const httpd_t *h);

@@ -17,7 +17,7 @@ typedef struct monitor monitor_t;
 /* All must outlive the monitor. */
 monitor_t *monitor_new(uv_loop_t *loop, const config_t *cfg, server_t *srv, stan_t *st);
 /* Listens on cfg->http_host (or host) : cfg->http_port. Returns 0 (also when http_port is 0:
- * nothing to do), or -1 with a message in err. */
+ * nothing to do), or a negative STZ_E* code with a message in err. */
 int monitor_start(monitor_t *m, char *err, size_t errlen);
 int monitor_port(const monitor_t *m);
 /* Stops listening and closes its connections; done(arg) when finished (at once if idle). */

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "buf.h"
+#include "err.h"
 
 typedef struct slice {
     const char *p;
@@ -37,19 +38,13 @@ typedef struct parser_op {
     uint64_t max;    /* UNSUB */
 } parser_op_t;
 
-typedef enum {
-    PARSER_OK = 0,
-    PARSER_E_UNKNOWN_OP = -1,   /* not a known operation */
-    PARSER_E_CONTROL_LINE = -2, /* control line longer than the limit */
-    PARSER_E_MAX_PAYLOAD = -3,  /* PUB/HPUB size over max_payload */
-    PARSER_E_BAD_ARGS = -4,     /* wrong number or form of arguments */
-    PARSER_E_BAD_PAYLOAD = -5,  /* payload not followed by CRLF */
-    PARSER_E_HANDLER = -6,      /* the handler asked to stop */
-    PARSER_E_NO_MEMORY = -7,    /* no memory to gather a split frame: drop the client */
-} parser_err_t;
+/* Errors are err.h's: STZ_EUNKNOWNOP (not a known operation), STZ_ECTRLLINE (control line longer
+ * than the limit), STZ_EMAXPAYLOAD (PUB/HPUB size over max_payload), STZ_EBADARGS (wrong number
+ * or form of arguments), STZ_EBADPAYLOAD (payload not followed by CRLF), STZ_ESTOPPED (the
+ * handler asked to stop), STZ_ENOMEM (no memory to gather a split frame: drop the client). */
 
 /* Handler: return 0 to continue, non-zero to stop parsing (parser_feed then returns
- * PARSER_E_HANDLER). */
+ * STZ_ESTOPPED). */
 typedef int (*parser_handler_fn)(void *arg, const parser_op_t *op);
 
 typedef struct parser {
@@ -67,11 +62,9 @@ typedef struct parser {
 
 void parser_init(parser_t *p, size_t max_control_line, size_t max_payload);
 void parser_free(parser_t *p);
-/* Returns PARSER_OK or a negative parser_err_t. *consumed is not reported: all bytes are taken
- * on success. On PARSER_E_HANDLER the operation that stopped is complete and the rest of buf is
+/* Returns 0 or a negative STZ_E* code. *consumed is not reported: all bytes are taken on
+ * success. On STZ_ESTOPPED the operation that stopped is complete and the rest of buf is
  * unparsed. */
 int parser_feed(parser_t *p, const char *buf, size_t len, parser_handler_fn fn, void *arg);
-/* The -ERR text nats-server sends for each error (without quotes). */
-const char *parser_strerror(int err);
 
 #endif

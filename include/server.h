@@ -43,8 +43,8 @@ typedef struct server_stats {
 
 /* cfg must outlive the server. */
 server_t *server_new(uv_loop_t *loop, const config_t *cfg);
-/* Binds and listens on cfg->host:cfg->port. Returns 0, or a negative libuv error with a
- * message in err. */
+/* Binds and listens on cfg->host:cfg->port. Returns 0, or a negative STZ_E* code (libuv's errors
+ * are -errno, so they are codes of err.h's space as they are) with a message in err. */
 int server_start(server_t *s, char *err, size_t errlen);
 /* Stops accepting, flushes what each client has pending (bounded by a short deadline), closes
  * every client, then calls done (from the loop). Idempotent. */

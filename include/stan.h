@@ -19,8 +19,8 @@ typedef struct stan stan_t;
 /* cfg and srv must outlive the engine. */
 stan_t *stan_new(uv_loop_t *loop, server_t *srv, const config_t *cfg);
 /* Opens the store, recovers clients/channels/subscriptions, subscribes the request subjects.
- * Returns 0, or -1 with a message in err (e.g. the store cannot be opened, or it belongs to
- * another cluster id). */
+ * Returns 0, or a negative STZ_E* code with a message in err (e.g. the store cannot be opened,
+ * or it belongs to another cluster id). */
 int stan_start(stan_t *st, char *err, size_t errlen);
 /* Stops taking requests and waits for the commit in flight; then done(arg) on the loop. */
 void stan_shutdown(stan_t *st, void (*done)(void *arg), void *arg);

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
+
 typedef struct sublist sublist_t;
 
 typedef struct sublist_qgroup {
@@ -30,8 +32,6 @@ typedef struct sublist_result {
     unsigned refs_; /* private */
 } sublist_result_t;
 
-enum { SUBLIST_OK = 0, SUBLIST_EINVAL = -1, SUBLIST_ENOTFOUND = -2, SUBLIST_EEXIST = -3 };
-
 typedef struct sublist_stats {
     size_t subs;       /* items inserted */
     size_t cache_size; /* cached results */
@@ -42,8 +42,8 @@ typedef struct sublist_stats {
 sublist_t *sublist_new(void);
 void sublist_free(sublist_t *sl); /* items are not touched; outstanding results stay valid */
 
-/* queue may be NULL (qlen ignored) for a plain subscription. Returns SUBLIST_OK,
- * SUBLIST_EINVAL for an invalid subject or queue, SUBLIST_EEXIST if already present. */
+/* queue may be NULL (qlen ignored) for a plain subscription. Returns 0, STZ_EINVAL for an
+ * invalid subject or queue, STZ_EEXIST if already present; sublist_remove STZ_ENOENT if absent. */
 int sublist_insert(sublist_t *sl, const char *subject, size_t len, const char *queue, size_t qlen,
                    void *item);
 int sublist_remove(sublist_t *sl, const char *subject, size_t len, const char *queue, size_t qlen,

@@ -12,24 +12,25 @@
 
 #include "buf.h"
 #include "config.h"
+#include "err.h"
 
 typedef struct tls_ctx tls_ctx_t;
 typedef struct tls_conn tls_conn_t;
 
-/* Outcomes of tls_conn_read and tls_conn_write. */
+/* Outcomes of tls_conn_read and tls_conn_write. Failures are negative err.h codes: STZ_EPROTO
+ * (a handshake or record error; tls_conn_error says which), STZ_ENOMEM (an output buffer could
+ * not grow). */
 enum {
     TLS_OK = 0,
-    TLS_STOPPED = 1,  /* the plaintext handler asked to stop */
-    TLS_CLOSED = 2,   /* the peer sent close_notify */
-    TLS_E_FAIL = -1,  /* handshake or record error; tls_conn_error says which */
-    TLS_E_NOMEM = -2, /* an output buffer could not grow */
+    TLS_STOPPED = 1, /* the plaintext handler asked to stop */
+    TLS_CLOSED = 2,  /* the peer sent close_notify */
 };
 
 /* True when cfg asks for TLS on the client port: --tls, --tlsverify, or a certificate given. */
 bool tls_enabled(const config_t *cfg);
 
-/* Loads the certificate, key and CA named in cfg. Returns 0, or -1 with a message naming the
- * file and OpenSSL's reason in err. */
+/* Loads the certificate, key and CA named in cfg. Returns 0, or STZ_ECONFIG (STZ_ENOMEM) with
+ * a message naming the file and OpenSSL's reason in err. */
 int tls_ctx_new(const config_t *cfg, tls_ctx_t **out, char *err, size_t errlen);
 void tls_ctx_free(tls_ctx_t *ctx);
 

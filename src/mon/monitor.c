@@ -587,7 +587,8 @@ int monitor_start(monitor_t *m, char *err, size_t errlen)
     if (m->cfg->http_port <= 0) return 0;
     m->httpd = httpd_new(m->loop, handle, m);
     const char *host = m->cfg->http_host ? m->cfg->http_host : m->cfg->host;
-    if (httpd_listen(m->httpd, host, m->cfg->http_port, err, errlen) != 0) return -1;
+    int rc = httpd_listen(m->httpd, host, m->cfg->http_port, err, errlen);
+    if (rc < 0) return rc;
     LOG_I("Listening for HTTP monitoring on %s:%d", host, httpd_port(m->httpd));
     return 0;
 }

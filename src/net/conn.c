@@ -80,7 +80,7 @@ static bool tls_seal(conn_t *c)
     int rc = tls_conn_write(c->tls, c->out.data, c->out.len, &c->tout);
     if (rc != TLS_OK) {
         LOG_W("cid:%llu - TLS write failed: %s", (unsigned long long)c->cid,
-              rc == TLS_E_NOMEM ? "out of memory" : tls_conn_error(c->tls));
+              rc == STZ_ENOMEM ? "out of memory" : tls_conn_error(c->tls));
         return false;
     }
     buf_reset(&c->out);
@@ -582,15 +582,18 @@ static int conn_input(void *arg, const char *p, size_t n)
 {
     conn_t *c = arg;
     int rc = parser_feed(&c->parser, p, n, on_op, c);
-    if (rc == PARSER_OK) return 0;
-    if (rc == PARSER_E_HANDLER) return 1;
+    if (rc == STZ_OK) return 0;
+    if (rc == STZ_ESTOPPED) return 1;
+    /* nats-server's texts: its own for the two limits, the unknown operation's for the rest. */
+    int shown = rc == STZ_ECTRLLINE || rc == STZ_EMAXPAYLOAD ? rc : STZ_EUNKNOWNOP;
+    const char *text = rc == STZ_ENOMEM ? "Out of Memory" : stz_strerror(shown);
     LOG_I("%s:%d - cid:%llu - protocol error: %s", c->ip, c->rport, (unsigned long long)c->cid,
-          parser_strerror(rc));
-    send_err(c, parser_strerror(rc));
-    close_reason_t reason = rc == PARSER_E_MAX_PAYLOAD    ? CLOSE_MAX_PAYLOAD
-                            : rc == PARSER_E_CONTROL_LINE ? CLOSE_CONTROL_LINE
-                            : rc == PARSER_E_NO_MEMORY    ? CLOSE_NO_MEMORY
-                                                          : CLOSE_PROTOCOL;
+          text);
+    send_err(c, text);
+    close_reason_t reason = rc == STZ_EMAXPAYLOAD ? CLOSE_MAX_PAYLOAD
+                            : rc == STZ_ECTRLLINE ? CLOSE_CONTROL_LINE
+                            : rc == STZ_ENOMEM    ? CLOSE_NO_MEMORY
+                                                  : CLOSE_PROTOCOL;
     close_after_flush(c, reason);
     return 1;
 }
@@ -626,8 +629,8 @@ static void tls_input(conn_t *c, const char *p, size_t n)
     }
     LOG_I("%s:%d - cid:%llu - TLS %s error: %s", c->ip, c->rport, (unsigned long long)c->cid,
           was_ready ? "record" : "handshake",
-          rc == TLS_E_NOMEM ? "out of memory" : tls_conn_error(c->tls));
-    close_after_flush(c, rc == TLS_E_NOMEM ? CLOSE_NO_MEMORY : CLOSE_TLS);
+          rc == STZ_ENOMEM ? "out of memory" : tls_conn_error(c->tls));
+    close_after_flush(c, rc == STZ_ENOMEM ? CLOSE_NO_MEMORY : CLOSE_TLS);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)

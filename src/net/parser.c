@@ -32,23 +32,6 @@ void parser_free(parser_t *p)
     buf_free(&p->payload);
 }
 
-const char *parser_strerror(int err)
-{
-    switch (err) {
-    case PARSER_E_CONTROL_LINE:
-        return "Maximum Control Line Exceeded";
-    case PARSER_E_MAX_PAYLOAD:
-        return "Maximum Payload Violation";
-    case PARSER_E_NO_MEMORY:
-        return "Out of Memory";
-    case PARSER_OK:
-        return "OK";
-    default:
-        /* nats-server answers every other parse failure with this text. */
-        return "Unknown Protocol Operation";
-    }
-}
-
 static bool is_ws(char c)
 {
     return c == ' ' || c == '\t';
@@ -98,7 +81,7 @@ static size_t split_args(const char *line, size_t len, slice_t *args, size_t max
     return n;
 }
 
-/* Parses one control line into p->op. Returns PARSER_OK with *payload_size set to the bytes of
+/* Parses one control line into p->op. Returns STZ_OK with *payload_size set to the bytes of
  * payload that follow (PUB/HPUB) or SIZE_MAX when the op is complete as it is. */
 static int parse_line(parser_t *p, const char *line, size_t len, size_t *payload_size)
 {
@@ -122,60 +105,60 @@ static int parse_line(parser_t *p, const char *line, size_t len, size_t *payload
         op->type = PARSER_OP_CONNECT;
         op->arg.p = line + i;
         op->arg.len = end - i;
-        return PARSER_OK;
+        return STZ_OK;
     }
 
     size_t n = split_args(line, len, a, MAX_ARGS);
-    if (n == 0) return PARSER_E_UNKNOWN_OP;
+    if (n == 0) return STZ_EUNKNOWNOP;
     slice_t *args = a + 1;
     size_t nargs = n - 1;
     uint64_t v1, v2;
 
     if (op_is(a[0], "PUB")) {
-        if (nargs != 2 && nargs != 3) return PARSER_E_BAD_ARGS;
+        if (nargs != 2 && nargs != 3) return STZ_EBADARGS;
         op->type = PARSER_OP_PUB;
         op->subject = args[0];
         if (nargs == 3) op->reply = args[1];
-        if (!parse_u64(args[nargs - 1], &v1)) return PARSER_E_BAD_ARGS;
-        if (v1 > p->max_payload) return PARSER_E_MAX_PAYLOAD;
+        if (!parse_u64(args[nargs - 1], &v1)) return STZ_EBADARGS;
+        if (v1 > p->max_payload) return STZ_EMAXPAYLOAD;
         *payload_size = (size_t)v1;
         p->hdr_len = 0;
-        return PARSER_OK;
+        return STZ_OK;
     }
     if (op_is(a[0], "HPUB")) {
-        if (nargs != 3 && nargs != 4) return PARSER_E_BAD_ARGS;
+        if (nargs != 3 && nargs != 4) return STZ_EBADARGS;
         op->type = PARSER_OP_HPUB;
         op->subject = args[0];
         if (nargs == 4) op->reply = args[1];
         if (!parse_u64(args[nargs - 2], &v1) || !parse_u64(args[nargs - 1], &v2))
-            return PARSER_E_BAD_ARGS;
-        if (v1 > v2) return PARSER_E_BAD_ARGS;
-        if (v2 > p->max_payload) return PARSER_E_MAX_PAYLOAD;
+            return STZ_EBADARGS;
+        if (v1 > v2) return STZ_EBADARGS;
+        if (v2 > p->max_payload) return STZ_EMAXPAYLOAD;
         *payload_size = (size_t)v2;
         p->hdr_len = (size_t)v1;
-        return PARSER_OK;
+        return STZ_OK;
     }
     if (op_is(a[0], "SUB")) {
-        if (nargs != 2 && nargs != 3) return PARSER_E_BAD_ARGS;
+        if (nargs != 2 && nargs != 3) return STZ_EBADARGS;
         op->type = PARSER_OP_SUB;
         op->subject = args[0];
         if (nargs == 3) op->queue = args[1];
         op->sid = args[nargs - 1];
-        return PARSER_OK;
+        return STZ_OK;
     }
     if (op_is(a[0], "UNSUB")) {
-        if (nargs != 1 && nargs != 2) return PARSER_E_BAD_ARGS;
+        if (nargs != 1 && nargs != 2) return STZ_EBADARGS;
         op->type = PARSER_OP_UNSUB;
         op->sid = args[0];
-        if (nargs == 2 && !parse_u64(args[1], &op->max)) return PARSER_E_BAD_ARGS;
-        return PARSER_OK;
+        if (nargs == 2 && !parse_u64(args[1], &op->max)) return STZ_EBADARGS;
+        return STZ_OK;
     }
     if (op_is(a[0], "PING") || op_is(a[0], "PONG")) {
-        if (nargs != 0) return PARSER_E_BAD_ARGS;
+        if (nargs != 0) return STZ_EBADARGS;
         op->type = op_is(a[0], "PING") ? PARSER_OP_PING : PARSER_OP_PONG;
-        return PARSER_OK;
+        return STZ_OK;
     }
-    return PARSER_E_UNKNOWN_OP;
+    return STZ_EUNKNOWNOP;
 }
 
 static int fail(parser_t *p, int err)
@@ -188,7 +171,7 @@ static int fail(parser_t *p, int err)
 static int deliver_payload(parser_t *p, const char *data, size_t size, parser_handler_fn fn,
                            void *arg)
 {
-    if (data[size] != '\r' || data[size + 1] != '\n') return fail(p, PARSER_E_BAD_PAYLOAD);
+    if (data[size] != '\r' || data[size + 1] != '\n') return fail(p, STZ_EBADPAYLOAD);
     parser_op_t *op = &p->op;
     if (op->type == PARSER_OP_HPUB) {
         op->hdr.p = data;
@@ -199,8 +182,8 @@ static int deliver_payload(parser_t *p, const char *data, size_t size, parser_ha
         op->payload.p = data;
         op->payload.len = size;
     }
-    if (fn(arg, op) != 0) return fail(p, PARSER_E_HANDLER);
-    return PARSER_OK;
+    if (fn(arg, op) != 0) return fail(p, STZ_ESTOPPED);
+    return STZ_OK;
 }
 
 static void gathered_done(parser_t *p)
@@ -219,7 +202,7 @@ int parser_feed(parser_t *p, const char *buf, size_t len, parser_handler_fn fn, 
             buf_append(&p->payload, buf + i, take);
             i += take;
             p->need -= take;
-            if (p->need > 0) return PARSER_OK;
+            if (p->need > 0) return STZ_OK;
             p->state = ST_LINE;
             int rc = deliver_payload(p, p->payload.data, p->payload.len - 2, fn, arg);
             buf_reset(&p->payload);
@@ -235,31 +218,31 @@ int parser_feed(parser_t *p, const char *buf, size_t len, parser_handler_fn fn, 
         /* +1 leaves room for the CR before the LF. */
         size_t limit = p->max_control_line + 1;
         if (!nl) {
-            if (p->line.len + avail > limit) return fail(p, PARSER_E_CONTROL_LINE);
-            if (buf_try_reserve(&p->line, avail) != 0) return fail(p, PARSER_E_NO_MEMORY);
+            if (p->line.len + avail > limit) return fail(p, STZ_ECTRLLINE);
+            if (buf_try_reserve(&p->line, avail) != 0) return fail(p, STZ_ENOMEM);
             buf_append(&p->line, start, avail);
-            return PARSER_OK;
+            return STZ_OK;
         }
         size_t seg = (size_t)(nl - start);
-        if (p->line.len + seg > limit) return fail(p, PARSER_E_CONTROL_LINE);
+        if (p->line.len + seg > limit) return fail(p, STZ_ECTRLLINE);
         const char *line = start;
         size_t ll = seg;
         bool gathered = p->line.len > 0;
         if (gathered) {
-            if (buf_try_reserve(&p->line, seg) != 0) return fail(p, PARSER_E_NO_MEMORY);
+            if (buf_try_reserve(&p->line, seg) != 0) return fail(p, STZ_ENOMEM);
             buf_append(&p->line, start, seg);
             line = p->line.data;
             ll = p->line.len;
         }
         i += seg + 1;
         if (ll > 0 && line[ll - 1] == '\r') ll--;
-        if (ll > p->max_control_line) return fail(p, PARSER_E_CONTROL_LINE);
+        if (ll > p->max_control_line) return fail(p, STZ_ECTRLLINE);
 
         size_t psize;
         int rc = parse_line(p, line, ll, &psize);
         if (rc) return fail(p, rc);
         if (psize == SIZE_MAX) {
-            rc = fn(arg, &p->op) != 0 ? fail(p, PARSER_E_HANDLER) : PARSER_OK;
+            rc = fn(arg, &p->op) != 0 ? fail(p, STZ_ESTOPPED) : STZ_OK;
             gathered_done(p);
             if (rc) return rc;
             continue;
@@ -276,16 +259,16 @@ int parser_feed(parser_t *p, const char *buf, size_t len, parser_handler_fn fn, 
         /* The payload is split: keep the line in our own storage (the op's slices must outlive
          * this call) and gather the payload. */
         if (!gathered) {
-            if (buf_try_reserve(&p->line, ll) != 0) return fail(p, PARSER_E_NO_MEMORY);
+            if (buf_try_reserve(&p->line, ll) != 0) return fail(p, STZ_ENOMEM);
             buf_append(&p->line, line, ll);
             rc = parse_line(p, p->line.data, p->line.len, &psize);
             if (rc) return fail(p, rc); /* cannot happen: same bytes parsed above */
         }
         /* Reserved whole here (so the appends above never grow it): a client-sized allocation
          * that may fail, which drops this client, not the process. */
-        if (buf_try_reserve(&p->payload, need) != 0) return fail(p, PARSER_E_NO_MEMORY);
+        if (buf_try_reserve(&p->payload, need) != 0) return fail(p, STZ_ENOMEM);
         p->need = need;
         p->state = ST_PAYLOAD;
     }
-    return PARSER_OK;
+    return STZ_OK;
 }

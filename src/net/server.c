@@ -137,7 +137,8 @@ int server_start(server_t *s, char *err, size_t errlen)
         return rc;
     }
     if (tls_enabled(cfg) && !s->tls) {
-        if (tls_ctx_new(cfg, &s->tls, err, errlen) != 0) return UV_EINVAL;
+        rc = tls_ctx_new(cfg, &s->tls, err, errlen);
+        if (rc < 0) return rc;
         LOG_I("TLS required for client connections%s",
               cfg->tls_verify ? " (client certificates verified)" : "");
     }
@@ -302,9 +303,8 @@ void server_unlink_conn(server_t *s, conn_t *c)
 
 int server_add_sub(server_t *s, struct nsub *sub)
 {
-    int rc =
-        sublist_insert(s->sublist, sub->subject, sub->subject_len, sub->queue, sub->queue_len, sub);
-    return rc == SUBLIST_OK ? 0 : -1;
+    return sublist_insert(s->sublist, sub->subject, sub->subject_len, sub->queue, sub->queue_len,
+                          sub);
 }
 
 void server_retire_sub(server_t *s, struct nsub *sub)

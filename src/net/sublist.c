@@ -564,7 +564,7 @@ static bool args_valid(const char *subject, size_t len, const char *queue, size_
 int sublist_insert(sublist_t *sl, const char *subject, size_t len, const char *queue, size_t qlen,
                    void *item)
 {
-    if (!args_valid(subject, len, queue, qlen, item)) return SUBLIST_EINVAL;
+    if (!args_valid(subject, len, queue, qlen, item)) return STZ_EINVAL;
     size_t ntoks = tokenize(sl, subject, len);
     level_t *l = &sl->root;
     node_t *n = NULL;
@@ -594,13 +594,13 @@ int sublist_insert(sublist_t *sl, const char *subject, size_t len, const char *q
             g->nlen = qlen;
             smap_put(&n->qgroups, g->name, g->nlen, g);
         }
-        if (!pset_add(&g->items, item)) return SUBLIST_EEXIST;
+        if (!pset_add(&g->items, item)) return STZ_EEXIST;
     } else if (!pset_add(&n->plain, item)) {
-        return SUBLIST_EEXIST;
+        return STZ_EEXIST;
     }
     sl->stats.subs++;
     cache_invalidate(sl, subject, len, ntoks);
-    return SUBLIST_OK;
+    return STZ_OK;
 }
 
 /* Unlinks empty nodes bottom-up along the path of the last lookup. */
@@ -628,7 +628,7 @@ static void prune(sublist_t *sl, size_t ntoks)
 int sublist_remove(sublist_t *sl, const char *subject, size_t len, const char *queue, size_t qlen,
                    void *item)
 {
-    if (!args_valid(subject, len, queue, qlen, item)) return SUBLIST_EINVAL;
+    if (!args_valid(subject, len, queue, qlen, item)) return STZ_EINVAL;
     size_t ntoks = tokenize(sl, subject, len);
     if (ntoks > sl->path_cap) {
         sl->path_cap = ntoks < 16 ? 16 : ntoks;
@@ -639,28 +639,28 @@ int sublist_remove(sublist_t *sl, const char *subject, size_t len, const char *q
     node_t *n = NULL;
     for (size_t i = 0; i < ntoks; i++) {
         const token_t *t = &sl->toks[i];
-        if (!l) return SUBLIST_ENOTFOUND;
+        if (!l) return STZ_ENOENT;
         n = is_pwc(t) ? l->pwc : is_fwc(t) ? l->fwc : smap_get(&l->nodes, t->s, t->len);
-        if (!n) return SUBLIST_ENOTFOUND;
+        if (!n) return STZ_ENOENT;
         sl->path_levels[i] = l;
         sl->path_nodes[i] = n;
         l = n->next;
     }
     if (queue) {
         qgroup_t *g = smap_get(&n->qgroups, queue, qlen);
-        if (!g || !pset_remove(&g->items, item)) return SUBLIST_ENOTFOUND;
+        if (!g || !pset_remove(&g->items, item)) return STZ_ENOENT;
         if (g->items.count == 0) {
             smap_remove(&n->qgroups, g->name, g->nlen);
             free(g->items.slots);
             free(g);
         }
     } else if (!pset_remove(&n->plain, item)) {
-        return SUBLIST_ENOTFOUND;
+        return STZ_ENOENT;
     }
     sl->stats.subs--;
     prune(sl, ntoks);
     cache_invalidate(sl, subject, len, ntoks);
-    return SUBLIST_OK;
+    return STZ_OK;
 }
 
 sublist_result_t *sublist_match(sublist_t *sl, const char *subject, size_t len)

@@ -49,7 +49,7 @@ static int ctx_fail(tls_ctx_t *ctx, char *err, size_t errlen, const char *fmt, c
     snprintf(what, sizeof what, fmt, file);
     snprintf(err, errlen, "%s: %s", what, why);
     tls_ctx_free(ctx);
-    return -1;
+    return STZ_ECONFIG;
 }
 
 int tls_ctx_new(const config_t *cfg, tls_ctx_t **out, char *err, size_t errlen)
@@ -57,13 +57,13 @@ int tls_ctx_new(const config_t *cfg, tls_ctx_t **out, char *err, size_t errlen)
     *out = NULL;
     if (!cfg->tls_cert || !cfg->tls_key) {
         snprintf(err, errlen, "TLS needs a certificate and a key (--tlscert, --tlskey)");
-        return -1;
+        return STZ_ECONFIG;
     }
     ERR_clear_error();
     tls_ctx_t *ctx = calloc(1, sizeof *ctx);
     if (!ctx) {
         snprintf(err, errlen, "TLS: out of memory");
-        return -1;
+        return STZ_ENOMEM;
     }
     ctx->ssl = SSL_CTX_new(TLS_server_method());
     if (!ctx->ssl) return ctx_fail(ctx, err, errlen, "TLS: cannot create a context%s", "");
@@ -149,7 +149,7 @@ static int drain(tls_conn_t *t, buf_t *out)
 {
     size_t pending = BIO_ctrl_pending(t->wbio);
     if (pending == 0) return TLS_OK;
-    if (buf_try_reserve(out, pending) != 0) return TLS_E_NOMEM;
+    if (buf_try_reserve(out, pending) != 0) return STZ_ENOMEM;
     int n = BIO_read(t->wbio, out->data + out->len, (int)pending);
     if (n > 0) out->len += (size_t)n;
     return TLS_OK;
@@ -168,7 +168,7 @@ static int fail(tls_conn_t *t, int ssl_err)
     } else {
         ssl_reason(t->error, sizeof t->error, "TLS protocol error");
     }
-    return TLS_E_FAIL;
+    return STZ_EPROTO;
 }
 
 int tls_conn_read(tls_conn_t *t, const char *in, size_t n, char *scratch, size_t cap,
@@ -177,14 +177,14 @@ int tls_conn_read(tls_conn_t *t, const char *in, size_t n, char *scratch, size_t
     ERR_clear_error();
     if (n > 0 && BIO_write(t->rbio, in, (int)n) != (int)n) {
         ssl_reason(t->error, sizeof t->error, "out of memory");
-        return TLS_E_NOMEM;
+        return STZ_ENOMEM;
     }
     int cap_i = cap > (size_t)1 << 30 ? 1 << 30 : (int)cap;
     for (;;) {
         int r = SSL_read(t->ssl, scratch, cap_i);
         int err = r > 0 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, r);
         /* Handshake messages, alerts and tickets go out whatever happened. */
-        if (drain(t, out) != TLS_OK) return TLS_E_NOMEM;
+        if (drain(t, out) != TLS_OK) return STZ_ENOMEM;
         if (r > 0) {
             if (fn(arg, scratch, (size_t)r) != 0) return TLS_STOPPED;
             continue;
@@ -208,7 +208,7 @@ int tls_conn_write(tls_conn_t *t, const char *p, size_t n, buf_t *out)
         int slice = n > SEAL_SLICE ? SEAL_SLICE : (int)n;
         int w = SSL_write(t->ssl, p, slice);
         if (w <= 0) return fail(t, SSL_get_error(t->ssl, w));
-        if (drain(t, out) != TLS_OK) return TLS_E_NOMEM;
+        if (drain(t, out) != TLS_OK) return STZ_ENOMEM;
         p += w;
         n -= (size_t)w;
     }

@@ -322,7 +322,7 @@ static int subscribe_all(stan_t *st, char *err, size_t errlen)
         server_sub_t *s = server_subscribe(st->srv, t[i].subj, NULL, t[i].fn, st);
         if (!s) {
             snprintf(err, errlen, "invalid streaming subject \"%s\"", t[i].subj);
-            rc = -1;
+            rc = STZ_EINVAL;
             break;
         }
         st->isubs[st->nisubs++] = s;
@@ -367,13 +367,13 @@ static int load_meta(stan_t *st, char *err, size_t errlen)
     Spb__ServerRecord *r = spb__server_record__unpack(NULL, v.len, v.p);
     if (!r) {
         snprintf(err, errlen, "store: the server record is damaged");
-        return -1;
+        return STZ_EIO;
     }
     if (strcmp(r->cluster_id, st->cfg->cluster_id) != 0) {
         snprintf(err, errlen, "cluster ID \"%s\" does not match recovered value of \"%s\"",
                  st->cfg->cluster_id, r->cluster_id);
         spb__server_record__free_unpacked(r, NULL);
-        return -1;
+        return STZ_ECONFIG;
     }
     st->server_id = xstrdup(r->server_id);
     st->discover = xstrdup(r->discover_prefix);
@@ -432,7 +432,7 @@ static int recover(stan_t *st, char *err, size_t errlen)
 {
     if (store_read_begin(st->store) != STZ_OK) {
         snprintf(err, errlen, "store: cannot begin a read");
-        return -1;
+        return STZ_EIO;
     }
     int rc = load_meta(st, err, errlen);
     if (rc == 0) {
@@ -482,25 +482,28 @@ int stan_start(stan_t *st, char *err, size_t errlen)
     store_options_t opt = {.dir = cfg->store == CONFIG_STORE_MEMORY ? NULL : cfg->dir,
                            .sync = cfg->file_sync,
                            .lock_wait_ms = 5000};
-    if (store_open(&st->store, st->loop, &opt, err, errlen) != STZ_OK) return -1;
-    if (recover(st, err, errlen) != 0) return -1;
+    int rc = store_open(&st->store, st->loop, &opt, err, errlen);
+    if (rc == 0) rc = recover(st, err, errlen);
+    if (rc < 0) return rc;
     if (st->meta_dirty) {
         /* The identity is on disk before the first client is served. */
         stan_meta_put(st);
         int status = 1;
-        if (store_submit(st->store, on_startup_commit, &status) != STZ_OK) {
+        rc = store_submit(st->store, on_startup_commit, &status);
+        if (rc < 0) {
             snprintf(err, errlen, "store: cannot write the server record");
-            return -1;
+            return rc;
         }
         while (status == 1)
             uv_run(st->loop, UV_RUN_ONCE);
         if (status != STZ_OK) {
             snprintf(err, errlen, "store: cannot write the server record: %s",
                      stz_strerror(status));
-            return -1;
+            return status;
         }
     }
-    if (subscribe_all(st, err, errlen) != 0) return -1;
+    rc = subscribe_all(st, err, errlen);
+    if (rc < 0) return rc;
     uv_timer_init(st->loop, &st->tick);
     st->tick.data = st;
     uv_timer_start(&st->tick, on_tick, 1000, 1000);

@@ -76,16 +76,16 @@ static int on_op(void *arg, const parser_op_t *op)
 }
 
 /* Parses data[0..size) in chunks (pattern 0: all at once; otherwise 1..pattern bytes, varying),
- * each chunk a separate allocation. Returns the first non-OK result, or PARSER_OK. */
+ * each chunk a separate allocation. Returns the first non-OK result, or STZ_OK. */
 static int run(const uint8_t *data, size_t size, unsigned pattern, digest_t *d)
 {
     parser_t p;
     parser_init(&p, MAX_CONTROL_LINE, MAX_PAYLOAD);
     d->h = 14695981039346656037ULL;
     d->nops = 0;
-    int rc = PARSER_OK;
+    int rc = STZ_OK;
     size_t off = 0, i = 0;
-    while (off < size && rc == PARSER_OK) {
+    while (off < size && rc == STZ_OK) {
         size_t n = pattern == 0 ? size - off : 1 + (i * 7 + pattern) % pattern;
         if (n > size - off) n = size - off;
         char *chunk = malloc(n);
@@ -96,7 +96,7 @@ static int run(const uint8_t *data, size_t size, unsigned pattern, digest_t *d)
         i++;
     }
     parser_free(&p);
-    if (!parser_strerror(rc)) abort();
+    if (!stz_strerror(rc)) abort();
     return rc;
 }
 

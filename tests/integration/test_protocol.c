@@ -189,6 +189,21 @@ static void test_unknown_op_closes(void)
     close(fd);
 }
 
+/* Malformed arguments and a payload without its CRLF close the connection with the text of an
+ * unknown operation, as nats-server's parser does. */
+static void test_bad_args_and_payload_close(void)
+{
+    static const char *const bad[] = {"PUB foo\r\n", "SUB foo\r\n", "UNSUB 1 x\r\n",
+                                      "PUB foo 3\r\nabcd\r\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int fd = client();
+        CHECK(hraw_send(fd, bad[i]));
+        CHECK(line_is(fd, "-ERR 'Unknown Protocol Operation'"));
+        CHECK(hraw_wait_closed(fd, T_MS));
+        close(fd);
+    }
+}
+
 static void test_invalid_subject_keeps_connection(void)
 {
     int fd = client();
@@ -334,6 +349,7 @@ int main(void)
     TEST_RUN(test_unsub_max);
     TEST_RUN(test_queue_sub);
     TEST_RUN(test_unknown_op_closes);
+    TEST_RUN(test_bad_args_and_payload_close);
     TEST_RUN(test_invalid_subject_keeps_connection);
     TEST_RUN(test_wildcard_publish_subject);
     TEST_RUN(test_max_control_line_closes);

@@ -104,7 +104,7 @@ static void test_err(void)
 {
     CHECK_EQ_STR(stz_strerror(STZ_OK), "success");
     CHECK_EQ_STR(stz_strerror(STZ_ENOSPC), "no space left on device");
-    CHECK_EQ_STR(stz_strerror(STZ_ECTRLLINE), "maximum control line exceeded");
+    CHECK_EQ_STR(stz_strerror(STZ_ECTRLLINE), "Maximum Control Line Exceeded");
     CHECK(STZ_ENOENT < 0 && STZ_ECONFIG < 0 && STZ_ENOSPC != STZ_EIO);
     CHECK(strlen(stz_strerror(-EPIPE)) > 0);
     CHECK_EQ_STR(stz_strerror(-99999), "unknown error");

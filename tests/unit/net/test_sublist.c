@@ -146,9 +146,9 @@ static void test_subject_valid(void)
 static void test_literal(void)
 {
     sublist_t *sl = sublist_new();
-    CHECK_EQ_INT(ins(sl, "foo.bar", NULL, 1), SUBLIST_OK);
-    CHECK_EQ_INT(ins(sl, "foo", NULL, 2), SUBLIST_OK);
-    CHECK_EQ_INT(ins(sl, "foo.bar.baz", NULL, 3), SUBLIST_OK);
+    CHECK_EQ_INT(ins(sl, "foo.bar", NULL, 1), STZ_OK);
+    CHECK_EQ_INT(ins(sl, "foo", NULL, 2), STZ_OK);
+    CHECK_EQ_INT(ins(sl, "foo.bar.baz", NULL, 3), STZ_OK);
     CHECK_EQ_INT(stats(sl).subs, 3);
 
     sublist_result_t *r = match(sl, "foo.bar");
@@ -178,13 +178,13 @@ static void test_literal(void)
     CHECK_EQ_INT(nplain(sl, "foo.*"), 0);
     CHECK_EQ_INT(nplain(sl, "foo.>"), 0);
     int wc = 0, wc2 = 0;
-    CHECK_EQ_INT(sublist_insert(sl, "foo.*", 5, NULL, 0, &wc), SUBLIST_OK);
-    CHECK_EQ_INT(sublist_insert(sl, "foo.>", 5, NULL, 0, &wc2), SUBLIST_OK);
+    CHECK_EQ_INT(sublist_insert(sl, "foo.*", 5, NULL, 0, &wc), STZ_OK);
+    CHECK_EQ_INT(sublist_insert(sl, "foo.>", 5, NULL, 0, &wc2), STZ_OK);
     CHECK_EQ_INT(nplain(sl, "foo.*"), 2);   /* foo.* and foo.>, not foo.bar */
     CHECK_EQ_INT(nplain(sl, "foo.>"), 2);   /* the '>' token is one token here */
     CHECK_EQ_INT(nplain(sl, "foo.*.x"), 1); /* only foo.> */
-    CHECK_EQ_INT(sublist_remove(sl, "foo.*", 5, NULL, 0, &wc), SUBLIST_OK);
-    CHECK_EQ_INT(sublist_remove(sl, "foo.>", 5, NULL, 0, &wc2), SUBLIST_OK);
+    CHECK_EQ_INT(sublist_remove(sl, "foo.*", 5, NULL, 0, &wc), STZ_OK);
+    CHECK_EQ_INT(sublist_remove(sl, "foo.>", 5, NULL, 0, &wc2), STZ_OK);
     /* Invalid subjects cannot be matched. */
     CHECK(match(sl, "foo..bar") == NULL);
     CHECK(match(sl, "") == NULL);
@@ -195,14 +195,14 @@ static void test_literal(void)
 static void test_wildcards(void)
 {
     sublist_t *sl = sublist_new();
-    CHECK_EQ_INT(ins(sl, "foo.*", NULL, 1), SUBLIST_OK);
-    CHECK_EQ_INT(ins(sl, "foo.>", NULL, 2), SUBLIST_OK);
-    CHECK_EQ_INT(ins(sl, "*.*", NULL, 3), SUBLIST_OK);
-    CHECK_EQ_INT(ins(sl, ">", NULL, 4), SUBLIST_OK);
-    CHECK_EQ_INT(ins(sl, "*", NULL, 5), SUBLIST_OK);
-    CHECK_EQ_INT(ins(sl, "*.bar.>", NULL, 6), SUBLIST_OK);
-    CHECK_EQ_INT(ins(sl, "foo.*.baz", NULL, 7), SUBLIST_OK);
-    CHECK_EQ_INT(ins(sl, "a*.b", NULL, 8), SUBLIST_OK); /* literal token "a*" */
+    CHECK_EQ_INT(ins(sl, "foo.*", NULL, 1), STZ_OK);
+    CHECK_EQ_INT(ins(sl, "foo.>", NULL, 2), STZ_OK);
+    CHECK_EQ_INT(ins(sl, "*.*", NULL, 3), STZ_OK);
+    CHECK_EQ_INT(ins(sl, ">", NULL, 4), STZ_OK);
+    CHECK_EQ_INT(ins(sl, "*", NULL, 5), STZ_OK);
+    CHECK_EQ_INT(ins(sl, "*.bar.>", NULL, 6), STZ_OK);
+    CHECK_EQ_INT(ins(sl, "foo.*.baz", NULL, 7), STZ_OK);
+    CHECK_EQ_INT(ins(sl, "a*.b", NULL, 8), STZ_OK); /* literal token "a*" */
 
     sublist_result_t *r = match(sl, "foo");
     /* "foo.>" and "foo.*" need a second token; "*" and ">" match. */
@@ -251,14 +251,14 @@ static void test_multiple_subs(void)
 {
     sublist_t *sl = sublist_new();
     for (int i = 0; i < 100; i++)
-        CHECK_EQ_INT(ins(sl, "foo.bar", NULL, i), SUBLIST_OK);
+        CHECK_EQ_INT(ins(sl, "foo.bar", NULL, i), STZ_OK);
     sublist_result_t *r = match(sl, "foo.bar");
     CHECK_EQ_INT(r->nplain, 100);
     for (int i = 0; i < 100; i++)
         CHECK(has(r->plain, r->nplain, i));
     sublist_result_release(r);
     for (int i = 0; i < 100; i += 2)
-        CHECK_EQ_INT(rem(sl, "foo.bar", NULL, i), SUBLIST_OK);
+        CHECK_EQ_INT(rem(sl, "foo.bar", NULL, i), STZ_OK);
     r = match(sl, "foo.bar");
     CHECK_EQ_INT(r->nplain, 50);
     for (int i = 0; i < 100; i++)
@@ -270,15 +270,15 @@ static void test_multiple_subs(void)
 static void test_queues(void)
 {
     sublist_t *sl = sublist_new();
-    CHECK_EQ_INT(ins(sl, "foo.bar", "q1", 1), SUBLIST_OK);
-    CHECK_EQ_INT(ins(sl, "foo.bar", "q1", 2), SUBLIST_OK);
-    CHECK_EQ_INT(ins(sl, "foo.bar", "q2", 3), SUBLIST_OK);
-    CHECK_EQ_INT(ins(sl, "foo.*", "q1", 4), SUBLIST_OK);
-    CHECK_EQ_INT(ins(sl, "foo.>", "q3", 5), SUBLIST_OK);
-    CHECK_EQ_INT(ins(sl, "foo.bar", NULL, 6), SUBLIST_OK);
+    CHECK_EQ_INT(ins(sl, "foo.bar", "q1", 1), STZ_OK);
+    CHECK_EQ_INT(ins(sl, "foo.bar", "q1", 2), STZ_OK);
+    CHECK_EQ_INT(ins(sl, "foo.bar", "q2", 3), STZ_OK);
+    CHECK_EQ_INT(ins(sl, "foo.*", "q1", 4), STZ_OK);
+    CHECK_EQ_INT(ins(sl, "foo.>", "q3", 5), STZ_OK);
+    CHECK_EQ_INT(ins(sl, "foo.bar", NULL, 6), STZ_OK);
     /* The same item may be in several groups and as a plain subscriber. */
-    CHECK_EQ_INT(ins(sl, "foo.bar", "q2", 1), SUBLIST_OK);
-    CHECK_EQ_INT(ins(sl, "foo.bar", NULL, 1), SUBLIST_OK);
+    CHECK_EQ_INT(ins(sl, "foo.bar", "q2", 1), STZ_OK);
+    CHECK_EQ_INT(ins(sl, "foo.bar", NULL, 1), STZ_OK);
 
     sublist_result_t *r = match(sl, "foo.bar");
     CHECK_EQ_INT(r->nplain, 2);
@@ -308,9 +308,9 @@ static void test_queues(void)
     sublist_result_release(r);
 
     /* Removing the last member of a group removes the group from results. */
-    CHECK_EQ_INT(rem(sl, "foo.>", "q3", 5), SUBLIST_OK);
-    CHECK_EQ_INT(rem(sl, "foo.bar", "q2", 3), SUBLIST_OK);
-    CHECK_EQ_INT(rem(sl, "foo.bar", "q2", 1), SUBLIST_OK);
+    CHECK_EQ_INT(rem(sl, "foo.>", "q3", 5), STZ_OK);
+    CHECK_EQ_INT(rem(sl, "foo.bar", "q2", 3), STZ_OK);
+    CHECK_EQ_INT(rem(sl, "foo.bar", "q2", 1), STZ_OK);
     r = match(sl, "foo.bar");
     CHECK_EQ_INT(r->nqueues, 1);
     CHECK_EQ_INT(r->queues[0].n, 3);
@@ -325,17 +325,17 @@ static void test_remove_prune(void)
     const char *subs[] = {"a", "a.b", "a.b.c", "a.*.c", "a.>", "*", ">", "*.b.>", "x.y.z.w"};
     size_t n = sizeof subs / sizeof *subs;
     for (size_t i = 0; i < n; i++) {
-        CHECK_EQ_INT(ins(sl, subs[i], NULL, (int)i), SUBLIST_OK);
-        CHECK_EQ_INT(ins(sl, subs[i], "q", (int)i), SUBLIST_OK);
+        CHECK_EQ_INT(ins(sl, subs[i], NULL, (int)i), STZ_OK);
+        CHECK_EQ_INT(ins(sl, subs[i], "q", (int)i), STZ_OK);
     }
     CHECK_EQ_INT(stats(sl).subs, 2 * n);
     /* Remove in an order that empties leaves first for some and inner nodes first for others. */
     for (size_t k = 0; k < n; k++) {
         size_t i = (k * 4) % n;
-        CHECK_EQ_INT(rem(sl, subs[i], NULL, (int)i), SUBLIST_OK);
-        CHECK_EQ_INT(rem(sl, subs[i], NULL, (int)i), SUBLIST_ENOTFOUND);
-        CHECK_EQ_INT(rem(sl, subs[i], "q", (int)i), SUBLIST_OK);
-        CHECK_EQ_INT(rem(sl, subs[i], "q", (int)i), SUBLIST_ENOTFOUND);
+        CHECK_EQ_INT(rem(sl, subs[i], NULL, (int)i), STZ_OK);
+        CHECK_EQ_INT(rem(sl, subs[i], NULL, (int)i), STZ_ENOENT);
+        CHECK_EQ_INT(rem(sl, subs[i], "q", (int)i), STZ_OK);
+        CHECK_EQ_INT(rem(sl, subs[i], "q", (int)i), STZ_ENOENT);
     }
     CHECK_EQ_INT(stats(sl).subs, 0);
     sublist_result_t *r = match(sl, "a.b.c");
@@ -343,9 +343,9 @@ static void test_remove_prune(void)
     CHECK_EQ_INT(r->nqueues, 0);
     sublist_result_release(r);
     /* The trie is usable again after being emptied. */
-    CHECK_EQ_INT(ins(sl, "a.b.c", NULL, 1), SUBLIST_OK);
+    CHECK_EQ_INT(ins(sl, "a.b.c", NULL, 1), STZ_OK);
     CHECK_EQ_INT(nplain(sl, "a.b.c"), 1);
-    CHECK_EQ_INT(rem(sl, "a.b.c", NULL, 1), SUBLIST_OK);
+    CHECK_EQ_INT(rem(sl, "a.b.c", NULL, 1), STZ_OK);
     CHECK_EQ_INT(stats(sl).subs, 0);
     sublist_free(sl);
 }
@@ -353,30 +353,30 @@ static void test_remove_prune(void)
 static void test_errors(void)
 {
     sublist_t *sl = sublist_new();
-    CHECK_EQ_INT(ins(sl, "foo.bar", NULL, 1), SUBLIST_OK);
-    CHECK_EQ_INT(ins(sl, "foo.bar", NULL, 1), SUBLIST_EEXIST);
-    CHECK_EQ_INT(ins(sl, "foo.bar", "q", 1), SUBLIST_OK);
-    CHECK_EQ_INT(ins(sl, "foo.bar", "q", 1), SUBLIST_EEXIST);
-    CHECK_EQ_INT(ins(sl, "foo.*", NULL, 1), SUBLIST_OK);
-    CHECK_EQ_INT(ins(sl, "foo.*", NULL, 1), SUBLIST_EEXIST);
+    CHECK_EQ_INT(ins(sl, "foo.bar", NULL, 1), STZ_OK);
+    CHECK_EQ_INT(ins(sl, "foo.bar", NULL, 1), STZ_EEXIST);
+    CHECK_EQ_INT(ins(sl, "foo.bar", "q", 1), STZ_OK);
+    CHECK_EQ_INT(ins(sl, "foo.bar", "q", 1), STZ_EEXIST);
+    CHECK_EQ_INT(ins(sl, "foo.*", NULL, 1), STZ_OK);
+    CHECK_EQ_INT(ins(sl, "foo.*", NULL, 1), STZ_EEXIST);
     CHECK_EQ_INT(stats(sl).subs, 3);
 
-    CHECK_EQ_INT(ins(sl, "foo..bar", NULL, 1), SUBLIST_EINVAL);
-    CHECK_EQ_INT(ins(sl, "foo.>.bar", NULL, 1), SUBLIST_EINVAL);
-    CHECK_EQ_INT(ins(sl, "", NULL, 1), SUBLIST_EINVAL);
-    CHECK_EQ_INT(ins(sl, "foo bar", NULL, 1), SUBLIST_EINVAL);
-    CHECK_EQ_INT(ins(sl, "foo", "bad q", 1), SUBLIST_EINVAL);
-    CHECK_EQ_INT(sublist_insert(sl, "foo", 3, "", 0, IT(1)), SUBLIST_EINVAL);
-    CHECK_EQ_INT(sublist_insert(sl, "foo", 3, NULL, 0, NULL), SUBLIST_EINVAL);
-    CHECK_EQ_INT(rem(sl, "foo..bar", NULL, 1), SUBLIST_EINVAL);
-    CHECK_EQ_INT(rem(sl, "foo", "bad q", 1), SUBLIST_EINVAL);
+    CHECK_EQ_INT(ins(sl, "foo..bar", NULL, 1), STZ_EINVAL);
+    CHECK_EQ_INT(ins(sl, "foo.>.bar", NULL, 1), STZ_EINVAL);
+    CHECK_EQ_INT(ins(sl, "", NULL, 1), STZ_EINVAL);
+    CHECK_EQ_INT(ins(sl, "foo bar", NULL, 1), STZ_EINVAL);
+    CHECK_EQ_INT(ins(sl, "foo", "bad q", 1), STZ_EINVAL);
+    CHECK_EQ_INT(sublist_insert(sl, "foo", 3, "", 0, IT(1)), STZ_EINVAL);
+    CHECK_EQ_INT(sublist_insert(sl, "foo", 3, NULL, 0, NULL), STZ_EINVAL);
+    CHECK_EQ_INT(rem(sl, "foo..bar", NULL, 1), STZ_EINVAL);
+    CHECK_EQ_INT(rem(sl, "foo", "bad q", 1), STZ_EINVAL);
 
-    CHECK_EQ_INT(rem(sl, "foo.baz", NULL, 1), SUBLIST_ENOTFOUND);     /* no such node */
-    CHECK_EQ_INT(rem(sl, "foo", NULL, 1), SUBLIST_ENOTFOUND);         /* inner node only */
-    CHECK_EQ_INT(rem(sl, "foo.bar.baz", NULL, 1), SUBLIST_ENOTFOUND); /* below a leaf */
-    CHECK_EQ_INT(rem(sl, "foo.bar", NULL, 2), SUBLIST_ENOTFOUND);     /* other item */
-    CHECK_EQ_INT(rem(sl, "foo.bar", "r", 1), SUBLIST_ENOTFOUND);      /* other queue */
-    CHECK_EQ_INT(rem(sl, "foo.>", NULL, 1), SUBLIST_ENOTFOUND);
+    CHECK_EQ_INT(rem(sl, "foo.baz", NULL, 1), STZ_ENOENT);     /* no such node */
+    CHECK_EQ_INT(rem(sl, "foo", NULL, 1), STZ_ENOENT);         /* inner node only */
+    CHECK_EQ_INT(rem(sl, "foo.bar.baz", NULL, 1), STZ_ENOENT); /* below a leaf */
+    CHECK_EQ_INT(rem(sl, "foo.bar", NULL, 2), STZ_ENOENT);     /* other item */
+    CHECK_EQ_INT(rem(sl, "foo.bar", "r", 1), STZ_ENOENT);      /* other queue */
+    CHECK_EQ_INT(rem(sl, "foo.>", NULL, 1), STZ_ENOENT);
     CHECK_EQ_INT(stats(sl).subs, 3);
     /* A failed remove left the trie intact. */
     CHECK_EQ_INT(nplain(sl, "foo.bar"), 2);
@@ -386,8 +386,8 @@ static void test_errors(void)
 static void test_cache(void)
 {
     sublist_t *sl = sublist_new();
-    CHECK_EQ_INT(ins(sl, "foo.bar", NULL, 1), SUBLIST_OK);
-    CHECK_EQ_INT(ins(sl, "other.x", NULL, 9), SUBLIST_OK);
+    CHECK_EQ_INT(ins(sl, "foo.bar", NULL, 1), STZ_OK);
+    CHECK_EQ_INT(ins(sl, "other.x", NULL, 9), STZ_OK);
 
     sublist_result_t *r1 = match(sl, "foo.bar");
     CHECK_EQ_INT(stats(sl).cache_hits, 0);
@@ -401,7 +401,7 @@ static void test_cache(void)
     CHECK_EQ_INT(stats(sl).cache_size, 2);
 
     /* Insert invalidates: a new matching sub appears; r1 is an unchanged snapshot. */
-    CHECK_EQ_INT(ins(sl, "foo.*", NULL, 2), SUBLIST_OK);
+    CHECK_EQ_INT(ins(sl, "foo.*", NULL, 2), STZ_OK);
     CHECK_EQ_INT(stats(sl).cache_size, 1); /* only "foo.bar" was dropped */
     r2 = match(sl, "foo.bar");
     CHECK(r2 != r1);
@@ -417,14 +417,14 @@ static void test_cache(void)
     CHECK_EQ_INT(stats(sl).cache_hits, hits + 1);
 
     /* A literal insert invalidates that subject only. */
-    CHECK_EQ_INT(ins(sl, "other.x", "q", 8), SUBLIST_OK);
+    CHECK_EQ_INT(ins(sl, "other.x", "q", 8), STZ_OK);
     sublist_result_t *r3 = match(sl, "other.x");
     CHECK_EQ_INT(r3->nqueues, 1);
     sublist_result_release(r3);
 
     /* Remove invalidates: the sub disappears; the earlier result is untouched until released. */
-    CHECK_EQ_INT(rem(sl, "foo.*", NULL, 2), SUBLIST_OK);
-    CHECK_EQ_INT(rem(sl, "foo.bar", NULL, 1), SUBLIST_OK);
+    CHECK_EQ_INT(rem(sl, "foo.*", NULL, 2), STZ_OK);
+    CHECK_EQ_INT(rem(sl, "foo.bar", NULL, 1), STZ_OK);
     r1 = match(sl, "foo.bar");
     CHECK_EQ_INT(r1->nplain, 0);
     CHECK_EQ_INT(r2->nplain, 2);
@@ -437,11 +437,11 @@ static void test_cache(void)
     for (int i = 0; i < 5; i++)
         sublist_result_release(match(sl, subjects[i]));
     size_t before = stats(sl).cache_size;
-    CHECK_EQ_INT(ins(sl, "a.*", NULL, 3), SUBLIST_OK);
+    CHECK_EQ_INT(ins(sl, "a.*", NULL, 3), STZ_OK);
     CHECK_EQ_INT(stats(sl).cache_size, before - 2);
-    CHECK_EQ_INT(ins(sl, "*.b.>", NULL, 4), SUBLIST_OK);
+    CHECK_EQ_INT(ins(sl, "*.b.>", NULL, 4), STZ_OK);
     CHECK_EQ_INT(stats(sl).cache_size, before - 3);
-    CHECK_EQ_INT(ins(sl, ">", NULL, 5), SUBLIST_OK);
+    CHECK_EQ_INT(ins(sl, ">", NULL, 5), STZ_OK);
     CHECK_EQ_INT(stats(sl).cache_size, 0);
     CHECK_EQ_INT(nplain(sl, "a.b.c"), 2);
     CHECK_EQ_INT(nplain(sl, "a.b"), 2);
@@ -452,7 +452,7 @@ static void test_cache(void)
 static void test_cache_cap(void)
 {
     sublist_t *sl = sublist_new();
-    CHECK_EQ_INT(ins(sl, "s.*", NULL, 1), SUBLIST_OK);
+    CHECK_EQ_INT(ins(sl, "s.*", NULL, 1), STZ_OK);
     sublist_result_t *held[3];
     char subj[32];
     for (int i = 0; i < 10000; i++) {
@@ -481,8 +481,8 @@ static void test_cache_cap(void)
 static void test_free_outstanding(void)
 {
     sublist_t *sl = sublist_new();
-    CHECK_EQ_INT(ins(sl, "foo.>", "workers", 1), SUBLIST_OK);
-    CHECK_EQ_INT(ins(sl, "foo.bar", NULL, 2), SUBLIST_OK);
+    CHECK_EQ_INT(ins(sl, "foo.>", "workers", 1), STZ_OK);
+    CHECK_EQ_INT(ins(sl, "foo.bar", NULL, 2), STZ_OK);
     sublist_result_t *r = match(sl, "foo.bar");
     sublist_result_t *r2 = match(sl, "foo.bar"); /* two references to the cached result */
     CHECK(r == r2);
@@ -506,21 +506,21 @@ static void test_long_subjects(void)
     for (size_t i = 0; i < n; i++)
         s[i] = i % 2 ? '.' : 'a';
     s[n] = '\0';
-    CHECK_EQ_INT(sublist_insert(sl, s, n, NULL, 0, IT(1)), SUBLIST_OK);
+    CHECK_EQ_INT(sublist_insert(sl, s, n, NULL, 0, IT(1)), STZ_OK);
     char *w = strdup(s);
     w[500 * 2] = '*';
-    CHECK_EQ_INT(sublist_insert(sl, w, n, "q", 1, IT(2)), SUBLIST_OK);
+    CHECK_EQ_INT(sublist_insert(sl, w, n, "q", 1, IT(2)), STZ_OK);
     w[n - 1] = '>';
-    CHECK_EQ_INT(sublist_insert(sl, w, n, NULL, 0, IT(3)), SUBLIST_OK);
+    CHECK_EQ_INT(sublist_insert(sl, w, n, NULL, 0, IT(3)), STZ_OK);
     sublist_result_t *r = sublist_match(sl, s, n);
     CHECK(r);
     CHECK_EQ_INT(r->nplain, 2);
     CHECK_EQ_INT(r->nqueues, 1);
     sublist_result_release(r);
-    CHECK_EQ_INT(sublist_remove(sl, w, n, NULL, 0, IT(3)), SUBLIST_OK);
+    CHECK_EQ_INT(sublist_remove(sl, w, n, NULL, 0, IT(3)), STZ_OK);
     w[n - 1] = 'a';
-    CHECK_EQ_INT(sublist_remove(sl, w, n, "q", 1, IT(2)), SUBLIST_OK);
-    CHECK_EQ_INT(sublist_remove(sl, s, n, NULL, 0, IT(1)), SUBLIST_OK);
+    CHECK_EQ_INT(sublist_remove(sl, w, n, "q", 1, IT(2)), STZ_OK);
+    CHECK_EQ_INT(sublist_remove(sl, s, n, NULL, 0, IT(1)), STZ_OK);
     CHECK_EQ_INT(stats(sl).subs, 0);
     free(w);
     free(s);
@@ -640,7 +640,7 @@ static void test_random(void)
         }
         unsigned q = rnd(5);
         s->queue = q == 0 ? "q1" : q == 1 ? "q2" : NULL;
-        CHECK_EQ_INT(ins(sl, s->subject, s->queue, i), SUBLIST_OK);
+        CHECK_EQ_INT(ins(sl, s->subject, s->queue, i), STZ_OK);
         s->live = true;
         if (i % 100 == 99) compare_some(sl, 30); /* exercises selective invalidation */
     }
@@ -654,10 +654,10 @@ static void test_random(void)
     while (removed < NSUBS / 2) {
         int i = (int)rnd(NSUBS);
         if (!refs[i].live) {
-            CHECK_EQ_INT(rem(sl, refs[i].subject, refs[i].queue, i), SUBLIST_ENOTFOUND);
+            CHECK_EQ_INT(rem(sl, refs[i].subject, refs[i].queue, i), STZ_ENOENT);
             continue;
         }
-        CHECK_EQ_INT(rem(sl, refs[i].subject, refs[i].queue, i), SUBLIST_OK);
+        CHECK_EQ_INT(rem(sl, refs[i].subject, refs[i].queue, i), STZ_OK);
         refs[i].live = false;
         if (++removed % 50 == 0) compare_some(sl, 20);
     }
@@ -667,7 +667,7 @@ static void test_random(void)
     /* Remove the rest: the trie empties completely. */
     for (int i = 0; i < NSUBS; i++) {
         if (!refs[i].live) continue;
-        CHECK_EQ_INT(rem(sl, refs[i].subject, refs[i].queue, i), SUBLIST_OK);
+        CHECK_EQ_INT(rem(sl, refs[i].subject, refs[i].queue, i), STZ_OK);
         refs[i].live = false;
     }
     CHECK_EQ_INT(stats(sl).subs, 0);
