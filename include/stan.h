@@ -90,4 +90,37 @@ void stan_foreach_sub(stan_t *st, const char *channel, const char *client_id, st
 void stan_foreach_client(stan_t *st, stan_client_fn fn, void *arg);
 int stan_get_client_info(stan_t *st, const char *id, stan_client_info_t *out);
 
+/* What a consumer still has to acknowledge: the one computation behind /metrics,
+ * /streaming/pendingz and `stanza pending`. A row is a plain or durable subscription, or a whole
+ * queue group: its members share the group's backlog, so a group row has that backlog once, the
+ * sum of its members' in-flight sets and redeliveries, and the oldest of their ages; it is
+ * stalled when every member is, offline when no member is online. */
+typedef struct stan_pending_row {
+    const char *channel;
+    const char *queue_name;            /* NULL for a subscription; "durable:group" if durable */
+    const char *queue_group;           /* the group as its clients name it (no "durable:") */
+    const char *durable_name;          /* NULL if not durable */
+    const char *client_id, *ack_inbox; /* the subscription's; NULL for a group */
+    const char *const *member_ids;     /* client IDs: the subscription's, or every member's */
+    size_t members, online;
+    uint64_t inflight_msgs, inflight_bytes, backlog_msgs, backlog_bytes;
+    uint64_t pending_msgs, pending_bytes; /* backlog + in flight */
+    uint64_t redelivered_total;
+    double oldest_pending_age;
+    bool is_stalled, is_offline;
+} stan_pending_row_t;
+
+/* Which rows (NULL fields: any). */
+typedef struct stan_pending_filter {
+    const char *channel;
+    const char *client_id; /* a subscription of this client, or a group with it as a member */
+    const char *queue;     /* groups with this queue_name or queue_group */
+    const char *durable;   /* rows with this durable_name */
+} stan_pending_filter_t;
+
+typedef int (*stan_pending_fn)(void *arg, const stan_pending_row_t *row);
+/* Rows in channel-name order (f may be NULL). 0, or -1 when f->channel names no channel. */
+int stan_foreach_pending_row(stan_t *st, const stan_pending_filter_t *f, stan_pending_fn fn,
+                             void *arg);
+
 #endif

@@ -125,33 +125,136 @@ static void fill_sub(stan_t *st, stan_sub_t *s, int64_t now_ns, stan_sub_info_t 
     }
 }
 
-void stan_foreach_sub(stan_t *st, const char *channel, const char *client_id, stan_sub_fn fn,
-                      void *arg)
+typedef int (*visit_fn)(void *arg, stan_channel_t *ch);
+
+/* fn for the named channel (-1 if there is none), or for all in name order; stops at fn's
+ * non-zero. */
+static int visit_channels(stan_t *st, const char *channel, visit_fn fn, void *arg)
 {
-    int64_t now = stan_now_ns();
     if (channel) {
         /* One channel: no need to sort them all. */
         stan_channel_t *ch = strmap_get(&st->channels, channel, strlen(channel));
-        for (stan_sub_t *s = ch ? ch->subs : NULL; s; s = s->ch_next) {
-            if (s->deleted || (client_id && strcmp(client_id, s->client_id) != 0)) continue;
-            stan_sub_info_t si;
-            fill_sub(st, s, now, &si);
-            if (fn(arg, &si)) return;
-        }
-        return;
+        if (!ch) return -1;
+        fn(arg, ch);
+        return 0;
     }
     char **keys = sorted_keys(&st->channels);
-    for (char **k = keys; *k; k++) {
-        stan_channel_t *ch = strmap_get(&st->channels, *k, strlen(*k));
-        for (stan_sub_t *s = ch->subs; s; s = s->ch_next) {
-            if (s->deleted || (client_id && strcmp(client_id, s->client_id) != 0)) continue;
-            stan_sub_info_t si;
-            fill_sub(st, s, now, &si);
-            if (fn(arg, &si)) goto out;
-        }
-    }
-out:
+    for (char **k = keys; *k; k++)
+        if (fn(arg, strmap_get(&st->channels, *k, strlen(*k)))) break;
     free(keys);
+    return 0;
+}
+
+typedef struct sub_walk {
+    stan_t *st;
+    const char *client_id;
+    int64_t now;
+    stan_sub_fn fn;
+    void *arg;
+} sub_walk_t;
+
+static int visit_subs(void *arg, stan_channel_t *ch)
+{
+    sub_walk_t *w = arg;
+    for (stan_sub_t *s = ch->subs; s; s = s->ch_next) {
+        if (s->deleted || (w->client_id && strcmp(w->client_id, s->client_id) != 0)) continue;
+        stan_sub_info_t si;
+        fill_sub(w->st, s, w->now, &si);
+        if (w->fn(w->arg, &si)) return 1;
+    }
+    return 0;
+}
+
+void stan_foreach_sub(stan_t *st, const char *channel, const char *client_id, stan_sub_fn fn,
+                      void *arg)
+{
+    sub_walk_t w = {st, client_id, stan_now_ns(), fn, arg};
+    visit_channels(st, channel, visit_subs, &w);
+}
+
+/* ---- pending rows: a subscription, or a queue group folded into one row ---- */
+
+typedef struct row_walk {
+    sub_walk_t sw;
+    const stan_pending_filter_t *f;
+    stan_pending_fn fn;
+    const char **ids; /* member_ids of the row being built */
+    size_t cap;
+} row_walk_t;
+
+static void row_add(row_walk_t *w, stan_pending_row_t *r, const stan_sub_info_t *si)
+{
+    if (r->members == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 16;
+        w->ids = xrealloc(w->ids, w->cap * sizeof *w->ids);
+    }
+    w->ids[r->members] = si->client_id;
+    if (!r->members) {
+        r->channel = si->channel;
+        r->queue_name = si->queue_name;
+        r->backlog_msgs = si->backlog_msgs; /* a group's backlog is shared: taken once */
+        r->backlog_bytes = si->backlog_bytes;
+        r->is_stalled = true;
+    }
+    if (!r->durable_name) r->durable_name = si->durable_name;
+    r->inflight_msgs += si->inflight_msgs;
+    r->inflight_bytes += si->inflight_bytes;
+    r->redelivered_total += si->redelivered_total;
+    if (si->oldest_pending_age > r->oldest_pending_age)
+        r->oldest_pending_age = si->oldest_pending_age;
+    r->is_stalled = r->is_stalled && si->is_stalled;
+    if (!si->is_offline) r->online++;
+    r->members++;
+}
+
+static bool row_wanted(const stan_pending_filter_t *f, const stan_pending_row_t *r)
+{
+    if (f->queue && !(r->queue_name && (strcmp(r->queue_name, f->queue) == 0 ||
+                                        strcmp(r->queue_group, f->queue) == 0)))
+        return false;
+    if (f->durable && !(r->durable_name && strcmp(r->durable_name, f->durable) == 0)) return false;
+    if (!f->client_id) return true;
+    for (size_t i = 0; i < r->members; i++)
+        if (strcmp(r->member_ids[i], f->client_id) == 0) return true;
+    return false;
+}
+
+/* s's row: s alone, or its whole group where s heads the members (so each group once). */
+static int visit_row(row_walk_t *w, stan_sub_t *s)
+{
+    if (s->qg && s->qg->members != s) return 0;
+    stan_pending_row_t r;
+    memset(&r, 0, sizeof r);
+    for (stan_sub_t *m = s; m; m = s->qg ? m->qg_next : NULL) {
+        stan_sub_info_t si;
+        fill_sub(w->sw.st, m, w->sw.now, &si);
+        row_add(w, &r, &si);
+    }
+    r.queue_group = s->qg ? s->qgroup : NULL;
+    r.client_id = s->qg ? NULL : s->client_id;
+    r.ack_inbox = s->qg ? NULL : s->ack_inbox;
+    r.member_ids = w->ids;
+    r.pending_msgs = r.backlog_msgs + r.inflight_msgs;
+    r.pending_bytes = r.backlog_bytes + r.inflight_bytes;
+    r.is_offline = r.online == 0;
+    return row_wanted(w->f, &r) ? w->fn(w->sw.arg, &r) : 0;
+}
+
+static int visit_rows(void *arg, stan_channel_t *ch)
+{
+    for (stan_sub_t *s = ch->subs; s; s = s->ch_next)
+        if (!s->deleted && visit_row(arg, s)) return 1;
+    return 0;
+}
+
+int stan_foreach_pending_row(stan_t *st, const stan_pending_filter_t *f, stan_pending_fn fn,
+                             void *arg)
+{
+    static const stan_pending_filter_t any = {0};
+    row_walk_t w = {.sw = {st, NULL, stan_now_ns(), NULL, arg}, .f = f ? f : &any, .fn = fn};
+    int rc = visit_channels(st, w.f->channel, visit_rows, &w);
+    free(w.ids);
+    return rc;
 }
 
 static void fill_client(const stan_client_t *cl, stan_client_info_t *out)
