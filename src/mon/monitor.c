@@ -1,9 +1,8 @@
 /* monitor: routing and the NSS-compatible JSON endpoints. See monitor.h. */
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "monitor_private.h"
 #include "sort.h"
@@ -12,115 +11,7 @@
 #define DEFAULT_LIMIT 1024
 #define PAGING_MAX 2147483647 /* NSS's int: the largest offset or limit taken */
 
-/* ---- formatting helpers ------------------------------------------------------------------ */
-
-/* RFC 3339 with nanoseconds in UTC, as Go's time.RFC3339Nano marshals. */
-static json_t *json_time(int64_t ns)
-{
-    time_t secs = (time_t)(ns / 1000000000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char buf[64];
-    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, sizeof buf - n, ".%09lldZ", (long long)(ns % 1000000000));
-    return json_string(buf);
-}
-
-/* "1d2h3m4s", as NSS prints uptime. */
-static json_t *json_uptime(int64_t ns)
-{
-    int64_t s = ns / 1000000000;
-    int64_t d = s / 86400, h = s % 86400 / 3600, m = s % 3600 / 60, sec = s % 60;
-    char buf[64];
-    if (d)
-        snprintf(buf, sizeof buf, "%lldd%lldh%lldm%llds", (long long)d, (long long)h, (long long)m,
-                 (long long)sec);
-    else if (h)
-        snprintf(buf, sizeof buf, "%lldh%lldm%llds", (long long)h, (long long)m, (long long)sec);
-    else if (m)
-        snprintf(buf, sizeof buf, "%lldm%llds", (long long)m, (long long)sec);
-    else
-        snprintf(buf, sizeof buf, "%llds", (long long)sec);
-    return json_string(buf);
-}
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void set_int(json_t *o, const char *k, uint64_t v)
-{
-    json_object_set_new(o, k, json_integer((json_int_t)v));
-}
-
-static void reply_json(httpd_resp_t *resp, json_t *o)
-{
-    char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    buf_append_str(&resp->body, text);
-    buf_append(&resp->body, "\n", 1);
-    free(text);
-    json_decref(o);
-}
-
-static void reply_error(httpd_resp_t *resp, int status, const char *msg)
-{
-    resp->status = status;
-    resp->content_type = "text/plain; charset=utf-8";
-    buf_append_str(&resp->body, msg);
-    buf_append(&resp->body, "\n", 1);
-}
-
-static void append_dump(buf_t *b, json_t *v)
-{
-    char *text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
-    buf_append_str(b, text);
-    free(text);
-    json_decref(v);
-}
-
-/* Writes the head object, left open, then `"key":[`: the list is appended item by item. */
-static void open_list(buf_t *b, json_t *head_obj, const char *key)
-{
-    char *text = json_dumps(head_obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(head_obj);
-    buf_append(b, text, strlen(text) - 1);
-    free(text);
-    buf_printf(b, ",\"%s\":[", key);
-}
-
-/* The common head of the NSS list endpoints. */
-static json_t *head(monitor_t *m)
-{
-    stan_server_info_t si;
-    stan_get_server_info(m->st, &si);
-    json_t *o = json_object();
-    json_object_set_new(o, "cluster_id", json_string(si.cluster_id));
-    json_object_set_new(o, "server_id", json_string(si.server_id));
-    json_object_set_new(o, "now", json_time(now_ns()));
-    return o;
-}
-
-/* The head of a list answer: NSS's common keys plus the paging counts. */
-static json_t *list_head(monitor_t *m, long offset, long limit, uint64_t count, uint64_t total)
-{
-    json_t *o = head(m);
-    set_int(o, "offset", (uint64_t)offset);
-    set_int(o, "limit", (uint64_t)limit);
-    set_int(o, "count", count);
-    set_int(o, "total", total);
-    return o;
-}
-
-/* The head of a list written item by item: count is known from the total before the walk. */
-static json_t *streamed_head(monitor_t *m, long offset, long limit, size_t total)
-{
-    long count = (long)total > offset ? (long)total - offset : 0;
-    if (count > limit) count = limit;
-    return list_head(m, offset, limit, (uint64_t)count, total);
-}
+/* ---- query parameters -------------------------------------------------------------------- */
 
 /* One paging parameter. Absent leaves *out as it is; present, it must be plain decimal digits
  * (leading zeros allowed: no sign, space, exponent or hex) worth at most PAGING_MAX. Anything
@@ -180,6 +71,27 @@ static bool flag(const httpd_req_t *req, const char *key)
 
 /* ---- subscriptions ----------------------------------------------------------------------- */
 
+/* What a subscription or a pending row still has to do: the same keys in both. */
+typedef struct counts {
+    uint64_t inflight_msgs, inflight_bytes, backlog_msgs, backlog_bytes, pending_msgs,
+        pending_bytes, redelivered;
+    double oldest_age;
+} counts_t;
+
+static void counts_json(json_t *o, counts_t c)
+{
+    const struct {
+        const char *key;
+        uint64_t v;
+    } ints[] = {{"inflight_msgs", c.inflight_msgs}, {"inflight_bytes", c.inflight_bytes},
+                {"backlog_msgs", c.backlog_msgs},   {"backlog_bytes", c.backlog_bytes},
+                {"pending_msgs", c.pending_msgs},   {"pending_bytes", c.pending_bytes}};
+    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
+        monitor_json_int(o, ints[i].key, ints[i].v);
+    json_object_set_new(o, "oldest_pending_age", json_real(c.oldest_age));
+    monitor_json_int(o, "redelivered_total", c.redelivered);
+}
+
 static json_t *sub_json(const stan_sub_info_t *s)
 {
     json_t *o = json_object();
@@ -190,20 +102,15 @@ static json_t *sub_json(const stan_sub_info_t *s)
     if (s->queue_name) json_object_set_new(o, "queue_name", json_string(s->queue_name));
     json_object_set_new(o, "is_durable", json_boolean(s->is_durable));
     json_object_set_new(o, "is_offline", json_boolean(s->is_offline));
-    set_int(o, "max_inflight", (uint64_t)s->max_inflight);
-    set_int(o, "ack_wait", (uint64_t)s->ack_wait);
-    set_int(o, "last_sent", s->last_sent);
-    set_int(o, "pending_count", s->inflight_msgs);
+    monitor_json_int(o, "max_inflight", (uint64_t)s->max_inflight);
+    monitor_json_int(o, "ack_wait", (uint64_t)s->ack_wait);
+    monitor_json_int(o, "last_sent", s->last_sent);
+    monitor_json_int(o, "pending_count", s->inflight_msgs);
     json_object_set_new(o, "is_stalled", json_boolean(s->is_stalled));
     /* Ours: everything the subscription still has to do. */
-    set_int(o, "inflight_msgs", s->inflight_msgs);
-    set_int(o, "inflight_bytes", s->inflight_bytes);
-    set_int(o, "backlog_msgs", s->backlog_msgs);
-    set_int(o, "backlog_bytes", s->backlog_bytes);
-    set_int(o, "pending_msgs", s->pending_msgs);
-    set_int(o, "pending_bytes", s->pending_bytes);
-    json_object_set_new(o, "oldest_pending_age", json_real(s->oldest_pending_age));
-    set_int(o, "redelivered_total", s->redelivered_total);
+    counts_json(o, (counts_t){s->inflight_msgs, s->inflight_bytes, s->backlog_msgs,
+                              s->backlog_bytes, s->pending_msgs, s->pending_bytes,
+                              s->redelivered_total, s->oldest_pending_age});
     return o;
 }
 
@@ -225,101 +132,9 @@ static int add_sub_by_channel(void *arg, const stan_sub_info_t *s)
     return 0;
 }
 
-/* ---- endpoints --------------------------------------------------------------------------- */
-
-static void serverz(monitor_t *m, httpd_resp_t *resp)
-{
-    stan_server_info_t si;
-    stan_get_server_info(m->st, &si);
-    server_stats_t ns;
-    server_get_stats(m->srv, &ns);
-    int64_t now = now_ns();
-    json_t *o = json_object();
-    json_object_set_new(o, "cluster_id", json_string(si.cluster_id));
-    json_object_set_new(o, "server_id", json_string(si.server_id));
-    json_object_set_new(o, "version", json_string(STANZA_VERSION));
-    json_object_set_new(o, "go", json_string("stanza (C)"));
-    json_object_set_new(o, "state", json_string("STANDALONE"));
-    json_object_set_new(o, "now", json_time(now));
-    json_object_set_new(o, "start_time", json_time(si.start_ns));
-    json_object_set_new(o, "uptime", json_uptime(now - si.start_ns));
-    set_int(o, "clients", si.clients);
-    set_int(o, "subscriptions", si.subscriptions);
-    set_int(o, "channels", si.channels);
-    set_int(o, "total_msgs", si.total_msgs);
-    set_int(o, "total_bytes", si.total_bytes);
-    set_int(o, "in_msgs", ns.in_msgs);
-    set_int(o, "in_bytes", ns.in_bytes);
-    set_int(o, "out_msgs", ns.out_msgs);
-    set_int(o, "out_bytes", ns.out_bytes);
-    reply_json(resp, o);
-}
-
-static json_t *limits_json(const config_limits_t *l, int64_t max_channels, bool top)
-{
-    json_t *o = json_object();
-    if (top) set_int(o, "max_channels", (uint64_t)max_channels);
-    set_int(o, "max_msgs", (uint64_t)l->max_msgs);
-    set_int(o, "max_bytes", (uint64_t)l->max_bytes);
-    set_int(o, "max_age", (uint64_t)l->max_age_ms * 1000000); /* nanoseconds, as NSS */
-    set_int(o, "max_subscriptions", (uint64_t)l->max_subs);
-    set_int(o, "max_inactivity", (uint64_t)l->max_inactivity_ms * 1000000);
-    return o;
-}
-
-static void storez(monitor_t *m, httpd_resp_t *resp)
-{
-    json_t *o = head(m);
-    stan_store_info_t sti;
-    stan_get_store_info(m->st, &sti);
-    json_object_set_new(o, "type", json_string(sti.type));
-    json_t *lim = limits_json(&m->cfg->limits, m->cfg->max_channels, true);
-    if (m->cfg->nchannel_limits) {
-        json_t *chans = json_object();
-        for (size_t i = 0; i < m->cfg->nchannel_limits; i++) {
-            const config_channel_limits_t *c = &m->cfg->channel_limits[i];
-            json_object_set_new(chans, c->pattern, limits_json(&c->limits, 0, false));
-        }
-        json_object_set_new(lim, "channels", chans);
-    }
-    json_object_set_new(o, "limits", lim);
-    stan_server_info_t si;
-    stan_get_server_info(m->st, &si);
-    set_int(o, "total_msgs", si.total_msgs);
-    set_int(o, "total_bytes", si.total_bytes);
-    reply_json(resp, o);
-}
-
-static json_t *client_json(const stan_client_info_t *c, json_t *by_client)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "id", json_string(c->id));
-    json_object_set_new(o, "hb_inbox", json_string(c->hb_inbox));
-    set_int(o, "subs_count", c->subs);
-    json_t *subs = by_client ? json_object_get(by_client, c->id) : NULL;
-    if (subs) json_object_set(o, "subscriptions", subs);
-    return o;
-}
-
-typedef struct list_ctx {
-    monitor_t *m;
-    json_t *arr;
-    long offset, limit, index;
-    bool subs;
-    json_t *by_client;
-} list_ctx_t;
-
-static int add_client(void *arg, const stan_client_info_t *c)
-{
-    list_ctx_t *x = arg;
-    if (x->index++ >= x->offset && (long)json_array_size(x->arr) < x->limit)
-        json_array_append_new(x->arr, client_json(c, x->by_client));
-    return 0;
-}
-
-/* clientsz?subs=1 is written client by client, like channelsz: the subscriptions are gathered
- * once (snapshots whose strings stay valid during this request), sorted by client, and each
- * client's object is built from its run of them and turned into text at once. */
+/* Every subscription, sorted by client (then channel, then ack inbox): clientsz?subs=1 takes
+ * each client's run of them instead of walking all subscriptions once per client. The
+ * snapshots' strings stay valid during the request. */
 typedef struct sub_vec {
     stan_sub_info_t *v;
     size_t n, cap;
@@ -344,106 +159,111 @@ static int cmp_sub_client(const void *a, const void *b)
     return c ? c : strcmp(x->ack_inbox, y->ack_inbox);
 }
 
-typedef struct client_stream {
-    buf_t *body;
-    const sub_vec_t *subs;
-    long offset, limit, index, written;
-} client_stream_t;
-
-static int stream_client(void *arg, const stan_client_info_t *c)
+/* The client's subscriptions by channel, or NULL if it has none. */
+static json_t *client_subs(const sub_vec_t *sv, const char *id)
 {
-    client_stream_t *x = arg;
-    if (x->index++ < x->offset || x->written >= x->limit) return 0;
-    if (x->written++) buf_append(x->body, ",", 1);
-    /* Its run in the sorted subscriptions: lower bound by client ID. */
-    size_t lo = 0, hi = x->subs->n;
+    size_t lo = 0, hi = sv->n; /* lower bound of id */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(x->subs->v[mid].client_id, c->id) < 0)
+        if (strcmp(sv->v[mid].client_id, id) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
     json_t *by_channel = NULL;
-    for (size_t i = lo; i < x->subs->n && strcmp(x->subs->v[i].client_id, c->id) == 0; i++) {
+    for (size_t i = lo; i < sv->n && strcmp(sv->v[i].client_id, id) == 0; i++) {
         if (!by_channel) by_channel = json_object();
-        add_sub_by_channel(by_channel, &x->subs->v[i]);
+        add_sub_by_channel(by_channel, &sv->v[i]);
     }
-    json_t *by_client = NULL;
-    if (by_channel) {
-        by_client = json_object();
-        json_object_set_new(by_client, c->id, by_channel);
-    }
-    append_dump(x->body, client_json(c, by_client));
-    json_decref(by_client);
-    return 0;
+    return by_channel;
 }
 
-static void clients_streamed(monitor_t *m, const list_ctx_t *lx, httpd_resp_t *resp)
+/* ---- single answers ---------------------------------------------------------------------- */
+
+static void serverz(monitor_t *m, httpd_resp_t *resp)
 {
     stan_server_info_t si;
     stan_get_server_info(m->st, &si);
-    open_list(&resp->body, streamed_head(m, lx->offset, lx->limit, si.clients), "clients");
-    sub_vec_t sv = {0};
-    stan_foreach_sub(m->st, NULL, NULL, collect_sub, &sv);
-    sort_array(sv.v, sv.n, sizeof *sv.v, cmp_sub_client);
-    client_stream_t x = {
-        .body = &resp->body, .subs = &sv, .offset = lx->offset, .limit = lx->limit};
-    stan_foreach_client(m->st, stream_client, &x);
-    free(sv.v);
-    buf_append_str(&resp->body, "]}\n");
+    server_stats_t ns;
+    server_get_stats(m->srv, &ns);
+    int64_t now = clock_wall_ns();
+    json_t *o = json_object();
+    json_object_set_new(o, "cluster_id", json_string(si.cluster_id));
+    json_object_set_new(o, "server_id", json_string(si.server_id));
+    json_object_set_new(o, "version", json_string(STANZA_VERSION));
+    json_object_set_new(o, "go", json_string("stanza (C)"));
+    json_object_set_new(o, "state", json_string("STANDALONE"));
+    json_object_set_new(o, "now", monitor_json_time(now));
+    json_object_set_new(o, "start_time", monitor_json_time(si.start_ns));
+    json_object_set_new(o, "uptime", monitor_json_uptime(now - si.start_ns));
+    const struct {
+        const char *key;
+        uint64_t v;
+    } ints[] = {{"clients", si.clients},         {"subscriptions", si.subscriptions},
+                {"channels", si.channels},       {"total_msgs", si.total_msgs},
+                {"total_bytes", si.total_bytes}, {"in_msgs", ns.in_msgs},
+                {"in_bytes", ns.in_bytes},       {"out_msgs", ns.out_msgs},
+                {"out_bytes", ns.out_bytes}};
+    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
+        monitor_json_int(o, ints[i].key, ints[i].v);
+    monitor_reply_json(resp, o);
 }
 
-static void clientsz(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp)
+static json_t *limits_json(const config_limits_t *l, int64_t max_channels, bool top)
 {
-    bool subs = flag(req, "subs");
-    if (httpd_query_has(req, "client")) {
-        /* NULL only for a value with an encoded NUL, which no client ID holds. */
-        char *id = query_value(req, "client");
-        stan_client_info_t c;
-        int rc = id ? stan_get_client_info(m->st, id, &c) : -1;
-        free(id);
-        if (rc != 0) {
-            reply_error(resp, 404, "client not found");
-            return;
+    json_t *o = json_object();
+    if (top) monitor_json_int(o, "max_channels", (uint64_t)max_channels);
+    monitor_json_int(o, "max_msgs", (uint64_t)l->max_msgs);
+    monitor_json_int(o, "max_bytes", (uint64_t)l->max_bytes);
+    monitor_json_int(o, "max_age", (uint64_t)l->max_age_ms * 1000000); /* nanoseconds, as NSS */
+    monitor_json_int(o, "max_subscriptions", (uint64_t)l->max_subs);
+    monitor_json_int(o, "max_inactivity", (uint64_t)l->max_inactivity_ms * 1000000);
+    return o;
+}
+
+static void storez(monitor_t *m, httpd_resp_t *resp)
+{
+    json_t *o = monitor_json_head(m);
+    stan_store_info_t sti;
+    stan_get_store_info(m->st, &sti);
+    json_object_set_new(o, "type", json_string(sti.type));
+    json_t *lim = limits_json(&m->cfg->limits, m->cfg->max_channels, true);
+    if (m->cfg->nchannel_limits) {
+        json_t *chans = json_object();
+        for (size_t i = 0; i < m->cfg->nchannel_limits; i++) {
+            const config_channel_limits_t *c = &m->cfg->channel_limits[i];
+            json_object_set_new(chans, c->pattern, limits_json(&c->limits, 0, false));
         }
-        json_t *by_client = NULL;
-        if (subs && c.subs) {
-            by_client = json_object();
-            json_t *by_channel = json_object();
-            stan_foreach_sub(m->st, NULL, c.id, add_sub_by_channel, by_channel);
-            json_object_set_new(by_client, c.id, by_channel);
-        }
-        reply_json(resp, client_json(&c, by_client));
-        json_decref(by_client);
-        return;
+        json_object_set_new(lim, "channels", chans);
     }
-    list_ctx_t x = {.m = m, .subs = subs};
-    char err[128];
-    if (!paging(req, &x.offset, &x.limit, err, sizeof err)) {
-        reply_error(resp, 400, err);
-        return;
-    }
-    if (subs) {
-        clients_streamed(m, &x, resp);
-        return;
-    }
-    x.arr = json_array();
-    stan_foreach_client(m->st, add_client, &x);
-    json_t *o = list_head(m, x.offset, x.limit, json_array_size(x.arr), (uint64_t)x.index);
-    json_object_set_new(o, "clients", x.arr);
-    reply_json(resp, o);
+    json_object_set_new(o, "limits", lim);
+    stan_server_info_t si;
+    stan_get_server_info(m->st, &si);
+    monitor_json_int(o, "total_msgs", si.total_msgs);
+    monitor_json_int(o, "total_bytes", si.total_bytes);
+    monitor_reply_json(resp, o);
+}
+
+/* subs: its subscriptions by channel (consumed), or NULL. */
+static json_t *client_json(const stan_client_info_t *c, json_t *subs)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(c->id));
+    json_object_set_new(o, "hb_inbox", json_string(c->hb_inbox));
+    monitor_json_int(o, "subs_count", c->subs);
+    if (subs) json_object_set_new(o, "subscriptions", subs);
+    return o;
 }
 
 static json_t *channel_json(monitor_t *m, const stan_channel_info_t *c, bool subs)
 {
     json_t *o = json_object();
     json_object_set_new(o, "name", json_string(c->name));
-    set_int(o, "msgs", c->msgs);
-    set_int(o, "bytes", c->bytes);
-    set_int(o, "first_seq", c->first_seq);
-    set_int(o, "last_seq", c->last_seq);
-    set_int(o, "subs_count", c->subs);
+    monitor_json_int(o, "msgs", c->msgs);
+    monitor_json_int(o, "bytes", c->bytes);
+    monitor_json_int(o, "first_seq", c->first_seq);
+    monitor_json_int(o, "last_seq", c->last_seq);
+    monitor_json_int(o, "subs_count", c->subs);
     if (subs && c->subs) {
         json_t *arr = json_array();
         stan_foreach_sub(m->st, c->name, NULL, add_sub_to_array, arr);
@@ -452,72 +272,198 @@ static json_t *channel_json(monitor_t *m, const stan_channel_info_t *c, bool sub
     return o;
 }
 
-static int add_channel(void *arg, const stan_channel_info_t *c)
-{
-    list_ctx_t *x = arg;
-    if (x->index++ >= x->offset && (long)json_array_size(x->arr) < x->limit)
-        json_array_append_new(x->arr, x->subs ? channel_json(x->m, c, true) : json_string(c->name));
-    return 0;
-}
+/* ---- lists: paged, every item written as it is made (monitor_list_*) --------------------- */
 
-/* Channel objects with their subscriptions can be megabytes for a big server: each is turned
- * into text as soon as it is made, so the whole answer never exists as one jansson tree (its
- * allocation and freeing dominated the time). The answer is the same JSON, unindented. */
-typedef struct stream_ctx {
+typedef struct list_walk {
     monitor_t *m;
-    buf_t *body;
-    long offset, limit, index, written;
-} stream_ctx_t;
+    monitor_list_t list;
+    long offset, limit, index;
+    bool subs;
+    sub_vec_t sv; /* clientsz?subs=1 */
+} list_walk_t;
 
-static int stream_channel(void *arg, const stan_channel_info_t *c)
+/* Whether the next item is on the page. */
+static bool on_page(list_walk_t *x)
 {
-    stream_ctx_t *x = arg;
-    if (x->index++ < x->offset || x->written >= x->limit) return 0;
-    if (x->written++) buf_append(x->body, ",", 1);
-    append_dump(x->body, channel_json(x->m, c, true));
-    return 0;
+    return x->index++ >= x->offset && (long)x->list.n < x->limit;
 }
 
-static void channels_streamed(monitor_t *m, const list_ctx_t *lx, httpd_resp_t *resp)
+static bool page_full(const list_walk_t *x)
 {
-    stan_server_info_t si;
-    stan_get_server_info(m->st, &si);
-    open_list(&resp->body, streamed_head(m, lx->offset, lx->limit, si.channels), "channels");
-    stream_ctx_t x = {.m = m, .body = &resp->body, .offset = lx->offset, .limit = lx->limit};
-    stan_foreach_channel(m->st, stream_channel, &x);
-    buf_append_str(&resp->body, "]}\n");
+    return (long)x->list.n >= x->limit;
+}
+
+/* A list endpoint: paging from the query, NSS's head with its counts (the total is known before
+ * the walk, so the count follows from it), then walk adds the page's items under key. */
+static void list_reply(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp, bool subs,
+                       const char *key, size_t total, void (*walk)(list_walk_t *x))
+{
+    list_walk_t x = {.m = m, .subs = subs};
+    char err[128];
+    if (!paging(req, &x.offset, &x.limit, err, sizeof err)) {
+        monitor_reply_error(resp, 400, err);
+        return;
+    }
+    long count = (long)total > x.offset ? (long)total - x.offset : 0;
+    if (count > x.limit) count = x.limit;
+    json_t *head = monitor_json_head(m);
+    monitor_json_int(head, "offset", (uint64_t)x.offset);
+    monitor_json_int(head, "limit", (uint64_t)x.limit);
+    monitor_json_int(head, "count", (uint64_t)count);
+    monitor_json_int(head, "total", total);
+    monitor_list_open(&x.list, &resp->body, head, key);
+    walk(&x);
+    monitor_list_close(&x.list, NULL);
+}
+
+static int client_item(void *arg, const stan_client_info_t *c)
+{
+    list_walk_t *x = arg;
+    if (on_page(x))
+        monitor_list_add(&x->list, client_json(c, x->subs ? client_subs(&x->sv, c->id) : NULL));
+    return page_full(x);
+}
+
+static void walk_clients(list_walk_t *x)
+{
+    if (x->subs) {
+        stan_foreach_sub(x->m->st, NULL, NULL, collect_sub, &x->sv);
+        sort_array(x->sv.v, x->sv.n, sizeof *x->sv.v, cmp_sub_client);
+    }
+    stan_foreach_client(x->m->st, client_item, x);
+    free(x->sv.v);
+}
+
+static int get_client(monitor_t *m, const char *id, void *out)
+{
+    return stan_get_client_info(m->st, id, out);
+}
+
+static int get_channel(monitor_t *m, const char *name, void *out)
+{
+    return stan_get_channel_info(m->st, name, out);
+}
+
+/* The item that query parameter key names, through get (0: found). Otherwise answers 404
+ * "<key> not found" and returns false. */
+static bool named(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp, const char *key,
+                  int (*get)(monitor_t *m, const char *name, void *out), void *out)
+{
+    /* NULL only for a value with an encoded NUL, which no name holds. */
+    char *v = query_value(req, key);
+    int rc = v ? get(m, v, out) : -1;
+    free(v);
+    if (rc == 0) return true;
+    char msg[64];
+    snprintf(msg, sizeof msg, "%s not found", key);
+    monitor_reply_error(resp, 404, msg);
+    return false;
+}
+
+static void clientsz(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp)
+{
+    bool subs = flag(req, "subs");
+    if (!httpd_query_has(req, "client")) {
+        stan_server_info_t si;
+        stan_get_server_info(m->st, &si);
+        list_reply(m, req, resp, subs, "clients", si.clients, walk_clients);
+        return;
+    }
+    stan_client_info_t c;
+    if (!named(m, req, resp, "client", get_client, &c)) return;
+    json_t *by_channel = NULL;
+    if (subs && c.subs) {
+        by_channel = json_object();
+        stan_foreach_sub(m->st, NULL, c.id, add_sub_by_channel, by_channel);
+    }
+    monitor_reply_json(resp, client_json(&c, by_channel));
+}
+
+static int channel_item(void *arg, const stan_channel_info_t *c)
+{
+    list_walk_t *x = arg;
+    if (on_page(x))
+        monitor_list_add(&x->list, x->subs ? channel_json(x->m, c, true) : json_string(c->name));
+    return page_full(x);
+}
+
+static void walk_channels(list_walk_t *x)
+{
+    stan_foreach_channel(x->m->st, channel_item, x);
 }
 
 static void channelsz(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp)
 {
     bool subs = flag(req, "subs");
-    if (httpd_query_has(req, "channel")) {
-        char *name = query_value(req, "channel");
-        stan_channel_info_t c;
-        int rc = name ? stan_get_channel_info(m->st, name, &c) : -1;
-        free(name);
-        if (rc != 0) {
-            reply_error(resp, 404, "channel not found");
-            return;
-        }
-        reply_json(resp, channel_json(m, &c, subs));
+    if (!httpd_query_has(req, "channel")) {
+        stan_server_info_t si;
+        stan_get_server_info(m->st, &si);
+        list_reply(m, req, resp, subs, subs ? "channels" : "names", si.channels, walk_channels);
         return;
     }
-    list_ctx_t x = {.m = m, .subs = subs};
-    char err[128];
-    if (!paging(req, &x.offset, &x.limit, err, sizeof err)) {
-        reply_error(resp, 400, err);
-        return;
+    stan_channel_info_t c;
+    if (named(m, req, resp, "channel", get_channel, &c))
+        monitor_reply_json(resp, channel_json(m, &c, subs));
+}
+
+/* ---- pending rows: the engine's, as they are (stan_foreach_pending_row) ------------------ */
+
+static json_t *pending_row_json(const stan_pending_row_t *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "channel", json_string(r->channel));
+    if (r->queue_name) {
+        json_object_set_new(o, "queue_name", json_string(r->queue_name));
+        json_object_set_new(o, "queue_group", json_string(r->queue_group));
     }
-    if (subs) {
-        channels_streamed(m, &x, resp);
-        return;
+    if (r->durable_name) json_object_set_new(o, "durable_name", json_string(r->durable_name));
+    if (r->client_id) {
+        json_object_set_new(o, "client_id", json_string(r->client_id));
+        json_object_set_new(o, "ack_inbox", json_string(r->ack_inbox));
     }
-    x.arr = json_array();
-    stan_foreach_channel(m->st, add_channel, &x);
-    json_t *o = list_head(m, x.offset, x.limit, json_array_size(x.arr), (uint64_t)x.index);
-    json_object_set_new(o, "names", x.arr);
-    reply_json(resp, o);
+    json_t *ids = json_array();
+    for (size_t i = 0; i < r->members; i++)
+        json_array_append_new(ids, json_string(r->member_ids[i]));
+    json_object_set_new(o, "members", ids);
+    monitor_json_int(o, "online_members", r->online);
+    counts_json(o, (counts_t){r->inflight_msgs, r->inflight_bytes, r->backlog_msgs,
+                              r->backlog_bytes, r->pending_msgs, r->pending_bytes,
+                              r->redelivered_total, r->oldest_pending_age});
+    json_object_set_new(o, "is_stalled", json_boolean(r->is_stalled));
+    json_object_set_new(o, "is_offline", json_boolean(r->is_offline));
+    return o;
+}
+
+static int pending_item(void *arg, const stan_pending_row_t *r)
+{
+    monitor_list_add(arg, pending_row_json(r));
+    return 0;
+}
+
+/* /streaming/pendingz: every row (no paging, like /metrics), filtered by channel, client,
+ * queue and durable; an unknown channel is a 404. */
+static void pendingz(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp)
+{
+    stan_channel_info_t ci;
+    if (httpd_query_has(req, "channel") && !named(m, req, resp, "channel", get_channel, &ci))
+        return;
+    static const char *const keys[] = {"channel", "client", "queue", "durable"};
+    char *v[4];
+    for (size_t i = 0; i < 4; i++)
+        v[i] = query_value(req, keys[i]);
+    /* A name with an encoded NUL (NULL here though present) matches nothing. */
+    bool none = false;
+    for (size_t i = 1; i < 4; i++)
+        none = none || (!v[i] && httpd_query_has(req, keys[i]));
+    stan_pending_filter_t f = {.channel = v[0], .client_id = v[1], .queue = v[2], .durable = v[3]};
+    monitor_list_t l;
+    monitor_list_open(&l, &resp->body, monitor_json_head(m), "pending");
+    if (!none) stan_foreach_pending_row(m->st, &f, pending_item, &l);
+    json_t *tail = json_object();
+    monitor_json_int(tail, "count", l.n);
+    monitor_list_close(&l, tail);
+    for (size_t i = 0; i < 4; i++)
+        free(v[i]);
 }
 
 /* For Kubernetes probes: 200 while the loop answers (it does, or nothing would) and the last
@@ -532,7 +478,7 @@ static void healthz(monitor_t *m, httpd_resp_t *resp)
         resp->status = 503;
         json_object_set_new(o, "error", json_string(sti.error));
     }
-    reply_json(resp, o);
+    monitor_reply_json(resp, o);
 }
 
 static void index_page(httpd_resp_t *resp)
@@ -540,7 +486,7 @@ static void index_page(httpd_resp_t *resp)
     resp->content_type = "text/plain; charset=utf-8";
     buf_append_str(&resp->body, "stanzad monitoring\n\n"
                                 "/streaming/serverz\n/streaming/storez\n/streaming/clientsz\n"
-                                "/streaming/channelsz\n/metrics\n/healthz\n");
+                                "/streaming/channelsz\n/streaming/pendingz\n/metrics\n/healthz\n");
 }
 
 static bool is(const httpd_req_t *req, const char *path)
@@ -559,6 +505,8 @@ static void handle(void *arg, const httpd_req_t *req, httpd_resp_t *resp)
         clientsz(m, req, resp);
     else if (is(req, "/streaming/channelsz"))
         channelsz(m, req, resp);
+    else if (is(req, "/streaming/pendingz"))
+        pendingz(m, req, resp);
     else if (is(req, "/healthz"))
         healthz(m, resp);
     else if (is(req, "/metrics")) {
@@ -567,7 +515,7 @@ static void handle(void *arg, const httpd_req_t *req, httpd_resp_t *resp)
     } else if (is(req, "/") || is(req, "/streaming") || is(req, "/streaming/"))
         index_page(resp);
     else
-        reply_error(resp, 404, "not found");
+        monitor_reply_error(resp, 404, "not found");
 }
 
 /* ---- lifecycle --------------------------------------------------------------------------- */

@@ -1,6 +1,8 @@
-/* Private to monitor.c and monitor_metrics.c. */
+/* Private to monitor.c, monitor_json.c and monitor_metrics.c. */
 #ifndef STANZA_MONITOR_PRIVATE_H
 #define STANZA_MONITOR_PRIVATE_H
+#include <jansson.h>
+
 #include "buf.h"
 #include "httpd.h"
 #include "monitor.h"
@@ -17,5 +19,27 @@ struct monitor {
 
 /* Prometheus text exposition of everything (monitor_metrics.c). */
 void monitor_metrics(monitor_t *m, buf_t *out);
+
+/* ---- JSON (monitor_json.c) ---- */
+
+json_t *monitor_json_time(int64_t ns);   /* RFC 3339 in UTC with nanoseconds, as NSS */
+json_t *monitor_json_uptime(int64_t ns); /* "1d2h3m4s", as NSS */
+void monitor_json_int(json_t *o, const char *k, uint64_t v);
+/* NSS's common head: cluster_id, server_id, now. */
+json_t *monitor_json_head(monitor_t *m);
+/* A whole answer, indented (o is consumed). */
+void monitor_reply_json(httpd_resp_t *resp, json_t *o);
+void monitor_reply_error(httpd_resp_t *resp, int status, const char *msg);
+
+/* The one way a list is written: `{<head's keys>,"key":[item,item,...]<, tail's keys>}`, each
+ * item turned into compact text as it is added. Every json_t passed in is consumed. */
+typedef struct monitor_list {
+    buf_t *b;
+    size_t n; /* items written */
+} monitor_list_t;
+void monitor_list_open(monitor_list_t *l, buf_t *b, json_t *head, const char *key);
+void monitor_list_add(monitor_list_t *l, json_t *item);
+/* tail: keys after the list (NULL: none). */
+void monitor_list_close(monitor_list_t *l, json_t *tail);
 
 #endif

@@ -86,10 +86,9 @@ static double metric(int mport, const char *series)
     return v;
 }
 
-/* `stanza pending --json` for channel, row of queue (or NULL); returns pending msgs and bytes
- * through out params. */
-static void cli_pending(int mport, const char *channel, const char *queue, int64_t *msgs,
-                        int64_t *bytes)
+/* The row of queue (NULL: the row without a queue) that `stanza pending CHANNEL --json` prints
+ * (NULL if none); the caller decrefs it. */
+static json_t *cli_pending_row(int mport, const char *channel, const char *queue)
 {
     const char *cli = getenv("STANZA_CLI");
     CHECK(cli != NULL);
@@ -104,19 +103,29 @@ static void cli_pending(int mport, const char *channel, const char *queue, int64
     json_t *arr = json_loads(text, 0, &e);
     if (!json_is_array(arr)) fprintf(stderr, "stanza pending --json printed: %s\n", text);
     CHECK(json_is_array(arr));
-    *msgs = *bytes = -1;
+    json_t *found = NULL;
     for (size_t i = 0; i < json_array_size(arr); i++) {
         json_t *row = json_array_get(arr, i);
         json_t *q = json_object_get(row, "queue_name");
         if (queue ? (json_is_string(q) && strcmp(json_string_value(q), queue) == 0)
-                  : !json_is_string(q)) {
-            *msgs = iget(row, "pending_msgs");
-            *bytes = iget(row, "pending_bytes");
-        }
+                  : !json_is_string(q))
+            found = json_incref(row);
     }
     json_decref(arr);
     free(text);
     hremove_tree(dir);
+    return found;
+}
+
+/* `stanza pending --json` for channel, row of queue (or NULL); returns pending msgs and bytes
+ * through out params. */
+static void cli_pending(int mport, const char *channel, const char *queue, int64_t *msgs,
+                        int64_t *bytes)
+{
+    json_t *row = cli_pending_row(mport, channel, queue);
+    *msgs = row ? iget(row, "pending_msgs") : -1;
+    *bytes = row ? iget(row, "pending_bytes") : -1;
+    json_decref(row);
 }
 
 static void start(struct hserver *s, int *mport, const char *extra1, const char *extra2,
@@ -182,6 +191,152 @@ static void test_queue_group_pending_exact(void)
     stanSubOptions_Destroy(o);
     hstan_rx_destroy(&rx);
     stanConnection_Destroy(worker);
+    stanConnection_Destroy(pub);
+    CHECK_EQ_INT(harness_server_stop(&s, SIGINT), 0);
+    hstan_dir_remove(&d);
+}
+
+/* The one pending row of /streaming/pendingz for queue `queue` on channel (NULL if none yet);
+ * *root holds it (the caller decrefs). */
+static json_t *pendingz_row(int mport, const char *path, const char *queue, json_t **root)
+{
+    *root = get_json(mport, path);
+    json_t *rows = json_object_get(*root, "pending");
+    CHECK(json_is_array(rows));
+    CHECK_EQ_INT(iget(*root, "count"), (int64_t)json_array_size(rows));
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *r = json_array_get(rows, i);
+        json_t *q = json_object_get(r, "queue_name");
+        if (queue ? json_is_string(q) && strcmp(json_string_value(q), queue) == 0 : !q) return r;
+    }
+    return NULL;
+}
+
+/* A queue group of two members (MaxInflight 5 each, never acking) and a plain subscription on
+ * one channel, 30 messages of 10 bytes: the group is one row with its backlog once (20) and
+ * both members' in-flight messages (5 + 5), and /streaming/pendingz, /metrics and `stanza
+ * pending` show the same numbers for it; the plain subscription is a row of its own. */
+static void test_group_rows_agree(void)
+{
+    struct hstan_dir d;
+    hstan_dir_make(&d);
+    struct hserver s;
+    int mport;
+    start(&s, &mport, NULL, NULL, d.data);
+    stanConnection *w[2] = {hstan_connect_or_die(&s, "w1"), hstan_connect_or_die(&s, "w2")};
+    stanConnection *pub = hstan_connect_or_die(&s, "pub");
+    struct hstan_rx rx[3];
+    stanSubscription *sub[3] = {NULL};
+    stanSubOptions *o = hstan_subopts();
+    CHECK(stanSubOptions_SetManualAckMode(o, true) == NATS_OK);
+    CHECK(stanSubOptions_SetMaxInflight(o, 5) == NATS_OK);
+    CHECK(stanSubOptions_SetAckWait(o, 600000) == NATS_OK);
+    for (int i = 0; i < 3; i++) {
+        hstan_rx_init(&rx[i], 64, HSTAN_ACK_TEST);
+        CHECK(hstan_sub(&sub[i], i < 2 ? w[i] : pub, "g", i < 2 ? "grp" : NULL, &rx[i], o) ==
+              NATS_OK);
+    }
+    for (int i = 0; i < 30; i++)
+        CHECK(hstan_pub(pub, "g", "0123456789") == NATS_OK);
+    CHECK(hstan_rx_wait(&rx[0], 5, T_MS) && hstan_rx_wait(&rx[1], 5, T_MS));
+    CHECK(hstan_rx_wait(&rx[2], 5, T_MS));
+
+    /* Wait for the group's 10 in flight; then nothing moves (nobody acks). */
+    int64_t deadline = harness_now_ms() + T_MS;
+    json_t *root, *g;
+    for (;;) {
+        g = pendingz_row(mport, "/streaming/pendingz?channel=g", "grp", &root);
+        if ((g && iget(g, "inflight_msgs") == 10) || harness_now_ms() > deadline) break;
+        json_decref(root);
+        poll(NULL, 0, 20);
+    }
+    CHECK(g != NULL);
+    CHECK_EQ_INT(iget(g, "inflight_msgs"), 10);
+    CHECK_EQ_INT(iget(g, "inflight_bytes"), 100);
+    CHECK_EQ_INT(iget(g, "backlog_msgs"), 20);
+    CHECK_EQ_INT(iget(g, "backlog_bytes"), 200);
+    CHECK_EQ_INT(iget(g, "pending_msgs"), 30);
+    CHECK_EQ_INT(iget(g, "pending_bytes"), 300);
+    CHECK_EQ_INT(iget(g, "redelivered_total"), 0);
+    CHECK(json_is_true(json_object_get(g, "is_stalled")));
+    CHECK(json_is_false(json_object_get(g, "is_offline")));
+    CHECK_EQ_STR(json_string_value(json_object_get(g, "queue_group")), "grp");
+    CHECK(json_object_get(g, "client_id") == NULL);
+    json_t *members = json_object_get(g, "members");
+    CHECK_EQ_INT((int64_t)json_array_size(members), 2);
+    const char *m0 = json_string_value(json_array_get(members, 0));
+    const char *m1 = json_string_value(json_array_get(members, 1));
+    CHECK(m0 && m1 && strcmp(m0, m1) != 0 && strncmp(m0, "w", 1) == 0 && strncmp(m1, "w", 1) == 0);
+    /* The plain subscription: its own row, 5 in flight, 25 behind. */
+    json_t *root2;
+    json_t *p = pendingz_row(mport, "/streaming/pendingz", NULL, &root2);
+    CHECK(p != NULL);
+    CHECK_EQ_STR(json_string_value(json_object_get(p, "client_id")), "pub");
+    CHECK_EQ_INT(iget(p, "pending_msgs"), 30);
+    CHECK_EQ_INT(iget(p, "inflight_msgs"), 5);
+    CHECK_EQ_INT((int64_t)json_array_size(json_object_get(root2, "pending")), 2);
+    json_decref(root2);
+
+    /* /metrics: the same numbers in the group's one series set. */
+    static const char *const series[][2] = {
+        {"pending_messages", "pending_msgs"},      {"pending_bytes", "pending_bytes"},
+        {"inflight_messages", "inflight_msgs"},    {"inflight_bytes", "inflight_bytes"},
+        {"backlog_messages", "backlog_msgs"},      {"backlog_bytes", "backlog_bytes"},
+        {"redelivered_total", "redelivered_total"}};
+    for (size_t i = 0; i < sizeof series / sizeof *series; i++) {
+        char name[256];
+        snprintf(name, sizeof name,
+                 "stanza_subscription_%s{channel=\"g\",queue=\"grp\",durable=\"\",client_id=\"\","
+                 "sub=\"\"}",
+                 series[i][0]);
+        CHECK(metric(mport, name) == (double)iget(g, series[i][1]));
+    }
+    const char *labels = "{channel=\"g\",queue=\"grp\",durable=\"\",client_id=\"\",sub=\"\"}";
+    char name[256];
+    snprintf(name, sizeof name, "stanza_subscription_stalled%s", labels);
+    CHECK(metric(mport, name) == 1);
+    snprintf(name, sizeof name, "stanza_subscription_offline%s", labels);
+    CHECK(metric(mport, name) == 0);
+
+    /* `stanza pending`: the server's row, its members listed. */
+    json_t *c = cli_pending_row(mport, "g", "grp");
+    CHECK(c != NULL);
+    const char *keys[] = {"inflight_msgs", "inflight_bytes", "backlog_msgs",     "backlog_bytes",
+                          "pending_msgs",  "pending_bytes",  "redelivered_total"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        CHECK_EQ_INT(iget(c, keys[i]), iget(g, keys[i]));
+    CHECK(json_is_true(json_object_get(c, "is_stalled")));
+    CHECK(json_is_false(json_object_get(c, "is_offline")));
+    char both[64];
+    snprintf(both, sizeof both, "%s,%s", m0, m1);
+    CHECK_EQ_STR(json_string_value(json_object_get(c, "client_id")), both);
+    json_decref(c);
+    json_decref(root);
+
+    /* The filters: by queue, by member client, by durable; an unknown channel is a 404. */
+    json_t *f = get_json(mport, "/streaming/pendingz?queue=grp");
+    CHECK_EQ_INT(iget(f, "count"), 1);
+    json_decref(f);
+    f = get_json(mport, "/streaming/pendingz?client=w2");
+    CHECK_EQ_INT(iget(f, "count"), 1);
+    CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(json_object_get(f, "pending"), 0),
+                                                   "queue_name")),
+                 "grp");
+    json_decref(f);
+    f = get_json(mport, "/streaming/pendingz?durable=nope");
+    CHECK_EQ_INT(iget(f, "count"), 0);
+    json_decref(f);
+    char *body;
+    CHECK_EQ_INT(hhttp_get(mport, "/streaming/pendingz?channel=nope", &body), 404);
+    free(body);
+
+    for (int i = 0; i < 3; i++) {
+        stanSubscription_Destroy(sub[i]);
+        hstan_rx_destroy(&rx[i]);
+    }
+    stanSubOptions_Destroy(o);
+    stanConnection_Destroy(w[0]);
+    stanConnection_Destroy(w[1]);
     stanConnection_Destroy(pub);
     CHECK_EQ_INT(harness_server_stop(&s, SIGINT), 0);
     hstan_dir_remove(&d);
@@ -466,6 +621,7 @@ static void test_nss_keys_promtool_bad_requests(void)
 int main(void)
 {
     TEST_RUN(test_queue_group_pending_exact);
+    TEST_RUN(test_group_rows_agree);
     TEST_RUN(test_backlog_and_restart);
     TEST_RUN(test_counts_after_eviction);
     TEST_RUN(test_counts_after_byte_eviction);
