@@ -1,12 +1,13 @@
 /* cli_admin.c: `stanza pending`, `stanza channels`, `stanza clients` and `stanza server`,
  * read-only views of a running server through its HTTP monitoring endpoints (-m/--monitor):
- * /streaming/channelsz, /streaming/clientsz and /streaming/serverz (cli_monitor.c does the
- * HTTP and the JSON).
+ * /streaming/pendingz, /streaming/channelsz, /streaming/clientsz and /streaming/serverz
+ * (cli_monitor.c does the HTTP and the JSON).
  *
- * `pending` shows what each consumer still has to acknowledge. A plain or durable subscription
- * is one row. The members of one queue group share the group's backlog (messages not sent to
- * any member yet) and each has its own in-flight set, so a group is one row: its backlog once,
- * plus every member's in-flight messages. */
+ * `pending` shows what each consumer still has to acknowledge, as the server computes it
+ * (/streaming/pendingz): a plain or durable subscription is one row, a queue group is one row
+ * (its shared backlog once, plus every member's in-flight messages). Nothing is recomputed
+ * here. A server without that endpoint (NSS) gets its subscriptions shown one by one, as it
+ * reports them. */
 #include "cli_commands.h"
 #include "cli_common.h"
 #include "cli_monitor.h"
@@ -50,12 +51,12 @@ struct pending_args {
     bool json;
 };
 
-/* One output row: a subscription, or a queue group with all its members. Strings point into
- * the JSON document, which outlives the rows. */
+/* One output row: a subscription or a whole queue group, as the server computed it. Strings
+ * point into the JSON document, which outlives the rows. */
 struct prow {
     const char *channel;
     const char *queue_name; /* as the server spells it ("durable:group" for durable groups) */
-    const char *group;      /* queue_name without the "durable:" part */
+    const char *group;      /* the group as its clients name it */
     const char *durable;
     char *clients; /* comma-joined member client ids */
     size_t members;
@@ -99,56 +100,39 @@ static void free_rows(struct prows *rows)
     memset(rows, 0, sizeof *rows);
 }
 
-/* Adds one subscription of channel to rows; first is the index of that channel's first row
- * (a queue member joins its group's row among those). */
-static void add_sub(struct prows *rows, size_t first, const char *channel, const json_t *sub)
+/* The counts of a row (a pendingz row, or a subscription: the keys are the same). A server
+ * without the backlog keys (NSS) has only pending_count: the in-flight count. */
+static void row_counts(struct prow *r, const json_t *o)
 {
-    const char *queue = cli_json_str(sub, "queue_name");
-    const char *durable = cli_json_str(sub, "durable_name");
-    const char *group = queue;
-    /* A durable queue group is reported as "durable:group" (a durable name has no ':'). */
-    if (queue && cli_json_bool(sub, "is_durable")) {
-        const char *colon = strchr(queue, ':');
-        if (colon) group = colon + 1;
-    }
-
-    struct prow *r = NULL;
-    if (queue)
-        for (size_t i = first; i < rows->n && !r; i++)
-            if (rows->v[i].queue_name && strcmp(rows->v[i].queue_name, queue) == 0) r = &rows->v[i];
-    if (!r) {
-        r = new_row(rows);
-        r->channel = channel;
-        r->queue_name = queue;
-        r->group = group;
-        r->stalled = true; /* ANDed over the members */
-        r->offline = true;
-    }
-    if (!r->durable) r->durable = durable;
-
-    append_client(r, cli_json_str(sub, "client_id"));
-    /* A server without the backlog keys (NSS itself) still has pending_count (in flight). */
-    bool extended = json_object_get(sub, "inflight_msgs") != NULL;
-    r->inflight_msgs += cli_json_u64(sub, extended ? "inflight_msgs" : "pending_count");
-    r->inflight_bytes += cli_json_u64(sub, "inflight_bytes");
-    /* The group's backlog is on every member; the largest guards against a torn snapshot. */
-    uint64_t bm = cli_json_u64(sub, "backlog_msgs"), bb = cli_json_u64(sub, "backlog_bytes");
-    if (bm > r->backlog_msgs) r->backlog_msgs = bm;
-    if (bb > r->backlog_bytes) r->backlog_bytes = bb;
-    if (r->members == 1 && extended) {
-        r->pending_msgs = cli_json_u64(sub, "pending_msgs");
-        r->pending_bytes = cli_json_u64(sub, "pending_bytes");
-    } else {
-        r->pending_msgs = r->backlog_msgs + r->inflight_msgs;
-        r->pending_bytes = r->backlog_bytes + r->inflight_bytes;
-    }
-    r->redelivered += cli_json_u64(sub, "redelivered_total");
-    double age = cli_json_double(sub, "oldest_pending_age");
-    if (age > r->oldest) r->oldest = age;
-    r->stalled = r->stalled && cli_json_bool(sub, "is_stalled");
-    r->offline = r->offline && cli_json_bool(sub, "is_offline");
+    bool extended = json_object_get(o, "inflight_msgs") != NULL;
+    r->inflight_msgs = cli_json_u64(o, extended ? "inflight_msgs" : "pending_count");
+    r->inflight_bytes = cli_json_u64(o, "inflight_bytes");
+    r->backlog_msgs = cli_json_u64(o, "backlog_msgs");
+    r->backlog_bytes = cli_json_u64(o, "backlog_bytes");
+    r->pending_msgs = extended ? cli_json_u64(o, "pending_msgs") : r->inflight_msgs;
+    r->pending_bytes = cli_json_u64(o, "pending_bytes");
+    r->redelivered = cli_json_u64(o, "redelivered_total");
+    r->oldest = cli_json_double(o, "oldest_pending_age");
+    r->stalled = cli_json_bool(o, "is_stalled");
+    r->offline = cli_json_bool(o, "is_offline");
 }
 
+/* A row of /streaming/pendingz, as it is. */
+static void add_server_row(struct prows *rows, const json_t *o)
+{
+    struct prow *r = new_row(rows);
+    r->channel = cli_json_str(o, "channel");
+    r->queue_name = cli_json_str(o, "queue_name");
+    r->group = cli_json_str(o, "queue_group");
+    r->durable = cli_json_str(o, "durable_name");
+    size_t i;
+    const json_t *id;
+    json_array_foreach(json_object_get(o, "members"), i, id)
+        append_client(r, json_string_value(id));
+    row_counts(r, o);
+}
+
+/* The filters of a server without pendingz, on its subscription rows. */
 static bool row_selected(const struct pending_args *a, const struct prow *r)
 {
     if (a->queue && !(r->queue_name &&
@@ -167,19 +151,37 @@ static bool row_selected(const struct pending_args *a, const struct prow *r)
     return true;
 }
 
-static void add_channel(struct prows *rows, const json_t *ch)
+/* A subscription of a server without pendingz (NSS): one row as the server reports it, not
+ * folded into its queue group. */
+static void add_sub_row(struct prows *rows, const struct pending_args *a, const char *channel,
+                        const json_t *sub)
 {
-    const char *name = cli_json_str(ch, "name");
-    const json_t *subs = json_object_get(ch, "subscriptions");
-    size_t first = rows->n, i;
-    const json_t *sub;
-    json_array_foreach(subs, i, sub) add_sub(rows, first, name, sub);
+    struct prow *r = new_row(rows);
+    r->channel = channel;
+    r->queue_name = r->group = cli_json_str(sub, "queue_name");
+    r->durable = cli_json_str(sub, "durable_name");
+    /* A durable queue group is reported as "durable:group" (a durable name has no ':'). */
+    if (r->queue_name && cli_json_bool(sub, "is_durable")) {
+        const char *colon = strchr(r->queue_name, ':');
+        if (colon) r->group = colon + 1;
+    }
+    append_client(r, cli_json_str(sub, "client_id"));
+    row_counts(r, sub);
+    if (!row_selected(a, r)) free(rows->v[--rows->n].clients);
 }
 
-/* Fetches the subscriptions and folds them into rows. Returns an exit code; 404 on a named
- * channel is reported as an unknown channel. */
-static int fetch_rows(const struct cli_ctx *ctx, const struct pending_args *a, json_t **doc,
-                      struct prows *rows)
+static void add_channel(struct prows *rows, const struct pending_args *a, const json_t *ch)
+{
+    const char *name = cli_json_str(ch, "name");
+    size_t i;
+    const json_t *sub;
+    json_array_foreach(json_object_get(ch, "subscriptions"), i, sub)
+        add_sub_row(rows, a, name, sub);
+}
+
+/* The per-subscription rows of a server without /streaming/pendingz, from channelsz. */
+static int fetch_sub_rows(const struct cli_ctx *ctx, const struct pending_args *a, json_t **doc,
+                          struct prows *rows)
 {
     int rc;
     if (a->channel) {
@@ -196,15 +198,49 @@ static int fetch_rows(const struct cli_ctx *ctx, const struct pending_args *a, j
             return CLI_EXIT_FAIL;
         }
         if (rc != CLI_EXIT_OK) return rc;
-        add_channel(rows, *doc);
+        add_channel(rows, a, *doc);
     } else {
         rc = cli_monitor_get_list(ctx, "/streaming/channelsz", "subs=1", "channels", doc);
         if (rc == CLI_MONITOR_NOT_FOUND) return endpoint_missing(ctx, "/streaming/channelsz");
         if (rc != CLI_EXIT_OK) return rc;
         size_t i;
         const json_t *ch;
-        json_array_foreach(json_object_get(*doc, "channels"), i, ch) add_channel(rows, ch);
+        json_array_foreach(json_object_get(*doc, "channels"), i, ch) add_channel(rows, a, ch);
     }
+    return CLI_EXIT_OK;
+}
+
+/* Appends "&key=value" (escaped) to *pq when value is set; false if escaping failed. */
+static bool add_param(char **pq, const char *key, const char *value)
+{
+    if (!value) return true;
+    char *esc = cli_monitor_escape(value);
+    if (!esc) return false;
+    size_t old = strlen(*pq), len = old + strlen(key) + strlen(esc) + 3;
+    *pq = xrealloc(*pq, len);
+    snprintf(*pq + old, len - old, "%c%s=%s", strchr(*pq, '?') ? '&' : '?', key, esc);
+    free(esc);
+    return true;
+}
+
+/* The server's rows from /streaming/pendingz (filtered there); a server without it (404) gets
+ * its subscriptions shown one by one instead. Returns an exit code. */
+static int fetch_rows(const struct cli_ctx *ctx, const struct pending_args *a, json_t **doc,
+                      struct prows *rows)
+{
+    char *pq = xrealloc(NULL, 32);
+    strcpy(pq, "/streaming/pendingz");
+    int rc = add_param(&pq, "channel", a->channel) && add_param(&pq, "queue", a->queue) &&
+                     add_param(&pq, "durable", a->durable)
+                 ? cli_monitor_get(ctx, pq, doc)
+                 : CLI_EXIT_FAIL;
+    free(pq);
+    /* Not there (NSS), or no such channel: channelsz tells which. */
+    if (rc == CLI_MONITOR_NOT_FOUND) return fetch_sub_rows(ctx, a, doc, rows);
+    if (rc != CLI_EXIT_OK) return rc;
+    size_t i;
+    const json_t *row;
+    json_array_foreach(json_object_get(*doc, "pending"), i, row) add_server_row(rows, row);
     return CLI_EXIT_OK;
 }
 
@@ -213,12 +249,11 @@ static json_t *json_str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-static void print_pending_json(FILE *f, const struct pending_args *a, const struct prows *rows)
+static void print_pending_json(FILE *f, const struct prows *rows)
 {
     json_t *arr = json_array();
     for (size_t i = 0; i < rows->n; i++) {
         const struct prow *r = &rows->v[i];
-        if (!row_selected(a, r)) continue;
         json_t *o = json_object();
         json_object_set_new(o, "inflight_msgs", json_integer((json_int_t)r->inflight_msgs));
         json_object_set_new(o, "inflight_bytes", json_integer((json_int_t)r->inflight_bytes));
@@ -247,13 +282,12 @@ static const char *const pending_headers[] = {
 static const bool pending_right[] = {false, false, false, false, true,
                                      true,  true,  true,  true,  false};
 
-static void print_pending_table(FILE *f, const struct pending_args *a, const struct prows *rows)
+static void print_pending_table(FILE *f, const struct prows *rows)
 {
     struct cli_table t;
     cli_table_init(&t, 10, pending_headers, pending_right);
     for (size_t i = 0; i < rows->n; i++) {
         const struct prow *r = &rows->v[i];
-        if (!row_selected(a, r)) continue;
         char members[32], pending[24], pbytes[24], inflight[24], backlog[24], oldest[24];
         /* A single long client id is shown whole; only lists are abbreviated. */
         const char *client = r->clients;
@@ -286,9 +320,9 @@ static int pending_once(const struct cli_ctx *ctx, const struct pending_args *a,
     int rc = fetch_rows(ctx, a, &doc, &rows);
     if (rc == CLI_EXIT_OK) {
         if (a->json)
-            print_pending_json(f, a, &rows);
+            print_pending_json(f, &rows);
         else
-            print_pending_table(f, a, &rows);
+            print_pending_table(f, &rows);
     }
     free_rows(&rows);
     json_decref(doc);
@@ -376,17 +410,21 @@ const struct cli_command cli_pending_command = {
     .name = "pending",
     .usage = "pending [CHANNEL] [--queue Q] [--durable D] [--json] [--watch SECS]",
     .summary = "Messages each subscription or queue group still has to acknowledge.",
-    .help = "One row per subscription; the members of a queue group share its backlog, so a group\n"
-            "is one row: PENDING = the group's BACKLOG (stored, not yet sent) + every member's\n"
-            "INFLIGHT (sent, not acknowledged). OLDEST is the age of the oldest pending message;\n"
-            "STATE is offline (no member connected), stalled (every member at its max in flight)\n"
-            "or ok. A queue row's CLIENT lists the members (\"N members\" when that is too long).\n"
-            "Reads http://MONITOR/streaming/channelsz (see -m/--monitor).\n\n"
-            "Options:\n"
-            "  -q, --queue Q      only queue group Q (\"group\" or \"durable:group\")\n"
-            "  -d, --durable D    only durable D (durable subscriptions and durable groups)\n"
-            "      --json         an array of objects with exact numbers instead of the table\n"
-            "  -w, --watch SECS   print again every SECS seconds until interrupted\n",
+    .help =
+        "One row per subscription; the members of a queue group share its backlog, so a group\n"
+        "is one row: PENDING = the group's BACKLOG (stored, not yet sent) + every member's\n"
+        "INFLIGHT (sent, not acknowledged). OLDEST is the age of the oldest pending message;\n"
+        "STATE is offline (no member connected), stalled (every member at its max in flight)\n"
+        "or ok. A queue row's CLIENT lists the members (\"N members\" when that is too long).\n"
+        "Reads http://MONITOR/streaming/pendingz (see -m/--monitor), where the server computes\n"
+        "the rows. A server without it (nats-streaming-server) is read through\n"
+        "/streaming/channelsz instead: one row per subscription as it reports it (queue groups\n"
+        "not folded; PENDING is its pending_count, the in-flight messages only).\n\n"
+        "Options:\n"
+        "  -q, --queue Q      only queue group Q (\"group\" or \"durable:group\")\n"
+        "  -d, --durable D    only durable D (durable subscriptions and durable groups)\n"
+        "      --json         an array of objects with exact numbers instead of the table\n"
+        "  -w, --watch SECS   print again every SECS seconds until interrupted\n",
     .run = run_pending,
 };
 
