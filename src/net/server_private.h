@@ -1,5 +1,11 @@
-/* Private to server.c and conn.c: the structs of the NATS core server. Nothing else includes
- * this header; other modules use server.h. */
+/* Private to the server module (src/net: server.c, route.c, conn_out.c, conn.c, conn_log.c,
+ * server_loop.c): its structs, and the calls between its files. Nothing else includes this
+ * header; other modules use server.h.
+ *
+ * Calls run one way, from the top down: server_loop.c (listener, lifecycle, the per-iteration
+ * flush) -> conn.c (a client: reading, the protocol operations, close) -> route.c (subscriptions
+ * and routing) -> conn_out.c (a client's output) -> server.c (this state) and stream.c. The two
+ * ways back up are the callbacks server_new sets in the server struct (close_conn, conn_gone). */
 #ifndef STANZA_SERVER_PRIVATE_H
 #define STANZA_SERVER_PRIVATE_H
 #include <stdbool.h>
@@ -8,8 +14,11 @@
 
 #include "buf.h"
 #include "config.h"
+#include "hmap.h"
+#include "list.h"
 #include "parser.h"
 #include "server.h"
+#include "stream.h"
 #include "sublist.h"
 #include "tls.h"
 
@@ -31,8 +40,8 @@ struct nsub {
     uint64_t max; /* auto-unsubscribe after this many deliveries; 0 = never */
     uint64_t delivered;
     bool closed;
-    struct nsub *map_next; /* chain in the connection's sid map */
-    struct nsub *grave_next;
+    hmap_node_t sid_node; /* in its connection's sid map (c->sids) */
+    list_node_t link;     /* on the server's in-process list (s->isubs), then its graveyard */
 };
 
 /* Why a connection closed; logged, and later reported by monitoring. */
@@ -52,39 +61,28 @@ typedef enum {
     CLOSE_TLS_REQUIRED, /* plain text on a TLS-only port */
 } close_reason_t;
 
-/* A client connection. Freed only from the libuv close callback (two-phase close). */
+/* A client connection. Freed only from the stream's close callback (two-phase close). */
 struct conn {
-    uv_tcp_t tcp;
-    uv_timer_t timer; /* server PINGs, and the auth timeout before CONNECT */
+    stream_t st; /* the socket, its timer, and the output written to it (st.out) */
     server_t *srv;
     uint64_t cid;
-    conn_t *prev, *next; /* server's list of open connections */
-    conn_t *dirty_next;  /* server's list of connections with output to flush */
-    bool dirty;
-    bool paused; /* reading stopped (read budget, or a publisher stall) */
-    conn_t *paused_next;
-    uint64_t stall_until;  /* paused as a publisher to a congested client, until then (ms) */
-    bool congested;        /* unsent output above the high-water mark */
-    size_t read_this_iter; /* bytes read since the last flush */
+    list_node_t link;        /* s->conns: open connections */
+    list_node_t dirty_link;  /* s->dirty: output to flush before the loop polls */
+    list_node_t paused_link; /* s->paused: reading stopped (read budget, or a publisher stall) */
+    uint64_t stall_until;    /* paused as a publisher to a congested client, until then (ms) */
+    bool congested;          /* unsent output above the high-water mark */
+    size_t read_this_iter;   /* bytes read since the last flush */
     parser_t parser;
 
-    /* Outbound: `out` collects frames; at flush it is written directly when the socket takes
-     * it, and the rest is handed to uv_write as `wbuf` (from wbuf_off). */
-    buf_t out;
-    buf_t wbuf;
-    size_t wbuf_off;
-    /* With TLS (NULL without): `out` holds plaintext, sealed at flush into `tout`, which is
-     * what is written (and where INFO and handshake records go as they are). */
+    /* Frames are appended to *out: st.out itself without TLS. With TLS (tls not NULL), `plain`,
+     * which the flush seals into records in st.out (where INFO and handshake records go as they
+     * are). */
+    buf_t *out;
+    buf_t plain;
     tls_conn_t *tls;
-    buf_t tout;
     bool tls_seen; /* some input reached the TLS engine */
-    uv_write_t wreq;
-    bool writing;
-    uint64_t write_started_ms; /* when the in-flight write began */
 
-    /* Subscriptions by sid (chained hash). */
-    struct nsub **subs;
-    size_t nbuckets, nsubs;
+    hmap_t sids; /* its subscriptions by sid (struct nsub.sid_node) */
 
     /* From CONNECT */
     bool connected; /* CONNECT received and accepted */
@@ -95,7 +93,6 @@ struct conn {
     int pings_out;
     bool closing;
     bool close_after_flush;
-    int open_handles;
     close_reason_t reason;
     char ip[64];
     int rport;
@@ -114,16 +111,22 @@ struct server {
     sublist_t *sublist;
     char id[24];
 
-    conn_t *conns;          /* all open connections (doubly linked) */
-    conn_t *dirty;          /* connections with output to flush (singly linked) */
-    conn_t *paused;         /* connections whose reading is paused (read budget or stall) */
+    list_node_t conns;      /* all open connections (conn_t.link) */
+    list_node_t dirty;      /* connections with output to flush (conn_t.dirty_link) */
+    list_node_t paused;     /* connections whose reading is paused (conn_t.paused_link) */
     size_t ncongested;      /* connections with unsent output above the high-water mark */
     bool congestion_hit;    /* a delivery in the current read found a congested receiver */
     uv_timer_t stall_timer; /* wakes the loop to end publisher stalls */
-    struct nsub *graveyard;
-    struct nsub *isubs; /* in-process subscriptions (linked by map_next) */
+    list_node_t graveyard;  /* retired subscriptions, freed at the end of the iteration */
+    list_node_t isubs;      /* in-process subscriptions */
     uint64_t next_cid;
     uint32_t rng;
+
+    /* The ways back up, set by server_new: conn_out.c closes a client (slow consumer, write
+     * error) through close_conn (conn.c's conn_close); conn.c reports a connection whose memory
+     * is gone through conn_gone (server_loop.c: a shutdown waits for the last one). */
+    void (*close_conn)(conn_t *c, close_reason_t reason);
+    void (*conn_gone)(server_t *s);
 
     void (*flush_hook)(void *arg);
     void *flush_hook_arg;
@@ -140,41 +143,61 @@ struct server {
     char read_buf[65536];
 };
 
-/* conn.c */
-void conn_accept(server_t *s);
-/* Appends a delivery of msg for sub to its connection's outbound buffer. */
+/* server.c: this state. */
+static inline void server_mark_dirty(server_t *s, conn_t *c)
+{
+    if (list_linked(&c->dirty_link) || c->closing) return;
+    list_push_back(&s->dirty, &c->dirty_link);
+}
+
+static inline uint32_t server_rng_next(server_t *s)
+{
+    /* xorshift32: queue member choice needs speed and spread, not secrecy. */
+    uint32_t x = s->rng;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    s->rng = x;
+    return x;
+}
+
+/* conn_out.c: a client's output. Every frame goes through out_room and out_commit there (the
+ * one place output is bounded: max_pending, slow consumer, eager flush, congestion). */
+void conn_send(conn_t *c, const char *p, size_t n);
+void conn_send_err(conn_t *c, const char *text);
+/* Appends a delivery of msg for sub to its connection's output. */
 void conn_deliver(conn_t *c, struct nsub *sub, const server_msg_t *msg);
-/* Writes pending output; called from the server's flush hook for dirty connections. */
+/* Writes pending output (sealing it first with TLS); from the per-iteration flush, eagerly, or
+ * when a write finished. */
 void conn_flush(conn_t *c);
-/* Resumes reading a connection paused by its per-iteration read budget. */
+/* Best effort before a close: what is queued leaves now if the socket has room. */
+void conn_try_write(conn_t *c);
+/* The stream's on_written. */
+void conn_on_written(stream_t *st, int status);
+size_t conn_pending(const conn_t *c);
+
+/* route.c: subscriptions and routing. */
+/* Routes msg from conn `from` (NULL: the server). Returns the number of deliveries, or
+ * STZ_EINVAL for an invalid publish subject. */
+int route_msg(server_t *s, conn_t *from, const server_msg_t *msg);
+/* Adds sub to routing; 0 or a negative code (invalid subject or queue). */
+int route_add(server_t *s, struct nsub *sub);
+/* Takes sub out of routing (and out of its connection's sid map) and parks it on the graveyard
+ * until the end of the iteration. Idempotent. */
+void route_retire(server_t *s, struct nsub *sub);
+/* Frees the graveyard. */
+void route_bury(server_t *s);
+void nsub_free(struct nsub *sub);
+
+/* conn.c: a client connection. */
+void conn_accept(server_t *s);
+/* Resumes reading a connection paused by its read budget or a publisher stall. */
 void conn_resume(conn_t *c);
 void conn_close(conn_t *c, close_reason_t reason);
-/* Removes sub from c's sid map and from routing. */
-void conn_unsub(conn_t *c, struct nsub *sub);
-/* True while a write has made no progress for longer than deadline_ms. */
-bool conn_write_stalled(conn_t *c, uint64_t now_ms, uint64_t deadline_ms);
-
-/* conn_sid.c: the sid map (c->subs). insert: sid not yet present. */
-struct nsub *conn_sid_find(conn_t *c, const char *sid, size_t len);
-void conn_sid_insert(conn_t *c, struct nsub *sub);
-void conn_sid_remove(conn_t *c, struct nsub *sub);
 
 /* conn_log.c */
 const char *conn_reason_text(close_reason_t r);
 /* -V: one line per client operation, as nats-server traces them (credentials never shown). */
 void conn_trace_op(conn_t *c, const parser_op_t *op);
-
-/* server.c, for conn.c */
-/* Routes msg from conn `from` (NULL: the server). Returns the number of deliveries, or -1 for
- * an invalid publish subject. */
-int server_route(server_t *s, conn_t *from, const server_msg_t *msg);
-void server_mark_dirty(server_t *s, conn_t *c);
-void server_link_conn(server_t *s, conn_t *c);
-void server_unlink_conn(server_t *s, conn_t *c); /* from the open list and the dirty list */
-/* Takes sub out of routing and parks it for freeing at the end of the iteration. */
-void server_retire_sub(server_t *s, struct nsub *sub);
-int server_add_sub(server_t *s, struct nsub *sub);
-void server_conn_closed(server_t *s); /* a connection finished closing */
-void nsub_free(struct nsub *sub);
 
 #endif

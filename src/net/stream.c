@@ -19,13 +19,7 @@ static void on_handle_closed(uv_handle_t *h)
 int stream_accept(stream_t *st, uv_stream_t *listener, const stream_ops_t *ops, void *owner,
                   char *rbuf, size_t rbuf_len, size_t keep)
 {
-    st->ops = ops;
-    st->owner = owner;
-    st->rbuf = rbuf;
-    st->rbuf_len = rbuf_len;
-    st->keep = keep;
-    buf_init(&st->out);
-    buf_init(&st->wbuf);
+    *st = (stream_t){.ops = ops, .owner = owner, .rbuf = rbuf, .rbuf_len = rbuf_len, .keep = keep};
     uv_tcp_init(listener->loop, &st->tcp);
     st->tcp.data = st;
     st->open_handles = 1;

@@ -1,0 +1,142 @@
+/* route: subscriptions and routing. A published message is matched against the subject trie
+ * (sublist) and delivered to every plain subscription and to one member per queue group;
+ * client subscriptions get a frame in their connection's output (conn_out.c), in-process ones
+ * (the streaming engine) a callback. A subscription removed while a routing result is being
+ * walked is only marked closed and parked on the graveyard, freed at the end of the iteration.
+ * Also the in-process half of server.h: server_subscribe, server_publish, server_interest. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "server_private.h"
+#include "subject.h"
+#include "xalloc.h"
+
+void nsub_free(struct nsub *sub)
+{
+    free(sub->subject);
+    free(sub->queue);
+    free(sub->sid);
+    free(sub);
+}
+
+void route_bury(server_t *s)
+{
+    list_node_t *n;
+    while ((n = list_pop_front(&s->graveyard)))
+        nsub_free(LIST_ITEM(n, struct nsub, link));
+}
+
+int route_add(server_t *s, struct nsub *sub)
+{
+    return sublist_insert(s->sublist, sub->subject, sub->subject_len, sub->queue, sub->queue_len,
+                          sub);
+}
+
+void route_retire(server_t *s, struct nsub *sub)
+{
+    if (sub->closed) return;
+    sub->closed = true;
+    if (sub->conn) hmap_remove(&sub->conn->sids, &sub->sid_node);
+    list_remove(&sub->link); /* from s->isubs, for an in-process one */
+    sublist_remove(s->sublist, sub->subject, sub->subject_len, sub->queue, sub->queue_len, sub);
+    list_push_back(&s->graveyard, &sub->link);
+}
+
+/* Delivers to one subscription; returns 1 if delivered. */
+static int deliver_one(server_t *s, conn_t *from, struct nsub *sub, const server_msg_t *msg)
+{
+    if (sub->closed) return 0;
+    if (sub->conn) {
+        if (sub->conn == from && !from->echo) return 0;
+        if (sub->conn->closing) return 0;
+        conn_deliver(sub->conn, sub, msg);
+    } else {
+        sub->fn(sub->fn_arg, msg);
+    }
+    s->stats.out_msgs++;
+    s->stats.out_bytes += msg->data_len + msg->hdr_len;
+    sub->delivered++;
+    if (sub->max && sub->delivered >= sub->max) route_retire(s, sub);
+    return 1;
+}
+
+static bool member_usable(conn_t *from, struct nsub *sub)
+{
+    if (sub->closed) return false;
+    if (!sub->conn) return true;
+    return !sub->conn->closing && !(sub->conn == from && !from->echo);
+}
+
+int route_msg(server_t *s, conn_t *from, const server_msg_t *msg)
+{
+    sublist_result_t *r = sublist_match(s->sublist, msg->subject, msg->subject_len);
+    if (!r) return STZ_EINVAL;
+    s->stats.in_msgs++;
+    s->stats.in_bytes += msg->data_len + msg->hdr_len;
+    int delivered = 0;
+    for (size_t i = 0; i < r->nplain; i++)
+        delivered += deliver_one(s, from, r->plain[i], msg);
+    for (size_t q = 0; q < r->nqueues; q++) {
+        const sublist_qgroup_t *g = &r->queues[q];
+        /* A random member, skipping ones that cannot take it (closing, or no echo). */
+        size_t start = g->n > 1 ? server_rng_next(s) % g->n : 0;
+        for (size_t k = 0; k < g->n; k++) {
+            struct nsub *sub = g->items[(start + k) % g->n];
+            if (member_usable(from, sub)) {
+                delivered += deliver_one(s, from, sub, msg);
+                break;
+            }
+        }
+    }
+    sublist_result_release(r);
+    return delivered;
+}
+
+server_sub_t *server_subscribe(server_t *s, const char *subject, const char *queue,
+                               server_msg_fn fn, void *arg)
+{
+    size_t slen = strlen(subject);
+    if (!subject_valid(subject, slen)) return NULL;
+    if (queue && !subject_valid_queue(queue, strlen(queue))) return NULL;
+    struct nsub *sub = xcalloc(1, sizeof *sub);
+    sub->fn = fn;
+    sub->fn_arg = arg;
+    sub->subject = xstrndup(subject, slen);
+    sub->subject_len = slen;
+    if (queue) {
+        sub->queue = xstrdup(queue);
+        sub->queue_len = strlen(queue);
+    }
+    sub->sid = xstrdup("");
+    if (route_add(s, sub) != 0) {
+        nsub_free(sub);
+        return NULL;
+    }
+    list_push_back(&s->isubs, &sub->link);
+    return sub;
+}
+
+void server_unsubscribe(server_t *s, server_sub_t *sub)
+{
+    route_retire(s, sub);
+}
+
+int server_publish(server_t *s, const server_msg_t *msg)
+{
+    return route_msg(s, NULL, msg) < 0 ? -1 : 0;
+}
+
+size_t server_interest(server_t *s, const char *subject, size_t len)
+{
+    sublist_result_t *r = sublist_match(s->sublist, subject, len);
+    if (!r) return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < r->nplain; i++)
+        n += !((struct nsub *)r->plain[i])->closed;
+    for (size_t q = 0; q < r->nqueues; q++)
+        for (size_t i = 0; i < r->queues[q].n; i++)
+            n += !((struct nsub *)r->queues[q].items[i])->closed;
+    sublist_result_release(r);
+    return n;
+}
