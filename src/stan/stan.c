@@ -3,55 +3,25 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
+#include "err.h"
 #include "log.h"
 #include "nuid.h"
-#include "pbwire.h"
 #include "protocol.pb-c.h"
-#include "stan_private.h"
+#include "stan_channel.h"
+#include "stan_client.h"
+#include "stan_commit.h"
+#include "stan_ctx.h"
+#include "stan_deliver.h"
+#include "stan_keys.h"
+#include "stan_pub.h"
+#include "stan_sub.h"
+#include "stan_subscribe.h"
 #include "store.pb-c.h"
 #include "xalloc.h"
 
 #define STORE_LAYOUT_VERSION 1
-
-int64_t stan_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-void stan_reply(stan_t *st, const char *to, const buf_t *packed)
-{
-    if (!to || !*to) return;
-    server_msg_t m = {.subject = to,
-                      .subject_len = strlen(to),
-                      .data = packed->data ? packed->data : "",
-                      .data_len = packed->len};
-    server_publish(st->srv, &m);
-}
-
-stan_action_t *stan_action_add(stan_t *st, stan_act_type_t type)
-{
-    stan_action_t *a = xcalloc(1, sizeof *a);
-    a->type = type;
-    buf_init(&a->ok);
-    buf_init(&a->fail);
-    if (st->building.tail)
-        st->building.tail->next = a;
-    else
-        st->building.head = a;
-    st->building.tail = a;
-    return a;
-}
-
-void stan_on_commit(stan_t *st, stan_commit_fn done, void *arg)
-{
-    stan_action_t *a = stan_action_add(st, ACT_CALL);
-    a->done = done;
-    a->arg = arg;
-}
 
 static char *join(const char *a, const char *b)
 {
@@ -70,7 +40,7 @@ static void make_server_id(stan_t *st)
     st->server_id = xstrdup(id);
 }
 
-void stan_meta_put(stan_t *st)
+static void meta_put(stan_t *st)
 {
     Spb__ServerRecord r = SPB__SERVER_RECORD__INIT;
     r.version = STORE_LAYOUT_VERSION;
@@ -91,77 +61,14 @@ void stan_meta_put(stan_t *st)
     st->meta_dirty = false;
 }
 
-/* ---- commit pipeline -------------------------------------------------------------------- */
+/* ---- the group commit ------------------------------------------------------------------ */
 
-static void run_actions(stan_t *st, stan_batch_ctx_t *ctx, int status);
-
-static void on_commit(void *arg, int status)
+/* Every batch's outcome, before its completions: the engine's health, and the publishes. */
+static void on_batch_done(void *arg, int status)
 {
     stan_t *st = arg;
-    stan_batch_ctx_t ctx = st->inflight;
-    memset(&st->inflight, 0, sizeof st->inflight);
-    if (status != STZ_OK)
-        LOG_E("store commit failed: %s; the batch's publishes get an error", stz_strerror(status));
-    run_actions(st, &ctx, status);
-    if (st->shutting_down && !store_in_flight(st->store) && st->shutdown_done) {
-        void (*done)(void *) = st->shutdown_done;
-        st->shutdown_done = NULL;
-        done(st->shutdown_arg);
-    }
-}
-
-static void submit(stan_t *st)
-{
-    if (store_in_flight(st->store)) return;
-    if (st->staged_head) st->busy_since_trim = true;
-    stan_pub_stage_batch(st);
-    stan_sub_write_dirty(st);
-    if (st->meta_dirty) stan_meta_put(st);
-    if (store_batch_empty(st->store)) {
-        /* Nothing to write: whatever waits on this batch is done already. */
-        if (st->building.head) {
-            stan_batch_ctx_t ctx = st->building;
-            memset(&st->building, 0, sizeof st->building);
-            run_actions(st, &ctx, STZ_OK);
-        }
-        return;
-    }
-    st->inflight = st->building;
-    memset(&st->building, 0, sizeof st->building);
-    int rc = store_submit(st->store, on_commit, st);
-    if (rc != STZ_OK) {
-        LOG_E("store submit failed: %s", stz_strerror(rc));
-        stan_batch_ctx_t ctx = st->inflight;
-        memset(&st->inflight, 0, sizeof st->inflight);
-        run_actions(st, &ctx, rc);
-    }
-}
-
-/* The server's per-iteration hook: deliver what became deliverable, then commit. */
-static void on_flush(void *arg)
-{
-    stan_t *st = arg;
-    stan_sub_deliver_ready(st);
-    submit(st);
-}
-
-static void send_puback(stan_t *st, stan_staged_t *m, const char *error)
-{
-    buf_reset(&st->scratch);
-    pbw_encode_puback(&st->scratch, m->guid, strlen(m->guid), error, error ? strlen(error) : 0);
-    stan_reply(st, m->ack_reply, &st->scratch);
-}
-
-static void free_staged(stan_staged_t *m)
-{
-    free(m); /* one allocation: see staged_new */
-}
-
-static void run_actions(stan_t *st, stan_batch_ctx_t *ctx, int status)
-{
-    bool ok = status == STZ_OK;
     st->last_commit_status = status;
-    if (!ok) {
+    if (status != STZ_OK) {
         st->last_failure = status;
         st->last_failure_ms = uv_now(st->loop);
         /* Nothing of the batch is on disk: the server record and every subscription's record
@@ -170,64 +77,39 @@ static void run_actions(stan_t *st, stan_batch_ctx_t *ctx, int status)
         stan_sub_store_failed(st);
     }
     /* Publishes first: channel state moves forward (or back) before anyone reads it. */
-    stan_staged_t *m = ctx->msgs;
-    while (m) {
-        stan_staged_t *next = m->next;
-        stan_channel_t *ch = m->ch;
-        if (ok) {
-            stan_channel_committed(st, ch, m->seq, m->cum, m->len);
-            send_puback(st, m, NULL);
-        } else {
-            /* Roll the channel back to what is on disk; the next batch reassigns. */
-            stan_channel_rollback(st, ch);
-            send_puback(st, m, "stan: store error, message not stored");
-        }
-        free_staged(m);
-        m = next;
+    stan_pub_batch_done(st, status);
+}
+
+/* After every batch's completions: a shutdown waiting for the last commit ends. */
+static void after_batch(void *arg, int status)
+{
+    (void)status;
+    stan_t *st = arg;
+    if (st->shutting_down && !store_in_flight(st->store) && st->shutdown_done) {
+        void (*done)(void *) = st->shutdown_done;
+        st->shutdown_done = NULL;
+        done(st->shutdown_arg);
     }
-    stan_action_t *a = ctx->head;
-    while (a) {
-        stan_action_t *next = a->next;
-        switch (a->type) {
-        case ACT_REPLY:
-            stan_reply(st, a->reply_to, ok ? &a->ok : &a->fail);
-            break;
-        case ACT_SUB_READY:
-            if (ok) {
-                stan_reply(st, a->reply_to, &a->ok);
-                if (!a->sub->deleted) {
-                    a->sub->ready = true;
-                    stan_sub_mark_ready(st, a->sub);
-                }
-            } else {
-                stan_reply(st, a->reply_to, &a->fail);
-                stan_sub_abort(st, a->sub);
-            }
-            stan_sub_unref(st, a->sub);
-            break;
-        case ACT_CALL:
-            a->done(st, a->arg, ok);
-            break;
-        case ACT_EVICT:
-            if (ok) {
-                stan_channel_t *ch = a->ch;
-                ch->first_seq = ch->evict_to + 1;
-                ch->base_cum = ch->staged_base_cum;
-                ch->msgs = ch->last_seq >= ch->first_seq ? ch->last_seq - ch->first_seq + 1 : 0;
-                ch->bytes = ch->cum_last - ch->base_cum;
-            } else {
-                stan_channel_rollback(st, a->ch);
-            }
-            break;
-        default:
-            break;
-        }
-        free(a->reply_to);
-        buf_free(&a->ok);
-        buf_free(&a->fail);
-        free(a);
-        a = next;
-    }
+}
+
+/* Builds the batch (staged messages, dirty subscriptions, the server record) and submits it,
+ * unless one is in flight: what arrives meanwhile goes in the next. */
+static void submit(stan_t *st)
+{
+    if (store_in_flight(st->store)) return;
+    if (!list_empty(&st->staged)) st->busy_since_trim = true;
+    stan_pub_stage_batch(st);
+    stan_sub_write_dirty(st);
+    if (st->meta_dirty) meta_put(st);
+    stan_commit_submit(&st->commit);
+}
+
+/* The server's per-iteration hook: deliver what became deliverable, then commit. */
+static void on_flush(void *arg)
+{
+    stan_t *st = arg;
+    stan_deliver_ready(st);
+    submit(st);
 }
 
 /* ---- request subjects ------------------------------------------------------------------- */
@@ -261,15 +143,15 @@ static void on_pub(void *arg, const server_msg_t *m)
 }
 static void on_sub(void *arg, const server_msg_t *m)
 {
-    if (!stopping(arg)) stan_sub_on_subscribe(arg, m);
+    if (!stopping(arg)) stan_subscribe_on_request(arg, m);
 }
 static void on_unsub(void *arg, const server_msg_t *m)
 {
-    if (!stopping(arg)) stan_sub_on_unsubscribe(arg, m, false);
+    if (!stopping(arg)) stan_subscribe_on_unsubscribe(arg, m, false);
 }
 static void on_subclose(void *arg, const server_msg_t *m)
 {
-    if (!stopping(arg)) stan_sub_on_unsubscribe(arg, m, true);
+    if (!stopping(arg)) stan_subscribe_on_unsubscribe(arg, m, true);
 }
 static void on_inbox(void *arg, const server_msg_t *m)
 {
@@ -277,7 +159,7 @@ static void on_inbox(void *arg, const server_msg_t *m)
 }
 static void on_ack(void *arg, const server_msg_t *m)
 {
-    stan_sub_on_ack(arg, m);
+    stan_deliver_on_ack(arg, m);
 }
 
 static void on_tick_closed(uv_handle_t *h)
@@ -285,14 +167,19 @@ static void on_tick_closed(uv_handle_t *h)
     free(h->data);
 }
 
+void stan_run_due(stan_t *st)
+{
+    stan_channel_tick(st);
+    stan_deliver_tick(st);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     stan_t *st = t->data;
-    stan_channel_tick(st);
-    stan_sub_tick(st);
+    stan_run_due(st);
     /* After a burst, hand the freed heap back to the system once things are quiet, so the
      * resident size reflects what is in use, not the peak. */
-    if (st->busy_since_trim && !st->staged_head && !store_in_flight(st->store)) {
+    if (st->busy_since_trim && list_empty(&st->staged) && !store_in_flight(st->store)) {
         malloc_trim(0);
         st->busy_since_trim = false;
     }
@@ -419,7 +306,7 @@ static int restore_channel(stan_t *st, const store_val_t *k, const store_val_t *
 static int restore_sub(stan_t *st, const store_val_t *k, const store_val_t *v)
 {
     (void)k;
-    return stan_sub_restore(st, v->p, v->len);
+    return stan_subscribe_restore(st, v->p, v->len);
 }
 static int restore_pending(stan_t *st, const store_val_t *k, const store_val_t *v)
 {
@@ -460,7 +347,11 @@ stan_t *stan_new(uv_loop_t *loop, server_t *srv, const config_t *cfg)
     st->loop = loop;
     st->srv = srv;
     st->cfg = cfg;
-    st->start_ns = stan_now_ns();
+    st->start_ns = clock_wall_ns();
+    list_init(&st->dupchecks);
+    list_init(&st->staged);
+    list_init(&st->batch_msgs);
+    list_init(&st->ready);
     strmap_init(&st->clients);
     strmap_init(&st->clients_by_conn);
     strmap_init(&st->channels);
@@ -483,11 +374,13 @@ int stan_start(stan_t *st, char *err, size_t errlen)
                            .sync = cfg->file_sync,
                            .lock_wait_ms = 5000};
     int rc = store_open(&st->store, st->loop, &opt, err, errlen);
-    if (rc == 0) rc = recover(st, err, errlen);
+    if (rc < 0) return rc;
+    stan_commit_init(&st->commit, st->store, on_batch_done, after_batch, st);
+    rc = recover(st, err, errlen);
     if (rc < 0) return rc;
     if (st->meta_dirty) {
         /* The identity is on disk before the first client is served. */
-        stan_meta_put(st);
+        meta_put(st);
         int status = 1;
         rc = store_submit(st->store, on_startup_commit, &status);
         if (rc < 0) {
@@ -523,7 +416,7 @@ void stan_shutdown(stan_t *st, void (*done)(void *arg), void *arg)
         server_unsubscribe(st->srv, st->isubs[i]);
     st->nisubs = 0;
     server_set_flush_hook(st->srv, NULL, NULL);
-    stan_sub_kick_close(st);
+    stan_deliver_close(st);
     /* Whatever was accepted but not committed yet is committed now (acks, positions). */
     submit(st);
     if (st->store && store_in_flight(st->store)) {
@@ -538,10 +431,11 @@ void stan_free(stan_t *st)
 {
     if (!st) return;
 
-    stan_sub_kick_close(st);
+    stan_deliver_close(st);
     stan_sub_free_all(st);
     stan_client_free_all(st);
     stan_channel_free_all(st);
+    stan_commit_free(&st->commit);
     if (st->store) store_close(st->store);
     strmap_free(&st->clients);
     strmap_free(&st->channels);

@@ -1,9 +1,13 @@
-/* stan_channel: the channel registry, channel records, committed state and limits. */
+/* stan_channel: see stan_channel.h. */
+#include "stan_channel.h"
+
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+#include "err.h"
 #include "log.h"
-#include "stan_private.h"
+#include "stan_keys.h"
 #include "store.pb-c.h"
 #include "subject.h"
 #include "xalloc.h"
@@ -24,6 +28,7 @@ static stan_channel_t *channel_new(stan_t *st, uint32_t id, const char *name, si
     ch->last_seq = 0;
     ch->next_seq = 1;
     ch->last_activity_ms = uv_now(st->loop);
+    list_init(&ch->subs);
     strmap_init(&ch->qgroups);
     strmap_init(&ch->durables);
     config_channel_limits(st->cfg, ch->name, &ch->limits);
@@ -31,27 +36,21 @@ static stan_channel_t *channel_new(stan_t *st, uint32_t id, const char *name, si
     return ch;
 }
 
-static void on_record_commit(stan_t *st, void *arg, bool ok)
+static void on_record_commit(void *arg, int status)
 {
-    (void)st;
     stan_channel_t *ch = arg;
-    if (!ok)
+    if (status != 0)
         ch->rec = STAN_REC_NONE;
     else if (ch->rec == STAN_REC_STAGED)
         ch->rec = STAN_REC_STORED;
 }
 
-void stan_channel_ensure_record(stan_t *st, stan_channel_t *ch)
-{
-    if (ch->rec == STAN_REC_NONE) stan_channel_put_record(st, ch);
-}
-
-void stan_channel_put_record(stan_t *st, stan_channel_t *ch)
+static void put_record(stan_t *st, stan_channel_t *ch)
 {
     Spb__ChannelRecord r = SPB__CHANNEL_RECORD__INIT;
     r.id = ch->id;
     r.name = ch->name;
-    r.created = stan_now_ns();
+    r.created = clock_wall_ns();
     r.last_seq = ch->last_seq;
     r.last_cum = ch->cum_last;
     r.last_ts = ch->last_ts;
@@ -63,7 +62,12 @@ void stan_channel_put_record(stan_t *st, stan_channel_t *ch)
     }
     spb__channel_record__pack(&r, p);
     ch->rec = STAN_REC_STAGED;
-    stan_on_commit(st, on_record_commit, ch);
+    stan_commit_on(&st->commit, on_record_commit, ch);
+}
+
+void stan_channel_ensure_record(stan_t *st, stan_channel_t *ch)
+{
+    if (ch->rec == STAN_REC_NONE) put_record(st, ch);
 }
 
 stan_channel_t *stan_channel_get(stan_t *st, const char *name, size_t len, bool create,
@@ -82,14 +86,15 @@ stan_channel_t *stan_channel_get(stan_t *st, const char *name, size_t len, bool 
         if (err) *err = "stan: invalid subject";
         return NULL;
     }
-    if ((st->cfg->max_channels > 0 && (int64_t)strmap_count(&st->channels) >= st->cfg->max_channels) ||
+    if ((st->cfg->max_channels > 0 &&
+         (int64_t)strmap_count(&st->channels) >= st->cfg->max_channels) ||
         st->next_channel_id > STAN_MAX_CHANNEL_ID) {
         if (err) *err = "too many channels";
         return NULL;
     }
     ch = channel_new(st, st->next_channel_id++, name, len);
     st->meta_dirty = true;
-    stan_channel_put_record(st, ch);
+    put_record(st, ch);
     LOG_D("Channel \"%s\" created", ch->name);
     return ch;
 }
@@ -174,12 +179,9 @@ int stan_channel_restore(stan_t *st, const void *rec, size_t len)
     return 0;
 }
 
-/* Records that message seq (with running total cum) is durable, together with the evictions
- * staged in the same batch. */
-void stan_channel_committed(stan_t *st, stan_channel_t *ch, uint64_t seq, uint64_t cum, size_t size)
+bool stan_channel_committed(stan_channel_t *ch, uint64_t seq, uint64_t cum)
 {
-    (void)size;
-    if (seq <= ch->last_seq) return;
+    if (seq <= ch->last_seq) return false;
     ch->last_seq = seq;
     ch->cum_last = cum;
     if (ch->evict_to >= ch->first_seq) {
@@ -188,11 +190,10 @@ void stan_channel_committed(stan_t *st, stan_channel_t *ch, uint64_t seq, uint64
     }
     ch->msgs = ch->last_seq >= ch->first_seq ? ch->last_seq - ch->first_seq + 1 : 0;
     ch->bytes = ch->cum_last - ch->base_cum;
-    ch->has_new = true;
-    stan_sub_channel_has_new(st, ch);
+    return true;
 }
 
-void stan_channel_rollback(stan_t *st, stan_channel_t *ch)
+void stan_channel_rollback(stan_channel_t *ch)
 {
     ch->next_seq = ch->last_seq + 1;
     ch->cum_next = ch->cum_last;
@@ -200,7 +201,6 @@ void stan_channel_rollback(stan_t *st, stan_channel_t *ch)
     ch->staged_base_cum = ch->base_cum;
     /* Its record, if it was in the failed batch, is staged again by the next message or
      * subscription record that needs it (see on_record_commit). */
-    (void)st;
 }
 
 /* The running total before seq: from the store for committed messages, from the staged list
@@ -211,19 +211,19 @@ static uint64_t cum_before(stan_t *st, stan_channel_t *ch, uint64_t seq)
     uint64_t first = ch->evict_to + 1 > ch->first_seq ? ch->evict_to + 1 : ch->first_seq;
     if (seq == first) return ch->staged_base_cum;
     if (seq > ch->last_seq) {
-        for (stan_staged_t *s = st->staged_head; s; s = s->next)
+        /* In the batch being built: stan_pub.c moved them to batch_msgs. */
+        list_node_t *n;
+        list_foreach(n, &st->batch_msgs)
+        {
+            stan_staged_t *s = LIST_ITEM(n, stan_staged_t, link);
             if (s->ch == ch && s->seq == seq) return s->cum - s->len;
+        }
         return ch->cum_next;
     }
-    uint8_t key[STAN_MSG_KEY];
-    stan_key_msg(key, ch->id, seq);
-    store_val_t v;
     stan_msgval_t m;
     uint64_t r = ch->staged_base_cum;
     if (store_read_begin(st->store) != STZ_OK) return r;
-    if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) == STZ_OK &&
-        stan_msg_decode(v.p, v.len, &m))
-        r = m.cum - m.len;
+    if (stan_msg_get(st->store, ch->id, seq, &m)) r = m.cum - m.len;
     store_read_end(st->store);
     return r;
 }
@@ -241,8 +241,7 @@ static void evict(stan_t *st, stan_channel_t *ch, uint64_t new_first)
     ch->evict_to = new_first - 1;
     /* Every message goes: the record keeps the channel's end (written with the same batch),
      * so that a restart does not hand out these sequences again. */
-    if (new_first > ch->last_seq && ch->next_seq == ch->last_seq + 1)
-        stan_channel_put_record(st, ch);
+    if (new_first > ch->last_seq && ch->next_seq == ch->last_seq + 1) put_record(st, ch);
     if (!ch->warned_limit) {
         ch->warned_limit = true;
         LOG_W("channel \"%s\": limits reached, the oldest messages are being dropped", ch->name);
@@ -291,10 +290,44 @@ static void channel_delete(stan_t *st, stan_channel_t *ch)
     free(ch);
 }
 
+static void on_evict_commit(void *arg, int status)
+{
+    stan_channel_t *ch = arg;
+    if (status != 0) {
+        stan_channel_rollback(ch);
+        return;
+    }
+    ch->first_seq = ch->evict_to + 1;
+    ch->base_cum = ch->staged_base_cum;
+    ch->msgs = ch->last_seq >= ch->first_seq ? ch->last_seq - ch->first_seq + 1 : 0;
+    ch->bytes = ch->cum_last - ch->base_cum;
+}
+
+uint64_t stan_channel_seq_at_time(stan_t *st, stan_channel_t *ch, int64_t ts)
+{
+    if (store_read_begin(st->store) != STZ_OK) return ch->first_seq;
+    uint64_t seq = stan_msg_seq_at_time(st->store, ch->id, ch->first_seq, ch->last_seq, ts);
+    store_read_end(st->store);
+    return seq;
+}
+
+/* Stages the removal of the messages older than max_age. */
+static void expire_old(stan_t *st, stan_channel_t *ch, int64_t now_ns)
+{
+    int64_t cutoff = stan_ns_sub(now_ns, stan_ms_to_ns(ch->limits.max_age_ms));
+    /* The first message young enough to stay. */
+    uint64_t keep = stan_channel_seq_at_time(st, ch, cutoff);
+    if (keep > ch->first_seq) {
+        evict(st, ch, keep);
+        /* No new message carries it this time: apply it when this batch commits. */
+        stan_commit_on(&st->commit, on_evict_commit, ch);
+    }
+}
+
 void stan_channel_tick(stan_t *st)
 {
     uint64_t now_ms = uv_now(st->loop);
-    int64_t now_ns = stan_now_ns();
+    int64_t now_ns = clock_wall_ns();
     size_t it;
     strmap_entry_t *e = strmap_first(&st->channels, &it);
     while (e) {
@@ -302,38 +335,16 @@ void stan_channel_tick(stan_t *st)
         stan_channel_t *ch = e->val;
         e = next;
         const config_limits_t *l = &ch->limits;
-        if (l->max_inactivity_ms > 0 && ch->nsubs == 0 && ch->next_seq == ch->last_seq + 1 &&
-            !store_in_flight(st->store) && !st->building.head && !st->staged_head &&
+        bool settled = ch->next_seq == ch->last_seq + 1; /* nothing of it in a batch */
+        if (l->max_inactivity_ms > 0 && ch->nsubs == 0 && settled && !store_in_flight(st->store) &&
+            !stan_commit_waiting(&st->commit) && list_empty(&st->staged) &&
             now_ms - ch->last_activity_ms >= (uint64_t)l->max_inactivity_ms) {
             channel_delete(st, ch);
             continue;
         }
-        if (l->max_age_ms > 0 && ch->last_seq >= ch->first_seq &&
-            ch->next_seq == ch->last_seq + 1 && ch->evict_to < ch->first_seq) {
-            int64_t cutoff = stan_ns_sub(now_ns, stan_ms_to_ns(l->max_age_ms));
-            store_read_begin(st->store);
-            /* First message young enough to stay. */
-            uint64_t lo = ch->first_seq, hi = ch->last_seq + 1;
-            while (lo < hi) {
-                uint64_t mid = lo + (hi - lo) / 2;
-                uint8_t key[STAN_MSG_KEY];
-                stan_key_msg(key, ch->id, mid);
-                store_val_t v;
-                stan_msgval_t m;
-                if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) == STZ_OK &&
-                    stan_msg_decode(v.p, v.len, &m) && m.ts >= cutoff)
-                    hi = mid;
-                else
-                    lo = mid + 1;
-            }
-            store_read_end(st->store);
-            if (lo > ch->first_seq) {
-                evict(st, ch, lo);
-                /* No new message carries it this time: apply it when this batch commits. */
-                stan_action_t *a = stan_action_add(st, ACT_EVICT);
-                a->ch = ch;
-            }
-        }
+        if (l->max_age_ms > 0 && ch->last_seq >= ch->first_seq && settled &&
+            ch->evict_to < ch->first_seq)
+            expire_old(st, ch, now_ns);
     }
 }
 
@@ -344,13 +355,7 @@ void stan_channel_free_all(stan_t *st)
     while (e) {
         strmap_entry_t *next = strmap_next(&st->channels, &it, e);
         stan_channel_t *ch = e->val;
-        size_t it2;
-        for (strmap_entry_t *q = strmap_first(&ch->qgroups, &it2); q;
-             q = strmap_next(&ch->qgroups, &it2, q)) {
-            stan_qgroup_t *g = q->val;
-            free(g->key);
-            free(g);
-        }
+        /* Its queue groups went with their members (stan_sub_free_all). */
         strmap_free(&ch->qgroups);
         strmap_free(&ch->durables);
         free(ch->name);
@@ -363,15 +368,10 @@ uint64_t stan_channel_cum_at(stan_t *st, stan_channel_t *ch, uint64_t seq)
 {
     if (seq >= ch->last_seq) return ch->cum_last;
     if (seq < ch->first_seq) return ch->base_cum;
-    uint8_t key[STAN_MSG_KEY];
-    stan_key_msg(key, ch->id, seq);
-    store_val_t v;
     stan_msgval_t m;
     uint64_t r = ch->base_cum;
     if (store_read_begin(st->store) != STZ_OK) return r;
-    if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) == STZ_OK &&
-        stan_msg_decode(v.p, v.len, &m))
-        r = m.cum;
+    if (stan_msg_get(st->store, ch->id, seq, &m)) r = m.cum;
     store_read_end(st->store);
     return r;
 }

@@ -1,30 +1,35 @@
-/* stan_client: connect (with the duplicate-ID liveness check), close, client pings and the
- * server's heartbeats. Clients are persisted, so a restarted server knows them again. */
+/* stan_client: see stan_client.h. */
+#include "stan_client.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "nuid.h"
 #include "protocol.pb-c.h"
-#include "stan_private.h"
+#include "stan_keys.h"
+#include "stan_sub.h"
 #include "store.pb-c.h"
 #include "xalloc.h"
 
 #define DUP_CHECK_MS 500
 
-static void pack_msg(const ProtobufCMessage *msg, buf_t *out)
-{
-    buf_reset(out);
-    size_t n = protobuf_c_message_get_packed_size(msg);
-    buf_reserve(out, n);
-    out->len = protobuf_c_message_pack(msg, (uint8_t *)out->data);
-}
+/* A connect waiting to learn whether the client ID's current owner is still alive. */
+typedef struct dupcheck {
+    stan_t *st;
+    char *reply; /* <inbox_prefix>dup.<random>: where the current owner answers */
+    char *client_id;
+    char *reply_to;
+    void *request; /* Pb__ConnectRequest */
+    uv_timer_t timer;
+    list_node_t link; /* stan.dupchecks */
+} dupcheck_t;
 
 static void connect_error(stan_t *st, const char *reply, const char *error)
 {
     Pb__ConnectResponse r = PB__CONNECT_RESPONSE__INIT;
     r.error = (char *)error;
-    pack_msg(&r.base, &st->scratch);
+    stan_pack(&r.base, &st->scratch);
     stan_reply(st, reply, &st->scratch);
 }
 
@@ -114,7 +119,7 @@ static void hb_answered(stan_t *st, stan_client_t *cl)
 
 static void on_dupcheck_closed(uv_handle_t *h)
 {
-    free(h->data); /* the stan_dupcheck_t that holds the timer */
+    free(h->data); /* the dupcheck_t that holds the timer */
 }
 
 static stan_client_t *client_new(stan_t *st, const char *id, const char *hb_inbox,
@@ -131,6 +136,7 @@ static stan_client_t *client_new(stan_t *st, const char *id, const char *hb_inbo
     cl->protocol = proto;
     cl->ping_interval = ping_interval;
     cl->ping_max_out = ping_max_out;
+    list_init(&cl->subs);
     uv_timer_init(st->loop, &cl->hb_timer);
     cl->hb_timer.data = cl;
     uv_unref((uv_handle_t *)&cl->hb_timer); /* engine timers never keep the loop alive */
@@ -174,7 +180,7 @@ static void client_remove(stan_t *st, stan_client_t *cl, bool write_store)
 {
     if (cl->closed) return;
     cl->closed = true;
-    stan_sub_client_gone(st, cl, false);
+    stan_sub_client_gone(st, &cl->subs, false);
     strmap_del(&st->clients, cl->id, strlen(cl->id));
     if (cl->conn_id_len && strmap_get(&st->clients_by_conn, cl->conn_id, cl->conn_id_len) == cl)
         strmap_del(&st->clients_by_conn, cl->conn_id, cl->conn_id_len);
@@ -199,9 +205,9 @@ stan_client_t *stan_client_restore(stan_t *st, const void *rec, size_t len)
 
 void stan_client_free_all(stan_t *st)
 {
-    while (st->dupchecks) {
-        stan_dupcheck_t *d = st->dupchecks;
-        st->dupchecks = d->next;
+    list_node_t *n;
+    while ((n = list_pop_front(&st->dupchecks))) {
+        dupcheck_t *d = LIST_ITEM(n, dupcheck_t, link);
         uv_timer_stop(&d->timer);
         pb__connect_request__free_unpacked(d->request, NULL);
         free(d->client_id);
@@ -230,14 +236,17 @@ void stan_client_free_all(stan_t *st)
  * stay registered in memory. Identified by ID and connID, because by then the client may have
  * been closed or replaced (and freed). */
 typedef struct pending_reg {
+    stan_t *st;
     char *id;
     char *conn_id;
     size_t conn_id_len;
 } pending_reg_t;
 
-static void on_register_commit(stan_t *st, void *arg, bool ok)
+static void on_register_commit(void *arg, int status)
 {
     pending_reg_t *pr = arg;
+    stan_t *st = pr->st;
+    bool ok = status == 0;
     stan_client_t *cl = stan_client_find(st, pr->id, strlen(pr->id));
     if (cl && cl->conn_id_len == pr->conn_id_len &&
         (pr->conn_id_len == 0 || memcmp(cl->conn_id, pr->conn_id, pr->conn_id_len) == 0)) {
@@ -260,6 +269,7 @@ static void register_client(stan_t *st, const Pb__ConnectRequest *req, const cha
                    req->protocol, req->pinginterval, req->pingmaxout);
     put_record(st, cl);
     pending_reg_t *pr = xcalloc(1, sizeof *pr);
+    pr->st = st;
     pr->id = xstrdup(cl->id);
     pr->conn_id = xmemdup0(cl->conn_id, cl->conn_id_len);
     pr->conn_id_len = cl->conn_id_len;
@@ -275,14 +285,13 @@ static void register_client(stan_t *st, const Pb__ConnectRequest *req, const cha
         r.pinginterval = req->pinginterval;
         r.pingmaxout = req->pingmaxout;
     }
-    stan_action_t *a = stan_action_add(st, ACT_REPLY);
-    a->reply_to = xstrdup(reply_to);
-    pack_msg(&r.base, &a->ok);
+    stan_later_reply_t *a = stan_reply_on_commit(st, reply_to, NULL, NULL);
+    stan_pack(&r.base, &a->ok);
     Pb__ConnectResponse f = PB__CONNECT_RESPONSE__INIT;
     f.error = "stan: store error, connection not registered";
-    pack_msg(&f.base, &a->fail);
-    /* After the reply action, so the client has its answer before any cleanup runs. */
-    stan_on_commit(st, on_register_commit, pr);
+    stan_pack(&f.base, &a->fail);
+    /* After the reply, so the client has its answer before any cleanup runs. */
+    stan_commit_on(&st->commit, on_register_commit, pr);
     LOG_D("client %s connected (hb inbox %s)", cl->id, cl->hb_inbox);
 }
 
@@ -296,13 +305,10 @@ static void replace_and_register(stan_t *st, const Pb__ConnectRequest *req, cons
     register_client(st, req, reply_to);
 }
 
-static void dupcheck_finish(stan_dupcheck_t *d, bool alive)
+static void dupcheck_finish(dupcheck_t *d, bool alive)
 {
     stan_t *st = d->st;
-    stan_dupcheck_t **pp = &st->dupchecks;
-    while (*pp && *pp != d)
-        pp = &(*pp)->next;
-    if (*pp) *pp = d->next;
+    list_remove(&d->link);
     uv_timer_stop(&d->timer);
     if (alive)
         connect_error(st, d->reply_to, "stan: clientID already registered");
@@ -341,7 +347,7 @@ void stan_client_on_connect(stan_t *st, const server_msg_t *m)
         stan_client_t *old = stan_client_find(st, req->clientid, strlen(req->clientid));
         if (old && server_interest(st->srv, old->hb_inbox, strlen(old->hb_inbox)) > 0) {
             /* Someone holds the ID and may be alive: ask it, as NSS does. */
-            stan_dupcheck_t *d = xcalloc(1, sizeof *d);
+            dupcheck_t *d = xcalloc(1, sizeof *d);
             d->st = st;
             d->reply = nuid_subject(st->inbox_prefix, "dup.", NULL);
             d->client_id = xstrdup(req->clientid);
@@ -351,8 +357,7 @@ void stan_client_on_connect(stan_t *st, const server_msg_t *m)
             d->timer.data = d;
             uv_unref((uv_handle_t *)&d->timer);
             uv_timer_start(&d->timer, on_dupcheck_timeout, DUP_CHECK_MS, 0);
-            d->next = st->dupchecks;
-            st->dupchecks = d;
+            list_push_front(&st->dupchecks, &d->link);
             server_msg_t hb = {.subject = old->hb_inbox,
                                .subject_len = strlen(old->hb_inbox),
                                .reply = d->reply,
@@ -387,11 +392,15 @@ void stan_client_on_inbox_reply(stan_t *st, const server_msg_t *m)
         stan_client_t *cl = stan_client_find(st, rest + skip, rlen - skip);
         if (cl && subject_is(m, cl->hb_reply)) hb_answered(st, cl);
     } else if (rlen > 4 && memcmp(rest, "dup.", 4) == 0) {
-        for (stan_dupcheck_t *d = st->dupchecks; d; d = d->next)
+        list_node_t *n;
+        list_foreach(n, &st->dupchecks)
+        {
+            dupcheck_t *d = LIST_ITEM(n, dupcheck_t, link);
             if (subject_is(m, d->reply)) {
                 dupcheck_finish(d, true);
                 return;
             }
+        }
     }
 }
 
@@ -411,19 +420,17 @@ void stan_client_on_close(stan_t *st, const server_msg_t *m)
     }
     if (err) {
         r.error = (char *)err;
-        pack_msg(&r.base, &st->scratch);
+        stan_pack(&r.base, &st->scratch);
         stan_reply(st, reply_to, &st->scratch);
     } else {
         LOG_D("client %s closed", cl->id);
         client_remove(st, cl, true);
         /* The answer waits for the commit, so a close is durable when acknowledged. */
-        stan_action_t *a = stan_action_add(st, ACT_REPLY);
-        a->reply_to = reply_to;
-        reply_to = NULL;
-        pack_msg(&r.base, &a->ok);
+        stan_later_reply_t *a = stan_reply_on_commit(st, reply_to, NULL, NULL);
+        stan_pack(&r.base, &a->ok);
         Pb__CloseResponse f = PB__CLOSE_RESPONSE__INIT;
         f.error = "stan: store error";
-        pack_msg(&f.base, &a->fail);
+        stan_pack(&f.base, &a->fail);
     }
     free(reply_to);
     if (req) pb__close_request__free_unpacked(req, NULL);
@@ -444,7 +451,7 @@ void stan_client_on_ping(stan_t *st, const server_msg_t *m)
         cl->hb_waiting = false;
     }
     if (m->reply) {
-        pack_msg(&r.base, &st->scratch);
+        stan_pack(&r.base, &st->scratch);
         server_msg_t out = {.subject = m->reply,
                             .subject_len = m->reply_len,
                             .data = st->scratch.data ? st->scratch.data : "",

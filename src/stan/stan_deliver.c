@@ -1,21 +1,24 @@
-/* stan_deliver: getting stored messages to subscriptions: the per-iteration delivery pass,
- * queue member choice, acks and the MaxInflight window, AckWait redelivery, and the tick that
- * retries deliveries held back for an absent inbox. */
+/* stan_deliver: see stan_deliver.h. */
+#include "stan_deliver.h"
+
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+#include "err.h"
 #include "pbwire.h"
-#include "stan_private.h"
+#include "stan_channel.h"
+#include "stan_keys.h"
+#include "stan_sub.h"
 #include "xalloc.h"
-
-static void on_ack_timer(uv_timer_t *t);
 
 /* ---- delivery ------------------------------------------------------------------------- */
 
-/* The loop's budget for one delivery pass (see STAN_DELIVER_BUDGET). */
+/* The loop's budget for one delivery pass (see STAN_DELIVER_BUDGET), and the pass's time. */
 typedef struct budget {
     size_t left;
     uint64_t deadline_ns;
+    uint64_t now_ms; /* read once per pass: what expiry times are computed from */
 } budget_t;
 
 /* Takes one delivery from the budget; false when the pass must stop. The clock is read every
@@ -25,38 +28,8 @@ static bool budget_take(budget_t *b)
 {
     if (b->left == 0) return false;
     b->left--;
-    if ((b->left & 63) == 0 && uv_hrtime() >= b->deadline_ns) b->left = 0;
+    if ((b->left & 63) == 0 && clock_mono_ns() >= b->deadline_ns) b->left = 0;
     return true;
-}
-
-void stan_sub_mark_ready(stan_t *st, stan_sub_t *s)
-{
-    if (s->in_ready_list || s->deleted) return;
-    s->in_ready_list = true;
-    s->refs++;
-    s->ready_next = NULL;
-    if (st->ready_tail)
-        st->ready_tail->ready_next = s;
-    else
-        st->ready = s;
-    st->ready_tail = s;
-}
-
-void stan_sub_channel_has_new(stan_t *st, stan_channel_t *ch)
-{
-    for (stan_sub_t *s = ch->subs; s; s = s->ch_next)
-        if (s->ready && s->client) stan_sub_mark_ready(st, s);
-}
-
-static void arm_timer(stan_t *st, stan_sub_t *s)
-{
-    if (!s->phead || !s->client) {
-        uv_timer_stop(&s->ack_timer);
-        return;
-    }
-    uint64_t now = uv_now(st->loop);
-    uint64_t due = s->phead->expire_ms > now ? s->phead->expire_ms - now : 0;
-    uv_timer_start(&s->ack_timer, on_ack_timer, due, 0);
 }
 
 /* Reads a channel's messages for one delivery pass: a cursor that steps forward while the
@@ -122,13 +95,15 @@ static bool send_msg(stan_t *st, stan_sub_t *s, msg_reader_t *rd, uint64_t seq, 
 
 /* Sends seq to s as a first delivery; returns the channel's running total at seq (or 0 when
  * the message is gone). */
-static uint64_t deliver_new(stan_t *st, stan_sub_t *s, msg_reader_t *rd, uint64_t seq)
+static uint64_t deliver_new(stan_t *st, stan_sub_t *s, msg_reader_t *rd, uint64_t seq,
+                            const budget_t *b)
 {
-    uint64_t expire = uv_now(st->loop) + (uint64_t)s->ack_wait_s * 1000;
+    uint64_t expire = b->now_ms + (uint64_t)s->ack_wait_s * 1000;
     stan_msgval_t mv;
     if (!send_msg(st, s, rd, seq, 1, &mv)) return 0;
-    stan_pend_touch(st, s, stan_pend_add(s, seq, 1, (uint32_t)mv.len, expire));
-    if (!uv_is_active((uv_handle_t *)&s->ack_timer)) arm_timer(st, s);
+    stan_pending_t *p = stan_pset_add(&s->pend, seq, 1, (uint32_t)mv.len, expire);
+    stan_sub_pset_changed(st, s, stan_pset_touch(&s->pend, p));
+    if (!uv_is_active((uv_handle_t *)&s->ack_timer)) stan_sub_arm_timer(s);
     return mv.cum;
 }
 
@@ -142,7 +117,7 @@ static bool inbox_alive(stan_t *st, const stan_sub_t *s)
 
 static bool can_take(const stan_sub_t *s)
 {
-    return s->ready && s->client && !s->deleted && s->npending < (size_t)s->max_inflight;
+    return s->ready && s->client && !s->deleted && s->pend.count < (size_t)s->max_inflight;
 }
 
 static void deliver_plain(stan_t *st, stan_sub_t *s, budget_t *b)
@@ -156,7 +131,7 @@ static void deliver_plain(stan_t *st, stan_sub_t *s, budget_t *b)
         if (seq < ch->first_seq) seq = ch->first_seq;
         s->last_sent = seq;
         moved = true;
-        uint64_t cum = deliver_new(st, s, &rd, seq);
+        uint64_t cum = deliver_new(st, s, &rd, seq, b);
         if (cum) s->last_sent_cum = cum;
     }
     reader_close(&rd);
@@ -167,14 +142,21 @@ static void deliver_plain(stan_t *st, stan_sub_t *s, budget_t *b)
 static stan_sub_t *pick_member(stan_t *st, stan_qgroup_t *g)
 {
     size_t min = SIZE_MAX;
-    for (stan_sub_t *m = g->members; m; m = m->qg_next)
-        if (can_take(m) && m->npending < min && inbox_alive(st, m)) min = m->npending;
+    list_node_t *n;
+    list_foreach(n, &g->members)
+    {
+        stan_sub_t *m = STAN_SUB_OF(n, qg_link);
+        if (can_take(m) && m->pend.count < min && inbox_alive(st, m)) min = m->pend.count;
+    }
     if (min == SIZE_MAX) return NULL;
     size_t start = g->rr++ % g->nmembers, i = 0;
     stan_sub_t *first = NULL;
-    for (stan_sub_t *m = g->members; m; m = m->qg_next, i++) {
-        if (!can_take(m) || m->npending != min || !inbox_alive(st, m)) continue;
-        if (i >= start) return m;
+    list_foreach(n, &g->members)
+    {
+        stan_sub_t *m = STAN_SUB_OF(n, qg_link);
+        size_t at = i++;
+        if (!can_take(m) || m->pend.count != min || !inbox_alive(st, m)) continue;
+        if (at >= start) return m;
         if (!first) first = m;
     }
     return first;
@@ -190,69 +172,69 @@ static void deliver_group(stan_t *st, stan_qgroup_t *g, budget_t *b)
         uint64_t seq = g->last_sent + 1;
         if (seq < ch->first_seq) seq = ch->first_seq;
         g->last_sent = seq;
-        uint64_t cum = deliver_new(st, m, &rd, seq);
+        uint64_t cum = deliver_new(st, m, &rd, seq, b);
         if (cum) g->last_sent_cum = cum;
         stan_sub_mark_dirty(st, m);
     }
     reader_close(&rd);
 }
 
-/* Redelivers pending messages that are due (all of them when `all`), in order. */
+/* Its client is not there (gone, or reconnecting). A queue member's messages go to a member
+ * that is; otherwise they wait, without counting a delivery. */
+static void hand_over(stan_t *st, stan_sub_t *s)
+{
+    stan_sub_t *heir = NULL;
+    if (s->qg) {
+        list_node_t *n;
+        list_foreach(n, &s->qg->members)
+        {
+            stan_sub_t *o = STAN_SUB_OF(n, qg_link);
+            if (o != s && o->client && o->ready && inbox_alive(st, o) &&
+                (!heir || o->pend.count < heir->pend.count))
+                heir = o;
+        }
+    }
+    if (heir)
+        stan_sub_transfer(st, s, heir);
+    else
+        stan_sub_retry_in(s, 1000);
+}
 
+/* Redelivers the unacked messages that are due, in order. */
 static void redeliver_due(stan_t *st, stan_sub_t *s, budget_t *b)
 {
     if (!s->client || !s->ready) return;
-    uint64_t now = uv_now(st->loop);
     if (!inbox_alive(st, s)) {
-        /* Its client is not there (gone, or reconnecting). A queue member's messages go to a
-         * member that is; otherwise they wait, without counting a delivery. */
-        stan_sub_t *heir = NULL;
-        if (s->qg)
-            for (stan_sub_t *o = s->qg->members; o; o = o->qg_next)
-                if (o != s && o->client && o->ready && inbox_alive(st, o) &&
-                    (!heir || o->npending < heir->npending))
-                    heir = o;
-        if (heir) {
-            stan_pend_transfer(st, s, heir);
-        } else {
-            uv_timer_start(&s->ack_timer, on_ack_timer, 1000, 0);
-        }
+        hand_over(st, s);
         return;
     }
-    stan_pending_t *stop = s->ptail;
-    stan_pending_t *p = s->phead;
+    uint64_t now = b->now_ms;
+    stan_pending_t *stop = stan_pset_last_due(&s->pend);
+    stan_pending_t *p = stan_pset_first_due(&s->pend);
     msg_reader_t rd = {0};
     while (p && p->expire_ms <= now) {
         if (!budget_take(b)) {
             stan_sub_mark_ready(st, s); /* the rest in the next pass */
             break;
         }
-        stan_pending_t *next = p->next;
+        stan_pending_t *next = stan_pset_next_due(&s->pend, p);
         bool last = p == stop;
         p->count++;
         if (send_msg(st, s, &rd, p->seq, p->count, NULL)) {
             s->redelivered_total++;
             st->redeliveries_total++;
             p->expire_ms = now + (uint64_t)s->ack_wait_s * 1000;
-            stan_pend_touch(st, s, p);
-            stan_pend_to_tail(s, p);
+            stan_sub_pset_changed(st, s, stan_pset_touch(&s->pend, p));
+            stan_pset_to_tail(&s->pend, p);
         } else {
             /* Evicted by limits while unacked: implicitly acked, as NSS does. */
-            stan_pend_drop(st, s, p);
+            stan_pset_drop(&s->pend, st->store, p);
         }
         if (last) break;
         p = next;
     }
     reader_close(&rd);
-    arm_timer(st, s);
-}
-
-/* Expired messages are redelivered by the next delivery pass, within its budget. */
-static void on_ack_timer(uv_timer_t *t)
-{
-    stan_sub_t *s = t->data;
-    if (s->deleted) return;
-    stan_sub_mark_ready(s->st, s);
+    stan_sub_arm_timer(s);
 }
 
 static void on_kick(uv_idle_t *h)
@@ -280,83 +262,95 @@ static void on_kick_closed(uv_handle_t *h)
     free(h);
 }
 
-void stan_sub_kick_close(stan_t *st)
+void stan_deliver_close(stan_t *st)
 {
     if (!st->kick) return;
     uv_close((uv_handle_t *)st->kick, on_kick_closed);
     st->kick = NULL;
 }
 
-void stan_sub_deliver_ready(stan_t *st)
+/* One subscription's turn in a pass. */
+static void serve(stan_t *st, stan_sub_t *s, budget_t *b)
 {
-    if (!st->ready) {
+    if (s->deleted || !s->client || !s->ready) return;
+    stan_pending_t *p = stan_pset_first_due(&s->pend);
+    if (p && p->expire_ms <= b->now_ms) redeliver_due(st, s, b);
+    if (s->qg)
+        deliver_group(st, s->qg, b);
+    else
+        deliver_plain(st, s, b);
+    if (b->left == 0) {
+        /* A group's turn serves all its members: it goes again while it has more. */
+        uint64_t sent = s->qg ? s->qg->last_sent : s->last_sent;
+        if ((s->qg || can_take(s)) && sent < s->ch->last_seq) stan_sub_mark_ready(st, s);
+    }
+}
+
+void stan_deliver_ready(stan_t *st)
+{
+    if (list_empty(&st->ready)) {
         kick(st, false);
         return;
     }
     if (store_read_begin(st->store) != STZ_OK) return;
-    budget_t b = {STAN_DELIVER_BUDGET, uv_hrtime() + STAN_DELIVER_SLICE_NS};
+    budget_t b = {STAN_DELIVER_BUDGET, clock_mono_ns() + STAN_DELIVER_SLICE_NS, clock_mono_ms()};
     /* Each subscription ready now gets its turn once; one that still has work after its turn
      * (or that the budget did not reach) goes to the back, for the next pass. */
-    stan_sub_t *tail = st->ready_tail;
+    list_node_t *tail = list_last(&st->ready), *n;
     bool last = false;
-    while (st->ready && !last && b.left > 0) {
-        stan_sub_t *s = st->ready;
-        last = s == tail;
-        st->ready = s->ready_next;
-        if (!st->ready) st->ready_tail = NULL;
-        s->ready_next = NULL;
-        s->in_ready_list = false;
-        if (!s->deleted && s->client && s->ready) {
-            if (s->phead && s->phead->expire_ms <= uv_now(st->loop)) redeliver_due(st, s, &b);
-            if (s->qg)
-                deliver_group(st, s->qg, &b);
-            else
-                deliver_plain(st, s, &b);
-            if (b.left == 0) {
-                /* A group's turn serves all its members: it goes again while it has more. */
-                uint64_t sent = s->qg ? s->qg->last_sent : s->last_sent;
-                if ((s->qg || can_take(s)) && sent < s->ch->last_seq) stan_sub_mark_ready(st, s);
-            }
-        }
+    while (!last && b.left > 0 && (n = list_pop_front(&st->ready))) {
+        stan_sub_t *s = STAN_SUB_OF(n, ready_link);
+        last = n == tail;
+        serve(st, s, &b);
         stan_sub_unref(st, s);
     }
     store_read_end(st->store);
-    kick(st, st->ready != NULL);
+    kick(st, !list_empty(&st->ready));
 }
 
 /* ---- acks ----------------------------------------------------------------------------- */
 
-void stan_sub_on_ack(void *arg, const server_msg_t *m)
+void stan_deliver_on_ack(void *arg, const server_msg_t *m)
 {
     stan_t *st = arg;
-    stan_sub_t *s = strmap_get(&st->subs_by_ack, m->subject, m->subject_len);
+    stan_sub_t *s = stan_sub_by_ack(st, m->subject, m->subject_len);
     if (!s || s->deleted) return;
     pbw_slice_t subj;
     uint64_t seq;
     if (pbw_decode_ack(m->data, m->data_len, &subj, &seq) != 0) return;
     stan_sub_t *owner = s;
-    stan_pending_t *p = stan_pend_find(s, seq);
+    stan_pending_t *p = stan_pset_find(&s->pend, seq);
     if (!p && s->qg) {
         /* NSS honours an ack for a message pending on another member of the group. */
-        for (stan_sub_t *o = s->qg->members; o && !p; o = o->qg_next)
-            if ((p = stan_pend_find(o, seq))) owner = o;
+        list_node_t *n;
+        list_foreach(n, &s->qg->members)
+        {
+            stan_sub_t *o = STAN_SUB_OF(n, qg_link);
+            if ((p = stan_pset_find(&o->pend, seq))) {
+                owner = o;
+                break;
+            }
+        }
     }
     if (!p) return; /* unknown sequence: ignored */
-    bool was_head = owner->phead == p;
-    stan_pend_drop(st, owner, p);
-    if (was_head) arm_timer(st, owner);
+    bool was_head = stan_pset_first_due(&owner->pend) == p;
+    stan_pset_drop(&owner->pend, st->store, p);
+    if (was_head) stan_sub_arm_timer(owner);
     stan_sub_mark_ready(st, owner);
 }
 
-void stan_sub_tick(stan_t *st)
+static void tick_sub(stan_t *st, stan_sub_t *s, void *arg)
 {
-    size_t it;
-    for (strmap_entry_t *e = strmap_first(&st->channels, &it); e;
-         e = strmap_next(&st->channels, &it, e)) {
-        stan_channel_t *ch = e->val;
-        for (stan_sub_t *s = ch->subs; s; s = s->ch_next) {
-            uint64_t sent = s->qg ? s->qg->last_sent : s->last_sent;
-            if (can_take(s) && sent < ch->last_seq) stan_sub_mark_ready(st, s);
-        }
-    }
+    uint64_t now = *(const uint64_t *)arg;
+    uint64_t sent = s->qg ? s->qg->last_sent : s->last_sent;
+    /* Redeliveries that are due, even if their timer has not fired (stan_run_due). */
+    stan_pending_t *p = stan_pset_first_due(&s->pend);
+    bool due = s->ready && s->client && p && p->expire_ms <= now;
+    if (due || (can_take(s) && sent < s->ch->last_seq)) stan_sub_mark_ready(st, s);
+}
+
+void stan_deliver_tick(stan_t *st)
+{
+    uint64_t now = clock_mono_ms();
+    stan_sub_foreach(st, tick_sub, &now);
 }

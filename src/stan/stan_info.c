@@ -4,8 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "sort.h"
-#include "stan_private.h"
+#include "stan_channel.h"
+#include "stan_client.h"
+#include "stan_ctx.h"
+#include "stan_keys.h"
+#include "stan_sub.h"
 #include "xalloc.h"
 
 #define STAN_UNHEALTHY_AFTER_FAILURE_MS 5000
@@ -77,14 +82,8 @@ int stan_get_channel_info(stan_t *st, const char *name, stan_channel_info_t *out
 /* The stored timestamp of seq (within a read view); 0 if it is gone. */
 static int64_t msg_ts(stan_t *st, stan_channel_t *ch, uint64_t seq)
 {
-    uint8_t key[STAN_MSG_KEY];
-    stan_key_msg(key, ch->id, seq);
-    store_val_t v;
     stan_msgval_t m;
-    if (store_get(st->store, STORE_DB_MSGS, key, sizeof key, &v) == STZ_OK &&
-        stan_msg_decode(v.p, v.len, &m))
-        return m.ts;
-    return 0;
+    return stan_msg_get(st->store, ch->id, seq, &m) ? m.ts : 0;
 }
 
 static void fill_sub(stan_t *st, stan_sub_t *s, int64_t now_ns, stan_sub_info_t *out)
@@ -101,12 +100,12 @@ static void fill_sub(stan_t *st, stan_sub_t *s, int64_t now_ns, stan_sub_info_t 
     out->is_offline = s->client == NULL;
     out->max_inflight = s->max_inflight;
     out->ack_wait = s->ack_wait_s;
-    out->is_stalled = s->npending >= (size_t)s->max_inflight;
+    out->is_stalled = s->pend.count >= (size_t)s->max_inflight;
     uint64_t sent = s->qg ? s->qg->last_sent : s->last_sent;
     uint64_t sent_cum = s->qg ? s->qg->last_sent_cum : s->last_sent_cum;
     out->last_sent = sent;
-    out->inflight_msgs = s->npending;
-    out->inflight_bytes = s->inflight_bytes;
+    out->inflight_msgs = s->pend.count;
+    out->inflight_bytes = s->pend.bytes;
     /* Messages dropped by limits are not owed any more: the backlog starts at first_seq. */
     uint64_t from = sent >= ch->first_seq ? sent : ch->first_seq - 1;
     uint64_t from_cum = sent_cum > ch->base_cum ? sent_cum : ch->base_cum;
@@ -117,7 +116,8 @@ static void fill_sub(stan_t *st, stan_sub_t *s, int64_t now_ns, stan_sub_info_t 
     out->redelivered_total = s->redelivered_total;
     /* The oldest owed message: the lowest unacked sequence, or the first of the backlog. */
     uint64_t oldest = out->backlog_msgs ? from + 1 : 0;
-    if (s->shead && (!oldest || s->shead->seq < oldest)) oldest = s->shead->seq;
+    stan_pending_t *unacked = stan_pset_oldest(&s->pend);
+    if (unacked && (!oldest || unacked->seq < oldest)) oldest = unacked->seq;
     if (oldest && store_read_begin(st->store) == STZ_OK) {
         int64_t ts = msg_ts(st, ch, oldest);
         store_read_end(st->store);
@@ -156,7 +156,10 @@ typedef struct sub_walk {
 static int visit_subs(void *arg, stan_channel_t *ch)
 {
     sub_walk_t *w = arg;
-    for (stan_sub_t *s = ch->subs; s; s = s->ch_next) {
+    list_node_t *n;
+    list_foreach(n, &ch->subs)
+    {
+        stan_sub_t *s = STAN_SUB_OF(n, ch_link);
         if (s->deleted || (w->client_id && strcmp(w->client_id, s->client_id) != 0)) continue;
         stan_sub_info_t si;
         fill_sub(w->st, s, w->now, &si);
@@ -168,7 +171,7 @@ static int visit_subs(void *arg, stan_channel_t *ch)
 void stan_foreach_sub(stan_t *st, const char *channel, const char *client_id, stan_sub_fn fn,
                       void *arg)
 {
-    sub_walk_t w = {st, client_id, stan_now_ns(), fn, arg};
+    sub_walk_t w = {st, client_id, clock_wall_ns(), fn, arg};
     visit_channels(st, channel, visit_subs, &w);
 }
 
@@ -222,10 +225,10 @@ static bool row_wanted(const stan_pending_filter_t *f, const stan_pending_row_t 
 /* s's row: s alone, or its whole group where s heads the members (so each group once). */
 static int visit_row(row_walk_t *w, stan_sub_t *s)
 {
-    if (s->qg && s->qg->members != s) return 0;
+    if (s->qg && list_first(&s->qg->members) != &s->qg_link) return 0;
     stan_pending_row_t r;
     memset(&r, 0, sizeof r);
-    for (stan_sub_t *m = s; m; m = s->qg ? m->qg_next : NULL) {
+    for (stan_sub_t *m = s; m; m = s->qg ? stan_sub_next_member(m) : NULL) {
         stan_sub_info_t si;
         fill_sub(w->sw.st, m, w->sw.now, &si);
         row_add(w, &r, &si);
@@ -242,8 +245,12 @@ static int visit_row(row_walk_t *w, stan_sub_t *s)
 
 static int visit_rows(void *arg, stan_channel_t *ch)
 {
-    for (stan_sub_t *s = ch->subs; s; s = s->ch_next)
+    list_node_t *n;
+    list_foreach(n, &ch->subs)
+    {
+        stan_sub_t *s = STAN_SUB_OF(n, ch_link);
         if (!s->deleted && visit_row(arg, s)) return 1;
+    }
     return 0;
 }
 
@@ -251,7 +258,7 @@ int stan_foreach_pending_row(stan_t *st, const stan_pending_filter_t *f, stan_pe
                              void *arg)
 {
     static const stan_pending_filter_t any = {0};
-    row_walk_t w = {.sw = {st, NULL, stan_now_ns(), NULL, arg}, .f = f ? f : &any, .fn = fn};
+    row_walk_t w = {.sw = {st, NULL, clock_wall_ns(), NULL, arg}, .f = f ? f : &any, .fn = fn};
     int rc = visit_channels(st, w.f->channel, visit_rows, &w);
     free(w.ids);
     return rc;
@@ -262,8 +269,8 @@ static void fill_client(const stan_client_t *cl, stan_client_info_t *out)
     out->id = cl->id;
     out->hb_inbox = cl->hb_inbox;
     out->subs = 0;
-    for (const stan_sub_t *s = cl->subs; s; s = s->cl_next)
-        out->subs++;
+    const list_node_t *n;
+    list_foreach(n, &cl->subs) out->subs++;
 }
 
 void stan_foreach_client(stan_t *st, stan_client_fn fn, void *arg)

@@ -1,6 +1,8 @@
 /* Key encodings: big-endian, so LMDB's memcmp order is numeric order and a cursor walk over one
  * channel's messages (or one subscription's pending set) is a sequential read. */
-#include "stan_private.h"
+#include "stan_keys.h"
+
+#include "err.h"
 
 static void put_be(uint8_t *out, uint64_t v, int bytes)
 {
@@ -93,4 +95,28 @@ uint32_t stan_get_u32(const uint8_t *p)
 uint32_t stan_key_msg_chan(const uint8_t *key)
 {
     return ((uint32_t)key[0] << 16) | ((uint32_t)key[1] << 8) | key[2];
+}
+
+bool stan_msg_get(store_t *store, uint32_t chan, uint64_t seq, stan_msgval_t *out)
+{
+    uint8_t key[STAN_MSG_KEY];
+    stan_key_msg(key, chan, seq);
+    store_val_t v;
+    return store_get(store, STORE_DB_MSGS, key, sizeof key, &v) == STZ_OK &&
+           stan_msg_decode(v.p, v.len, out);
+}
+
+uint64_t stan_msg_seq_at_time(store_t *store, uint32_t chan, uint64_t first, uint64_t last,
+                              int64_t ts)
+{
+    uint64_t lo = first, hi = last + 1;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        stan_msgval_t m;
+        if (stan_msg_get(store, chan, mid, &m) && m.ts >= ts)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
 }

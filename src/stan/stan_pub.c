@@ -1,10 +1,16 @@
-/* stan_pub: PubMsg -> staged -> (next batch) stored with a sequence -> PubAck after commit. */
+/* stan_pub: see stan_pub.h. */
+#include "stan_pub.h"
+
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 #include "pbwire.h"
-#include "stan_private.h"
+#include "stan_channel.h"
+#include "stan_client.h"
+#include "stan_keys.h"
+#include "stan_sub.h"
 #include "xalloc.h"
 
 static void puback_now(stan_t *st, const server_msg_t *m, pbw_slice_t guid, const char *error)
@@ -85,11 +91,7 @@ void stan_pub_on_msg(stan_t *st, const server_msg_t *m)
     }
     ch->last_activity_ms = uv_now(st->loop);
     stan_staged_t *s = staged_new(ch, &pm, m);
-    if (st->staged_tail)
-        st->staged_tail->next = s;
-    else
-        st->staged_head = s;
-    st->staged_tail = s;
+    list_push_back(&st->staged, &s->link);
     st->nstaged++;
 }
 
@@ -107,34 +109,34 @@ static void put_msg(stan_t *st, stan_staged_t *s, int64_t ts)
     if (s->len) memcpy(p + n + rlen, s->data, s->len);
 }
 
-/* Leaves on the staged list what goes beyond one batch's share (at least one message is taken):
- * a batch's size is bounded, so that no burst of input can make a transaction bigger than LMDB
+/* Moves one batch's share of the staged messages to batch_msgs (at least one message): a
+ * batch's size is bounded, so that no burst of input can make a transaction bigger than LMDB
  * takes in one commit (its dirty-page limit would fail the whole batch) or make one commit
- * take seconds. Returns the messages left for the next batch. */
-static stan_staged_t *take_batch_share(stan_t *st, size_t *nleft)
+ * take seconds. The rest waits for the next batch. */
+static void take_batch_share(stan_t *st)
 {
     size_t n = 0, bytes = 0;
-    stan_staged_t *last = NULL;
-    for (stan_staged_t *s = st->staged_head; s; s = s->next) {
-        if (last && (n >= STAN_BATCH_MAX_MSGS || bytes + s->len > STAN_BATCH_MAX_BYTES)) break;
-        last = s;
+    list_node_t *node;
+    while ((node = list_first(&st->staged))) {
+        stan_staged_t *s = LIST_ITEM(node, stan_staged_t, link);
+        if (n && (n >= STAN_BATCH_MAX_MSGS || bytes + s->len > STAN_BATCH_MAX_BYTES)) break;
+        list_remove(node);
+        list_push_back(&st->batch_msgs, node);
         n++;
         bytes += s->len;
     }
-    stan_staged_t *rest = last->next;
-    last->next = NULL;
-    *nleft = st->nstaged - n;
-    return rest;
+    st->nstaged -= n;
 }
 
 void stan_pub_stage_batch(stan_t *st)
 {
-    if (!st->staged_head) return;
-    stan_staged_t *tail = st->staged_tail;
-    size_t nleft = 0;
-    stan_staged_t *rest = take_batch_share(st, &nleft);
-    int64_t now = stan_now_ns();
-    for (stan_staged_t *s = st->staged_head; s; s = s->next) {
+    if (list_empty(&st->staged)) return;
+    take_batch_share(st);
+    int64_t now = clock_wall_ns();
+    list_node_t *n;
+    list_foreach(n, &st->batch_msgs)
+    {
+        stan_staged_t *s = LIST_ITEM(n, stan_staged_t, link);
         stan_channel_t *ch = s->ch;
         stan_channel_ensure_record(st, ch);
         s->seq = ch->next_seq++;
@@ -144,17 +146,39 @@ void stan_pub_stage_batch(stan_t *st)
         int64_t ts = now > ch->last_ts ? now : ch->last_ts + 1;
         ch->last_ts = ts;
         put_msg(st, s, ts);
+        ch->limits_due = true;
     }
     /* Limits once per channel per batch, after all its messages have their sequences. */
-    for (stan_staged_t *s = st->staged_head; s; s = s->next)
-        s->ch->limits_due = true;
-    for (stan_staged_t *s = st->staged_head; s; s = s->next) {
-        if (!s->ch->limits_due) continue;
-        s->ch->limits_due = false;
-        stan_channel_stage_limits(st, s->ch);
+    list_foreach(n, &st->batch_msgs)
+    {
+        stan_channel_t *ch = LIST_ITEM(n, stan_staged_t, link)->ch;
+        if (!ch->limits_due) continue;
+        ch->limits_due = false;
+        stan_channel_stage_limits(st, ch);
     }
-    st->building.msgs = st->staged_head;
-    st->staged_head = rest;
-    st->staged_tail = rest ? tail : NULL;
-    st->nstaged = nleft;
+}
+
+static void send_puback(stan_t *st, stan_staged_t *m, const char *error)
+{
+    buf_reset(&st->scratch);
+    pbw_encode_puback(&st->scratch, m->guid, strlen(m->guid), error, error ? strlen(error) : 0);
+    stan_reply(st, m->ack_reply, &st->scratch);
+}
+
+void stan_pub_batch_done(stan_t *st, int status)
+{
+    list_node_t *n;
+    while ((n = list_pop_front(&st->batch_msgs))) {
+        stan_staged_t *m = LIST_ITEM(n, stan_staged_t, link);
+        stan_channel_t *ch = m->ch;
+        if (status == 0) {
+            if (stan_channel_committed(ch, m->seq, m->cum)) stan_sub_channel_has_new(st, ch);
+            send_puback(st, m, NULL);
+        } else {
+            /* Roll the channel back to what is on disk; the next batch reassigns. */
+            stan_channel_rollback(ch);
+            send_puback(st, m, "stan: store error, message not stored");
+        }
+        free(m); /* one allocation: see staged_new */
+    }
 }

@@ -17,7 +17,7 @@
 #include "log.h"
 #include "pbwire.h"
 #include "protocol.pb-c.h"
-#include "stan_private.h"
+#include "stan_ctx.h"
 #include "xalloc.h"
 
 #define REPLY_PREFIX "_INBOX.fz."
@@ -308,7 +308,7 @@ void fz_engine_settle(fz_engine_t *e)
             busy = true;
             uv_run(&e->loop, UV_RUN_ONCE);
         }
-        if (!busy && !e->st->staged_head && !e->st->ready && i >= 1) break;
+        if (!busy && list_empty(&e->st->staged) && list_empty(&e->st->ready) && i >= 1) break;
     }
 }
 

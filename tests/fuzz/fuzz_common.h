@@ -4,7 +4,7 @@
  * The engine is reached exactly as a client reaches it: messages published on its request
  * subjects through the NATS layer (server_publish), replies taken from an in-process
  * subscription on _INBOX.>. The request subjects and the ack inboxes are random per start, so
- * they are read from the engine's state (stan_private.h) and from its SubscriptionResponses. */
+ * they are read from the engine's state (stan_ctx.h) and from its SubscriptionResponses. */
 #ifndef STANZA_FUZZ_COMMON_H
 #define STANZA_FUZZ_COMMON_H
 #include <stdbool.h>

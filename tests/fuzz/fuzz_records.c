@@ -13,7 +13,7 @@
 
 #include "pbwire.h"
 #include "protocol.pb-c.h"
-#include "stan_private.h"
+#include "stan_keys.h"
 #include "store.pb-c.h"
 
 #define CHECK(cond)                                                                                \

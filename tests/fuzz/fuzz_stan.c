@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "fuzz_common.h"
-#include "stan_private.h"
+#include "stan_ctx.h"
 
 static const char *dir;
 

@@ -9,7 +9,7 @@
 
 #include "buf.h"
 #include "protocol.pb-c.h"
-#include "stan_private.h"
+#include "stan_keys.h"
 #include "store.pb-c.h"
 
 /* fuzz_stan's request ops (fz_kind_t in fuzz_common.h). */

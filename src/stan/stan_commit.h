@@ -1,0 +1,44 @@
+/* stan_commit: the group commit. Everything the engine writes during one loop iteration goes
+ * into the store's batch being built (store.h); callers that must follow the batch's outcome
+ * register a completion fn(arg, status) with it. stan_commit_submit hands the batch to the store
+ * (one LMDB transaction on the thread pool); when it is done, every completion of that batch
+ * runs in the order registered, with status 0 or a negative STZ_E* code. At most one batch is
+ * in flight; whatever is registered meanwhile belongs to the next one.
+ *
+ * It knows nothing of what the batches hold: this is the seam where replication hooks in. */
+#ifndef STANZA_STAN_COMMIT_H
+#define STANZA_STAN_COMMIT_H
+#include <stdbool.h>
+
+#include "store.h"
+
+typedef void (*stan_commit_fn)(void *arg, int status);
+
+typedef struct stan_commit_cb stan_commit_cb_t;
+
+typedef struct stan_commit {
+    store_t *store;
+    stan_commit_cb_t *head, *tail; /* completions of the batch being built */
+    stan_commit_cb_t *inflight;    /* completions of the batch in flight */
+    /* Runs first for every batch that ends (before its completions), and last (after them). */
+    stan_commit_fn before, after;
+    void *hook_arg;
+} stan_commit_t;
+
+void stan_commit_init(stan_commit_t *c, store_t *store, stan_commit_fn before, stan_commit_fn after,
+                      void *hook_arg);
+/* Drops the completions that never ran (at exit). */
+void stan_commit_free(stan_commit_t *c);
+/* fn(arg, status) once the batch being built has committed (0) or failed. */
+void stan_commit_on(stan_commit_t *c, stan_commit_fn fn, void *arg);
+/* Submits the batch being built unless one is in flight (then it waits for the next call). A
+ * batch with no store operation completes at once with 0. */
+void stan_commit_submit(stan_commit_t *c);
+bool stan_commit_in_flight(const stan_commit_t *c);
+/* Whether completions wait for the batch being built. */
+static inline bool stan_commit_waiting(const stan_commit_t *c)
+{
+    return c->head != NULL;
+}
+
+#endif

@@ -1,0 +1,48 @@
+/* stan_ctx: see stan_ctx.h. */
+#include "stan_ctx.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "xalloc.h"
+
+void stan_reply(stan_t *st, const char *to, const buf_t *packed)
+{
+    if (!to || !*to) return;
+    server_msg_t m = {.subject = to,
+                      .subject_len = strlen(to),
+                      .data = packed->data ? packed->data : "",
+                      .data_len = packed->len};
+    server_publish(st->srv, &m);
+}
+
+void stan_pack(const ProtobufCMessage *msg, buf_t *out)
+{
+    buf_reset(out);
+    buf_reserve(out, protobuf_c_message_get_packed_size(msg));
+    out->len = protobuf_c_message_pack(msg, (uint8_t *)out->data);
+}
+
+static void on_reply_commit(void *arg, int status)
+{
+    stan_later_reply_t *r = arg;
+    stan_reply(r->st, r->to, status == 0 ? &r->ok : &r->fail);
+    if (r->then) r->then(r->arg, status);
+    free(r->to);
+    buf_free(&r->ok);
+    buf_free(&r->fail);
+    free(r);
+}
+
+stan_later_reply_t *stan_reply_on_commit(stan_t *st, const char *to, stan_commit_fn then, void *arg)
+{
+    stan_later_reply_t *r = xcalloc(1, sizeof *r);
+    r->st = st;
+    r->to = to ? xstrdup(to) : NULL;
+    buf_init(&r->ok);
+    buf_init(&r->fail);
+    r->then = then;
+    r->arg = arg;
+    stan_commit_on(&st->commit, on_reply_commit, r);
+    return r;
+}

@@ -1,0 +1,111 @@
+/* stan_ctx: the engine's shared context (struct stan) and the replies every request handler
+ * sends. The context holds what the engine's files share: the loop, the NATS server, the
+ * config, the store and its group commit, the registries (clients, channels, subscriptions by
+ * ack inbox and by id), the request subjects, and the work queued for the next loop iteration.
+ * Each field is written by the file named beside it; the others only read it. */
+#ifndef STANZA_STAN_CTX_H
+#define STANZA_STAN_CTX_H
+#include <protobuf-c/protobuf-c.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "config.h"
+#include "list.h"
+#include "server.h"
+#include "stan.h"
+#include "stan_commit.h"
+#include "store.h"
+#include "strmap.h"
+
+typedef struct stan_client stan_client_t;   /* stan_client.h */
+typedef struct stan_channel stan_channel_t; /* stan_channel.h */
+typedef struct stan_sub stan_sub_t;         /* stan_sub.h */
+
+/* A publish waiting for its batch (stan_pub.c). Shared: stan_channel.c reads the running totals
+ * of the staged messages when it applies limits to a batch. */
+typedef struct stan_staged {
+    list_node_t link; /* on stan.staged, then on stan.batch_msgs */
+    stan_channel_t *ch;
+    char *guid;
+    char *ack_reply; /* where the PubAck goes */
+    char *reply;     /* PubMsg.reply, stored with the message */
+    uint8_t *data;
+    size_t len;
+    uint64_t seq; /* assigned when it joins a batch */
+    uint64_t cum; /* the channel's running payload total including this one */
+} stan_staged_t;
+
+struct stan {
+    uv_loop_t *loop;
+    server_t *srv;
+    const config_t *cfg;
+    store_t *store;
+    stan_commit_t commit;
+    char *server_id;
+    int64_t start_ns;
+    int last_commit_status;      /* 0 or the error of the last commit (stan.c) */
+    int last_failure;            /* the error of the last failed commit (stan.c) */
+    uint64_t last_failure_ms;    /* loop time of it; 0 = never (stan.c) */
+    uint64_t redeliveries_total; /* every redelivery sent since start (stan_deliver.c) */
+    /* subjects (stan.c) */
+    char *discover, *pings, *pub_prefix, *sub_subj, *unsub_subj, *close_subj, *subclose_subj;
+    /* _INBOX.<random, new at each start>. : replies to heartbeats and duplicate checks, each
+     * followed by a random part of its own (nuid.h), so no client can answer for another */
+    char *inbox_prefix;
+    /* _STAN.ack.<server id>. + a random part = a subscription's ack inbox (persisted with it) */
+    char *ack_prefix;
+    server_sub_t *isubs[10];
+    int nisubs;
+
+    strmap_t clients;         /* id -> client (stan_client.c) */
+    strmap_t clients_by_conn; /* connID -> client (stan_client.c) */
+    list_node_t dupchecks;    /* connects waiting on a duplicate-ID check (stan_client.c) */
+    strmap_t channels;        /* name -> channel (stan_channel.c) */
+    strmap_t subs_by_ack;     /* ack inbox -> sub (stan_sub.c) */
+    strmap_t subs_by_id;      /* id (8 bytes, big-endian) -> sub (stan_sub.c) */
+    uint32_t next_channel_id;
+    uint64_t next_sub_id;
+    bool meta_dirty; /* the server record must be written with the next batch */
+
+    /* stan_pub.c: publishes waiting for a batch, and those in the batch being committed */
+    list_node_t staged;
+    size_t nstaged;
+    list_node_t batch_msgs;
+    /* stan_sub.c: subscriptions whose records or unacked rows go with the next batch */
+    stan_sub_t **dirty_subs;
+    size_t ndirty, cap_dirty;
+    list_node_t ready; /* stan_sub.c: subscriptions with something to deliver, served in turn */
+    uv_idle_t *kick;   /* stan_deliver.c: active while deliveries wait: the loop must not sleep
+                        * (own allocation: libuv frees it in its close callback, whenever) */
+
+    buf_t scratch; /* packing buffer */
+    bool shutting_down;
+    volatile sig_atomic_t *stop_flag;
+    void (*shutdown_done)(void *);
+    void *shutdown_arg;
+    uv_timer_t tick;
+    bool tick_started;
+    bool busy_since_trim;
+};
+
+/* Publishes a packed reply to `to` (nothing if to is NULL or empty). */
+void stan_reply(stan_t *st, const char *to, const buf_t *packed);
+/* Packs a protobuf message into out (replacing its content). */
+void stan_pack(const ProtobufCMessage *msg, buf_t *out);
+
+/* A reply that waits for the batch being built: ok is sent if it commits, fail if not; then
+ * then(arg, status) runs, if given. The caller packs both answers into the returned buffers. */
+typedef struct stan_later_reply {
+    stan_t *st;
+    char *to;
+    buf_t ok, fail;
+    stan_commit_fn then;
+    void *arg;
+} stan_later_reply_t;
+stan_later_reply_t *stan_reply_on_commit(stan_t *st, const char *to, stan_commit_fn then,
+                                         void *arg);
+
+#endif

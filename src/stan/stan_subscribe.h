@@ -1,0 +1,17 @@
+/* stan_subscribe: the subscription requests (subscribe with its start positions, durables and
+ * queue groups; unsubscribe; close) and the recovery of subscription records at start-up. */
+#ifndef STANZA_STAN_SUBSCRIBE_H
+#define STANZA_STAN_SUBSCRIBE_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "server.h"
+#include "stan_ctx.h"
+
+void stan_subscribe_on_request(stan_t *st, const server_msg_t *m);
+/* Unsubscribe, or (close_only) close: a durable then stays, offline. */
+void stan_subscribe_on_unsubscribe(stan_t *st, const server_msg_t *m, bool close_only);
+/* A SubRecord from the store (within a read view); 0, or -1 if it was dropped. */
+int stan_subscribe_restore(stan_t *st, const void *rec, size_t len);
+
+#endif
