@@ -1,12 +1,14 @@
 /* cli_bench.c: `stanza bench KIND`, throughput benchmarks against a running server. This file
  * has the dispatch and `bench core`; `bench stan`, `bench js` and `bench ready` are in
- * cli_bench_stan.c, cli_bench_js.c and cli_bench_ready.c.
+ * cli_bench_stan.c, cli_bench_js.c and cli_bench_ready.c (what the first two share: in
+ * cli_bench_run.c).
  *
  * `bench core` measures plain NATS core pub/sub: one connection publishes N messages as fast as
  * it can, a second connection's subscription counts them in its callback, and the clock runs
  * from the first publish until the N-th message has reached the subscriber. Using two
  * connections makes the server do real routing work (read from one socket, write to another)
  * instead of echoing on one. */
+#include "cli_bench.h"
 #include "cli_commands.h"
 #include "cli_common.h"
 
@@ -99,20 +101,6 @@ static void print_progress(double elapsed, int64_t published, int64_t total)
             (long long)published, (long long)total, (long long)got, (long long)total);
 }
 
-static struct timespec abs_deadline(double secs_from_now)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    double whole = (double)(long long)secs_from_now;
-    ts.tv_sec += (time_t)whole;
-    ts.tv_nsec += (long)((secs_from_now - whole) * 1e9);
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 /* Waits until the subscriber has every message, a connection drops, or no message has arrived
  * for BENCH_IDLE_TIMEOUT_S. Returns true if all arrived, with the arrival time in *done_at. */
 static bool wait_for_subscriber(double t0, int64_t total, double *done_at)
@@ -127,7 +115,7 @@ static bool wait_for_subscriber(double t0, int64_t total, double *done_at)
         double wait = next_progress - cli_now();
         if (wait < 0.05) wait = 0.05;
         if (wait > BENCH_PROGRESS_S) wait = BENCH_PROGRESS_S;
-        struct timespec dl = abs_deadline(wait);
+        struct timespec dl = cli_bench_deadline(wait);
         pthread_cond_timedwait(&sink.cv, &sink.mu, &dl);
         if (sink.done || sink.lost) break;
 

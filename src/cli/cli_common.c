@@ -188,6 +188,21 @@ int cli_parse(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char
     return CLI_CONTINUE;
 }
 
+int cli_parse_pub(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv,
+                  int64_t *count, bool *async, const char **target, const char **message)
+{
+    *count = 1;
+    struct cli_opt opts[3] = {{0, "count", CLI_OPT_INT, count, 1, INT64_MAX}};
+    if (async) opts[1] = (struct cli_opt){0, "async", CLI_OPT_FLAG, async, 0, 0};
+    char *pos[2];
+    int npos = 0;
+    int rc = cli_parse(ctx, cmd, argc, argv, opts, pos, 2, 2, &npos);
+    if (rc != CLI_CONTINUE) return rc;
+    *target = pos[0];
+    *message = pos[1];
+    return CLI_CONTINUE;
+}
+
 const char *cli_nats_error_text(natsStatus s)
 {
     /* The thread-local last error carries detail (e.g. the server's -ERR text) that the bare

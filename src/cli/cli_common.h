@@ -76,6 +76,11 @@ struct cli_opt {
 int cli_parse(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv,
               const struct cli_opt *opts, char **pos, int min_pos, int max_pos, int *npos);
 
+/* The arguments of both pub commands: TARGET MESSAGE [--count N] (default 1), and --async when
+ * async is not NULL. Returns CLI_CONTINUE or an exit code, as cli_parse. */
+int cli_parse_pub(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv,
+                  int64_t *count, bool *async, const char **target, const char **message);
+
 /* Tries to set a global option from argv[*i] (advancing *i past a separate value). Returns 1 if
  * it was one, 0 if not, or CLI_EXIT_USAGE after printing an error with cmd's usage (cmd may be
  * NULL before a command is known). Because globals are matched first, command options must not

@@ -15,16 +15,10 @@
 
 static int run_pub(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
 {
-    int64_t count = 1;
-    const struct cli_opt opts[] = {
-        {0, "count", CLI_OPT_INT, &count, 1, INT64_MAX},
-        {0},
-    };
-    char *pos[2];
-    int npos = 0;
-    int rc = cli_parse(ctx, cmd, argc, argv, opts, pos, 2, 2, &npos);
+    int64_t count;
+    const char *subject, *message;
+    int rc = cli_parse_pub(ctx, cmd, argc, argv, &count, NULL, &subject, &message);
     if (rc != CLI_CONTINUE) return rc;
-    const char *subject = pos[0], *message = pos[1];
 
     natsConnection *nc = NULL;
     /* No reconnect: a publish into a connection that is silently being re-established would

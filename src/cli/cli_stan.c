@@ -86,18 +86,11 @@ static int publish_async(stanConnection *sc, const char *channel, const char *me
 
 static int run_pub(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
 {
-    int64_t count = 1;
+    int64_t count;
     bool async = false;
-    const struct cli_opt opts[] = {
-        {0, "count", CLI_OPT_INT, &count, 1, INT64_MAX},
-        {0, "async", CLI_OPT_FLAG, &async, 0, 0},
-        {0},
-    };
-    char *pos[2];
-    int npos = 0;
-    int rc = cli_parse(ctx, cmd, argc, argv, opts, pos, 2, 2, &npos);
+    const char *channel, *message;
+    int rc = cli_parse_pub(ctx, cmd, argc, argv, &count, &async, &channel, &message);
     if (rc != CLI_CONTINUE) return rc;
-    const char *channel = pos[0], *message = pos[1];
 
     stanConnection *sc = NULL;
     rc = cli_stan_connect(ctx, &sc);
