@@ -1,5 +1,7 @@
 #include "subject.h"
 
+#include <string.h>
+
 /* Space and every control byte (including NUL and DEL) would break the line-based protocol or
  * confuse tokenization, so they are banned everywhere. Bytes >= 0x80 pass: UTF-8 subjects are
  * accepted by nats-server. */
@@ -47,4 +49,14 @@ bool subject_valid_queue(const char *s, size_t len)
     for (size_t i = 0; i < len; i++)
         if (!byte_ok((unsigned char)s[i])) return false;
     return true;
+}
+
+bool subject_valid_channel(const char *s, size_t len)
+{
+    return valid(s, len, false) && !memchr(s, '/', len);
+}
+
+bool subject_valid_name(const char *s, size_t len)
+{
+    return valid(s, len, false) && !memchr(s, '*', len) && !memchr(s, '>', len);
 }

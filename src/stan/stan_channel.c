@@ -14,8 +14,7 @@
 
 bool stan_channel_name_valid(const char *name, size_t len)
 {
-    /* NSS: a literal subject; no wildcards. */
-    return len > 0 && subject_valid_literal(name, len) && !memchr(name, '/', len);
+    return subject_valid_channel(name, len);
 }
 
 static stan_channel_t *channel_new(stan_t *st, uint32_t id, const char *name, size_t len)

@@ -7,6 +7,7 @@
 #include "hmap.h"
 #include "list.h"
 #include "strmap.h"
+#include "subject.h"
 #include "test.h"
 
 typedef struct item {
@@ -129,6 +130,23 @@ static void test_clock(void)
     CHECK(clock_add_sat(2, 3) == 5);
 }
 
+/* The two names the streaming engine checks (subject.h): a channel, and the names subjects are
+ * built from. Each is a literal subject with one more rule, as NSS has it. */
+static void test_subject_names(void)
+{
+#define CH(s) subject_valid_channel(s, strlen(s))
+#define NM(s) subject_valid_name(s, strlen(s))
+    CHECK(CH("foo") && CH("foo.bar") && CH("a*") && CH("a>b"));
+    CHECK(!CH("") && !CH("foo.*") && !CH("foo.>") && !CH("a..b") && !CH(".a") && !CH("a."));
+    CHECK(!CH("a/b") && !CH("a b") && !CH("a\tb"));
+    CHECK(!subject_valid_channel(NULL, 0));
+    CHECK(NM("test-cluster") && NM("_STAN.discover") && NM("a/b"));
+    CHECK(!NM("") && !NM("a*") && !NM("a>b") && !NM("a.*") && !NM("a..b") && !NM("a.") &&
+          !NM("a b") && !NM("a\x01"));
+#undef CH
+#undef NM
+}
+
 int main(void)
 {
     TEST_RUN(test_hmap);
@@ -136,5 +154,6 @@ int main(void)
     TEST_RUN(test_list);
     TEST_RUN(test_err);
     TEST_RUN(test_clock);
+    TEST_RUN(test_subject_names);
     return test_summary();
 }
