@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "err.h"
+
 typedef enum { CONFIG_STORE_LMDB, CONFIG_STORE_MEMORY } config_store_t;
 
 /* Channel limits (NSS semantics). In the global set, 0 means unlimited. In a per-channel entry,
@@ -102,19 +104,21 @@ typedef struct config {
     bool logtime;    /* -T/--logtime; key "logtime"; default true */
 } config_t;
 
-/* Outcomes of config_from_args. */
-enum { CONFIG_OK = 0, CONFIG_ERROR = -1, CONFIG_SHOW_HELP = 1, CONFIG_SHOW_VERSION = 2 };
+/* Outcomes of config_from_args besides its errors (negative err.h codes): results, not errors. */
+enum { CONFIG_OK = 0, CONFIG_SHOW_HELP = 1, CONFIG_SHOW_VERSION = 2 };
 
 void config_init(config_t *cfg); /* defaults */
 void config_free(config_t *cfg);
 
-/* Loads a YAML file over cfg. Returns 0, or -1 with a message "path:line: ..." in err. */
+/* Loads a YAML file over cfg. Returns 0, or with a message in err: STZ_ECONFIG for what the file
+ * says ("path:line: ..."), -errno when it cannot be read, STZ_E2BIG for one too large to be a
+ * config file ("path: ..."). */
 int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen);
 
 /* The whole start-up sequence: defaults, then the file named by -c (if any), then every other
  * flag on top, then validation. argv[0] is the program name. Returns CONFIG_OK,
- * CONFIG_SHOW_HELP (-h/--help), CONFIG_SHOW_VERSION (-v/--version) or CONFIG_ERROR with a
- * message in err. cfg must be config_init'ed. */
+ * CONFIG_SHOW_HELP (-h/--help), CONFIG_SHOW_VERSION (-v/--version), or a negative code with a
+ * message in err (STZ_ECONFIG, or config_load_file's). cfg must be config_init'ed. */
 int config_from_args(config_t *cfg, int argc, char **argv, char *err, size_t errlen);
 
 /* The effective limits for a channel (a literal name): the global limits, overridden by every
@@ -132,21 +136,22 @@ void config_usage(FILE *out, const char *prog);
  * strings (http_host, user, pass, token, log_file, pid_file; "" unsets them too) and is an error
  * for everything else. The settings of the file's store_limits section go by their name in it
  * ("max_msgs", "max_subscriptions"; they reject negative values, 0 being unlimited); its
- * "channels" come only from the file. Returns 0; -1 if the key is unknown; -2 if the value is bad,
- * with the reason (no key, no value, e.g. "must be between 0 and 65535") in err. */
+ * "channels" come only from the file. Returns 0; STZ_ENOENT if the key is unknown; STZ_EINVAL if
+ * the value is bad, with the reason (no key, no value, e.g. "must be between 0 and 65535") in
+ * err. */
 int config_set(config_t *cfg, const char *key, const char *value, char *err, size_t errlen);
 
 /* Checks every setting's range, and that settings which depend on each other agree (hb_timeout
  * shorter than hb_interval), as config_from_args does last (useful after editing a config_t in
- * code). Returns 0, or -1 with "key: reason" in err ("WHERE: reason" for two settings that
- * disagree, WHERE being what config_note_origin recorded). */
+ * code). Returns 0, or STZ_ECONFIG with "key: reason" in err ("WHERE: reason" for two settings
+ * that disagree, WHERE being what config_note_origin recorded). */
 int config_validate(const config_t *cfg, char *err, size_t errlen);
 
 /* Records where a setting was set: where is a file (with line > 0) or e.g. "flag -hbi" (line 0).
  * Kept only for settings checked against each other (hb_interval, hb_timeout). */
 void config_note_origin(config_t *cfg, const char *key, const char *where, int line);
 
-/* Parsers shared by the file and flags (exposed for tests). Return 0 or -1.
+/* Parsers shared by the file and flags (exposed for tests). Return 0 or STZ_EINVAL.
  * Sizes: plain bytes or a number with K/KB/M/MB/G/GB (1024-based, case-insensitive).
  * Durations: Go-style "1h2m3s", "500ms", "1.5s", "10us" (units ns, us, ms, s, m, h); a plain
  * integer means seconds. Rounded to the nearest millisecond, but a non-zero duration is at least

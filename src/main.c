@@ -140,7 +140,7 @@ int main(int argc, char **argv)
         config_free(&d.cfg);
         return 0;
     }
-    if (rc != CONFIG_OK) {
+    if (rc < 0) {
         fprintf(stderr, "stanzad: %s\n", err);
         fprintf(stderr, "Run 'stanzad --help' for the list of flags.\n");
         config_free(&d.cfg);

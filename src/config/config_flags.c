@@ -3,10 +3,11 @@
  * "-flag" and "--flag" are the same, a value follows as the next argument or after '=',
  * and a boolean flag never takes the next argument (only "-flag=false"). */
 #include "config.h"
+#include "config_private.h"
 
+#include "err.h"
 #include "xalloc.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,19 +83,6 @@ struct arg {
     const char *value; /* NULL for a boolean given without "=value" */
 };
 
-static int failf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int failf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return CONFIG_ERROR;
-}
-
 static const struct flag *find_flag(const char *name, size_t len)
 {
     for (size_t i = 0; i < NFLAGS; i++)
@@ -110,7 +98,7 @@ static bool takes_value(const struct flag *f)
 }
 
 /* Splits argv into flags, as Go's FlagSet.parseOne, storing *np of them in out. Returns
- * CONFIG_OK, CONFIG_ERROR, or CONFIG_SHOW_HELP/CONFIG_SHOW_VERSION as soon as -h/-v is met
+ * CONFIG_OK, STZ_ECONFIG, or CONFIG_SHOW_HELP/CONFIG_SHOW_VERSION as soon as -h/-v is met
  * (errors before it win, later ones are not looked at: Go stops there too). */
 static int scan(int argc, char **argv, struct arg *out, int *np, char *err, size_t errlen)
 {
@@ -119,33 +107,35 @@ static int scan(int argc, char **argv, struct arg *out, int *np, char *err, size
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         if (s[0] != '-' || s[1] == '\0')
-            return failf(err, errlen, "unexpected argument \"%s\" (flags start with -)", s);
+            return config_failf(err, errlen, "unexpected argument \"%s\" (flags start with -)", s);
         const char *name = s + 1;
         if (*name == '-') {
             name++;
             if (!*name) { /* "--" ends the flags; stanzad takes no other arguments */
                 if (i + 1 < argc)
-                    return failf(err, errlen, "unexpected argument \"%s\"", argv[i + 1]);
+                    return config_failf(err, errlen, "unexpected argument \"%s\"", argv[i + 1]);
                 break;
             }
         }
-        if (*name == '-' || *name == '=') return failf(err, errlen, "bad flag syntax: %s", s);
+        if (*name == '-' || *name == '=')
+            return config_failf(err, errlen, "bad flag syntax: %s", s);
         const char *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         const struct flag *f = find_flag(name, len);
-        if (!f) return failf(err, errlen, "unknown flag: -%.*s", (int)len, name);
+        if (!f) return config_failf(err, errlen, "unknown flag: -%.*s", (int)len, name);
 
         const char *value = eq ? eq + 1 : NULL;
         if (!value && takes_value(f)) {
             if (i + 1 >= argc)
-                return failf(err, errlen, "flag needs an argument: -%.*s", (int)len, name);
+                return config_failf(err, errlen, "flag needs an argument: -%.*s", (int)len, name);
             value = argv[++i]; /* taken whatever it looks like, as Go does ("-p -1") */
         }
         if (f->kind == FL_HELP || f->kind == FL_VERSION) {
             bool on = true;
             if (value && config_parse_bool(value, &on) < 0)
-                return failf(err, errlen, "invalid value \"%s\" for flag -%.*s: not a boolean",
-                             value, (int)len, name);
+                return config_failf(err, errlen,
+                                    "invalid value \"%s\" for flag -%.*s: not a boolean", value,
+                                    (int)len, name);
             if (on) return f->kind == FL_HELP ? CONFIG_SHOW_HELP : CONFIG_SHOW_VERSION;
             continue;
         }
@@ -181,8 +171,8 @@ static int apply(config_t *cfg, const struct arg *a, char *err, size_t errlen)
     default: /* handled by the caller */
         return 0;
     }
-    return failf(err, errlen, "invalid value \"%.100s\" for flag -%.*s: %s", value, a->name_len,
-                 a->name, why);
+    return config_failf(err, errlen, "invalid value \"%.100s\" for flag -%.*s: %s", value,
+                        a->name_len, a->name, why);
 }
 
 int config_from_args(config_t *cfg, int argc, char **argv, char *err, size_t errlen)
@@ -201,9 +191,10 @@ int config_from_args(config_t *cfg, int argc, char **argv, char *err, size_t err
     for (int i = 0; i < n; i++)
         if (args[i].flag->kind == FL_CONFIG) file = args[i].value;
     if (file && *file) {
-        if (config_load_file(cfg, file, err, errlen) < 0) {
+        rc = config_load_file(cfg, file, err, errlen);
+        if (rc < 0) {
             free(args);
-            return CONFIG_ERROR;
+            return rc;
         }
         free(cfg->config_file);
         cfg->config_file = xstrdup(file);
@@ -212,23 +203,14 @@ int config_from_args(config_t *cfg, int argc, char **argv, char *err, size_t err
     for (int i = 0; i < n && rc == CONFIG_OK; i++)
         rc = apply(cfg, &args[i], err, errlen);
     free(args);
-    if (rc != CONFIG_OK) return CONFIG_ERROR;
+    if (rc != CONFIG_OK) return rc;
     if (!cfg->store_set && cfg->dir_set) cfg->store = CONFIG_STORE_LMDB;
     if (config_validate(cfg, why, sizeof(why)) < 0)
-        return failf(err, errlen, "invalid configuration: %s", why);
+        return config_failf(err, errlen, "invalid configuration: %s", why);
     return CONFIG_OK;
 }
 
 /* ---- usage ---- */
-
-static void fmt_size(char *buf, size_t len, int64_t v)
-{
-    static const char *const unit[] = {"", "KB", "MB", "GB"};
-    int u = 0;
-    while (u < 3 && v >= 1024 && v % 1024 == 0)
-        v /= 1024, u++;
-    snprintf(buf, len, "%lld%s", (long long)v, unit[u]);
-}
 
 /* Go-like, without the zero parts: "2m", "1h30m", "10s", "1s500ms". */
 static void fmt_duration(char *buf, size_t len, int64_t ms)
@@ -250,108 +232,151 @@ static void fmt_duration(char *buf, size_t len, int64_t ms)
     }
 }
 
-static void opt(FILE *out, const char *flag, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void opt(FILE *out, const char *flag, const char *fmt, ...)
+/* The defaults the usage shows, by slot. */
+enum shown {
+    D_NONE,
+    D_HOST,
+    D_PORT,
+    D_HTTP_PORT,
+    D_CID,
+    D_STORE,
+    D_DIR,
+    D_HBI,
+    D_HBT,
+    D_HBF,
+    D_SYNC,
+    D_REPLACE,
+    D_MC,
+    D_MSU,
+    D_MM,
+    D_MB,
+    D_MA,
+    D_MI,
+    D_LOG,
+    D_LOGTIME,
+    D_PAYLOAD,
+    D_PENDING,
+    D_MCL,
+    D_CONNS,
+    D_PING,
+    D_PINGMAX,
+    D_WDEADLINE,
+    D_TLS,
+    NSHOWN
+};
+
+/* The real defaults: those of a config_init'ed config. */
+static void fill_defaults(char v[NSHOWN][48])
 {
-    va_list ap;
-    fprintf(out, "    %-31s ", flag);
-    va_start(ap, fmt);
-    vfprintf(out, fmt, ap);
-    va_end(ap);
-    fputc('\n', out);
+    config_t d;
+    config_init(&d);
+    const size_t n = 48;
+    snprintf(v[D_HOST], n, "%s", d.host);
+    snprintf(v[D_PORT], n, "%d", d.port);
+    snprintf(v[D_HTTP_PORT], n, "%d = off", d.http_port);
+    snprintf(v[D_CID], n, "%s", d.cluster_id);
+    snprintf(v[D_STORE], n, "MEMORY, or LMDB when --dir is given");
+    snprintf(v[D_DIR], n, "%s", d.dir);
+    fmt_duration(v[D_HBI], n, d.hb_interval_ms);
+    fmt_duration(v[D_HBT], n, d.hb_timeout_ms);
+    snprintf(v[D_HBF], n, "%d", d.hb_fail_count);
+    snprintf(v[D_SYNC], n, "%s", d.file_sync ? "true" : "false");
+    snprintf(v[D_REPLACE], n, "%s", d.replace_durable ? "true" : "false");
+    snprintf(v[D_MC], n, "%lld", (long long)d.max_channels);
+    snprintf(v[D_MSU], n, "%lld", (long long)d.limits.max_subs);
+    snprintf(v[D_MM], n, "%lld", (long long)d.limits.max_msgs);
+    config_fmt_size(v[D_MB], n, d.limits.max_bytes);
+    fmt_duration(v[D_MA], n, d.limits.max_age_ms);
+    fmt_duration(v[D_MI], n, d.limits.max_inactivity_ms);
+    snprintf(v[D_LOG], n, "stderr");
+    snprintf(v[D_LOGTIME], n, "%s", d.logtime ? "true" : "false");
+    config_fmt_size(v[D_PAYLOAD], n, d.max_payload);
+    config_fmt_size(v[D_PENDING], n, d.max_pending);
+    config_fmt_size(v[D_MCL], n, d.max_control_line);
+    snprintf(v[D_CONNS], n, "%d", d.max_connections);
+    fmt_duration(v[D_PING], n, d.ping_interval_ms);
+    snprintf(v[D_PINGMAX], n, "%d", d.max_pings_out);
+    fmt_duration(v[D_WDEADLINE], n, d.write_deadline_ms);
+    snprintf(v[D_TLS], n, "false");
+    config_free(&d);
 }
+
+/* One line of the usage: "    FLAG  HELP (default: ...)"; a row without a flag is a heading. */
+static const struct {
+    const char *flag;
+    const char *help;
+    enum shown def;
+} usage[] = {
+    {NULL, "Server Options", D_NONE},
+    {"-a, --addr <host>", "Bind to host address", D_HOST},
+    {"-p, --port <port>", "Use port for clients", D_PORT},
+    {"-m, --http_port <port>", "Use port for HTTP monitoring", D_HTTP_PORT},
+    {"-c, --config <file>", "Configuration file (YAML); other flags override it", D_NONE},
+    {"-P, --pid <file>", "File to store the process ID in", D_NONE},
+    {"    --user <user>", "User required for connections", D_NONE},
+    {"    --pass <password>", "Password required for connections", D_NONE},
+    {"    --auth <token>", "Authorization token required for connections", D_NONE},
+    {"-h, --help", "Show this message", D_NONE},
+    {"-v, --version", "Show version", D_NONE},
+    {NULL, "Streaming Options", D_NONE},
+    {"-cid, --cluster_id <string>", "Cluster ID", D_CID},
+    {"-st, --store <string>", "Store type: LMDB (or FILE), MEMORY", D_STORE},
+    {"    --dir <string>", "Directory of the persistent store", D_DIR},
+    {"-hbi, --hb_interval <duration>", "Interval between heartbeats to clients", D_HBI},
+    {"-hbt, --hb_timeout <duration>", "How long to wait for a heartbeat reply", D_HBT},
+    {"-hbf, --hb_fail_count <n>", "Missed heartbeats before a client is closed", D_HBF},
+    {"    --file_sync[=<bool>]", "Sync the store to disk on each commit", D_SYNC},
+    {"    --replace_durable[=<bool>]", "Let a new durable subscription replace an active one",
+     D_REPLACE},
+    {NULL, "Streaming Limits (0 means unlimited)", D_NONE},
+    {"-mc, --max_channels <n>", "Maximum number of channels", D_MC},
+    {"-msu, --max_subs <n>", "Maximum subscriptions per channel", D_MSU},
+    {"-mm, --max_msgs <n>", "Maximum messages per channel", D_MM},
+    {"-mb, --max_bytes <size>", "Maximum bytes of messages per channel", D_MB},
+    {"-ma, --max_age <duration>", "Maximum age of messages in a channel", D_MA},
+    {"-mi, --max_inactivity <duration>", "Delete a channel unused this long, with no subscription",
+     D_MI},
+    {NULL, "Logging Options", D_NONE},
+    {"-l, --log <file>", "File to redirect log output to", D_LOG},
+    {"-T, --logtime[=<bool>]", "Timestamp log entries", D_LOGTIME},
+    {"-D, --debug[=<bool>]", "Enable debugging output", D_NONE},
+    {"-V, --trace[=<bool>]", "Trace the raw protocol", D_NONE},
+    {"-DV", "Debug and trace", D_NONE},
+    {"-SD, --stan_debug[=<bool>]", "Enable STAN debugging output", D_NONE},
+    {"-SV, --stan_trace[=<bool>]", "Trace the raw STAN protocol", D_NONE},
+    {"-SDV", "STAN debug and trace", D_NONE},
+    {NULL, "Limits", D_NONE},
+    {"    --max_payload <size>", "Maximum message payload, at most 64MB", D_PAYLOAD},
+    {"    --max_pending <size>", "Maximum bytes queued for a client", D_PENDING},
+    {"    --max_control_line <size>", "Maximum protocol line length", D_MCL},
+    {"    --max_connections <n>", "Maximum client connections", D_CONNS},
+    {"    --ping_interval <duration>", "Interval between pings to clients", D_PING},
+    {"    --ping_max <n>", "Unanswered pings before a client is closed", D_PINGMAX},
+    {"    --write_deadline <duration>", "Close a client whose socket takes nothing this long",
+     D_WDEADLINE},
+    {NULL, "TLS Options (client port)", D_NONE},
+    {"    --tls[=<bool>]", "Enable TLS, do not verify clients", D_TLS},
+    {"    --tlscert <file>", "Server certificate file (PEM; enables TLS)", D_NONE},
+    {"    --tlskey <file>", "Private key for the server certificate (PEM)", D_NONE},
+    {"    --tlscacert <file>", "Client certificate CA for verification", D_NONE},
+    {"    --tlsverify[=<bool>]", "Enable TLS, verify client certificates", D_NONE},
+};
 
 void config_usage(FILE *out, const char *prog)
 {
-    config_t d; /* the defaults shown are the real ones */
-    char a[32], b[32], c[32], e[32], f[32];
-    config_init(&d);
-    fprintf(out, "Usage: %s [options]\n\nServer Options:\n", prog ? prog : "stanzad");
-    opt(out, "-a, --addr <host>", "Bind to host address (default: %s)", d.host);
-    opt(out, "-p, --port <port>", "Use port for clients (default: %d)", d.port);
-    opt(out, "-m, --http_port <port>", "Use port for HTTP monitoring (default: %d = off)",
-        d.http_port);
-    opt(out, "-c, --config <file>", "Configuration file (YAML); other flags override it");
-    opt(out, "-P, --pid <file>", "File to store the process ID in");
-    opt(out, "    --user <user>", "User required for connections");
-    opt(out, "    --pass <password>", "Password required for connections");
-    opt(out, "    --auth <token>", "Authorization token required for connections");
-    opt(out, "-h, --help", "Show this message");
-    opt(out, "-v, --version", "Show version");
-
-    fprintf(out, "\nStreaming Options:\n");
-    opt(out, "-cid, --cluster_id <string>", "Cluster ID (default: %s)", d.cluster_id);
-    opt(out, "-st, --store <string>",
-        "Store type: LMDB (or FILE), MEMORY (default: MEMORY, or LMDB when --dir is given)");
-    opt(out, "    --dir <string>", "Directory of the persistent store (default: %s)", d.dir);
-    fmt_duration(a, sizeof(a), d.hb_interval_ms);
-    fmt_duration(b, sizeof(b), d.hb_timeout_ms);
-    opt(out, "-hbi, --hb_interval <duration>",
-        "Interval between heartbeats to clients (default: %s)", a);
-    opt(out, "-hbt, --hb_timeout <duration>",
-        "How long to wait for a heartbeat reply (default: %s)", b);
-    opt(out, "-hbf, --hb_fail_count <n>",
-        "Missed heartbeats before a client is closed (default: %d)", d.hb_fail_count);
-    opt(out, "    --file_sync[=<bool>]", "Sync the store to disk on each commit (default: %s)",
-        d.file_sync ? "true" : "false");
-    opt(out, "    --replace_durable[=<bool>]",
-        "Let a new durable subscription replace an active one (default: %s)",
-        d.replace_durable ? "true" : "false");
-
-    fmt_size(a, sizeof(a), d.limits.max_bytes);
-    fmt_duration(b, sizeof(b), d.limits.max_age_ms);
-    fmt_duration(c, sizeof(c), d.limits.max_inactivity_ms);
-    fprintf(out, "\nStreaming Limits (0 means unlimited):\n");
-    opt(out, "-mc, --max_channels <n>", "Maximum number of channels (default: %lld)",
-        (long long)d.max_channels);
-    opt(out, "-msu, --max_subs <n>", "Maximum subscriptions per channel (default: %lld)",
-        (long long)d.limits.max_subs);
-    opt(out, "-mm, --max_msgs <n>", "Maximum messages per channel (default: %lld)",
-        (long long)d.limits.max_msgs);
-    opt(out, "-mb, --max_bytes <size>", "Maximum bytes of messages per channel (default: %s)", a);
-    opt(out, "-ma, --max_age <duration>", "Maximum age of messages in a channel (default: %s)", b);
-    opt(out, "-mi, --max_inactivity <duration>",
-        "Delete a channel unused this long, with no subscription (default: %s)", c);
-
-    fprintf(out, "\nLogging Options:\n");
-    opt(out, "-l, --log <file>", "File to redirect log output to (default: stderr)");
-    opt(out, "-T, --logtime[=<bool>]", "Timestamp log entries (default: %s)",
-        d.logtime ? "true" : "false");
-    opt(out, "-D, --debug[=<bool>]", "Enable debugging output");
-    opt(out, "-V, --trace[=<bool>]", "Trace the raw protocol");
-    opt(out, "-DV", "Debug and trace");
-    opt(out, "-SD, --stan_debug[=<bool>]", "Enable STAN debugging output");
-    opt(out, "-SV, --stan_trace[=<bool>]", "Trace the raw STAN protocol");
-    opt(out, "-SDV", "STAN debug and trace");
-
-    fmt_size(a, sizeof(a), d.max_payload);
-    fmt_size(b, sizeof(b), d.max_pending);
-    fmt_size(c, sizeof(c), d.max_control_line);
-    fmt_duration(e, sizeof(e), d.ping_interval_ms);
-    fmt_duration(f, sizeof(f), d.write_deadline_ms);
-    fprintf(out, "\nLimits:\n");
-    opt(out, "    --max_payload <size>", "Maximum message payload, at most 64MB (default: %s)", a);
-    opt(out, "    --max_pending <size>", "Maximum bytes queued for a client (default: %s)", b);
-    opt(out, "    --max_control_line <size>", "Maximum protocol line length (default: %s)", c);
-    opt(out, "    --max_connections <n>", "Maximum client connections (default: %d)",
-        d.max_connections);
-    opt(out, "    --ping_interval <duration>", "Interval between pings to clients (default: %s)",
-        e);
-    opt(out, "    --ping_max <n>", "Unanswered pings before a client is closed (default: %d)",
-        d.max_pings_out);
-    opt(out, "    --write_deadline <duration>",
-        "Close a client whose socket takes nothing this long (default: %s)", f);
-
-    fprintf(out, "\nTLS Options (client port):\n");
-    opt(out, "    --tls[=<bool>]", "Enable TLS, do not verify clients (default: false)");
-    opt(out, "    --tlscert <file>", "Server certificate file (PEM; enables TLS)");
-    opt(out, "    --tlskey <file>", "Private key for the server certificate (PEM)");
-    opt(out, "    --tlscacert <file>", "Client certificate CA for verification");
-    opt(out, "    --tlsverify[=<bool>]", "Enable TLS, verify client certificates");
-
+    char def[NSHOWN][48];
+    fill_defaults(def);
+    fprintf(out, "Usage: %s [options]\n", prog ? prog : "stanzad");
+    for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
+        if (!usage[i].flag) {
+            fprintf(out, "\n%s:\n", usage[i].help);
+            continue;
+        }
+        fprintf(out, "    %-31s %s", usage[i].flag, usage[i].help);
+        if (usage[i].def != D_NONE) fprintf(out, " (default: %s)", def[usage[i].def]);
+        fputc('\n', out);
+    }
     fprintf(out, "\nEvery flag takes one or two dashes: -flag value, -flag=value; booleans\n"
                  "-flag or -flag=false. Sizes take KB, MB, GB; durations look like 1h2m3s,\n"
                  "500ms, or a number of seconds.\n");
-    config_free(&d);
 }

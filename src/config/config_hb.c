@@ -7,7 +7,6 @@
 
 #include "xalloc.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,17 +35,6 @@ static void fmt_ms(char *buf, size_t len, int64_t ms)
         snprintf(buf, len, "%lldms", (long long)ms);
 }
 
-static int failf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int failf(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* The message starts with where the offending value was set (hb_timeout's place if it was). */
 int config_check_heartbeats(const config_t *cfg, char *err, size_t errlen)
 {
@@ -56,12 +44,13 @@ int config_check_heartbeats(const config_t *cfg, char *err, size_t errlen)
     fmt_ms(i, sizeof(i), cfg->hb_interval_ms);
     const char *tf = cfg->hb_timeout_from, *itf = cfg->hb_interval_from;
     if (tf)
-        return failf(err, errlen, "%s: hb_timeout %s must be shorter than hb_interval %s (%s%s)",
-                     tf, t, i, itf ? "set at " : "the default", itf ? itf : "");
+        return config_failf(err, errlen,
+                            "%s: hb_timeout %s must be shorter than hb_interval %s (%s%s)", tf, t,
+                            i, itf ? "set at " : "the default", itf ? itf : "");
     if (itf)
-        return failf(
+        return config_failf(
             err, errlen,
             "%s: hb_interval %s must be longer than hb_timeout %s (its default; set it lower)", itf,
             i, t);
-    return failf(err, errlen, "hb_timeout %s must be shorter than hb_interval %s", t, i);
+    return config_failf(err, errlen, "hb_timeout %s must be shorter than hb_interval %s", t, i);
 }

@@ -152,26 +152,16 @@ int config_validate_channel_limits(const config_t *cfg, char *err, size_t errlen
     for (size_t i = 0; i < cfg->nchannel_limits; i++) {
         const char *p = cfg->channel_limits[i].pattern;
         if (!p || !subject_valid(p, strlen(p))) {
-            snprintf(err, errlen, "store_limits.channels: invalid channel name or pattern");
-            return -1;
+            return config_failf(err, errlen,
+                                "store_limits.channels: invalid channel name or pattern");
         }
     }
-    if (excess_literal(cfg)) {
-        snprintf(err, errlen,
-                 "max_channels: %zu channels are defined in store_limits.channels, more than %lld",
-                 count_literals(cfg), (long long)cfg->max_channels);
-        return -1;
-    }
+    if (excess_literal(cfg))
+        return config_failf(
+            err, errlen,
+            "max_channels: %zu channels are defined in store_limits.channels, more than %lld",
+            count_literals(cfg), (long long)cfg->max_channels);
     return 0;
-}
-
-void config_free_channel_limits(config_t *cfg)
-{
-    for (size_t i = 0; i < cfg->nchannel_limits; i++)
-        free(cfg->channel_limits[i].pattern);
-    free(cfg->channel_limits);
-    cfg->channel_limits = NULL;
-    cfg->nchannel_limits = 0;
 }
 
 /* ---- the file ---- */
@@ -184,8 +174,8 @@ typedef int (*pair_fn)(struct config_loader *l, void *ctx, const yaml_event_t *k
 static int open_mapping(struct config_loader *l, const char *what, bool allow_null, bool *empty)
 {
     yaml_event_t ev;
-    if (config_next_event(l, &ev) < 0) return -1;
-    int rc = 0;
+    int rc = config_next_event(l, &ev);
+    if (rc < 0) return rc;
     *empty = allow_null && ev.type == YAML_SCALAR_EVENT && config_is_null(&ev);
     if (ev.type != YAML_MAPPING_START_EVENT && !*empty)
         rc = config_loader_fail(l, config_line_of(&ev.start_mark), "%s must be a mapping, not %s",
@@ -199,10 +189,11 @@ static int each_pair(struct config_loader *l, pair_fn fn, void *ctx)
 {
     for (;;) {
         yaml_event_t kev;
-        if (config_next_event(l, &kev) < 0) return -1;
-        int rc = kev.type == YAML_MAPPING_END_EVENT ? 1 : fn(l, ctx, &kev);
+        int rc = config_next_event(l, &kev);
+        if (rc < 0) return rc;
+        rc = kev.type == YAML_MAPPING_END_EVENT ? 1 : fn(l, ctx, &kev);
         yaml_event_delete(&kev);
-        if (rc != 0) return rc > 0 ? 0 : -1;
+        if (rc != 0) return rc > 0 ? 0 : rc;
     }
 }
 
@@ -235,12 +226,11 @@ static int load_channel_limit(struct config_loader *l, void *ctx, const yaml_eve
 
     yaml_event_t vev;
     const char *v;
-    if (config_load_value(l, kname, &vev, &v) < 0) return -1;
-    int vline = config_line_of(&vev.start_mark), rc = 0;
-    if (!v)
-        rc = config_loader_fail(l, vline, "\"%s\" needs a value", kname);
-    else if (config_set_channel_limit(&en->e->limits, key, v, why, sizeof(why)) < 0)
-        rc = config_loader_fail(l, vline, "invalid value \"%s\" for \"%s\" of channel \"%s\": %s",
+    int rc = config_load_present(l, "", kname, &vev, &v);
+    if (rc < 0) return rc;
+    if (config_set_channel_limit(&en->e->limits, key, v, why, sizeof(why)) < 0)
+        rc = config_loader_fail(l, config_line_of(&vev.start_mark),
+                                "invalid value \"%s\" for \"%s\" of channel \"%s\": %s",
                                 config_printable(vtext, sizeof(vtext), v), kname, en->quoted, why);
     yaml_event_delete(&vev);
     return rc;
@@ -275,13 +265,13 @@ static int load_channel(struct config_loader *l, void *ctx, const yaml_event_t *
     bool empty;
     if (kev->type == YAML_SCALAR_EVENT)
         config_printable(quoted, sizeof(quoted), (const char *)kev->data.scalar.value);
-    if (check_pattern(l, cfg, kev, quoted) < 0) return -1;
+    int rc = check_pattern(l, cfg, kev, quoted);
     snprintf(what, sizeof(what), "channel \"%s\"", quoted);
-    if (open_mapping(l, what, false, &empty) < 0) return -1;
-
+    if (rc == 0) rc = open_mapping(l, what, false, &empty);
     config_channel_limits_t e = {.line = config_line_of(&kev->start_mark)};
     struct entry en = {&e, quoted};
-    if (each_pair(l, load_channel_limit, &en) < 0) return -1;
+    if (rc == 0) rc = each_pair(l, load_channel_limit, &en);
+    if (rc < 0) return rc;
     /* Added only once complete, so that a failed entry leaves nothing behind. */
     e.pattern = xstrdup((const char *)kev->data.scalar.value);
     cfg->channel_limits =
@@ -296,14 +286,14 @@ static int load_store_limit(struct config_loader *l, void *ctx, const yaml_event
     config_t *cfg = ctx;
     bool empty;
     if (!is_key(kev, "channels")) return config_load_pair(l, cfg, kev, CONFIG_SEC_STORE_LIMITS);
-    if (open_mapping(l, "\"channels\"", true, &empty) < 0) return -1;
-    return empty ? 0 : each_pair(l, load_channel, cfg);
+    int rc = open_mapping(l, "\"channels\"", true, &empty);
+    return rc < 0 || empty ? rc : each_pair(l, load_channel, cfg);
 }
 
 int config_load_store_limits(struct config_loader *l, config_t *cfg, const yaml_event_t *kev)
 {
     bool empty;
     /* Null is allowed, so that commenting out every line under it leaves a valid file. */
-    if (open_mapping(l, "\"store_limits\"", true, &empty) < 0) return -1;
-    return empty ? 0 : each_pair(l, load_store_limit, cfg);
+    int rc = open_mapping(l, "\"store_limits\"", true, &empty);
+    return rc < 0 || empty ? rc : each_pair(l, load_store_limit, cfg);
 }

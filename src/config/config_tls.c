@@ -39,8 +39,7 @@ static const struct {
 static int check_file(const char *path, char *why, size_t len)
 {
     if (access(path, R_OK) == 0) return 0;
-    snprintf(why, len, "cannot read \"%s\": %s", path, strerror(errno));
-    return -1;
+    return config_failf(why, len, "cannot read \"%s\": %s", path, strerror(errno));
 }
 
 /* One "cert_file: server.pem" of the section. */
@@ -62,11 +61,10 @@ static int load_tls_pair(struct config_loader *l, config_t *cfg, const yaml_even
                                   kname);
     yaml_event_t vev;
     const char *v;
-    if (config_load_value(l, kname, &vev, &v) < 0) return -1;
-    int vline = config_line_of(&vev.start_mark), rc = 0;
-    if (!v)
-        rc = config_loader_fail(l, vline, "tls \"%s\" needs a value", kname);
-    else if (tls_keys[i].file && check_file(v, why, sizeof why) < 0)
+    int rc = config_load_present(l, "tls ", kname, &vev, &v);
+    if (rc < 0) return rc;
+    int vline = config_line_of(&vev.start_mark);
+    if (tls_keys[i].file && check_file(v, why, sizeof why) < 0)
         rc = config_loader_fail(l, vline, "tls %s: %s", kname, why);
     else if (config_set(cfg, tls_keys[i].setting, v, why, sizeof why) != 0)
         rc = config_loader_fail(l, vline, "invalid value \"%s\" for tls \"%s\": %s",
@@ -78,8 +76,9 @@ static int load_tls_pair(struct config_loader *l, config_t *cfg, const yaml_even
 int config_load_tls(struct config_loader *l, config_t *cfg, const yaml_event_t *kev)
 {
     yaml_event_t ev;
-    if (config_next_event(l, &ev) < 0) return -1;
-    int line = config_line_of(&ev.start_mark), rc = 0;
+    int rc = config_next_event(l, &ev);
+    if (rc < 0) return rc;
+    int line = config_line_of(&ev.start_mark);
     if (ev.type == YAML_SCALAR_EVENT && config_is_null(&ev)) {
         yaml_event_delete(&ev); /* an empty section, as store_limits allows */
         return 0;
@@ -105,14 +104,15 @@ int config_load_tls(struct config_loader *l, config_t *cfg, const yaml_event_t *
     yaml_event_delete(&ev);
     cfg->tls = true;
     for (;;) {
-        if (config_next_event(l, &ev) < 0) return -1;
+        rc = config_next_event(l, &ev);
+        if (rc < 0) return rc;
         if (ev.type == YAML_MAPPING_END_EVENT) {
             yaml_event_delete(&ev);
             return 0;
         }
         rc = load_tls_pair(l, cfg, &ev);
         yaml_event_delete(&ev);
-        if (rc < 0) return -1;
+        if (rc < 0) return rc;
     }
 }
 
@@ -120,24 +120,19 @@ int config_validate_tls(const config_t *cfg, char *err, size_t errlen)
 {
     if (!(cfg->tls || cfg->tls_verify || cfg->tls_cert)) return 0;
     char why[512];
-    if (!cfg->tls_cert) {
-        snprintf(err, errlen,
-                 "tls: a server certificate is required (--tlscert, or cert_file in "
-                 "the tls section)");
-        return -1;
-    }
-    if (!cfg->tls_key) {
-        snprintf(err, errlen,
-                 "tls: a private key is required (--tlskey, or key_file in the tls section)");
-        return -1;
-    }
+    if (!cfg->tls_cert)
+        return config_failf(err, errlen,
+                            "tls: a server certificate is required (--tlscert, or cert_file in "
+                            "the tls section)");
+    if (!cfg->tls_key)
+        return config_failf(
+            err, errlen,
+            "tls: a private key is required (--tlskey, or key_file in the tls section)");
     const char *files[] = {cfg->tls_cert, cfg->tls_key, cfg->tls_ca_cert};
     const char *names[] = {"certificate", "key", "CA certificate"};
     for (size_t i = 0; i < 3; i++) {
-        if (files[i] && check_file(files[i], why, sizeof why) < 0) {
-            snprintf(err, errlen, "tls %s: %s", names[i], why);
-            return -1;
-        }
+        if (files[i] && check_file(files[i], why, sizeof why) < 0)
+            return config_failf(err, errlen, "tls %s: %s", names[i], why);
     }
     return 0;
 }

@@ -87,7 +87,7 @@ static void from_args(const uint8_t *d, size_t n)
     err[0] = '\0';
     int rc = config_from_args(&cfg, argc, argv, err, sizeof err);
     if (rc == CONFIG_OK) use(&cfg);
-    if (rc == CONFIG_ERROR && !err[0]) {
+    if (rc < 0 && !err[0]) {
         fprintf(stderr, "config_from_args failed without a message\n");
         abort();
     }

@@ -65,7 +65,7 @@ static inline void check_bad_file(const char *text, int line, const char *want)
     char err[512], prefix[300];
     int rc = load_text(&cfg, text, err, sizeof(err));
     snprintf(prefix, sizeof(prefix), "%s/t.yaml:%d: ", tmpdir, line);
-    if (rc != -1 || strncmp(err, prefix, strlen(prefix)) != 0 || !strstr(err, want)) {
+    if (rc != STZ_ECONFIG || strncmp(err, prefix, strlen(prefix)) != 0 || !strstr(err, want)) {
         fprintf(stderr, "input:\n%s\nrc=%d err=\"%s\"\nwant prefix \"%s\" and \"%s\"\n", text, rc,
                 err, prefix, want);
         CHECK(0);
@@ -105,7 +105,7 @@ static inline void args_fail(const char *want, ...)
     va_start(ap, want);
     int rc = vrun_args(&cfg, err, sizeof(err), ap);
     va_end(ap);
-    if (rc != CONFIG_ERROR || !strstr(err, want)) {
+    if (rc != STZ_ECONFIG || !strstr(err, want)) {
         fprintf(stderr, "rc=%d err=\"%s\", want \"%s\"\n", rc, err, want);
         CHECK(0);
     }

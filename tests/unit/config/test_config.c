@@ -90,7 +90,7 @@ static void test_parse_size(void)
             CHECK(0);
         }
     }
-    CHECK(config_parse_size(NULL, &v) == -1);
+    CHECK(config_parse_size(NULL, &v) == STZ_EINVAL);
 }
 
 static void test_parse_duration(void)
@@ -125,7 +125,7 @@ static void test_parse_duration(void)
         }
     }
     int64_t v;
-    CHECK(config_parse_duration_ms(NULL, &v) == -1);
+    CHECK(config_parse_duration_ms(NULL, &v) == STZ_EINVAL);
 }
 
 static void test_parse_bool(void)
@@ -139,8 +139,8 @@ static void test_parse_bool(void)
         CHECK(config_parse_bool(no[i], &b) == 0 && !b);
     const char *bad[] = {"", "2", "truee", "yess", "nope", " true", "-1", "enabled"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        CHECK(config_parse_bool(bad[i], &b) == -1);
-    CHECK(config_parse_bool(NULL, &b) == -1);
+        CHECK(config_parse_bool(bad[i], &b) == STZ_EINVAL);
+    CHECK(config_parse_bool(NULL, &b) == STZ_EINVAL);
 }
 
 static void test_config_set(void)
@@ -148,28 +148,28 @@ static void test_config_set(void)
     config_t cfg;
     char err[256];
     config_init(&cfg);
-    CHECK_EQ_INT(config_set(&cfg, "nope", "1", err, sizeof(err)), -1);
-    CHECK_EQ_INT(config_set(&cfg, "port", "x", err, sizeof(err)), -2);
+    CHECK_EQ_INT(config_set(&cfg, "nope", "1", err, sizeof(err)), STZ_ENOENT);
+    CHECK_EQ_INT(config_set(&cfg, "port", "x", err, sizeof(err)), STZ_EINVAL);
     CHECK_EQ_STR(err, "not an integer");
-    CHECK_EQ_INT(config_set(&cfg, "port", "65536", err, sizeof(err)), -2);
+    CHECK_EQ_INT(config_set(&cfg, "port", "65536", err, sizeof(err)), STZ_EINVAL);
     CHECK_EQ_STR(err, "must be between 0 and 65535");
-    CHECK_EQ_INT(config_set(&cfg, "port", NULL, err, sizeof(err)), -2);
-    CHECK_EQ_INT(config_set(&cfg, "max_payload", "65MB", err, sizeof(err)), -2);
+    CHECK_EQ_INT(config_set(&cfg, "port", NULL, err, sizeof(err)), STZ_EINVAL);
+    CHECK_EQ_INT(config_set(&cfg, "max_payload", "65MB", err, sizeof(err)), STZ_EINVAL);
     CHECK_EQ_STR(err, "must be between 1 and 64MB");
-    CHECK_EQ_INT(config_set(&cfg, "max_pending", "1000", err, sizeof(err)), -2);
+    CHECK_EQ_INT(config_set(&cfg, "max_pending", "1000", err, sizeof(err)), STZ_EINVAL);
     CHECK_EQ_STR(err, "must be at least 64KB");
-    CHECK_EQ_INT(config_set(&cfg, "max_payload", "-3", err, sizeof(err)), -2);
-    CHECK_EQ_INT(config_set(&cfg, "max_payload", "0", err, sizeof(err)), -2);
+    CHECK_EQ_INT(config_set(&cfg, "max_payload", "-3", err, sizeof(err)), STZ_EINVAL);
+    CHECK_EQ_INT(config_set(&cfg, "max_payload", "0", err, sizeof(err)), STZ_EINVAL);
     CHECK_EQ_INT(config_set(&cfg, "max_payload", "64MB", err, sizeof(err)), 0);
     CHECK_EQ_INT(cfg.max_payload, 64 << 20);
-    CHECK_EQ_INT(config_set(&cfg, "ping_interval", "0s", err, sizeof(err)), -2);
-    CHECK_EQ_INT(config_set(&cfg, "ping_max", "0", err, sizeof(err)), -2);
-    CHECK_EQ_INT(config_set(&cfg, "max_connections", "0", err, sizeof(err)), -2);
-    CHECK_EQ_INT(config_set(&cfg, "host", "", err, sizeof(err)), -2);
-    CHECK_EQ_INT(config_set(&cfg, "cluster_id", "a.*", err, sizeof(err)), -2);
-    CHECK_EQ_INT(config_set(&cfg, "cluster_id", "a..b", err, sizeof(err)), -2);
-    CHECK_EQ_INT(config_set(&cfg, "cluster_id", "a b", err, sizeof(err)), -2);
-    CHECK_EQ_INT(config_set(&cfg, "cluster_id", "a.", err, sizeof(err)), -2);
+    CHECK_EQ_INT(config_set(&cfg, "ping_interval", "0s", err, sizeof(err)), STZ_EINVAL);
+    CHECK_EQ_INT(config_set(&cfg, "ping_max", "0", err, sizeof(err)), STZ_EINVAL);
+    CHECK_EQ_INT(config_set(&cfg, "max_connections", "0", err, sizeof(err)), STZ_EINVAL);
+    CHECK_EQ_INT(config_set(&cfg, "host", "", err, sizeof(err)), STZ_EINVAL);
+    CHECK_EQ_INT(config_set(&cfg, "cluster_id", "a.*", err, sizeof(err)), STZ_EINVAL);
+    CHECK_EQ_INT(config_set(&cfg, "cluster_id", "a..b", err, sizeof(err)), STZ_EINVAL);
+    CHECK_EQ_INT(config_set(&cfg, "cluster_id", "a b", err, sizeof(err)), STZ_EINVAL);
+    CHECK_EQ_INT(config_set(&cfg, "cluster_id", "a.", err, sizeof(err)), STZ_EINVAL);
     CHECK_EQ_INT(config_set(&cfg, "cluster_id", "my-cluster.east_1", err, sizeof(err)), 0);
     CHECK_EQ_STR(cfg.cluster_id, "my-cluster.east_1");
     /* Optional strings: "" and NULL unset. */
@@ -187,7 +187,7 @@ static void test_config_set(void)
     CHECK_EQ_STR(cfg.host, "::1");
     CHECK_EQ_INT(config_validate(&cfg, err, sizeof(err)), 0);
     cfg.port = 70000;
-    CHECK_EQ_INT(config_validate(&cfg, err, sizeof(err)), -1);
+    CHECK_EQ_INT(config_validate(&cfg, err, sizeof(err)), STZ_ECONFIG);
     CHECK_EQ_STR(err, "port: must be between 0 and 65535");
     config_free(&cfg);
 }
@@ -389,14 +389,14 @@ static void test_missing_file(void)
     snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s", strerror(ENOENT));
     char path[256];
     snprintf(path, sizeof(path), "%s/nope.yaml", tmpdir);
-    CHECK_EQ_INT(config_load_file(&cfg, path, err, sizeof(err)), -1);
+    CHECK_EQ_INT(config_load_file(&cfg, path, err, sizeof(err)), STZ_ENOENT);
     CHECK_EQ_STR(err, want);
     /* A directory is not a file. */
-    CHECK_EQ_INT(config_load_file(&cfg, tmpdir, err, sizeof(err)), -1);
+    CHECK_EQ_INT(config_load_file(&cfg, tmpdir, err, sizeof(err)), -EISDIR);
     CHECK(strncmp(err, tmpdir, strlen(tmpdir)) == 0);
     /* And through -c. */
     char *argv[] = {"stanzad", "-p", "1", "--config", path, NULL};
-    CHECK_EQ_INT(config_from_args(&cfg, 5, argv, err, sizeof(err)), CONFIG_ERROR);
+    CHECK_EQ_INT(config_from_args(&cfg, 5, argv, err, sizeof(err)), STZ_ENOENT);
     CHECK_EQ_STR(err, want);
     config_free(&cfg);
 }
@@ -430,7 +430,7 @@ static void test_garbage_files(void)
         config_init(&cfg);
         const char *path = write_file("g.yaml", (const char *)bin, n);
         int rc = config_load_file(&cfg, path, err, sizeof(err));
-        CHECK(rc == 0 || rc == -1);
+        CHECK(rc == 0 || rc == STZ_ECONFIG);
         if (rc) CHECK(strncmp(err, path, strlen(path)) == 0);
         if (rc == 0) CHECK_EQ_INT(config_validate(&cfg, err, sizeof(err)), 0);
         config_free(&cfg);
@@ -449,7 +449,7 @@ static void test_garbage_files(void)
         n += depth;
         deep[n++] = '\n';
         config_init(&cfg);
-        CHECK_EQ_INT(config_load_file(&cfg, write_file("d.yaml", deep, n), err, sizeof(err)), -1);
+        CHECK_EQ_INT(config_load_file(&cfg, write_file("d.yaml", deep, n), err, sizeof(err)), STZ_ECONFIG);
         config_free(&cfg);
     }
     /* Deep block nesting. */
@@ -461,7 +461,7 @@ static void test_garbage_files(void)
         if (n > 2 * depth - 4096) break;
     }
     config_init(&cfg);
-    CHECK_EQ_INT(config_load_file(&cfg, write_file("d.yaml", deep, n), err, sizeof(err)), -1);
+    CHECK_EQ_INT(config_load_file(&cfg, write_file("d.yaml", deep, n), err, sizeof(err)), STZ_ECONFIG);
     config_free(&cfg);
     free(deep);
 }
@@ -593,7 +593,7 @@ static void test_flags_override_file(void)
     config_free(&cfg);
     /* A bad file through -c reports file:line. */
     char *bad = (char *)yaml("b.yaml", "port: 1\nbogus: 2\n");
-    CHECK_EQ_INT(ARGS(&cfg, err, "-c", bad), CONFIG_ERROR);
+    CHECK_EQ_INT(ARGS(&cfg, err, "-c", bad), STZ_ECONFIG);
     char want[300];
     snprintf(want, sizeof(want), "%s:2: unknown setting \"bogus\"", bad);
     CHECK_EQ_STR(err, want);
@@ -627,7 +627,7 @@ static void test_flag_errors(void)
     /* A tiny error buffer truncates, never overflows. */
     config_t cfg;
     char small[8];
-    CHECK_EQ_INT(run_args(&cfg, small, sizeof(small), "-nosuchflag", (char *)NULL), CONFIG_ERROR);
+    CHECK_EQ_INT(run_args(&cfg, small, sizeof(small), "-nosuchflag", (char *)NULL), STZ_ECONFIG);
     CHECK_EQ_STR(small, "unknown");
     config_free(&cfg);
 }
@@ -649,7 +649,7 @@ static void test_help_version(void)
     /* -h wins over a later error but not an earlier one. */
     CHECK_EQ_INT(ARGS(&cfg, err, "-h", "-bogus"), CONFIG_SHOW_HELP);
     config_free(&cfg);
-    CHECK_EQ_INT(ARGS(&cfg, err, "-bogus", "-h"), CONFIG_ERROR);
+    CHECK_EQ_INT(ARGS(&cfg, err, "-bogus", "-h"), STZ_ECONFIG);
     config_free(&cfg);
     CHECK_EQ_INT(ARGS(&cfg, err, "-h=false"), CONFIG_OK);
     config_free(&cfg);
@@ -720,7 +720,7 @@ static void test_heartbeat_settings_agree(void)
 
     /* From the file: FILE:LINE of each. */
     const char *path = yaml("t.yaml", "hb_interval: 2s\nhb_timeout: 3s\n");
-    CHECK_EQ_INT(ARGS(&cfg, err, "-c", path), CONFIG_ERROR);
+    CHECK_EQ_INT(ARGS(&cfg, err, "-c", path), STZ_ECONFIG);
     snprintf(want, sizeof(want),
              "%s:2: hb_timeout 3s must be shorter than hb_interval 2s (set at %s:1)", path, path);
     CHECK(strstr(err, want));
@@ -731,7 +731,7 @@ static void test_heartbeat_settings_agree(void)
     config_free(&cfg);
     /* The file's timeout against a flag's interval. */
     path = yaml("t.yaml", "# heartbeats\nhb_timeout: 500ms\n");
-    CHECK_EQ_INT(ARGS(&cfg, err, "-c", path, "--hb_interval", "500ms"), CONFIG_ERROR);
+    CHECK_EQ_INT(ARGS(&cfg, err, "-c", path, "--hb_interval", "500ms"), STZ_ECONFIG);
     snprintf(want, sizeof(want),
              "%s:2: hb_timeout 500ms must be shorter than hb_interval 500ms (set "
              "at flag -hb_interval)",
@@ -742,7 +742,7 @@ static void test_heartbeat_settings_agree(void)
     /* Edited in code: config_validate alone. */
     config_init(&cfg);
     cfg.hb_timeout_ms = cfg.hb_interval_ms;
-    CHECK_EQ_INT(config_validate(&cfg, err, sizeof(err)), -1);
+    CHECK_EQ_INT(config_validate(&cfg, err, sizeof(err)), STZ_ECONFIG);
     CHECK_EQ_STR(err, "hb_timeout 30s must be shorter than hb_interval 30s");
     config_free(&cfg);
 }

@@ -137,17 +137,17 @@ static void test_config_set(void)
     CHECK_EQ_INT(cfg.limits.max_subs, 12);
     CHECK_EQ_INT(config_set(&cfg, "discover_prefix", "my.discover", err, sizeof(err)), 0);
     CHECK_EQ_STR(cfg.discover_prefix, "my.discover");
-    CHECK_EQ_INT(config_set(&cfg, "discover_prefix", "a.*", err, sizeof(err)), -2);
-    CHECK_EQ_INT(config_set(&cfg, "discover_prefix", "", err, sizeof(err)), -2);
-    CHECK_EQ_INT(config_set(&cfg, "max_bytes", "-2", err, sizeof(err)), -2);
+    CHECK_EQ_INT(config_set(&cfg, "discover_prefix", "a.*", err, sizeof(err)), STZ_EINVAL);
+    CHECK_EQ_INT(config_set(&cfg, "discover_prefix", "", err, sizeof(err)), STZ_EINVAL);
+    CHECK_EQ_INT(config_set(&cfg, "max_bytes", "-2", err, sizeof(err)), STZ_EINVAL);
     CHECK_EQ_STR(err, "must not be negative (0 means unlimited)");
     CHECK_EQ_INT(config_validate(&cfg, err, sizeof(err)), 0);
     cfg.limits.max_msgs = -1;
-    CHECK_EQ_INT(config_validate(&cfg, err, sizeof(err)), -1);
+    CHECK_EQ_INT(config_validate(&cfg, err, sizeof(err)), STZ_ECONFIG);
     CHECK_EQ_STR(err, "max_msgs: must not be negative (0 means unlimited)");
     cfg.limits.max_msgs = 0;
     cfg.hb_fail_count = 0;
-    CHECK_EQ_INT(config_validate(&cfg, err, sizeof(err)), -1);
+    CHECK_EQ_INT(config_validate(&cfg, err, sizeof(err)), STZ_ECONFIG);
     CHECK_EQ_STR(err, "hb_fail_count: must be at least 1");
     config_free(&cfg);
 }
@@ -248,13 +248,13 @@ static void test_channel_count(void)
     const char *path = yaml("c.yaml", "store_limits: {channels: {a: {}, b: {}, c: {}}}\n");
     CHECK_EQ_INT(ARGS(&cfg, err, "-c", (char *)path, "-mc", "3"), CONFIG_OK);
     config_free(&cfg);
-    CHECK_EQ_INT(ARGS(&cfg, err, "-mc", "2", "-c", (char *)path), CONFIG_ERROR);
+    CHECK_EQ_INT(ARGS(&cfg, err, "-mc", "2", "-c", (char *)path), STZ_ECONFIG);
     CHECK_EQ_STR(err, "invalid configuration: max_channels: 3 channels are defined in "
                       "store_limits.channels, more than 2");
     config_free(&cfg);
     /* A file over its own max_channels is an error, whatever the flags say. */
     path = yaml("c.yaml", "store_limits: {max_channels: 1, channels: {a: {}, b: {}}}\n");
-    CHECK_EQ_INT(ARGS(&cfg, err, "-c", (char *)path, "-mc", "0"), CONFIG_ERROR);
+    CHECK_EQ_INT(ARGS(&cfg, err, "-c", (char *)path, "-mc", "0"), STZ_ECONFIG);
     snprintf(want, sizeof(want), "%s:1: store_limits.channels: too many channels defined", path);
     CHECK(strncmp(err, want, strlen(want)) == 0);
     config_free(&cfg);

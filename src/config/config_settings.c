@@ -1,25 +1,25 @@
-/* config: defaults, value parsers, the settings table and the YAML file loader.
- * Flags live in config_flags.c; both go through config_set so that a setting means the same
- * thing, and is checked the same way, wherever it comes from. */
+/* config_settings: what each setting is (its default, and the table of names, aliases, types and
+ * ranges), the value parsers, and setting one from its text: config_set, a store_limits.channels
+ * field, one "key: value" of the file. The file's sections (config_limits.c, config_tls.c) and the
+ * flags (config_flags.c) all set values through here, so that a setting means the same thing, and
+ * is checked the same way, wherever it comes from. */
 #include "config.h"
 #include "config_private.h"
 
+#include "err.h"
+#include "subject.h"
 #include "xalloc.h"
 
-#include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <yaml.h>
 
 #define KIB 1024LL
 #define MIB (1024LL * KIB)
 #define GIB (1024LL * MIB)
 
-/* A config file is a handful of lines; anything this big is a mistake (or not a config file). */
-#define MAX_FILE_SIZE (16 * MIB)
+/* ---- defaults ---- */
 
 void config_init(config_t *cfg)
 {
@@ -63,7 +63,9 @@ void config_free(config_t *cfg)
     free(cfg->cluster_id);
     free(cfg->dir);
     free(cfg->discover_prefix);
-    config_free_channel_limits(cfg);
+    for (size_t i = 0; i < cfg->nchannel_limits; i++)
+        free(cfg->channel_limits[i].pattern);
+    free(cfg->channel_limits);
     free(cfg->user);
     free(cfg->pass);
     free(cfg->token);
@@ -90,10 +92,10 @@ static int parse_digits(const char **sp, uint64_t *out)
 {
     const char *s = *sp;
     uint64_t v = 0;
-    if (!is_digit(*s)) return -1;
+    if (!is_digit(*s)) return STZ_EINVAL;
     for (; is_digit(*s); s++) {
         unsigned d = (unsigned)(*s - '0');
-        if (v > ((uint64_t)INT64_MAX - d) / 10) return -1;
+        if (v > ((uint64_t)INT64_MAX - d) / 10) return STZ_EINVAL;
         v = v * 10 + d;
     }
     *sp = s;
@@ -107,7 +109,7 @@ static int parse_int64(const char *s, int64_t *out)
     bool neg = false;
     uint64_t v;
     if (*s == '+' || *s == '-') neg = *s++ == '-';
-    if (parse_digits(&s, &v) < 0 || *s) return -1;
+    if (parse_digits(&s, &v) < 0 || *s) return STZ_EINVAL;
     *out = neg ? -(int64_t)v : (int64_t)v;
     return 0;
 }
@@ -120,18 +122,18 @@ int config_parse_size(const char *s, int64_t *out)
     } units[] = {{"", 1},     {"b", 1},     {"k", KIB}, {"kb", KIB}, {"kib", KIB}, {"m", MIB},
                  {"mb", MIB}, {"mib", MIB}, {"g", GIB}, {"gb", GIB}, {"gib", GIB}};
     uint64_t v;
-    if (!s || parse_digits(&s, &v) < 0) return -1;
+    if (!s || parse_digits(&s, &v) < 0) return STZ_EINVAL;
     const char *num_end = s;
     while (*s == ' ') /* "1 MB" reads as well as "1MB", but "1 " is not a size */
         s++;
-    if (s != num_end && !*s) return -1;
+    if (s != num_end && !*s) return STZ_EINVAL;
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         if (strcasecmp(s, units[i].suffix) != 0) continue;
-        if (v > (uint64_t)(INT64_MAX / units[i].mult)) return -1;
+        if (v > (uint64_t)(INT64_MAX / units[i].mult)) return STZ_EINVAL;
         *out = (int64_t)v * units[i].mult;
         return 0;
     }
-    return -1;
+    return STZ_EINVAL;
 }
 
 /* Go's time.ParseDuration units, in nanoseconds. */
@@ -156,13 +158,13 @@ static int64_t duration_unit(const char *u, size_t n)
 int config_parse_duration_ms(const char *s, int64_t *out)
 {
     uint64_t v;
-    if (!s || !*s) return -1;
-    if (*s == '+' && !*++s) return -1;
+    if (!s || !*s) return STZ_EINVAL;
+    if (*s == '+' && !*++s) return STZ_EINVAL;
 
     /* A plain integer is seconds, as in nats-server's config files. */
     const char *p = s;
     if (parse_digits(&p, &v) == 0 && *p == '\0') {
-        if (v > (uint64_t)(INT64_MAX / 1000)) return -1;
+        if (v > (uint64_t)(INT64_MAX / 1000)) return STZ_EINVAL;
         *out = (int64_t)v * 1000;
         return 0;
     }
@@ -173,7 +175,7 @@ int config_parse_duration_ms(const char *s, int64_t *out)
         uint64_t whole = 0, frac = 0;
         double scale = 1;
         bool have_whole = parse_digits(&s, &whole) == 0, have_frac = false;
-        if (!have_whole && is_digit(*s)) return -1; /* digits, but too many */
+        if (!have_whole && is_digit(*s)) return STZ_EINVAL; /* digits, but too many */
         if (*s == '.') {
             s++;
             for (; is_digit(*s); s++) {
@@ -185,16 +187,16 @@ int config_parse_duration_ms(const char *s, int64_t *out)
                 }
             }
         }
-        if (!have_whole && !have_frac) return -1;
+        if (!have_whole && !have_frac) return STZ_EINVAL;
         const char *u = s;
         while (*s && *s != '.' && !is_digit(*s))
             s++;
         int64_t unit = duration_unit(u, (size_t)(s - u));
-        if (!unit) return -1; /* missing or unknown unit */
-        if (whole > (uint64_t)(INT64_MAX / unit)) return -1;
+        if (!unit) return STZ_EINVAL; /* missing or unknown unit */
+        if (whole > (uint64_t)(INT64_MAX / unit)) return STZ_EINVAL;
         uint64_t ns = whole * (uint64_t)unit;
         if (have_frac) ns += (uint64_t)((double)frac * ((double)unit / scale));
-        if (ns > (uint64_t)INT64_MAX - total_ns) return -1;
+        if (ns > (uint64_t)INT64_MAX - total_ns) return STZ_EINVAL;
         total_ns += ns;
     }
     int64_t ms = (int64_t)((total_ns + 500000) / 1000000);
@@ -208,12 +210,12 @@ int config_parse_bool(const char *s, bool *out)
 {
     static const char *const yes[] = {"true", "yes", "on", "1", "t", "y"};
     static const char *const no[] = {"false", "no", "off", "0", "f", "n"};
-    if (!s) return -1;
+    if (!s) return STZ_EINVAL;
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
         if (strcasecmp(s, yes[i]) == 0) return *out = true, 0;
         if (strcasecmp(s, no[i]) == 0) return *out = false, 0;
     }
-    return -1;
+    return STZ_EINVAL;
 }
 
 static int parse_store(const char *s, config_store_t *out)
@@ -226,20 +228,7 @@ static int parse_store(const char *s, config_store_t *out)
         *out = CONFIG_STORE_MEMORY;
         return 0;
     }
-    return -1;
-}
-
-/* The cluster ID becomes a token of NSS's subjects (_STAN.discover.<id>), so it must be a valid
- * literal subject, as NSS checks: no wildcards, no empty tokens, no whitespace. */
-static bool valid_subject(const char *s)
-{
-    if (!*s || *s == '.') return false;
-    for (const char *p = s; *p; p++) {
-        if (*p == '.' && (p[1] == '.' || p[1] == '\0')) return false;
-        if (*p == '*' || *p == '>' || *p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-            return false;
-    }
-    return true;
+    return STZ_EINVAL;
 }
 
 /* ---- the settings table ---- */
@@ -342,20 +331,7 @@ static const struct key *find_key(const char *name)
     return NULL;
 }
 
-static int failf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int failf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-static void fmt_size(char *buf, size_t len, int64_t v)
+void config_fmt_size(char *buf, size_t len, int64_t v)
 {
     if (v >= GIB && v % GIB == 0)
         snprintf(buf, len, "%lldGB", (long long)(v / GIB));
@@ -371,18 +347,19 @@ static void fmt_size(char *buf, size_t len, int64_t v)
 static int range_fail(const struct key *k, char *err, size_t errlen)
 {
     char lo[32], hi[32];
-    if (is_store_limit(k)) return failf(err, errlen, "must not be negative (0 means unlimited)");
-    if (k->type == K_DUR) return failf(err, errlen, "must be at least 1ms");
+    if (is_store_limit(k))
+        return config_failf(err, errlen, "must not be negative (0 means unlimited)");
+    if (k->type == K_DUR) return config_failf(err, errlen, "must be at least 1ms");
     if (k->type == K_SIZE) {
-        fmt_size(lo, sizeof(lo), k->min);
-        fmt_size(hi, sizeof(hi), k->max);
+        config_fmt_size(lo, sizeof(lo), k->min);
+        config_fmt_size(hi, sizeof(hi), k->max);
     } else {
         snprintf(lo, sizeof(lo), "%lld", (long long)k->min);
         snprintf(hi, sizeof(hi), "%lld", (long long)k->max);
     }
     if (k->max == INT64_MAX || k->max == INT_MAX || k->max == INT32_MAX)
-        return failf(err, errlen, "must be at least %s", lo);
-    return failf(err, errlen, "must be between %s and %s", lo, hi);
+        return config_failf(err, errlen, "must be at least %s", lo);
+    return config_failf(err, errlen, "must be between %s and %s", lo, hi);
 }
 
 /* What a value of a number-like type must look like, for messages. */
@@ -415,7 +392,7 @@ static int parse_number(const struct key *k, const char *s, int64_t *n, char *er
         rc = parse_int64(s, n);
         break;
     }
-    return rc < 0 ? failf(err, errlen, "%s", number_form(k)) : 0;
+    return rc < 0 ? config_failf(err, errlen, "%s", number_form(k)) : 0;
 }
 
 static int set_number(char *base, const struct key *k, const char *value, char *err, size_t errlen)
@@ -423,7 +400,8 @@ static int set_number(char *base, const struct key *k, const char *value, char *
     int64_t n;
     /* "-1s" is not a duration at all; say what is wrong with it rather than that. */
     if (is_store_limit(k) && *value == '-') return range_fail(k, err, errlen);
-    if (parse_number(k, value, &n, err, errlen) < 0) return -1;
+    int rc = parse_number(k, value, &n, err, errlen);
+    if (rc < 0) return rc;
     if (n < k->min || n > k->max) return range_fail(k, err, errlen);
     if (k->type == K_INT)
         *(int *)base = (int)n;
@@ -437,7 +415,7 @@ static int set_value(config_t *cfg, const struct key *k, const char *value, char
 {
     char *base = (char *)cfg + k->off;
     if (!value) {
-        if (k->type != K_OPTSTR) return failf(err, errlen, "missing value");
+        if (k->type != K_OPTSTR) return config_failf(err, errlen, "missing value");
         free(*(char **)base);
         *(char **)base = NULL;
         return 0;
@@ -446,10 +424,10 @@ static int set_value(config_t *cfg, const struct key *k, const char *value, char
     case K_STR:
     case K_ID:
     case K_OPTSTR:
-        if (k->type != K_OPTSTR && !*value) return failf(err, errlen, "must not be empty");
-        if (k->type == K_ID && !valid_subject(value))
-            return failf(err, errlen,
-                         "must be a valid subject (no spaces, wildcards or empty tokens)");
+        if (k->type != K_OPTSTR && !*value) return config_failf(err, errlen, "must not be empty");
+        if (k->type == K_ID && !subject_valid_name(value, strlen(value)))
+            return config_failf(err, errlen,
+                                "must be a valid subject (no spaces, wildcards or empty tokens)");
         free(*(char **)base);
         *(char **)base = *value ? xstrdup(value) : NULL;
         return 0;
@@ -460,24 +438,24 @@ static int set_value(config_t *cfg, const struct key *k, const char *value, char
         return set_number(base, k, value, err, errlen);
     case K_BOOL:
         if (config_parse_bool(value, (bool *)base) < 0)
-            return failf(err, errlen, "not a boolean (true or false)");
+            return config_failf(err, errlen, "not a boolean (true or false)");
         return 0;
     case K_STORE:
         if (parse_store(value, (config_store_t *)base) < 0)
-            return failf(err, errlen, "unknown store type (want LMDB, FILE or MEMORY)");
+            return config_failf(err, errlen, "unknown store type (want LMDB, FILE or MEMORY)");
         return 0;
     }
-    return failf(err, errlen, "internal error: bad setting type");
+    return config_failf(err, errlen, "internal error: bad setting type");
 }
 
 int config_set(config_t *cfg, const char *key, const char *value, char *err, size_t errlen)
 {
     const struct key *k = find_key(key);
     if (!k) {
-        failf(err, errlen, "unknown setting");
-        return -1;
+        config_failf(err, errlen, "unknown setting");
+        return STZ_ENOENT;
     }
-    int rc = set_value(cfg, k, value, err, errlen) < 0 ? -2 : 0;
+    int rc = set_value(cfg, k, value, err, errlen) < 0 ? STZ_EINVAL : 0;
     if (rc == 0 && k->off == OFF(store)) cfg->store_set = true;
     if (rc == 0 && k->off == OFF(dir)) cfg->dir_set = true;
     return rc;
@@ -494,8 +472,8 @@ int config_set_channel_limit(config_limits_t *lim, const char *key, const char *
 {
     const struct key *k = find_key(key);
     if (!config_is_channel_limit(key)) {
-        failf(err, errlen, "unknown limit");
-        return -1;
+        config_failf(err, errlen, "unknown limit");
+        return STZ_ENOENT;
     }
     /* The sign is taken off first so that every form of a negative value ("-1", "-1MB", "-1s")
      * reads as unlimited; a second sign is not a number. */
@@ -503,14 +481,14 @@ int config_set_channel_limit(config_limits_t *lim, const char *key, const char *
     const char *s = value + neg;
     int64_t n;
     if ((neg && (*s == '-' || *s == '+')) || parse_number(k, s, &n, err, errlen) < 0 || n < 0) {
-        failf(err, errlen, "%s", number_form(k));
-        return -2;
+        config_failf(err, errlen, "%s", number_form(k));
+        return STZ_EINVAL;
     }
     *(int64_t *)((char *)lim + (k->off - OFF(limits))) = neg ? -n : n;
     return 0;
 }
 
-int config_validate(const config_t *cfg, char *err, size_t errlen)
+int config_validate_settings(const config_t *cfg, char *err, size_t errlen)
 {
     char why[128];
     for (size_t i = 0; i < NKEYS; i++) {
@@ -522,16 +500,16 @@ int config_validate(const config_t *cfg, char *err, size_t errlen)
         case K_STR:
         case K_ID:
             s = *(char *const *)base;
-            if (!s || !*s) return failf(err, errlen, "%s: must not be empty", k->name);
-            if (k->type == K_ID && !valid_subject(s))
-                return failf(err, errlen, "%s: must be a valid subject", k->name);
+            if (!s || !*s) return config_failf(err, errlen, "%s: must not be empty", k->name);
+            if (k->type == K_ID && !subject_valid_name(s, strlen(s)))
+                return config_failf(err, errlen, "%s: must be a valid subject", k->name);
             continue;
         case K_OPTSTR:
         case K_BOOL:
             continue;
         case K_STORE:
             if (cfg->store != CONFIG_STORE_LMDB && cfg->store != CONFIG_STORE_MEMORY)
-                return failf(err, errlen, "%s: unknown store type", k->name);
+                return config_failf(err, errlen, "%s: unknown store type", k->name);
             continue;
         case K_INT:
             n = *(const int *)base;
@@ -544,118 +522,10 @@ int config_validate(const config_t *cfg, char *err, size_t errlen)
         }
         if (n < k->min || n > k->max) {
             range_fail(k, why, sizeof(why));
-            return failf(err, errlen, "%s: %s", k->name, why);
+            return config_failf(err, errlen, "%s: %s", k->name, why);
         }
     }
-    if (config_check_heartbeats(cfg, err, errlen) < 0) return -1;
-    if (config_validate_tls(cfg, err, errlen) < 0) return -1;
-    return config_validate_channel_limits(cfg, err, errlen);
-}
-
-/* ---- the YAML file ---- */
-
-/* Keys and values are quoted back in messages; keep them short and printable. */
-const char *config_printable(char *out, size_t outlen, const char *s)
-{
-    size_t n = 0, max = outlen - 4; /* room for "..." and the NUL */
-    for (; *s && n < max; s++)
-        out[n++] = ((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s;
-    if (*s)
-        memcpy(out + n, "...", 4);
-    else
-        out[n] = '\0';
-    return out;
-}
-
-int config_line_of(const yaml_mark_t *m)
-{
-    return (int)m->line + 1;
-}
-
-static int syntax_error(struct config_loader *l)
-{
-    yaml_parser_t *p = &l->parser;
-    if (p->error == YAML_MEMORY_ERROR)
-        return failf(l->err, l->errlen, "%s: out of memory", l->path);
-    int line = config_line_of(&p->problem_mark);
-    if (p->error == YAML_READER_ERROR) {
-        /* Reader errors (bad encoding, control characters) carry a byte offset, no mark. */
-        line = 1;
-        for (size_t i = 0; i < p->problem_offset && i < l->len; i++)
-            line += l->buf[i] == '\n';
-    } else if (p->context && p->context_mark.line < p->problem_mark.line &&
-               (strstr(p->context, "simple key") || strstr(p->context, "quoted scalar"))) {
-        /* A key missing its ':', or a quote never closed, is only noticed on a later line; the
-         * line where the key or the quote starts is the one to fix. */
-        line = config_line_of(&p->context_mark);
-    }
-    const char *problem = p->problem ? p->problem : "unknown error";
-    if (p->context)
-        return failf(l->err, l->errlen, "%s:%d: YAML syntax error: %s (%s)", l->path, line, problem,
-                     p->context);
-    return failf(l->err, l->errlen, "%s:%d: YAML syntax error: %s", l->path, line, problem);
-}
-
-int config_next_event(struct config_loader *l, yaml_event_t *ev)
-{
-    if (!yaml_parser_parse(&l->parser, ev)) return syntax_error(l);
     return 0;
-}
-
-bool config_is_null(const yaml_event_t *ev)
-{
-    static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
-    if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return false;
-    for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
-        if (strcmp((const char *)ev->data.scalar.value, nulls[i]) == 0) return true;
-    return false;
-}
-
-bool config_has_nul(const yaml_event_t *ev)
-{
-    return strlen((const char *)ev->data.scalar.value) != ev->data.scalar.length;
-}
-
-const char *config_node_kind(yaml_event_type_t t)
-{
-    switch (t) {
-    case YAML_SEQUENCE_START_EVENT:
-        return "a list";
-    case YAML_MAPPING_START_EVENT:
-        return "a mapping";
-    case YAML_ALIAS_EVENT:
-        return "an alias (aliases are not supported)";
-    default:
-        return "a single value";
-    }
-}
-
-int config_loader_fail(struct config_loader *l, int line, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return failf(l->err, l->errlen, "%s:%d: %s", l->path, line, msg);
-}
-
-int config_load_value(struct config_loader *l, const char *kname, yaml_event_t *vev,
-                      const char **value)
-{
-    if (config_next_event(l, vev) < 0) return -1;
-    int line = config_line_of(&vev->start_mark), rc;
-    if (vev->type != YAML_SCALAR_EVENT) {
-        rc = config_loader_fail(l, line, "\"%s\" takes a single value, not %s", kname,
-                                config_node_kind(vev->type));
-    } else if (config_has_nul(vev)) {
-        rc = config_loader_fail(l, line, "value of \"%s\" contains a NUL byte", kname);
-    } else {
-        *value = config_is_null(vev) ? NULL : (const char *)vev->data.scalar.value;
-        return 0;
-    }
-    yaml_event_delete(vev);
-    return rc;
 }
 
 /* The key of a setting in section sec, or NULL with l->err set. */
@@ -688,13 +558,14 @@ int config_load_pair(struct config_loader *l, config_t *cfg, const yaml_event_t 
 {
     char kname[64], vtext[64], why[128];
     const struct key *k = section_key(l, kev, sec);
-    if (!k) return -1;
+    if (!k) return STZ_ECONFIG;
     config_printable(kname, sizeof(kname), (const char *)kev->data.scalar.value);
 
     yaml_event_t vev;
     const char *v;
-    if (config_load_value(l, kname, &vev, &v) < 0) return -1;
-    int vline = config_line_of(&vev.start_mark), rc = 0;
+    int rc = config_load_value(l, kname, &vev, &v);
+    if (rc < 0) return rc;
+    int vline = config_line_of(&vev.start_mark);
     if (set_value(cfg, k, v, why, sizeof(why)) == 0) {
         config_note_origin(cfg, k->name, l->path, vline);
     } else {
@@ -705,116 +576,5 @@ int config_load_pair(struct config_loader *l, config_t *cfg, const yaml_event_t 
                                     config_printable(vtext, sizeof(vtext), v), kname, why);
     }
     yaml_event_delete(&vev);
-    return rc;
-}
-
-static bool is_store_limits(const yaml_event_t *kev)
-{
-    if (kev->type != YAML_SCALAR_EVENT) return false;
-    const char *name = (const char *)kev->data.scalar.value;
-    return strcasecmp(name, "store_limits") == 0 || strcasecmp(name, "limits") == 0;
-}
-
-/* The top-level node; its first event is already read. Values that are mappings or lists are
- * rejected on their first event, except store_limits, whose own loader bounds its nesting. */
-static int load_root(struct config_loader *l, config_t *cfg, const yaml_event_t *root)
-{
-    int line = config_line_of(&root->start_mark);
-    if (root->type == YAML_SCALAR_EVENT && config_is_null(root)) return 0; /* "---" alone */
-    if (root->type != YAML_MAPPING_START_EVENT)
-        return config_loader_fail(
-            l, line, "the top level must be a mapping of settings (key: value), not %s",
-            config_node_kind(root->type));
-    for (;;) {
-        yaml_event_t kev;
-        if (config_next_event(l, &kev) < 0) return -1;
-        if (kev.type == YAML_MAPPING_END_EVENT) {
-            yaml_event_delete(&kev);
-            return 0;
-        }
-        int rc = is_store_limits(&kev)         ? config_load_store_limits(l, cfg, &kev)
-                 : config_is_tls_section(&kev) ? config_load_tls(l, cfg, &kev)
-                                               : config_load_pair(l, cfg, &kev, CONFIG_SEC_TOP);
-        yaml_event_delete(&kev);
-        if (rc < 0) return -1;
-    }
-}
-
-/* Walks the event stream: at most one document whose root is a mapping. */
-static int load_stream(struct config_loader *l, config_t *cfg)
-{
-    yaml_event_t ev;
-    int rc = 0;
-    bool seen_doc = false;
-    for (;;) {
-        if (config_next_event(l, &ev) < 0) return -1;
-        switch (ev.type) {
-        case YAML_STREAM_END_EVENT:
-            yaml_event_delete(&ev);
-            return 0;
-        case YAML_DOCUMENT_START_EVENT:
-            if (seen_doc)
-                rc = failf(l->err, l->errlen, "%s:%d: only one YAML document is allowed", l->path,
-                           config_line_of(&ev.start_mark));
-            seen_doc = true;
-            yaml_event_delete(&ev);
-            if (rc < 0 || config_next_event(l, &ev) < 0) return -1;
-            rc = load_root(l, cfg, &ev);
-            break;
-        default: /* STREAM_START, DOCUMENT_END */
-            break;
-        }
-        yaml_event_delete(&ev);
-        if (rc < 0) return -1;
-    }
-}
-
-static int read_file(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return failf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 4096, len = 0;
-    char *buf = xmalloc(cap);
-    for (;;) {
-        if (len == cap) {
-            if (cap >= MAX_FILE_SIZE) {
-                free(buf);
-                fclose(fp);
-                return failf(err, errlen, "%s: too large for a config file", path);
-            }
-            cap *= 2;
-            buf = xrealloc(buf, cap);
-        }
-        size_t n = fread(buf + len, 1, cap - len, fp);
-        len += n;
-        if (n == 0) break;
-    }
-    if (ferror(fp)) {
-        int e = errno;
-        free(buf);
-        fclose(fp);
-        return failf(err, errlen, "%s: cannot read: %s", path, strerror(e));
-    }
-    fclose(fp);
-    *out = buf;
-    *outlen = len;
-    return 0;
-}
-
-int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen)
-{
-    struct config_loader l = {.path = path, .err = err, .errlen = errlen};
-    char *buf = NULL;
-    if (read_file(path, &buf, &l.len, err, errlen) < 0) return -1;
-    l.buf = buf;
-    if (!yaml_parser_initialize(&l.parser)) {
-        free(buf);
-        return failf(err, errlen, "%s: out of memory", path);
-    }
-    yaml_parser_set_input_string(&l.parser, (const unsigned char *)buf, l.len);
-    int rc = load_stream(&l, cfg);
-    if (rc == 0) rc = config_check_channel_count(&l, cfg);
-    yaml_parser_delete(&l.parser);
-    free(buf);
     return rc;
 }

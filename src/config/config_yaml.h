@@ -1,0 +1,53 @@
+/* config_yaml.h: the bottom layer of the config module, which every other file of it stands on
+ * and which calls none of them: the error sentence in a caller's buffer, and the YAML loader's
+ * primitives (the file, its events, their lines, one scalar value). Not a public API.
+ *
+ * Errors are err.h's codes; what went wrong, for a person, is in the loader's (or the caller's)
+ * buffer: "path:line: ..." for anything found in the file. */
+#ifndef STANZA_CONFIG_YAML_H
+#define STANZA_CONFIG_YAML_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <yaml.h>
+
+/* Formats the message into err (when err is not NULL); returns STZ_ECONFIG. */
+int config_failf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The state of one config_load_file. */
+struct config_loader {
+    yaml_parser_t parser;
+    const char *path;
+    char *buf; /* the whole file */
+    size_t len;
+    char *err;
+    size_t errlen;
+};
+
+/* Reads path and sets up the parser over it. Returns 0, or with "path: ..." in err: -errno when
+ * the file cannot be read, STZ_E2BIG for one too large to be a config file, STZ_ENOMEM. */
+int config_loader_open(struct config_loader *l, const char *path, char *err, size_t errlen);
+void config_loader_close(struct config_loader *l);
+
+/* Formats "path:line: ..." into l->err; returns STZ_ECONFIG. */
+int config_loader_fail(struct config_loader *l, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The next event; STZ_ECONFIG on a syntax error (or no memory), with l->err set. */
+int config_next_event(struct config_loader *l, yaml_event_t *ev);
+int config_line_of(const yaml_mark_t *m);
+const char *config_printable(char *out, size_t outlen, const char *s); /* for quoting in errors */
+const char *config_node_kind(yaml_event_type_t t);                     /* "a list", ... */
+bool config_is_null(const yaml_event_t *ev);                           /* a plain ~, null or "" */
+bool config_has_nul(const yaml_event_t *ev);
+
+/* Reads the value of key kname, which must be one scalar. On success *value is its text, or NULL
+ * for YAML null, and the caller deletes *vev; on failure (STZ_ECONFIG) l->err is set and nothing
+ * is owned. */
+int config_load_value(struct config_loader *l, const char *kname, yaml_event_t *vev,
+                      const char **value);
+/* The same for a value that may not be null: "WHAT"KNAME" needs a value" otherwise (what is ""
+ * or a section's name and a space, e.g. "tls "). */
+int config_load_present(struct config_loader *l, const char *what, const char *kname,
+                        yaml_event_t *vev, const char **value);
+
+#endif
