@@ -5,9 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "clock.h"
 
 static FILE *log_fp;   /* NULL = stderr */
 static char *log_path; /* owned; NULL = stderr */
@@ -73,16 +74,17 @@ bool log_enabled(enum log_level level)
 void log_write(enum log_level level, const char *fmt, ...)
 {
     if (!log_enabled(level)) return;
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
+    int64_t now = clock_wall_ns();
+    time_t sec = (time_t)(now / CLOCK_NS_PER_SEC);
+    long usec = (long)(now % CLOCK_NS_PER_SEC / 1000);
     struct tm tm;
-    localtime_r(&tv.tv_sec, &tm);
+    localtime_r(&sec, &tm);
     char line[2048];
     int n;
     if (log_time)
         n = snprintf(line, sizeof line, "[%d] %04d/%02d/%02d %02d:%02d:%02d.%06ld [%s] ",
                      (int)getpid(), tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec, (long)tv.tv_usec, level_tag[level]);
+                     tm.tm_min, tm.tm_sec, usec, level_tag[level]);
     else
         n = snprintf(line, sizeof line, "[%d] [%s] ", (int)getpid(), level_tag[level]);
     va_list ap;
