@@ -36,8 +36,24 @@ void hmap_free(hmap_t *m);
 void hmap_insert(hmap_t *m, hmap_node_t *n, uint64_t h);
 /* Unlinks n, which must be in m. */
 void hmap_remove(hmap_t *m, hmap_node_t *n);
-hmap_node_t *hmap_first_with_hash(const hmap_t *m, uint64_t h);
-hmap_node_t *hmap_next_with_hash(const hmap_node_t *n, uint64_t h);
+/* Inline, as hmap_hash_bytes: a lookup is on the path of every routed message (the sublist's
+ * cache), where a call each would cost more than the walk. */
+static inline hmap_node_t *hmap_first_with_hash(const hmap_t *m, uint64_t h)
+{
+    if (!m->nbuckets) return NULL;
+    hmap_node_t *n = m->buckets[h & (m->nbuckets - 1)];
+    while (n && n->hash != h)
+        n = n->next;
+    return n;
+}
+
+static inline hmap_node_t *hmap_next_with_hash(const hmap_node_t *n, uint64_t h)
+{
+    hmap_node_t *e = n->next;
+    while (e && e->hash != h)
+        e = e->next;
+    return e;
+}
 
 /* Every item, in no particular order:
  *     for (n = hmap_first(m, &it); n; n = hmap_next(m, &it, n))
@@ -52,7 +68,14 @@ static inline size_t hmap_count(const hmap_t *m)
 }
 
 /* FNV-1a: keys here are short (subjects, names, sids), where a byte loop is as fast as anything. */
-uint64_t hmap_hash_bytes(const void *p, size_t n);
+static inline uint64_t hmap_hash_bytes(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ s[i]) * 1099511628211ull;
+    return h;
+}
 /* A 64-bit mix (sequences, ids), so that consecutive keys spread over the buckets. */
 uint64_t hmap_hash_u64(uint64_t x);
 

@@ -58,23 +58,6 @@ void hmap_remove(hmap_t *m, hmap_node_t *n)
     m->count--;
 }
 
-hmap_node_t *hmap_first_with_hash(const hmap_t *m, uint64_t h)
-{
-    if (!m->nbuckets) return NULL;
-    hmap_node_t *n = m->buckets[h & (m->nbuckets - 1)];
-    while (n && n->hash != h)
-        n = n->next;
-    return n;
-}
-
-hmap_node_t *hmap_next_with_hash(const hmap_node_t *n, uint64_t h)
-{
-    hmap_node_t *e = n->next;
-    while (e && e->hash != h)
-        e = e->next;
-    return e;
-}
-
 hmap_node_t *hmap_first(const hmap_t *m, size_t *it)
 {
     for (*it = 0; *it < m->nbuckets; (*it)++)
@@ -88,15 +71,6 @@ hmap_node_t *hmap_next(const hmap_t *m, size_t *it, const hmap_node_t *n)
     for ((*it)++; *it < m->nbuckets; (*it)++)
         if (m->buckets[*it]) return m->buckets[*it];
     return NULL;
-}
-
-uint64_t hmap_hash_bytes(const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ s[i]) * 1099511628211ull;
-    return h;
 }
 
 uint64_t hmap_hash_u64(uint64_t x)

@@ -15,201 +15,114 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
+#include "hmap.h"
+#include "list.h"
 #include "subject.h"
 #include "xalloc.h"
 
-/* Bounds memory for servers publishing on many distinct subjects; beyond it one entry is evicted
- * per new entry, so the cache never has to be rebuilt from empty. */
+/* Bounds memory for servers publishing on many distinct subjects; beyond it the oldest entry is
+ * evicted per new entry, so the cache never has to be rebuilt from empty. */
 #define CACHE_MAX 4096
 
-/* ---- hashing ------------------------------------------------------------------------------ */
+/* ---- keyed entries: the trie's levels, queue groups and the cache are hmaps of these -------- */
 
-static uint64_t hash_bytes(const char *s, size_t len)
-{
-    /* FNV-1a: subjects are short, so a simple byte loop is as fast as anything fancier. */
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
-static uint64_t hash_ptr(const void *p)
-{
-    /* Pointers share low zero bits and high prefixes; a 64-bit finalizer spreads them. */
-    uint64_t x = (uint64_t)(uintptr_t)p;
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    return x;
-}
-
-/* ---- smap: open-addressing map from byte slices to non-NULL values ------------------------ */
-
-/* Keys are not copied: each key points into the memory of its value (a node's token, a queue
- * group's name, a result's subject), which lives exactly as long as the entry. Linear probing
- * with backward-shift deletion keeps lookups tombstone-free. */
-typedef struct smap_slot {
-    uint64_t hash;
+/* An entry keyed by a byte string that lives in the entry's own memory (a node's token, a queue
+ * group's name, a cached result's subject), so keys are never copied. */
+typedef struct kentry {
+    hmap_node_t node;
     const char *key;
     size_t klen;
-    void *val; /* NULL marks an empty slot */
-} smap_slot_t;
+} kentry_t;
 
-typedef struct smap {
-    smap_slot_t *slots;
-    size_t cap; /* 0 or a power of two */
-    size_t count;
-} smap_t;
-
-static void smap_free(smap_t *m)
+static kentry_t *kfind_h(const hmap_t *m, const char *key, size_t klen, uint64_t h)
 {
-    free(m->slots);
-    m->slots = NULL;
-    m->cap = m->count = 0;
-}
-
-static size_t smap_find(const smap_t *m, const char *key, size_t klen, uint64_t h)
-{
-    size_t mask = m->cap - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        const smap_slot_t *s = &m->slots[i];
-        if (!s->val) return i;
-        if (s->hash == h && s->klen == klen && memcmp(s->key, key, klen) == 0) return i;
+    for (hmap_node_t *n = hmap_first_with_hash(m, h); n; n = hmap_next_with_hash(n, h)) {
+        kentry_t *e = HMAP_ITEM(n, kentry_t, node);
+        if (e->klen == klen && memcmp(e->key, key, klen) == 0) return e;
     }
+    return NULL;
 }
 
-static void *smap_get_h(const smap_t *m, const char *key, size_t klen, uint64_t h)
+static kentry_t *kfind(const hmap_t *m, const char *key, size_t klen)
 {
-    if (m->count == 0) return NULL;
-    return m->slots[smap_find(m, key, klen, h)].val;
-}
-
-static void *smap_get(const smap_t *m, const char *key, size_t klen)
-{
-    return smap_get_h(m, key, klen, hash_bytes(key, klen));
-}
-
-static void smap_grow(smap_t *m)
-{
-    smap_t old = *m;
-    m->cap = old.cap ? old.cap * 2 : 4;
-    m->slots = xcalloc(m->cap, sizeof *m->slots);
-    for (size_t i = 0; i < old.cap; i++) {
-        smap_slot_t *s = &old.slots[i];
-        if (s->val) m->slots[smap_find(m, s->key, s->klen, s->hash)] = *s;
-    }
-    free(old.slots);
+    return kfind_h(m, key, klen, hmap_hash_bytes(key, klen));
 }
 
 /* The key must not be present. */
-static void smap_put_h(smap_t *m, const char *key, size_t klen, uint64_t h, void *val)
+static void kput_h(hmap_t *m, kentry_t *e, const char *key, size_t klen, uint64_t h)
 {
-    if ((m->count + 1) * 4 > m->cap * 3) smap_grow(m);
-    smap_slot_t *s = &m->slots[smap_find(m, key, klen, h)];
-    *s = (smap_slot_t){.hash = h, .key = key, .klen = klen, .val = val};
-    m->count++;
+    e->key = key;
+    e->klen = klen;
+    hmap_insert(m, &e->node, h);
 }
 
-static void smap_put(smap_t *m, const char *key, size_t klen, void *val)
+static void kput(hmap_t *m, kentry_t *e, const char *key, size_t klen)
 {
-    smap_put_h(m, key, klen, hash_bytes(key, klen), val);
+    kput_h(m, e, key, klen, hmap_hash_bytes(key, klen));
 }
 
-/* Backward-shift deletion: later entries of the probe run move into the hole when their home
- * slot does not lie cyclically in (hole, their slot]. */
-static void smap_remove_at(smap_t *m, size_t i)
+/* ---- member sets: the subscribers of a node or a queue group -------------------------------- */
+
+/* Sets can be large (thousands of clients on one subject), so duplicate checks and removal must
+ * not be linear scans. Items are opaque to the sublist: each member is a small entry. */
+typedef struct member {
+    hmap_node_t node;
+    void *item;
+} member_t;
+
+static uint64_t hash_item(const void *p)
 {
-    size_t mask = m->cap - 1;
-    size_t j = i;
-    m->count--;
-    for (;;) {
-        m->slots[i].val = NULL;
-        for (;;) {
-            j = (j + 1) & mask;
-            if (!m->slots[j].val) return;
-            size_t k = m->slots[j].hash & mask;
-            bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-            if (!stays) break;
-        }
-        m->slots[i] = m->slots[j];
-        i = j;
+    return hmap_hash_u64((uint64_t)(uintptr_t)p);
+}
+
+static member_t *mset_find(const hmap_t *m, const void *item)
+{
+    uint64_t h = hash_item(item);
+    for (hmap_node_t *n = hmap_first_with_hash(m, h); n; n = hmap_next_with_hash(n, h)) {
+        member_t *e = HMAP_ITEM(n, member_t, node);
+        if (e->item == item) return e;
     }
+    return NULL;
 }
 
-static bool smap_remove(smap_t *m, const char *key, size_t klen)
+static bool mset_add(hmap_t *m, void *item)
 {
-    if (m->count == 0) return false;
-    size_t i = smap_find(m, key, klen, hash_bytes(key, klen));
-    if (!m->slots[i].val) return false;
-    smap_remove_at(m, i);
+    if (mset_find(m, item)) return false;
+    member_t *e = xmalloc(sizeof *e);
+    e->item = item;
+    hmap_insert(m, &e->node, hash_item(item));
     return true;
 }
 
-/* ---- pset: open-addressing set of non-NULL pointers --------------------------------------- */
-
-/* Subscriber sets can be large (thousands of clients on one subject), so duplicate checks and
- * removal must not be linear scans. */
-typedef struct pset {
-    void **slots;
-    size_t cap;
-    size_t count;
-} pset_t;
-
-static size_t pset_find(const pset_t *s, const void *p)
+static bool mset_remove(hmap_t *m, const void *item)
 {
-    size_t mask = s->cap - 1;
-    for (size_t i = hash_ptr(p) & mask;; i = (i + 1) & mask)
-        if (!s->slots[i] || s->slots[i] == p) return i;
-}
-
-static void pset_grow(pset_t *s)
-{
-    pset_t old = *s;
-    s->cap = old.cap ? old.cap * 2 : 4;
-    s->slots = xcalloc(s->cap, sizeof *s->slots);
-    for (size_t i = 0; i < old.cap; i++)
-        if (old.slots[i]) s->slots[pset_find(s, old.slots[i])] = old.slots[i];
-    free(old.slots);
-}
-
-static bool pset_add(pset_t *s, void *p)
-{
-    if (s->count && s->slots[pset_find(s, p)]) return false;
-    if ((s->count + 1) * 4 > s->cap * 3) pset_grow(s);
-    s->slots[pset_find(s, p)] = p;
-    s->count++;
+    member_t *e = mset_find(m, item);
+    if (!e) return false;
+    hmap_remove(m, &e->node);
+    free(e);
     return true;
-}
-
-static bool pset_remove(pset_t *s, const void *p)
-{
-    if (s->count == 0) return false;
-    size_t i = pset_find(s, p);
-    if (!s->slots[i]) return false;
-    size_t mask = s->cap - 1, j = i;
-    s->count--;
-    for (;;) {
-        s->slots[i] = NULL;
-        for (;;) {
-            j = (j + 1) & mask;
-            if (!s->slots[j]) return true;
-            size_t k = hash_ptr(s->slots[j]) & mask;
-            bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-            if (!stays) break;
-        }
-        s->slots[i] = s->slots[j];
-        i = j;
-    }
 }
 
 /* Appends the members to out; returns the new end. */
-static void **pset_copy(const pset_t *s, void **out)
+static void **mset_copy(const hmap_t *m, void **out)
 {
-    for (size_t i = 0; i < s->cap; i++)
-        if (s->slots[i]) *out++ = s->slots[i];
+    size_t it;
+    for (hmap_node_t *n = hmap_first(m, &it); n; n = hmap_next(m, &it, n))
+        *out++ = HMAP_ITEM(n, member_t, node)->item;
     return out;
+}
+
+static void mset_free(hmap_t *m)
+{
+    size_t it;
+    hmap_node_t *n = hmap_first(m, &it);
+    while (n) {
+        hmap_node_t *next = hmap_next(m, &it, n);
+        free(HMAP_ITEM(n, member_t, node));
+        n = next;
+    }
+    hmap_free(m);
 }
 
 /* ---- trie --------------------------------------------------------------------------------- */
@@ -217,21 +130,22 @@ static void **pset_copy(const pset_t *s, void **out)
 typedef struct level level_t;
 
 typedef struct qgroup {
-    pset_t items;
-    size_t nlen;
-    char name[]; /* the key of the node's qgroups map */
+    kentry_t k; /* in its node's qgroups, by name */
+    hmap_t items;
+    char name[];
 } qgroup_t;
 
 typedef struct node {
+    kentry_t k;    /* in its level's nodes, by token (unused for '*' and '>') */
     level_t *next; /* NULL when nothing is subscribed below this token */
-    pset_t plain;
-    smap_t qgroups; /* queue name -> qgroup_t */
+    hmap_t plain;
+    hmap_t qgroups; /* qgroup_t by name */
     size_t tlen;
-    char token[]; /* the key of the parent level's map */
+    char token[];
 } node_t;
 
 struct level {
-    smap_t nodes; /* literal token -> node_t */
+    hmap_t nodes; /* literal token -> node_t */
     node_t *pwc;  /* '*' */
     node_t *fwc;  /* '>' */
 };
@@ -243,16 +157,23 @@ typedef struct token {
 
 /* Scratch for building one result; reused across misses so a miss allocates only the result. */
 typedef struct scratch_group {
-    const char *name;
-    size_t nlen;
+    kentry_t k; /* in sl->group_index, by queue name */
     size_t n;   /* members */
     size_t off; /* index of the first member in the result's member array */
 } scratch_group_t;
 
+/* A cached result: one allocation holding the cache's bookkeeping, the result, and after it the
+ * arrays and strings the result points to (build_result). */
+typedef struct centry {
+    kentry_t k;      /* in sl->cache, by subject */
+    list_node_t age; /* sl->cache_age: oldest first, the next to evict */
+    sublist_result_t r;
+} centry_t;
+
 struct sublist {
     level_t root;
-    smap_t cache; /* literal subject -> sublist_result_t (the cache holds one reference) */
-    size_t evict_cursor;
+    hmap_t cache;          /* literal subject -> centry_t (the cache holds one reference) */
+    list_node_t cache_age; /* the same entries, oldest first */
     sublist_stats_t stats;
 
     /* Scratch vectors, grown on demand and kept. */
@@ -265,7 +186,7 @@ struct sublist {
     size_t nmatched, matched_cap;
     scratch_group_t *groups;
     size_t ngroups, groups_cap;
-    smap_t group_index; /* queue name -> index + 1 into groups */
+    hmap_t group_index; /* queue name -> scratch_group_t, during one build */
 };
 
 static bool is_pwc(const token_t *t)
@@ -305,6 +226,18 @@ static node_t *node_new(const char *tok, size_t tlen)
     return n;
 }
 
+static node_t *level_find(const level_t *l, const char *tok, size_t len)
+{
+    kentry_t *e = kfind(&l->nodes, tok, len);
+    return e ? HMAP_ITEM(e, node_t, k) : NULL;
+}
+
+static qgroup_t *qgroup_find(const node_t *n, const char *name, size_t len)
+{
+    kentry_t *e = kfind(&n->qgroups, name, len);
+    return e ? HMAP_ITEM(e, qgroup_t, k) : NULL;
+}
+
 static void level_free(level_t *l);
 
 static void node_free(node_t *n)
@@ -314,23 +247,31 @@ static void node_free(node_t *n)
         level_free(n->next);
         free(n->next);
     }
-    free(n->plain.slots);
-    for (size_t i = 0; i < n->qgroups.cap; i++) {
-        qgroup_t *g = n->qgroups.slots[i].val;
-        if (!g) continue;
-        free(g->items.slots);
+    mset_free(&n->plain);
+    size_t it;
+    hmap_node_t *e = hmap_first(&n->qgroups, &it);
+    while (e) {
+        hmap_node_t *next = hmap_next(&n->qgroups, &it, e);
+        qgroup_t *g = HMAP_ITEM(e, qgroup_t, k.node);
+        mset_free(&g->items);
         free(g);
+        e = next;
     }
-    smap_free(&n->qgroups);
+    hmap_free(&n->qgroups);
     free(n);
 }
 
 /* Frees what the level owns, not the level itself (the root is embedded). */
 static void level_free(level_t *l)
 {
-    for (size_t i = 0; i < l->nodes.cap; i++)
-        node_free(l->nodes.slots[i].val);
-    smap_free(&l->nodes);
+    size_t it;
+    hmap_node_t *e = hmap_first(&l->nodes, &it);
+    while (e) {
+        hmap_node_t *next = hmap_next(&l->nodes, &it, e);
+        node_free(HMAP_ITEM(e, node_t, k.node));
+        e = next;
+    }
+    hmap_free(&l->nodes);
     node_free(l->pwc);
     node_free(l->fwc);
     l->pwc = l->fwc = NULL;
@@ -338,12 +279,12 @@ static void level_free(level_t *l)
 
 static bool node_empty(const node_t *n)
 {
-    return n->plain.count == 0 && n->qgroups.count == 0 && !n->next;
+    return hmap_count(&n->plain) == 0 && hmap_count(&n->qgroups) == 0 && !n->next;
 }
 
 static bool level_empty(const level_t *l)
 {
-    return l->nodes.count == 0 && !l->pwc && !l->fwc;
+    return hmap_count(&l->nodes) == 0 && !l->pwc && !l->fwc;
 }
 
 /* ---- results ------------------------------------------------------------------------------ */
@@ -353,7 +294,7 @@ static bool level_empty(const level_t *l)
  * last reference is a single free, and the cache key lives exactly as long as the entry. */
 static void result_unref(sublist_result_t *r)
 {
-    if (r && --r->refs_ == 0) free(r);
+    if (r && --r->refs_ == 0) free(HMAP_ITEM(r, centry_t, r));
 }
 
 void sublist_result_release(sublist_result_t *r)
@@ -363,7 +304,7 @@ void sublist_result_release(sublist_result_t *r)
 
 static void add_node(sublist_t *sl, node_t *n)
 {
-    if (n->plain.count == 0 && n->qgroups.count == 0) return;
+    if (hmap_count(&n->plain) == 0 && hmap_count(&n->qgroups) == 0) return;
     if (sl->nmatched == sl->matched_cap) {
         sl->matched_cap = sl->matched_cap ? sl->matched_cap * 2 : 16;
         sl->matched = xrealloc(sl->matched, sl->matched_cap * sizeof *sl->matched);
@@ -381,7 +322,7 @@ static void match_level(sublist_t *sl, level_t *l, const token_t *toks, size_t n
         if (l->fwc) add_node(sl, l->fwc);
         pwc = l->pwc;
         if (pwc && pwc->next) match_level(sl, pwc->next, toks + i + 1, ntoks - i - 1);
-        n = smap_get(&l->nodes, toks[i].s, toks[i].len);
+        n = level_find(l, toks[i].s, toks[i].len);
         l = n ? n->next : NULL;
     }
     /* Only the nodes of the last level consumed hold subscriptions for the full subject. */
@@ -389,41 +330,40 @@ static void match_level(sublist_t *sl, level_t *l, const token_t *toks, size_t n
     if (pwc) add_node(sl, pwc);
 }
 
+/* The scratch group for a queue name, made on first sight (gather gave groups the room). */
 static scratch_group_t *group_for(sublist_t *sl, const char *name, size_t nlen)
 {
-    uintptr_t idx = (uintptr_t)smap_get(&sl->group_index, name, nlen);
-    if (idx) return &sl->groups[idx - 1];
-    if (sl->ngroups == sl->groups_cap) {
-        sl->groups_cap = sl->groups_cap ? sl->groups_cap * 2 : 8;
-        sl->groups = xrealloc(sl->groups, sl->groups_cap * sizeof *sl->groups);
-    }
+    kentry_t *e = kfind(&sl->group_index, name, nlen);
+    if (e) return HMAP_ITEM(e, scratch_group_t, k);
     scratch_group_t *g = &sl->groups[sl->ngroups++];
-    *g = (scratch_group_t){.name = name, .nlen = nlen};
-    smap_put(&sl->group_index, name, nlen, (void *)(uintptr_t)sl->ngroups);
+    *g = (scratch_group_t){.n = 0};
+    kput(&sl->group_index, &g->k, name, nlen);
     return g;
 }
 
-/* Builds the snapshot for the nodes collected in sl->matched. Queue groups of the same name in
- * different nodes are merged into one group. */
-static sublist_result_t *build_result(sublist_t *sl, const char *subject, size_t len,
-                                      const char **key)
+/* Counts what the nodes in sl->matched hold, merging queue groups of the same name in different
+ * nodes into one scratch group each, and places each group's members in the member array. */
+static void gather(sublist_t *sl, size_t *nplain, size_t *nmembers, size_t *names)
 {
-    size_t nplain = 0, nmembers = 0, names = 0;
-    sl->ngroups = 0;
-    if (sl->group_index.count) {
-        memset(sl->group_index.slots, 0, sl->group_index.cap * sizeof *sl->group_index.slots);
-        sl->group_index.count = 0;
+    size_t most = 0; /* groups never move while indexed: room for all of them first */
+    for (size_t i = 0; i < sl->nmatched; i++)
+        most += hmap_count(&sl->matched[i]->qgroups);
+    if (most > sl->groups_cap) {
+        sl->groups_cap = most < 8 ? 8 : most;
+        sl->groups = xrealloc(sl->groups, sl->groups_cap * sizeof *sl->groups);
     }
+    sl->ngroups = 0;
+    *nplain = *nmembers = *names = 0;
     for (size_t i = 0; i < sl->nmatched; i++) {
         node_t *n = sl->matched[i];
-        nplain += n->plain.count;
-        for (size_t j = 0; j < n->qgroups.cap; j++) {
-            qgroup_t *q = n->qgroups.slots[j].val;
-            if (!q) continue;
-            scratch_group_t *g = group_for(sl, q->name, q->nlen);
-            if (g->n == 0) names += q->nlen + 1;
-            g->n += q->items.count;
-            nmembers += q->items.count;
+        *nplain += hmap_count(&n->plain);
+        size_t it;
+        for (hmap_node_t *e = hmap_first(&n->qgroups, &it); e; e = hmap_next(&n->qgroups, &it, e)) {
+            qgroup_t *q = HMAP_ITEM(e, qgroup_t, k.node);
+            scratch_group_t *g = group_for(sl, q->k.key, q->k.klen);
+            if (g->n == 0) *names += q->k.klen + 1;
+            g->n += hmap_count(&q->items);
+            *nmembers += hmap_count(&q->items);
         }
     }
     size_t off = 0;
@@ -431,58 +371,65 @@ static sublist_result_t *build_result(sublist_t *sl, const char *subject, size_t
         sl->groups[i].off = off;
         off += sl->groups[i].n;
     }
+}
 
-    size_t size = sizeof(sublist_result_t) + sl->ngroups * sizeof(sublist_qgroup_t) +
+/* Copies the members of the matched nodes into the result's arrays. */
+static void fill(sublist_t *sl, void **plain, sublist_qgroup_t *queues)
+{
+    for (size_t i = 0; i < sl->nmatched; i++) {
+        node_t *n = sl->matched[i];
+        plain = mset_copy(&n->plain, plain);
+        size_t it;
+        for (hmap_node_t *e = hmap_first(&n->qgroups, &it); e; e = hmap_next(&n->qgroups, &it, e)) {
+            qgroup_t *q = HMAP_ITEM(e, qgroup_t, k.node);
+            sublist_qgroup_t *g = &queues[group_for(sl, q->k.key, q->k.klen) - sl->groups];
+            mset_copy(&q->items, g->items + g->n);
+            g->n += hmap_count(&q->items);
+        }
+    }
+}
+
+/* Builds the snapshot for the nodes collected in sl->matched, keyed by subject. */
+static centry_t *build_result(sublist_t *sl, const char *subject, size_t len)
+{
+    size_t nplain, nmembers, names;
+    gather(sl, &nplain, &nmembers, &names);
+    size_t size = sizeof(centry_t) + sl->ngroups * sizeof(sublist_qgroup_t) +
                   (nplain + nmembers) * sizeof(void *) + names + len + 1;
-    sublist_result_t *r = xmalloc(size);
-    sublist_qgroup_t *queues = (sublist_qgroup_t *)(r + 1);
+    centry_t *ce = xmalloc(size);
+    sublist_qgroup_t *queues = (sublist_qgroup_t *)(ce + 1);
     void **plain = (void **)(queues + sl->ngroups);
     void **members = plain + nplain;
     char *strings = (char *)(members + nmembers);
-    *r = (sublist_result_t){.nplain = nplain,
-                            .plain = nplain ? plain : NULL,
-                            .nqueues = sl->ngroups,
-                            .queues = sl->ngroups ? queues : NULL,
-                            .refs_ = 1};
+    ce->r = (sublist_result_t){.nplain = nplain,
+                               .plain = nplain ? plain : NULL,
+                               .nqueues = sl->ngroups,
+                               .queues = sl->ngroups ? queues : NULL,
+                               .refs_ = 1};
     for (size_t i = 0; i < sl->ngroups; i++) {
         scratch_group_t *g = &sl->groups[i];
-        memcpy(strings, g->name, g->nlen);
-        strings[g->nlen] = '\0';
+        memcpy(strings, g->k.key, g->k.klen);
+        strings[g->k.klen] = '\0';
         queues[i] = (sublist_qgroup_t){.name = strings, .n = 0, .items = members + g->off};
-        strings += g->nlen + 1;
+        strings += g->k.klen + 1;
     }
-    void **p = plain;
-    for (size_t i = 0; i < sl->nmatched; i++) {
-        node_t *n = sl->matched[i];
-        p = pset_copy(&n->plain, p);
-        for (size_t j = 0; j < n->qgroups.cap; j++) {
-            qgroup_t *q = n->qgroups.slots[j].val;
-            if (!q) continue;
-            uintptr_t idx = (uintptr_t)smap_get(&sl->group_index, q->name, q->nlen);
-            sublist_qgroup_t *g = &queues[idx - 1];
-            pset_copy(&q->items, g->items + g->n);
-            g->n += q->items.count;
-        }
-    }
+    fill(sl, plain, queues);
+    for (size_t i = 0; i < sl->ngroups; i++)
+        hmap_remove(&sl->group_index, &sl->groups[i].k.node);
     memcpy(strings, subject, len);
     strings[len] = '\0';
-    *key = strings;
-    return r;
+    ce->k.key = strings;
+    ce->k.klen = len;
+    return ce;
 }
 
 /* ---- cache -------------------------------------------------------------------------------- */
 
-static void cache_evict_one(sublist_t *sl)
+static void cache_drop(sublist_t *sl, centry_t *e)
 {
-    smap_t *c = &sl->cache;
-    size_t mask = c->cap - 1;
-    size_t i = sl->evict_cursor & mask;
-    while (!c->slots[i].val)
-        i = (i + 1) & mask;
-    sublist_result_t *r = c->slots[i].val;
-    smap_remove_at(c, i);
-    result_unref(r);
-    sl->evict_cursor = i + 1;
+    hmap_remove(&sl->cache, &e->k.node);
+    list_remove(&e->age);
+    result_unref(&e->r);
 }
 
 /* Does the (tokenized) subscription subject match the literal subject s? */
@@ -504,30 +451,20 @@ static bool toks_match_literal(const token_t *pt, size_t np, const char *s, size
 /* Drops the cached results the changed subscription (tokens in sl->toks) could appear in. */
 static void cache_invalidate(sublist_t *sl, const char *subject, size_t len, size_t ntoks)
 {
-    smap_t *c = &sl->cache;
-    if (c->count == 0) return;
+    if (hmap_count(&sl->cache) == 0) return;
     bool literal = true;
     for (size_t i = 0; i < ntoks && literal; i++)
         literal = !is_pwc(&sl->toks[i]) && !is_fwc(&sl->toks[i]);
     if (literal) {
-        size_t i = smap_find(c, subject, len, hash_bytes(subject, len));
-        if (!c->slots[i].val) return;
-        sublist_result_t *r = c->slots[i].val;
-        smap_remove_at(c, i);
-        result_unref(r);
+        kentry_t *e = kfind(&sl->cache, subject, len);
+        if (e) cache_drop(sl, HMAP_ITEM(e, centry_t, k));
         return;
     }
-    /* After a removal the slot is re-examined: backward shift may have moved an unvisited entry
-     * into it. Entries moved across the wrap-around were already visited and kept. */
-    for (size_t i = 0; i < c->cap;) {
-        smap_slot_t *s = &c->slots[i];
-        if (s->val && toks_match_literal(sl->toks, ntoks, s->key, s->klen)) {
-            sublist_result_t *r = s->val;
-            smap_remove_at(c, i);
-            result_unref(r);
-            continue;
-        }
-        i++;
+    list_node_t *n, *next;
+    list_foreach_safe(n, next, &sl->cache_age)
+    {
+        centry_t *e = LIST_ITEM(n, centry_t, age);
+        if (toks_match_literal(sl->toks, ntoks, e->k.key, e->k.klen)) cache_drop(sl, e);
     }
 }
 
@@ -535,17 +472,19 @@ static void cache_invalidate(sublist_t *sl, const char *subject, size_t len, siz
 
 sublist_t *sublist_new(void)
 {
-    return xcalloc(1, sizeof(sublist_t));
+    sublist_t *sl = xcalloc(1, sizeof(sublist_t));
+    list_init(&sl->cache_age);
+    return sl;
 }
 
 void sublist_free(sublist_t *sl)
 {
     if (!sl) return;
     level_free(&sl->root);
-    for (size_t i = 0; i < sl->cache.cap; i++)
-        result_unref(sl->cache.slots[i].val);
-    smap_free(&sl->cache);
-    smap_free(&sl->group_index);
+    while (!list_empty(&sl->cache_age))
+        cache_drop(sl, LIST_ITEM(list_first(&sl->cache_age), centry_t, age));
+    hmap_free(&sl->cache);
+    hmap_free(&sl->group_index);
     free(sl->toks);
     free(sl->path_levels);
     free(sl->path_nodes);
@@ -571,13 +510,13 @@ int sublist_insert(sublist_t *sl, const char *subject, size_t len, const char *q
     for (size_t i = 0; i < ntoks; i++) {
         const token_t *t = &sl->toks[i];
         node_t **wc = is_pwc(t) ? &l->pwc : is_fwc(t) ? &l->fwc : NULL;
-        n = wc ? *wc : smap_get(&l->nodes, t->s, t->len);
+        n = wc ? *wc : level_find(l, t->s, t->len);
         if (!n) {
             n = node_new(t->s, t->len);
             if (wc)
                 *wc = n;
             else
-                smap_put(&l->nodes, n->token, n->tlen, n);
+                kput(&l->nodes, &n->k, n->token, n->tlen);
         }
         if (i + 1 < ntoks) {
             if (!n->next) n->next = xcalloc(1, sizeof(level_t));
@@ -587,15 +526,14 @@ int sublist_insert(sublist_t *sl, const char *subject, size_t len, const char *q
     /* A duplicate can only exist when every node on the path already existed, so failing here
      * leaves nothing to prune. */
     if (queue) {
-        qgroup_t *g = smap_get(&n->qgroups, queue, qlen);
+        qgroup_t *g = qgroup_find(n, queue, qlen);
         if (!g) {
             g = xcalloc(1, sizeof *g + qlen + 1);
             memcpy(g->name, queue, qlen);
-            g->nlen = qlen;
-            smap_put(&n->qgroups, g->name, g->nlen, g);
+            kput(&n->qgroups, &g->k, g->name, qlen);
         }
-        if (!pset_add(&g->items, item)) return STZ_EEXIST;
-    } else if (!pset_add(&n->plain, item)) {
+        if (!mset_add(&g->items, item)) return STZ_EEXIST;
+    } else if (!mset_add(&n->plain, item)) {
         return STZ_EEXIST;
     }
     sl->stats.subs++;
@@ -615,11 +553,11 @@ static void prune(sublist_t *sl, size_t ntoks)
         else if (l->fwc == n)
             l->fwc = NULL;
         else
-            smap_remove(&l->nodes, n->token, n->tlen);
+            hmap_remove(&l->nodes, &n->k.node);
         node_free(n);
         if (i == 0 || !level_empty(l)) return;
         /* Free the level's tables directly: node_free would recurse into it otherwise. */
-        smap_free(&l->nodes);
+        hmap_free(&l->nodes);
         free(l);
         sl->path_nodes[i - 1]->next = NULL;
     }
@@ -640,21 +578,21 @@ int sublist_remove(sublist_t *sl, const char *subject, size_t len, const char *q
     for (size_t i = 0; i < ntoks; i++) {
         const token_t *t = &sl->toks[i];
         if (!l) return STZ_ENOENT;
-        n = is_pwc(t) ? l->pwc : is_fwc(t) ? l->fwc : smap_get(&l->nodes, t->s, t->len);
+        n = is_pwc(t) ? l->pwc : is_fwc(t) ? l->fwc : level_find(l, t->s, t->len);
         if (!n) return STZ_ENOENT;
         sl->path_levels[i] = l;
         sl->path_nodes[i] = n;
         l = n->next;
     }
     if (queue) {
-        qgroup_t *g = smap_get(&n->qgroups, queue, qlen);
-        if (!g || !pset_remove(&g->items, item)) return STZ_ENOENT;
-        if (g->items.count == 0) {
-            smap_remove(&n->qgroups, g->name, g->nlen);
-            free(g->items.slots);
+        qgroup_t *g = qgroup_find(n, queue, qlen);
+        if (!g || !mset_remove(&g->items, item)) return STZ_ENOENT;
+        if (hmap_count(&g->items) == 0) {
+            hmap_remove(&n->qgroups, &g->k.node);
+            hmap_free(&g->items);
             free(g);
         }
-    } else if (!pset_remove(&n->plain, item)) {
+    } else if (!mset_remove(&n->plain, item)) {
         return STZ_ENOENT;
     }
     sl->stats.subs--;
@@ -668,9 +606,10 @@ sublist_result_t *sublist_match(sublist_t *sl, const char *subject, size_t len)
     sl->stats.matches++;
     if (!subject) return NULL;
     /* Only validated subjects are ever cached, so a hit needs no validation. */
-    uint64_t h = hash_bytes(subject, len);
-    sublist_result_t *r = smap_get_h(&sl->cache, subject, len, h);
-    if (r) {
+    uint64_t h = hmap_hash_bytes(subject, len);
+    kentry_t *hit = kfind_h(&sl->cache, subject, len, h);
+    if (hit) {
+        sublist_result_t *r = &HMAP_ITEM(hit, centry_t, k)->r;
         sl->stats.cache_hits++;
         r->refs_++;
         return r;
@@ -681,16 +620,17 @@ sublist_result_t *sublist_match(sublist_t *sl, const char *subject, size_t len)
     size_t ntoks = tokenize(sl, subject, len);
     sl->nmatched = 0;
     match_level(sl, &sl->root, sl->toks, ntoks);
-    const char *key;
-    r = build_result(sl, subject, len, &key);
-    if (sl->cache.count >= CACHE_MAX) cache_evict_one(sl);
-    smap_put_h(&sl->cache, key, len, h, r);
-    r->refs_++; /* one for the cache, one for the caller */
-    return r;
+    centry_t *ce = build_result(sl, subject, len);
+    if (hmap_count(&sl->cache) >= CACHE_MAX)
+        cache_drop(sl, LIST_ITEM(list_first(&sl->cache_age), centry_t, age));
+    kput_h(&sl->cache, &ce->k, ce->k.key, len, h);
+    list_push_back(&sl->cache_age, &ce->age);
+    ce->r.refs_++; /* one for the cache, one for the caller */
+    return &ce->r;
 }
 
 void sublist_get_stats(const sublist_t *sl, sublist_stats_t *out)
 {
     *out = sl->stats;
-    out->cache_size = sl->cache.count;
+    out->cache_size = hmap_count(&sl->cache);
 }
