@@ -14,8 +14,9 @@ typedef struct buf {
 void buf_init(buf_t *b);
 void buf_free(buf_t *b);                  /* releases data; b may be reused after buf_init */
 void buf_reserve(buf_t *b, size_t extra); /* ensures cap >= len + extra */
-/* Like buf_reserve, but returns -1 (b unchanged) when memory runs out instead of aborting: for
- * buffers whose growth a peer drives, where dropping that peer is the answer. 0 on success. */
+/* Like buf_reserve, but returns STZ_ENOMEM (b unchanged) when memory runs out instead of
+ * aborting: for buffers whose growth a peer drives, where dropping that peer is the answer. 0 on
+ * success. */
 int buf_try_reserve(buf_t *b, size_t extra);
 void buf_append(buf_t *b, const void *p, size_t n);
 void buf_append_str(buf_t *b, const char *s);

@@ -18,7 +18,8 @@ typedef struct pbw_pubmsg {
     pbw_slice_t client_id, guid, subject, reply, data, conn_id;
 } pbw_pubmsg_t;
 
-/* Returns 0, or -1 when buf is not a well-formed message. Absent fields are empty slices. */
+/* Returns 0, or STZ_EPROTO when buf is not a well-formed message. Absent fields are empty
+ * slices. */
 int pbw_decode_pubmsg(const void *buf, size_t len, pbw_pubmsg_t *out);
 int pbw_decode_ack(const void *buf, size_t len, pbw_slice_t *subject, uint64_t *seq);
 

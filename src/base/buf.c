@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "xalloc.h"
 
 void buf_init(buf_t *b)
@@ -42,12 +43,12 @@ void buf_reserve(buf_t *b, size_t extra)
 
 int buf_try_reserve(buf_t *b, size_t extra)
 {
-    if (extra > SIZE_MAX - b->len) return -1;
+    if (extra > SIZE_MAX - b->len) return STZ_ENOMEM;
     size_t want = b->len + extra;
     if (want <= b->cap) return 0;
     size_t cap = grown_cap(b->cap, want);
     char *p = realloc(b->data, cap);
-    if (!p) return -1;
+    if (!p) return STZ_ENOMEM;
     b->data = p;
     b->cap = cap;
     return 0;

@@ -3,13 +3,15 @@
 
 #include <string.h>
 
+#include "err.h"
+
 enum { WT_VARINT = 0, WT_FIXED64 = 1, WT_LEN = 2, WT_FIXED32 = 5 };
 
 static int get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
 {
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
-        if (*pp >= end) return -1;
+        if (*pp >= end) return STZ_EPROTO;
         uint8_t b = *(*pp)++;
         v |= (uint64_t)(b & 0x7f) << shift;
         if (!(b & 0x80)) {
@@ -17,7 +19,7 @@ static int get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
             return 0;
         }
     }
-    return -1;
+    return STZ_EPROTO;
 }
 
 /* Walks the fields; fn sees each (number, wire type, varint value or slice). */
@@ -28,31 +30,31 @@ static int walk(const void *buf, size_t len, field_fn fn, void *arg)
     const uint8_t *p = buf, *end = p + len;
     while (p < end) {
         uint64_t key, v = 0;
-        if (get_varint(&p, end, &key) != 0) return -1;
+        if (get_varint(&p, end, &key) != 0) return STZ_EPROTO;
         uint32_t num = (uint32_t)(key >> 3);
         int wt = (int)(key & 7);
         pbw_slice_t s = {NULL, 0};
-        if (num == 0) return -1;
+        if (num == 0) return STZ_EPROTO;
         switch (wt) {
         case WT_VARINT:
-            if (get_varint(&p, end, &v) != 0) return -1;
+            if (get_varint(&p, end, &v) != 0) return STZ_EPROTO;
             break;
         case WT_FIXED64:
-            if (end - p < 8) return -1;
+            if (end - p < 8) return STZ_EPROTO;
             p += 8;
             break;
         case WT_FIXED32:
-            if (end - p < 4) return -1;
+            if (end - p < 4) return STZ_EPROTO;
             p += 4;
             break;
         case WT_LEN:
-            if (get_varint(&p, end, &v) != 0 || v > (uint64_t)(end - p)) return -1;
+            if (get_varint(&p, end, &v) != 0 || v > (uint64_t)(end - p)) return STZ_EPROTO;
             s.p = p;
             s.len = (size_t)v;
             p += v;
             break;
         default:
-            return -1;
+            return STZ_EPROTO;
         }
         fn(arg, num, wt, v, s);
     }
@@ -109,7 +111,7 @@ static void on_ack_field(void *arg, uint32_t num, int wt, uint64_t v, pbw_slice_
 int pbw_decode_ack(const void *buf, size_t len, pbw_slice_t *subject, uint64_t *seq)
 {
     ack_t a = {{NULL, 0}, 0};
-    if (walk(buf, len, on_ack_field, &a) != 0) return -1;
+    if (walk(buf, len, on_ack_field, &a) != 0) return STZ_EPROTO;
     *subject = a.subject;
     *seq = a.seq;
     return 0;

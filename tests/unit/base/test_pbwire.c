@@ -1,6 +1,7 @@
 /* pbwire against protobuf-c: what one encodes the other decodes, field for field. */
 #include <stdint.h>
 
+#include "err.h"
 #include "pbwire.h"
 #include "protocol.pb-c.h"
 #include "test.h"
@@ -139,9 +140,9 @@ static void test_malformed_never_crashes(void)
     /* Truncated length prefix and a bad wire type are errors. */
     const uint8_t trunc[] = {0x12, 0x05, 'a', 'b'};
     pbw_pubmsg_t d;
-    CHECK_EQ_INT(pbw_decode_pubmsg(trunc, sizeof trunc, &d), -1);
+    CHECK_EQ_INT(pbw_decode_pubmsg(trunc, sizeof trunc, &d), STZ_EPROTO);
     const uint8_t badwt[] = {0x0b};
-    CHECK_EQ_INT(pbw_decode_pubmsg(badwt, sizeof badwt, &d), -1);
+    CHECK_EQ_INT(pbw_decode_pubmsg(badwt, sizeof badwt, &d), STZ_EPROTO);
 }
 
 int main(void)
