@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,9 +87,9 @@ static double metric(int mport, const char *series)
     return v;
 }
 
-/* The row of queue (NULL: the row without a queue) that `stanza pending CHANNEL --json` prints
- * (NULL if none); the caller decrefs it. */
-static json_t *cli_pending_row(int mport, const char *channel, const char *queue)
+/* What `stanza -m http://127.0.0.1:MPORT pending ARGS... --json` prints (an array; the caller
+ * decrefs it). */
+static json_t *cli_pending_json(int mport, const char *const *args)
 {
     const char *cli = getenv("STANZA_CLI");
     CHECK(cli != NULL);
@@ -96,13 +97,29 @@ static json_t *cli_pending_row(int mport, const char *channel, const char *queue
     snprintf(url, sizeof url, "http://127.0.0.1:%d", mport);
     CHECK(hmkdtemp(dir, sizeof dir) == 0);
     snprintf(out, sizeof out, "%s/out", dir);
-    const char *argv[] = {cli, "-m", url, "pending", channel, "--json", NULL};
+    const char *argv[16] = {cli, "-m", url, "pending"};
+    size_t n = 4;
+    for (; *args && n < 14; args++)
+        argv[n++] = *args;
+    argv[n++] = "--json";
+    argv[n] = NULL;
     CHECK_EQ_INT(hproc_run(argv, NULL, out, NULL, T_MS), 0);
     char *text = hfile_read(out);
     json_error_t e;
     json_t *arr = json_loads(text, 0, &e);
     if (!json_is_array(arr)) fprintf(stderr, "stanza pending --json printed: %s\n", text);
     CHECK(json_is_array(arr));
+    free(text);
+    hremove_tree(dir);
+    return arr;
+}
+
+/* The row of queue (NULL: the row without a queue) that `stanza pending CHANNEL --json` prints
+ * (NULL if none); the caller decrefs it. */
+static json_t *cli_pending_row(int mport, const char *channel, const char *queue)
+{
+    const char *args[] = {channel, NULL};
+    json_t *arr = cli_pending_json(mport, args);
     json_t *found = NULL;
     for (size_t i = 0; i < json_array_size(arr); i++) {
         json_t *row = json_array_get(arr, i);
@@ -112,8 +129,6 @@ static json_t *cli_pending_row(int mport, const char *channel, const char *queue
             found = json_incref(row);
     }
     json_decref(arr);
-    free(text);
-    hremove_tree(dir);
     return found;
 }
 
@@ -340,6 +355,123 @@ static void test_group_rows_agree(void)
     stanConnection_Destroy(pub);
     CHECK_EQ_INT(harness_server_stop(&s, SIGINT), 0);
     hstan_dir_remove(&d);
+}
+
+/* ---- a server without /streaming/pendingz (nats-streaming-server) ---- */
+
+/* NSS's channelsz answers: on "foo", a queue group "grp" of two members (3 and 4 in flight) and
+ * a durable "d1" (none). NSS has no backlog keys. */
+#define NSS_SUBS                                                                                   \
+    "[{\"client_id\":\"a\",\"inbox\":\"_INBOX.a\",\"ack_inbox\":\"_STAN.ack.a\","                  \
+    "\"queue_name\":\"grp\",\"is_durable\":false,\"is_offline\":false,\"max_inflight\":5,"         \
+    "\"ack_wait\":30,\"last_sent\":10,\"pending_count\":3,\"is_stalled\":false},"                  \
+    "{\"client_id\":\"b\",\"inbox\":\"_INBOX.b\",\"ack_inbox\":\"_STAN.ack.b\","                   \
+    "\"queue_name\":\"grp\",\"is_durable\":false,\"is_offline\":false,\"max_inflight\":5,"         \
+    "\"ack_wait\":30,\"last_sent\":10,\"pending_count\":4,\"is_stalled\":false},"                  \
+    "{\"client_id\":\"c\",\"inbox\":\"_INBOX.c\",\"ack_inbox\":\"_STAN.ack.c\","                   \
+    "\"durable_name\":\"d1\",\"is_durable\":true,\"is_offline\":true,\"max_inflight\":5,"          \
+    "\"ack_wait\":30,\"last_sent\":10,\"pending_count\":0,\"is_stalled\":false}]"
+#define NSS_CHANNEL                                                                                \
+    "{\"name\":\"foo\",\"msgs\":10,\"bytes\":100,\"first_seq\":1,\"last_seq\":10,"                 \
+    "\"subscriptions\":" NSS_SUBS "}"
+
+struct fake_nss {
+    int fd, port;
+    pthread_t thread;
+};
+
+/* Answers each request on its own connection until the listener is shut down: 404 for
+ * anything but channelsz. */
+static void *fake_nss_serve(void *arg)
+{
+    struct fake_nss *f = arg;
+    for (;;) {
+        int c = accept(f->fd, NULL, NULL);
+        if (c < 0) break;
+        char req[4096];
+        size_t n = 0;
+        while (n < sizeof req - 1 && !memmem(req, n, "\r\n\r\n", 4)) {
+            ssize_t r = read(c, req + n, sizeof req - 1 - n);
+            if (r <= 0) break;
+            n += (size_t)r;
+        }
+        req[n] = '\0';
+        const char *body = NULL;
+        if (strncmp(req, "GET /streaming/channelsz?channel=foo&subs=1 ", 44) == 0)
+            body = NSS_CHANNEL;
+        else if (strncmp(req, "GET /streaming/channelsz?subs=1 ", 32) == 0)
+            body = "{\"cluster_id\":\"test-cluster\",\"server_id\":\"nss\",\"offset\":0,"
+                   "\"limit\":1024,\"count\":1,\"total\":1,\"channels\":[" NSS_CHANNEL "]}";
+        char head[256];
+        int hl = snprintf(head, sizeof head,
+                          "HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
+                          "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                          body ? "200 OK" : "404 Not Found", body ? strlen(body) : 0);
+        bool ok = write(c, head, (size_t)hl) == hl;
+        if (ok && body) ok = write(c, body, strlen(body)) == (ssize_t)strlen(body);
+        close(c);
+    }
+    return NULL;
+}
+
+static void fake_nss_start(struct fake_nss *f)
+{
+    f->fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(f->fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    CHECK(bind(f->fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(f->fd, 8) == 0);
+    CHECK(getsockname(f->fd, (struct sockaddr *)&a, &len) == 0);
+    f->port = ntohs(a.sin_port);
+    CHECK(pthread_create(&f->thread, NULL, fake_nss_serve, f) == 0);
+}
+
+static void fake_nss_stop(struct fake_nss *f)
+{
+    shutdown(f->fd, SHUT_RDWR); /* wakes the accept */
+    CHECK(pthread_join(f->thread, NULL) == 0);
+    close(f->fd);
+}
+
+/* The rows of the subscriptions of queue (NULL: those without one) in arr. */
+static size_t rows_of(json_t *arr, const char *queue)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *q = json_object_get(json_array_get(arr, i), "queue_name");
+        n += queue ? json_is_string(q) && strcmp(json_string_value(q), queue) == 0
+                   : !json_is_string(q);
+    }
+    return n;
+}
+
+/* Against NSS (no pendingz), `stanza pending` shows the subscriptions as NSS reports them: the
+ * group's two members are two rows (not folded), PENDING is pending_count. */
+static void test_pending_without_pendingz(void)
+{
+    struct fake_nss f;
+    fake_nss_start(&f);
+    const char *all[] = {NULL}, *one[] = {"foo", NULL}, *q[] = {"--queue", "grp", NULL},
+               *d[] = {"--durable", "d1", NULL};
+    const char *const *cases[] = {all, one, q, d};
+    const size_t want_grp[] = {2, 2, 2, 0}, want_plain[] = {1, 1, 0, 1};
+    for (size_t k = 0; k < 4; k++) {
+        json_t *arr = cli_pending_json(f.port, cases[k]);
+        CHECK_EQ_INT((int64_t)rows_of(arr, "grp"), (int64_t)want_grp[k]);
+        CHECK_EQ_INT((int64_t)rows_of(arr, NULL), (int64_t)want_plain[k]);
+        int64_t sum = 0;
+        for (size_t i = 0; i < json_array_size(arr); i++) {
+            json_t *r = json_array_get(arr, i);
+            CHECK_EQ_INT(iget(r, "pending_msgs"), iget(r, "inflight_msgs"));
+            CHECK_EQ_INT(iget(r, "backlog_msgs"), 0);
+            const char *c = json_string_value(json_object_get(r, "client_id"));
+            CHECK(c != NULL && strlen(c) == 1); /* one client each: nothing folded */
+            sum += iget(r, "pending_msgs");
+        }
+        CHECK_EQ_INT(sum, k == 3 ? 0 : 7);
+        json_decref(arr);
+    }
+    fake_nss_stop(&f);
 }
 
 /* 100,000 messages behind MaxInflight 10: backlog and bytes exact; the same after kill -9. */
@@ -622,6 +754,7 @@ int main(void)
 {
     TEST_RUN(test_queue_group_pending_exact);
     TEST_RUN(test_group_rows_agree);
+    TEST_RUN(test_pending_without_pendingz);
     TEST_RUN(test_backlog_and_restart);
     TEST_RUN(test_counts_after_eviction);
     TEST_RUN(test_counts_after_byte_eviction);
