@@ -380,6 +380,22 @@ static void test_bad_files(void)
     check_bad_file("port: 1\n---\nport: 2\n", 2, "only one YAML document");
 }
 
+/* The tls section's errors name the line and the key, as the rest of the file's do. */
+static void test_tls_section_errors(void)
+{
+    check_bad_file("tls:\n  cert_file:\n", 2, "tls \"cert_file\" needs a value");
+    check_bad_file(
+        "tls:\n  bogus: 1\n", 2,
+        "unknown setting \"bogus\" in tls (known: cert_file, key_file, ca_file, verify)");
+    check_bad_file("tls:\n  cert_file: /nonexistent/c.pem\n", 2,
+                   "tls cert_file: cannot read \"/nonexistent/c.pem\"");
+    check_bad_file("tls:\n  cert_file: [a]\n", 2, "\"cert_file\" takes a single value, not a list");
+    check_bad_file("tls:\n  verify: maybe\n", 2,
+                   "invalid value \"maybe\" for tls \"verify\": not a boolean");
+    check_bad_file("tls: maybe\n", 1, "invalid value \"maybe\" for \"tls\": not a boolean");
+    check_bad_file("tls: [1]\n", 1, "\"tls\" takes a section or a boolean, not a list");
+}
+
 static void test_missing_file(void)
 {
     config_t cfg;
@@ -449,7 +465,8 @@ static void test_garbage_files(void)
         n += depth;
         deep[n++] = '\n';
         config_init(&cfg);
-        CHECK_EQ_INT(config_load_file(&cfg, write_file("d.yaml", deep, n), err, sizeof(err)), STZ_ECONFIG);
+        CHECK_EQ_INT(config_load_file(&cfg, write_file("d.yaml", deep, n), err, sizeof(err)),
+                     STZ_ECONFIG);
         config_free(&cfg);
     }
     /* Deep block nesting. */
@@ -461,7 +478,8 @@ static void test_garbage_files(void)
         if (n > 2 * depth - 4096) break;
     }
     config_init(&cfg);
-    CHECK_EQ_INT(config_load_file(&cfg, write_file("d.yaml", deep, n), err, sizeof(err)), STZ_ECONFIG);
+    CHECK_EQ_INT(config_load_file(&cfg, write_file("d.yaml", deep, n), err, sizeof(err)),
+                 STZ_ECONFIG);
     config_free(&cfg);
     free(deep);
 }
@@ -761,6 +779,7 @@ int main(void)
     TEST_RUN(test_every_key);
     TEST_RUN(test_empty_files);
     TEST_RUN(test_bad_files);
+    TEST_RUN(test_tls_section_errors);
     TEST_RUN(test_missing_file);
     TEST_RUN(test_garbage_files);
     TEST_RUN(test_flag_forms);
