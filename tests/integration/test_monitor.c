@@ -227,6 +227,76 @@ static json_t *pendingz_row(int mport, const char *path, const char *queue, json
     return NULL;
 }
 
+/* /metrics: the same numbers as the pendingz row g in the group's one series set. */
+static void metrics_agree(int mport, json_t *g)
+{
+    static const char *const series[][2] = {
+        {"pending_messages", "pending_msgs"},      {"pending_bytes", "pending_bytes"},
+        {"inflight_messages", "inflight_msgs"},    {"inflight_bytes", "inflight_bytes"},
+        {"backlog_messages", "backlog_msgs"},      {"backlog_bytes", "backlog_bytes"},
+        {"redelivered_total", "redelivered_total"}};
+    for (size_t i = 0; i < sizeof series / sizeof *series; i++) {
+        char name[256];
+        snprintf(name, sizeof name,
+                 "stanza_subscription_%s{channel=\"g\",queue=\"grp\",durable=\"\",client_id=\"\","
+                 "sub=\"\"}",
+                 series[i][0]);
+        CHECK(metric(mport, name) == (double)iget(g, series[i][1]));
+    }
+    const char *labels = "{channel=\"g\",queue=\"grp\",durable=\"\",client_id=\"\",sub=\"\"}";
+    char name[256];
+    snprintf(name, sizeof name, "stanza_subscription_stalled%s", labels);
+    CHECK(metric(mport, name) == 1);
+    snprintf(name, sizeof name, "stanza_subscription_offline%s", labels);
+    CHECK(metric(mport, name) == 0);
+}
+
+/* pendingz's filters: by queue, by member client, by durable; an unknown channel is a 404. */
+static void pendingz_filters(int mport)
+{
+    json_t *f = get_json(mport, "/streaming/pendingz?queue=grp");
+    CHECK_EQ_INT(iget(f, "count"), 1);
+    json_decref(f);
+    f = get_json(mport, "/streaming/pendingz?client=w2");
+    CHECK_EQ_INT(iget(f, "count"), 1);
+    CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(json_object_get(f, "pending"), 0),
+                                                   "queue_name")),
+                 "grp");
+    json_decref(f);
+    f = get_json(mport, "/streaming/pendingz?durable=nope");
+    CHECK_EQ_INT(iget(f, "count"), 0);
+    json_decref(f);
+    char *body;
+    CHECK_EQ_INT(hhttp_get(mport, "/streaming/pendingz?channel=nope", &body), 404);
+    free(body);
+}
+
+/* pendingz's group row g (two members w1 and w2 at MaxInflight 5, 30 messages of 10 bytes)
+ * and the plain subscription's row of its own. */
+static void check_rows(int mport, json_t *g)
+{
+    CHECK_EQ_INT(iget(g, "inflight_msgs"), 10);
+    CHECK_EQ_INT(iget(g, "inflight_bytes"), 100);
+    CHECK_EQ_INT(iget(g, "backlog_msgs"), 20);
+    CHECK_EQ_INT(iget(g, "backlog_bytes"), 200);
+    CHECK_EQ_INT(iget(g, "pending_msgs"), 30);
+    CHECK_EQ_INT(iget(g, "pending_bytes"), 300);
+    CHECK_EQ_INT(iget(g, "redelivered_total"), 0);
+    CHECK(json_is_true(json_object_get(g, "is_stalled")));
+    CHECK(json_is_false(json_object_get(g, "is_offline")));
+    CHECK_EQ_STR(json_string_value(json_object_get(g, "queue_group")), "grp");
+    CHECK(json_object_get(g, "client_id") == NULL);
+    /* The plain subscription: its own row, 5 in flight, 25 behind. */
+    json_t *root2;
+    json_t *p = pendingz_row(mport, "/streaming/pendingz", NULL, &root2);
+    CHECK(p != NULL);
+    CHECK_EQ_STR(json_string_value(json_object_get(p, "client_id")), "pub");
+    CHECK_EQ_INT(iget(p, "pending_msgs"), 30);
+    CHECK_EQ_INT(iget(p, "inflight_msgs"), 5);
+    CHECK_EQ_INT((int64_t)json_array_size(json_object_get(root2, "pending")), 2);
+    json_decref(root2);
+}
+
 /* A queue group of two members (MaxInflight 5 each, never acking) and a plain subscription on
  * one channel, 30 messages of 10 bytes: the group is one row with its backlog once (20) and
  * both members' in-flight messages (5 + 5), and /streaming/pendingz, /metrics and `stanza
@@ -266,52 +336,13 @@ static void test_group_rows_agree(void)
         poll(NULL, 0, 20);
     }
     CHECK(g != NULL);
-    CHECK_EQ_INT(iget(g, "inflight_msgs"), 10);
-    CHECK_EQ_INT(iget(g, "inflight_bytes"), 100);
-    CHECK_EQ_INT(iget(g, "backlog_msgs"), 20);
-    CHECK_EQ_INT(iget(g, "backlog_bytes"), 200);
-    CHECK_EQ_INT(iget(g, "pending_msgs"), 30);
-    CHECK_EQ_INT(iget(g, "pending_bytes"), 300);
-    CHECK_EQ_INT(iget(g, "redelivered_total"), 0);
-    CHECK(json_is_true(json_object_get(g, "is_stalled")));
-    CHECK(json_is_false(json_object_get(g, "is_offline")));
-    CHECK_EQ_STR(json_string_value(json_object_get(g, "queue_group")), "grp");
-    CHECK(json_object_get(g, "client_id") == NULL);
+    check_rows(mport, g);
     json_t *members = json_object_get(g, "members");
     CHECK_EQ_INT((int64_t)json_array_size(members), 2);
     const char *m0 = json_string_value(json_array_get(members, 0));
     const char *m1 = json_string_value(json_array_get(members, 1));
     CHECK(m0 && m1 && strcmp(m0, m1) != 0 && strncmp(m0, "w", 1) == 0 && strncmp(m1, "w", 1) == 0);
-    /* The plain subscription: its own row, 5 in flight, 25 behind. */
-    json_t *root2;
-    json_t *p = pendingz_row(mport, "/streaming/pendingz", NULL, &root2);
-    CHECK(p != NULL);
-    CHECK_EQ_STR(json_string_value(json_object_get(p, "client_id")), "pub");
-    CHECK_EQ_INT(iget(p, "pending_msgs"), 30);
-    CHECK_EQ_INT(iget(p, "inflight_msgs"), 5);
-    CHECK_EQ_INT((int64_t)json_array_size(json_object_get(root2, "pending")), 2);
-    json_decref(root2);
-
-    /* /metrics: the same numbers in the group's one series set. */
-    static const char *const series[][2] = {
-        {"pending_messages", "pending_msgs"},      {"pending_bytes", "pending_bytes"},
-        {"inflight_messages", "inflight_msgs"},    {"inflight_bytes", "inflight_bytes"},
-        {"backlog_messages", "backlog_msgs"},      {"backlog_bytes", "backlog_bytes"},
-        {"redelivered_total", "redelivered_total"}};
-    for (size_t i = 0; i < sizeof series / sizeof *series; i++) {
-        char name[256];
-        snprintf(name, sizeof name,
-                 "stanza_subscription_%s{channel=\"g\",queue=\"grp\",durable=\"\",client_id=\"\","
-                 "sub=\"\"}",
-                 series[i][0]);
-        CHECK(metric(mport, name) == (double)iget(g, series[i][1]));
-    }
-    const char *labels = "{channel=\"g\",queue=\"grp\",durable=\"\",client_id=\"\",sub=\"\"}";
-    char name[256];
-    snprintf(name, sizeof name, "stanza_subscription_stalled%s", labels);
-    CHECK(metric(mport, name) == 1);
-    snprintf(name, sizeof name, "stanza_subscription_offline%s", labels);
-    CHECK(metric(mport, name) == 0);
+    metrics_agree(mport, g);
 
     /* `stanza pending`: the server's row, its members listed. */
     json_t *c = cli_pending_row(mport, "g", "grp");
@@ -328,22 +359,7 @@ static void test_group_rows_agree(void)
     json_decref(c);
     json_decref(root);
 
-    /* The filters: by queue, by member client, by durable; an unknown channel is a 404. */
-    json_t *f = get_json(mport, "/streaming/pendingz?queue=grp");
-    CHECK_EQ_INT(iget(f, "count"), 1);
-    json_decref(f);
-    f = get_json(mport, "/streaming/pendingz?client=w2");
-    CHECK_EQ_INT(iget(f, "count"), 1);
-    CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(json_object_get(f, "pending"), 0),
-                                                   "queue_name")),
-                 "grp");
-    json_decref(f);
-    f = get_json(mport, "/streaming/pendingz?durable=nope");
-    CHECK_EQ_INT(iget(f, "count"), 0);
-    json_decref(f);
-    char *body;
-    CHECK_EQ_INT(hhttp_get(mport, "/streaming/pendingz?channel=nope", &body), 404);
-    free(body);
+    pendingz_filters(mport);
 
     for (int i = 0; i < 3; i++) {
         stanSubscription_Destroy(sub[i]);
