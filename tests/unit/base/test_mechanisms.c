@@ -1,6 +1,7 @@
 /* The shared mechanisms of src/base: the hash table, the list, the error space, the clock. */
 #include <stdio.h>
 #include <string.h>
+#include <uv.h>
 
 #include "clock.h"
 #include "err.h"
@@ -130,6 +131,16 @@ static void test_clock(void)
     CHECK(clock_add_sat(2, 3) == 5);
 }
 
+/* server_start and httpd_listen hand libuv's codes on as err.h's: on Unix they are -errno. */
+static void test_err_libuv(void)
+{
+    CHECK_EQ_INT(UV_EINVAL, STZ_EINVAL);
+    CHECK_EQ_INT(UV_ENOMEM, STZ_ENOMEM);
+    CHECK_EQ_INT(UV_EBUSY, STZ_EBUSY);
+    CHECK(UV_EADDRINUSE == -EADDRINUSE);
+    CHECK_EQ_STR(stz_strerror(UV_EADDRINUSE), strerror(EADDRINUSE));
+}
+
 /* The two names the streaming engine checks (subject.h): a channel, and the names subjects are
  * built from. Each is a literal subject with one more rule, as NSS has it. */
 static void test_subject_names(void)
@@ -154,6 +165,7 @@ int main(void)
     TEST_RUN(test_list);
     TEST_RUN(test_err);
     TEST_RUN(test_clock);
+    TEST_RUN(test_err_libuv);
     TEST_RUN(test_subject_names);
     return test_summary();
 }
