@@ -8,7 +8,6 @@
 #include "log.h"
 #include "server_private.h"
 
-#define KEEP_OUT (64 * 1024)     /* larger plaintext buffers are released once drained */
 #define EAGER_FLUSH (256 * 1024) /* flush before the end of the iteration past this */
 /* A publisher whose messages land on a client holding more than the high-water mark of unsent
  * output is paced (conn.c); the mark is a quarter of max_pending, within these bounds. */
@@ -54,7 +53,7 @@ static bool tls_seal(conn_t *c)
         return false;
     }
     buf_reset(&c->plain);
-    buf_shrink(&c->plain, KEEP_OUT);
+    buf_shrink(&c->plain, c->st.keep); /* as the stream keeps its own */
     return true;
 }
 
