@@ -7,49 +7,43 @@
 #include "log.h"
 #include "xalloc.h"
 
-struct stan_commit_cb {
+typedef struct completion {
+    list_node_t link;
     stan_commit_fn fn;
     void *arg;
-    stan_commit_cb_t *next;
-};
+} completion_t;
 
 void stan_commit_init(stan_commit_t *c, store_t *store, stan_commit_fn before, stan_commit_fn after,
                       void *hook_arg)
 {
     c->store = store;
-    c->head = c->tail = c->inflight = NULL;
+    list_init(&c->building);
+    list_init(&c->inflight);
     c->before = before;
     c->after = after;
     c->hook_arg = hook_arg;
 }
 
-static void free_list(stan_commit_cb_t *cb)
+static void free_list(list_node_t *head)
 {
-    while (cb) {
-        stan_commit_cb_t *next = cb->next;
-        free(cb);
-        cb = next;
-    }
+    list_node_t *n;
+    while ((n = list_pop_front(head)))
+        free(LIST_ITEM(n, completion_t, link));
 }
 
 void stan_commit_free(stan_commit_t *c)
 {
-    free_list(c->head);
-    free_list(c->inflight);
-    c->head = c->tail = c->inflight = NULL;
+    if (!c->store) return;
+    free_list(&c->building);
+    free_list(&c->inflight);
 }
 
 void stan_commit_on(stan_commit_t *c, stan_commit_fn fn, void *arg)
 {
-    stan_commit_cb_t *cb = xmalloc(sizeof *cb);
+    completion_t *cb = xmalloc(sizeof *cb);
     cb->fn = fn;
     cb->arg = arg;
-    cb->next = NULL;
-    if (c->tail)
-        c->tail->next = cb;
-    else
-        c->head = cb;
-    c->tail = cb;
+    list_push_back(&c->building, &cb->link);
 }
 
 bool stan_commit_in_flight(const stan_commit_t *c)
@@ -57,44 +51,61 @@ bool stan_commit_in_flight(const stan_commit_t *c)
     return store_in_flight(c->store);
 }
 
-static void finish(stan_commit_t *c, stan_commit_cb_t *cb, int status)
+/* Runs and frees the completions on `batch` (a list of their own: the next batch may be
+ * submitted from inside one of them). */
+static void finish(stan_commit_t *c, list_node_t *batch, int status)
 {
     if (c->before) c->before(c->hook_arg, status);
-    while (cb) {
-        stan_commit_cb_t *next = cb->next;
+    list_node_t *n;
+    while ((n = list_pop_front(batch))) {
+        completion_t *cb = LIST_ITEM(n, completion_t, link);
         cb->fn(cb->arg, status);
         free(cb);
-        cb = next;
     }
     if (c->after) c->after(c->hook_arg, status);
+}
+
+/* Moves every node of from to the (empty) list to. */
+static void take_all(list_node_t *to, list_node_t *from)
+{
+    list_init(to);
+    if (list_empty(from)) return;
+    to->next = from->next;
+    to->prev = from->prev;
+    to->next->prev = to;
+    to->prev->next = to;
+    list_init(from);
 }
 
 static void on_done(void *arg, int status)
 {
     stan_commit_t *c = arg;
-    stan_commit_cb_t *cb = c->inflight;
-    c->inflight = NULL;
+    list_node_t batch;
+    take_all(&batch, &c->inflight);
     if (status != STZ_OK)
         LOG_E("store commit failed: %s; the batch's completions get the error",
               stz_strerror(status));
-    finish(c, cb, status);
+    finish(c, &batch, status);
 }
 
 void stan_commit_submit(stan_commit_t *c)
 {
     if (store_in_flight(c->store)) return;
-    stan_commit_cb_t *cb = c->head;
-    c->head = c->tail = NULL;
     if (store_batch_empty(c->store)) {
         /* Nothing to write: whatever waits on this batch is done already. */
-        if (cb) finish(c, cb, STZ_OK);
+        if (!list_empty(&c->building)) {
+            list_node_t batch;
+            take_all(&batch, &c->building);
+            finish(c, &batch, STZ_OK);
+        }
         return;
     }
-    c->inflight = cb;
+    take_all(&c->inflight, &c->building);
     int rc = store_submit(c->store, on_done, c);
     if (rc != STZ_OK) {
         LOG_E("store submit failed: %s", stz_strerror(rc));
-        c->inflight = NULL;
-        finish(c, cb, rc);
+        list_node_t batch;
+        take_all(&batch, &c->inflight);
+        finish(c, &batch, rc);
     }
 }

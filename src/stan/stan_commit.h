@@ -10,16 +10,15 @@
 #define STANZA_STAN_COMMIT_H
 #include <stdbool.h>
 
+#include "list.h"
 #include "store.h"
 
 typedef void (*stan_commit_fn)(void *arg, int status);
 
-typedef struct stan_commit_cb stan_commit_cb_t;
-
 typedef struct stan_commit {
     store_t *store;
-    stan_commit_cb_t *head, *tail; /* completions of the batch being built */
-    stan_commit_cb_t *inflight;    /* completions of the batch in flight */
+    list_node_t building; /* completions of the batch being built */
+    list_node_t inflight; /* completions of the batch in flight */
     /* Runs first for every batch that ends (before its completions), and last (after them). */
     stan_commit_fn before, after;
     void *hook_arg;
@@ -27,7 +26,7 @@ typedef struct stan_commit {
 
 void stan_commit_init(stan_commit_t *c, store_t *store, stan_commit_fn before, stan_commit_fn after,
                       void *hook_arg);
-/* Drops the completions that never ran (at exit). */
+/* Drops the completions that never ran (at exit); harmless on a zeroed, never initialised one. */
 void stan_commit_free(stan_commit_t *c);
 /* fn(arg, status) once the batch being built has committed (0) or failed. */
 void stan_commit_on(stan_commit_t *c, stan_commit_fn fn, void *arg);
@@ -38,7 +37,7 @@ bool stan_commit_in_flight(const stan_commit_t *c);
 /* Whether completions wait for the batch being built. */
 static inline bool stan_commit_waiting(const stan_commit_t *c)
 {
-    return c->head != NULL;
+    return c->store && !list_empty(&c->building);
 }
 
 #endif

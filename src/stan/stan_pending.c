@@ -14,8 +14,7 @@ void stan_pset_init(stan_pset_t *ps, uint64_t owner)
     ps->count = 0;
     ps->bytes = 0;
     ps->owner = owner;
-    ps->dirty = NULL;
-    ps->ndirty = ps->cap_dirty = 0;
+    list_init(&ps->dirty);
 }
 
 static void entry_free(stan_pset_t *ps, stan_pending_t *p)
@@ -23,6 +22,7 @@ static void entry_free(stan_pset_t *ps, stan_pending_t *p)
     hmap_remove(&ps->by_seq, &p->node);
     list_remove(&p->due);
     list_remove(&p->order);
+    list_remove(&p->dirty);
     ps->count--;
     ps->bytes -= p->size;
     free(p);
@@ -34,9 +34,6 @@ void stan_pset_free(stan_pset_t *ps)
     while ((p = stan_pset_first_due(ps)))
         entry_free(ps, p);
     hmap_free(&ps->by_seq);
-    free(ps->dirty);
-    ps->dirty = NULL;
-    ps->ndirty = ps->cap_dirty = 0;
 }
 
 stan_pending_t *stan_pset_find(const stan_pset_t *ps, uint64_t seq)
@@ -72,13 +69,8 @@ stan_pending_t *stan_pset_add(stan_pset_t *ps, uint64_t seq, uint32_t count, uin
 
 unsigned stan_pset_touch(stan_pset_t *ps, stan_pending_t *p)
 {
-    if (p->dirty) return 0;
-    p->dirty = true;
-    if (ps->ndirty == ps->cap_dirty) {
-        ps->cap_dirty = ps->cap_dirty ? ps->cap_dirty * 2 : 16;
-        ps->dirty = xrealloc(ps->dirty, ps->cap_dirty * sizeof *ps->dirty);
-    }
-    ps->dirty[ps->ndirty++] = p->seq;
+    if (list_linked(&p->dirty)) return 0;
+    list_push_back(&ps->dirty, &p->dirty);
     return STAN_PSET_DIRTY;
 }
 
@@ -100,17 +92,15 @@ void stan_pset_to_tail(stan_pset_t *ps, stan_pending_t *p)
 
 void stan_pset_write_dirty(stan_pset_t *ps, store_t *store)
 {
-    for (size_t i = 0; i < ps->ndirty; i++) {
-        stan_pending_t *p = stan_pset_find(ps, ps->dirty[i]);
-        if (!p || !p->dirty) continue;
-        p->dirty = false;
+    list_node_t *n;
+    while ((n = list_pop_front(&ps->dirty))) {
+        stan_pending_t *p = LIST_ITEM(n, stan_pending_t, dirty);
         p->on_disk = true;
         uint8_t key[16], val[4] = {(uint8_t)(p->count >> 24), (uint8_t)(p->count >> 16),
                                    (uint8_t)(p->count >> 8), (uint8_t)p->count};
         stan_key_pending(key, ps->owner, p->seq);
         store_put(store, STORE_DB_PENDING, key, sizeof key, val, sizeof val);
     }
-    ps->ndirty = 0;
 }
 
 unsigned stan_pset_transfer(stan_pset_t *from, stan_pset_t *to, store_t *store)
@@ -143,7 +133,7 @@ unsigned stan_pset_store_failed(stan_pset_t *ps)
     list_foreach(n, &ps->due)
     {
         stan_pending_t *p = LIST_ITEM(n, stan_pending_t, due);
-        if (p->dirty) continue;
+        if (list_linked(&p->dirty)) continue;
         p->on_disk = true; /* a delete of a missing row is harmless */
         stan_pset_touch(ps, p);
     }

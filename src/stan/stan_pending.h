@@ -27,12 +27,12 @@ typedef struct stan_pending {
     hmap_node_t node;  /* by sequence */
     list_node_t due;   /* expiry order */
     list_node_t order; /* sequence order */
+    list_node_t dirty; /* linked while its row must be (re)written with the next batch */
     uint64_t seq;
     uint64_t expire_ms; /* loop time when it is due for redelivery */
     uint32_t count;     /* deliveries so far (1 = delivered once); persisted */
     uint32_t size;      /* payload bytes */
     bool on_disk;       /* its row is committed, or in a batch on its way */
-    bool dirty;         /* its row must be (re)written with the next batch */
 } stan_pending_t;
 
 typedef struct stan_pset {
@@ -40,10 +40,9 @@ typedef struct stan_pset {
     list_node_t due;   /* stan_pending_t.due */
     list_node_t order; /* stan_pending_t.order */
     size_t count;
-    uint64_t bytes;  /* payload bytes of the entries */
-    uint64_t owner;  /* the first half of its rows' keys */
-    uint64_t *dirty; /* sequences whose rows must be written (entries may be gone meanwhile) */
-    size_t ndirty, cap_dirty;
+    uint64_t bytes;    /* payload bytes of the entries */
+    uint64_t owner;    /* the first half of its rows' keys */
+    list_node_t dirty; /* stan_pending_t.dirty, in the order they were touched */
 } stan_pset_t;
 
 void stan_pset_init(stan_pset_t *ps, uint64_t owner);

@@ -32,12 +32,6 @@ void stan_sub_mark_ready(stan_t *st, stan_sub_t *s)
     list_push_back(&st->ready, &s->ready_link);
 }
 
-void stan_sub_pset_changed(stan_t *st, stan_sub_t *s, unsigned changed)
-{
-    if (changed & STAN_PSET_DIRTY) stan_sub_mark_dirty(st, s);
-    if (changed & STAN_PSET_READY) stan_sub_mark_ready(st, s);
-}
-
 void stan_sub_transfer(stan_t *st, stan_sub_t *from, stan_sub_t *to)
 {
     stan_sub_pset_changed(st, to, stan_pset_transfer(&from->pend, &to->pend, st->store));

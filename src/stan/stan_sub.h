@@ -90,8 +90,12 @@ void stan_sub_durable_add(stan_sub_t *s);
 void stan_sub_mark_dirty(stan_t *st, stan_sub_t *s);
 /* It has something to deliver: it joins the ready list (served in turn). */
 void stan_sub_mark_ready(stan_t *st, stan_sub_t *s);
-/* What a pending-set operation returned (STAN_PSET_*), acted upon. */
-void stan_sub_pset_changed(stan_t *st, stan_sub_t *s, unsigned changed);
+/* What a pending-set operation returned (STAN_PSET_*), acted upon (inline: once per delivery). */
+static inline void stan_sub_pset_changed(stan_t *st, stan_sub_t *s, unsigned changed)
+{
+    if (changed & STAN_PSET_DIRTY) stan_sub_mark_dirty(st, s);
+    if (changed & STAN_PSET_READY) stan_sub_mark_ready(st, s);
+}
 /* Moves from's unacked messages to to, due at once. */
 void stan_sub_transfer(stan_t *st, stan_sub_t *from, stan_sub_t *to);
 /* fn for every subscription of every channel (offline durables included). */
