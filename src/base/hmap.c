@@ -7,9 +7,7 @@
 
 void hmap_init(hmap_t *m)
 {
-    m->buckets = NULL;
-    m->nbuckets = 0;
-    m->count = 0;
+    *m = (hmap_t){.buckets = NULL}; /* zeroed memory is an empty map too */
 }
 
 void hmap_free(hmap_t *m)
