@@ -27,6 +27,10 @@ void stan_shutdown(stan_t *st, void (*done)(void *arg), void *arg);
 void stan_free(stan_t *st);
 /* Once *flag is non-zero (set by a signal handler), requests are dropped unanswered. */
 void stan_set_stop_flag(stan_t *st, volatile sig_atomic_t *flag);
+/* Runs now what the engine's once-a-second tick runs: redeliveries past their AckWait, max_age
+ * expiry, inactive channels, deliveries held back for an absent inbox (the delivery pass and the
+ * commit follow on the loop). For tests that move the fake clock (clock.h) instead of waiting. */
+void stan_run_due(stan_t *st);
 
 /* ---- monitoring snapshots (strings valid until the engine next runs on the loop) ---- */
 

@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ftw.h>
 #include <poll.h>
 #include <pthread.h>
 #include <netinet/in.h>
@@ -14,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine_host.h"
 #include "log.h"
 #include "pbwire.h"
 #include "protocol.pb-c.h"
@@ -198,46 +198,15 @@ static int free_port(void)
 
 int fz_engine_start(fz_engine_t *e, bool with_http, char *err, size_t errlen)
 {
-    if (uv_loop_init(&e->loop) != 0) abort();
-    e->srv = server_new(&e->loop, &e->cfg);
-    e->st = stan_new(&e->loop, e->srv, &e->cfg);
     if (with_http) {
         free(e->cfg.http_host);
         e->cfg.http_host = xstrdup("127.0.0.1");
         /* monitor_start takes port 0 as "off": ask the kernel for a free one first. */
         e->cfg.http_port = free_port();
     }
-    err[0] = '\0';
-    if (stan_start(e->st, err, errlen) != 0) {
-        /* Refusing a store it cannot read is right, if it says why; then all must be freed. */
-        if (!err[0]) {
-            fprintf(stderr, "fuzz: stan_start failed without a message\n");
-            abort();
-        }
-        stan_free(e->st);
-        uv_run(&e->loop, UV_RUN_DEFAULT);
-        server_free(e->srv);
-        uv_run(&e->loop, UV_RUN_DEFAULT);
-        if (uv_loop_close(&e->loop) != 0) {
-            fprintf(stderr, "fuzz: handles left after a failed start\n");
-            uv_print_all_handles(&e->loop, stderr);
-            abort();
-        }
-        e->st = NULL;
-        e->srv = NULL;
+    if (engine_host_start(&e->loop, &e->cfg, &e->srv, &e->st, with_http ? &e->mon : NULL, err,
+                          errlen) != 0)
         return -1;
-    }
-    if (server_start(e->srv, err, errlen) != 0) {
-        fprintf(stderr, "fuzz: cannot start the server: %s\n", err);
-        abort();
-    }
-    if (with_http) {
-        e->mon = monitor_new(&e->loop, &e->cfg, e->srv, e->st);
-        if (monitor_start(e->mon, err, errlen) != 0) {
-            fprintf(stderr, "fuzz: cannot start the monitor: %s\n", err);
-            abort();
-        }
-    }
     e->tap = server_subscribe(e->srv, "_INBOX.>", NULL, on_tap, e);
     if (!e->tap) abort();
     e->running = true;
@@ -330,11 +299,6 @@ void fz_engine_wait(fz_engine_t *e, unsigned ms)
     fz_engine_settle(e);
 }
 
-static void set_flag(void *arg)
-{
-    *(bool *)arg = true;
-}
-
 void fz_engine_stop(fz_engine_t *e, bool free_cfg)
 {
     if (!e->running) {
@@ -344,31 +308,9 @@ void fz_engine_stop(fz_engine_t *e, bool free_cfg)
         }
         return;
     }
-    bool stan_down = false, mon_down = false, srv_down = false;
     if (e->tap) server_unsubscribe(e->srv, e->tap);
     e->tap = NULL;
-    stan_shutdown(e->st, set_flag, &stan_down);
-    while (!stan_down)
-        uv_run(&e->loop, UV_RUN_ONCE);
-    if (e->mon) {
-        monitor_close(e->mon, set_flag, &mon_down);
-        while (!mon_down)
-            uv_run(&e->loop, UV_RUN_ONCE);
-    }
-    server_shutdown(e->srv, set_flag, &srv_down);
-    while (!srv_down)
-        uv_run(&e->loop, UV_RUN_ONCE);
-    stan_free(e->st);
-    uv_run(&e->loop, UV_RUN_DEFAULT);
-    if (e->mon) monitor_free(e->mon);
-    server_free(e->srv);
-    uv_run(&e->loop, UV_RUN_DEFAULT);
-    int rc = uv_loop_close(&e->loop);
-    if (rc != 0) {
-        fprintf(stderr, "fuzz: the loop still has handles after shutdown: %s\n", uv_strerror(rc));
-        uv_print_all_handles(&e->loop, stderr);
-        abort();
-    }
+    engine_host_stop(&e->loop, e->srv, e->st, e->mon);
     e->st = NULL;
     e->srv = NULL;
     e->mon = NULL;
@@ -386,31 +328,18 @@ void fz_engine_stop(fz_engine_t *e, bool free_cfg)
     }
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-void fz_rmtree(const char *dir)
-{
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static char store_dir[96];
 
 static void remove_store_dir(void)
 {
-    fz_rmtree(store_dir);
+    engine_host_rmtree(store_dir);
 }
 
 const char *fz_store_dir(const char *name)
 {
     const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     snprintf(store_dir, sizeof store_dir, "%s/stanza-fuzz-%s.%d", base, name, (int)getpid());
-    fz_rmtree(store_dir);
+    engine_host_rmtree(store_dir);
     atexit(remove_store_dir);
     return store_dir;
 }

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "engine_host.h" /* the server, engine and monitor in-process; engine_host_rmtree */
 #include "monitor.h"
 #include "server.h"
 #include "stan.h"
@@ -88,9 +89,6 @@ void fz_engine_check(fz_engine_t *e, bool exact);
 /* Shuts everything down and frees it; the loop must close cleanly (no handle left). cfg is
  * kept for a restart unless free_cfg. */
 void fz_engine_stop(fz_engine_t *e, bool free_cfg);
-
-/* Removes a directory tree (the temporary store). */
-void fz_rmtree(const char *dir);
 
 /* This process's store directory for target `name`: RAM-backed (/dev/shm) when possible, so no
  * disk I/O per input; emptied now and removed at exit. The string is static. */

@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool memory = flags & 16;
     fz_engine_t e;
     memset(&e, 0, sizeof e);
-    fz_rmtree(dir);
+    engine_host_rmtree(dir);
     fz_engine_config(&e, memory ? NULL : dir);
     e.check_replies = true;
     e.cfg.replace_durable = flags & 1;
@@ -116,6 +116,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (check && e.running) fz_engine_check(&e, exact);
     fz_engine_stop(&e, true);
-    if (!memory) fz_rmtree(dir);
+    if (!memory) engine_host_rmtree(dir);
     return 0;
 }

@@ -1,0 +1,154 @@
+/* Channel limits, in-process: max_msgs and max_bytes evict the oldest messages (first_seq moves,
+ * the counts follow, a subscriber starting at the first gets only what is left), max_age expires
+ * messages as the fake clock passes their age, max_subs and max_channels refuse with NSS's
+ * errors. */
+#include <stdio.h>
+#include <string.h>
+
+#include "engine_fixture.h"
+#include "protocol.pb-c.h"
+#include "test.h"
+
+static void publish_n(ef_t *f, const char *channel, int n, const char *data)
+{
+    for (int i = 0; i < n; i++)
+        CHECK_EQ_STR(ef_publish(f, "c1", channel, data), "");
+}
+
+static void check_channel(ef_t *f, const char *name, uint64_t first, uint64_t last, uint64_t msgs,
+                          uint64_t bytes)
+{
+    stan_channel_info_t ci = ef_channel(f, name);
+    CHECK_EQ_INT(ci.first_seq, first);
+    CHECK_EQ_INT(ci.last_seq, last);
+    CHECK_EQ_INT(ci.msgs, msgs);
+    CHECK_EQ_INT(ci.bytes, bytes);
+}
+
+static void test_max_msgs_evicts_oldest(void)
+{
+    ef_t f;
+    ef_init(&f);
+    f.cfg.limits.max_msgs = 3;
+    ef_start(&f);
+    CHECK_EQ_STR(ef_connect(&f, "c1"), "");
+    publish_n(&f, "foo", 3, "xy");
+    check_channel(&f, "foo", 1, 3, 3, 6);
+    publish_n(&f, "foo", 2, "xy");
+    check_channel(&f, "foo", 3, 5, 3, 6);
+    /* What is left is what a new subscriber gets from the first. */
+    ef_sub_opts_t o = {.start = PB__START_POSITION__First};
+    ef_sub_t *s = ef_subscribe(&f, "c1", "foo", &o);
+    CHECK(s != NULL);
+    ef_wait_msgs(s->inbox, 3);
+    ef_settle(&f);
+    CHECK_EQ_INT(s->inbox->n, 3);
+    CHECK_EQ_INT(ef_msg(s, 0)->seq, 3);
+    CHECK_EQ_INT(ef_msg(s, 2)->seq, 5);
+    /* The engine's totals agree. */
+    stan_server_info_t si;
+    stan_get_server_info(f.st, &si);
+    CHECK_EQ_INT(si.total_msgs, 3);
+    CHECK_EQ_INT(si.total_bytes, 6);
+    /* And the store agrees: after a restart the bounds are the same. */
+    ef_restart(&f);
+    check_channel(&f, "foo", 3, 5, 3, 6);
+    ef_done(&f);
+}
+
+static void test_max_bytes_evicts_oldest(void)
+{
+    ef_t f;
+    ef_init(&f);
+    f.cfg.limits.max_bytes = 25;
+    ef_start(&f);
+    CHECK_EQ_STR(ef_connect(&f, "c1"), "");
+    publish_n(&f, "foo", 2, "0123456789"); /* 20 bytes: fits */
+    check_channel(&f, "foo", 1, 2, 2, 20);
+    publish_n(&f, "foo", 1, "0123456789"); /* 30 > 25: the first goes */
+    check_channel(&f, "foo", 2, 3, 2, 20);
+    /* A small one fits beside the last two; a large one pushes out all but itself. */
+    publish_n(&f, "foo", 1, "abcd");
+    check_channel(&f, "foo", 2, 4, 3, 24);
+    publish_n(&f, "foo", 1, "0123456789012345678901");
+    check_channel(&f, "foo", 5, 5, 1, 22);
+    ef_done(&f);
+}
+
+static void test_max_age_expires_with_the_clock(void)
+{
+    ef_t f;
+    ef_init(&f);
+    f.cfg.limits.max_age_ms = 60 * 1000;
+    ef_start(&f);
+    CHECK_EQ_STR(ef_connect(&f, "c1"), "");
+    publish_n(&f, "foo", 1, "old");
+    ef_advance(&f, 30 * EF_SEC);
+    publish_n(&f, "foo", 1, "newer");
+    /* 59 s after the first: nothing is old enough yet. */
+    ef_advance(&f, 29 * EF_SEC);
+    check_channel(&f, "foo", 1, 2, 2, 8);
+    /* 61 s: the first has expired, the second (31 s) stays. */
+    ef_advance(&f, 2 * EF_SEC);
+    check_channel(&f, "foo", 2, 2, 1, 5);
+    /* 91 s: both gone; the channel keeps its sequence (the next publish is 3). */
+    ef_advance(&f, 30 * EF_SEC);
+    check_channel(&f, "foo", 3, 2, 0, 0);
+    publish_n(&f, "foo", 1, "x");
+    check_channel(&f, "foo", 3, 3, 1, 1);
+    ef_done(&f);
+}
+
+static void test_max_subs_refused(void)
+{
+    ef_t f;
+    ef_init(&f);
+    f.cfg.limits.max_subs = 2;
+    ef_start(&f);
+    CHECK_EQ_STR(ef_connect(&f, "c1"), "");
+    ef_sub_t *a = ef_subscribe(&f, "c1", "foo", NULL);
+    ef_sub_t *b = ef_subscribe(&f, "c1", "foo", NULL);
+    CHECK(a && b);
+    CHECK(ef_subscribe(&f, "c1", "foo", NULL) == NULL);
+    CHECK_EQ_STR(f.error, "too many subscriptions per channel");
+    CHECK_EQ_INT(ef_channel(&f, "foo").subs, 2);
+    /* Per channel: another channel has its own count. */
+    CHECK(ef_subscribe(&f, "c1", "bar", NULL) != NULL);
+    /* A place freed is a place taken again. */
+    CHECK_EQ_STR(ef_unsubscribe(&f, a, false), "");
+    CHECK_EQ_INT(ef_channel(&f, "foo").subs, 1);
+    CHECK(ef_subscribe(&f, "c1", "foo", NULL) != NULL);
+    CHECK_EQ_INT(ef_channel(&f, "foo").subs, 2);
+    ef_done(&f);
+}
+
+static void test_max_channels_refused(void)
+{
+    ef_t f;
+    ef_init(&f);
+    f.cfg.max_channels = 2;
+    ef_start(&f);
+    CHECK_EQ_STR(ef_connect(&f, "c1"), "");
+    CHECK_EQ_STR(ef_publish(&f, "c1", "ch1", "m"), "");
+    CHECK(ef_subscribe(&f, "c1", "ch2", NULL) != NULL);
+    /* A third channel, by publish or by subscription, is refused; the others still work. */
+    CHECK_EQ_STR(ef_publish(&f, "c1", "ch3", "m"), "too many channels");
+    CHECK(ef_subscribe(&f, "c1", "ch4", NULL) == NULL);
+    CHECK_EQ_STR(f.error, "too many channels");
+    CHECK_EQ_STR(ef_publish(&f, "c1", "ch2", "m"), "");
+    stan_server_info_t si;
+    stan_get_server_info(f.st, &si);
+    CHECK_EQ_INT(si.channels, 2);
+    CHECK(stan_get_channel_info(f.st, "ch3", &(stan_channel_info_t){0}) != 0);
+    ef_done(&f);
+}
+
+int main(void)
+{
+    TEST_RUN(test_max_msgs_evicts_oldest);
+    TEST_RUN(test_max_bytes_evicts_oldest);
+    TEST_RUN(test_max_age_expires_with_the_clock);
+    TEST_RUN(test_max_subs_refused);
+    TEST_RUN(test_max_channels_refused);
+    return test_summary();
+}
