@@ -1,0 +1,186 @@
+/* stan_pending (src/stan/stan_pending.h): the unacked set as a plain data structure, with a
+ * MEMORY store for its rows: orders, lookups, what each operation says changed, and which rows
+ * reach the disk. */
+#include <uv.h>
+
+#include "err.h"
+#include "stan_keys.h"
+#include "stan_pending.h"
+#include "test.h"
+
+typedef struct fx {
+    uv_loop_t loop;
+    store_t *store;
+    stan_pset_t ps;
+} fx_t;
+
+static void fx_open(fx_t *f)
+{
+    CHECK(uv_loop_init(&f->loop) == 0);
+    store_options_t opt = {0}; /* MEMORY */
+    char err[256];
+    CHECK_EQ_INT(store_open(&f->store, &f->loop, &opt, err, sizeof err), STZ_OK);
+    stan_pset_init(&f->ps, 7);
+}
+
+static void fx_close(fx_t *f)
+{
+    stan_pset_free(&f->ps);
+    store_close(f->store);
+    CHECK(uv_loop_close(&f->loop) == 0);
+}
+
+static void on_done(void *arg, int status)
+{
+    *(int *)arg = status;
+}
+
+/* Commits whatever the set staged. */
+static void commit(fx_t *f)
+{
+    int status = 1;
+    CHECK_EQ_INT(store_submit(f->store, on_done, &status), STZ_OK);
+    while (status == 1)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    CHECK_EQ_INT(status, STZ_OK);
+}
+
+/* The sequences of owner 7's rows on disk, in order, as "1,2,3" (their counts after ':'). */
+static void rows(fx_t *f, char *out, size_t len)
+{
+    out[0] = '\0';
+    CHECK_EQ_INT(store_read_begin(f->store), STZ_OK);
+    store_cursor_t *c = store_cursor_open(f->store, STORE_DB_PENDING);
+    store_val_t k, v;
+    uint8_t lo[16];
+    stan_key_pending(lo, 7, 0);
+    for (int rc = store_cursor_seek(c, lo, sizeof lo, &k, &v); rc == STZ_OK;
+         rc = store_cursor_next(c, &k, &v)) {
+        if (stan_get_u64(k.p) != 7) break;
+        size_t n = strlen(out);
+        snprintf(out + n, len - n, "%s%llu:%u", n ? "," : "",
+                 (unsigned long long)stan_get_u64((const uint8_t *)k.p + 8), stan_get_u32(v.p));
+    }
+    store_cursor_close(c);
+    store_read_end(f->store);
+}
+
+static void test_orders(void)
+{
+    fx_t f;
+    fx_open(&f);
+    CHECK(stan_pset_first_due(&f.ps) == NULL && stan_pset_oldest(&f.ps) == NULL);
+    /* Delivered 5, 3 (a transfer lands earlier), 9: expiry order is delivery order, the
+     * sequence order is by sequence. */
+    stan_pset_add(&f.ps, 5, 1, 10, 100);
+    stan_pset_add(&f.ps, 3, 2, 20, 200);
+    stan_pending_t *p9 = stan_pset_add(&f.ps, 9, 1, 30, 300);
+    CHECK_EQ_INT(f.ps.count, 3);
+    CHECK_EQ_INT(f.ps.bytes, 60);
+    CHECK_EQ_INT(stan_pset_oldest(&f.ps)->seq, 3);
+    stan_pending_t *p = stan_pset_first_due(&f.ps);
+    CHECK_EQ_INT(p->seq, 5);
+    CHECK_EQ_INT(stan_pset_next_due(&f.ps, p)->seq, 3);
+    CHECK(stan_pset_last_due(&f.ps) == p9);
+    CHECK(stan_pset_find(&f.ps, 9) == p9);
+    CHECK(stan_pset_find(&f.ps, 4) == NULL);
+    /* A redelivery goes last. */
+    stan_pset_to_tail(&f.ps, p);
+    CHECK_EQ_INT(stan_pset_first_due(&f.ps)->seq, 3);
+    CHECK_EQ_INT(stan_pset_last_due(&f.ps)->seq, 5);
+    stan_pset_all_due(&f.ps);
+    CHECK_EQ_INT(stan_pset_first_due(&f.ps)->expire_ms, 0);
+    CHECK_EQ_INT(stan_pset_last_due(&f.ps)->expire_ms, 0);
+    /* Dropping the oldest moves the sequence head. */
+    stan_pset_drop(&f.ps, f.store, stan_pset_find(&f.ps, 3));
+    CHECK_EQ_INT(stan_pset_oldest(&f.ps)->seq, 5);
+    CHECK_EQ_INT(f.ps.count, 2);
+    CHECK_EQ_INT(f.ps.bytes, 40);
+    /* Many entries: the hash holds them all. */
+    for (uint64_t s = 100; s < 5100; s++)
+        stan_pset_add(&f.ps, s, 1, 1, s);
+    for (uint64_t s = 100; s < 5100; s += 7)
+        CHECK(stan_pset_find(&f.ps, s) && stan_pset_find(&f.ps, s)->seq == s);
+    CHECK_EQ_INT(f.ps.count, 5002);
+    fx_close(&f);
+}
+
+static void test_rows(void)
+{
+    fx_t f;
+    fx_open(&f);
+    char got[256];
+    stan_pending_t *a = stan_pset_add(&f.ps, 1, 1, 0, 0);
+    stan_pending_t *b = stan_pset_add(&f.ps, 2, 1, 0, 0);
+    /* The first touch is news (the owner must be marked dirty), a second is not. */
+    CHECK_EQ_INT(stan_pset_touch(&f.ps, a), STAN_PSET_DIRTY);
+    CHECK_EQ_INT(stan_pset_touch(&f.ps, a), 0);
+    CHECK_EQ_INT(stan_pset_touch(&f.ps, b), STAN_PSET_DIRTY);
+    /* b is acked before the batch is built: its row never reaches the disk. */
+    stan_pset_drop(&f.ps, f.store, b);
+    stan_pset_write_dirty(&f.ps, f.store);
+    commit(&f);
+    rows(&f, got, sizeof got);
+    CHECK_EQ_STR(got, "1:1");
+    CHECK(a->on_disk);
+    /* A redelivery rewrites the row with its count. */
+    a->count = 2;
+    CHECK_EQ_INT(stan_pset_touch(&f.ps, a), STAN_PSET_DIRTY);
+    stan_pset_write_dirty(&f.ps, f.store);
+    commit(&f);
+    rows(&f, got, sizeof got);
+    CHECK_EQ_STR(got, "1:2");
+    /* Nothing touched: nothing written. */
+    stan_pset_write_dirty(&f.ps, f.store);
+    CHECK(store_batch_empty(f.store));
+    /* A failed batch: every row is written again. */
+    stan_pset_add(&f.ps, 3, 1, 0, 0);
+    CHECK_EQ_INT(stan_pset_store_failed(&f.ps), STAN_PSET_DIRTY);
+    stan_pset_write_dirty(&f.ps, f.store);
+    commit(&f);
+    rows(&f, got, sizeof got);
+    CHECK_EQ_STR(got, "1:2,3:1");
+    /* An ack of a row on disk deletes it. */
+    stan_pset_drop(&f.ps, f.store, a);
+    commit(&f);
+    rows(&f, got, sizeof got);
+    CHECK_EQ_STR(got, "3:1");
+    fx_close(&f);
+}
+
+static void test_transfer(void)
+{
+    fx_t f;
+    fx_open(&f);
+    stan_pset_t to;
+    stan_pset_init(&to, 8);
+    stan_pset_add(&to, 50, 1, 0, 500);
+    stan_pset_add(&to, 20, 1, 0, 500); /* both hold 20: to keeps its own */
+    stan_pset_add(&f.ps, 10, 3, 5, 100);
+    stan_pset_add(&f.ps, 20, 1, 5, 100);
+    stan_pset_add(&f.ps, 30, 1, 5, 100);
+    unsigned changed = stan_pset_transfer(&f.ps, &to, f.store);
+    CHECK_EQ_INT(changed, STAN_PSET_READY | STAN_PSET_DIRTY);
+    CHECK_EQ_INT(f.ps.count, 0);
+    CHECK(stan_pset_first_due(&f.ps) == NULL);
+    CHECK_EQ_INT(to.count, 4);
+    /* Moved entries come first, due at once, in from's order, with their counts. */
+    stan_pending_t *p = stan_pset_first_due(&to);
+    CHECK_EQ_INT(p->seq, 10);
+    CHECK_EQ_INT(p->expire_ms, 0);
+    CHECK_EQ_INT(p->count, 3);
+    CHECK_EQ_INT(stan_pset_next_due(&to, p)->seq, 30);
+    CHECK_EQ_INT(stan_pset_oldest(&to)->seq, 10);
+    /* An empty transfer still makes to due (as before: the caller marks it ready). */
+    CHECK_EQ_INT(stan_pset_transfer(&f.ps, &to, f.store), STAN_PSET_READY);
+    stan_pset_free(&to);
+    fx_close(&f);
+}
+
+int main(void)
+{
+    TEST_RUN(test_orders);
+    TEST_RUN(test_rows);
+    TEST_RUN(test_transfer);
+    return test_summary();
+}
