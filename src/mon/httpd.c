@@ -68,7 +68,7 @@ static void touch(hconn_t *c)
     list_push_back(&c->h->conns, &c->link);
 }
 
-static void conn_close(hconn_t *c)
+static void hconn_close(hconn_t *c)
 {
     if (c->st.closing) return;
     if (list_linked(&c->link)) {
@@ -172,7 +172,7 @@ static void bound_output(httpd_t *h, hconn_t *keep)
               peer(x, who, sizeof who), p, total);
         total -= p;
         h->evicted++;
-        conn_close(x);
+        hconn_close(x);
     }
 }
 
@@ -187,7 +187,7 @@ static void serve(hconn_t *c)
         /* It keeps sending requests but does not read the answers. */
         LOG_D("httpd: %s: closed: %zu bytes of responses unread", peer(c, who, sizeof who),
               pending_bytes(c));
-        conn_close(c);
+        hconn_close(c);
         return;
     }
     if (c->method != HTTP_GET && c->method != HTTP_HEAD) {
@@ -259,7 +259,7 @@ static void finish(hconn_t *c)
 {
     if (c->lingering) return;
     if (c->peer_eof) {
-        conn_close(c);
+        hconn_close(c);
         return;
     }
     c->lingering = true;
@@ -270,7 +270,7 @@ static void write_failed(hconn_t *c, int status)
 {
     char who[96];
     LOG_D("httpd: %s: write error: %s", peer(c, who, sizeof who), uv_strerror(status));
-    conn_close(c);
+    hconn_close(c);
 }
 
 static void on_written(stream_t *st, int status)
@@ -391,7 +391,7 @@ static void on_read(stream_t *st, ssize_t nread, const char *p)
             set_finishing(c);
             return;
         }
-        conn_close(c);
+        hconn_close(c);
         return;
     }
     if (c->finishing) return; /* input after the last request is discarded */
@@ -417,18 +417,18 @@ static void on_timer(stream_t *st)
     if (c->finishing) {
         LOG_D("httpd: %s: closed: did not take its last response in time",
               peer(c, who, sizeof who));
-        conn_close(c);
+        hconn_close(c);
     } else if (c->in_request && c->req_bytes == 0) {
         LOG_D("httpd: %s: sent no request in %u ms, closed", peer(c, who, sizeof who),
               c->h->request_ms);
-        conn_close(c);
+        hconn_close(c);
     } else if (c->in_request) {
         LOG_D("httpd: %s: request not completed in %u ms", peer(c, who, sizeof who),
               c->h->request_ms);
         fail(c, 408);
     } else {
         LOG_D("httpd: %s: idle for %u ms, closed", peer(c, who, sizeof who), c->h->idle_ms);
-        conn_close(c);
+        hconn_close(c);
     }
 }
 
@@ -447,7 +447,7 @@ static void evict_oldest(httpd_t *h)
           peer(v, who, sizeof who), (unsigned long long)(clock_mono_ms() - v->progress_ms),
           h->nconns);
     h->evicted++;
-    conn_close(v);
+    hconn_close(v);
 }
 
 static const stream_ops_t hconn_ops = {
@@ -479,7 +479,7 @@ static void on_connection(uv_stream_t *server, int status)
     c->in_request = true;
     timer_restart(c, h->request_ms);
     if (stream_read_start(&c->st) != 0) {
-        conn_close(c);
+        hconn_close(c);
         return;
     }
     /* What the new connection already sent is read before the loop goes on to accept more: a
@@ -578,7 +578,7 @@ void httpd_close(httpd_t *h, void (*done)(void *arg), void *arg)
     if (h->listener_open && !uv_is_closing((uv_handle_t *)&h->listener))
         uv_close((uv_handle_t *)&h->listener, on_listener_closed);
     while (!list_empty(&h->conns))
-        conn_close(LIST_ITEM(list_first(&h->conns), hconn_t, link)); /* unlinks it */
+        hconn_close(LIST_ITEM(list_first(&h->conns), hconn_t, link)); /* unlinks it */
     maybe_done(h);
 }
 
