@@ -292,6 +292,12 @@ int stan_get_client_info(stan_t *st, const char *id, stan_client_info_t *out)
     return 0;
 }
 
+/* What /healthz says of a failed commit: an I/O error here is the store's, so say so. */
+static const char *store_error_text(int status)
+{
+    return status == STZ_EIO ? "storage I/O error" : stz_strerror(status);
+}
+
 void stan_get_store_info(stan_t *st, stan_store_info_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -303,8 +309,8 @@ void stan_get_store_info(stan_t *st, stan_store_info_t *out)
     out->writable = st->last_commit_status == STZ_OK && !recent;
     out->error = out->writable
                      ? NULL
-                     : stz_strerror(st->last_commit_status != STZ_OK ? st->last_commit_status
-                                                                     : st->last_failure);
+                     : store_error_text(st->last_commit_status != STZ_OK ? st->last_commit_status
+                                                                         : st->last_failure);
     out->redeliveries_total = st->redeliveries_total;
     store_get_stats(st->store, &out->stats);
 }
