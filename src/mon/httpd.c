@@ -160,9 +160,9 @@ static void bound_output(httpd_t *h, hconn_t *keep)
 {
     size_t total = 0;
     list_node_t *n, *next;
-    list_foreach(n, &h->conns) total += pending_bytes(LIST_ITEM(n, hconn_t, link));
-    list_foreach_safe(n, next, &h->conns)
-    {
+    list_foreach (n, &h->conns)
+        total += pending_bytes(LIST_ITEM(n, hconn_t, link));
+    list_foreach_safe (n, next, &h->conns) {
         if (total <= h->max_output) break;
         hconn_t *x = LIST_ITEM(n, hconn_t, link);
         size_t p = pending_bytes(x);

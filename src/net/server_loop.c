@@ -61,8 +61,7 @@ static void resume_paused(server_t *s)
     uint64_t now = clock_mono_ms();
     bool stalls_left = false;
     list_node_t *n, *next;
-    list_foreach_safe(n, next, &s->paused)
-    {
+    list_foreach_safe (n, next, &s->paused) {
         conn_t *c = LIST_ITEM(n, conn_t, paused_link);
         if (c->stall_until && s->ncongested > 0 && now < c->stall_until) {
             stalls_left = true;
@@ -91,8 +90,7 @@ static void on_tick(uv_timer_t *t)
     uint64_t now = clock_mono_ms();
     uint64_t deadline = (uint64_t)s->cfg->write_deadline_ms;
     list_node_t *n, *next;
-    list_foreach_safe(n, next, &s->conns)
-    {
+    list_foreach_safe (n, next, &s->conns) {
         conn_t *c = LIST_ITEM(n, conn_t, link);
         if (deadline && stream_write_stalled(&c->st, now, deadline)) {
             LOG_W("cid:%llu - Slow Consumer Detected: write deadline of %llums exceeded",
@@ -188,7 +186,8 @@ void server_shutdown(server_t *s, void (*done)(void *arg), void *arg)
     }
     /* Each connection gets what is already queued for it, then closes. */
     list_node_t *n, *next;
-    list_foreach_safe(n, next, &s->conns) conn_close(LIST_ITEM(n, conn_t, link), CLOSE_SHUTDOWN);
+    list_foreach_safe (n, next, &s->conns)
+        conn_close(LIST_ITEM(n, conn_t, link), CLOSE_SHUTDOWN);
     maybe_shutdown_done(s);
 }
 

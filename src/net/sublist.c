@@ -461,8 +461,7 @@ static void cache_invalidate(sublist_t *sl, const char *subject, size_t len, siz
         return;
     }
     list_node_t *n, *next;
-    list_foreach_safe(n, next, &sl->cache_age)
-    {
+    list_foreach_safe (n, next, &sl->cache_age) {
         centry_t *e = LIST_ITEM(n, centry_t, age);
         if (toks_match_literal(sl->toks, ntoks, e->k.key, e->k.klen)) cache_drop(sl, e);
     }

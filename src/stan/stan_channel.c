@@ -212,8 +212,7 @@ static uint64_t cum_before(stan_t *st, stan_channel_t *ch, uint64_t seq)
     if (seq > ch->last_seq) {
         /* In the batch being built: stan_pub.c moved them to batch_msgs. */
         list_node_t *n;
-        list_foreach(n, &st->batch_msgs)
-        {
+        list_foreach (n, &st->batch_msgs) {
             stan_staged_t *s = LIST_ITEM(n, stan_staged_t, link);
             if (s->ch == ch && s->seq == seq) return s->cum - s->len;
         }

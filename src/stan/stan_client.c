@@ -393,8 +393,7 @@ void stan_client_on_inbox_reply(stan_t *st, const server_msg_t *m)
         if (cl && subject_is(m, cl->hb_reply)) hb_answered(st, cl);
     } else if (rlen > 4 && memcmp(rest, "dup.", 4) == 0) {
         list_node_t *n;
-        list_foreach(n, &st->dupchecks)
-        {
+        list_foreach (n, &st->dupchecks) {
             dupcheck_t *d = LIST_ITEM(n, dupcheck_t, link);
             if (subject_is(m, d->reply)) {
                 dupcheck_finish(d, true);

@@ -143,16 +143,14 @@ static stan_sub_t *pick_member(stan_t *st, stan_qgroup_t *g)
 {
     size_t min = SIZE_MAX;
     list_node_t *n;
-    list_foreach(n, &g->members)
-    {
+    list_foreach (n, &g->members) {
         stan_sub_t *m = STAN_SUB_OF(n, qg_link);
         if (can_take(m) && m->pend.count < min && inbox_alive(st, m)) min = m->pend.count;
     }
     if (min == SIZE_MAX) return NULL;
     size_t start = g->rr++ % g->nmembers, i = 0;
     stan_sub_t *first = NULL;
-    list_foreach(n, &g->members)
-    {
+    list_foreach (n, &g->members) {
         stan_sub_t *m = STAN_SUB_OF(n, qg_link);
         size_t at = i++;
         if (!can_take(m) || m->pend.count != min || !inbox_alive(st, m)) continue;
@@ -186,8 +184,7 @@ static void hand_over(stan_t *st, stan_sub_t *s)
     stan_sub_t *heir = NULL;
     if (s->qg) {
         list_node_t *n;
-        list_foreach(n, &s->qg->members)
-        {
+        list_foreach (n, &s->qg->members) {
             stan_sub_t *o = STAN_SUB_OF(n, qg_link);
             if (o != s && o->client && o->ready && inbox_alive(st, o) &&
                 (!heir || o->pend.count < heir->pend.count))
@@ -323,8 +320,7 @@ void stan_deliver_on_ack(void *arg, const server_msg_t *m)
     if (!p && s->qg) {
         /* NSS honours an ack for a message pending on another member of the group. */
         list_node_t *n;
-        list_foreach(n, &s->qg->members)
-        {
+        list_foreach (n, &s->qg->members) {
             stan_sub_t *o = STAN_SUB_OF(n, qg_link);
             if ((p = stan_pset_find(&o->pend, seq))) {
                 owner = o;

@@ -157,8 +157,7 @@ static int visit_subs(void *arg, stan_channel_t *ch)
 {
     sub_walk_t *w = arg;
     list_node_t *n;
-    list_foreach(n, &ch->subs)
-    {
+    list_foreach (n, &ch->subs) {
         stan_sub_t *s = STAN_SUB_OF(n, ch_link);
         if (s->deleted || (w->client_id && strcmp(w->client_id, s->client_id) != 0)) continue;
         stan_sub_info_t si;
@@ -246,8 +245,7 @@ static int visit_row(row_walk_t *w, stan_sub_t *s)
 static int visit_rows(void *arg, stan_channel_t *ch)
 {
     list_node_t *n;
-    list_foreach(n, &ch->subs)
-    {
+    list_foreach (n, &ch->subs) {
         stan_sub_t *s = STAN_SUB_OF(n, ch_link);
         if (!s->deleted && visit_row(arg, s)) return 1;
     }
@@ -270,7 +268,8 @@ static void fill_client(const stan_client_t *cl, stan_client_info_t *out)
     out->hb_inbox = cl->hb_inbox;
     out->subs = 0;
     const list_node_t *n;
-    list_foreach(n, &cl->subs) out->subs++;
+    list_foreach (n, &cl->subs)
+        out->subs++;
 }
 
 void stan_foreach_client(stan_t *st, stan_client_fn fn, void *arg)

@@ -124,14 +124,14 @@ unsigned stan_pset_transfer(stan_pset_t *from, stan_pset_t *to, store_t *store)
 void stan_pset_all_due(stan_pset_t *ps)
 {
     list_node_t *n;
-    list_foreach(n, &ps->due) LIST_ITEM(n, stan_pending_t, due)->expire_ms = 0;
+    list_foreach (n, &ps->due)
+        LIST_ITEM(n, stan_pending_t, due)->expire_ms = 0;
 }
 
 unsigned stan_pset_store_failed(stan_pset_t *ps)
 {
     list_node_t *n;
-    list_foreach(n, &ps->due)
-    {
+    list_foreach (n, &ps->due) {
         stan_pending_t *p = LIST_ITEM(n, stan_pending_t, due);
         if (list_linked(&p->dirty)) continue;
         p->on_disk = true; /* a delete of a missing row is harmless */

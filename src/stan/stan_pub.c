@@ -134,8 +134,7 @@ void stan_pub_stage_batch(stan_t *st)
     take_batch_share(st);
     int64_t now = clock_wall_ns();
     list_node_t *n;
-    list_foreach(n, &st->batch_msgs)
-    {
+    list_foreach (n, &st->batch_msgs) {
         stan_staged_t *s = LIST_ITEM(n, stan_staged_t, link);
         stan_channel_t *ch = s->ch;
         stan_channel_ensure_record(st, ch);
@@ -149,8 +148,7 @@ void stan_pub_stage_batch(stan_t *st)
         ch->limits_due = true;
     }
     /* Limits once per channel per batch, after all its messages have their sequences. */
-    list_foreach(n, &st->batch_msgs)
-    {
+    list_foreach (n, &st->batch_msgs) {
         stan_channel_t *ch = LIST_ITEM(n, stan_staged_t, link)->ch;
         if (!ch->limits_due) continue;
         ch->limits_due = false;

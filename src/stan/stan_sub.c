@@ -82,7 +82,8 @@ void stan_sub_foreach(stan_t *st, void (*fn)(stan_t *st, stan_sub_t *s, void *ar
          e = strmap_next(&st->channels, &it, e)) {
         stan_channel_t *ch = e->val;
         list_node_t *n;
-        list_foreach(n, &ch->subs) fn(st, STAN_SUB_OF(n, ch_link), arg);
+        list_foreach (n, &ch->subs)
+            fn(st, STAN_SUB_OF(n, ch_link), arg);
     }
 }
 
@@ -100,8 +101,7 @@ void stan_sub_store_failed(stan_t *st)
 void stan_sub_channel_has_new(stan_t *st, stan_channel_t *ch)
 {
     list_node_t *n;
-    list_foreach(n, &ch->subs)
-    {
+    list_foreach (n, &ch->subs) {
         stan_sub_t *s = STAN_SUB_OF(n, ch_link);
         if (s->ready && s->client) stan_sub_mark_ready(st, s);
     }
@@ -337,8 +337,7 @@ void stan_sub_leave(stan_t *st, stan_sub_t *s, bool close_only)
         stan_qgroup_t *g = s->qg;
         stan_sub_t *heir = NULL;
         list_node_t *n;
-        list_foreach(n, &g->members)
-        {
+        list_foreach (n, &g->members) {
             stan_sub_t *o = STAN_SUB_OF(n, qg_link);
             if (o != s && o->client && (!heir || o->pend.count < heir->pend.count)) heir = o;
         }

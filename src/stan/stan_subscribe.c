@@ -155,8 +155,7 @@ static void join_group(stan_t *st, stan_sub_t *s, const Pb__SubscriptionRequest 
     stan_sub_qgroup_join(g, s);
     /* A durable group's offline shadow hands its unacked messages to the newcomer. */
     list_node_t *n, *next;
-    list_foreach_safe(n, next, &g->members)
-    {
+    list_foreach_safe (n, next, &g->members) {
         stan_sub_t *o = STAN_SUB_OF(n, qg_link);
         if (o != s && !o->client) {
             stan_sub_transfer(st, o, s);
@@ -227,8 +226,7 @@ static stan_sub_t *find_client_sub(stan_t *st, stan_client_t *cl, const char *in
     stan_sub_t *s = stan_sub_by_ack(st, inbox, strlen(inbox));
     if (s) return s;
     list_node_t *n;
-    list_foreach(n, &cl->subs)
-    {
+    list_foreach (n, &cl->subs) {
         stan_sub_t *o = STAN_SUB_OF(n, cl_link);
         if (strcmp(o->inbox, inbox) == 0) return o;
     }

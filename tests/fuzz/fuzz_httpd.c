@@ -1,6 +1,6 @@
-/* fuzz_httpd: the HTTP request path of the monitoring port (src/mon/httpd.c, then src/mon/monitor.c's
- * endpoints and their query parameters) over loopback, against a daemon that has a client,
- * channels, messages and subscriptions to report on.
+/* fuzz_httpd: the HTTP request path of the monitoring port (src/mon/httpd.c, then
+ * src/mon/monitor.c's endpoints and their query parameters) over loopback, against a daemon that
+ * has a client, channels, messages and subscriptions to report on.
  *
  * Each input is the byte stream of one connection: written, half-closed, and everything the
  * daemon answers read until it closes (within 5 s). Then /healthz must answer 200 on a new

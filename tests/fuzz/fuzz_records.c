@@ -1,5 +1,6 @@
 /* fuzz_records: the decoders of what comes off the disk and the wire without a socket:
- *  - stan_msg_decode (src/stan/stan_keys.c), a stored message value, with an encode/decode round trip;
+ *  - stan_msg_decode (src/stan/stan_keys.c), a stored message value, with an encode/decode round
+ * trip;
  *  - the protobuf-c unpackers of the store's records (proto/store.proto), as recovery uses them,
  *    each unpacked record packed again and unpacked again to the same bytes;
  *  - the allocation-free decoders of src/base/pbwire.c, checked against protobuf-c (see pubmsg).

@@ -89,9 +89,11 @@ static void test_list(void)
     list_push_front(&head, &items[0].link);
     list_push_back(&head, &items[3].link);
     unsigned want = 0;
-    list_foreach(n, &head) CHECK_EQ_INT((int)LIST_ITEM(n, item_t, link)->key, (int)want++);
+    list_foreach (n, &head)
+        CHECK_EQ_INT((int)LIST_ITEM(n, item_t, link)->key, (int)want++);
     CHECK_EQ_INT((int)want, 4);
-    list_foreach_safe(n, nx, &head) if (LIST_ITEM(n, item_t, link)->key % 2) list_remove(n);
+    list_foreach_safe (n, nx, &head)
+        if (LIST_ITEM(n, item_t, link)->key % 2) list_remove(n);
     CHECK(!list_linked(&items[1].link) && list_linked(&items[2].link));
     list_remove(&items[1].link); /* harmless */
     CHECK(list_first(&head) == &items[0].link && list_last(&head) == &items[2].link);
