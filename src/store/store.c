@@ -150,6 +150,8 @@ int store_open(store_t **out, uv_loop_t *loop, const store_options_t *opt, char 
 {
     *out = NULL;
     store_t *s = xcalloc(1, sizeof *s);
+    for (int db = 0; db < STORE_NDBS; db++)
+        list_init(&s->cursor_cache[db]);
     s->loop = loop;
     s->lock_fd = -1;
     s->memory = opt->dir == NULL;
@@ -229,9 +231,9 @@ void store_close(store_t *s)
     while (s->inflight)
         uv_run(s->loop, UV_RUN_ONCE);
     for (int db = 0; db < STORE_NDBS; db++) {
-        store_cursor_t *c;
-        while ((c = s->cursor_cache[db])) {
-            s->cursor_cache[db] = c->next_free;
+        list_node_t *n;
+        while ((n = list_pop_front(&s->cursor_cache[db]))) {
+            store_cursor_t *c = LIST_ITEM(n, store_cursor_t, free_link);
             mdb_cursor_close(c->mc);
             free(c);
         }
@@ -303,14 +305,15 @@ int store_get(store_t *s, store_db_t db, const void *key, size_t klen, store_val
 store_cursor_t *store_cursor_open(store_t *s, store_db_t db)
 {
     assert(s->rcount > 0);
-    store_cursor_t *c = s->cursor_cache[db];
+    list_node_t *n = list_first(&s->cursor_cache[db]);
+    store_cursor_t *c = n ? LIST_ITEM(n, store_cursor_t, free_link) : NULL;
     if (c) {
         int rc = mdb_cursor_renew(s->rtxn, c->mc);
         if (rc) {
             read_error("renewing a cursor", rc);
             return NULL;
         }
-        s->cursor_cache[db] = c->next_free;
+        list_remove(&c->free_link);
         s->ncached[db]--;
         return c;
     }
@@ -324,7 +327,7 @@ store_cursor_t *store_cursor_open(store_t *s, store_db_t db)
     c->s = s;
     c->db = db;
     c->mc = mc;
-    c->next_free = NULL;
+    list_node_init(&c->free_link);
     return c;
 }
 
@@ -333,8 +336,7 @@ void store_cursor_close(store_cursor_t *c)
     if (!c) return;
     store_t *s = c->s;
     if (s->ncached[c->db] < STORE_CURSOR_CACHE) {
-        c->next_free = s->cursor_cache[c->db];
-        s->cursor_cache[c->db] = c;
+        list_push_front(&s->cursor_cache[c->db], &c->free_link);
         s->ncached[c->db]++;
         return;
     }

@@ -32,7 +32,7 @@ static const char *const op_names[] = {"put", "append", "del", "del_range"};
 static store_chunk_t *chunk_new(size_t cap)
 {
     store_chunk_t *c = xmalloc(sizeof *c + cap);
-    c->next = NULL;
+    list_node_init(&c->link);
     c->cap = cap;
     c->used = 0;
     return c;
@@ -41,7 +41,8 @@ static store_chunk_t *chunk_new(size_t cap)
 static void *arena_alloc(store_batch_t *b, size_t n)
 {
     n = (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
-    store_chunk_t *c = b->chunks;
+    list_node_t *first = list_first(&b->chunks);
+    store_chunk_t *c = first ? LIST_ITEM(first, store_chunk_t, link) : NULL;
     if (c && c->cap - c->used >= n) {
         void *p = c->data + c->used;
         c->used += n;
@@ -52,17 +53,11 @@ static void *arena_alloc(store_batch_t *b, size_t n)
          * current chunk's free space keeps serving small ops. */
         store_chunk_t *big = chunk_new(n);
         big->used = n;
-        if (c) {
-            big->next = c->next;
-            c->next = big;
-        } else {
-            b->chunks = big;
-        }
+        list_insert_before(c ? c->link.next : &b->chunks, &big->link);
         return big->data;
     }
     c = chunk_new(CHUNK_SIZE);
-    c->next = b->chunks;
-    b->chunks = c;
+    list_push_front(&b->chunks, &c->link);
     c->used = n;
     return c->data;
 }
@@ -70,21 +65,18 @@ static void *arena_alloc(store_batch_t *b, size_t n)
 /* Empties a batch for reuse, keeping a bounded amount of its arena. */
 static void batch_reset(store_batch_t *b)
 {
-    store_chunk_t *c = b->chunks, *keep = NULL;
     size_t kept = 0;
-    while (c) {
-        store_chunk_t *next = c->next;
+    list_node_t *n, *next;
+    list_foreach_safe (n, next, &b->chunks) {
+        store_chunk_t *c = LIST_ITEM(n, store_chunk_t, link);
         if (c->cap == CHUNK_SIZE && kept + CHUNK_SIZE <= KEEP_CHUNK_BYTES) {
             c->used = 0;
-            c->next = keep;
-            keep = c;
             kept += CHUNK_SIZE;
         } else {
+            list_remove(n);
             free(c);
         }
-        c = next;
     }
-    b->chunks = keep;
     b->nops = 0;
     b->bytes = 0;
     /* One huge batch should not pin its op array forever. */
@@ -98,12 +90,9 @@ static void batch_reset(store_batch_t *b)
 static void batch_free(store_batch_t *b)
 {
     if (!b) return;
-    store_chunk_t *c = b->chunks;
-    while (c) {
-        store_chunk_t *next = c->next;
-        free(c);
-        c = next;
-    }
+    list_node_t *n;
+    while ((n = list_pop_front(&b->chunks)))
+        free(LIST_ITEM(n, store_chunk_t, link));
     free(b->ops);
     free(b);
 }
@@ -119,6 +108,7 @@ store_batch_t *store_batch(store_t *s)
         } else {
             s->building = xcalloc(1, sizeof *s->building);
             s->building->s = s;
+            list_init(&s->building->chunks);
         }
     }
     return s->building;

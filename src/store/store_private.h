@@ -4,6 +4,7 @@
 #define STANZA_STORE_PRIVATE_H
 #include <lmdb.h>
 
+#include "list.h"
 #include "store.h"
 
 /* Closed read cursors kept per db for mdb_cursor_renew (saves LMDB's malloc per open). */
@@ -13,12 +14,12 @@ struct store_cursor {
     store_t *s;
     store_db_t db;
     MDB_cursor *mc;
-    store_cursor_t *next_free;
+    list_node_t free_link; /* in the store's cache of closed cursors */
 };
 
 /* Arena chunk: never moves once allocated, so store_put_reserve pointers stay valid. */
 typedef struct store_chunk {
-    struct store_chunk *next;
+    list_node_t link;
     size_t cap, used;
     char data[];
 } store_chunk_t;
@@ -35,8 +36,8 @@ struct store_batch {
     store_t *s;
     store_op_t *ops;
     size_t nops, capops;
-    store_chunk_t *chunks; /* newest first */
-    size_t bytes;          /* key and value bytes recorded, to size a map growth */
+    list_node_t chunks; /* the one being filled first */
+    size_t bytes;       /* key and value bytes recorded, to size a map growth */
     /* In flight: */
     uv_work_t work;
     store_done_fn done;
@@ -59,7 +60,7 @@ struct store {
     /* Reads (loop thread only). */
     MDB_txn *rtxn;
     int rcount;
-    store_cursor_t *cursor_cache[STORE_NDBS];
+    list_node_t cursor_cache[STORE_NDBS];
     int ncached[STORE_NDBS];
 
     /* Writes. */
