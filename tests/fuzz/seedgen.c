@@ -93,116 +93,153 @@ static Pb__SubscriptionRequest sub(const char *subject, const char *inbox)
     return s;
 }
 
-static void stan_seeds(void)
+/* The messages the fuzz_stan seeds are made of. The seeds below run in order on one set, each
+ * starting from what the one before left (a.sequence stays 2 after "session", u.inbox stays
+ * "_INBOX.s2" after "queue"), exactly as the committed corpus was written. */
+struct stan_msgs {
+    Pb__ConnectRequest c;
+    Pb__PubMsg p1, p2, p3;
+    Pb__SubscriptionRequest s;
+    Pb__Ack a;
+    Pb__UnsubscribeRequest u;
+    Pb__CloseRequest cl;
+    Pb__Ping ping;
+};
+
+static void stan_msgs_init(struct stan_msgs *m)
+{
+    Pb__Ack a = PB__ACK__INIT;
+    Pb__UnsubscribeRequest u = PB__UNSUBSCRIBE_REQUEST__INIT;
+    Pb__CloseRequest cl = PB__CLOSE_REQUEST__INIT;
+    Pb__Ping ping = PB__PING__INIT;
+    m->c = conn("c1");
+    m->p1 = pub("foo", "g1", "one");
+    m->p2 = pub("foo", "g2", "two");
+    m->p3 = pub("bar.baz", "g3", "three");
+    m->s = sub("foo", "_INBOX.s1");
+    m->a = a;
+    m->a.subject = "foo";
+    m->a.sequence = 1;
+    m->u = u;
+    m->u.clientid = "c1";
+    m->u.subject = "foo";
+    m->u.inbox = "_INBOX.s1";
+    m->cl = cl;
+    m->cl.clientid = "c1";
+    m->ping = ping;
+    m->ping.connid = m->c.connid;
+}
+
+/* connect, publish, subscribe, ack, unsubscribe, close */
+static void seed_session(struct stan_msgs *m)
 {
     buf_t b;
-    Pb__ConnectRequest c = conn("c1");
-    Pb__PubMsg p1 = pub("foo", "g1", "one"), p2 = pub("foo", "g2", "two"),
-               p3 = pub("bar.baz", "g3", "three");
-    Pb__SubscriptionRequest s = sub("foo", "_INBOX.s1");
-    Pb__Ack a = PB__ACK__INIT;
-    a.subject = "foo";
-    a.sequence = 1;
-    Pb__UnsubscribeRequest u = PB__UNSUBSCRIBE_REQUEST__INIT;
-    u.clientid = "c1";
-    u.subject = "foo";
-    u.inbox = "_INBOX.s1";
-    Pb__CloseRequest cl = PB__CLOSE_REQUEST__INIT;
-    cl.clientid = "c1";
-    Pb__Ping ping = PB__PING__INIT;
-    ping.connid = c.connid;
-
-    /* connect, publish, subscribe, ack, unsubscribe, close */
     buf_init(&b);
     buf_append(&b, "\0", 1);
-    rec(&b, FZ_OP_CONNECT, &c.base);
-    rec(&b, FZ_OP_PUB, &p1.base);
-    rec(&b, FZ_OP_PUB, &p2.base);
-    rec(&b, FZ_OP_SUB, &s.base);
-    rec(&b, 7, &a.base);
-    a.sequence = 2;
-    rec(&b, 7, &a.base);
-    rec(&b, FZ_OP_PING, &ping.base);
-    rec(&b, FZ_OP_UNSUB, &u.base);
-    rec(&b, FZ_OP_CLOSE, &cl.base);
+    rec(&b, FZ_OP_CONNECT, &m->c.base);
+    rec(&b, FZ_OP_PUB, &m->p1.base);
+    rec(&b, FZ_OP_PUB, &m->p2.base);
+    rec(&b, FZ_OP_SUB, &m->s.base);
+    rec(&b, 7, &m->a.base);
+    m->a.sequence = 2;
+    rec(&b, 7, &m->a.base);
+    rec(&b, FZ_OP_PING, &m->ping.base);
+    rec(&b, FZ_OP_UNSUB, &m->u.base);
+    rec(&b, FZ_OP_CLOSE, &m->cl.base);
     put("stan", "session", &b);
     buf_free(&b);
+}
 
-    /* a durable: subscribe, restart, the durable comes back offline, resume, close-sub */
+/* a durable: subscribe, restart, the durable comes back offline, resume, close-sub */
+static void seed_durable_restart(struct stan_msgs *m)
+{
+    buf_t b;
     buf_init(&b);
     buf_append(&b, "\0", 1);
-    rec(&b, FZ_OP_CONNECT, &c.base);
-    rec(&b, FZ_OP_PUB, &p1.base);
-    s.durablename = "dur";
-    rec(&b, FZ_OP_SUB, &s.base);
+    rec(&b, FZ_OP_CONNECT, &m->c.base);
+    rec(&b, FZ_OP_PUB, &m->p1.base);
+    m->s.durablename = "dur";
+    rec(&b, FZ_OP_SUB, &m->s.base);
     rec(&b, 10, NULL);
-    rec(&b, FZ_OP_PUB, &p2.base);
-    rec(&b, FZ_OP_SUBCLOSE, &u.base);
-    u.durablename = "dur";
-    rec(&b, FZ_OP_SUBCLOSE, &u.base);
-    rec(&b, FZ_OP_SUB, &s.base);
-    rec(&b, 7, &a.base);
+    rec(&b, FZ_OP_PUB, &m->p2.base);
+    rec(&b, FZ_OP_SUBCLOSE, &m->u.base);
+    m->u.durablename = "dur";
+    rec(&b, FZ_OP_SUBCLOSE, &m->u.base);
+    rec(&b, FZ_OP_SUB, &m->s.base);
+    rec(&b, 7, &m->a.base);
     rec(&b, 10, NULL);
-    rec(&b, FZ_OP_UNSUB, &u.base);
+    rec(&b, FZ_OP_UNSUB, &m->u.base);
     put("stan", "durable-restart", &b);
     buf_free(&b);
-    s.durablename = "";
-    u.durablename = "";
+    m->s.durablename = "";
+    m->u.durablename = "";
+}
 
-    /* queue group, two members, one leaves; a redelivery after waiting */
+/* queue group, two members, one leaves; a redelivery after waiting */
+static void seed_queue(struct stan_msgs *m)
+{
+    buf_t b;
     buf_init(&b);
     buf_append(&b, "\x01", 1);
-    rec(&b, FZ_OP_CONNECT, &c.base);
-    s.qgroup = "workers";
-    s.maxinflight = 1;
-    rec(&b, FZ_OP_SUB, &s.base);
-    s.inbox = "_INBOX.s2";
-    rec(&b, FZ_OP_SUB, &s.base);
-    rec(&b, FZ_OP_PUB, &p1.base);
-    rec(&b, FZ_OP_PUB, &p2.base);
-    rec(&b, FZ_OP_PUB, &p3.base);
+    rec(&b, FZ_OP_CONNECT, &m->c.base);
+    m->s.qgroup = "workers";
+    m->s.maxinflight = 1;
+    rec(&b, FZ_OP_SUB, &m->s.base);
+    m->s.inbox = "_INBOX.s2";
+    rec(&b, FZ_OP_SUB, &m->s.base);
+    rec(&b, FZ_OP_PUB, &m->p1.base);
+    rec(&b, FZ_OP_PUB, &m->p2.base);
+    rec(&b, FZ_OP_PUB, &m->p3.base);
     rec_raw(&b, 9, "\x3f", 1);
-    rec(&b, 0x17, &a.base);
-    u.inbox = "_INBOX.s2";
-    rec(&b, FZ_OP_UNSUB, &u.base);
-    rec(&b, FZ_OP_CLOSE, &cl.base);
+    rec(&b, 0x17, &m->a.base);
+    m->u.inbox = "_INBOX.s2";
+    rec(&b, FZ_OP_UNSUB, &m->u.base);
+    rec(&b, FZ_OP_CLOSE, &m->cl.base);
     put("stan", "queue", &b);
     buf_free(&b);
-    s.qgroup = "";
-    s.inbox = "_INBOX.s1";
-    s.maxinflight = 2;
+    m->s.qgroup = "";
+    m->s.inbox = "_INBOX.s1";
+    m->s.maxinflight = 2;
+}
 
-    /* start positions; heartbeats answered and not; limits and expiry */
+/* start positions; heartbeats answered and not; limits and expiry */
+static void seed_positions_heartbeats(struct stan_msgs *m)
+{
+    buf_t b;
     buf_init(&b);
     buf_append(&b, "\x0c", 1);
-    rec(&b, FZ_OP_CONNECT, &c.base);
+    rec(&b, FZ_OP_CONNECT, &m->c.base);
     for (int i = 0; i < 20; i++)
-        rec(&b, FZ_OP_PUB, i & 1 ? &p1.base : &p3.base);
-    s.startposition = PB__START_POSITION__SequenceStart;
-    s.startsequence = 5;
-    rec(&b, FZ_OP_SUB, &s.base);
-    s.startposition = PB__START_POSITION__TimeDeltaStart;
-    s.starttimedelta = 1000000000;
-    s.inbox = "_INBOX.s3";
-    rec(&b, FZ_OP_SUB, &s.base);
-    s.startposition = PB__START_POSITION__LastReceived;
-    s.subject = "bar.baz";
-    rec(&b, FZ_OP_SUB, &s.base);
+        rec(&b, FZ_OP_PUB, i & 1 ? &m->p1.base : &m->p3.base);
+    m->s.startposition = PB__START_POSITION__SequenceStart;
+    m->s.startsequence = 5;
+    rec(&b, FZ_OP_SUB, &m->s.base);
+    m->s.startposition = PB__START_POSITION__TimeDeltaStart;
+    m->s.starttimedelta = 1000000000;
+    m->s.inbox = "_INBOX.s3";
+    rec(&b, FZ_OP_SUB, &m->s.base);
+    m->s.startposition = PB__START_POSITION__LastReceived;
+    m->s.subject = "bar.baz";
+    rec(&b, FZ_OP_SUB, &m->s.base);
     rec_raw(&b, 9, "\x30", 1);
     rec_raw(&b, 8, "", 0);
     rec_raw(&b, 9, "\x30", 1);
-    rec(&b, FZ_OP_PING, &ping.base);
+    rec(&b, FZ_OP_PING, &m->ping.base);
     put("stan", "positions-heartbeats", &b);
     buf_free(&b);
+}
 
-    /* a second client taking over the same id; a publish with the old connID; no replies */
+/* a second client taking over the same id; a publish with the old connID; no replies */
+static void seed_takeover(struct stan_msgs *m)
+{
+    buf_t b;
     buf_init(&b);
     buf_append(&b, "\x10", 1);
-    rec(&b, FZ_OP_CONNECT, &c.base);
+    rec(&b, FZ_OP_CONNECT, &m->c.base);
     Pb__ConnectRequest c2 = conn("c1");
     c2.connid.data = (uint8_t *)"conn-2";
     rec(&b, FZ_OP_CONNECT, &c2.base);
-    rec(&b, FZ_OP_PUB | 0x80, &p1.base);
+    rec(&b, FZ_OP_PUB | 0x80, &m->p1.base);
     rec(&b, FZ_OP_CONNECT, &c2.base);
     Pb__ConnectRequest c0 = conn("old-proto");
     c0.protocol = 0;
@@ -210,6 +247,17 @@ static void stan_seeds(void)
     rec(&b, FZ_OP_CONNECT, &c0.base);
     put("stan", "takeover", &b);
     buf_free(&b);
+}
+
+static void stan_seeds(void)
+{
+    struct stan_msgs m;
+    stan_msgs_init(&m);
+    seed_session(&m);
+    seed_durable_restart(&m);
+    seed_queue(&m);
+    seed_positions_heartbeats(&m);
+    seed_takeover(&m);
 }
 
 /* fuzz_stan op 11: a raw record written into the store. */
