@@ -231,6 +231,112 @@ static void fail(natsStatus s, const char *what)
     exit(1);
 }
 
+/* The libnats side: the STAN connection and the draining subscription's options. */
+struct stan_side {
+    natsOptions *nopts;
+    stanConnOptions *copts;
+    stanSubOptions *sopts;
+    stanConnection *sc;
+    stanSubscription *sub;
+};
+
+/* Connects "fair-drain" and prepares its subscription options; exits on failure. */
+static void stan_open(struct stan_side *st, int port, long long inflight)
+{
+    char url[64];
+    snprintf(url, sizeof url, "nats://127.0.0.1:%d", port);
+    /* Room for the whole window in libnats, so that it drops nothing on the client side. */
+    int max_pending = inflight < 65536 ? 65536 : (int)inflight;
+    if (max_pending > MAX_PENDING_MSGS) max_pending = MAX_PENDING_MSGS;
+    natsStatus s = natsOptions_Create(&st->nopts);
+    if (s == NATS_OK) s = natsOptions_SetURL(st->nopts, url);
+    if (s == NATS_OK) s = natsOptions_SetMaxPendingMsgs(st->nopts, max_pending);
+    if (s == NATS_OK) s = natsOptions_SetErrorHandler(st->nopts, on_async_error, NULL);
+    if (s == NATS_OK) s = stanConnOptions_Create(&st->copts);
+    if (s == NATS_OK) s = stanConnOptions_SetNATSOptions(st->copts, st->nopts);
+    if (s == NATS_OK) s = stanConnOptions_SetConnectionWait(st->copts, 30000);
+    if (s == NATS_OK) s = stanConnOptions_SetConnectionLostHandler(st->copts, on_lost, NULL);
+    if (s == NATS_OK) s = stanConnection_Connect(&st->sc, "test-cluster", "fair-drain", st->copts);
+    if (s != NATS_OK) fail(s, "connect");
+    s = stanSubOptions_Create(&st->sopts);
+    if (s == NATS_OK) s = stanSubOptions_DeliverAllAvailable(st->sopts);
+    if (s == NATS_OK) s = stanSubOptions_SetMaxInflight(st->sopts, (int)inflight);
+    if (s != NATS_OK) fail(s, "subscription options");
+}
+
+static void stan_close(struct stan_side *st)
+{
+    stanSubscription_Unsubscribe(st->sub);
+    stanSubscription_Destroy(st->sub);
+    stanConnection_Close(st->sc);
+    stanConnection_Destroy(st->sc);
+    stanSubOptions_Destroy(st->sopts);
+    stanConnOptions_Destroy(st->copts);
+    natsOptions_Destroy(st->nopts);
+}
+
+/* Waits until every sequence has arrived, the connection is lost or the drain stalls for IDLE_S,
+ * printing progress every second. Returns why it stopped early (NULL when complete); *secs is
+ * the drain's length, from t0 to the newest distinct sequence. */
+static const char *wait_drain(double t0, double *secs)
+{
+    const char *why = NULL;
+    double next_progress = t0 + 1;
+    pthread_mutex_lock(&drain.mu);
+    while (atomic_load(&delivered) < nmsgs) {
+        if (drain.lost) {
+            why = drain.lost_text;
+            break;
+        }
+        double now = now_s();
+        if (now - drain.last_at >= IDLE_S) {
+            why = "nothing new arrived for 60 s";
+            break;
+        }
+        if (now >= next_progress) {
+            fprintf(stderr, "fair_ping: %5.1fs  delivered %lld/%lld\n", now - t0,
+                    (long long)atomic_load(&delivered), (long long)nmsgs);
+            next_progress = now + 1;
+        }
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_nsec += 200 * 1000 * 1000;
+        if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&drain.cv, &drain.mu, &dl);
+    }
+    *secs = drain.last_at - t0;
+    pthread_mutex_unlock(&drain.mu);
+    return why;
+}
+
+/* Prints the RESULT line; returns false (and prints nothing on stdout) if no PING round trip
+ * was measured. */
+static bool print_result(const char *why, double secs)
+{
+    int64_t got = atomic_load(&delivered);
+    if (why)
+        fprintf(stderr, "fair_ping: drain incomplete (%lld of %lld): %s\n", (long long)got,
+                (long long)nmsgs, why);
+    if (raw.error) fprintf(stderr, "fair_ping: pinging stopped early: %s\n", raw.error);
+    if (raw.n == 0) {
+        fprintf(stderr, "fair_ping: no PING round trip measured\n");
+        return false;
+    }
+    qsort(raw.rtt_ms, raw.n, sizeof *raw.rtt_ms, cmp_double);
+    size_t over = 0;
+    while (over < raw.n && raw.rtt_ms[raw.n - 1 - over] > SLOW_PING_MS)
+        over++;
+    printf("RESULT fair msgs=%lld delivered=%lld complete=%d drain_secs=%.3f "
+           "drain_msgs_per_sec=%.0f pings=%zu ping_p50_ms=%.3f ping_p99_ms=%.3f ping_max_ms=%.3f "
+           "pings_over_20ms=%zu redelivered=%lld slow_consumer=%lld\n",
+           (long long)nmsgs, (long long)got, got == nmsgs && !raw.error, secs,
+           secs > 0 ? (double)got / secs : 0.0, raw.n, percentile(raw.rtt_ms, raw.n, 50),
+           percentile(raw.rtt_ms, raw.n, 99), raw.rtt_ms[raw.n - 1], over,
+           (long long)atomic_load(&redelivered), (long long)atomic_load(&slow_consumer));
+    fflush(stdout);
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 5) {
@@ -256,31 +362,8 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    char url[64];
-    snprintf(url, sizeof url, "nats://127.0.0.1:%d", port);
-    /* Room for the whole window in libnats, so that it drops nothing on the client side. */
-    int max_pending = inflight < 65536 ? 65536 : (int)inflight;
-    if (max_pending > MAX_PENDING_MSGS) max_pending = MAX_PENDING_MSGS;
-    natsOptions *nopts = NULL;
-    stanConnOptions *copts = NULL;
-    stanSubOptions *sopts = NULL;
-    stanConnection *sc = NULL;
-    stanSubscription *sub = NULL;
-    natsStatus s = natsOptions_Create(&nopts);
-    if (s == NATS_OK) s = natsOptions_SetURL(nopts, url);
-    if (s == NATS_OK) s = natsOptions_SetMaxPendingMsgs(nopts, max_pending);
-    if (s == NATS_OK) s = natsOptions_SetErrorHandler(nopts, on_async_error, NULL);
-    if (s == NATS_OK) s = stanConnOptions_Create(&copts);
-    if (s == NATS_OK) s = stanConnOptions_SetNATSOptions(copts, nopts);
-    if (s == NATS_OK) s = stanConnOptions_SetConnectionWait(copts, 30000);
-    if (s == NATS_OK) s = stanConnOptions_SetConnectionLostHandler(copts, on_lost, NULL);
-    if (s == NATS_OK) s = stanConnection_Connect(&sc, "test-cluster", "fair-drain", copts);
-    if (s != NATS_OK) fail(s, "connect");
-    s = stanSubOptions_Create(&sopts);
-    if (s == NATS_OK) s = stanSubOptions_DeliverAllAvailable(sopts);
-    if (s == NATS_OK) s = stanSubOptions_SetMaxInflight(sopts, (int)inflight);
-    if (s != NATS_OK) fail(s, "subscription options");
-
+    struct stan_side st = {0};
+    stan_open(&st, port, inflight);
     pthread_t th;
     if (pthread_create(&th, NULL, pinger, NULL) != 0) {
         fprintf(stderr, "fair_ping: cannot start the pinger\n");
@@ -288,67 +371,16 @@ int main(int argc, char **argv)
     }
     double t0 = now_s();
     drain.last_at = t0;
-    s = stanConnection_Subscribe(&sub, sc, channel, on_msg, NULL, sopts);
+    natsStatus s = stanConnection_Subscribe(&st.sub, st.sc, channel, on_msg, NULL, st.sopts);
     if (s != NATS_OK) fail(s, "subscribe");
 
-    const char *why = NULL;
-    double next_progress = t0 + 1;
-    pthread_mutex_lock(&drain.mu);
-    while (atomic_load(&delivered) < nmsgs) {
-        if (drain.lost) {
-            why = drain.lost_text;
-            break;
-        }
-        double now = now_s();
-        if (now - drain.last_at >= IDLE_S) {
-            why = "nothing new arrived for 60 s";
-            break;
-        }
-        if (now >= next_progress) {
-            fprintf(stderr, "fair_ping: %5.1fs  delivered %lld/%lld\n", now - t0,
-                    (long long)atomic_load(&delivered), (long long)nmsgs);
-            next_progress = now + 1;
-        }
-        struct timespec dl;
-        clock_gettime(CLOCK_REALTIME, &dl);
-        dl.tv_nsec += 200 * 1000 * 1000;
-        if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
-        pthread_cond_timedwait(&drain.cv, &drain.mu, &dl);
-    }
-    double secs = drain.last_at - t0;
-    pthread_mutex_unlock(&drain.mu);
+    double secs;
+    const char *why = wait_drain(t0, &secs);
     atomic_store(&stop_pinging, 1);
     pthread_join(th, NULL);
+    if (!print_result(why, secs)) return 1;
 
-    int64_t got = atomic_load(&delivered);
-    if (why)
-        fprintf(stderr, "fair_ping: drain incomplete (%lld of %lld): %s\n", (long long)got,
-                (long long)nmsgs, why);
-    if (raw.error) fprintf(stderr, "fair_ping: pinging stopped early: %s\n", raw.error);
-    if (raw.n == 0) {
-        fprintf(stderr, "fair_ping: no PING round trip measured\n");
-        return 1;
-    }
-    qsort(raw.rtt_ms, raw.n, sizeof *raw.rtt_ms, cmp_double);
-    size_t over = 0;
-    while (over < raw.n && raw.rtt_ms[raw.n - 1 - over] > SLOW_PING_MS)
-        over++;
-    printf("RESULT fair msgs=%lld delivered=%lld complete=%d drain_secs=%.3f "
-           "drain_msgs_per_sec=%.0f pings=%zu ping_p50_ms=%.3f ping_p99_ms=%.3f ping_max_ms=%.3f "
-           "pings_over_20ms=%zu redelivered=%lld slow_consumer=%lld\n",
-           (long long)nmsgs, (long long)got, got == nmsgs && !raw.error, secs,
-           secs > 0 ? (double)got / secs : 0.0, raw.n, percentile(raw.rtt_ms, raw.n, 50),
-           percentile(raw.rtt_ms, raw.n, 99), raw.rtt_ms[raw.n - 1], over,
-           (long long)atomic_load(&redelivered), (long long)atomic_load(&slow_consumer));
-    fflush(stdout);
-
-    stanSubscription_Unsubscribe(sub);
-    stanSubscription_Destroy(sub);
-    stanConnection_Close(sc);
-    stanConnection_Destroy(sc);
-    stanSubOptions_Destroy(sopts);
-    stanConnOptions_Destroy(copts);
-    natsOptions_Destroy(nopts);
+    stan_close(&st);
     close(raw.fd);
     free(raw.rtt_ms);
     free(seen);
