@@ -51,6 +51,7 @@ typedef struct {
     int port; /* -1 on listen failure */
     bool ready;
     atomic_size_t conns; /* httpd_conns, mirrored by the probe timer */
+    atomic_uint probes;  /* probe ticks, counted after each mirror of conns */
     atomic_int requests; /* handler calls */
     bool done_called;
     int loop_close_rc;
@@ -89,6 +90,7 @@ static void on_probe(uv_timer_t *t)
 {
     srv_t *f = t->data;
     atomic_store(&f->conns, httpd_conns(f->h));
+    atomic_fetch_add(&f->probes, 1);
 }
 
 static void on_done(void *arg)
@@ -173,16 +175,34 @@ static void srv_stop(srv_t *f)
     free(f);
 }
 
-/* Polls a condition on the server's state until it holds or the deadline passes. */
-static bool wait_conns(srv_t *f, size_t n)
+/* Polls the server's connection count until it is n (at_most: n or fewer) or the deadline
+ * passes. Only a mirror taken after the call counts: a probe already running when it began
+ * may have read the count before what the caller just did, and on a loaded machine the last
+ * mirror can be older still, e.g. 0 from before a connection that the server has accepted and
+ * served since (a test waiting for the server to close it would then go on while it is open).
+ * The probe that completes second after the call started after it. */
+static bool wait_conns_cmp(srv_t *f, size_t n, bool at_most)
 {
     int64_t deadline = now_ms() + WAIT_MS;
-    while (atomic_load(&f->conns) != n) {
+    unsigned start = atomic_load(&f->probes);
+    for (;;) {
+        bool fresh = atomic_load(&f->probes) - start >= 2; /* read before conns */
+        size_t conns = atomic_load(&f->conns);
+        if (fresh && (at_most ? conns <= n : conns == n)) return true;
         if (now_ms() >= deadline) return false;
         struct timespec ts = {0, 2 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    return true;
+}
+
+static bool wait_conns(srv_t *f, size_t n)
+{
+    return wait_conns_cmp(f, n, false);
+}
+
+static bool wait_conns_at_most(srv_t *f, size_t n)
+{
+    return wait_conns_cmp(f, n, true);
 }
 
 static bool wait_requests(srv_t *f, int n)

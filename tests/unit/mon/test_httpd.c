@@ -599,12 +599,7 @@ static void test_output_bound(void)
         CHECK(wait_requests(f, ASKED * (i + 1)));
     }
     /* No more than one besides the newest fits in 3 MiB. */
-    int64_t deadline = now_ms() + WAIT_MS;
-    while (atomic_load(&f->conns) > 2 && now_ms() < deadline) {
-        struct timespec ts = {0, 2 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    CHECK(atomic_load(&f->conns) <= 2);
+    CHECK(wait_conns_at_most(f, 2));
     /* The oldest went first, closed (what the kernel already held still arrives, then the end). */
     for (int i = 0; i < N - 2; i++) {
         size_t got = drain_to_close(c[i]);
@@ -612,7 +607,7 @@ static void test_output_bound(void)
     }
     /* The newest gets all of its answers. */
     size_t got = 0;
-    deadline = now_ms() + WAIT_MS;
+    int64_t deadline = now_ms() + WAIT_MS;
     while (got < (size_t)ASKED * BIG_BODY) {
         CHECK(cli_fill(c[N - 1], deadline) == 1);
         got += c[N - 1]->len;
