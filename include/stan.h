@@ -27,9 +27,11 @@ void stan_shutdown(stan_t *st, void (*done)(void *arg), void *arg);
 void stan_free(stan_t *st);
 /* Once *flag is non-zero (set by a signal handler), requests are dropped unanswered. */
 void stan_set_stop_flag(stan_t *st, volatile sig_atomic_t *flag);
-/* Runs now what the engine's once-a-second tick runs: redeliveries past their AckWait, max_age
- * expiry, inactive channels, deliveries held back for an absent inbox (the delivery pass and the
- * commit follow on the loop). For tests that move the fake clock (clock.h) instead of waiting. */
+/* Runs now what the engine's timers run when due: redeliveries past their AckWait, max_age
+ * expiry, inactive channels (max_inactivity), deliveries held back for an absent inbox, and
+ * heartbeats (those due are sent; a client past hb_fail_count missed answers is closed). The
+ * delivery pass and the commit follow on the loop. For tests that move the fake clock
+ * (clock.h) instead of waiting. */
 void stan_run_due(stan_t *st);
 
 /* ---- monitoring snapshots (strings valid until the engine next runs on the loop) ---- */
@@ -85,13 +87,14 @@ typedef struct stan_store_info {
 void stan_get_store_info(stan_t *st, stan_store_info_t *out);
 /* Channels in name order. */
 void stan_foreach_channel(stan_t *st, stan_channel_fn fn, void *arg);
-/* 0, or -1 when there is no such channel. */
+/* 0, or STZ_ENOENT when there is no such channel. */
 int stan_get_channel_info(stan_t *st, const char *name, stan_channel_info_t *out);
 /* Subscriptions of one channel and/or one client (NULL: any), offline durables included. */
 void stan_foreach_sub(stan_t *st, const char *channel, const char *client_id, stan_sub_fn fn,
                       void *arg);
 /* Clients in id order. */
 void stan_foreach_client(stan_t *st, stan_client_fn fn, void *arg);
+/* 0, or STZ_ENOENT when there is no such client. */
 int stan_get_client_info(stan_t *st, const char *id, stan_client_info_t *out);
 
 /* What a consumer still has to acknowledge: the one computation behind /metrics,
@@ -123,7 +126,8 @@ typedef struct stan_pending_filter {
 } stan_pending_filter_t;
 
 typedef int (*stan_pending_fn)(void *arg, const stan_pending_row_t *row);
-/* Rows in channel-name order (f may be NULL). 0, or -1 when f->channel names no channel. */
+/* Rows in channel-name order (f may be NULL). 0, or STZ_ENOENT when f->channel names no
+ * channel. */
 int stan_foreach_pending_row(stan_t *st, const stan_pending_filter_t *f, stan_pending_fn fn,
                              void *arg);
 

@@ -70,7 +70,7 @@ static void on_batch_done(void *arg, int status)
     st->last_commit_status = status;
     if (status != STZ_OK) {
         st->last_failure = status;
-        st->last_failure_ms = uv_now(st->loop);
+        st->last_failure_ms = clock_mono_ms();
         /* Nothing of the batch is on disk: the server record and every subscription's record
          * and unacked rows that may have been in it are written again with the next one. */
         st->meta_dirty = true;
@@ -167,16 +167,24 @@ static void on_tick_closed(uv_handle_t *h)
     free(h->data);
 }
 
-void stan_run_due(stan_t *st)
+/* What the once-a-second tick runs. */
+static void run_tick(stan_t *st)
 {
     stan_channel_tick(st);
     stan_deliver_tick(st);
 }
 
+void stan_run_due(stan_t *st)
+{
+    run_tick(st);
+    /* Heartbeats have timers of their own: the tick does not walk the clients. */
+    stan_client_run_due(st);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     stan_t *st = t->data;
-    stan_run_due(st);
+    run_tick(st);
     /* After a burst, hand the freed heap back to the system once things are quiet, so the
      * resident size reflects what is in use, not the peak. */
     if (st->busy_since_trim && list_empty(&st->staged) && !store_in_flight(st->store)) {
@@ -281,7 +289,7 @@ typedef int (*restore_fn)(stan_t *st, const store_val_t *k, const store_val_t *v
 static int walk(stan_t *st, store_db_t db, restore_fn fn)
 {
     store_cursor_t *c = store_cursor_open(st->store, db);
-    if (!c) return -1;
+    if (!c) return STZ_EIO;
     store_val_t k, v;
     int rc = store_cursor_seek(c, NULL, 0, &k, &v);
     int n = 0;
@@ -296,7 +304,7 @@ static int walk(stan_t *st, store_db_t db, restore_fn fn)
 static int restore_client(stan_t *st, const store_val_t *k, const store_val_t *v)
 {
     (void)k;
-    return stan_client_restore(st, v->p, v->len) ? 0 : -1;
+    return stan_client_restore(st, v->p, v->len) ? 0 : STZ_EIO;
 }
 static int restore_channel(stan_t *st, const store_val_t *k, const store_val_t *v)
 {
@@ -310,7 +318,7 @@ static int restore_sub(stan_t *st, const store_val_t *k, const store_val_t *v)
 }
 static int restore_pending(stan_t *st, const store_val_t *k, const store_val_t *v)
 {
-    if (k->len != 16 || v->len < 4) return -1;
+    if (k->len != 16 || v->len < 4) return STZ_EIO;
     const uint8_t *kp = k->p;
     return stan_sub_restore_pending(st, stan_get_u64(kp), stan_get_u64(kp + 8), stan_get_u32(v->p));
 }

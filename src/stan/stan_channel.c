@@ -26,7 +26,7 @@ static stan_channel_t *channel_new(stan_t *st, uint32_t id, const char *name, si
     ch->first_seq = 1;
     ch->last_seq = 0;
     ch->next_seq = 1;
-    ch->last_activity_ms = uv_now(st->loop);
+    ch->last_activity_ms = clock_mono_ms();
     list_init(&ch->subs);
     strmap_init(&ch->qgroups);
     strmap_init(&ch->durables);
@@ -165,7 +165,7 @@ int stan_channel_restore(stan_t *st, const void *rec, size_t len)
     Spb__ChannelRecord *r = spb__channel_record__unpack(NULL, len, rec);
     if (!r) {
         LOG_W("store: skipping a damaged channel record");
-        return -1;
+        return STZ_EIO;
     }
     stan_channel_t *ch = channel_new(st, r->id, r->name, strlen(r->name));
     ch->rec = STAN_REC_STORED;
@@ -324,7 +324,7 @@ static void expire_old(stan_t *st, stan_channel_t *ch, int64_t now_ns)
 
 void stan_channel_tick(stan_t *st)
 {
-    uint64_t now_ms = uv_now(st->loop);
+    uint64_t now_ms = clock_mono_ms();
     int64_t now_ns = clock_wall_ns();
     size_t it;
     strmap_entry_t *e = strmap_first(&st->channels, &it);

@@ -37,9 +37,9 @@ struct stan_channel {
     bool limits_due;          /* has messages in the batch being built, limits not applied yet */
     list_node_t subs;         /* stan_sub_t.ch_link (stan_sub.c) */
     size_t nsubs;
-    strmap_t qgroups;  /* key -> stan_qgroup_t (stan_sub.c) */
-    strmap_t durables; /* "client|durable" (non-queue) -> stan_sub_t (stan_sub.c) */
-    uint64_t last_activity_ms;
+    strmap_t qgroups;          /* key -> stan_qgroup_t (stan_sub.c) */
+    strmap_t durables;         /* "client|durable" (non-queue) -> stan_sub_t (stan_sub.c) */
+    uint64_t last_activity_ms; /* clock_mono_ms of its last publish or unsubscribe */
 };
 
 /* Finds or creates (if create) a channel; *err gets an NSS error text on failure. */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 #include "nuid.h"
 #include "protocol.pb-c.h"
@@ -72,19 +73,25 @@ static void hb_send(stan_t *st, stan_client_t *cl)
 static void client_remove(stan_t *st, stan_client_t *cl, bool write_store);
 static void on_hb_timer(uv_timer_t *t);
 
+/* The client's next heartbeat step is due at due_ms (clock_mono_ms). */
+static void hb_arm(stan_client_t *cl, uint64_t now, uint64_t due_ms)
+{
+    cl->hb_due_ms = due_ms;
+    uv_timer_start(&cl->hb_timer, on_hb_timer, due_ms > now ? due_ms - now : 0, 0);
+}
+
 /* One heartbeat every hb_interval: the next goes out hb_interval after the previous one was
  * sent, whether that one was answered or missed (config refuses hb_timeout >= hb_interval, so
  * the wait for an answer always ends before the next is due). */
-static void hb_schedule_next(stan_t *st, stan_client_t *cl)
+static void hb_schedule_next(stan_t *st, stan_client_t *cl, uint64_t now)
 {
-    uint64_t now = uv_now(st->loop), due = cl->hb_sent_ms + (uint64_t)st->cfg->hb_interval_ms;
-    uv_timer_start(&cl->hb_timer, on_hb_timer, due > now ? due - now : 0, 0);
+    hb_arm(cl, now, cl->hb_sent_ms + (uint64_t)st->cfg->hb_interval_ms);
 }
 
-static void on_hb_timer(uv_timer_t *t)
+/* The step that is due: count a missed answer (closing the client past hb_fail_count), or send
+ * the next heartbeat and wait hb_timeout for its answer. */
+static void hb_step(stan_t *st, stan_client_t *cl, uint64_t now)
 {
-    stan_client_t *cl = t->data;
-    stan_t *st = cl->st;
     const config_t *cfg = st->cfg;
     if (cl->hb_waiting) {
         /* The last heartbeat went unanswered within hb_timeout. */
@@ -96,15 +103,42 @@ static void on_hb_timer(uv_timer_t *t)
             client_remove(st, cl, true);
             return;
         }
-        hb_schedule_next(st, cl);
+        hb_schedule_next(st, cl, now);
         return;
     }
     cl->hb_waiting = true;
-    cl->hb_sent_ms = uv_now(st->loop);
+    cl->hb_sent_ms = now;
+    /* Armed first: an in-process client may answer within hb_send, and its answer reschedules. */
+    hb_arm(cl, now, now + (uint64_t)cfg->hb_timeout_ms);
     /* Nobody behind the inbox (e.g. its NATS connection is gone): nothing to send, and no
      * answer can come; it counts as a miss when the timeout fires. */
     if (server_interest(st->srv, cl->hb_inbox, strlen(cl->hb_inbox)) > 0) hb_send(st, cl);
-    uv_timer_start(&cl->hb_timer, on_hb_timer, (uint64_t)cfg->hb_timeout_ms, 0);
+}
+
+static void on_hb_timer(uv_timer_t *t)
+{
+    stan_client_t *cl = t->data;
+    uint64_t now = clock_mono_ms();
+    /* Libuv's timers run on its cached loop time, which lags the clock a little: early, wait
+     * the rest. */
+    if (cl->hb_due_ms > now) {
+        hb_arm(cl, now, cl->hb_due_ms);
+        return;
+    }
+    hb_step(cl->st, cl, now);
+}
+
+void stan_client_run_due(stan_t *st)
+{
+    uint64_t now = clock_mono_ms();
+    size_t it;
+    strmap_entry_t *e = strmap_first(&st->clients, &it);
+    while (e) {
+        strmap_entry_t *next = strmap_next(&st->clients, &it, e); /* e may be removed */
+        stan_client_t *cl = e->val;
+        e = next;
+        if (cl->hb_due_ms <= now) hb_step(st, cl, now);
+    }
 }
 
 static void hb_answered(stan_t *st, stan_client_t *cl)
@@ -112,7 +146,7 @@ static void hb_answered(stan_t *st, stan_client_t *cl)
     cl->hb_fails = 0;
     if (!cl->hb_waiting) return;
     cl->hb_waiting = false;
-    hb_schedule_next(st, cl);
+    hb_schedule_next(st, cl, clock_mono_ms());
 }
 
 /* ---- registry ---- */
@@ -140,7 +174,8 @@ static stan_client_t *client_new(stan_t *st, const char *id, const char *hb_inbo
     uv_timer_init(st->loop, &cl->hb_timer);
     cl->hb_timer.data = cl;
     uv_unref((uv_handle_t *)&cl->hb_timer); /* engine timers never keep the loop alive */
-    uv_timer_start(&cl->hb_timer, on_hb_timer, (uint64_t)st->cfg->hb_interval_ms, 0);
+    uint64_t now = clock_mono_ms();
+    hb_arm(cl, now, now + (uint64_t)st->cfg->hb_interval_ms);
     strmap_put(&st->clients, cl->id, strlen(cl->id), cl);
     if (conn_len) strmap_put(&st->clients_by_conn, cl->conn_id, conn_len, cl);
     return cl;
@@ -446,7 +481,8 @@ void stan_client_on_ping(stan_t *st, const server_msg_t *m)
         r.error = "client has been replaced or is no longer registered";
     } else if (cl->hb_fails > 0) {
         /* It is alive after all: check again now rather than at the next interval. */
-        uv_timer_start(&cl->hb_timer, on_hb_timer, 1, 0);
+        uint64_t now = clock_mono_ms();
+        hb_arm(cl, now, now + 1);
         cl->hb_waiting = false;
     }
     if (m->reply) {

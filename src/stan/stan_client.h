@@ -23,7 +23,8 @@ struct stan_client {
     int32_t ping_interval, ping_max_out;
     list_node_t subs; /* stan_sub_t.cl_link (stan_sub.c links and unlinks them) */
     uv_timer_t hb_timer;
-    uint64_t hb_sent_ms; /* loop time the last heartbeat went out */
+    uint64_t hb_sent_ms; /* clock_mono_ms when the last heartbeat went out */
+    uint64_t hb_due_ms;  /* clock_mono_ms when its next heartbeat step is due (hb_timer) */
     bool hb_waiting;
     int hb_fails;
     bool closed;     /* removed from the registry; freed when the timer handle closes */
@@ -39,5 +40,8 @@ stan_client_t *stan_client_find(stan_t *st, const char *id, size_t len);
 /* A ClientRecord from the store; NULL if it is damaged. */
 stan_client_t *stan_client_restore(stan_t *st, const void *rec, size_t len);
 void stan_client_free_all(stan_t *st);
+/* Runs the heartbeat steps that are due, even if their timers have not fired (stan_run_due):
+ * sends the heartbeats due and closes the clients past hb_fail_count missed answers. */
+void stan_client_run_due(stan_t *st);
 
 #endif

@@ -48,7 +48,7 @@ struct stan {
     int64_t start_ns;
     int last_commit_status;      /* 0 or the error of the last commit (stan.c) */
     int last_failure;            /* the error of the last failed commit (stan.c) */
-    uint64_t last_failure_ms;    /* loop time of it; 0 = never (stan.c) */
+    uint64_t last_failure_ms;    /* clock_mono_ms of it; 0 = never (stan.c) */
     uint64_t redeliveries_total; /* every redelivery sent since start (stan_deliver.c) */
     /* subjects (stan.c) */
     char *discover, *pings, *pub_prefix, *sub_subj, *unsub_subj, *close_subj, *subclose_subj;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "err.h"
 #include "sort.h"
 #include "stan_channel.h"
 #include "stan_client.h"
@@ -74,7 +75,7 @@ void stan_foreach_channel(stan_t *st, stan_channel_fn fn, void *arg)
 int stan_get_channel_info(stan_t *st, const char *name, stan_channel_info_t *out)
 {
     stan_channel_t *ch = strmap_get(&st->channels, name, strlen(name));
-    if (!ch) return -1;
+    if (!ch) return STZ_ENOENT;
     fill_channel(ch, out);
     return 0;
 }
@@ -127,14 +128,14 @@ static void fill_sub(stan_t *st, stan_sub_t *s, int64_t now_ns, stan_sub_info_t 
 
 typedef int (*visit_fn)(void *arg, stan_channel_t *ch);
 
-/* fn for the named channel (-1 if there is none), or for all in name order; stops at fn's
+/* fn for the named channel (STZ_ENOENT if there is none), or for all in name order; stops at fn's
  * non-zero. */
 static int visit_channels(stan_t *st, const char *channel, visit_fn fn, void *arg)
 {
     if (channel) {
         /* One channel: no need to sort them all. */
         stan_channel_t *ch = strmap_get(&st->channels, channel, strlen(channel));
-        if (!ch) return -1;
+        if (!ch) return STZ_ENOENT;
         fn(arg, ch);
         return 0;
     }
@@ -286,7 +287,7 @@ void stan_foreach_client(stan_t *st, stan_client_fn fn, void *arg)
 int stan_get_client_info(stan_t *st, const char *id, stan_client_info_t *out)
 {
     stan_client_t *cl = strmap_get(&st->clients, id, strlen(id));
-    if (!cl) return -1;
+    if (!cl) return STZ_ENOENT;
     fill_client(cl, out);
     return 0;
 }
@@ -304,7 +305,7 @@ void stan_get_store_info(stan_t *st, stan_store_info_t *out)
     /* A full disk can fail big batches while small ones still fit: any failure in the last few
      * seconds counts, so probes do not flap between the two. */
     bool recent = st->last_failure_ms &&
-                  uv_now(st->loop) - st->last_failure_ms < STAN_UNHEALTHY_AFTER_FAILURE_MS;
+                  clock_mono_ms() - st->last_failure_ms < STAN_UNHEALTHY_AFTER_FAILURE_MS;
     out->writable = st->last_commit_status == STZ_OK && !recent;
     out->error = out->writable
                      ? NULL

@@ -89,7 +89,6 @@ void stan_pub_on_msg(stan_t *st, const server_msg_t *m)
         puback_now(st, m, pm.guid, err);
         return;
     }
-    ch->last_activity_ms = uv_now(st->loop);
     stan_staged_t *s = staged_new(ch, &pm, m);
     list_push_back(&st->staged, &s->link);
     st->nstaged++;
@@ -133,10 +132,14 @@ void stan_pub_stage_batch(stan_t *st)
     if (list_empty(&st->staged)) return;
     take_batch_share(st);
     int64_t now = clock_wall_ns();
+    /* A channel's last publish, for max_inactivity: read once per batch. Until its batch, a
+     * staged message keeps the channel (stan_channel_tick waits for an empty staging list). */
+    uint64_t now_ms = clock_mono_ms();
     list_node_t *n;
     list_foreach (n, &st->batch_msgs) {
         stan_staged_t *s = LIST_ITEM(n, stan_staged_t, link);
         stan_channel_t *ch = s->ch;
+        ch->last_activity_ms = now_ms;
         stan_channel_ensure_record(st, ch);
         s->seq = ch->next_seq++;
         ch->cum_next += s->len;

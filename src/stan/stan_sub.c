@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "err.h"
 #include "nuid.h"
 #include "stan_channel.h"
 #include "stan_keys.h"
@@ -301,7 +302,7 @@ void stan_sub_delete(stan_t *st, stan_sub_t *s)
 {
     if (s->deleted) return;
     stan_channel_t *ch = s->ch;
-    ch->last_activity_ms = uv_now(st->loop);
+    ch->last_activity_ms = clock_mono_ms();
     s->deleted = true;
     uv_timer_stop(&s->ack_timer);
     strmap_del(&st->subs_by_ack, s->ack_inbox, strlen(s->ack_inbox));
@@ -375,7 +376,8 @@ int stan_sub_restore_pending(stan_t *st, uint64_t sub_id, uint64_t seq, uint32_t
     uint8_t key[8];
     stan_key_u64(key, sub_id);
     stan_sub_t *s = strmap_get(&st->subs_by_id, (const char *)key, sizeof key);
-    if (!s || stan_pset_find(&s->pend, seq)) return -1;
+    if (!s) return STZ_ENOENT;
+    if (stan_pset_find(&s->pend, seq)) return STZ_EEXIST;
     /* Its size, for the in-flight bytes: recovery runs inside a read view. */
     stan_msgval_t mv;
     uint32_t size = stan_msg_get(st->store, s->ch->id, seq, &mv) ? (uint32_t)mv.len : 0;

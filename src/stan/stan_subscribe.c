@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "err.h"
 #include "log.h"
 #include "protocol.pb-c.h"
 #include "stan_channel.h"
@@ -306,9 +307,9 @@ int stan_subscribe_restore(stan_t *st, const void *rec, size_t len)
     Spb__SubRecord *r = spb__sub_record__unpack(NULL, len, rec);
     if (!r) {
         LOG_W("store: skipping a damaged subscription record");
-        return -1;
+        return STZ_EIO;
     }
-    int rc = -1;
+    int rc = STZ_ENOENT; /* its channel, or (not durable) its client, is gone: dropped */
     stan_channel_t *ch = stan_channel_by_id(st, r->channel_id);
     stan_client_t *cl =
         r->is_closed ? NULL : stan_client_find(st, r->client_id, strlen(r->client_id));

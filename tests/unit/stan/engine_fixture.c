@@ -166,6 +166,37 @@ size_t ef_count_seq(const ef_sub_t *s, uint64_t seq)
     return k;
 }
 
+/* ---- heartbeat inboxes ---- */
+
+static void on_hb(void *arg, const server_msg_t *m)
+{
+    ef_hb_t *h = arg;
+    h->received++;
+    if (!h->answer || !m->reply) return;
+    server_msg_t r = {.subject = m->reply, .subject_len = m->reply_len, .data = "", .data_len = 0};
+    CHECK(server_publish(h->f->srv, &r) == 0);
+}
+
+static void hb_subscribe(ef_hb_t *h)
+{
+    h->sub = server_subscribe(h->f->srv, h->subject, NULL, on_hb, h);
+    CHECK(h->sub != NULL);
+}
+
+ef_hb_t *ef_hb_listen(ef_t *f, const char *client_id, bool answer)
+{
+    ef_hb_t *h = xcalloc(1, sizeof *h);
+    char subject[128];
+    snprintf(subject, sizeof subject, "_EF.hb.%s", client_id);
+    h->f = f;
+    h->subject = xstrdup(subject);
+    h->answer = answer;
+    h->next = f->hbs;
+    f->hbs = h;
+    hb_subscribe(h);
+    return h;
+}
+
 /* ---- lifecycle ---- */
 
 void ef_init(ef_t *f)
@@ -196,7 +227,8 @@ void ef_init(ef_t *f)
     free(c->dir);
     c->dir = xstrdup(f->dir);
     c->file_sync = false;
-    /* The tests do not answer heartbeats: none is due while they run. */
+    /* Heartbeats far away, so none is due unless a test sets them (and ef_hb_listen answers
+     * them or not). */
     c->hb_interval_ms = 3600 * 1000;
     c->hb_timeout_ms = 1800 * 1000;
 }
@@ -214,6 +246,8 @@ void ef_start(ef_t *f)
     /* Clients back on the (restarted) server: their inboxes have someone behind them again. */
     for (ef_inbox_t *in = f->inboxes; in; in = in->next)
         if (!in->closed) inbox_listen(in);
+    for (ef_hb_t *h = f->hbs; h; h = h->next)
+        hb_subscribe(h);
 }
 
 void ef_stop(ef_t *f)
@@ -223,6 +257,11 @@ void ef_stop(ef_t *f)
         if (in->sub) {
             server_unsubscribe(f->srv, in->sub);
             in->sub = NULL;
+        }
+    for (ef_hb_t *h = f->hbs; h; h = h->next)
+        if (h->sub) {
+            server_unsubscribe(f->srv, h->sub);
+            h->sub = NULL;
         }
     uv_close((uv_handle_t *)&f->wake, NULL);
     engine_host_stop(&f->loop, f->srv, f->st, NULL);
@@ -244,6 +283,12 @@ void ef_done(ef_t *f)
         ef_inbox_t *in = f->inboxes;
         f->inboxes = in->next;
         inbox_free(in);
+    }
+    while (f->hbs) {
+        ef_hb_t *h = f->hbs;
+        f->hbs = h->next;
+        free(h->subject);
+        free(h);
     }
     for (size_t i = 0; i < f->nsubs; i++) {
         free(f->subs[i]->ack_inbox);
@@ -493,4 +538,16 @@ stan_channel_info_t ef_channel(ef_t *f, const char *name)
         fprintf(stderr, "engine_fixture: no channel \"%s\"\n", name);
     CHECK(stan_get_channel_info(f->st, name, &ci) == 0);
     return ci;
+}
+
+bool ef_channel_exists(ef_t *f, const char *name)
+{
+    stan_channel_info_t ci;
+    return stan_get_channel_info(f->st, name, &ci) == 0;
+}
+
+bool ef_client_exists(ef_t *f, const char *client_id)
+{
+    stan_client_info_t ci;
+    return stan_get_client_info(f->st, client_id, &ci) == 0;
 }

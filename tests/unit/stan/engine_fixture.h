@@ -8,8 +8,9 @@
  * arrives and from the engine's public snapshots (stan_foreach_sub, stan_get_channel_info...).
  *
  * Time is the fake clock (clock.h): ef_advance moves it and runs what became due
- * (stan_run_due), so AckWait and max_age are driven without waiting. Every wait runs the loop
- * until a condition holds, with a deadline; a missed deadline fails the test. */
+ * (stan_run_due), so AckWait, max_age, max_inactivity and heartbeats are driven without waiting.
+ * Every wait runs the loop until a condition holds, with a deadline; a missed deadline fails the
+ * test. */
 #ifndef STANZA_TEST_ENGINE_FIXTURE_H
 #define STANZA_TEST_ENGINE_FIXTURE_H
 #include <stdbool.h>
@@ -48,6 +49,17 @@ typedef struct ef_inbox {
     struct ef_inbox *next;
 } ef_inbox_t;
 
+/* A client's heartbeat inbox ("_EF.hb.<client ID>", as ef_connect names it), listened to:
+ * heartbeats are counted, and answered while answer is set. It survives ef_restart. */
+typedef struct ef_hb {
+    ef_t *f;
+    char *subject;
+    server_sub_t *sub; /* NULL while not listening */
+    bool answer;
+    size_t received;
+    struct ef_hb *next;
+} ef_hb_t;
+
 /* A subscription as its client holds it. */
 typedef struct ef_sub {
     ef_inbox_t *inbox;
@@ -70,6 +82,7 @@ struct ef {
     char error[256]; /* the last reply's error text; "" when none */
     uint64_t nreq;
     ef_inbox_t *inboxes;
+    ef_hb_t *hbs;
     ef_sub_t **subs;
     size_t nsubs;
 };
@@ -131,6 +144,9 @@ size_t ef_count_seq(const ef_sub_t *s, uint64_t seq);
 /* Stops listening on the inbox (its client's connection is gone). */
 void ef_inbox_close(ef_inbox_t *in);
 
+/* Listens on the client's heartbeat inbox (answering them if answer). */
+ef_hb_t *ef_hb_listen(ef_t *f, const char *client_id, bool answer);
+
 /* ---- the engine's snapshots ---- */
 
 /* The subscription's row of stan_foreach_sub (found by its inbox); CHECKs that it exists.
@@ -139,5 +155,8 @@ stan_sub_info_t ef_sub_info(ef_t *f, const ef_sub_t *s);
 /* Whether the engine lists a subscription with this inbox on the channel. */
 bool ef_sub_listed(ef_t *f, const char *channel, const char *inbox);
 stan_channel_info_t ef_channel(ef_t *f, const char *name);
+/* Whether the engine has such a channel / such a client. */
+bool ef_channel_exists(ef_t *f, const char *name);
+bool ef_client_exists(ef_t *f, const char *client_id);
 
 #endif
