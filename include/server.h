@@ -63,8 +63,8 @@ void server_get_stats(const server_t *s, server_stats_t *out);
 server_sub_t *server_subscribe(server_t *s, const char *subject, const char *queue,
                                server_msg_fn fn, void *arg);
 void server_unsubscribe(server_t *s, server_sub_t *sub);
-/* Publishes as the server itself. reply and hdr may be NULL. Returns 0, or -1 when the subject
- * is not a valid literal subject. */
+/* Publishes as the server itself. reply and hdr may be NULL. Returns 0, or STZ_EINVAL when the
+ * subject is not a valid literal subject. */
 int server_publish(server_t *s, const server_msg_t *msg);
 
 /* Number of subscriptions (in-process or client) a message on this literal subject would reach;

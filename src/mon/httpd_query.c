@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "err.h"
 #include "httpd.h"
 
 static int hexval(char ch)
@@ -14,7 +15,8 @@ static int hexval(char ch)
 }
 
 /* Decodes s[0..n) into out (at most outlen bytes, no terminator). Returns the decoded length,
- * or -1 when it does not fit or holds a NUL. A '%' not followed by two hex digits stays as is. */
+ * STZ_E2BIG when it does not fit, or STZ_EINVAL when it holds a NUL. A '%' not followed by two
+ * hex digits stays as is. */
 static long decode(const char *s, size_t n, char *out, size_t outlen)
 {
     size_t o = 0;
@@ -26,7 +28,8 @@ static long decode(const char *s, size_t n, char *out, size_t outlen)
             ch = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
             i += 2;
         }
-        if (ch == '\0' || o >= outlen) return -1;
+        if (ch == '\0') return STZ_EINVAL;
+        if (o >= outlen) return STZ_E2BIG;
         out[o++] = ch;
     }
     return (long)o;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "err.h"
 #include "log.h"
 #include "monitor_private.h"
 #include "sort.h"
@@ -351,7 +352,7 @@ static bool named(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp, cons
 {
     /* NULL only for a value with an encoded NUL, which no name holds. */
     char *v = query_value(req, key);
-    int rc = v ? get(m, v, out) : -1;
+    int rc = v ? get(m, v, out) : STZ_ENOENT;
     free(v);
     if (rc == 0) return true;
     char msg[64];

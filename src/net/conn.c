@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "err.h"
 #include "log.h"
 #include "server_private.h"
 #include "subject.h"
@@ -164,7 +165,7 @@ static int op_connect(conn_t *c, const parser_op_t *op)
               o ? "not an object" : jerr.text);
         conn_send_err(c, "Unknown Protocol Operation");
         close_after_flush(c, CLOSE_PROTOCOL);
-        return -1;
+        return STZ_ESTOPPED;
     }
     if (!auth_ok(c->srv->cfg, o)) {
         json_decref(o);
@@ -172,7 +173,7 @@ static int op_connect(conn_t *c, const parser_op_t *op)
               (unsigned long long)c->cid);
         conn_send_err(c, "Authorization Violation");
         close_after_flush(c, CLOSE_AUTH);
-        return -1;
+        return STZ_ESTOPPED;
     }
     c->verbose = json_flag(o, "verbose", false);
     c->pedantic = json_flag(o, "pedantic", false);
@@ -303,12 +304,12 @@ static int on_op(void *arg, const parser_op_t *op)
 {
     conn_t *c = arg;
     if (log_enabled(LOG_LVL_TRACE)) conn_trace_op(c, op);
-    if (c->closing || c->close_after_flush) return -1;
+    if (c->closing || c->close_after_flush) return STZ_ESTOPPED;
     if (!c->connected && op->type != PARSER_OP_CONNECT &&
         (c->srv->cfg->user || c->srv->cfg->token)) {
         conn_send_err(c, "Authorization Violation");
         close_after_flush(c, CLOSE_AUTH);
-        return -1;
+        return STZ_ESTOPPED;
     }
     switch (op->type) {
     case PARSER_OP_CONNECT:

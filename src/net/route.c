@@ -124,7 +124,8 @@ void server_unsubscribe(server_t *s, server_sub_t *sub)
 
 int server_publish(server_t *s, const server_msg_t *msg)
 {
-    return route_msg(s, NULL, msg) < 0 ? -1 : 0;
+    int rc = route_msg(s, NULL, msg);
+    return rc < 0 ? rc : 0;
 }
 
 size_t server_interest(server_t *s, const char *subject, size_t len)
