@@ -11,6 +11,7 @@
 #include "cli_commands.h"
 #include "cli_common.h"
 #include "cli_monitor.h"
+#include "clock.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -383,7 +384,7 @@ static int run_pending(struct cli_ctx *ctx, const struct cli_command *cmd, int a
             break;
         }
         if (tty) {
-            time_t now = time(NULL);
+            time_t now = (time_t)(clock_wall_ns() / CLOCK_NS_PER_SEC);
             char stamp[32];
             strftime(stamp, sizeof stamp, "%H:%M:%S", localtime(&now));
             fprintf(mem, "\033[H\033[2J");

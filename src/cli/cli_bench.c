@@ -115,7 +115,7 @@ static bool wait_for_subscriber(double t0, int64_t total, double *done_at)
         double wait = next_progress - cli_now();
         if (wait < 0.05) wait = 0.05;
         if (wait > BENCH_PROGRESS_S) wait = BENCH_PROGRESS_S;
-        struct timespec dl = cli_bench_deadline(wait);
+        struct timespec dl = cli_deadline(wait);
         pthread_cond_timedwait(&sink.cv, &sink.mu, &dl);
         if (sink.done || sink.lost) break;
 

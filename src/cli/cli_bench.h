@@ -13,9 +13,6 @@
 /* The phases of a streaming benchmark, as bits; --phase all is all three, in this order. */
 enum { PHASE_PUB = 1, PHASE_DRAIN = 2, PHASE_LATENCY = 4, PHASE_ALL = 7 };
 
-/* CLOCK_REALTIME secs from now, for pthread_cond_timedwait. */
-struct timespec cli_bench_deadline(double secs);
-
 /* What libnats' callback threads count (acks, messages, or subscribers that have everything)
  * and a phase waits on. */
 #define CLI_BENCH_ERR_LEN 256

@@ -10,6 +10,7 @@
 #include "cli_bench.h"
 #include "cli_commands.h"
 #include "cli_common.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -21,13 +22,6 @@
 #define READY_RETRY_NS 1000000L
 /* A connect attempt's own timeouts: short, since the server is local and we retry anyway. */
 #define READY_ATTEMPT_MS 1000
-
-static double realtime_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static natsStatus try_stan(const struct cli_ctx *ctx, const char *channel)
 {
@@ -88,7 +82,8 @@ static int run_bench_ready(struct cli_ctx *ctx, const struct cli_command *cmd, i
     int npos = 0;
     int rc = cli_parse(ctx, cmd, argc, argv, opts, NULL, 0, 0, &npos);
     if (rc != CLI_CONTINUE) return rc;
-    double since = realtime_now();
+    /* Wall-clock seconds: --since is a time since the epoch, taken by another process. */
+    double since = (double)clock_wall_ns() / 1e9;
     if (since_arg) {
         char *end = NULL;
         errno = 0;
@@ -108,7 +103,7 @@ static int run_bench_ready(struct cli_ctx *ctx, const struct cli_command *cmd, i
         attempts++;
         s = js ? try_js(ctx, target) : try_stan(ctx, target);
         if (s == NATS_OK) break;
-        if (realtime_now() >= deadline) {
+        if ((double)clock_wall_ns() / 1e9 >= deadline) {
             fprintf(stderr, "%s: bench ready: %s not served within %lld ms (%lld attempts): %s\n",
                     CLI_PROG, ctx->server, (long long)timeout_ms, (long long)attempts,
                     cli_nats_error_text(s));
@@ -117,7 +112,7 @@ static int run_bench_ready(struct cli_ctx *ctx, const struct cli_command *cmd, i
         struct timespec pause = {0, READY_RETRY_NS};
         nanosleep(&pause, NULL);
     }
-    double ms = (realtime_now() - since) * 1e3;
+    double ms = ((double)clock_wall_ns() / 1e9 - since) * 1e3;
     printf("ready: %s served a %s publish %.1f ms after --since (%lld attempts)\n", ctx->server,
            js ? "JetStream" : "streaming", ms, (long long)attempts);
     printf("RESULT ready ms=%.3f attempts=%lld\n", ms, (long long)attempts);

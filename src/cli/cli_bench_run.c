@@ -35,16 +35,6 @@ static int parse_phase(const struct cli_command *cmd, const char *name, int *pha
         cmd, "invalid value '%s' for '--phase': expected pub, drain, latency or all", name);
 }
 
-struct timespec cli_bench_deadline(double secs)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    long long ns = (long long)(secs * 1e9) + ts.tv_nsec;
-    ts.tv_sec += (time_t)(ns / 1000000000LL);
-    ts.tv_nsec = (long)(ns % 1000000000LL);
-    return ts;
-}
-
 /* ---- the sink ---- */
 
 void cli_bench_sink_reset(struct cli_bench_sink *s, int64_t expected)
@@ -101,7 +91,7 @@ bool cli_bench_wait(struct cli_bench_sink *s, int64_t target, const struct cli_b
     double last_change = cli_now(), next_progress = t0 + PROGRESS_S;
     pthread_mutex_lock(&s->mu);
     while (atomic_load(&s->count) < target && !s->lost) {
-        struct timespec dl = cli_bench_deadline(0.2);
+        struct timespec dl = cli_deadline(0.2);
         pthread_cond_timedwait(&s->cv, &s->mu, &dl);
         double now = cli_now();
         int64_t n = progress(arg);

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+
 /* How long a connect attempt may take. libnats' default is 2 s too; spelled out because a CLI
  * pointed at a blackholed address should fail promptly rather than hang. */
 #define CLI_CONNECT_TIMEOUT_MS 2000
@@ -365,7 +367,12 @@ void cli_install_stop_handlers(void)
 
 double cli_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)clock_mono_ns() / (double)CLOCK_NS_PER_SEC;
+}
+
+struct timespec cli_deadline(double secs)
+{
+    int64_t ns = clock_add_sat(clock_wall_ns(), (int64_t)(secs * (double)CLOCK_NS_PER_SEC));
+    return (struct timespec){.tv_sec = (time_t)(ns / CLOCK_NS_PER_SEC),
+                             .tv_nsec = (long)(ns % CLOCK_NS_PER_SEC)};
 }

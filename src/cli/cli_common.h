@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #ifndef STANZA_VERSION
 #define STANZA_VERSION "unknown"
@@ -161,7 +162,10 @@ const char *cli_nats_error_text(natsStatus s);
 extern volatile sig_atomic_t cli_stop;
 void cli_install_stop_handlers(void);
 
-/* Seconds on the monotonic clock. */
+/* Seconds on the monotonic clock (clock.h's clock_mono_ns), for durations and rates. */
 double cli_now(void);
+/* The wall-clock time secs from now, as pthread_cond_timedwait takes its deadline
+ * (CLOCK_REALTIME): the CLI's one deadline helper. */
+struct timespec cli_deadline(double secs);
 
 #endif

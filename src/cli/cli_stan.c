@@ -24,19 +24,6 @@ static void copy_text(char *dst, const char *src)
     snprintf(dst, ERR_TEXT_LEN, "%s", src ? src : "");
 }
 
-static struct timespec deadline_in_ms(int ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 /* ---- pub ---- */
 
 /* Async publish bookkeeping, shared with libnats' ack callback thread. Static: a late callback
@@ -276,7 +263,7 @@ static int wait_for_end(const char *channel)
     int rc = CLI_EXIT_OK;
     pthread_mutex_lock(&sub_state.mu);
     while (!sub_state.done && !sub_state.lost && !cli_stop) {
-        struct timespec dl = deadline_in_ms(SUB_POLL_MS);
+        struct timespec dl = cli_deadline(SUB_POLL_MS / 1000.0);
         pthread_cond_timedwait(&sub_state.cv, &sub_state.mu, &dl);
     }
     if (sub_state.lost && !sub_state.done) {
