@@ -615,34 +615,24 @@ static void check_type(json_t *o, const char *k, json_type type)
     CHECK(v && json_typeof(v) == type);
 }
 
-/* NSS's keys with NSS's types, a durable queue's name, promtool, and bad requests refused
- * while messages keep flowing. */
-static void test_nss_keys_promtool_bad_requests(void)
+static void check_types(json_t *o, const char *const *keys_upto_null, json_type type)
 {
-    struct hstan_dir d;
-    hstan_dir_make(&d);
-    struct hserver s;
-    int mport;
-    start(&s, &mport, NULL, NULL, d.data);
-    stanConnection *c = hstan_connect_or_die(&s, "keys");
-    struct hstan_rx rx;
-    hstan_rx_init(&rx, 1024, HSTAN_ACK_AUTO);
-    stanSubOptions *o = hstan_subopts();
-    CHECK(stanSubOptions_SetDurableName(o, "dq") == NATS_OK);
-    stanSubscription *sub = NULL;
-    CHECK(hstan_sub(&sub, c, "k", "grp", &rx, o) == NATS_OK);
-    CHECK(hstan_pub(c, "k", "x") == NATS_OK);
-    CHECK(hstan_rx_wait(&rx, 1, T_MS));
+    for (size_t i = 0; keys_upto_null[i]; i++)
+        check_type(o, keys_upto_null[i], type);
+}
 
+static const char *const list_keys[] = {"offset", "limit", "count", "total", NULL};
+
+/* serverz, storez and clientsz: NSS's keys with NSS's types. */
+static void check_nss_keys(int mport)
+{
     json_t *sz = get_json(mport, "/streaming/serverz");
-    const char *str_keys[] = {"cluster_id", "server_id", "version",    "go",
-                              "state",      "now",       "start_time", "uptime"};
-    for (size_t i = 0; i < sizeof str_keys / sizeof *str_keys; i++)
-        check_type(sz, str_keys[i], JSON_STRING);
+    const char *str_keys[] = {"cluster_id", "server_id",  "version", "go", "state",
+                              "now",        "start_time", "uptime",  NULL};
+    check_types(sz, str_keys, JSON_STRING);
     const char *int_keys[] = {"clients", "subscriptions", "channels", "total_msgs", "total_bytes",
-                              "in_msgs", "in_bytes",      "out_msgs", "out_bytes"};
-    for (size_t i = 0; i < sizeof int_keys / sizeof *int_keys; i++)
-        check_type(sz, int_keys[i], JSON_INTEGER);
+                              "in_msgs", "in_bytes",      "out_msgs", "out_bytes",  NULL};
+    check_types(sz, int_keys, JSON_INTEGER);
     CHECK_EQ_STR(json_string_value(json_object_get(sz, "state")), "STANDALONE");
     CHECK_EQ_INT(iget(sz, "clients"), 1);
     json_decref(sz);
@@ -651,16 +641,14 @@ static void test_nss_keys_promtool_bad_requests(void)
     check_type(st, "type", JSON_STRING);
     CHECK_EQ_STR(json_string_value(json_object_get(st, "type")), "FILE");
     json_t *lim = json_object_get(st, "limits");
-    const char *lim_keys[] = {"max_channels", "max_msgs",          "max_bytes",
-                              "max_age",      "max_subscriptions", "max_inactivity"};
-    for (size_t i = 0; i < sizeof lim_keys / sizeof *lim_keys; i++)
-        check_type(lim, lim_keys[i], JSON_INTEGER);
+    const char *lim_keys[] = {"max_channels",      "max_msgs",       "max_bytes", "max_age",
+                              "max_subscriptions", "max_inactivity", NULL};
+    check_types(lim, lim_keys, JSON_INTEGER);
     json_decref(st);
 
+    /* clientsz with subscriptions: the client "keys" and its durable queue member "dq:grp". */
     json_t *cz = get_json(mport, "/streaming/clientsz?subs=1");
-    const char *list_keys[] = {"offset", "limit", "count", "total"};
-    for (size_t i = 0; i < 4; i++)
-        check_type(cz, list_keys[i], JSON_INTEGER);
+    check_types(cz, list_keys, JSON_INTEGER);
     json_t *cl = json_array_get(json_object_get(cz, "clients"), 0);
     CHECK_EQ_STR(json_string_value(json_object_get(cl, "id")), "keys");
     check_type(cl, "hb_inbox", JSON_STRING);
@@ -669,24 +657,26 @@ static void test_nss_keys_promtool_bad_requests(void)
     CHECK(json_array_size(subs) == 1);
     json_t *sb = json_array_get(subs, 0);
     CHECK_EQ_STR(json_string_value(json_object_get(sb, "queue_name")), "dq:grp");
-    const char *sub_str[] = {"client_id", "inbox", "ack_inbox", "durable_name", "queue_name"};
-    for (size_t i = 0; i < 5; i++)
-        check_type(sb, sub_str[i], JSON_STRING);
-    const char *sub_int[] = {"max_inflight",  "ack_wait",       "last_sent",        "pending_count",
-                             "inflight_msgs", "inflight_bytes", "backlog_msgs",     "backlog_bytes",
-                             "pending_msgs",  "pending_bytes",  "redelivered_total"};
-    for (size_t i = 0; i < sizeof sub_int / sizeof *sub_int; i++)
-        check_type(sb, sub_int[i], JSON_INTEGER);
+    const char *sub_str[] = {"client_id", "inbox", "ack_inbox", "durable_name", "queue_name", NULL};
+    check_types(sb, sub_str, JSON_STRING);
+    const char *sub_int[] = {"max_inflight",  "ack_wait",          "last_sent",
+                             "pending_count", "inflight_msgs",     "inflight_bytes",
+                             "backlog_msgs",  "backlog_bytes",     "pending_msgs",
+                             "pending_bytes", "redelivered_total", NULL};
+    check_types(sb, sub_int, JSON_INTEGER);
     check_type(sb, "is_durable", JSON_TRUE);
     check_type(sb, "is_offline", JSON_FALSE);
     check_type(sb, "is_stalled", JSON_FALSE);
     check_type(sb, "oldest_pending_age", JSON_REAL);
     json_decref(cz);
+}
 
-    /* The list with subscriptions (written out channel by channel), and its paging. */
+/* channelsz: the list with subscriptions (written out channel by channel), its paging, the
+ * names; unknown names and bad offsets refused; healthz; /metrics. */
+static void check_channelsz_health_metrics(int mport, const char *dir)
+{
     json_t *cs = get_json(mport, "/streaming/channelsz?subs=1");
-    for (size_t i = 0; i < 4; i++)
-        check_type(cs, list_keys[i], JSON_INTEGER);
+    check_types(cs, list_keys, JSON_INTEGER);
     CHECK_EQ_INT(iget(cs, "count"), 1);
     CHECK_EQ_INT(iget(cs, "total"), 1);
     json_t *ch0 = json_array_get(json_object_get(cs, "channels"), 0);
@@ -714,24 +704,27 @@ static void test_nss_keys_promtool_bad_requests(void)
     CHECK(strstr(body, "\"ok\"") != NULL);
     free(body);
 
-    /* promtool, when installed (scripts/deps.sh installs it). */
-    if (access("/usr/bin/promtool", X_OK) == 0) {
-        CHECK_EQ_INT(hhttp_get(mport, "/metrics", &body), 200);
-        char path[PATH_MAX], out[PATH_MAX];
-        snprintf(path, sizeof path, "%s/metrics.txt", d.dir);
-        snprintf(out, sizeof out, "%s/promtool.out", d.dir);
-        CHECK(hfile_write(path, body) == 0);
-        free(body);
-        char cmd[3 * PATH_MAX];
-        snprintf(cmd, sizeof cmd, "/usr/bin/promtool check metrics < %s > %s 2>&1", path, out);
-        int rc = system(cmd);
-        if (rc != 0) hfile_dump("promtool", out);
-        CHECK_EQ_INT(rc, 0);
-    } else {
+    /* promtool accepts /metrics, when installed (scripts/deps.sh installs it). */
+    if (access("/usr/bin/promtool", X_OK) != 0) {
         fprintf(stderr, "   promtool not installed: metrics format not checked\n");
+        return;
     }
+    CHECK_EQ_INT(hhttp_get(mport, "/metrics", &body), 200);
+    char path[PATH_MAX], out[PATH_MAX];
+    snprintf(path, sizeof path, "%s/metrics.txt", dir);
+    snprintf(out, sizeof out, "%s/promtool.out", dir);
+    CHECK(hfile_write(path, body) == 0);
+    free(body);
+    char cmd[3 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "/usr/bin/promtool check metrics < %s > %s 2>&1", path, out);
+    int rc = system(cmd);
+    if (rc != 0) hfile_dump("promtool", out);
+    CHECK_EQ_INT(rc, 0);
+}
 
-    /* Bad HTTP: refused, and the message flow is untouched. */
+/* Bad HTTP: refused, and the message flow (c publishing on "k", rx receiving) is untouched. */
+static void check_bad_requests(int mport, stanConnection *c, struct hstan_rx *rx)
+{
     const char *bad[] = {"POST /streaming/serverz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
                          "GARBAGE\r\n\r\n", "GET / HTTP/1.1\r\nX: \x01\x02\r\n\r\n"};
     for (size_t i = 0; i < 3; i++) {
@@ -753,10 +746,35 @@ static void test_nss_keys_promtool_bad_requests(void)
     CHECK(slow >= 0 && write(slow, "GET /stream", 11) == 11);
     for (int i = 0; i < 100; i++)
         CHECK(hstan_pub(c, "k", "y") == NATS_OK);
-    CHECK(hstan_rx_wait(&rx, 101, T_MS));
+    CHECK(hstan_rx_wait(rx, 101, T_MS));
     close(slow);
+    char *body;
     CHECK_EQ_INT(hhttp_get(mport, "/streaming/serverz", &body), 200);
     free(body);
+}
+
+/* NSS's keys with NSS's types, a durable queue's name, promtool, and bad requests refused
+ * while messages keep flowing. */
+static void test_nss_keys_promtool_bad_requests(void)
+{
+    struct hstan_dir d;
+    hstan_dir_make(&d);
+    struct hserver s;
+    int mport;
+    start(&s, &mport, NULL, NULL, d.data);
+    stanConnection *c = hstan_connect_or_die(&s, "keys");
+    struct hstan_rx rx;
+    hstan_rx_init(&rx, 1024, HSTAN_ACK_AUTO);
+    stanSubOptions *o = hstan_subopts();
+    CHECK(stanSubOptions_SetDurableName(o, "dq") == NATS_OK);
+    stanSubscription *sub = NULL;
+    CHECK(hstan_sub(&sub, c, "k", "grp", &rx, o) == NATS_OK);
+    CHECK(hstan_pub(c, "k", "x") == NATS_OK);
+    CHECK(hstan_rx_wait(&rx, 1, T_MS));
+
+    check_nss_keys(mport);
+    check_channelsz_health_metrics(mport, d.dir);
+    check_bad_requests(mport, c, &rx);
 
     stanSubscription_Destroy(sub);
     stanSubOptions_Destroy(o);
