@@ -218,39 +218,47 @@ static void on_final_msg(stanConnection *sc, stanSubscription *sub, const char *
     stanMsg_Destroy(msg);
 }
 
-static void check_channel(struct hserver *s)
+/* Reads the whole channel into rx, up to an "END" marker published after everything that
+ * survived. */
+static void read_channel(struct hserver *s, struct final_rx *rx)
 {
     stanConnection *sc = hstan_connect_or_die(s, "crash-reader");
-    /* The marker goes after everything that survived. */
     CHECK(hstan_pub(sc, CHANNEL, "END") == NATS_OK);
-    struct final_rx rx = {.cap = nids + 16};
-    hcounter_init(&rx.count);
-    rx.ids = calloc(rx.cap, sizeof(*rx.ids));
-    rx.seqs = calloc(rx.cap, sizeof(*rx.seqs));
-    CHECK(rx.ids && rx.seqs);
+    *rx = (struct final_rx){.cap = nids + 16};
+    hcounter_init(&rx->count);
+    rx->ids = calloc(rx->cap, sizeof(*rx->ids));
+    rx->seqs = calloc(rx->cap, sizeof(*rx->seqs));
+    CHECK(rx->ids && rx->seqs);
     stanSubOptions *o = hstan_subopts();
     CHECK(stanSubOptions_DeliverAllAvailable(o) == NATS_OK);
     CHECK(stanSubOptions_SetMaxInflight(o, 16384) == NATS_OK);
     stanSubscription *sub = NULL;
-    CHECK(stanConnection_Subscribe(&sub, sc, CHANNEL, on_final_msg, &rx, o) == NATS_OK);
+    CHECK(stanConnection_Subscribe(&sub, sc, CHANNEL, on_final_msg, rx, o) == NATS_OK);
     stanSubOptions_Destroy(o);
     /* Everything up to the marker: wait until the last message received is it. */
     int64_t deadline = harness_now_ms() + 120000;
     for (;;) {
-        pthread_mutex_lock(&rx.count.mu);
-        int64_t n = rx.count.n;
-        bool done = n > 0 && (size_t)n <= rx.cap && rx.ids[n - 1] == -2;
-        pthread_mutex_unlock(&rx.count.mu);
+        pthread_mutex_lock(&rx->count.mu);
+        int64_t n = rx->count.n;
+        bool done = n > 0 && (size_t)n <= rx->cap && rx->ids[n - 1] == -2;
+        pthread_mutex_unlock(&rx->count.mu);
         if (done) break;
         int64_t left = deadline - harness_now_ms();
         CHECK(left > 0);
-        hcounter_wait(&rx.count, n + 1, (int)left);
+        hcounter_wait(&rx->count, n + 1, (int)left);
     }
     CHECK(stanSubscription_Unsubscribe(sub) == NATS_OK);
     stanSubscription_Destroy(sub);
     CHECK(stanConnection_Close(sc) == NATS_OK);
     stanConnection_Destroy(sc);
+}
 
+/* The channel holds every acked message once, at sequences 1, 2, 3, ... in order, and what the
+ * durable subscriber was given at a sequence is what the channel holds there. */
+static void check_channel(struct hserver *s)
+{
+    struct final_rx rx;
+    read_channel(s, &rx);
     size_t n = (size_t)rx.count.n - 1; /* without the marker */
     unsigned char *present = calloc(nids, 1);
     CHECK(present);
