@@ -464,6 +464,80 @@ static void check_server_serves(const char *label)
     CHECK(stanConnection_Destroy(sc) == NATS_OK);
 }
 
+/* Valid requests of each type, to be truncated (each ends with a string field of 20+ bytes, so
+ * cutting 3 bytes leaves a length that runs past the end). */
+struct valid_reqs {
+    struct hstan_pb conn, pub, sub, unsub, close, ping, ackm;
+};
+
+static void make_valid_reqs(struct valid_reqs *v, struct hstan_raw *r, const char *ack)
+{
+    connect_req(&v->conn, "errs-truncated", "_INBOX.errs.truncated.hb");
+    pub_req(&v->pub, r->client_id, "guid-truncated", "errs-garbage", "a payload of 20+ bytes");
+    struct subreq ts = good_sub(r, "errs-garbage");
+    ts.inbox = "_INBOX.errs.truncated.delivery";
+    v->sub.n = 0;
+    hstan_pb_int(&v->sub, 5, 16);
+    hstan_pb_int(&v->sub, 6, 30);
+    hstan_pb_str(&v->sub, 1, r->client_id);
+    hstan_pb_str(&v->sub, 2, ts.subject);
+    hstan_pb_str(&v->sub, 4, ts.inbox);
+    v->unsub.n = 0;
+    hstan_pb_str(&v->unsub, 1, r->client_id);
+    hstan_pb_str(&v->unsub, 2, "errs-garbage");
+    hstan_pb_str(&v->unsub, 3, ack);
+    v->close.n = 0;
+    hstan_pb_str(&v->close, 1, "errs-garbage-client-id");
+    v->ping.n = 0;
+    hstan_pb_str(&v->ping, 1, r->conn_id);
+    v->ackm.n = 0;
+    hstan_pb_int(&v->ackm, 2, 1);
+    hstan_pb_str(&v->ackm, 1, "errs-garbage-channel");
+}
+
+struct target {
+    const char *name, *subject;
+    struct hstan_pb *valid;
+    int err_field;       /* the response's error field; 0: no response expected */
+    const char *err_nss; /* NSS's answer to an undecodable request (NULL: ignored) */
+};
+
+/* Sends one payload to one target and checks the answer against NSS's (expect counts the
+ * mismatches). */
+static void send_payload(struct hstan_raw *r, const struct target *tg, const struct payload *pl)
+{
+    char what[128], err[512];
+    snprintf(what, sizeof(what), "%s, %s", tg->name, pl->name);
+    if (tg->err_field == 0) {
+        CHECK(natsConnection_Publish(r->nc, tg->subject, pl->data, (int)pl->len) == NATS_OK);
+        CHECK(natsConnection_FlushTimeout(r->nc, T_MS) == NATS_OK);
+        fprintf(stderr, "   ok   %-48s (no response expected)\n", what);
+        return;
+    }
+    natsMsg *reply = NULL;
+    natsStatus st = hstan_raw_request(r, tg->subject, pl->data, pl->len, REQ_MS, &reply);
+    if (st != NATS_OK) {
+        /* Ignoring it is allowed only where NSS ignores it too (pings). */
+        if (tg->err_nss) {
+            snprintf(err, sizeof(err), "<no response: %s>", natsStatus_GetText(st));
+            expect(what, err, tg->err_nss);
+        } else {
+            fprintf(stderr, "   ok   %-48s (ignored)\n", what);
+        }
+        return;
+    }
+    bool dec = hstan_pb_get_str(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply),
+                                tg->err_field, err, sizeof(err));
+    natsMsg_Destroy(reply);
+    if (!dec) snprintf(err, sizeof(err), "<undecodable response>");
+    if (pl->malformed && tg->err_nss)
+        expect(what, err, tg->err_nss);
+    else if (err[0] == '\0' && tg->err_field != F_PING)
+        expect(what, err, "<an error>");
+    else
+        fprintf(stderr, "   ok   %-48s \"%s\"\n", what, err);
+}
+
 static void test_malformed_payloads(void)
 {
     struct hstan_raw r;
@@ -478,48 +552,20 @@ static void test_malformed_payloads(void)
     CHECK_EQ_STR(err, "");
     CHECK(ack[0] != '\0');
 
-    /* Valid messages of each type, to be truncated (each ends with a string field of 20+
-     * bytes, so cutting 3 bytes leaves a length that runs past the end). */
-    struct hstan_pb conn, pub, sub, unsub, close, ping, ackm;
-    connect_req(&conn, "errs-truncated", "_INBOX.errs.truncated.hb");
-    pub_req(&pub, r.client_id, "guid-truncated", "errs-garbage", "a payload of 20+ bytes");
-    struct subreq ts = good_sub(&r, "errs-garbage");
-    ts.inbox = "_INBOX.errs.truncated.delivery";
-    sub.n = 0;
-    hstan_pb_int(&sub, 5, 16);
-    hstan_pb_int(&sub, 6, 30);
-    hstan_pb_str(&sub, 1, r.client_id);
-    hstan_pb_str(&sub, 2, ts.subject);
-    hstan_pb_str(&sub, 4, ts.inbox);
-    unsub.n = 0;
-    hstan_pb_str(&unsub, 1, r.client_id);
-    hstan_pb_str(&unsub, 2, "errs-garbage");
-    hstan_pb_str(&unsub, 3, ack);
-    close.n = 0;
-    hstan_pb_str(&close, 1, "errs-garbage-client-id");
-    ping.n = 0;
-    hstan_pb_str(&ping, 1, r.conn_id);
-    ackm.n = 0;
-    hstan_pb_int(&ackm, 2, 1);
-    hstan_pb_str(&ackm, 1, "errs-garbage-channel");
-
+    struct valid_reqs v;
+    make_valid_reqs(&v, &r, ack);
     char pub_subject[512], discover[128];
     snprintf(pub_subject, sizeof(pub_subject), "%s.foo", r.pub_prefix);
     snprintf(discover, sizeof(discover), "_STAN.discover.%s", HSTAN_CLUSTER);
-    struct target {
-        const char *name, *subject;
-        struct hstan_pb *valid;
-        int err_field;       /* the response's error field; 0: no response expected */
-        const char *err_nss; /* NSS's answer to an undecodable request (NULL: ignored) */
-    } targets[] = {
-        {"discover", discover, &conn, F_CONNECT, E_CONNREQ},
-        {"publish", pub_subject, &pub, F_PUBACK, E_PUBREQ},
-        {"subscribe", r.sub_requests, &sub, F_SUBRESP, E_SUBREQ},
-        {"unsubscribe", r.unsub_requests, &unsub, F_SUBRESP, E_UNSUBREQ},
-        {"sub close", r.sub_close_requests, &unsub, F_SUBRESP, E_UNSUBREQ},
-        {"close", r.close_requests, &close, F_CLOSE, E_CLOSEREQ},
-        {"pings", r.ping_requests, &ping, F_PING, NULL},
-        {"ack inbox", ack, &ackm, 0, NULL},
+    struct target targets[] = {
+        {"discover", discover, &v.conn, F_CONNECT, E_CONNREQ},
+        {"publish", pub_subject, &v.pub, F_PUBACK, E_PUBREQ},
+        {"subscribe", r.sub_requests, &v.sub, F_SUBRESP, E_SUBREQ},
+        {"unsubscribe", r.unsub_requests, &v.unsub, F_SUBRESP, E_UNSUBREQ},
+        {"sub close", r.sub_close_requests, &v.unsub, F_SUBRESP, E_UNSUBREQ},
+        {"close", r.close_requests, &v.close, F_CLOSE, E_CLOSEREQ},
+        {"pings", r.ping_requests, &v.ping, F_PING, NULL},
+        {"ack inbox", ack, &v.ackm, 0, NULL},
     };
 
     static unsigned char big[100 * 1024];
@@ -535,41 +581,8 @@ static void test_malformed_payloads(void)
             {"empty", NULL, 0, false},
             {"100 KB of 0xff", big, sizeof(big), true},
         };
-        for (size_t k = 0; k < sizeof(pl) / sizeof(pl[0]); k++) {
-            char what[128];
-            snprintf(what, sizeof(what), "%s, %s", tg->name, pl[k].name);
-            if (tg->err_field == 0) {
-                CHECK(natsConnection_Publish(r.nc, tg->subject, pl[k].data, (int)pl[k].len) ==
-                      NATS_OK);
-                CHECK(natsConnection_FlushTimeout(r.nc, T_MS) == NATS_OK);
-                fprintf(stderr, "   ok   %-48s (no response expected)\n", what);
-                continue;
-            }
-            natsMsg *reply = NULL;
-            natsStatus st =
-                hstan_raw_request(&r, tg->subject, pl[k].data, pl[k].len, REQ_MS, &reply);
-            if (st != NATS_OK) {
-                /* Ignoring it is allowed only where NSS ignores it too (pings). */
-                if (tg->err_nss) {
-                    snprintf(err, sizeof(err), "<no response: %s>", natsStatus_GetText(st));
-                    expect(what, err, tg->err_nss);
-                } else {
-                    fprintf(stderr, "   ok   %-48s (ignored)\n", what);
-                }
-                continue;
-            }
-            bool dec =
-                hstan_pb_get_str(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply),
-                                 tg->err_field, err, sizeof(err));
-            natsMsg_Destroy(reply);
-            if (!dec) snprintf(err, sizeof(err), "<undecodable response>");
-            if (pl[k].malformed && tg->err_nss)
-                expect(what, err, tg->err_nss);
-            else if (err[0] == '\0' && tg->err_field != F_PING)
-                expect(what, err, "<an error>");
-            else
-                fprintf(stderr, "   ok   %-48s \"%s\"\n", what, err);
-        }
+        for (size_t k = 0; k < sizeof(pl) / sizeof(pl[0]); k++)
+            send_payload(&r, tg, &pl[k]);
         CHECK(harness_port_accepts(srv.port));
     }
     /* The live subscription still works after garbage on its ack inbox: a message arrives. */
