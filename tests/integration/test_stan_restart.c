@@ -81,6 +81,41 @@ static void answer_hb(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
     natsMsg_Destroy(msg);
 }
 
+/* Subscribes r as the durable "dur" on channel "redeliv", delivering to inbox: manual ack (this
+ * client never acks), AckWait 1 s, from the first message. The ack inbox goes to ack. */
+static void subscribe_durable(struct hstan_raw *r, const char *inbox, char *ack, size_t ack_len)
+{
+    char err[256];
+    struct hstan_pb p = {.n = 0};
+    hstan_pb_str(&p, 1, r->client_id);
+    hstan_pb_str(&p, 2, "redeliv");
+    hstan_pb_str(&p, 4, inbox);
+    hstan_pb_int(&p, 5, 10);
+    hstan_pb_int(&p, 6, 1);
+    hstan_pb_str(&p, 7, "dur");
+    hstan_pb_int(&p, 10, 4); /* First */
+    natsMsg *reply = NULL;
+    CHECK(hstan_raw_request(r, r->sub_requests, p.b, p.n, T_MS, &reply) == NATS_OK);
+    const void *rd = natsMsg_GetData(reply);
+    size_t rn = (size_t)natsMsg_GetDataLength(reply);
+    CHECK(hstan_pb_get_str(rd, rn, 3, err, sizeof(err)));
+    CHECK(hstan_pb_get_str(rd, rn, 2, ack, ack_len));
+    natsMsg_Destroy(reply);
+    CHECK_EQ_STR(err, "");
+    CHECK(ack[0] != '\0');
+}
+
+/* After a restart: the client is still registered (clients are persisted), so the same inboxes
+ * on a new NATS connection get its heartbeats and the durable's redeliveries (on *dsub). */
+static void reattach(struct hstan_raw *r, struct hserver *s, const char *inbox,
+                     natsSubscription **dsub)
+{
+    CHECK(hnats_connect(s, &r->nc) == NATS_OK);
+    CHECK(natsConnection_Subscribe(&r->hb_sub, r->nc, r->hb_inbox, answer_hb, NULL) == NATS_OK);
+    CHECK(natsConnection_SubscribeSync(dsub, r->nc, inbox) == NATS_OK);
+    CHECK(natsConnection_Flush(r->nc) == NATS_OK);
+}
+
 static void test_redelivery_count_survives_kill9(void)
 {
     struct hstan_dir d;
@@ -98,24 +133,7 @@ static void test_redelivery_count_survives_kill9(void)
     CHECK(natsConnection_SubscribeSync(&dsub, r.nc, inbox) == NATS_OK);
     CHECK(natsConnection_Flush(r.nc) == NATS_OK);
 
-    /* Durable, manual ack (this client never acks), AckWait 1 s, from the first message. */
-    struct hstan_pb p = {.n = 0};
-    hstan_pb_str(&p, 1, r.client_id);
-    hstan_pb_str(&p, 2, "redeliv");
-    hstan_pb_str(&p, 4, inbox);
-    hstan_pb_int(&p, 5, 10);
-    hstan_pb_int(&p, 6, 1);
-    hstan_pb_str(&p, 7, "dur");
-    hstan_pb_int(&p, 10, 4); /* First */
-    natsMsg *reply = NULL;
-    CHECK(hstan_raw_request(&r, r.sub_requests, p.b, p.n, T_MS, &reply) == NATS_OK);
-    const void *rd = natsMsg_GetData(reply);
-    size_t rn = (size_t)natsMsg_GetDataLength(reply);
-    CHECK(hstan_pb_get_str(rd, rn, 3, err, sizeof(err)));
-    CHECK(hstan_pb_get_str(rd, rn, 2, ack, sizeof(ack)));
-    natsMsg_Destroy(reply);
-    CHECK_EQ_STR(err, "");
-    CHECK(ack[0] != '\0');
+    subscribe_durable(&r, inbox, ack, sizeof(ack));
 
     raw_publish(&r, "redeliv", "g-1", "poison");
     /* First delivery, then two redeliveries (one per AckWait). */
@@ -149,12 +167,7 @@ static void test_redelivery_count_survives_kill9(void)
     natsConnection_Destroy(r.nc);
 
     CHECK(harness_server_restart(&s, args) == 0);
-    /* The client is still registered (clients are persisted): the same inboxes on a new NATS
-     * connection get its heartbeats and the durable's redelivery. */
-    CHECK(hnats_connect(&s, &r.nc) == NATS_OK);
-    CHECK(natsConnection_Subscribe(&r.hb_sub, r.nc, r.hb_inbox, answer_hb, NULL) == NATS_OK);
-    CHECK(natsConnection_SubscribeSync(&dsub, r.nc, inbox) == NATS_OK);
-    CHECK(natsConnection_Flush(r.nc) == NATS_OK);
+    reattach(&r, &s, inbox, &dsub);
     CHECK(next_delivery(dsub, T_LONG_MS, &dv));
     CHECK(dv.seq == 1 && dv.redelivered);
     CHECK_EQ_STR(dv.data, "poison");
@@ -232,6 +245,98 @@ static int http_status(int port, const char *path)
     return status;
 }
 
+/* Publishes 64 KiB messages on "full" until one fails; CHECKs that the failure came before 100
+ * messages, as an error (not a timeout). Returns the count acked. */
+static int publish_until_full(stanConnection *sc)
+{
+    int acked = 0;
+    natsStatus st = NATS_OK;
+    while (acked < 100 && (st = publish_big(sc, acked + 1)) == NATS_OK)
+        acked++;
+    const char *e = nats_GetLastError(NULL);
+    fprintf(stderr, "   %d messages of 64 KiB acked, then: %s (%s)\n", acked,
+            natsStatus_GetText(st), e ? e : "");
+    CHECK(st != NATS_OK);      /* the disk filled up before 100 */
+    CHECK(st != NATS_TIMEOUT); /* refused with an error, not left unanswered */
+    CHECK(e != NULL && e[0] != '\0');
+    CHECK(acked > 0);
+    return acked;
+}
+
+/* Still up and serving on a full disk: connect, subscribe and receive what is stored. Returns
+ * the reader's connection (the test closes it once there is space again). */
+static stanConnection *check_serving_when_full(struct hserver *s)
+{
+    CHECK(harness_port_accepts(s->port));
+    stanConnection *sc2 = hstan_connect_or_die(s, "full-reader");
+    struct hstan_rx rx;
+    hstan_rx_init(&rx, 8, HSTAN_ACK_AUTO);
+    stanSubOptions *o = hstan_subopts();
+    CHECK(stanSubOptions_DeliverAllAvailable(o) == NATS_OK);
+    stanSubscription *sub = NULL;
+    natsStatus st = hstan_sub(&sub, sc2, "full-other", NULL, &rx, o);
+    stanSubOptions_Destroy(o);
+    if (st != NATS_OK)
+        fprintf(stderr, "   subscribe on a full disk: %s\n", nats_GetLastError(NULL));
+    CHECK(st == NATS_OK);
+    CHECK(hstan_rx_wait(&rx, 1, T_MS));
+    CHECK_EQ_STR(hstan_rx_get(&rx, 0).data, "before");
+    stanSubscription_Destroy(sub);
+    hstan_rx_destroy(&rx);
+    return sc2;
+}
+
+/* Space again (the filler removed): publishing resumes, /healthz says 200 again once commits
+ * have succeeded for a few seconds, and 3 more publishes go through. Returns the count acked. */
+static int resume_after_space(stanConnection *sc, const char *filler, int mport, int acked)
+{
+    CHECK(unlink(filler) == 0);
+    int64_t t0 = harness_now_ms(), deadline = t0 + T_LONG_MS;
+    while (publish_big(sc, acked + 1) != NATS_OK) {
+        CHECK(harness_now_ms() < deadline);
+        poll(NULL, 0, 100);
+    }
+    acked++;
+    fprintf(stderr, "   publishing again %lld ms after the space came back\n",
+            (long long)(harness_now_ms() - t0));
+    while (http_status(mport, "/healthz") != 200) {
+        CHECK(harness_now_ms() < deadline + T_LONG_MS);
+        poll(NULL, 0, 100);
+    }
+    for (int k = 0; k < 3; k++, acked++)
+        CHECK(publish_big(sc, acked + 1) == NATS_OK);
+    return acked;
+}
+
+/* After a clean restart: every acked message is there, in order, nothing else. */
+static void check_full_after_restart(struct hserver *s, int acked)
+{
+    stanConnection *sc = hstan_connect_or_die(s, "full-after");
+    struct hstan_rx rx;
+    hstan_rx_init(&rx, acked + 8, HSTAN_ACK_AUTO);
+    stanSubOptions *o = hstan_subopts();
+    CHECK(stanSubOptions_DeliverAllAvailable(o) == NATS_OK);
+    stanSubscription *sub = NULL;
+    CHECK(hstan_sub(&sub, sc, "full", NULL, &rx, o) == NATS_OK);
+    stanSubOptions_Destroy(o);
+    CHECK(hstan_pub(sc, "full", "marker") == NATS_OK);
+    CHECK(hstan_rx_wait(&rx, acked + 1, T_LONG_MS));
+    for (int i = 0; i < acked; i++) {
+        struct hstan_rec rec = hstan_rx_get(&rx, i);
+        char want[32];
+        snprintf(want, sizeof(want), "big-%06d", i + 1);
+        CHECK_EQ_INT(rec.seq, i + 1);
+        CHECK_EQ_INT(rec.len, BIG);
+        CHECK(strncmp(rec.data, want, strlen(want)) == 0);
+    }
+    struct hstan_rec last = hstan_rx_get(&rx, acked);
+    CHECK_EQ_STR(last.data, "marker");
+    CHECK_EQ_INT(last.seq, acked + 1);
+    stanSubscription_Destroy(sub);
+    hstan_rx_destroy(&rx);
+    CHECK(stanConnection_Destroy(sc) == NATS_OK);
+}
+
 static void test_full_disk(void)
 {
     CHECK(hmkdtemp(mnt_dir, sizeof(mnt_dir)) == 0);
@@ -260,83 +365,17 @@ static void test_full_disk(void)
     CHECK(write_filler(filler, fill) == fill);
     fprintf(stderr, "   tmpfs: %lld bytes free, filler %lld bytes\n", avail, fill);
 
-    int acked = 0;
-    natsStatus st = NATS_OK;
-    while (acked < 100 && (st = publish_big(sc, acked + 1)) == NATS_OK)
-        acked++;
-    const char *e = nats_GetLastError(NULL);
-    fprintf(stderr, "   %d messages of 64 KiB acked, then: %s (%s)\n", acked,
-            natsStatus_GetText(st), e ? e : "");
-    CHECK(st != NATS_OK);      /* the disk filled up before 100 */
-    CHECK(st != NATS_TIMEOUT); /* refused with an error, not left unanswered */
-    CHECK(e != NULL && e[0] != '\0');
-    CHECK(acked > 0);
+    int acked = publish_until_full(sc);
     /* Kubernetes' probe sees it: the last commit failed. */
     CHECK_EQ_INT(http_status(mport, "/healthz"), 503);
-
-    /* Still up and serving: connect, subscribe and receive what is stored. */
-    CHECK(harness_port_accepts(s.port));
-    stanConnection *sc2 = hstan_connect_or_die(&s, "full-reader");
-    struct hstan_rx rx;
-    hstan_rx_init(&rx, 8, HSTAN_ACK_AUTO);
-    stanSubOptions *o = hstan_subopts();
-    CHECK(stanSubOptions_DeliverAllAvailable(o) == NATS_OK);
-    stanSubscription *sub = NULL;
-    st = hstan_sub(&sub, sc2, "full-other", NULL, &rx, o);
-    stanSubOptions_Destroy(o);
-    if (st != NATS_OK)
-        fprintf(stderr, "   subscribe on a full disk: %s\n", nats_GetLastError(NULL));
-    CHECK(st == NATS_OK);
-    CHECK(hstan_rx_wait(&rx, 1, T_MS));
-    CHECK_EQ_STR(hstan_rx_get(&rx, 0).data, "before");
-    stanSubscription_Destroy(sub);
-    hstan_rx_destroy(&rx);
-
-    /* Space again: publishing resumes. */
-    CHECK(unlink(filler) == 0);
-    int64_t t0 = harness_now_ms(), deadline = t0 + T_LONG_MS;
-    while ((st = publish_big(sc, acked + 1)) != NATS_OK) {
-        CHECK(harness_now_ms() < deadline);
-        poll(NULL, 0, 100);
-    }
-    acked++;
-    fprintf(stderr, "   publishing again %lld ms after the space came back\n",
-            (long long)(harness_now_ms() - t0));
-    /* Healthy again once commits have succeeded for a few seconds. */
-    while (http_status(mport, "/healthz") != 200) {
-        CHECK(harness_now_ms() < deadline + T_LONG_MS);
-        poll(NULL, 0, 100);
-    }
-    for (int k = 0; k < 3; k++, acked++)
-        CHECK(publish_big(sc, acked + 1) == NATS_OK);
+    stanConnection *sc2 = check_serving_when_full(&s);
+    acked = resume_after_space(sc, filler, mport, acked);
     CHECK(stanConnection_Destroy(sc2) == NATS_OK);
     CHECK(stanConnection_Destroy(sc) == NATS_OK);
 
-    /* A clean restart: every acked message is there, in order, nothing else. */
     CHECK_EQ_INT(harness_server_halt(&s, SIGINT), 0);
     CHECK(harness_server_restart(&s, args) == 0);
-    sc = hstan_connect_or_die(&s, "full-after");
-    hstan_rx_init(&rx, acked + 8, HSTAN_ACK_AUTO);
-    o = hstan_subopts();
-    CHECK(stanSubOptions_DeliverAllAvailable(o) == NATS_OK);
-    CHECK(hstan_sub(&sub, sc, "full", NULL, &rx, o) == NATS_OK);
-    stanSubOptions_Destroy(o);
-    CHECK(hstan_pub(sc, "full", "marker") == NATS_OK);
-    CHECK(hstan_rx_wait(&rx, acked + 1, T_LONG_MS));
-    for (int i = 0; i < acked; i++) {
-        struct hstan_rec rec = hstan_rx_get(&rx, i);
-        char want[32];
-        snprintf(want, sizeof(want), "big-%06d", i + 1);
-        CHECK_EQ_INT(rec.seq, i + 1);
-        CHECK_EQ_INT(rec.len, BIG);
-        CHECK(strncmp(rec.data, want, strlen(want)) == 0);
-    }
-    struct hstan_rec last = hstan_rx_get(&rx, acked);
-    CHECK_EQ_STR(last.data, "marker");
-    CHECK_EQ_INT(last.seq, acked + 1);
-    stanSubscription_Destroy(sub);
-    hstan_rx_destroy(&rx);
-    CHECK(stanConnection_Destroy(sc) == NATS_OK);
+    check_full_after_restart(&s, acked);
     CHECK_EQ_INT(harness_server_stop(&s, SIGINT), 0);
     unmount_tmpfs();
 }
