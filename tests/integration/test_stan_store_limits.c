@@ -114,6 +114,24 @@ static const char *ack_err(struct acks *a, const char *guid)
     return NULL;
 }
 
+/* A subscription to the long channel long_chan is refused as its publishes are; so are long
+ * queue group and durable names. */
+static void check_long_sub_names_refused(struct hstan_raw *r, const char *long_chan)
+{
+    char err[512];
+    CHECK(hstan_raw_subscribe(r, long_chan, NULL, NULL, 10, 30, NULL, 0, err, sizeof err) ==
+          NATS_OK);
+    CHECK_EQ_STR(err, "stan: channel name too long (max 511 bytes)");
+    char long_q[LONG_NAME + 1];
+    fill_name(long_q, LONG_NAME, 'q');
+    CHECK(hstan_raw_subscribe(r, "fine", long_q, NULL, 10, 30, NULL, 0, err, sizeof err) ==
+          NATS_OK);
+    CHECK_EQ_STR(err, "stan: queue group name too long (max 511 bytes)");
+    CHECK(hstan_raw_subscribe(r, "fine", NULL, long_q, 10, 30, NULL, 0, err, sizeof err) ==
+          NATS_OK);
+    CHECK_EQ_STR(err, "stan: durable name too long (max 511 bytes)");
+}
+
 /* A publish to a channel name over the store's key limit, sent in the same batch as two good
  * publishes and a connect with an over-long client ID: the bad ones are refused by name, the
  * good ones are acked and survive a restart, and nothing of the bad ones is left behind. */
@@ -175,18 +193,7 @@ static void test_long_names_refused_alone(void)
         natsMsg_Destroy(reply);
     }
 
-    /* A subscription to the long channel is refused the same way. */
-    CHECK(hstan_raw_subscribe(&r, long_chan, NULL, NULL, 10, 30, NULL, 0, err, sizeof err) ==
-          NATS_OK);
-    CHECK_EQ_STR(err, "stan: channel name too long (max 511 bytes)");
-    char long_q[LONG_NAME + 1];
-    fill_name(long_q, LONG_NAME, 'q');
-    CHECK(hstan_raw_subscribe(&r, "fine", long_q, NULL, 10, 30, NULL, 0, err, sizeof err) ==
-          NATS_OK);
-    CHECK_EQ_STR(err, "stan: queue group name too long (max 511 bytes)");
-    CHECK(hstan_raw_subscribe(&r, "fine", NULL, long_q, 10, 30, NULL, 0, err, sizeof err) ==
-          NATS_OK);
-    CHECK_EQ_STR(err, "stan: durable name too long (max 511 bytes)");
+    check_long_sub_names_refused(&r, long_chan);
 
     /* What was acked is on disk. */
     natsSubscription_Destroy(acksub);
