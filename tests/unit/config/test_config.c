@@ -227,39 +227,43 @@ static void test_shipped_config(void)
     config_free(&cfg);
 }
 
+/* Loads text that must load, printing the error if it does not. */
+static void load_good(config_t *cfg, const char *text)
+{
+    char err[512];
+    int rc = load_text(cfg, text, err, sizeof(err));
+    if (rc) fprintf(stderr, "%s\n", err);
+    CHECK_EQ_INT(rc, 0);
+}
+
 static void test_every_key(void)
 {
     config_t cfg;
-    char err[512];
-    int rc = load_text(&cfg,
-                       "# all keys\n"
-                       "host: 10.0.0.1\n"
-                       "port: 4333\n"
-                       "http_host: 127.0.0.2\n"
-                       "http_port: \"8333\"\n"
-                       "cluster_id: prod\n"
-                       "store: memory\n"
-                       "dir: /var/lib/stanza\n"
-                       "max_payload: 2MB\n"
-                       "max_pending: 100000\n"
-                       "max_control_line: 8k\n"
-                       "max_connections: 100\n"
-                       "ping_interval: 30\n"
-                       "ping_max: 5\n"
-                       "write_deadline: 2.5s\n"
-                       "user: alice\n"
-                       "password: 's3cret: yes'\n"
-                       "token: tok\n"
-                       "log_file: /tmp/stanza.log\n"
-                       "pid_file: /tmp/stanza.pid\n"
-                       "debug: yes\n"
-                       "trace: On\n"
-                       "stan_debug: TRUE\n"
-                       "stan_trace: 1\n"
-                       "logtime: false\n",
-                       err, sizeof(err));
-    if (rc) fprintf(stderr, "%s\n", err);
-    CHECK_EQ_INT(rc, 0);
+    load_good(&cfg, "# all keys\n"
+                    "host: 10.0.0.1\n"
+                    "port: 4333\n"
+                    "http_host: 127.0.0.2\n"
+                    "http_port: \"8333\"\n"
+                    "cluster_id: prod\n"
+                    "store: memory\n"
+                    "dir: /var/lib/stanza\n"
+                    "max_payload: 2MB\n"
+                    "max_pending: 100000\n"
+                    "max_control_line: 8k\n"
+                    "max_connections: 100\n"
+                    "ping_interval: 30\n"
+                    "ping_max: 5\n"
+                    "write_deadline: 2.5s\n"
+                    "user: alice\n"
+                    "password: 's3cret: yes'\n"
+                    "token: tok\n"
+                    "log_file: /tmp/stanza.log\n"
+                    "pid_file: /tmp/stanza.pid\n"
+                    "debug: yes\n"
+                    "trace: On\n"
+                    "stan_debug: TRUE\n"
+                    "stan_trace: 1\n"
+                    "logtime: false\n");
     CHECK_EQ_STR(cfg.host, "10.0.0.1");
     CHECK_EQ_INT(cfg.port, 4333);
     CHECK_EQ_STR(cfg.http_host, "127.0.0.2");
@@ -281,14 +285,15 @@ static void test_every_key(void)
     CHECK_EQ_STR(cfg.pid_file, "/tmp/stanza.pid");
     CHECK(cfg.debug && cfg.trace && cfg.stan_debug && cfg.stan_trace && !cfg.logtime);
     config_free(&cfg);
+}
 
-    /* Aliases, case-insensitive keys, a flow mapping, nulls unsetting optional strings. */
-    rc = load_text(&cfg,
-                   "{ADDR: h1, cid: c1, Pass: p, auth_token: t, logfile: l, max_pings_out: 7,\n"
-                   " store: FILE, log_file: ~, http_host: }\n",
-                   err, sizeof(err));
-    if (rc) fprintf(stderr, "%s\n", err);
-    CHECK_EQ_INT(rc, 0);
+/* Aliases, case-insensitive keys, a flow mapping, nulls unsetting optional strings; anchors,
+ * duplicate keys and document markers. */
+static void test_key_aliases_and_documents(void)
+{
+    config_t cfg;
+    load_good(&cfg, "{ADDR: h1, cid: c1, Pass: p, auth_token: t, logfile: l, max_pings_out: 7,\n"
+                    " store: FILE, log_file: ~, http_host: }\n");
     CHECK_EQ_STR(cfg.host, "h1");
     CHECK_EQ_STR(cfg.cluster_id, "c1");
     CHECK_EQ_STR(cfg.pass, "p");
@@ -299,17 +304,14 @@ static void test_every_key(void)
     CHECK_EQ_INT(cfg.store, CONFIG_STORE_LMDB);
     config_free(&cfg);
 
-    rc = load_text(&cfg, "listen: h2\nid: c2\nlog: l2\nstore: Lmdb\n", err, sizeof(err));
-    CHECK_EQ_INT(rc, 0);
+    load_good(&cfg, "listen: h2\nid: c2\nlog: l2\nstore: Lmdb\n");
     CHECK_EQ_STR(cfg.host, "h2");
     CHECK_EQ_STR(cfg.cluster_id, "c2");
     CHECK_EQ_STR(cfg.log_file, "l2");
     config_free(&cfg);
 
     /* Anchors are harmless; the last of duplicate keys wins; explicit document markers. */
-    rc = load_text(&cfg, "%YAML 1.1\n---\nport: &p 1000\nport: 1001\n...\n", err, sizeof(err));
-    if (rc) fprintf(stderr, "%s\n", err);
-    CHECK_EQ_INT(rc, 0);
+    load_good(&cfg, "%YAML 1.1\n---\nport: &p 1000\nport: 1001\n...\n");
     CHECK_EQ_INT(cfg.port, 1001);
     config_free(&cfg);
 }
@@ -777,6 +779,7 @@ int main(void)
     TEST_RUN(test_config_set);
     TEST_RUN(test_shipped_config);
     TEST_RUN(test_every_key);
+    TEST_RUN(test_key_aliases_and_documents);
     TEST_RUN(test_empty_files);
     TEST_RUN(test_bad_files);
     TEST_RUN(test_tls_section_errors);

@@ -260,36 +260,9 @@ static void test_channel_count(void)
     config_free(&cfg);
 }
 
-static void test_bad_files(void)
+/* store_limits.channels: its shape, the names and patterns, the entries' keys and values. */
+static void check_bad_channels(void)
 {
-    /* The section itself. */
-    check_bad_file("port: 1\nstore_limits: 5\n", 2,
-                   "\"store_limits\" must be a mapping, not a single value");
-    check_bad_file("store_limits:\n  - max_msgs: 1\n", 2,
-                   "\"store_limits\" must be a mapping, not a list");
-    check_bad_file("max_msgs: 5\n", 1,
-                   "unknown setting \"max_msgs\" (it belongs under store_limits)");
-    check_bad_file("hb_interval: 1s\nmc: 5\n", 2, "unknown setting \"mc\" (it belongs under");
-    /* Its keys. */
-    check_bad_file("store_limits:\n  max_msgs: 1\n\n  max_msg: 5\n", 4,
-                   "unknown setting \"max_msg\" in store_limits");
-    check_bad_file("store_limits:\n  port: 5\n", 2, "unknown setting \"port\" in store_limits");
-    check_bad_file("store_limits:\n  [a]: 5\n", 2, "setting names must be plain words, not a list");
-    check_bad_file("store_limits:\n  max_msgs: [1]\n", 2,
-                   "\"max_msgs\" takes a single value, not a list");
-    check_bad_file("store_limits:\n  max_subs:\n", 2, "\"max_subs\" needs a value");
-    check_bad_file("store_limits:\n  max_msgs: -1\n", 2,
-                   "invalid value \"-1\" for \"max_msgs\": must not be negative (0 means "
-                   "unlimited)");
-    check_bad_file("store_limits:\n  max_age: -1h\n", 2,
-                   "\"max_age\": must not be negative (0 means unlimited)");
-    check_bad_file("store_limits:\n  max_bytes: 1XB\n", 2,
-                   "invalid value \"1XB\" for \"max_bytes\": not a size");
-    check_bad_file("store_limits:\n  max_channels: 1.5\n", 2,
-                   "invalid value \"1.5\" for \"max_channels\": not an integer");
-    check_bad_file("store_limits:\n  max_inactivity: soon\n", 2,
-                   "\"max_inactivity\": not a duration");
-    /* channels */
     check_bad_file("store_limits:\n  channels:\n    - a\n", 3,
                    "\"channels\" must be a mapping, not a list");
     check_bad_file("store_limits:\n  channels: 5\n", 2,
@@ -344,6 +317,38 @@ static void test_bad_files(void)
         "alias");
     /* Syntax errors inside the section still name their line. */
     check_bad_file("store_limits:\n  channels:\n    foo: {max_msgs: 1\n\n", 5, "YAML syntax error");
+}
+
+static void test_bad_files(void)
+{
+    /* The section itself. */
+    check_bad_file("port: 1\nstore_limits: 5\n", 2,
+                   "\"store_limits\" must be a mapping, not a single value");
+    check_bad_file("store_limits:\n  - max_msgs: 1\n", 2,
+                   "\"store_limits\" must be a mapping, not a list");
+    check_bad_file("max_msgs: 5\n", 1,
+                   "unknown setting \"max_msgs\" (it belongs under store_limits)");
+    check_bad_file("hb_interval: 1s\nmc: 5\n", 2, "unknown setting \"mc\" (it belongs under");
+    /* Its keys. */
+    check_bad_file("store_limits:\n  max_msgs: 1\n\n  max_msg: 5\n", 4,
+                   "unknown setting \"max_msg\" in store_limits");
+    check_bad_file("store_limits:\n  port: 5\n", 2, "unknown setting \"port\" in store_limits");
+    check_bad_file("store_limits:\n  [a]: 5\n", 2, "setting names must be plain words, not a list");
+    check_bad_file("store_limits:\n  max_msgs: [1]\n", 2,
+                   "\"max_msgs\" takes a single value, not a list");
+    check_bad_file("store_limits:\n  max_subs:\n", 2, "\"max_subs\" needs a value");
+    check_bad_file("store_limits:\n  max_msgs: -1\n", 2,
+                   "invalid value \"-1\" for \"max_msgs\": must not be negative (0 means "
+                   "unlimited)");
+    check_bad_file("store_limits:\n  max_age: -1h\n", 2,
+                   "\"max_age\": must not be negative (0 means unlimited)");
+    check_bad_file("store_limits:\n  max_bytes: 1XB\n", 2,
+                   "invalid value \"1XB\" for \"max_bytes\": not a size");
+    check_bad_file("store_limits:\n  max_channels: 1.5\n", 2,
+                   "invalid value \"1.5\" for \"max_channels\": not an integer");
+    check_bad_file("store_limits:\n  max_inactivity: soon\n", 2,
+                   "\"max_inactivity\": not a duration");
+    check_bad_channels();
 }
 
 static void test_inheritance(void)
