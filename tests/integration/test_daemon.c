@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "harness_sched.h"
 #include "test.h"
 
 #define T_MS 5000        /* deadline for anything that should be immediate */
@@ -57,7 +58,8 @@ struct daemon {
     char out[PATH_MAX];
     char log[PATH_MAX];
     char conf[PATH_MAX];
-    int64_t ready_us; /* from just before the fork until the port accepted */
+    int64_t ready_us;        /* from just before the fork until the port accepted */
+    int64_t ready_server_ms; /* the same less the machine's run-queue waits (harness_sched.h) */
     struct daemon *next;
 };
 
@@ -174,6 +176,18 @@ static bool says_in_use(const struct daemon *d)
     return hfile_count(d->out, "in use") > 0 || hfile_count(d->log, "in use") > 0;
 }
 
+/* The start-up's wall time less what the machine added: the run-queue waits of the daemon's
+ * threads (all since its fork) and ours since self_waited, read before the last poll (the
+ * earlier polls ran alongside the daemon's start-up, not after it; only the last one's wake-up
+ * delays seeing it ready). */
+static int64_t ready_less_waits(const struct daemon *d, int64_t self_waited)
+{
+    int64_t daemon_ns = hsched_runq_wait_ns(d->proc.pid), self_ns = hsched_runq_wait_ns(getpid());
+    CHECK(daemon_ns >= 0 && self_ns >= 0 && self_waited >= 0);
+    int64_t wall_ms = d->ready_us / 1000, waited_ms = (daemon_ns + self_ns - self_waited) / 1000000;
+    return wall_ms > waited_ms ? wall_ms - waited_ms : 0;
+}
+
 /* Picks ports, writes the config (if conf_tmpl), spawns, and waits until {port} accepts,
  * polling every millisecond so that ready_us is precise. Returns 0, or -1 after printing why. */
 static int daemon_start(struct daemon *d, const char *conf_tmpl, const char *const *args)
@@ -193,11 +207,14 @@ static int daemon_start(struct daemon *d, const char *conf_tmpl, const char *con
         int64_t t0 = now_us();
         daemon_spawn(d, args);
         int64_t deadline = t0 + (int64_t)T_START_MS * 1000;
+        int64_t self_waited = hsched_runq_wait_ns(getpid());
         for (;;) {
             if (harness_port_accepts(d->port)) {
                 d->ready_us = now_us() - t0;
+                d->ready_server_ms = ready_less_waits(d, self_waited);
                 return 0;
             }
+            self_waited = hsched_runq_wait_ns(getpid());
             if (hproc_exited(&d->proc)) break;
             if (now_us() >= deadline) {
                 fprintf(stderr, "stanzad did not listen on port %d within %d ms\n", d->port,
@@ -370,10 +387,17 @@ static void test_ready_quickly(void)
     daemon_init(&d);
     const char *args[] = {"-a", "127.0.0.1", "-p", "{port}", NULL};
     CHECK(daemon_start(&d, NULL, args) == 0);
+    /* The limit is on the daemon's start-up, not on the machine: the time from the fork to the
+     * first accepted connection less what the daemon's threads and ours spent waiting for a CPU
+     * (harness_sched.h). Under ASan on 2 cores at load 9 the wall time was 240-550 ms and the
+     * daemon's part 54-127 ms; a start-up that works or sleeps too long still counts in full. */
     double ms = (double)d.ready_us / 1000.0;
-    fprintf(stderr, "   accepted a connection %.1f ms after the fork (target %d ms)%s\n", ms,
-            READY_TARGET_MS, ms > READY_TARGET_MS ? " -- SLOW" : "");
-    CHECK(ms < READY_LIMIT_MS);
+    fprintf(stderr,
+            "   accepted a connection %.1f ms after the fork, %lld ms of it the daemon's (target "
+            "%d ms)%s\n",
+            ms, (long long)d.ready_server_ms, READY_TARGET_MS,
+            d.ready_server_ms > READY_TARGET_MS ? " -- SLOW" : "");
+    CHECK(d.ready_server_ms < READY_LIMIT_MS);
     /* Without -l the log goes to stderr. */
     CHECK(hfile_wait_contains(d.out, "Server is ready", T_MS));
     CHECK_EQ_INT(daemon_stop(&d, SIGTERM), 0);
