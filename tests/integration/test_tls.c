@@ -261,6 +261,41 @@ static void test_plain_client_refused(void)
     CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
 }
 
+/* A raw TLS client of port past its handshake, CONNECT and a PING (never read). */
+static SSL *raw_tls_client(int port, int *fd, SSL_CTX **ctx)
+{
+    *fd = hraw_connect(port);
+    CHECK(*fd >= 0);
+    CHECK(hraw_expect_line(*fd, "INFO {", T_MS));
+    *ctx = SSL_CTX_new(TLS_client_method());
+    CHECK(*ctx != NULL);
+    CHECK(SSL_CTX_load_verify_locations(*ctx, ca, NULL) == 1);
+    SSL_CTX_set_verify(*ctx, SSL_VERIFY_PEER, NULL);
+    SSL *ssl = SSL_new(*ctx);
+    CHECK(ssl != NULL);
+    CHECK(SSL_set_fd(ssl, *fd) == 1);
+    CHECK(SSL_connect(ssl) == 1);
+    static const char hello[] = "CONNECT {\"verbose\":false}\r\nPING\r\n";
+    CHECK(SSL_write(ssl, hello, (int)sizeof hello - 1) == (int)sizeof hello - 1);
+    return ssl;
+}
+
+/* One round trip of other, raising *worst (server time) and *worst_wall (wall time). The bound
+ * is on the server, not on the machine: the round trip less the time the daemon's threads and
+ * ours spent waiting for a CPU (harness_sched.h). At load 10 on 2 cores, under ASan, the wall
+ * time reached 1037 ms while the server's part stayed under 40 ms; a server busy with the
+ * flood, or not reading, still counts in full. */
+static void round_trip(const struct hserver *s, natsConnection *other, int64_t *worst,
+                       int64_t *worst_wall)
+{
+    struct hsched_span sp;
+    CHECK(hsched_begin(&sp, s->pid) == 0);
+    CHECK(natsConnection_FlushTimeout(other, T_MS) == NATS_OK);
+    int64_t wall, ms = hsched_end(&sp, &wall);
+    if (ms > *worst) *worst = ms;
+    if (wall > *worst_wall) *worst_wall = wall;
+}
+
 /* A raw TLS client that floods PINGs and never reads: its PONGs (encrypted output) must count
  * toward max_pending like any other output, so it is closed as a slow consumer with the
  * daemon's memory bounded, while a libnats TLS client keeps its round trips. */
@@ -292,19 +327,9 @@ static void test_tls_flood_never_reading(void)
     natsConnection *other = NULL;
     CHECK(tls_connect(&s, false, &other) == NATS_OK);
 
-    int fd = hraw_connect(s.port);
-    CHECK(fd >= 0);
-    CHECK(hraw_expect_line(fd, "INFO {", T_MS));
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    CHECK(ctx != NULL);
-    CHECK(SSL_CTX_load_verify_locations(ctx, ca, NULL) == 1);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    SSL *ssl = SSL_new(ctx);
-    CHECK(ssl != NULL);
-    CHECK(SSL_set_fd(ssl, fd) == 1);
-    CHECK(SSL_connect(ssl) == 1);
-    static const char hello[] = "CONNECT {\"verbose\":false}\r\nPING\r\n";
-    CHECK(SSL_write(ssl, hello, (int)sizeof hello - 1) == (int)sizeof hello - 1);
+    int fd;
+    SSL_CTX *ctx;
+    SSL *ssl = raw_tls_client(s.port, &fd, &ctx);
     /* Short send timeouts: a stalled write is the moment to look at the daemon again. */
     struct timeval tv = {.tv_usec = 100 * 1000};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -334,19 +359,7 @@ static void test_tls_flood_never_reading(void)
             fprintf(stderr, "daemon RssAnon %lld > bound %lld after %llu bytes\n", rss, bound,
                     sent);
         CHECK(rss <= bound);
-        if (iter % 64 == 0) {
-            /* The bound is on the server, not on the machine: the round trip less the time
-             * the daemon's threads and ours spent waiting for a CPU (harness_sched.h). At
-             * load 10 on 2 cores, under ASan, the wall time reached 1037 ms while the
-             * server's part stayed under 40 ms; a server busy with the flood, or not reading,
-             * still counts in full. */
-            struct hsched_span sp;
-            CHECK(hsched_begin(&sp, s.pid) == 0);
-            CHECK(natsConnection_FlushTimeout(other, T_MS) == NATS_OK);
-            int64_t wall, ms = hsched_end(&sp, &wall);
-            if (ms > worst) worst = ms;
-            if (wall > worst_wall) worst_wall = wall;
-        }
+        if (iter % 64 == 0) round_trip(&s, other, &worst, &worst_wall);
         CHECK(sent < 512ull * 1024 * 1024);
         CHECK(harness_now_ms() - start < 30000);
     }
