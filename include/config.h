@@ -26,7 +26,13 @@ typedef struct config_limits {
     int64_t max_age_ms;        /* -ma/--max_age (duration); default 0 */
     int64_t max_subs;          /* -msu/--max_subs; default 1000 */
     int64_t max_inactivity_ms; /* -mi/--max_inactivity (duration); default 0 */
+    /* key "discard": what a channel at max_msgs or max_bytes does with a publish. OLD (the
+     * default, NSS's behaviour) evicts the oldest messages; NEW refuses the publish with a
+     * PubAck error. INHERIT (0) only in a per-channel entry. */
+    int discard;
 } config_limits_t;
+
+enum { CONFIG_DISCARD_INHERIT = 0, CONFIG_DISCARD_OLD = 1, CONFIG_DISCARD_NEW = 2 };
 
 /* One entry of store_limits.channels: a channel name or a pattern with * and > wildcards. */
 typedef struct config_channel_limits {

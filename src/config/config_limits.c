@@ -94,6 +94,7 @@ static void apply(config_limits_t *out, const config_limits_t *e)
     override(&out->max_age_ms, e->max_age_ms);
     override(&out->max_subs, e->max_subs);
     override(&out->max_inactivity_ms, e->max_inactivity_ms);
+    if (e->discard != CONFIG_DISCARD_INHERIT) out->discard = e->discard;
 }
 
 void config_channel_limits(const config_t *cfg, const char *channel, config_limits_t *out)

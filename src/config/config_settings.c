@@ -44,6 +44,7 @@ void config_init(config_t *cfg)
         .max_age_ms = 0,
         .max_subs = 1000,
         .max_inactivity_ms = 0,
+        .discard = CONFIG_DISCARD_OLD,
     };
     cfg->max_payload = 1 * MIB;
     cfg->max_pending = 64 * MIB;
@@ -218,6 +219,13 @@ int config_parse_bool(const char *s, bool *out)
     return STZ_EINVAL;
 }
 
+static int parse_discard(const char *s, int *out)
+{
+    if (strcasecmp(s, "old") == 0) return *out = CONFIG_DISCARD_OLD, 0;
+    if (strcasecmp(s, "new") == 0) return *out = CONFIG_DISCARD_NEW, 0;
+    return STZ_EINVAL;
+}
+
 static int parse_store(const char *s, config_store_t *out)
 {
     if (strcasecmp(s, "lmdb") == 0 || strcasecmp(s, "file") == 0) {
@@ -243,6 +251,7 @@ enum ktype {
     K_DUR,    /* int64 milliseconds */
     K_BOOL,
     K_STORE,
+    K_DISCARD, /* int: old or new (config.h's CONFIG_DISCARD_*) */
 };
 
 struct key {
@@ -254,6 +263,7 @@ struct key {
 };
 
 #define OFF(field) offsetof(config_t, field)
+#define DISCARD_FORM "must be old or new"
 /* A store_limits setting: 0 means unlimited, and there is no upper bound. */
 #define LIMIT(type, field) type, OFF(field), 0, INT64_MAX
 static const struct key keys[] = {
@@ -301,6 +311,7 @@ static const struct key keys[] = {
     {"max_age", {"ma"}, LIMIT(K_DUR, limits.max_age_ms)},
     {"max_subs", {"msu", "max_subscriptions"}, LIMIT(K_INT64, limits.max_subs)},
     {"max_inactivity", {"mi"}, LIMIT(K_DUR, limits.max_inactivity_ms)},
+    {"discard", {0}, K_DISCARD, OFF(limits.discard), 0, 0},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -444,6 +455,10 @@ static int set_value(config_t *cfg, const struct key *k, const char *value, char
         if (parse_store(value, (config_store_t *)base) < 0)
             return config_failf(err, errlen, "unknown store type (want LMDB, FILE or MEMORY)");
         return 0;
+    case K_DISCARD:
+        if (parse_discard(value, (int *)base) < 0)
+            return config_failf(err, errlen, "%s", DISCARD_FORM);
+        return 0;
     }
     return config_failf(err, errlen, "internal error: bad setting type");
 }
@@ -474,6 +489,11 @@ int config_set_channel_limit(config_limits_t *lim, const char *key, const char *
     if (!config_is_channel_limit(key)) {
         config_failf(err, errlen, "unknown limit");
         return STZ_ENOENT;
+    }
+    if (k->type == K_DISCARD) {
+        if (parse_discard(value, &lim->discard) == 0) return 0;
+        config_failf(err, errlen, "%s", DISCARD_FORM);
+        return STZ_EINVAL;
     }
     /* The sign is taken off first so that every form of a negative value ("-1", "-1MB", "-1s")
      * reads as unlimited; a second sign is not a number. */
@@ -510,6 +530,11 @@ int config_validate_settings(const config_t *cfg, char *err, size_t errlen)
         case K_STORE:
             if (cfg->store != CONFIG_STORE_LMDB && cfg->store != CONFIG_STORE_MEMORY)
                 return config_failf(err, errlen, "%s: unknown store type", k->name);
+            continue;
+        case K_DISCARD:
+            if (cfg->limits.discard != CONFIG_DISCARD_OLD &&
+                cfg->limits.discard != CONFIG_DISCARD_NEW)
+                return config_failf(err, errlen, "%s: %s", k->name, DISCARD_FORM);
             continue;
         case K_INT:
             n = *(const int *)base;

@@ -423,6 +423,56 @@ static void test_inheritance(void)
     config_free(&c2);
 }
 
+static int discard_of(const config_t *cfg, const char *channel)
+{
+    config_limits_t l;
+    config_channel_limits(cfg, channel, &l);
+    return l.discard;
+}
+
+/* discard: old (the default) or new, global and per channel, with the other limits' rules. */
+static void test_discard(void)
+{
+    config_t cfg;
+    char err[256];
+    config_init(&cfg);
+    CHECK_EQ_INT(cfg.limits.discard, CONFIG_DISCARD_OLD);
+    CHECK_EQ_INT(discard_of(&cfg, "foo"), CONFIG_DISCARD_OLD);
+    CHECK_EQ_INT(config_set(&cfg, "discard", "New", err, sizeof(err)), 0);
+    CHECK_EQ_INT(cfg.limits.discard, CONFIG_DISCARD_NEW);
+    CHECK_EQ_INT(config_set(&cfg, "discard", "oldest", err, sizeof(err)), STZ_EINVAL);
+    CHECK_EQ_STR(err, "must be old or new");
+    cfg.limits.discard = CONFIG_DISCARD_INHERIT; /* only an entry may inherit */
+    CHECK_EQ_INT(config_validate(&cfg, err, sizeof(err)), STZ_ECONFIG);
+    CHECK_EQ_STR(err, "discard: must be old or new");
+    config_free(&cfg);
+
+    load_ok(&cfg, "store_limits:\n"
+                  "  discard: new\n"
+                  "  channels:\n"
+                  "    orders.eu: {discard: NEW}\n"
+                  "    'orders.>': {discard: old}\n"
+                  "    'logs.*': {max_msgs: 5}\n");
+    CHECK_EQ_INT(discard_of(&cfg, "other"), CONFIG_DISCARD_NEW);
+    CHECK_EQ_INT(discard_of(&cfg, "orders.us"), CONFIG_DISCARD_OLD);
+    CHECK_EQ_INT(discard_of(&cfg, "orders.eu"), CONFIG_DISCARD_NEW); /* the literal last */
+    CHECK_EQ_INT(discard_of(&cfg, "logs.x"), CONFIG_DISCARD_NEW);    /* inherited */
+    config_free(&cfg);
+    load_ok(&cfg, "store_limits:\n  channels:\n    'q.*': {discard: new}\n");
+    CHECK_EQ_INT(discard_of(&cfg, "q.a"), CONFIG_DISCARD_NEW);
+    CHECK_EQ_INT(discard_of(&cfg, "q"), CONFIG_DISCARD_OLD);
+    config_free(&cfg);
+
+    check_bad_file("store_limits:\n  max_msgs: 1\n  discard: oldest\n", 3,
+                   "invalid value \"oldest\" for \"discard\": must be old or new");
+    check_bad_file("store_limits:\n  channels:\n    foo:\n      discard: -1\n", 4,
+                   "invalid value \"-1\" for \"discard\" of channel \"foo\": must be old or new");
+    check_bad_file("store_limits:\n  channels:\n    foo: {discard: }\n", 3,
+                   "\"discard\" needs a value");
+    check_bad_file("port: 1\ndiscard: new\n", 2,
+                   "unknown setting \"discard\" (it belongs under store_limits)");
+}
+
 static void test_shipped_config(void)
 {
     char path[1024], err[512];
@@ -444,7 +494,9 @@ static void test_shipped_config(void)
     CHECK_EQ_INT(cfg.file_sync, d.file_sync);
     CHECK_EQ_INT(cfg.replace_durable, d.replace_durable);
     CHECK_EQ_INT(cfg.max_channels, d.max_channels);
-    CHECK(memcmp(&cfg.limits, &d.limits, sizeof(d.limits)) == 0);
+    check_limits(&cfg.limits, d.limits.max_msgs, d.limits.max_bytes, d.limits.max_age_ms,
+                 d.limits.max_subs, d.limits.max_inactivity_ms);
+    CHECK_EQ_INT(cfg.limits.discard, d.limits.discard); /* field by field: the struct has padding */
     config_free(&cfg);
     config_free(&d);
 }
@@ -488,6 +540,7 @@ int main(void)
     TEST_RUN(test_channel_count);
     TEST_RUN(test_bad_files);
     TEST_RUN(test_inheritance);
+    TEST_RUN(test_discard);
     TEST_RUN(test_shipped_config);
     TEST_RUN(test_usage);
 
