@@ -246,10 +246,27 @@ static void evict(stan_t *st, stan_channel_t *ch, uint64_t new_first)
     }
 }
 
+const char *stan_channel_full(const stan_channel_t *ch, size_t len, int64_t *limit)
+{
+    const config_limits_t *l = &ch->limits;
+    if (l->discard != CONFIG_DISCARD_NEW) return NULL;
+    /* Committed counts still include evictions not committed yet: never too generous. */
+    if (l->max_msgs > 0 && ch->msgs + ch->pend_msgs >= (uint64_t)l->max_msgs) {
+        *limit = l->max_msgs;
+        return "max_msgs";
+    }
+    if (l->max_bytes > 0 && ch->bytes + ch->pend_bytes + len > (uint64_t)l->max_bytes) {
+        *limit = l->max_bytes;
+        return "max_bytes";
+    }
+    return NULL;
+}
+
 /* After messages were staged: drop the oldest ones beyond max_msgs or max_bytes, keeping at
  * least the newest message, as NSS does. */
 void stan_channel_stage_limits(stan_t *st, stan_channel_t *ch)
 {
+    if (ch->limits.discard == CONFIG_DISCARD_NEW) return;
     uint64_t last = ch->next_seq - 1;
     uint64_t first = ch->evict_to + 1 > ch->first_seq ? ch->evict_to + 1 : ch->first_seq;
     if (last < first) return;

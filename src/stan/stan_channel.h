@@ -40,6 +40,9 @@ struct stan_channel {
     strmap_t qgroups;          /* key -> stan_qgroup_t (stan_sub.c) */
     strmap_t durables;         /* "client|durable" (non-queue) -> stan_sub_t (stan_sub.c) */
     uint64_t last_activity_ms; /* clock_mono_ms of its last publish or unsubscribe */
+    /* Publishes accepted and not committed yet (staged, or in the batch in flight), so that
+     * discard: new counts them against max_msgs and max_bytes (stan_pub.c). */
+    uint64_t pend_msgs, pend_bytes;
 };
 
 /* Finds or creates (if create) a channel; *err gets an NSS error text on failure. */
@@ -51,7 +54,12 @@ int stan_channel_restore(stan_t *st, const void *rec, size_t len);
 void stan_channel_ensure_record(stan_t *st, stan_channel_t *ch);
 void stan_channel_free_all(stan_t *st);
 bool stan_channel_name_valid(const char *name, size_t len);
-/* Stages the evictions the channel's limits need once its staged messages are in. */
+/* With discard: new, whether a message of len bytes would take the channel past max_msgs or
+ * max_bytes (counting what is pending): NULL if it fits, else "max_msgs" or "max_bytes" and the
+ * limit in *limit. */
+const char *stan_channel_full(const stan_channel_t *ch, size_t len, int64_t *limit);
+/* Stages the evictions the channel's limits need once its staged messages are in (none with
+ * discard: new, whose publishes are refused instead). */
 void stan_channel_stage_limits(stan_t *st, stan_channel_t *ch);
 /* Message seq (running total cum) is durable, with the evictions staged in the same batch.
  * Returns true if the channel moved forward (its subscriptions have something new). */

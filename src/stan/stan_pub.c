@@ -1,6 +1,7 @@
 /* stan_pub: see stan_pub.h. */
 #include "stan_pub.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +53,21 @@ static stan_staged_t *staged_new(stan_channel_t *ch, const pbw_pubmsg_t *pm, con
     return s;
 }
 
+/* discard: new, and the channel has no room for the message: refuses it. */
+static bool refuse_if_full(stan_t *st, const server_msg_t *m, const pbw_pubmsg_t *pm,
+                           const stan_channel_t *ch)
+{
+    int64_t limit;
+    const char *which = stan_channel_full(ch, pm->data.len, &limit);
+    if (!which) return false;
+    char err[STAN_MAX_NAME + 64];
+    snprintf(err, sizeof err, "channel \"%s\" is full (%s %lld)", ch->name, which,
+             (long long)limit);
+    LOG_D("publish refused: %s", err);
+    puback_now(st, m, pm->guid, err);
+    return true;
+}
+
 void stan_pub_on_msg(stan_t *st, const server_msg_t *m)
 {
     pbw_pubmsg_t pm;
@@ -84,6 +100,7 @@ void stan_pub_on_msg(stan_t *st, const server_msg_t *m)
         err = "stan: channel is full (sequence limit reached)";
         ch = NULL;
     }
+    if (ch && refuse_if_full(st, m, &pm, ch)) return;
     if (!ch) {
         LOG_D("publish refused: %s", err);
         puback_now(st, m, pm.guid, err);
@@ -92,6 +109,8 @@ void stan_pub_on_msg(stan_t *st, const server_msg_t *m)
     stan_staged_t *s = staged_new(ch, &pm, m);
     list_push_back(&st->staged, &s->link);
     st->nstaged++;
+    ch->pend_msgs++;
+    ch->pend_bytes += s->len;
 }
 
 /* Appends the message to the batch: key and value as in docs/storage.md. */
@@ -172,6 +191,8 @@ void stan_pub_batch_done(stan_t *st, int status)
     while ((n = list_pop_front(&st->batch_msgs))) {
         stan_staged_t *m = LIST_ITEM(n, stan_staged_t, link);
         stan_channel_t *ch = m->ch;
+        ch->pend_msgs--;
+        ch->pend_bytes -= m->len;
         if (status == 0) {
             if (stan_channel_committed(ch, m->seq, m->cum)) stan_sub_channel_has_new(st, ch);
             send_puback(st, m, NULL);

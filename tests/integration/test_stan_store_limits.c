@@ -2,7 +2,8 @@
  * are refused with a clear error before anything is staged, without touching the requests that
  * share their batch; long queue names are never cut short; a huge PubMsg reply is stored whole;
  * and a restarted channel never hands out a sequence that was used before, even when all of its
- * messages are gone. Each through a real stanzad (LMDB store) and real or hand-made clients. */
+ * messages are gone; a channel with discard: new refuses publishes when full and evicts nothing.
+ * Each through a real stanzad (LMDB store) and real or hand-made clients. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -375,12 +376,75 @@ static void test_expired_channel_keeps_its_sequence(void)
     hstan_dir_remove(&d);
 }
 
+/* ---- discard: new ---- */
+
+/* The error of each async publish, by its index. */
+struct full_acks {
+    struct hcounter n;
+    char err[5][256];
+};
+
+struct full_slot {
+    struct full_acks *a;
+    int i;
+};
+
+static void on_full_ack(const char *guid, const char *error, void *closure)
+{
+    (void)guid;
+    struct full_slot *slot = closure;
+    snprintf(slot->a->err[slot->i], sizeof slot->a->err[0], "%s", error ? error : "");
+    hcounter_add(&slot->a->n, 1);
+}
+
+/* A channel configured with discard: new and max_msgs 3: of five async publishes from a libnats
+ * client, three are acked and two get the "is full" error in their ack handler; a synchronous
+ * publish then fails with it; and nothing was evicted (a reader from the first gets 1-3). */
+static void test_discard_new_refuses_publishers(void)
+{
+    const char *conf = "store_limits:\n"
+                       "  channels:\n"
+                       "    'jobs.*': {max_msgs: 3, discard: new}\n";
+    struct hserver s;
+    CHECK(harness_server_start(&s, conf, NULL) == 0);
+    stanConnection *sc = hstan_connect_or_die(&s, "jobber");
+    struct full_acks a;
+    memset(&a, 0, sizeof a);
+    hcounter_init(&a.n);
+    struct full_slot slots[5];
+    for (int i = 0; i < 5; i++) {
+        char payload[16];
+        int n = snprintf(payload, sizeof payload, "job-%d", i + 1);
+        slots[i] = (struct full_slot){&a, i};
+        CHECK(stanConnection_PublishAsync(sc, "jobs.a", payload, n, on_full_ack, &slots[i]) ==
+              NATS_OK);
+    }
+    CHECK(hcounter_wait(&a.n, 5, T_MS));
+    const char *full = "channel \"jobs.a\" is full (max_msgs 3)";
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ_STR(a.err[i], i < 3 ? "" : full);
+    CHECK(hstan_pub(sc, "jobs.a", "job-6") != NATS_OK);
+    CHECK(hstan_last_error_contains(full));
+    stanConnection_Destroy(sc);
+    struct hstan_rec recs[8];
+    CHECK_EQ_INT(hstan_read_all(&s, "reader", "jobs.a", 3, recs, 8), 3);
+    for (int i = 0; i < 3; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "job-%d", i + 1);
+        CHECK_EQ_INT(recs[i].seq, (uint64_t)i + 1);
+        CHECK_EQ_STR(recs[i].data, want);
+    }
+    CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
+    hcounter_destroy(&a.n);
+}
+
 int main(void)
 {
     HSTAN_RUN(test_long_names_refused_alone);
     HSTAN_RUN(test_long_group_names_not_merged);
     HSTAN_RUN(test_huge_reply_stored_whole);
     HSTAN_RUN(test_expired_channel_keeps_its_sequence);
+    HSTAN_RUN(test_discard_new_refuses_publishers);
     nats_Close();
     return test_summary();
 }

@@ -428,6 +428,68 @@ const char *ef_publish(ef_t *f, const char *client_id, const char *channel, cons
     return f->error;
 }
 
+/* The PubAcks of a burst, by the index in their guid ("burst-<i>"). */
+struct burst {
+    char (*errors)[EF_ERR_LEN];
+    size_t n, got;
+};
+
+static void on_burst_ack(void *arg, const server_msg_t *m)
+{
+    struct burst *b = arg;
+    Pb__PubAck *a = pb__pub_ack__unpack(NULL, m->data_len, (const uint8_t *)m->data);
+    CHECK(a != NULL);
+    unsigned i;
+    CHECK(sscanf(a->guid, "burst-%u", &i) == 1 && i < b->n);
+    snprintf(b->errors[i], EF_ERR_LEN, "%s", a->error ? a->error : "");
+    b->got++;
+    pb__pub_ack__free_unpacked(a, NULL);
+}
+
+static bool burst_done(void *arg)
+{
+    const struct burst *b = arg;
+    return b->got == b->n;
+}
+
+void ef_publish_burst(ef_t *f, const char *client_id, const char *channel, const char *data,
+                      size_t n, char (*errors)[EF_ERR_LEN])
+{
+    char subject[512], reply[64], guid[32];
+    CHECK(f->running && f->pub_prefix != NULL);
+    snprintf(subject, sizeof subject, "%s.%s", f->pub_prefix, channel);
+    snprintf(reply, sizeof reply, "_EF.burst.%llu", (unsigned long long)++f->nreq);
+    struct burst b = {errors, n, 0};
+    server_sub_t *rs = server_subscribe(f->srv, reply, NULL, on_burst_ack, &b);
+    CHECK(rs != NULL);
+    /* No loop turn between the publishes: the engine stages them all in one iteration. */
+    for (size_t i = 0; i < n; i++) {
+        snprintf(guid, sizeof guid, "burst-%zu", i);
+        Pb__PubMsg r = PB__PUB_MSG__INIT;
+        r.clientid = (char *)client_id;
+        r.guid = guid;
+        r.subject = (char *)channel;
+        r.data.data = (uint8_t *)data;
+        r.data.len = strlen(data);
+        r.connid.data = (uint8_t *)client_id;
+        r.connid.len = strlen(client_id);
+        size_t len = pb__pub_msg__get_packed_size(&r);
+        uint8_t *p = xmalloc(len ? len : 1);
+        pb__pub_msg__pack(&r, p);
+        server_msg_t m = {.subject = subject,
+                          .subject_len = strlen(subject),
+                          .reply = reply,
+                          .reply_len = strlen(reply),
+                          .data = (const char *)p,
+                          .data_len = len};
+        CHECK(server_publish(f->srv, &m) == 0);
+        free(p);
+    }
+    bool ok = run_until(f, burst_done, &b);
+    server_unsubscribe(f->srv, rs);
+    CHECK(ok);
+}
+
 static const char *sub_response(ef_t *f, char **ack_inbox)
 {
     Pb__SubscriptionResponse *r =

@@ -112,6 +112,12 @@ const char *ef_connect(ef_t *f, const char *client_id);
 const char *ef_close(ef_t *f, const char *client_id);
 /* Publishes data (a string) and waits for the PubAck. */
 const char *ef_publish(ef_t *f, const char *client_id, const char *channel, const char *data);
+/* Publishes n messages (data each) with no loop turn between them, so that the engine gets
+ * them all in one iteration, then waits for the n PubAcks: errors[i] gets the i-th one's error
+ * text ("" = stored). */
+#define EF_ERR_LEN 256
+void ef_publish_burst(ef_t *f, const char *client_id, const char *channel, const char *data,
+                      size_t n, char (*errors)[EF_ERR_LEN]);
 
 typedef struct ef_sub_opts {
     const char *qgroup, *durable; /* NULL: none */

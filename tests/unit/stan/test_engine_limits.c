@@ -1,13 +1,15 @@
 /* Channel limits, in-process: max_msgs and max_bytes evict the oldest messages (first_seq moves,
  * the counts follow, a subscriber starting at the first gets only what is left), max_age expires
  * messages as the fake clock passes their age, max_subs and max_channels refuse with NSS's
- * errors. */
+ * errors. With discard: new, max_msgs and max_bytes refuse publishes instead (counting those
+ * staged in the same iteration) and evict nothing; expiry makes room again. */
 #include <stdio.h>
 #include <string.h>
 
 #include "engine_fixture.h"
 #include "protocol.pb-c.h"
 #include "test.h"
+#include "xalloc.h"
 
 static void publish_n(ef_t *f, const char *channel, int n, const char *data)
 {
@@ -143,6 +145,114 @@ static void test_max_channels_refused(void)
     ef_done(&f);
 }
 
+/* discard: new ---- */
+
+#define FULL_MSGS "channel \"foo\" is full (max_msgs 3)"
+#define FULL_BYTES "channel \"foo\" is full (max_bytes 25)"
+
+static void test_discard_new_max_msgs_refuses(void)
+{
+    ef_t f;
+    ef_init(&f);
+    f.cfg.limits.max_msgs = 3;
+    f.cfg.limits.discard = CONFIG_DISCARD_NEW;
+    ef_start(&f);
+    CHECK_EQ_STR(ef_connect(&f, "c1"), "");
+    /* Five in one iteration: the staged ones count, so exactly three get in. */
+    char errs[5][EF_ERR_LEN];
+    ef_publish_burst(&f, "c1", "foo", "xy", 5, errs);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ_STR(errs[i], "");
+    CHECK_EQ_STR(errs[3], FULL_MSGS);
+    CHECK_EQ_STR(errs[4], FULL_MSGS);
+    check_channel(&f, "foo", 1, 3, 3, 6);
+    /* Committed and full: still refused, nothing evicted. */
+    CHECK_EQ_STR(ef_publish(&f, "c1", "foo", "xy"), FULL_MSGS);
+    check_channel(&f, "foo", 1, 3, 3, 6);
+    ef_sub_opts_t o = {.start = PB__START_POSITION__First};
+    ef_sub_t *s = ef_subscribe(&f, "c1", "foo", &o);
+    CHECK(s != NULL);
+    ef_wait_msgs(s->inbox, 3);
+    ef_settle(&f);
+    CHECK_EQ_INT(s->inbox->n, 3);
+    CHECK_EQ_INT(ef_msg(s, 0)->seq, 1);
+    CHECK_EQ_INT(ef_msg(s, 2)->seq, 3);
+    ef_done(&f);
+}
+
+static void test_discard_new_max_bytes_refuses(void)
+{
+    ef_t f;
+    ef_init(&f);
+    f.cfg.limits.max_bytes = 25;
+    f.cfg.limits.discard = CONFIG_DISCARD_NEW;
+    ef_start(&f);
+    CHECK_EQ_STR(ef_connect(&f, "c1"), "");
+    char errs[5][EF_ERR_LEN];
+    ef_publish_burst(&f, "c1", "foo", "0123456789", 5, errs); /* two fit in 25 bytes */
+    CHECK_EQ_STR(errs[0], "");
+    CHECK_EQ_STR(errs[1], "");
+    for (int i = 2; i < 5; i++)
+        CHECK_EQ_STR(errs[i], FULL_BYTES);
+    check_channel(&f, "foo", 1, 2, 2, 20);
+    /* What still fits gets in; one byte more does not. */
+    CHECK_EQ_STR(ef_publish(&f, "c1", "foo", "abcde"), "");
+    CHECK_EQ_STR(ef_publish(&f, "c1", "foo", "a"), FULL_BYTES);
+    check_channel(&f, "foo", 1, 3, 3, 25);
+    /* A message bigger than max_bytes on its own is refused on an empty channel too. */
+    CHECK_EQ_STR(ef_publish(&f, "c1", "bar", "01234567890123456789012345"),
+                 "channel \"bar\" is full (max_bytes 25)");
+    stan_channel_info_t bar = ef_channel(&f, "bar");
+    CHECK_EQ_INT(bar.last_seq, 0);
+    CHECK_EQ_INT(bar.msgs, 0);
+    ef_done(&f);
+}
+
+static void test_discard_new_room_after_expiry(void)
+{
+    ef_t f;
+    ef_init(&f);
+    f.cfg.limits.max_msgs = 3;
+    f.cfg.limits.max_age_ms = 60 * 1000;
+    f.cfg.limits.discard = CONFIG_DISCARD_NEW;
+    ef_start(&f);
+    CHECK_EQ_STR(ef_connect(&f, "c1"), "");
+    publish_n(&f, "foo", 1, "xy");
+    ef_advance(&f, 30 * EF_SEC);
+    publish_n(&f, "foo", 2, "xy");
+    CHECK_EQ_STR(ef_publish(&f, "c1", "foo", "xy"), FULL_MSGS);
+    /* 61 s: the first has expired, which leaves room for one. */
+    ef_advance(&f, 31 * EF_SEC);
+    check_channel(&f, "foo", 2, 3, 2, 4);
+    CHECK_EQ_STR(ef_publish(&f, "c1", "foo", "xy"), "");
+    CHECK_EQ_STR(ef_publish(&f, "c1", "foo", "xy"), FULL_MSGS);
+    check_channel(&f, "foo", 2, 4, 3, 6);
+    ef_done(&f);
+}
+
+static void test_discard_old_per_channel_still_evicts(void)
+{
+    ef_t f;
+    ef_init(&f);
+    f.cfg.limits.max_msgs = 3;
+    f.cfg.limits.discard = CONFIG_DISCARD_NEW;
+    /* A pattern entry puts its channels back to NSS's behaviour. */
+    f.cfg.channel_limits = xcalloc(1, sizeof *f.cfg.channel_limits);
+    f.cfg.channel_limits[0] = (config_channel_limits_t){
+        .pattern = xstrdup("logs.*"), .limits = {.discard = CONFIG_DISCARD_OLD}, .line = 1};
+    f.cfg.nchannel_limits = 1;
+    ef_start(&f);
+    CHECK_EQ_STR(ef_connect(&f, "c1"), "");
+    char errs[5][EF_ERR_LEN];
+    ef_publish_burst(&f, "c1", "logs.a", "xy", 5, errs);
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ_STR(errs[i], "");
+    check_channel(&f, "logs.a", 3, 5, 3, 6);
+    publish_n(&f, "logs.a", 1, "xy");
+    check_channel(&f, "logs.a", 4, 6, 3, 6);
+    ef_done(&f);
+}
+
 int main(void)
 {
     TEST_RUN(test_max_msgs_evicts_oldest);
@@ -150,5 +260,9 @@ int main(void)
     TEST_RUN(test_max_age_expires_with_the_clock);
     TEST_RUN(test_max_subs_refused);
     TEST_RUN(test_max_channels_refused);
+    TEST_RUN(test_discard_new_max_msgs_refuses);
+    TEST_RUN(test_discard_new_max_bytes_refuses);
+    TEST_RUN(test_discard_new_room_after_expiry);
+    TEST_RUN(test_discard_old_per_channel_still_evicts);
     return test_summary();
 }
