@@ -20,6 +20,7 @@ typedef enum { CONFIG_STORE_LMDB, CONFIG_STORE_MEMORY } config_store_t;
 /* Channel limits (NSS semantics). In the global set, 0 means unlimited. In a per-channel entry,
  * 0 (or omitted) means "inherit from the wider entry or the global value" and a negative value
  * means unlimited; config_channel_limits resolves that. */
+#define CONFIG_BACKOFF_MAX 16 /* entries of redelivery_backoff */
 typedef struct config_limits {
     int64_t max_msgs;          /* -mm/--max_msgs; default 1000000 */
     int64_t max_bytes;         /* -mb/--max_bytes (size); default 1000000 KB (1024000000) */
@@ -30,6 +31,13 @@ typedef struct config_limits {
      * default, NSS's behaviour) evicts the oldest messages; NEW refuses the publish with a
      * PubAck error. INHERIT (0) only in a per-channel entry. */
     int discard;
+    /* key "redelivery_backoff", a list of durations: the wait before the n-th redelivery of a
+     * message to a subscription is the larger of its AckWait and entry n (the last repeats).
+     * nbackoff 0 = none. backoff_set: given (an empty list included), for a per-channel entry
+     * to override the wider ones; unset = inherit. */
+    bool backoff_set;
+    int nbackoff;
+    int64_t backoff_ms[CONFIG_BACKOFF_MAX];
 } config_limits_t;
 
 enum { CONFIG_DISCARD_INHERIT = 0, CONFIG_DISCARD_OLD = 1, CONFIG_DISCARD_NEW = 2 };

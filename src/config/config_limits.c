@@ -95,6 +95,11 @@ static void apply(config_limits_t *out, const config_limits_t *e)
     override(&out->max_subs, e->max_subs);
     override(&out->max_inactivity_ms, e->max_inactivity_ms);
     if (e->discard != CONFIG_DISCARD_INHERIT) out->discard = e->discard;
+    if (e->backoff_set) {
+        out->backoff_set = true;
+        out->nbackoff = e->nbackoff;
+        memcpy(out->backoff_ms, e->backoff_ms, sizeof out->backoff_ms);
+    }
 }
 
 void config_channel_limits(const config_t *cfg, const char *channel, config_limits_t *out)
@@ -204,6 +209,61 @@ static bool is_key(const yaml_event_t *kev, const char *name)
            strcasecmp((const char *)kev->data.scalar.value, name) == 0;
 }
 
+/* One duration of a redelivery_backoff list. */
+static int load_backoff_item(struct config_loader *l, config_limits_t *lim, const yaml_event_t *ev,
+                             const char *where)
+{
+    char vtext[64];
+    int line = config_line_of(&ev->start_mark);
+    if (ev->type != YAML_SCALAR_EVENT)
+        return config_loader_fail(l, line,
+                                  "redelivery_backoff%s: entries must be durations, not %s", where,
+                                  config_node_kind(ev->type));
+    const char *v = (const char *)ev->data.scalar.value;
+    config_printable(vtext, sizeof(vtext), v);
+    int64_t ms;
+    if (lim->nbackoff == CONFIG_BACKOFF_MAX)
+        return config_loader_fail(l, line, "redelivery_backoff%s: more than %d entries", where,
+                                  CONFIG_BACKOFF_MAX);
+    if (config_has_nul(ev) || *v == '-' || config_parse_duration_ms(v, &ms) < 0 || ms <= 0)
+        return config_loader_fail(l, line,
+                                  "invalid value \"%s\" in redelivery_backoff%s: must be a "
+                                  "duration greater than 0 (e.g. 500ms, 10s, 1m)",
+                                  vtext, where);
+    lim->backoff_ms[lim->nbackoff++] = ms;
+    return 0;
+}
+
+/* "redelivery_backoff: [1s, 10s, 1m]" of store_limits (where "") or of a channel entry (where
+ * ' of channel "X"'); null or [] is an empty list. Done into a copy, so that a bad list leaves
+ * nothing behind. */
+static int load_backoff(struct config_loader *l, config_limits_t *out, const char *where)
+{
+    config_limits_t lim = {.backoff_set = true};
+    yaml_event_t ev;
+    int rc = config_next_event(l, &ev);
+    if (rc < 0) return rc;
+    bool null = ev.type == YAML_SCALAR_EVENT && config_is_null(&ev);
+    if (ev.type != YAML_SEQUENCE_START_EVENT && !null)
+        rc = config_loader_fail(l, config_line_of(&ev.start_mark),
+                                "redelivery_backoff%s must be a list of durations, not %s", where,
+                                config_node_kind(ev.type));
+    yaml_event_delete(&ev);
+    while (rc == 0 && !null) {
+        if ((rc = config_next_event(l, &ev)) < 0) return rc;
+        if (ev.type == YAML_SEQUENCE_END_EVENT)
+            null = true; /* done */
+        else
+            rc = load_backoff_item(l, &lim, &ev, where);
+        yaml_event_delete(&ev);
+    }
+    if (rc < 0) return rc;
+    out->backoff_set = true;
+    out->nbackoff = lim.nbackoff;
+    memcpy(out->backoff_ms, lim.backoff_ms, sizeof out->backoff_ms);
+    return 0;
+}
+
 /* One entry being read, and the channel it is for (quoted in messages). */
 struct entry {
     config_channel_limits_t *e;
@@ -221,6 +281,11 @@ static int load_channel_limit(struct config_loader *l, void *ctx, const yaml_eve
                                   config_node_kind(kev->type));
     const char *key = (const char *)kev->data.scalar.value;
     config_printable(kname, sizeof(kname), key);
+    if (is_key(kev, "redelivery_backoff") && !config_has_nul(kev)) {
+        char where[96];
+        snprintf(where, sizeof(where), " of channel \"%s\"", en->quoted);
+        return load_backoff(l, &en->e->limits, where);
+    }
     if (config_has_nul(kev) || !config_is_channel_limit(key))
         return config_loader_fail(l, kline, "unknown limit \"%s\" for channel \"%s\"", kname,
                                   en->quoted);
@@ -286,6 +351,8 @@ static int load_store_limit(struct config_loader *l, void *ctx, const yaml_event
 {
     config_t *cfg = ctx;
     bool empty;
+    if (is_key(kev, "redelivery_backoff") && !config_has_nul(kev))
+        return load_backoff(l, &cfg->limits, "");
     if (!is_key(kev, "channels")) return config_load_pair(l, cfg, kev, CONFIG_SEC_STORE_LIMITS);
     int rc = open_mapping(l, "\"channels\"", true, &empty);
     return rc < 0 || empty ? rc : each_pair(l, load_channel, cfg);

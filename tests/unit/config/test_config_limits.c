@@ -473,6 +473,76 @@ static void test_discard(void)
                    "unknown setting \"discard\" (it belongs under store_limits)");
 }
 
+/* The backoff a channel resolves to, as "1000,10000" ("" for none). */
+static const char *backoff_of(const config_t *cfg, const char *channel)
+{
+    static char out[256];
+    config_limits_t l;
+    config_channel_limits(cfg, channel, &l);
+    out[0] = '\0';
+    for (int i = 0; i < l.nbackoff; i++)
+        snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%lld", i ? "," : "",
+                 (long long)l.backoff_ms[i]);
+    return out;
+}
+
+/* redelivery_backoff: a list of durations, global and per channel, with the other limits'
+ * patterns and inheritance; an empty list overrides a wider one. */
+static void test_backoff(void)
+{
+    config_t cfg;
+    config_init(&cfg);
+    CHECK_EQ_STR(backoff_of(&cfg, "foo"), "");
+    config_free(&cfg);
+
+    load_ok(&cfg, "store_limits:\n"
+                  "  redelivery_backoff: [1s, 10s, 1m, 5m]\n"
+                  "  channels:\n"
+                  "    'jobs.>': {redelivery_backoff: [500ms, 2]}\n"
+                  "    jobs.fast:\n"
+                  "      redelivery_backoff: []\n"
+                  "    'jobs.*': {max_msgs: 5}\n"
+                  "    plain: {redelivery_backoff: }\n");
+    CHECK_EQ_STR(backoff_of(&cfg, "other"), "1000,10000,60000,300000");
+    CHECK_EQ_STR(backoff_of(&cfg, "jobs.slow"), "500,2000"); /* jobs.* inherits jobs.> */
+    CHECK_EQ_STR(backoff_of(&cfg, "jobs.fast"), "");         /* overridden by an empty list */
+    CHECK_EQ_STR(backoff_of(&cfg, "plain"), "");             /* null: none */
+    config_free(&cfg);
+    load_ok(&cfg, "store_limits:\n  channels:\n    'q.*':\n      redelivery_backoff:\n"
+                  "        - 3s\n        - 1.5s\n");
+    CHECK_EQ_STR(backoff_of(&cfg, "q.a"), "3000,1500");
+    CHECK_EQ_STR(backoff_of(&cfg, "q"), "");
+    config_free(&cfg);
+    char many[512] = "store_limits:\n  redelivery_backoff: [";
+    for (int i = 1; i <= CONFIG_BACKOFF_MAX; i++)
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), "%ds, ", i);
+    strcat(many, "99s]\n");
+    check_bad_file(many, 2, "redelivery_backoff: more than 16 entries");
+    many[strlen(many) - 8] = ']'; /* the 16 alone are fine */
+    many[strlen(many) - 7] = '\0';
+    load_ok(&cfg, many);
+    CHECK_EQ_INT(cfg.limits.nbackoff, CONFIG_BACKOFF_MAX);
+    CHECK_EQ_INT(cfg.limits.backoff_ms[15], 16000);
+    config_free(&cfg);
+
+    check_bad_file("store_limits:\n  redelivery_backoff: 10s\n", 2,
+                   "redelivery_backoff must be a list of durations, not a single value");
+    check_bad_file("store_limits:\n  channels:\n    foo:\n      redelivery_backoff: {a: 1}\n", 4,
+                   "redelivery_backoff of channel \"foo\" must be a list of durations, not a "
+                   "mapping");
+    check_bad_file("store_limits:\n  redelivery_backoff:\n    - 1s\n    - 10 parsecs\n", 4,
+                   "invalid value \"10 parsecs\" in redelivery_backoff: must be a duration "
+                   "greater than 0 (e.g. 500ms, 10s, 1m)");
+    check_bad_file("store_limits:\n  channels:\n    foo: {redelivery_backoff: [1s, 0s]}\n", 3,
+                   "invalid value \"0s\" in redelivery_backoff of channel \"foo\": must be a "
+                   "duration greater than 0 (e.g. 500ms, 10s, 1m)");
+    check_bad_file("store_limits:\n  redelivery_backoff: [-1s]\n", 2,
+                   "invalid value \"-1s\" in redelivery_backoff: must be a duration greater "
+                   "than 0 (e.g. 500ms, 10s, 1m)");
+    check_bad_file("store_limits:\n  redelivery_backoff: [[1s]]\n", 2,
+                   "redelivery_backoff: entries must be durations, not a list");
+}
+
 static void test_shipped_config(void)
 {
     char path[1024], err[512];
@@ -541,6 +611,7 @@ int main(void)
     TEST_RUN(test_bad_files);
     TEST_RUN(test_inheritance);
     TEST_RUN(test_discard);
+    TEST_RUN(test_backoff);
     TEST_RUN(test_shipped_config);
     TEST_RUN(test_usage);
 
