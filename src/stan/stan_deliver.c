@@ -93,17 +93,35 @@ static bool send_msg(stan_t *st, stan_sub_t *s, msg_reader_t *rd, uint64_t seq, 
     return true;
 }
 
+/* When the message delivered for the count-th time is due again: after AckWait, or after the
+ * channel's backoff entry for that redelivery if longer (the last entry repeats). */
+static uint64_t next_expiry(const stan_sub_t *s, uint32_t count, uint64_t now)
+{
+    uint64_t wait = (uint64_t)s->ack_wait_s * 1000;
+    const config_limits_t *l = &s->ch->limits;
+    if (l->nbackoff > 0) {
+        uint32_t i = count - 1 < (uint32_t)l->nbackoff ? count - 1 : (uint32_t)l->nbackoff - 1;
+        if ((uint64_t)l->backoff_ms[i] > wait) wait = (uint64_t)l->backoff_ms[i];
+    }
+    return now + wait;
+}
+
 /* Sends seq to s as a first delivery; returns the channel's running total at seq (or 0 when
  * the message is gone). */
 static uint64_t deliver_new(stan_t *st, stan_sub_t *s, msg_reader_t *rd, uint64_t seq,
                             const budget_t *b)
 {
-    uint64_t expire = b->now_ms + (uint64_t)s->ack_wait_s * 1000;
+    uint64_t expire = next_expiry(s, 1, b->now_ms);
     stan_msgval_t mv;
     if (!send_msg(st, s, rd, seq, 1, &mv)) return 0;
     stan_pending_t *p = stan_pset_add(&s->pend, seq, 1, (uint32_t)mv.len, expire);
     stan_sub_pset_changed(st, s, stan_pset_touch(&s->pend, p));
-    if (!uv_is_active((uv_handle_t *)&s->ack_timer)) stan_sub_arm_timer(s);
+    /* With a backoff, redelivered messages may be due later than this one, now perhaps first. */
+    bool placed = s->ch->limits.nbackoff > 0;
+    if (placed) stan_pset_place(&s->pend, p);
+    if (!uv_is_active((uv_handle_t *)&s->ack_timer) ||
+        (placed && stan_pset_first_due(&s->pend) == p))
+        stan_sub_arm_timer(s);
     return mv.cum;
 }
 
@@ -220,9 +238,10 @@ static void redeliver_due(stan_t *st, stan_sub_t *s, budget_t *b)
         if (send_msg(st, s, &rd, p->seq, p->count, NULL)) {
             s->redelivered_total++;
             st->redeliveries_total++;
-            p->expire_ms = now + (uint64_t)s->ack_wait_s * 1000;
+            p->expire_ms = next_expiry(s, p->count, now);
             stan_sub_pset_changed(st, s, stan_pset_touch(&s->pend, p));
             stan_pset_to_tail(&s->pend, p);
+            if (s->ch->limits.nbackoff > 0) stan_pset_place(&s->pend, p);
         } else {
             /* Evicted by limits while unacked: implicitly acked, as NSS does. */
             stan_pset_drop(&s->pend, st->store, p);

@@ -90,6 +90,16 @@ void stan_pset_to_tail(stan_pset_t *ps, stan_pending_t *p)
     list_push_back(&ps->due, &p->due);
 }
 
+void stan_pset_place(stan_pset_t *ps, stan_pending_t *p)
+{
+    list_node_t *before = p->due.prev;
+    while (before != &ps->due && LIST_ITEM(before, stan_pending_t, due)->expire_ms > p->expire_ms)
+        before = before->prev;
+    if (before == p->due.prev) return; /* in place already: the common case */
+    list_remove(&p->due);
+    list_insert_before(before->next, &p->due);
+}
+
 void stan_pset_write_dirty(stan_pset_t *ps, store_t *store)
 {
     list_node_t *n;

@@ -58,6 +58,9 @@ unsigned stan_pset_touch(stan_pset_t *ps, stan_pending_t *p);
 void stan_pset_drop(stan_pset_t *ps, store_t *store, stan_pending_t *p);
 /* After a redelivery: due last. */
 void stan_pset_to_tail(stan_pset_t *ps, stan_pending_t *p);
+/* Moves p (just put last) back to its place in expiry order, after every entry due no later.
+ * Needed only when expiries are not in delivery order (a redelivery backoff). */
+void stan_pset_place(stan_pset_t *ps, stan_pending_t *p);
 /* Stages the rows touched since the last call. */
 void stan_pset_write_dirty(stan_pset_t *ps, store_t *store);
 /* Moves every entry of from to to, due at once (they go out flagged redelivered); entries to

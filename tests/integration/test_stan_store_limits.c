@@ -2,7 +2,8 @@
  * are refused with a clear error before anything is staged, without touching the requests that
  * share their batch; long queue names are never cut short; a huge PubMsg reply is stored whole;
  * and a restarted channel never hands out a sequence that was used before, even when all of its
- * messages are gone; a channel with discard: new refuses publishes when full and evicts nothing.
+ * messages are gone; a channel with discard: new refuses publishes when full and evicts nothing;
+ * a channel with a redelivery_backoff waits that long before a redelivery.
  * Each through a real stanzad (LMDB store) and real or hand-made clients. */
 #include <signal.h>
 #include <stdio.h>
@@ -438,6 +439,71 @@ static void test_discard_new_refuses_publishers(void)
     hcounter_destroy(&a.n);
 }
 
+/* ---- redelivery_backoff ---- */
+
+/* When each delivery arrived (monotonic ms), never acked. */
+struct arrivals {
+    struct hcounter n;
+    int64_t at[8];
+};
+
+static void on_unacked(stanConnection *sc, stanSubscription *sub, const char *channel, stanMsg *msg,
+                       void *closure)
+{
+    (void)sc, (void)sub, (void)channel;
+    struct arrivals *a = closure;
+    int64_t now = harness_now_ms();
+    pthread_mutex_lock(&a->n.mu);
+    if (a->n.n < 8) a->at[a->n.n] = now;
+    pthread_mutex_unlock(&a->n.mu);
+    hcounter_add(&a->n, 1);
+    stanMsg_Destroy(msg);
+}
+
+/* AckWait 1 s, never acked: on a channel with redelivery_backoff [2s] the first redelivery
+ * comes no earlier than 2 s after the delivery; on one without, after about 1 s. */
+static void test_redelivery_backoff(void)
+{
+    const char *conf = "store_limits:\n"
+                       "  channels:\n"
+                       "    'jobs.*': {redelivery_backoff: [2s]}\n";
+    struct hserver s;
+    CHECK(harness_server_start(&s, conf, NULL) == 0);
+    stanConnection *sc = hstan_connect_or_die(&s, "backoff");
+    struct arrivals slow, plain;
+    memset(&slow, 0, sizeof slow);
+    memset(&plain, 0, sizeof plain);
+    hcounter_init(&slow.n);
+    hcounter_init(&plain.n);
+    stanSubOptions *o = hstan_subopts();
+    CHECK(stanSubOptions_SetManualAckMode(o, true) == NATS_OK);
+    CHECK(stanSubOptions_SetAckWait(o, 1000) == NATS_OK);
+    stanSubscription *s1 = NULL, *s2 = NULL;
+    CHECK(stanConnection_Subscribe(&s1, sc, "jobs.a", on_unacked, &slow, o) == NATS_OK);
+    CHECK(stanConnection_Subscribe(&s2, sc, "plain", on_unacked, &plain, o) == NATS_OK);
+    CHECK(hstan_pub(sc, "jobs.a", "job") == NATS_OK);
+    CHECK(hstan_pub(sc, "plain", "job") == NATS_OK);
+    CHECK(hcounter_wait(&slow.n, 2, T_MS));
+    CHECK(hcounter_wait(&plain.n, 2, T_MS));
+    pthread_mutex_lock(&slow.n.mu);
+    int64_t slow_gap = slow.at[1] - slow.at[0];
+    pthread_mutex_unlock(&slow.n.mu);
+    pthread_mutex_lock(&plain.n.mu);
+    int64_t plain_gap = plain.at[1] - plain.at[0];
+    pthread_mutex_unlock(&plain.n.mu);
+    printf("    first redelivery after %lld ms with backoff [2s], %lld ms without\n",
+           (long long)slow_gap, (long long)plain_gap);
+    CHECK(slow_gap >= 1900);
+    CHECK(plain_gap >= 900 && plain_gap < 1800);
+    stanSubscription_Destroy(s1);
+    stanSubscription_Destroy(s2);
+    stanSubOptions_Destroy(o);
+    stanConnection_Destroy(sc);
+    CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
+    hcounter_destroy(&slow.n);
+    hcounter_destroy(&plain.n);
+}
+
 int main(void)
 {
     HSTAN_RUN(test_long_names_refused_alone);
@@ -445,6 +511,7 @@ int main(void)
     HSTAN_RUN(test_huge_reply_stored_whole);
     HSTAN_RUN(test_expired_channel_keeps_its_sequence);
     HSTAN_RUN(test_discard_new_refuses_publishers);
+    HSTAN_RUN(test_redelivery_backoff);
     nats_Close();
     return test_summary();
 }
