@@ -324,6 +324,37 @@ static bool has_reply(void *arg)
     return ((ef_t *)arg)->reply != NULL;
 }
 
+/* Packs msg and publishes it on subject (reply may be NULL), as a client's request. */
+static void publish_msg(ef_t *f, const char *subject, const char *reply,
+                        const ProtobufCMessage *msg)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    uint8_t *b = xmalloc(n ? n : 1);
+    protobuf_c_message_pack(msg, b);
+    server_msg_t m = {.subject = subject,
+                      .subject_len = strlen(subject),
+                      .reply = reply,
+                      .reply_len = reply ? strlen(reply) : 0,
+                      .data = (const char *)b,
+                      .data_len = n};
+    CHECK(server_publish(f->srv, &m) == 0);
+    free(b);
+}
+
+/* A PubMsg as a client sends it; the strings are borrowed. */
+static void pub_msg_init(Pb__PubMsg *r, const char *client_id, const char *channel,
+                         const char *guid, const char *data)
+{
+    pb__pub_msg__init(r);
+    r->clientid = (char *)client_id;
+    r->guid = (char *)guid;
+    r->subject = (char *)channel;
+    r->data.data = (uint8_t *)data;
+    r->data.len = strlen(data);
+    r->connid.data = (uint8_t *)client_id;
+    r->connid.len = strlen(client_id);
+}
+
 /* Publishes msg on subject with a reply inbox of its own and waits for the one reply. */
 static void request(ef_t *f, const char *subject, const ProtobufCMessage *msg)
 {
@@ -334,17 +365,7 @@ static void request(ef_t *f, const char *subject, const ProtobufCMessage *msg)
     f->reply = NULL;
     server_sub_t *rs = server_subscribe(f->srv, reply, NULL, on_reply, f);
     CHECK(rs != NULL);
-    size_t n = protobuf_c_message_get_packed_size(msg);
-    uint8_t *b = xmalloc(n ? n : 1);
-    protobuf_c_message_pack(msg, b);
-    server_msg_t m = {.subject = subject,
-                      .subject_len = strlen(subject),
-                      .reply = reply,
-                      .reply_len = strlen(reply),
-                      .data = (const char *)b,
-                      .data_len = n};
-    CHECK(server_publish(f->srv, &m) == 0);
-    free(b);
+    publish_msg(f, subject, reply, msg);
     bool ok = run_until(f, has_reply, f);
     server_unsubscribe(f->srv, rs);
     if (!ok) fprintf(stderr, "engine_fixture: no reply on %s within %d ms\n", subject, EF_WAIT_MS);
@@ -411,14 +432,8 @@ const char *ef_publish(ef_t *f, const char *client_id, const char *channel, cons
     snprintf(guid, sizeof guid, "guid-%llu", (unsigned long long)f->nreq + 1);
     CHECK(f->pub_prefix != NULL);
     snprintf(subject, sizeof subject, "%s.%s", f->pub_prefix, channel);
-    Pb__PubMsg r = PB__PUB_MSG__INIT;
-    r.clientid = (char *)client_id;
-    r.guid = guid;
-    r.subject = (char *)channel;
-    r.data.data = (uint8_t *)data;
-    r.data.len = strlen(data);
-    r.connid.data = (uint8_t *)client_id;
-    r.connid.len = strlen(client_id);
+    Pb__PubMsg r;
+    pub_msg_init(&r, client_id, channel, guid, data);
     request(f, subject, &r.base);
     Pb__PubAck *a = pb__pub_ack__unpack(NULL, f->reply_len, (const uint8_t *)f->reply);
     CHECK(a != NULL);
@@ -465,25 +480,9 @@ void ef_publish_burst(ef_t *f, const char *client_id, const char *channel, const
     /* No loop turn between the publishes: the engine stages them all in one iteration. */
     for (size_t i = 0; i < n; i++) {
         snprintf(guid, sizeof guid, "burst-%zu", i);
-        Pb__PubMsg r = PB__PUB_MSG__INIT;
-        r.clientid = (char *)client_id;
-        r.guid = guid;
-        r.subject = (char *)channel;
-        r.data.data = (uint8_t *)data;
-        r.data.len = strlen(data);
-        r.connid.data = (uint8_t *)client_id;
-        r.connid.len = strlen(client_id);
-        size_t len = pb__pub_msg__get_packed_size(&r);
-        uint8_t *p = xmalloc(len ? len : 1);
-        pb__pub_msg__pack(&r, p);
-        server_msg_t m = {.subject = subject,
-                          .subject_len = strlen(subject),
-                          .reply = reply,
-                          .reply_len = strlen(reply),
-                          .data = (const char *)p,
-                          .data_len = len};
-        CHECK(server_publish(f->srv, &m) == 0);
-        free(p);
+        Pb__PubMsg r;
+        pub_msg_init(&r, client_id, channel, guid, data);
+        publish_msg(f, subject, reply, &r.base);
     }
     bool ok = run_until(f, burst_done, &b);
     server_unsubscribe(f->srv, rs);
@@ -550,14 +549,7 @@ void ef_ack(ef_t *f, const ef_sub_t *s, uint64_t seq)
     Pb__Ack a = PB__ACK__INIT;
     a.subject = s->channel;
     a.sequence = seq;
-    uint8_t b[256];
-    CHECK(protobuf_c_message_get_packed_size(&a.base) <= sizeof b);
-    size_t n = protobuf_c_message_pack(&a.base, b);
-    server_msg_t m = {.subject = s->ack_inbox,
-                      .subject_len = strlen(s->ack_inbox),
-                      .data = (const char *)b,
-                      .data_len = n};
-    CHECK(server_publish(f->srv, &m) == 0);
+    publish_msg(f, s->ack_inbox, NULL, &a.base);
 }
 
 /* ---- snapshots ---- */
