@@ -63,6 +63,8 @@ typedef struct stan_sub_info {
     uint64_t pending_msgs, pending_bytes;   /* backlog + inflight: all it still has to ack */
     double oldest_pending_age;              /* seconds since the oldest of those was stored */
     uint64_t redelivered_total;
+    uint64_t dead_total; /* messages it sent to the dead-letter channel (max_deliveries) */
+    bool is_paused;      /* deliveries held by an operator (stan_admin_pause) */
 } stan_sub_info_t;
 
 typedef struct stan_client_info {
@@ -113,8 +115,10 @@ typedef struct stan_pending_row {
     uint64_t inflight_msgs, inflight_bytes, backlog_msgs, backlog_bytes;
     uint64_t pending_msgs, pending_bytes; /* backlog + in flight */
     uint64_t redelivered_total;
+    uint64_t dead_total; /* a group's: its members' sum */
     double oldest_pending_age;
     bool is_stalled, is_offline;
+    bool is_paused; /* a group's: every member is */
 } stan_pending_row_t;
 
 /* Which rows (NULL fields: any). */

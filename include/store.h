@@ -34,6 +34,7 @@ typedef enum {
     STORE_DB_MSGS,
     STORE_DB_SUBS,
     STORE_DB_PENDING,
+    STORE_DB_DEAD, /* dead-letter records (stan_dead.c) */
     STORE_NDBS
 } store_db_t;
 

@@ -20,8 +20,8 @@
 #define DEFAULT_MAP_SIZE (256ull << 20)
 #define LOCK_FILE "stanza.lock"
 
-static const char *const db_names[STORE_NDBS] = {"meta", "clients", "channels",
-                                                 "msgs", "subs",    "pending"};
+static const char *const db_names[STORE_NDBS] = {"meta", "clients", "channels", "msgs",
+                                                 "subs", "pending", "dead"};
 
 /* mkdir -p: the directory may be several levels deep and not exist yet. */
 static int mkdirs(const char *path)
