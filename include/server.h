@@ -76,4 +76,12 @@ size_t server_interest(server_t *s, const char *subject, size_t len);
  * are flushed: where the streaming engine commits its batch. One hook; NULL clears it. */
 void server_set_flush_hook(server_t *s, void (*fn)(void *arg), void *arg);
 
+/* A hook run when a client connection closes, once for each of its subscriptions, with that
+ * subscription's subject, right after it left routing: how the streaming engine learns at once
+ * that a subscriber's inbox lost its listener (the TCP drop of a killed client), without polling
+ * and without a scan (the cost is that connection's subscriptions). Not run while the server
+ * shuts down. One hook; NULL clears it. */
+typedef void (*server_sub_gone_fn)(void *arg, const char *subject, size_t len);
+void server_set_sub_gone_hook(server_t *s, server_sub_gone_fn fn, void *arg);
+
 #endif

@@ -100,7 +100,10 @@ static void unlink_conn(conn_t *c)
     hmap_node_t *n = hmap_first(&c->sids, &it);
     while (n) {
         hmap_node_t *next = hmap_next(&c->sids, &it, n);
-        route_retire(s, HMAP_ITEM(n, struct nsub, sid_node)); /* unlinks n */
+        struct nsub *sub = HMAP_ITEM(n, struct nsub, sid_node);
+        route_retire(s, sub); /* unlinks n; sub itself lives on until the iteration ends */
+        if (s->sub_gone_hook && !s->shutting_down)
+            s->sub_gone_hook(s->sub_gone_arg, sub->subject, sub->subject_len);
         n = next;
     }
 }

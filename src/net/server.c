@@ -25,3 +25,9 @@ void server_set_flush_hook(server_t *s, void (*fn)(void *arg), void *arg)
     s->flush_hook = fn;
     s->flush_hook_arg = arg;
 }
+
+void server_set_sub_gone_hook(server_t *s, server_sub_gone_fn fn, void *arg)
+{
+    s->sub_gone_hook = fn;
+    s->sub_gone_arg = arg;
+}

@@ -130,6 +130,8 @@ struct server {
 
     void (*flush_hook)(void *arg);
     void *flush_hook_arg;
+    server_sub_gone_fn sub_gone_hook; /* conn.c: each subscription of a closed connection */
+    void *sub_gone_arg;
 
     bool shutting_down;
     void (*shutdown_done)(void *arg);
