@@ -91,6 +91,10 @@ typedef struct config {
     int64_t max_control_line;  /* key "max_control_line"; default 4096 */
     int max_connections;       /* key "max_connections", --max_connections; default 65536 */
     int64_t ping_interval_ms;  /* key "ping_interval" (duration, or integer seconds); 2m */
+    /* --handover_grace, key "handover_grace"; default 2s, 0 = at once: how long a queue member
+     * whose connection closed (or whose heartbeat went unanswered) keeps its unacked messages
+     * before they go to the other members of its group */
+    int64_t handover_grace_ms;
     int max_pings_out;         /* key "ping_max" (alias "max_pings_out"); default 2 */
     int64_t write_deadline_ms; /* key "write_deadline"; default 10s: a client whose socket accepts
                                   nothing for this long is closed as a slow consumer */

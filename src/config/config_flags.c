@@ -40,6 +40,7 @@ static const struct flag flags[] = {
     {{"hbf", "hb_fail_count"}, FL_VALUE, "hb_fail_count"},
     {{"file_sync"}, FL_BOOL, "file_sync"},
     {{"replace_durable"}, FL_BOOL, "replace_durable"},
+    {{"handover_grace"}, FL_VALUE, "handover_grace"},
     {{"mc", "max_channels"}, FL_VALUE, "max_channels"},
     {{"msu", "max_subs"}, FL_VALUE, "max_subs"},
     {{"mm", "max_msgs"}, FL_VALUE, "max_msgs"},
@@ -246,6 +247,7 @@ enum shown {
     D_HBF,
     D_SYNC,
     D_REPLACE,
+    D_GRACE,
     D_MC,
     D_MSU,
     D_MM,
@@ -282,6 +284,7 @@ static void fill_defaults(char v[NSHOWN][48])
     snprintf(v[D_HBF], n, "%d", d.hb_fail_count);
     snprintf(v[D_SYNC], n, "%s", d.file_sync ? "true" : "false");
     snprintf(v[D_REPLACE], n, "%s", d.replace_durable ? "true" : "false");
+    fmt_duration(v[D_GRACE], n, d.handover_grace_ms);
     snprintf(v[D_MC], n, "%lld", (long long)d.max_channels);
     snprintf(v[D_MSU], n, "%lld", (long long)d.limits.max_subs);
     snprintf(v[D_MM], n, "%lld", (long long)d.limits.max_msgs);
@@ -329,6 +332,8 @@ static const struct {
     {"    --replace_durable[=<bool>]", "Let a new durable subscription replace an active one",
      D_REPLACE},
     {NULL, "Streaming Limits (0 means unlimited)", D_NONE},
+    {"    --handover_grace <duration>",
+     "A gone queue member's unacked messages go to the others after this", D_GRACE},
     {"-mc, --max_channels <n>", "Maximum number of channels", D_MC},
     {"-msu, --max_subs <n>", "Maximum subscriptions per channel", D_MSU},
     {"-mm, --max_msgs <n>", "Maximum messages per channel", D_MM},

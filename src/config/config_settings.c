@@ -35,6 +35,7 @@ void config_init(config_t *cfg)
     cfg->hb_interval_ms = 30 * 1000;
     cfg->hb_timeout_ms = 10 * 1000;
     cfg->hb_fail_count = 10;
+    cfg->handover_grace_ms = 2 * 1000;
     cfg->file_sync = true;
     cfg->replace_durable = false;
     cfg->max_channels = 100;
@@ -290,6 +291,7 @@ static const struct key keys[] = {
     {"write_deadline", {0}, K_DUR, OFF(write_deadline_ms), 1, INT64_MAX},
     {"user", {0}, K_OPTSTR, OFF(user), 0, 0},
     {"password", {"pass"}, K_OPTSTR, OFF(pass), 0, 0},
+    {"handover_grace", {0}, K_DUR, OFF(handover_grace_ms), 0, INT64_MAX},
     {"token", {"auth_token"}, K_OPTSTR, OFF(token), 0, 0},
     {"tls", {0}, K_BOOL, OFF(tls), 0, 0},
     {"tls_cert", {"tlscert"}, K_OPTSTR, OFF(tls_cert), 0, 0},
