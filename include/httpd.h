@@ -1,12 +1,13 @@
 /* httpd: a small HTTP/1.1 server on the loop, the transport of the monitoring endpoints.
  *
- * Requests are parsed by http-parser; each complete request is handed to one synchronous handler
- * that fills in the response. GET and HEAD only, no request bodies, keep-alive and pipelining
- * (answered in order), bounded everything: request head size, connections, time to send a
- * request, unsent output. Nothing blocks the loop; a misbehaving client is closed, never waited
- * for, and logged at debug level only. A full connection table makes room for a newcomer by
- * closing the connection that has gone longest without progress, so idle or stuck connections
- * (slowloris) can never lock a health probe out. */
+ * Requests are parsed by http-parser; each complete request is handed to one handler that fills
+ * in the response, at once or later (httpd_defer). GET, HEAD, POST and DELETE; a request body
+ * (Content-Length, at most HTTPD_BODY_MAX) is read and discarded, chunked bodies are refused;
+ * keep-alive and pipelining (answered in order), bounded everything: request head and body size,
+ * connections, time to send a request, unsent output. Nothing blocks the loop; a misbehaving client
+ * is closed, never waited for, and logged at debug level only. A full connection table makes room
+ * for a newcomer by closing the connection that has gone longest without progress, so idle or stuck
+ * connections (slowloris) can never lock a health probe out. */
 #ifndef STANZA_HTTPD_H
 #define STANZA_HTTPD_H
 #include <stdbool.h>
@@ -22,12 +23,20 @@ typedef struct httpd httpd_t;
  * NUL-terminated, raw (not percent-decoded), and never NULL: path is "/" when the request target
  * has none, query is "" when there is no query string. The fragment, if any, is dropped. */
 typedef struct httpd_req {
-    const char *method; /* "GET" or "HEAD" */
+    const char *method; /* "GET", "HEAD", "POST" or "DELETE" */
     const char *path;
     size_t path_len;
     const char *query; /* without the '?' */
     size_t query_len;
+    /* The Authorization header's value as sent (leading spaces dropped), NULL when there is
+     * none. Part of the head, so bounded by its limit; a request with two is refused (400). */
+    const char *authorization;
+    void *conn; /* httpd's own: what httpd_defer needs */
 } httpd_req_t;
+
+/* The largest request body taken (Content-Length); it is read and discarded. A larger one is
+ * answered 413, a chunked one 411, and the connection closed. */
+#define HTTPD_BODY_MAX (64 * 1024)
 
 /* The response the handler fills in. status starts at 200, content_type at "application/json",
  * body and headers empty. For HEAD the body is measured for Content-Length but not sent.
@@ -42,6 +51,25 @@ typedef struct httpd_resp {
 } httpd_resp_t;
 
 typedef void (*httpd_handler_fn)(void *arg, const httpd_req_t *req, httpd_resp_t *resp);
+
+/* A response given after the handler returned, e.g. once a store commit is done. The requests
+ * pipelined behind it on its connection wait (their bytes are held, reading stops) and no timer
+ * runs on the connection meanwhile: the answer is the owner's promise (a client that went away
+ * meanwhile is found out when the answer is written). If the connection goes
+ * first (the client closed it, it was evicted, or httpd_close), the handle lives on, detached,
+ * until finished: finishing then only frees it. */
+typedef struct httpd_defer httpd_defer_t;
+/* During the handler only: the response of req will be given through the handle (the handler's
+ * resp is then ignored). Calling it again for the same request returns the same handle. */
+httpd_defer_t *httpd_defer(const httpd_req_t *req);
+/* The response to fill in, as a handler's (status 200, application/json, empty); content_type
+ * must stay valid until httpd_defer_finish. */
+httpd_resp_t *httpd_defer_resp(httpd_defer_t *d);
+/* Sends the response (if the connection is still there), goes on with the connection's next
+ * requests, and frees d. Exactly once per handle; may be called from inside the handler too. */
+void httpd_defer_finish(httpd_defer_t *d);
+/* Whether the connection of d is gone (the answer would go nowhere). */
+bool httpd_defer_orphaned(const httpd_defer_t *d);
 
 /* The handler runs on the loop thread, once per request. */
 httpd_t *httpd_new(uv_loop_t *loop, httpd_handler_fn fn, void *arg);

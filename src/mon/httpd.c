@@ -2,9 +2,15 @@
  *
  * Each connection owns an http-parser that is paused at the end of every request, so a read that
  * holds several pipelined requests is answered one request at a time, in order, and the bytes of
- * each request are counted exactly (the head limit). Requests never have a body here, so every
- * byte of a request is head. Responses collect in the connection's `out` buffer and leave once
- * per read: first uv_try_write, then uv_write for what the socket did not take.
+ * each request are counted exactly (the head limit). A body (Content-Length only, at most
+ * HTTPD_BODY_MAX) is parsed past and discarded. Responses collect in the connection's `out`
+ * buffer and leave once per read: first uv_try_write, then uv_write for what the socket did not
+ * take.
+ *
+ * A handler may answer later (httpd_defer): the connection then stops reading, holds the bytes
+ * of the read that came after the request, and stops its timer; finishing the handle writes the
+ * answer and parses what was held. A connection that closes meanwhile detaches its handle
+ * (on_conn_closed), so a late finish touches nothing freed.
  *
  * A connection that must not serve another request (an error, Connection: close, HTTP/1.0
  * without keep-alive) "finishes": its last response is written, then its sending side is shut
@@ -27,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -53,7 +60,10 @@ static void on_conn_closed(stream_t *st)
 {
     hconn_t *c = st->owner;
     httpd_t *h = c->h;
+    if (c->deferred) c->deferred->c = NULL; /* its owner frees it when it finishes */
     buf_free(&c->url);
+    buf_free(&c->auth);
+    buf_free(&c->held);
     free(c);
     h->nalloc--;
     maybe_done(h);
@@ -130,7 +140,7 @@ static void respond_error(hconn_t *c, int status, bool keep)
     int n =
         snprintf(body, sizeof body, "%d %s\n", status, http_status_str((enum http_status)status));
     buf_t allow = {0};
-    static char allow_line[] = "Allow: GET, HEAD\r\n";
+    static char allow_line[] = "Allow: GET, HEAD, POST, DELETE\r\n";
     if (status == 405) {
         allow.data = allow_line;
         allow.len = sizeof allow_line - 1;
@@ -176,7 +186,61 @@ static void bound_output(httpd_t *h, hconn_t *keep)
     }
 }
 
-/* Runs the handler for the request the parser just completed and queues its response. */
+/* Queues the answer r to the request just served (or deferred). */
+static void answer(hconn_t *c, const httpd_resp_t *r, bool head, const char *path)
+{
+    bool keep = c->keep_alive && !c->h->closing;
+    const char *ctype = r->content_type ? r->content_type : DEFAULT_CONTENT_TYPE;
+    if (r->status < 100 || r->status > 999 || has_crlf(ctype)) {
+        LOG_W("httpd: handler for %s returned an invalid status or content type", path);
+        respond_error(c, 500, keep);
+    } else {
+        append_response(c, r->status, ctype, &r->headers, r->body.data, r->body.len, !head, keep);
+        if (!keep) set_finishing(c);
+    }
+    /* Big answers to pipelined requests go to the socket now, so MAX_PENDING measures what the
+     * client did not take, not how many requests one read held. */
+    if (c->st.out.len >= EAGER_FLUSH) flush(c);
+    if (!c->st.closing && pending_bytes(c) >= EAGER_FLUSH) bound_output(c->h, c);
+}
+
+static void defer_free(httpd_defer_t *d)
+{
+    buf_free(&d->resp.body);
+    buf_free(&d->resp.headers);
+    free(d);
+}
+
+static bool method_served(unsigned m)
+{
+    return m == HTTP_GET || m == HTTP_HEAD || m == HTTP_POST || m == HTTP_DELETE;
+}
+
+/* path\0query\0 of the request target into h->target, so the handler gets C strings. Returns
+ * false for a target http-parser cannot split. */
+static bool split_target(hconn_t *c, size_t *path_len, size_t *query_off, size_t *query_len)
+{
+    struct http_parser_url u;
+    http_parser_url_init(&u);
+    if (http_parser_parse_url(c->url.data ? c->url.data : "", c->url.len, 0, &u) != 0) return false;
+    buf_t *t = &c->h->target;
+    buf_reset(t);
+    if (u.field_set & (1 << UF_PATH))
+        buf_append(t, c->url.data + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len);
+    else
+        buf_append(t, "/", 1);
+    *path_len = t->len;
+    buf_append(t, "", 1);
+    *query_off = t->len;
+    if (u.field_set & (1 << UF_QUERY))
+        buf_append(t, c->url.data + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len);
+    *query_len = t->len - *query_off;
+    buf_append(t, "", 1);
+    return true;
+}
+
+/* Runs the handler for the request the parser just completed and queues its response, unless
+ * the handler deferred it. */
 static void serve(hconn_t *c)
 {
     httpd_t *h = c->h;
@@ -190,53 +254,43 @@ static void serve(hconn_t *c)
         hconn_close(c);
         return;
     }
-    if (c->method != HTTP_GET && c->method != HTTP_HEAD) {
+    if (!method_served(c->method)) {
         respond_error(c, 405, keep);
         return;
     }
-    struct http_parser_url u;
-    http_parser_url_init(&u);
-    if (http_parser_parse_url(c->url.data ? c->url.data : "", c->url.len, 0, &u) != 0) {
+    size_t path_len, query_off, query_len;
+    if (!split_target(c, &path_len, &query_off, &query_len)) {
         LOG_D("httpd: %s: bad request target", peer(c, who, sizeof who));
         respond_error(c, 400, false);
         return;
     }
-    /* path\0query\0, so the handler gets C strings. */
-    buf_t *t = &h->target;
-    buf_reset(t);
-    if (u.field_set & (1 << UF_PATH))
-        buf_append(t, c->url.data + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len);
-    else
-        buf_append(t, "/", 1);
-    size_t path_len = t->len;
-    buf_append(t, "", 1);
-    size_t query_off = t->len;
-    if (u.field_set & (1 << UF_QUERY))
-        buf_append(t, c->url.data + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len);
-    size_t query_len = t->len - query_off;
-    buf_append(t, "", 1);
-
+    if (c->auth_seen) buf_append(&c->auth, "", 1);
     bool head = c->method == HTTP_HEAD;
-    httpd_req_t req = {.method = head ? "HEAD" : "GET",
+    buf_t *t = &h->target;
+    httpd_req_t req = {.method = http_method_str((enum http_method)c->method),
                        .path = t->data,
                        .path_len = path_len,
                        .query = t->data + query_off,
-                       .query_len = query_len};
+                       .query_len = query_len,
+                       .authorization = c->auth_seen ? c->auth.data : NULL,
+                       .conn = c};
     httpd_resp_t *r = &h->resp;
     r->status = 200;
     r->content_type = DEFAULT_CONTENT_TYPE;
     buf_reset(&r->body);
     buf_reset(&r->headers);
+    c->serving = true;
     h->fn(h->arg, &req, r);
-    if (c->st.closing) return; /* the handler closed the server */
-
-    const char *ctype = r->content_type ? r->content_type : DEFAULT_CONTENT_TYPE;
-    if (r->status < 100 || r->status > 999 || has_crlf(ctype)) {
-        LOG_W("httpd: handler for %s returned an invalid status or content type", req.path);
-        respond_error(c, 500, keep);
-    } else {
-        append_response(c, r->status, ctype, &r->headers, r->body.data, r->body.len, !head, keep);
-        if (!keep) set_finishing(c);
+    c->serving = false;
+    httpd_defer_t *d = c->deferred;
+    if (d && d->done) c->deferred = NULL;
+    if (c->st.closing) {
+        if (d && d->done) defer_free(d);
+    } else if (!d) {
+        answer(c, r, head, req.path);
+    } else if (d->done) {
+        answer(c, &d->resp, head, req.path);
+        defer_free(d);
     }
     /* Copied into out; a big answer's buffers are not kept for the next one. */
     buf_reset(&r->body);
@@ -245,10 +299,8 @@ static void serve(hconn_t *c)
     buf_shrink(&r->body, KEEP_BUF);
     buf_shrink(&r->headers, KEEP_BUF);
     buf_shrink(t, KEEP_BUF);
-    /* Big answers to pipelined requests go to the socket now, so MAX_PENDING measures what the
-     * client did not take, not how many requests one read held. */
-    if (c->st.out.len >= EAGER_FLUSH) flush(c);
-    if (!c->st.closing && pending_bytes(c) >= EAGER_FLUSH) bound_output(h, c);
+    buf_reset(&c->auth);
+    buf_shrink(&c->auth, KEEP_BUF);
 }
 
 /* ---- writing ---------------------------------------------------------------------------- */
@@ -303,6 +355,10 @@ static int on_message_begin(http_parser *p)
     buf_reset(&c->url);
     buf_shrink(&c->url, KEEP_BUF);
     c->err_status = 0;
+    c->head_done = false;
+    c->hfield_len = 0;
+    c->in_value = c->auth_cur = c->auth_seen = c->auth_dup = false;
+    buf_reset(&c->auth);
     return 0;
 }
 
@@ -313,16 +369,48 @@ static int on_url(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* A header name, possibly in pieces: only whether it is Authorization matters. */
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    hconn_t *c = p->data;
+    if (c->in_value) { /* a new header begins */
+        c->in_value = false;
+        c->hfield_len = 0;
+    }
+    for (size_t i = 0; i < len; i++, c->hfield_len++)
+        if (c->hfield_len < sizeof c->hfield) c->hfield[c->hfield_len] = at[i];
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    hconn_t *c = p->data;
+    if (!c->in_value) { /* the name is complete */
+        c->in_value = true;
+        c->auth_cur = c->hfield_len == 13 && strncasecmp(c->hfield, "authorization", 13) == 0;
+        if (c->auth_cur) {
+            c->auth_dup = c->auth_seen;
+            c->auth_seen = true;
+        }
+    }
+    /* Bounded by the head limit, as every byte given to the parser before the body. */
+    if (c->auth_cur && !c->auth_dup) buf_append(&c->auth, at, len);
+    return 0;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     hconn_t *c = p->data;
-    bool body =
-        (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != UINT64_MAX);
-    if (body) {
-        /* Bodies are never read; the connection cannot continue past one. */
-        c->err_status = p->method == HTTP_GET || p->method == HTTP_HEAD ? 413 : 405;
-        return -1;
-    }
+    /* A body is read and discarded: only a small one of known length, so that neither memory
+     * nor the time a request may take grows with what a client sends. */
+    if (p->flags & F_CHUNKED)
+        c->err_status = 411;
+    else if (p->content_length != UINT64_MAX && p->content_length > HTTPD_BODY_MAX)
+        c->err_status = 413;
+    else if (c->auth_dup) /* which one would count? */
+        c->err_status = 400;
+    if (c->err_status) return -1;
+    c->head_done = true;
     return 0;
 }
 
@@ -340,6 +428,8 @@ static int on_message_complete(http_parser *p)
 static const http_parser_settings parser_settings = {
     .on_message_begin = on_message_begin,
     .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
     .on_headers_complete = on_headers_complete,
     .on_message_complete = on_message_complete,
 };
@@ -347,10 +437,11 @@ static const http_parser_settings parser_settings = {
 static void feed(hconn_t *c, const char *p, size_t len)
 {
     char who[96];
-    while (len > 0 && !c->finishing && !c->st.closing) {
+    while (len > 0 && !c->finishing && !c->st.closing && !c->deferred) {
         /* Never give the parser more than the head limit allows, so a request that does not
-         * complete within HEAD_MAX bytes is caught exactly, whatever the read sizes. */
-        size_t room = HEAD_MAX - c->req_bytes;
+         * complete within HEAD_MAX bytes is caught exactly, whatever the read sizes. The body
+         * after it is bounded by its Content-Length (on_headers_complete). */
+        size_t room = c->head_done ? len : HEAD_MAX - c->req_bytes;
         size_t n = len < room ? len : room;
         c->msg_done = false;
         size_t used = http_parser_execute(&c->parser, &parser_settings, p, n);
@@ -367,16 +458,32 @@ static void feed(hconn_t *c, const char *p, size_t len)
         if (e != HPE_OK) {
             int status = c->err_status ? c->err_status : 400;
             LOG_D("httpd: %s: bad request (%d): %s", peer(c, who, sizeof who), status,
-                  c->err_status ? "it has a body" : http_errno_description(e));
+                  c->err_status ? "body or headers refused" : http_errno_description(e));
             fail(c, status);
             return;
         }
         c->req_bytes += used;
-        if (c->req_bytes >= HEAD_MAX) {
+        if (!c->head_done && c->req_bytes >= HEAD_MAX) {
             LOG_D("httpd: %s: request head over %d bytes", peer(c, who, sizeof who), HEAD_MAX);
             fail(c, 431);
             return;
         }
+    }
+    /* A deferred request: what came after it waits for its answer (at most one read). */
+    if (c->deferred && len > 0 && !c->st.closing) buf_append(&c->held, p, len);
+}
+
+/* The deadline of the connection's state: a request under way, or idle between requests. */
+static void arm_timer(hconn_t *c)
+{
+    if (c->req_bytes > 0) {
+        if (!c->in_request) {
+            /* The deadline runs from the first byte of a request, not the last: slowloris. */
+            c->in_request = true;
+            timer_restart(c, c->h->request_ms);
+        }
+    } else {
+        timer_restart(c, c->h->idle_ms);
     }
 }
 
@@ -399,15 +506,13 @@ static void on_read(stream_t *st, ssize_t nread, const char *p)
     if (c->st.closing) return;
     flush(c);
     if (c->st.closing || c->finishing) return;
-    if (c->req_bytes > 0) {
-        if (!c->in_request) {
-            /* The deadline runs from the first byte of a request, not the last: slowloris. */
-            c->in_request = true;
-            timer_restart(c, c->h->request_ms);
-        }
-    } else {
-        timer_restart(c, c->h->idle_ms);
+    if (c->deferred) {
+        /* Nothing more is parsed until it is answered, and no deadline runs meanwhile. */
+        stream_read_stop(&c->st);
+        stream_timer_stop(&c->st);
+        return;
     }
+    arm_timer(c);
 }
 
 static void on_timer(stream_t *st)
@@ -589,6 +694,72 @@ void httpd_free(httpd_t *h)
     buf_free(&h->resp.headers);
     buf_free(&h->target);
     free(h);
+}
+
+/* ---- deferred answers ------------------------------------------------------------------- */
+
+httpd_defer_t *httpd_defer(const httpd_req_t *req)
+{
+    hconn_t *c = req->conn;
+    if (!c->deferred) {
+        httpd_defer_t *d = xcalloc(1, sizeof *d);
+        d->c = c;
+        d->head = c->method == HTTP_HEAD;
+        d->resp.status = 200;
+        d->resp.content_type = DEFAULT_CONTENT_TYPE;
+        buf_init(&d->resp.body);
+        buf_init(&d->resp.headers);
+        c->deferred = d;
+    }
+    return c->deferred;
+}
+
+httpd_resp_t *httpd_defer_resp(httpd_defer_t *d)
+{
+    return &d->resp;
+}
+
+bool httpd_defer_orphaned(const httpd_defer_t *d)
+{
+    return !d->c || d->c->st.closing;
+}
+
+/* After a deferred answer: the requests held behind it, then reading again (also to linger
+ * when it was the last one). */
+static void resume(hconn_t *c)
+{
+    if (!c->finishing && c->held.len) {
+        buf_t held = c->held;
+        buf_init(&c->held);
+        feed(c, held.data, held.len);
+        buf_free(&held);
+    }
+    if (c->st.closing) return;
+    flush(c);
+    if (c->st.closing || c->deferred) return;
+    if (stream_read_start(&c->st) != 0) {
+        hconn_close(c);
+        return;
+    }
+    if (!c->finishing) arm_timer(c);
+}
+
+void httpd_defer_finish(httpd_defer_t *d)
+{
+    hconn_t *c = d->c;
+    if (c && c->serving) { /* from inside the handler: serve answers it */
+        d->done = true;
+        return;
+    }
+    if (c) c->deferred = NULL;
+    if (!c || c->st.closing) {
+        defer_free(d);
+        return;
+    }
+    touch(c);
+    answer(c, &d->resp, d->head, "(deferred)");
+    defer_free(d);
+    if (!c->st.closing) resume(c);
 }
 
 void httpd_resp_header(httpd_resp_t *resp, const char *name, const char *value)

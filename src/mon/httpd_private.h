@@ -41,7 +41,24 @@ typedef struct hconn {
     bool finishing;   /* no more requests: send what is queued, then close */
     bool lingering;   /* sending side shut down; discarding input until EOF */
     bool peer_eof;
+    bool head_done; /* the current request's head is complete: what follows is its body */
+    /* The Authorization header of the current request: the field being read (its first bytes;
+     * longer names are not it), whether it is that one, and its value. */
+    char hfield[16];
+    size_t hfield_len;
+    bool in_value, auth_cur, auth_seen, auth_dup;
+    buf_t auth;
+    bool serving;            /* inside the handler */
+    httpd_defer_t *deferred; /* the answer being waited for; reading is stopped meanwhile */
+    buf_t held;              /* input after the deferred request, parsed once it is answered */
 } hconn_t;
+
+struct httpd_defer {
+    hconn_t *c; /* NULL once the connection is gone */
+    httpd_resp_t resp;
+    bool head; /* a HEAD request: no body is sent */
+    bool done; /* finished during the handler: serve sends it */
+};
 
 struct httpd {
     uv_loop_t *loop;

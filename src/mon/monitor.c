@@ -499,9 +499,19 @@ static void handle(void *arg, const httpd_req_t *req, httpd_resp_t *resp)
 {
     monitor_t *m = arg;
     if (is(req, "/streaming/serverz"))
+/* The read-only endpoints: nothing but GET and HEAD. */
+static bool read_only_method(const httpd_req_t *req, httpd_resp_t *resp)
+{
+    if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) return true;
+    monitor_reply_error(resp, 405, "method not allowed");
+    httpd_resp_header(resp, "Allow", "GET, HEAD");
+    return false;
+}
+
         serverz(m, resp);
     else if (is(req, "/streaming/storez"))
         storez(m, resp);
+    if (!read_only_method(req, resp)) return;
     else if (is(req, "/streaming/clientsz"))
         clientsz(m, req, resp);
     else if (is(req, "/streaming/channelsz"))

@@ -55,10 +55,38 @@ typedef struct {
     atomic_int requests; /* handler calls */
     bool done_called;
     int loop_close_rc;
+    /* Deferred answers (/defer), finished by srv_finish_deferred from the loop, or after the
+     * loop ended (srv_stop) when still pending then. */
+    uv_async_t finish;
+    httpd_defer_t *deferred[16];
+    atomic_int ndeferred;
 } srv_t;
 
+/* Finishes every deferred answer: "deferred PATH-INDEX\n", 202. */
+static void finish_deferred(srv_t *f)
+{
+    int n = atomic_load(&f->ndeferred);
+    for (int i = 0; i < n; i++) {
+        httpd_defer_t *d = f->deferred[i];
+        if (!d) continue;
+        f->deferred[i] = NULL;
+        httpd_resp_t *r = httpd_defer_resp(d);
+        r->status = 202;
+        r->content_type = "text/plain";
+        buf_printf(&r->body, "deferred %d\n", i);
+        httpd_defer_finish(d);
+    }
+}
+
+static void on_finish(uv_async_t *a)
+{
+    finish_deferred(a->data);
+}
+
 /* Echoes the request: "METHOD PATH q=QUERY a=A b=B\n" (a and b decoded, "-" when absent).
- * /big answers BIG_BODY bytes; /teapot answers 418 with an extra header. */
+ * /big answers BIG_BODY bytes; /teapot answers 418 with an extra header; /auth echoes the
+ * Authorization header ("auth=VALUE" or "auth=(none)"); /defer answers later (finish_deferred),
+ * /defer-now defers and finishes at once, inside the handler. */
 static void handler(void *arg, const httpd_req_t *req, httpd_resp_t *resp)
 {
     srv_t *f = arg;
@@ -70,6 +98,25 @@ static void handler(void *arg, const httpd_req_t *req, httpd_resp_t *resp)
         buf_reserve(&resp->body, BIG_BODY);
         memset(resp->body.data, 'x', BIG_BODY);
         resp->body.len = BIG_BODY;
+        return;
+    }
+    if (strcmp(req->path, "/auth") == 0) {
+        buf_printf(&resp->body, "auth=%s\n", req->authorization ? req->authorization : "(none)");
+        return;
+    }
+    if (strcmp(req->path, "/defer") == 0) {
+        int i = atomic_load(&f->ndeferred);
+        CHECK(i < 16);
+        f->deferred[i] = httpd_defer(req);
+        CHECK(httpd_defer(req) == f->deferred[i]); /* the same handle */
+        atomic_store(&f->ndeferred, i + 1);
+        return;
+    }
+    if (strcmp(req->path, "/defer-now") == 0) {
+        httpd_defer_t *d = httpd_defer(req);
+        buf_append_str(&httpd_defer_resp(d)->body, "at once\n");
+        httpd_defer_finish(d);
+        buf_append_str(&resp->body, "ignored\n"); /* the handler's own resp is not sent */
         return;
     }
     if (strcmp(req->path, "/teapot") == 0) {
@@ -104,6 +151,7 @@ static void on_stop(uv_async_t *a)
     srv_t *f = a->data;
     httpd_close(f->h, on_done, f);
     uv_close((uv_handle_t *)&f->stop, NULL);
+    uv_close((uv_handle_t *)&f->finish, NULL);
     uv_close((uv_handle_t *)&f->probe, NULL);
 }
 
@@ -123,6 +171,8 @@ static void *srv_main(void *arg)
     if (rc) fprintf(stderr, "httpd_listen: %s\n", err);
     uv_async_init(&f->loop, &f->stop, on_stop);
     f->stop.data = f;
+    uv_async_init(&f->loop, &f->finish, on_finish);
+    f->finish.data = f;
     uv_timer_init(&f->loop, &f->probe);
     f->probe.data = f;
     uv_timer_start(&f->probe, on_probe, 0, 5);
@@ -133,6 +183,7 @@ static void *srv_main(void *arg)
     pthread_mutex_unlock(&f->mu);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     httpd_free(f->h);
+    finish_deferred(f); /* answers that come after httpd is gone: only freed */
     f->loop_close_rc = uv_loop_close(&f->loop);
     return NULL;
 }
@@ -161,6 +212,23 @@ static srv_t *srv_start_opts(unsigned idle_ms, unsigned request_ms, size_t max_c
 static srv_t *srv_start(unsigned idle_ms, unsigned request_ms)
 {
     return srv_start_opts(idle_ms, request_ms, 0, 0);
+}
+
+/* Finishes the deferred answers, from the loop. */
+static inline void srv_finish_deferred(srv_t *f)
+{
+    uv_async_send(&f->finish);
+}
+
+static inline bool wait_deferred(srv_t *f, int n)
+{
+    int64_t deadline = now_ms() + WAIT_MS;
+    while (atomic_load(&f->ndeferred) < n) {
+        if (now_ms() >= deadline) return false;
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return true;
 }
 
 /* httpd_close from the loop; the loop must then end by itself, every handle closed. */
@@ -274,6 +342,16 @@ static bool cli_send(cli_t *c, const char *p, size_t n)
 static void cli_send_str(cli_t *c, const char *s)
 {
     CHECK(cli_send(c, s, strlen(s)));
+}
+
+/* One byte per send, paced so that each is its own read on the server. */
+static inline void cli_send_bytewise(cli_t *c, const char *s)
+{
+    for (size_t i = 0; s[i]; i++) {
+        CHECK(cli_send(c, s + i, 1));
+        struct timespec ts = {0, 500 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* Reads more into c->buf before deadline: 1 = got bytes, 0 = EOF or reset, -1 = timeout. */
