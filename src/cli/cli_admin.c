@@ -211,19 +211,6 @@ static int fetch_sub_rows(const struct cli_ctx *ctx, const struct pending_args *
     return CLI_EXIT_OK;
 }
 
-/* Appends "&key=value" (escaped) to *pq when value is set; false if escaping failed. */
-static bool add_param(char **pq, const char *key, const char *value)
-{
-    if (!value) return true;
-    char *esc = cli_monitor_escape(value);
-    if (!esc) return false;
-    size_t old = strlen(*pq), len = old + strlen(key) + strlen(esc) + 3;
-    *pq = xrealloc(*pq, len);
-    snprintf(*pq + old, len - old, "%c%s=%s", strchr(*pq, '?') ? '&' : '?', key, esc);
-    free(esc);
-    return true;
-}
-
 /* The server's rows from /streaming/pendingz (filtered there); a server without it (404) gets
  * its subscriptions shown one by one instead. Returns an exit code. */
 static int fetch_rows(const struct cli_ctx *ctx, const struct pending_args *a, json_t **doc,
@@ -231,8 +218,9 @@ static int fetch_rows(const struct cli_ctx *ctx, const struct pending_args *a, j
 {
     char *pq = xrealloc(NULL, 32);
     strcpy(pq, "/streaming/pendingz");
-    int rc = add_param(&pq, "channel", a->channel) && add_param(&pq, "queue", a->queue) &&
-                     add_param(&pq, "durable", a->durable)
+    int rc = cli_monitor_add_param(&pq, "channel", a->channel) &&
+                     cli_monitor_add_param(&pq, "queue", a->queue) &&
+                     cli_monitor_add_param(&pq, "durable", a->durable)
                  ? cli_monitor_get(ctx, pq, doc)
                  : CLI_EXIT_FAIL;
     free(pq);

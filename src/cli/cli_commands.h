@@ -17,6 +17,17 @@ extern const struct cli_command cli_channels_command;
 extern const struct cli_command cli_clients_command;
 extern const struct cli_command cli_server_command;
 
+/* cli_jobs.c: job-control admin commands over the server's /admin/ endpoints (cli_monitor.c). */
+extern const struct cli_command cli_msg_command;
+extern const struct cli_command cli_purge_command;
+extern const struct cli_command cli_delete_channel_command;
+extern const struct cli_command cli_delete_durable_command;
+extern const struct cli_command cli_close_client_command;
+extern const struct cli_command cli_dead_command;
+extern const struct cli_command cli_requeue_command;
+extern const struct cli_command cli_pause_command;
+extern const struct cli_command cli_resume_command;
+
 /* Kinds of cli_bench_command: `bench stan` (cli_bench_stan.c), `bench js` (cli_bench_js.c),
  * `bench ready` (cli_bench_ready.c). */
 extern const struct cli_command cli_bench_stan_kind;

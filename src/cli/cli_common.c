@@ -109,6 +109,7 @@ int cli_parse_global(struct cli_ctx *ctx, const struct cli_command *cmd, int arg
         {'c', "cluster", "a cluster id", offsetof(struct cli_ctx, cluster)},
         {0, "client-id", "a client id", offsetof(struct cli_ctx, client_id)},
         {'m', "monitor", "a URL", offsetof(struct cli_ctx, monitor)},
+        {0, "token", "a token", offsetof(struct cli_ctx, token)},
     };
     for (size_t g = 0; g < sizeof(globals) / sizeof(globals[0]); g++) {
         size_t name_len = 0;

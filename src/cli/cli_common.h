@@ -28,6 +28,7 @@
 #define CLI_CLUSTER_ENV "STANZA_CLUSTER"
 #define CLI_DEFAULT_MONITOR "http://127.0.0.1:8222"
 #define CLI_MONITOR_ENV "STANZA_MONITOR"
+#define CLI_TOKEN_ENV "STANZA_ADMIN_TOKEN"
 
 enum {
     CLI_EXIT_OK = 0,
@@ -40,12 +41,13 @@ enum {
 #define CLI_CONTINUE (-1)
 
 /* Settings that apply to every command; the global options (-s/--server, -c/--cluster,
- * --client-id, -m/--monitor) land here wherever they appear on the command line. */
+ * --client-id, -m/--monitor, --token) land here wherever they appear on the command line. */
 struct cli_ctx {
     const char *server;
     const char *cluster;   /* STAN cluster id */
     const char *client_id; /* STAN client id; main() defaults it to "stanza-<pid>" */
     const char *monitor;   /* base URL of the server's HTTP monitoring (admin commands) */
+    const char *token;     /* the server's admin_token, sent as a bearer token; NULL: none */
 };
 
 struct cli_command {
@@ -86,7 +88,7 @@ int cli_parse_pub(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, 
  * it was one, 0 if not, or CLI_EXIT_USAGE after printing an error with cmd's usage (cmd may be
  * NULL before a command is known). Because globals are matched first, command options must not
  * use the short names 's', 'c', 'm' or 'h', nor the long names server, cluster, client-id, monitor,
- * help. */
+ * token, help. */
 int cli_parse_global(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv,
                      int *i);
 
@@ -114,10 +116,12 @@ int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
     "  -c, --cluster ID   streaming cluster id (default $%s or %s)\n"                              \
     "      --client-id ID streaming client id (default stanza-<pid>)\n"                            \
     "  -m, --monitor URL  HTTP monitoring of the server, for the admin commands\n"                 \
-    "                     (default $%s or %s)\n"
+    "                     (default $%s or %s)\n"                                                   \
+    "      --token T      the server's admin_token, sent with every monitoring request\n"          \
+    "                     (default $%s, which keeps it out of the process list)\n"
 #define CLI_GLOBAL_OPTIONS_ARGS                                                                    \
     CLI_SERVER_ENV, CLI_DEFAULT_SERVER, CLI_CLUSTER_ENV, CLI_DEFAULT_CLUSTER, CLI_MONITOR_ENV,     \
-        CLI_DEFAULT_MONITOR
+        CLI_DEFAULT_MONITOR, CLI_TOKEN_ENV
 
 /* The full help of one command, on stdout. */
 void cli_print_command_help(const struct cli_command *cmd);

@@ -1,5 +1,6 @@
-/* cli_monitor.c: HTTP GETs of the monitoring endpoints (libcurl), their JSON (jansson), list
- * paging, units and tables for the admin commands. */
+/* cli_monitor.c: HTTP requests to the monitoring port (libcurl): GETs of the monitoring
+ * endpoints and the admin requests under /admin/, with the bearer token when one is given;
+ * their JSON (jansson), list paging, units and tables for the admin commands. */
 #include "cli_monitor.h"
 
 #include <curl/curl.h>
@@ -56,9 +57,96 @@ static size_t base_len(const char *base)
     return n;
 }
 
-int cli_monitor_get(const struct cli_ctx *ctx, const char *path_query, json_t **out)
+/* Sets up the shared handle for one request; headers gets the list to free after it. */
+static void setup_request(const struct cli_ctx *ctx, const char *method, const char *url,
+                          struct body *body, char *errbuf, struct curl_slist **headers)
+{
+    curl_easy_reset(curl);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    /* A changing admin request answers only after the server's commit, which for a large purge
+     * takes longer than any GET. */
+    long timeout = strcmp(method, "GET") == 0 ? CLI_MONITOR_TIMEOUT_S : CLI_MONITOR_ADMIN_TIMEOUT_S;
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, timeout);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long)CLI_MONITOR_TIMEOUT_S);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, CLI_PROG "/" STANZA_VERSION);
+    /* The body may be compressed if the server likes; curl decodes whatever it offers. */
+    curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
+    if (strcmp(method, "POST") == 0) {
+        /* Parameters are in the query; an empty body, with its Content-Length: 0. */
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, 0L);
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    }
+    *headers = NULL;
+    if (ctx->token) {
+        size_t len = strlen(ctx->token) + 32;
+        char *h = malloc(len);
+        if (!h) out_of_memory();
+        snprintf(h, len, "Authorization: Bearer %s", ctx->token);
+        *headers = curl_slist_append(NULL, h);
+        free(h);
+        if (!*headers) out_of_memory();
+    }
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, *headers);
+}
+
+/* An error status: the server's {"error": ...} text when it sent one, and for 401/403 what to
+ * do about the token. */
+static void print_http_error(const struct cli_ctx *ctx, const char *method, const char *path_query,
+                             long status, const struct body *body)
+{
+    json_t *doc = json_loadb(body->data ? body->data : "", body->len, 0, NULL);
+    const char *text = cli_json_str(doc, "error");
+    if (text)
+        fprintf(stderr, "%s: %s (HTTP %ld)\n", CLI_PROG, text, status);
+    else
+        fprintf(stderr, "%s: monitoring at %s: %s %s: HTTP %ld\n", CLI_PROG, ctx->monitor, method,
+                path_query, status);
+    json_decref(doc);
+    if (status == 401 && !ctx->token)
+        fprintf(stderr,
+                "%s: hint: this needs the server's admin_token: pass it with --token T or "
+                "set $" CLI_TOKEN_ENV "\n",
+                CLI_PROG);
+    else if (status == 401)
+        fprintf(stderr,
+                "%s: hint: the server did not take the token of --token or $" CLI_TOKEN_ENV
+                " as a bearer token\n",
+                CLI_PROG);
+    else if (status == 403 && ctx->token)
+        fprintf(stderr,
+                "%s: hint: the token of --token or $" CLI_TOKEN_ENV " must be the server's "
+                "admin_token (and the server must have one configured)\n",
+                CLI_PROG);
+    else if (status == 403)
+        fprintf(stderr,
+                "%s: hint: this needs admin_token set in the server's config, passed here "
+                "with --token T or $" CLI_TOKEN_ENV "\n",
+                CLI_PROG);
+}
+
+/* A token goes into a header line: a control character would end or corrupt it. */
+static bool token_ok(const char *token)
+{
+    for (const unsigned char *p = (const unsigned char *)token; p && *p; p++)
+        if (*p < 0x20 || *p == 0x7f) return false;
+    return true;
+}
+
+static int perform(const struct cli_ctx *ctx, const char *method, const char *path_query,
+                   bool quiet_404, json_t **out, long *status_out)
 {
     *out = NULL;
+    *status_out = 0;
+    if (!token_ok(ctx->token)) {
+        fprintf(stderr, "%s: the admin token contains control characters\n", CLI_PROG);
+        return CLI_EXIT_USAGE;
+    }
     if (!curl) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(curl = curl_easy_init())) {
             fprintf(stderr, "%s: cannot initialise libcurl\n", CLI_PROG);
@@ -73,46 +161,53 @@ int cli_monitor_get(const struct cli_ctx *ctx, const char *path_query, json_t **
 
     struct body body = {0};
     char errbuf[CURL_ERROR_SIZE] = "";
-    curl_easy_reset(curl);
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)CLI_MONITOR_TIMEOUT_S);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long)CLI_MONITOR_TIMEOUT_S);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, CLI_PROG "/" STANZA_VERSION);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
-    /* The body may be compressed if the server likes; curl decodes whatever it offers. */
-    curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
+    struct curl_slist *headers;
+    setup_request(ctx, method, url, &body, errbuf, &headers);
 
     int rc = CLI_EXIT_OK;
     CURLcode cc = curl_easy_perform(curl);
     long status = 0;
     if (cc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    *status_out = status;
     if (cc != CURLE_OK) {
         const char *why = errbuf[0] ? errbuf : curl_easy_strerror(cc);
         if (body.too_large) why = "response too large";
         fprintf(stderr, "%s: cannot reach monitoring at %s: %s\n", CLI_PROG, ctx->monitor, why);
+        /* The request may have reached the server, which then carries it out regardless. */
+        if (cc == CURLE_OPERATION_TIMEDOUT && strcmp(method, "GET") != 0)
+            fprintf(stderr, "%s: the server may still carry out the %s\n", CLI_PROG, method);
         rc = CLI_EXIT_FAIL;
-    } else if (status == 404) {
+    } else if (status == 404 && quiet_404) {
         rc = CLI_MONITOR_NOT_FOUND;
     } else if (status < 200 || status > 299) {
-        fprintf(stderr, "%s: monitoring at %s: GET %s: HTTP %ld\n", CLI_PROG, ctx->monitor,
-                path_query, status);
+        print_http_error(ctx, method, path_query, status, &body);
         rc = CLI_EXIT_FAIL;
     } else {
         json_error_t jerr;
         *out = json_loadb(body.data ? body.data : "", body.len, JSON_DECODE_ANY, &jerr);
         if (!*out) {
-            fprintf(stderr, "%s: monitoring at %s: GET %s: invalid JSON: %s (offset %d)\n",
-                    CLI_PROG, ctx->monitor, path_query, jerr.text, jerr.position);
+            fprintf(stderr, "%s: monitoring at %s: %s %s: invalid JSON: %s (offset %d)\n", CLI_PROG,
+                    ctx->monitor, method, path_query, jerr.text, jerr.position);
             rc = CLI_EXIT_FAIL;
         }
     }
+    curl_slist_free_all(headers);
     free(body.data);
     free(url);
     return rc;
+}
+
+int cli_monitor_get(const struct cli_ctx *ctx, const char *path_query, json_t **out)
+{
+    long status;
+    return perform(ctx, "GET", path_query, true, out, &status);
+}
+
+int cli_monitor_request(const struct cli_ctx *ctx, const char *method, const char *path_query,
+                        json_t **out, long *status)
+{
+    long ignored;
+    return perform(ctx, method, path_query, false, out, status ? status : &ignored);
 }
 
 int cli_monitor_get_list(const struct cli_ctx *ctx, const char *path, const char *query,
@@ -168,6 +263,20 @@ char *cli_monitor_escape(const char *s)
     char *copy = strdup(e);
     curl_free(e);
     return copy;
+}
+
+bool cli_monitor_add_param(char **pq, const char *key, const char *value)
+{
+    if (!value) return true;
+    char *esc = cli_monitor_escape(value);
+    if (!esc) return false;
+    size_t old = strlen(*pq), len = old + strlen(key) + strlen(esc) + 3;
+    char *grown = realloc(*pq, len);
+    if (!grown) out_of_memory();
+    *pq = grown;
+    snprintf(*pq + old, len - old, "%c%s=%s", strchr(*pq, '?') ? '&' : '?', key, esc);
+    free(esc);
+    return true;
 }
 
 void cli_monitor_cleanup(void)

@@ -1,6 +1,6 @@
-/* cli_monitor.h: what the admin commands share: GETs of the server's HTTP monitoring endpoints
- * (NSS-compatible /streaming/...z JSON, fetched with libcurl and parsed with jansson), list
- * paging, and the human-readable units and text tables they print. */
+/* cli_monitor.h: what the admin commands share: requests to the server's HTTP monitoring port
+ * (NSS-compatible /streaming/...z JSON and the /admin/ endpoints, over libcurl, parsed with
+ * jansson), list paging, and the human-readable units and text tables they print. */
 #ifndef STANZA_CLI_MONITOR_H
 #define STANZA_CLI_MONITOR_H
 
@@ -12,18 +12,31 @@
 
 /* Whole-request limit (connect included) for one GET. */
 #define CLI_MONITOR_TIMEOUT_S 5
+/* Whole-request limit for a POST or DELETE: the server answers those after its commit. */
+#define CLI_MONITOR_ADMIN_TIMEOUT_S 60
 
 /* cli_monitor_get() returns this (and prints nothing) on HTTP 404, so that the caller can name
  * what was not found. */
 #define CLI_MONITOR_NOT_FOUND (-2)
 
 /* GETs ctx->monitor + path_query (which starts with '/') and parses the body as JSON into *out
- * (the caller decrefs it). Returns CLI_EXIT_OK, CLI_MONITOR_NOT_FOUND, or CLI_EXIT_FAIL after
- * printing why on stderr:
+ * (the caller decrefs it). Every request carries "Authorization: Bearer <ctx->token>" when a
+ * token is set (servers with monitor_require_token want it on the read-only endpoints too).
+ * Returns CLI_EXIT_OK, CLI_MONITOR_NOT_FOUND, or CLI_EXIT_FAIL after printing why on stderr:
  *   "stanza: cannot reach monitoring at URL: <curl error>"  (no HTTP answer)
+ *   "stanza: <server's error text> (HTTP <code>)"           (an error status with a JSON
+ *                                                            {"error": ...} body)
  *   "stanza: monitoring at URL: GET PATH: HTTP <code>"       (any other error status)
- *   "stanza: monitoring at URL: GET PATH: invalid JSON: ..." */
+ *   "stanza: monitoring at URL: GET PATH: invalid JSON: ..."
+ * 401 and 403 add a "stanza: hint: ..." line about --token / $STANZA_ADMIN_TOKEN. A token with
+ * control characters is refused before any request (CLI_EXIT_USAGE). */
 int cli_monitor_get(const struct cli_ctx *ctx, const char *path_query, json_t **out);
+
+/* The same with any method ("GET", "POST", "DELETE"; a POST sends an empty body), for the
+ * /admin/ endpoints: a 404 is an error like any other (printed, CLI_EXIT_FAIL), since the
+ * server names what it did not find. *status (may be NULL) gets the HTTP status, 0 if none. */
+int cli_monitor_request(const struct cli_ctx *ctx, const char *method, const char *path_query,
+                        json_t **out, long *status);
 
 /* GETs a paged list endpoint (clientsz, channelsz): path plus query (may be "" or start with
  * no '?' or '&'), then &offset=N for each further page until "total" items were read (or a page
@@ -34,6 +47,10 @@ int cli_monitor_get_list(const struct cli_ctx *ctx, const char *path, const char
 
 /* URL-escapes s for a query value; free() the result. NULL on allocation failure. */
 char *cli_monitor_escape(const char *s);
+
+/* Appends "?key=value" or "&key=value" (value escaped) to the malloc'ed *pq when value is not
+ * NULL; false if escaping failed. */
+bool cli_monitor_add_param(char **pq, const char *key, const char *value);
 
 /* Releases the HTTP handle (kept between calls so that --watch reuses its connection). */
 void cli_monitor_cleanup(void);

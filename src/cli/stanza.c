@@ -27,9 +27,25 @@ static const struct cli_command version_command = {
 
 /* The dispatch table, in the order `stanza help` lists them. */
 static const struct cli_command *const commands[] = {
-    &cli_pub_command,     &cli_sub_command,      &cli_core_command,    &cli_bench_command,
-    &cli_pending_command, &cli_channels_command, &cli_clients_command, &cli_server_command,
-    &version_command,     &help_command,
+    &cli_pub_command,
+    &cli_sub_command,
+    &cli_core_command,
+    &cli_bench_command,
+    &cli_pending_command,
+    &cli_channels_command,
+    &cli_clients_command,
+    &cli_server_command,
+    &cli_msg_command,
+    &cli_dead_command,
+    &cli_requeue_command,
+    &cli_purge_command,
+    &cli_delete_channel_command,
+    &cli_delete_durable_command,
+    &cli_close_client_command,
+    &cli_pause_command,
+    &cli_resume_command,
+    &version_command,
+    &help_command,
 };
 #define N_COMMANDS ((int)(sizeof(commands) / sizeof(commands[0])))
 
@@ -40,7 +56,8 @@ static const struct cli_command *find_command(const char *name)
 
 static void print_general_help(void)
 {
-    printf("usage: %s [-s URL] [-c CLUSTER] [--client-id ID] [-m URL] COMMAND [ARGS...]\n\n"
+    printf("usage: %s [-s URL] [-c CLUSTER] [--client-id ID] [-m URL] [--token T] COMMAND "
+           "[ARGS...]\n\n"
            "Client for the stanza message-queue daemon: NATS Streaming (persistent channels)\n"
            "with pub/sub, plain NATS core with core pub/sub.\n\n"
            "Commands:\n",
@@ -127,6 +144,8 @@ int main(int argc, char **argv)
     if (env && *env) ctx.cluster = env;
     env = getenv(CLI_MONITOR_ENV);
     if (env && *env) ctx.monitor = env;
+    env = getenv(CLI_TOKEN_ENV);
+    if (env && *env) ctx.token = env;
 
     int i = 1;
     int rc = parse_leading_options(&ctx, argc, argv, &i);
