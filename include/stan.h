@@ -29,9 +29,9 @@ void stan_free(stan_t *st);
 void stan_set_stop_flag(stan_t *st, volatile sig_atomic_t *flag);
 /* Runs now what the engine's timers run when due: redeliveries past their AckWait, max_age
  * expiry, inactive channels (max_inactivity), deliveries held back for an absent inbox, and
- * heartbeats (those due are sent; a client past hb_fail_count missed answers is closed). The
- * delivery pass and the commit follow on the loop. For tests that move the fake clock
- * (clock.h) instead of waiting. */
+ * heartbeats (those due are sent; a client past hb_fail_count missed answers is closed), and
+ * queue members' hand-overs whose handover_grace ended. The delivery pass and the commit follow on
+ * the loop. For tests that move the fake clock (clock.h) instead of waiting. */
 void stan_run_due(stan_t *st);
 
 /* ---- monitoring snapshots (strings valid until the engine next runs on the loop) ---- */

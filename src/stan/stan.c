@@ -14,6 +14,7 @@
 #include "stan_commit.h"
 #include "stan_ctx.h"
 #include "stan_deliver.h"
+#include "stan_handover.h"
 #include "stan_keys.h"
 #include "stan_pub.h"
 #include "stan_sub.h"
@@ -179,6 +180,7 @@ void stan_run_due(stan_t *st)
     run_tick(st);
     /* Heartbeats have timers of their own: the tick does not walk the clients. */
     stan_client_run_due(st);
+    stan_handover_run_due(st);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -360,6 +362,7 @@ stan_t *stan_new(uv_loop_t *loop, server_t *srv, const config_t *cfg)
     list_init(&st->staged);
     list_init(&st->batch_msgs);
     list_init(&st->ready);
+    list_init(&st->grace);
     strmap_init(&st->clients);
     strmap_init(&st->clients_by_conn);
     strmap_init(&st->channels);
@@ -411,6 +414,7 @@ int stan_start(stan_t *st, char *err, size_t errlen)
     uv_unref((uv_handle_t *)&st->tick);
     st->tick_started = true;
     server_set_flush_hook(st->srv, on_flush, st);
+    server_set_sub_gone_hook(st->srv, stan_handover_on_sub_gone, st);
     LOG_I("Streaming cluster ID: %s, server ID: %s, store: %s%s", cfg->cluster_id, st->server_id,
           cfg->store == CONFIG_STORE_MEMORY ? "MEMORY" : "LMDB in ",
           cfg->store == CONFIG_STORE_MEMORY ? "" : cfg->dir);
@@ -424,7 +428,9 @@ void stan_shutdown(stan_t *st, void (*done)(void *arg), void *arg)
         server_unsubscribe(st->srv, st->isubs[i]);
     st->nisubs = 0;
     server_set_flush_hook(st->srv, NULL, NULL);
+    server_set_sub_gone_hook(st->srv, NULL, NULL);
     stan_deliver_close(st);
+    stan_handover_close(st);
     /* Whatever was accepted but not committed yet is committed now (acks, positions). */
     submit(st);
     if (st->store && store_in_flight(st->store)) {
@@ -439,7 +445,9 @@ void stan_free(stan_t *st)
 {
     if (!st) return;
 
+    server_set_sub_gone_hook(st->srv, NULL, NULL);
     stan_deliver_close(st);
+    stan_handover_close(st);
     stan_sub_free_all(st);
     stan_client_free_all(st);
     stan_channel_free_all(st);
@@ -449,6 +457,7 @@ void stan_free(stan_t *st)
     strmap_free(&st->channels);
     strmap_free(&st->subs_by_ack);
     strmap_free(&st->subs_by_id);
+    hmap_free(&st->members_by_inbox);
     buf_free(&st->scratch);
     free(st->server_id);
     free(st->discover);

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "nuid.h"
 #include "protocol.pb-c.h"
+#include "stan_handover.h"
 #include "stan_keys.h"
 #include "stan_sub.h"
 #include "store.pb-c.h"
@@ -103,6 +104,10 @@ static void hb_step(stan_t *st, stan_client_t *cl, uint64_t now)
             client_remove(st, cl, true);
             return;
         }
+        /* Its queue members' jobs go to other members if it stays silent (stan_handover.h):
+         * a dead worker whose connection the server cannot see closing. */
+        stan_handover_client_missed(
+            st, &cl->subs, server_interest(st->srv, cl->hb_inbox, strlen(cl->hb_inbox)) == 0);
         hb_schedule_next(st, cl, now);
         return;
     }
@@ -143,6 +148,7 @@ void stan_client_run_due(stan_t *st)
 
 static void hb_answered(stan_t *st, stan_client_t *cl)
 {
+    if (cl->hb_fails > 0) stan_handover_client_alive(st, &cl->subs);
     cl->hb_fails = 0;
     if (!cl->hb_waiting) return;
     cl->hb_waiting = false;

@@ -66,6 +66,7 @@ struct stan {
     strmap_t channels;        /* name -> channel (stan_channel.c) */
     strmap_t subs_by_ack;     /* ack inbox -> sub (stan_sub.c) */
     strmap_t subs_by_id;      /* id (8 bytes, big-endian) -> sub (stan_sub.c) */
+    hmap_t members_by_inbox;  /* queue members by delivery inbox (stan_sub.c; inbox_node) */
     uint32_t next_channel_id;
     uint64_t next_sub_id;
     bool meta_dirty; /* the server record must be written with the next batch */
@@ -80,6 +81,11 @@ struct stan {
     list_node_t ready; /* stan_sub.c: subscriptions with something to deliver, served in turn */
     uv_idle_t *kick;   /* stan_deliver.c: active while deliveries wait: the loop must not sleep
                         * (own allocation: libuv frees it in its close callback, whenever) */
+    /* stan_handover.c: queue members in their hand-over grace, in expiry order (grace_link;
+     * stan_sub.c unlinks one that leaves its group), and the timer for the first (own
+     * allocation, as kick) */
+    list_node_t grace;
+    uv_timer_t *grace_timer;
 
     buf_t scratch; /* packing buffer */
     bool shutting_down;

@@ -8,6 +8,7 @@
 #include "err.h"
 #include "pbwire.h"
 #include "stan_channel.h"
+#include "stan_handover.h"
 #include "stan_keys.h"
 #include "stan_sub.h"
 #include "xalloc.h"
@@ -199,16 +200,7 @@ static void deliver_group(stan_t *st, stan_qgroup_t *g, budget_t *b)
  * that is; otherwise they wait, without counting a delivery. */
 static void hand_over(stan_t *st, stan_sub_t *s)
 {
-    stan_sub_t *heir = NULL;
-    if (s->qg) {
-        list_node_t *n;
-        list_foreach (n, &s->qg->members) {
-            stan_sub_t *o = STAN_SUB_OF(n, qg_link);
-            if (o != s && o->client && o->ready && inbox_alive(st, o) &&
-                (!heir || o->pend.count < heir->pend.count))
-                heir = o;
-        }
-    }
+    stan_sub_t *heir = stan_handover_heir(st, s);
     if (heir)
         stan_sub_transfer(st, s, heir);
     else

@@ -278,12 +278,17 @@ void stan_sub_qgroup_join(stan_qgroup_t *g, stan_sub_t *s)
     s->qg = g;
     list_push_front(&g->members, &s->qg_link);
     g->nmembers++;
+    /* For the NATS layer's word that the connection behind an inbox closed (stan_handover.c). */
+    hmap_insert(&s->st->members_by_inbox, &s->inbox_node,
+                hmap_hash_bytes(s->inbox, strlen(s->inbox)));
 }
 
 static void qgroup_leave(stan_sub_t *s)
 {
     stan_qgroup_t *g = s->qg;
     if (!g) return;
+    hmap_remove(&s->st->members_by_inbox, &s->inbox_node);
+    list_remove(&s->grace_link);
     if (list_linked(&s->qg_link)) {
         list_remove(&s->qg_link);
         g->nmembers--;

@@ -55,6 +55,13 @@ struct stan_sub {
     list_node_t cl_link;    /* client's subscriptions */
     list_node_t qg_link;    /* group members */
     list_node_t ready_link; /* stan.ready */
+
+    /* A queue member's hand-over (stan_handover.c): in stan.members_by_inbox while in a group;
+     * on stan.grace while its grace runs, until grace_due_ms, for the reasons in grace_why. */
+    hmap_node_t inbox_node;
+    list_node_t grace_link;
+    uint64_t grace_due_ms;
+    unsigned grace_why;
 };
 
 #define STAN_SUB_OF(n, member) LIST_ITEM(n, stan_sub_t, member)

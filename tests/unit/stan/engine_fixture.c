@@ -74,6 +74,11 @@ void ef_settle(ef_t *f)
     uv_timer_stop(&f->wake);
 }
 
+void ef_run_until(ef_t *f, bool (*cond)(void *arg), void *arg)
+{
+    CHECK(run_until(f, cond, arg));
+}
+
 void ef_advance(ef_t *f, int64_t ns)
 {
     clock_fake_advance(ns);

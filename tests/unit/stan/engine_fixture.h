@@ -105,6 +105,9 @@ void ef_done(ef_t *f);
 void ef_settle(ef_t *f);
 /* Moves the fake clock by ns, runs what became due (stan_run_due), then settles. */
 void ef_advance(ef_t *f, int64_t ns);
+/* Runs the loop until cond(arg) holds; CHECKs that it does within the fixture's deadline (real
+ * time). For events from outside the engine, e.g. a test's own socket reaching the server. */
+void ef_run_until(ef_t *f, bool (*cond)(void *arg), void *arg);
 
 /* ---- requests: each waits for its reply and returns its error text ("" = success) ---- */
 
