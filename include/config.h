@@ -38,7 +38,18 @@ typedef struct config_limits {
     bool backoff_set;
     int nbackoff;
     int64_t backoff_ms[CONFIG_BACKOFF_MAX];
+    /* key "max_deliveries": deliveries of a message to a subscription (or queue group) without
+     * an ack after which it goes to the dead-letter channel instead of out again; 0 = no limit
+     * (per channel: 0 inherits, negative = no limit). */
+    int64_t max_deliveries;
+    /* key "dead_letter": the dead-letter channel's name, "{channel}" replaced by the origin's;
+     * NULL = inherit (global NULL: CONFIG_DEAD_LETTER_DEFAULT). In cfg->limits and in
+     * cfg->channel_limits the config owns it (config_free frees it); a resolved copy
+     * (config_channel_limits) points to the config's string, valid while the config is. */
+    char *dead_letter;
 } config_limits_t;
+#define CONFIG_DEAD_LETTER_DEFAULT "{channel}.dead"
+#define CONFIG_DEAD_LETTER_TOKEN "{channel}"
 
 enum { CONFIG_DISCARD_INHERIT = 0, CONFIG_DISCARD_OLD = 1, CONFIG_DISCARD_NEW = 2 };
 

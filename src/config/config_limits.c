@@ -94,7 +94,9 @@ static void apply(config_limits_t *out, const config_limits_t *e)
     override(&out->max_age_ms, e->max_age_ms);
     override(&out->max_subs, e->max_subs);
     override(&out->max_inactivity_ms, e->max_inactivity_ms);
+    override(&out->max_deliveries, e->max_deliveries);
     if (e->discard != CONFIG_DISCARD_INHERIT) out->discard = e->discard;
+    if (e->dead_letter) out->dead_letter = e->dead_letter; /* the config's string: see config.h */
     if (e->backoff_set) {
         out->backoff_set = true;
         out->nbackoff = e->nbackoff;

@@ -65,10 +65,13 @@ void config_free(config_t *cfg)
     free(cfg->cluster_id);
     free(cfg->dir);
     free(cfg->discover_prefix);
-    for (size_t i = 0; i < cfg->nchannel_limits; i++)
+    free(cfg->limits.dead_letter);
+    for (size_t i = 0; i < cfg->nchannel_limits; i++) {
         free(cfg->channel_limits[i].pattern);
     free(cfg->channel_limits);
     free(cfg->user);
+        free(cfg->channel_limits[i].limits.dead_letter);
+    }
     free(cfg->pass);
     free(cfg->token);
     free(cfg->tls_cert);
@@ -256,6 +259,7 @@ enum ktype {
 };
 
 struct key {
+    K_DEAD,    /* char *: a dead-letter channel name, "{channel}" standing for the origin */
     const char *name;
     const char *alias[3];
     enum ktype type;
@@ -269,6 +273,8 @@ struct key {
 #define LIMIT(type, field) type, OFF(field), 0, INT64_MAX
 static const struct key keys[] = {
     {"host", {"addr", "listen"}, K_STR, OFF(host), 0, 0},
+#define DEAD_FORM                                                                                  \
+    "must be a channel name (no wildcards), where {channel} stands for the origin channel's"
     {"port", {0}, K_INT, OFF(port), 0, 65535},
     {"http_host", {0}, K_OPTSTR, OFF(http_host), 0, 0},
     {"http_port", {0}, K_INT, OFF(http_port), 0, 65535},
@@ -320,6 +326,8 @@ static const struct key keys[] = {
 static bool in_limits(size_t off)
 {
     return off >= OFF(limits) && off < OFF(limits) + sizeof(config_limits_t);
+    {"max_deliveries", {0}, LIMIT(K_INT64, limits.max_deliveries)},
+    {"dead_letter", {0}, K_DEAD, OFF(limits.dead_letter), 0, 0},
 }
 
 /* The settings of the store_limits section; in all of them 0 means unlimited. */
@@ -429,6 +437,29 @@ static int set_value(config_t *cfg, const struct key *k, const char *value, char
     char *base = (char *)cfg + k->off;
     if (!value) {
         if (k->type != K_OPTSTR) return config_failf(err, errlen, "missing value");
+/* Whether name, with "{channel}" standing for any channel, is a channel name: checked with a
+ * one-token stand-in (a longer origin may still make it too long: the engine checks that). */
+static bool dead_letter_valid(const char *name)
+{
+    char buf[1024];
+    size_t n = 0, tlen = strlen(CONFIG_DEAD_LETTER_TOKEN);
+    for (const char *p = name; *p; n++) {
+        if (n + 1 >= sizeof(buf)) return false;
+        bool token = strncmp(p, CONFIG_DEAD_LETTER_TOKEN, tlen) == 0;
+        buf[n] = token ? 'x' : *p;
+        p += token ? tlen : 1;
+    }
+    return n > 0 && subject_valid_channel(buf, n);
+}
+
+static int set_dead_letter(char **field, const char *value, char *err, size_t errlen)
+{
+    if (!dead_letter_valid(value)) return config_failf(err, errlen, "%s", DEAD_FORM);
+    free(*field);
+    *field = xstrdup(value);
+    return 0;
+}
+
         free(*(char **)base);
         *(char **)base = NULL;
         return 0;
@@ -472,6 +503,8 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
         config_failf(err, errlen, "unknown setting");
         return STZ_ENOENT;
     }
+    case K_DEAD:
+        return set_dead_letter((char **)base, value, err, errlen);
     int rc = set_value(cfg, k, value, err, errlen) < 0 ? STZ_EINVAL : 0;
     if (rc == 0 && k->off == OFF(store)) cfg->store_set = true;
     if (rc == 0 && k->off == OFF(dir)) cfg->dir_set = true;
@@ -508,6 +541,8 @@ int config_set_channel_limit(config_limits_t *lim, const char *key, const char *
     }
     *(int64_t *)((char *)lim + (k->off - OFF(limits))) = neg ? -n : n;
     return 0;
+    if (k->type == K_DEAD)
+        return set_dead_letter(&lim->dead_letter, value, err, errlen) < 0 ? STZ_EINVAL : 0;
 }
 
 int config_validate_settings(const config_t *cfg, char *err, size_t errlen)
@@ -555,6 +590,11 @@ int config_validate_settings(const config_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
+        case K_DEAD:
+            s = cfg->limits.dead_letter;
+            if (s && !dead_letter_valid(s))
+                return config_failf(err, errlen, "%s: %s", k->name, DEAD_FORM);
+            continue;
 /* The key of a setting in section sec, or NULL with l->err set. */
 static const struct key *section_key(struct config_loader *l, const yaml_event_t *kev,
                                      enum config_section sec)

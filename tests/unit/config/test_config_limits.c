@@ -543,6 +543,62 @@ static void test_backoff(void)
                    "redelivery_backoff: entries must be durations, not a list");
 }
 
+/* max_deliveries and dead_letter: global and per channel, with the other limits' patterns and
+ * inheritance (max_deliveries -1 in an entry: no limit); the dead-letter name must be a channel
+ * name with {channel} standing for the origin's. */
+static void test_dead_letter(void)
+{
+    config_t cfg;
+    char err[256];
+    config_limits_t l;
+    config_init(&cfg);
+    config_channel_limits(&cfg, "foo", &l);
+    CHECK_EQ_INT(l.max_deliveries, 0);
+    CHECK(l.dead_letter == NULL); /* CONFIG_DEAD_LETTER_DEFAULT */
+    CHECK_EQ_INT(config_set(&cfg, "dead_letter", "dlq.{channel}", err, sizeof(err)), 0);
+    CHECK_EQ_INT(config_set(&cfg, "dead_letter", "all.dead", err, sizeof(err)), 0); /* replaced */
+    CHECK_EQ_STR(cfg.limits.dead_letter, "all.dead");
+    CHECK_EQ_INT(config_set(&cfg, "dead_letter", "a.*", err, sizeof(err)), STZ_EINVAL);
+    CHECK(strstr(err, "must be a channel name") != NULL);
+    CHECK_EQ_INT(config_set(&cfg, "max_deliveries", "-3", err, sizeof(err)), STZ_EINVAL);
+    config_free(&cfg); /* frees the string: ASan checks */
+
+    load_ok(&cfg, "store_limits:\n"
+                  "  max_deliveries: 5\n"
+                  "  channels:\n"
+                  "    'jobs.>': {max_deliveries: 3, dead_letter: 'dead.{channel}.x'}\n"
+                  "    jobs.free: {max_deliveries: -1}\n"
+                  "    'jobs.*': {max_msgs: 7}\n"
+                  "    logs: {dead_letter: logs-dlq}\n");
+    config_channel_limits(&cfg, "other", &l);
+    CHECK_EQ_INT(l.max_deliveries, 5);
+    CHECK(l.dead_letter == NULL);
+    config_channel_limits(&cfg, "jobs.a", &l); /* jobs.* inherits jobs.> */
+    CHECK_EQ_INT(l.max_deliveries, 3);
+    CHECK_EQ_STR(l.dead_letter, "dead.{channel}.x");
+    config_channel_limits(&cfg, "jobs.free", &l);
+    CHECK_EQ_INT(l.max_deliveries, 0);
+    CHECK_EQ_STR(l.dead_letter, "dead.{channel}.x");
+    config_channel_limits(&cfg, "logs", &l);
+    CHECK_EQ_INT(l.max_deliveries, 5);
+    CHECK_EQ_STR(l.dead_letter, "logs-dlq");
+    config_free(&cfg);
+
+    check_bad_file("store_limits:\n  max_deliveries: many\n", 2,
+                   "\"max_deliveries\": not an integer");
+    check_bad_file("store_limits:\n  max_deliveries: -1\n", 2,
+                   "\"max_deliveries\": must not be negative (0 means unlimited)");
+    check_bad_file("store_limits:\n  channels:\n    foo:\n      max_deliveries: 1s\n", 4,
+                   "invalid value \"1s\" for \"max_deliveries\" of channel \"foo\"");
+    check_bad_file("store_limits:\n  dead_letter: 'a..b'\n", 2, "must be a channel name");
+    check_bad_file("store_limits:\n  channels:\n    foo: {dead_letter: '>'}\n", 3,
+                   "invalid value \">\" for \"dead_letter\" of channel \"foo\": must be a channel");
+    check_bad_file("store_limits:\n  channels:\n    foo: {dead_letter: }\n", 3,
+                   "\"dead_letter\" needs a value");
+    check_bad_file("dead_letter: x\n", 1,
+                   "unknown setting \"dead_letter\" (it belongs under store_limits)");
+}
+
 static void test_shipped_config(void)
 {
     char path[1024], err[512];
@@ -612,6 +668,7 @@ int main(void)
     TEST_RUN(test_inheritance);
     TEST_RUN(test_discard);
     TEST_RUN(test_backoff);
+    TEST_RUN(test_dead_letter);
     TEST_RUN(test_shipped_config);
     TEST_RUN(test_usage);
 
