@@ -139,6 +139,17 @@ static bool can_take(const stan_sub_t *s)
     return s->ready && s->client && !s->deleted && s->pend.count < (size_t)s->max_inflight;
 }
 
+/* The sequence to send after last_sent: the first stored past it. When every message is gone
+ * (max_age expired or a purge removed them all: first_seq = last_seq + 1), the last one, which
+ * is not found and not sent: last_sent must never pass the channel's last sequence, or the next
+ * message published would count as sent already. */
+static uint64_t next_to_send(const stan_channel_t *ch, uint64_t last_sent)
+{
+    uint64_t seq = last_sent + 1;
+    if (seq < ch->first_seq) seq = ch->first_seq;
+    return seq <= ch->last_seq ? seq : ch->last_seq;
+}
+
 static void deliver_plain(stan_t *st, stan_sub_t *s, budget_t *b)
 {
     stan_channel_t *ch = s->ch;
@@ -146,8 +157,7 @@ static void deliver_plain(stan_t *st, stan_sub_t *s, budget_t *b)
     if (!can_take(s) || s->last_sent >= ch->last_seq || !inbox_alive(st, s)) return;
     msg_reader_t rd = {0};
     while (can_take(s) && s->last_sent < ch->last_seq && budget_take(b)) {
-        uint64_t seq = s->last_sent + 1;
-        if (seq < ch->first_seq) seq = ch->first_seq;
+        uint64_t seq = next_to_send(ch, s->last_sent);
         s->last_sent = seq;
         moved = true;
         uint64_t cum = deliver_new(st, s, &rd, seq, b);
@@ -186,8 +196,7 @@ static void deliver_group(stan_t *st, stan_qgroup_t *g, budget_t *b)
     while (g->last_sent < ch->last_seq) {
         stan_sub_t *m = pick_member(st, g);
         if (!m || !budget_take(b)) break;
-        uint64_t seq = g->last_sent + 1;
-        if (seq < ch->first_seq) seq = ch->first_seq;
+        uint64_t seq = next_to_send(ch, g->last_sent);
         g->last_sent = seq;
         uint64_t cum = deliver_new(st, m, &rd, seq, b);
         if (cum) g->last_sent_cum = cum;

@@ -101,6 +101,29 @@ static void test_max_age_expires_with_the_clock(void)
     ef_done(&f);
 }
 
+/* Every message expired while a subscriber was behind (its window full): once it has room, it
+ * must not count the next message published as sent already. */
+static void test_max_age_all_expired_behind_subscriber(void)
+{
+    ef_t f;
+    ef_init(&f);
+    f.cfg.limits.max_age_ms = 60 * 1000;
+    ef_start(&f);
+    CHECK_EQ_STR(ef_connect(&f, "c1"), "");
+    ef_sub_opts_t o = {.max_inflight = 1, .ack_wait_s = 600};
+    ef_sub_t *s = ef_subscribe(&f, "c1", "foo", &o);
+    CHECK(s != NULL);
+    publish_n(&f, "foo", 2, "x");
+    ef_wait_msgs(s->inbox, 1); /* 2 waits for room */
+    ef_advance(&f, 61 * EF_SEC);
+    check_channel(&f, "foo", 3, 2, 0, 0);
+    ef_ack(&f, s, 1);
+    ef_settle(&f);
+    publish_n(&f, "foo", 1, "y");
+    CHECK_EQ_INT(ef_wait_msgs(s->inbox, 2)->seq, 3);
+    ef_done(&f);
+}
+
 static void test_max_subs_refused(void)
 {
     ef_t f;
@@ -258,6 +281,7 @@ int main(void)
     TEST_RUN(test_max_msgs_evicts_oldest);
     TEST_RUN(test_max_bytes_evicts_oldest);
     TEST_RUN(test_max_age_expires_with_the_clock);
+    TEST_RUN(test_max_age_all_expired_behind_subscriber);
     TEST_RUN(test_max_subs_refused);
     TEST_RUN(test_max_channels_refused);
     TEST_RUN(test_discard_new_max_msgs_refuses);
