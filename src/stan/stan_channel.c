@@ -73,6 +73,10 @@ stan_channel_t *stan_channel_get(stan_t *st, const char *name, size_t len, bool 
                                  const char **err)
 {
     stan_channel_t *ch = strmap_get(&st->channels, name, len);
+    if (ch && ch->deleting) {
+        if (err) *err = "stan: channel is being deleted";
+        return NULL;
+    }
     if (ch || !create) {
         if (!ch && err) *err = "stan: unknown channel";
         return ch;
@@ -226,8 +230,8 @@ static uint64_t cum_before(stan_t *st, stan_channel_t *ch, uint64_t seq)
     return r;
 }
 
-/* Stages the removal of messages [first, new_first) of the channel. */
-static void evict(stan_t *st, stan_channel_t *ch, uint64_t new_first)
+/* Stages the removal of messages [first, new_first) of the channel (by its limits, or purged). */
+static void evict(stan_t *st, stan_channel_t *ch, uint64_t new_first, bool by_limits)
 {
     uint64_t first = ch->evict_to + 1 > ch->first_seq ? ch->evict_to + 1 : ch->first_seq;
     if (new_first <= first) return;
@@ -240,7 +244,7 @@ static void evict(stan_t *st, stan_channel_t *ch, uint64_t new_first)
     /* Every message goes: the record keeps the channel's end (written with the same batch),
      * so that a restart does not hand out these sequences again. */
     if (new_first > ch->last_seq && ch->next_seq == ch->last_seq + 1) put_record(st, ch);
-    if (!ch->warned_limit) {
+    if (by_limits && !ch->warned_limit) {
         ch->warned_limit = true;
         LOG_W("channel \"%s\": limits reached, the oldest messages are being dropped", ch->name);
     }
@@ -286,23 +290,31 @@ void stan_channel_stage_limits(stan_t *st, stan_channel_t *ch)
         }
         new_first = lo;
     }
-    evict(st, ch, new_first);
+    evict(st, ch, new_first, true);
 }
 
-static void channel_delete(stan_t *st, stan_channel_t *ch)
+void stan_channel_stage_delete(stan_t *st, stan_channel_t *ch)
 {
-    LOG_I("channel \"%s\" removed after %lld ms of inactivity", ch->name,
-          (long long)ch->limits.max_inactivity_ms);
     uint8_t lo[STAN_MSG_KEY], hi[STAN_MSG_KEY];
     stan_key_msg(lo, ch->id, 0);
     stan_key_msg(hi, ch->id, STAN_MAX_SEQ);
     store_del_range(st->store, STORE_DB_MSGS, lo, sizeof lo, hi, sizeof hi);
     store_del(st->store, STORE_DB_CHANNELS, ch->name, ch->name_len);
-    strmap_del(&st->channels, ch->name, ch->name_len);
+}
+
+/* Its queue groups and durables went with its subscriptions. */
+static void channel_release(stan_channel_t *ch)
+{
     strmap_free(&ch->qgroups);
     strmap_free(&ch->durables);
     free(ch->name);
     free(ch);
+}
+
+void stan_channel_free(stan_t *st, stan_channel_t *ch)
+{
+    strmap_del(&st->channels, ch->name, ch->name_len);
+    channel_release(ch);
 }
 
 static void on_evict_commit(void *arg, int status)
@@ -333,10 +345,23 @@ static void expire_old(stan_t *st, stan_channel_t *ch, int64_t now_ns)
     /* The first message young enough to stay. */
     uint64_t keep = stan_channel_seq_at_time(st, ch, cutoff);
     if (keep > ch->first_seq) {
-        evict(st, ch, keep);
+        evict(st, ch, keep, true);
         /* No new message carries it this time: apply it when this batch commits. */
         stan_commit_on(&st->commit, on_evict_commit, ch);
     }
+}
+
+uint64_t stan_channel_stage_purge(stan_t *st, stan_channel_t *ch, uint64_t upto, uint64_t *from,
+                                  uint64_t *to)
+{
+    uint64_t first = ch->evict_to + 1 > ch->first_seq ? ch->evict_to + 1 : ch->first_seq;
+    uint64_t last = upto && upto < ch->last_seq ? upto : ch->last_seq;
+    if (last < first) return 0;
+    evict(st, ch, last + 1, false);
+    stan_commit_on(&st->commit, on_evict_commit, ch);
+    *from = first;
+    *to = last;
+    return last - first + 1;
 }
 
 void stan_channel_tick(stan_t *st)
@@ -349,12 +374,16 @@ void stan_channel_tick(stan_t *st)
         strmap_entry_t *next = strmap_next(&st->channels, &it, e);
         stan_channel_t *ch = e->val;
         e = next;
+        if (ch->deleting) continue;
         const config_limits_t *l = &ch->limits;
         bool settled = ch->next_seq == ch->last_seq + 1; /* nothing of it in a batch */
         if (l->max_inactivity_ms > 0 && ch->nsubs == 0 && settled && !store_in_flight(st->store) &&
             !stan_commit_waiting(&st->commit) && list_empty(&st->staged) &&
             now_ms - ch->last_activity_ms >= (uint64_t)l->max_inactivity_ms) {
-            channel_delete(st, ch);
+            LOG_I("channel \"%s\" removed after %lld ms of inactivity", ch->name,
+                  (long long)l->max_inactivity_ms);
+            stan_channel_stage_delete(st, ch);
+            stan_channel_free(st, ch);
             continue;
         }
         if (l->max_age_ms > 0 && ch->last_seq >= ch->first_seq && settled &&
@@ -369,12 +398,8 @@ void stan_channel_free_all(stan_t *st)
     strmap_entry_t *e = strmap_first(&st->channels, &it);
     while (e) {
         strmap_entry_t *next = strmap_next(&st->channels, &it, e);
-        stan_channel_t *ch = e->val;
         /* Its queue groups went with their members (stan_sub_free_all). */
-        strmap_free(&ch->qgroups);
-        strmap_free(&ch->durables);
-        free(ch->name);
-        free(ch);
+        channel_release(e->val);
         e = next;
     }
 }

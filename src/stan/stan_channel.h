@@ -43,6 +43,9 @@ struct stan_channel {
     /* Publishes accepted and not committed yet (staged, or in the batch in flight), so that
      * discard: new counts them against max_msgs and max_bytes (stan_pub.c). */
     uint64_t pend_msgs, pend_bytes;
+    /* An admin delete-channel is on its way (stan_admin.c): publishes and subscriptions are
+     * refused, limits and max_inactivity leave it alone, until its batch ends. */
+    bool deleting;
 };
 
 /* Finds or creates (if create) a channel; *err gets an NSS error text on failure. */
@@ -71,6 +74,16 @@ void stan_channel_rollback(stan_channel_t *ch);
 uint64_t stan_channel_cum_at(stan_t *st, stan_channel_t *ch, uint64_t seq);
 /* The first sequence stored at or after wall time ts (last_seq + 1 if none). */
 uint64_t stan_channel_seq_at_time(stan_t *st, stan_channel_t *ch, int64_t ts);
+/* Stages the removal of the channel's committed messages up to upto (0, or past the last: all
+ * of them) as limits evict them; the channel's first sequence moves when the batch commits.
+ * Returns how many are removed (*from..*to; 0: none, nothing staged). */
+uint64_t stan_channel_stage_purge(stan_t *st, stan_channel_t *ch, uint64_t upto, uint64_t *from,
+                                  uint64_t *to);
+/* Stages the removal of the channel from the store: its messages and its record (max_inactivity
+ * and the admin delete-channel). Its subscriptions are the caller's. */
+void stan_channel_stage_delete(stan_t *st, stan_channel_t *ch);
+/* Forgets the channel (no subscription may be left on it; nothing of it staged or in flight). */
+void stan_channel_free(stan_t *st, stan_channel_t *ch);
 /* Once a second: max_age expiry and max_inactivity removal. */
 void stan_channel_tick(stan_t *st);
 

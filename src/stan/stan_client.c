@@ -225,9 +225,20 @@ static void client_remove(stan_t *st, stan_client_t *cl, bool write_store)
     strmap_del(&st->clients, cl->id, strlen(cl->id));
     if (cl->conn_id_len && strmap_get(&st->clients_by_conn, cl->conn_id, cl->conn_id_len) == cl)
         strmap_del(&st->clients_by_conn, cl->conn_id, cl->conn_id_len);
-    if (write_store) store_del(st->store, STORE_DB_CLIENTS, cl->id, strlen(cl->id));
+    if (write_store) stan_client_stage_close(st, cl);
     uv_timer_stop(&cl->hb_timer);
     uv_close((uv_handle_t *)&cl->hb_timer, on_client_freed);
+}
+
+void stan_client_stage_close(stan_t *st, const stan_client_t *cl)
+{
+    store_del(st->store, STORE_DB_CLIENTS, cl->id, strlen(cl->id));
+}
+
+void stan_client_close(stan_t *st, stan_client_t *cl)
+{
+    LOG_D("client %s closed", cl->id);
+    client_remove(st, cl, true);
 }
 
 stan_client_t *stan_client_restore(stan_t *st, const void *rec, size_t len)
@@ -463,8 +474,7 @@ void stan_client_on_close(stan_t *st, const server_msg_t *m)
         stan_pack(&r.base, &st->scratch);
         stan_reply(st, reply_to, &st->scratch);
     } else {
-        LOG_D("client %s closed", cl->id);
-        client_remove(st, cl, true);
+        stan_client_close(st, cl);
         /* The answer waits for the commit, so a close is durable when acknowledged. */
         stan_later_reply_t *a = stan_reply_on_commit(st, reply_to, NULL, NULL);
         stan_pack(&r.base, &a->ok);

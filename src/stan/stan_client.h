@@ -37,6 +37,11 @@ void stan_client_on_ping(stan_t *st, const server_msg_t *m);
 /* Replies to the server's own requests: heartbeats and duplicate-ID checks. */
 void stan_client_on_inbox_reply(stan_t *st, const server_msg_t *m);
 stan_client_t *stan_client_find(stan_t *st, const char *id, size_t len);
+/* Closes the client as its close request does: its plain subscriptions removed, its durables
+ * kept offline, its ID free, its record deleted with the next batch. */
+void stan_client_close(stan_t *st, stan_client_t *cl);
+/* Stages only the deletion of its record (an admin close: memory follows once it committed). */
+void stan_client_stage_close(stan_t *st, const stan_client_t *cl);
 /* A ClientRecord from the store; NULL if it is damaged. */
 stan_client_t *stan_client_restore(stan_t *st, const void *rec, size_t len);
 void stan_client_free_all(stan_t *st);

@@ -38,12 +38,22 @@ void stan_commit_free(stan_commit_t *c)
     free_list(&c->inflight);
 }
 
-void stan_commit_on(stan_commit_t *c, stan_commit_fn fn, void *arg)
+static void add_completion(list_node_t *batch, stan_commit_fn fn, void *arg)
 {
     completion_t *cb = xmalloc(sizeof *cb);
     cb->fn = fn;
     cb->arg = arg;
-    list_push_back(&c->building, &cb->link);
+    list_push_back(batch, &cb->link);
+}
+
+void stan_commit_on(stan_commit_t *c, stan_commit_fn fn, void *arg)
+{
+    add_completion(&c->building, fn, arg);
+}
+
+void stan_commit_after_current(stan_commit_t *c, stan_commit_fn fn, void *arg)
+{
+    add_completion(store_in_flight(c->store) ? &c->inflight : &c->building, fn, arg);
 }
 
 bool stan_commit_in_flight(const stan_commit_t *c)

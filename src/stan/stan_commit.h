@@ -30,6 +30,10 @@ void stan_commit_init(stan_commit_t *c, store_t *store, stan_commit_fn before, s
 void stan_commit_free(stan_commit_t *c);
 /* fn(arg, status) once the batch being built has committed (0) or failed. */
 void stan_commit_on(stan_commit_t *c, stan_commit_fn fn, void *arg);
+/* fn(arg, status) once the batch in flight has ended (after its own completions), or with none
+ * in flight once the batch being built has: for work that must be staged while no batch is in
+ * flight (the admin commands, stan_admin.c). */
+void stan_commit_after_current(stan_commit_t *c, stan_commit_fn fn, void *arg);
 /* Submits the batch being built unless one is in flight (then it waits for the next call). A
  * batch with no store operation completes at once with 0. */
 void stan_commit_submit(stan_commit_t *c);

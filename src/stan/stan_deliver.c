@@ -134,9 +134,11 @@ static bool inbox_alive(stan_t *st, const stan_sub_t *s)
     return server_interest(st->srv, s->inbox, strlen(s->inbox)) > 0;
 }
 
+/* Whether s may get a message now (a paused one gets nothing: stan_admin_pause). */
 static bool can_take(const stan_sub_t *s)
 {
-    return s->ready && s->client && !s->deleted && s->pend.count < (size_t)s->max_inflight;
+    return s->ready && s->client && !s->deleted && !s->is_paused &&
+           s->pend.count < (size_t)s->max_inflight;
 }
 
 /* The sequence to send after last_sent: the first stored past it. When every message is gone
@@ -219,7 +221,7 @@ static void hand_over(stan_t *st, stan_sub_t *s)
 /* Redelivers the unacked messages that are due, in order. */
 static void redeliver_due(stan_t *st, stan_sub_t *s, budget_t *b)
 {
-    if (!s->client || !s->ready) return;
+    if (!s->client || !s->ready || s->is_paused) return; /* resuming marks it ready */
     if (!inbox_alive(st, s)) {
         hand_over(st, s);
         return;
@@ -361,7 +363,7 @@ static void tick_sub(stan_t *st, stan_sub_t *s, void *arg)
     uint64_t sent = s->qg ? s->qg->last_sent : s->last_sent;
     /* Redeliveries that are due, even if their timer has not fired (stan_run_due). */
     stan_pending_t *p = stan_pset_first_due(&s->pend);
-    bool due = s->ready && s->client && p && p->expire_ms <= now;
+    bool due = s->ready && s->client && !s->is_paused && p && p->expire_ms <= now;
     if (due || (can_take(s) && sent < s->ch->last_seq)) stan_sub_mark_ready(st, s);
 }
 

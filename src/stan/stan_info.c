@@ -115,6 +115,7 @@ static void fill_sub(stan_t *st, stan_sub_t *s, int64_t now_ns, stan_sub_info_t 
     out->pending_msgs = out->backlog_msgs + out->inflight_msgs;
     out->pending_bytes = out->backlog_bytes + out->inflight_bytes;
     out->redelivered_total = s->redelivered_total;
+    out->is_paused = s->is_paused;
     /* The oldest owed message: the lowest unacked sequence, or the first of the backlog. */
     uint64_t oldest = out->backlog_msgs ? from + 1 : 0;
     stan_pending_t *unacked = stan_pset_oldest(&s->pend);
@@ -198,6 +199,7 @@ static void row_add(row_walk_t *w, stan_pending_row_t *r, const stan_sub_info_t 
         r->backlog_msgs = si->backlog_msgs; /* a group's backlog is shared: taken once */
         r->backlog_bytes = si->backlog_bytes;
         r->is_stalled = true;
+        r->is_paused = true; /* a group is paused when every member is */
     }
     if (!r->durable_name) r->durable_name = si->durable_name;
     r->inflight_msgs += si->inflight_msgs;
@@ -206,6 +208,7 @@ static void row_add(row_walk_t *w, stan_pending_row_t *r, const stan_sub_info_t 
     if (si->oldest_pending_age > r->oldest_pending_age)
         r->oldest_pending_age = si->oldest_pending_age;
     r->is_stalled = r->is_stalled && si->is_stalled;
+    r->is_paused = r->is_paused && si->is_paused;
     if (!si->is_offline) r->online++;
     r->members++;
 }

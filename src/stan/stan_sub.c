@@ -55,6 +55,7 @@ static void put_record(stan_t *st, stan_sub_t *s)
     r.last_sent = s->qg ? s->qg->last_sent : s->last_sent;
     r.is_durable = s->is_durable;
     r.is_closed = s->is_offline;
+    r.is_paused = s->is_paused;
     uint8_t key[8];
     stan_key_u64(key, s->id);
     size_t n = spb__sub_record__get_packed_size(&r);
@@ -207,6 +208,13 @@ stan_sub_t *stan_sub_by_ack(stan_t *st, const char *inbox, size_t len)
     return strmap_get(&st->subs_by_ack, inbox, len);
 }
 
+stan_sub_t *stan_sub_by_id(stan_t *st, uint64_t id)
+{
+    uint8_t key[8];
+    stan_key_u64(key, id);
+    return strmap_get(&st->subs_by_id, (const char *)key, sizeof key);
+}
+
 void stan_sub_attach(stan_sub_t *s, stan_client_t *cl, list_node_t *cl_subs)
 {
     s->client = cl;
@@ -283,6 +291,14 @@ void stan_sub_qgroup_join(stan_qgroup_t *g, stan_sub_t *s)
                 hmap_hash_bytes(s->inbox, strlen(s->inbox)));
 }
 
+bool stan_sub_qgroup_paused(const stan_qgroup_t *g)
+{
+    const list_node_t *n;
+    list_foreach (n, &g->members)
+        if (STAN_SUB_OF(n, qg_link)->is_paused) return true;
+    return false;
+}
+
 static void qgroup_leave(stan_sub_t *s)
 {
     stan_qgroup_t *g = s->qg;
@@ -320,12 +336,18 @@ void stan_sub_delete(stan_t *st, stan_sub_t *s)
     qgroup_leave(s);
     list_remove(&s->ch_link);
     ch->nsubs--;
-    store_del(st->store, STORE_DB_SUBS, key, sizeof key);
-    uint8_t lo[16], hi[16];
-    stan_key_pending(lo, s->id, 0);
-    stan_key_pending(hi, s->id, UINT64_MAX);
-    store_del_range(st->store, STORE_DB_PENDING, lo, sizeof lo, hi, sizeof hi);
+    stan_sub_stage_delete(st, s->id);
     stan_sub_unref(st, s);
+}
+
+void stan_sub_stage_delete(stan_t *st, uint64_t id)
+{
+    uint8_t key[8], lo[16], hi[16];
+    stan_key_u64(key, id);
+    store_del(st->store, STORE_DB_SUBS, key, sizeof key);
+    stan_key_pending(lo, id, 0);
+    stan_key_pending(hi, id, UINT64_MAX);
+    store_del_range(st->store, STORE_DB_PENDING, lo, sizeof lo, hi, sizeof hi);
 }
 
 static void go_offline(stan_t *st, stan_sub_t *s)

@@ -45,6 +45,7 @@ struct stan_sub {
     bool ready;       /* the subscription response went out: deliveries may flow */
     bool dirty;       /* record to rewrite in the next batch */
     bool deleted;     /* removed; freed once nothing refers to it */
+    bool is_paused;   /* deliveries and redeliveries held by an operator (persisted) */
     stan_pset_t pend; /* delivered, not acked yet */
 
     server_sub_t *ack_sub;
@@ -79,6 +80,8 @@ stan_sub_t *stan_sub_new(stan_t *st, uint64_t id, stan_channel_t *ch, const char
 /* A resumed durable gets a new ack inbox. */
 void stan_sub_renew_ack_inbox(stan_t *st, stan_sub_t *s);
 stan_sub_t *stan_sub_by_ack(stan_t *st, const char *inbox, size_t len);
+/* The subscription of that id (NULL: none, or deleted). */
+stan_sub_t *stan_sub_by_id(stan_t *st, uint64_t id);
 /* Links s to its (online) client, whose subscription list is cl_subs. */
 void stan_sub_attach(stan_sub_t *s, stan_client_t *cl, list_node_t *cl_subs);
 void stan_sub_detach(stan_sub_t *s);
@@ -89,6 +92,8 @@ char *stan_sub_qgroup_key(const char *durable, const char *qgroup);
 /* The group of that key on ch (created if missing). */
 stan_qgroup_t *stan_sub_qgroup_get(stan_channel_t *ch, const char *key, bool durable);
 void stan_sub_qgroup_join(stan_qgroup_t *g, stan_sub_t *s);
+/* Whether the group is paused: its members are (a member joining it is paused too). */
+bool stan_sub_qgroup_paused(const stan_qgroup_t *g);
 /* A plain durable by client and name. */
 stan_sub_t *stan_sub_durable_find(stan_channel_t *ch, const char *client_id, const char *durable);
 void stan_sub_durable_add(stan_sub_t *s);
@@ -119,6 +124,8 @@ void stan_sub_arm_timer(stan_sub_t *s);
 void stan_sub_retry_in(stan_sub_t *s, uint64_t ms);
 void stan_sub_unref(stan_t *st, stan_sub_t *s);
 
+/* Stages the removal of subscription id's record and unacked rows from the store. */
+void stan_sub_stage_delete(stan_t *st, uint64_t id);
 /* Removes a subscription for good: memory, routing, and (with the batch) its record and rows. */
 void stan_sub_delete(stan_t *st, stan_sub_t *s);
 /* It stops being served: deleted, or (durables on close) kept offline. */

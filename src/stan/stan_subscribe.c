@@ -152,6 +152,8 @@ static void join_group(stan_t *st, stan_sub_t *s, const Pb__SubscriptionRequest 
         g->last_sent_cum = stan_channel_cum_at(st, ch, g->last_sent);
     }
     free(key);
+    /* A paused group stays paused (its offline shadow included) with whoever joins it. */
+    s->is_paused = stan_sub_qgroup_paused(g);
     /* Joined first, so that removing the shadow below never empties (and frees) the group. */
     stan_sub_qgroup_join(g, s);
     /* A durable group's offline shadow hands its unacked messages to the newcomer. */
@@ -268,17 +270,6 @@ void stan_subscribe_on_unsubscribe(stan_t *st, const server_msg_t *m, bool close
 
 /* ---- recovery ------------------------------------------------------------------------- */
 
-/* Its channel or (non-durable) client is gone: drop what is left of it. */
-static void drop_record(stan_t *st, uint64_t id)
-{
-    uint8_t key[8], lo[16], hi[16];
-    stan_key_u64(key, id);
-    store_del(st->store, STORE_DB_SUBS, key, sizeof key);
-    stan_key_pending(lo, id, 0);
-    stan_key_pending(hi, id, UINT64_MAX);
-    store_del_range(st->store, STORE_DB_PENDING, lo, sizeof lo, hi, sizeof hi);
-}
-
 static void restore_place(stan_t *st, stan_sub_t *s, stan_client_t *cl, uint64_t last_sent)
 {
     if (cl) {
@@ -315,7 +306,8 @@ int stan_subscribe_restore(stan_t *st, const void *rec, size_t len)
         r->is_closed ? NULL : stan_client_find(st, r->client_id, strlen(r->client_id));
     if (r->id >= st->next_sub_id) st->next_sub_id = r->id + 1;
     if (!ch || (!cl && !r->is_durable)) {
-        drop_record(st, r->id);
+        /* Its channel or (non-durable) client is gone: drop what is left of it. */
+        stan_sub_stage_delete(st, r->id);
     } else {
         /* The inbox the client knows; a record without one (damaged) gets a new one. */
         stan_sub_t *s =
@@ -328,6 +320,7 @@ int stan_subscribe_restore(stan_t *st, const void *rec, size_t len)
         if (r->queue_group[0]) s->qgroup = xstrdup(r->queue_group);
         s->last_sent = r->last_sent;
         s->last_sent_cum = stan_channel_cum_at(st, ch, s->last_sent);
+        s->is_paused = r->is_paused;
         restore_place(st, s, cl, r->last_sent);
         rc = 0;
     }

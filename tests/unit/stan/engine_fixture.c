@@ -610,3 +610,21 @@ bool ef_client_exists(ef_t *f, const char *client_id)
     stan_client_info_t ci;
     return stan_get_client_info(f->st, client_id, &ci) == 0;
 }
+
+/* ---- admin commands ---- */
+
+void ef_on_answer(void *arg, const stan_admin_result_t *r)
+{
+    ef_answer_t *a = arg;
+    a->calls++;
+    a->r = *r;
+}
+
+stan_admin_result_t ef_answered(ef_t *f, int rc, ef_answer_t *a)
+{
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_INT(a->calls, 0); /* never from inside the call */
+    ef_settle(f);
+    CHECK_EQ_INT(a->calls, 1);
+    return a->r;
+}

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "server.h"
 #include "stan.h"
+#include "stan_admin.h"
 
 /* The wall-clock time the fake clock starts at (2024-01-01T00:00:00Z). */
 #define EF_EPOCH_NS INT64_C(1704067200000000000)
@@ -167,5 +168,17 @@ stan_channel_info_t ef_channel(ef_t *f, const char *name);
 /* Whether the engine has such a channel / such a client. */
 bool ef_channel_exists(ef_t *f, const char *name);
 bool ef_client_exists(ef_t *f, const char *client_id);
+
+/* ---- admin commands (stan_admin.h) ---- */
+
+/* A changing command's answer, as its callback (ef_on_answer, arg: the ef_answer_t) got it. */
+typedef struct ef_answer {
+    int calls;
+    stan_admin_result_t r;
+} ef_answer_t;
+void ef_on_answer(void *arg, const stan_admin_result_t *r);
+/* rc is what the command returned: CHECKs that it was accepted (0) without answering inside the
+ * call, settles (its batch ends), CHECKs that it answered once, and returns the answer. */
+stan_admin_result_t ef_answered(ef_t *f, int rc, ef_answer_t *a);
 
 #endif
