@@ -108,6 +108,7 @@ static json_t *sub_json(const stan_sub_info_t *s)
     monitor_json_int(o, "last_sent", s->last_sent);
     monitor_json_int(o, "pending_count", s->inflight_msgs);
     json_object_set_new(o, "is_stalled", json_boolean(s->is_stalled));
+    json_object_set_new(o, "is_paused", json_boolean(s->is_paused));
     /* Ours: everything the subscription still has to do. */
     counts_json(o, (counts_t){s->inflight_msgs, s->inflight_bytes, s->backlog_msgs,
                               s->backlog_bytes, s->pending_msgs, s->pending_bytes,
@@ -432,6 +433,7 @@ static json_t *pending_row_json(const stan_pending_row_t *r)
                               r->redelivered_total, r->oldest_pending_age});
     json_object_set_new(o, "is_stalled", json_boolean(r->is_stalled));
     json_object_set_new(o, "is_offline", json_boolean(r->is_offline));
+    json_object_set_new(o, "is_paused", json_boolean(r->is_paused));
     return o;
 }
 

@@ -39,7 +39,7 @@ static void sample_u(buf_t *b, const char *name, uint64_t v)
 typedef struct row {
     buf_t labels; /* the escaped label set, built once per row */
     uint64_t pending_msgs, pending_bytes, inflight_msgs, inflight_bytes, backlog_msgs,
-        backlog_bytes, redelivered, stalled, offline;
+        backlog_bytes, redelivered, stalled, offline, paused;
     double oldest_age;
 } row_t;
 
@@ -82,6 +82,7 @@ static int gather(void *arg, const stan_pending_row_t *p)
     w->oldest_age = p->oldest_pending_age;
     w->stalled = p->is_stalled;
     w->offline = p->is_offline;
+    w->paused = p->is_paused;
     return 0;
 }
 
@@ -135,14 +136,17 @@ static const sub_metric_t sub_metrics[] = {
      "1 when the subscription (every member of a group) has MaxInflight unacked.", U(stalled)},
     {"stanza_subscription_offline", "gauge",
      "1 for a durable (or durable group) with no client connected.", U(offline)},
+    {"stanza_subscription_paused", "gauge",
+     "1 while an operator holds its deliveries (stanza pause; a group: every member).", U(paused)},
 };
 
 static void print_subs(monitor_t *m, buf_t *b)
 {
     rows_t r = {0};
     stan_foreach_pending_row(m->st, NULL, gather, &r);
-    /* One reservation for the whole block: ten series per row, names up to ~50 bytes. */
-    buf_reserve(b, (r.label_bytes + 80 * r.n) * 10 + 4096);
+    /* One reservation for the whole block: a series per metric per row, names up to ~50 bytes. */
+    buf_reserve(b,
+                (r.label_bytes + 80 * r.n) * (sizeof sub_metrics / sizeof sub_metrics[0]) + 4096);
     for (size_t k = 0; k < sizeof sub_metrics / sizeof sub_metrics[0]; k++) {
         const sub_metric_t *sm = &sub_metrics[k];
         size_t nlen = strlen(sm->name);

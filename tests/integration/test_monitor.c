@@ -667,6 +667,7 @@ static void check_nss_keys(int mport)
     check_type(sb, "is_durable", JSON_TRUE);
     check_type(sb, "is_offline", JSON_FALSE);
     check_type(sb, "is_stalled", JSON_FALSE);
+    check_type(sb, "is_paused", JSON_FALSE);
     check_type(sb, "oldest_pending_age", JSON_REAL);
     json_decref(cz);
 }
