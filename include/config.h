@@ -69,6 +69,12 @@ typedef struct config {
     /* Monitoring listener (served from the monitoring issue on) */
     char *http_host; /* key "http_host"; default: same as host */
     int http_port;   /* -m/--http_port, key "http_port"; default 0 = off */
+    /* Admin operations under /admin/ on the monitoring port (issue 9): the bearer token they
+     * require; NULL (unset or "") = they are all refused. At least 16 characters. */
+    char *admin_token; /* --admin_token, key "admin_token" */
+    /* Every monitoring endpoint but /healthz requires the token too; needs admin_token. */
+    bool monitor_require_token;       /* --monitor_require_token, key "monitor_require_token" */
+    char *monitor_require_token_from; /* where it was last set (config_note_origin) */
 
     /* Streaming identity and store (used from the streaming issue on) */
     char *cluster_id; /* -cid/--cluster_id, keys "cluster_id", "cid", "id"; "test-cluster" */
@@ -85,6 +91,10 @@ typedef struct config {
     int64_t hb_interval_ms; /* -hbi/--hb_interval, key "hb_interval"; default 30s */
     int64_t hb_timeout_ms;  /* -hbt/--hb_timeout, key "hb_timeout"; default 10s */
     int hb_fail_count;      /* -hbf/--hb_fail_count, key "hb_fail_count"; default 10 */
+    /* --handover_grace, key "handover_grace"; default 2s, 0 = at once: how long a queue member
+     * whose connection closed (or whose heartbeat went unanswered) keeps its unacked messages
+     * before they go to the other members of its group */
+    int64_t handover_grace_ms;
     /* Where hb_interval and hb_timeout were last set, "FILE:LINE" or "flag -NAME" (NULL: the
      * default): hb_timeout must be shorter than hb_interval, and the message says where. */
     char *hb_interval_from, *hb_timeout_from;
@@ -102,10 +112,6 @@ typedef struct config {
     int64_t max_control_line;  /* key "max_control_line"; default 4096 */
     int max_connections;       /* key "max_connections", --max_connections; default 65536 */
     int64_t ping_interval_ms;  /* key "ping_interval" (duration, or integer seconds); 2m */
-    /* --handover_grace, key "handover_grace"; default 2s, 0 = at once: how long a queue member
-     * whose connection closed (or whose heartbeat went unanswered) keeps its unacked messages
-     * before they go to the other members of its group */
-    int64_t handover_grace_ms;
     int max_pings_out;         /* key "ping_max" (alias "max_pings_out"); default 2 */
     int64_t write_deadline_ms; /* key "write_deadline"; default 10s: a client whose socket accepts
                                   nothing for this long is closed as a slow consumer */
@@ -177,7 +183,8 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
 int config_validate(const config_t *cfg, char *err, size_t errlen);
 
 /* Records where a setting was set: where is a file (with line > 0) or e.g. "flag -hbi" (line 0).
- * Kept only for settings checked against each other (hb_interval, hb_timeout). */
+ * Kept only for settings checked against each other (hb_interval, hb_timeout,
+ * monitor_require_token). */
 void config_note_origin(config_t *cfg, const char *key, const char *where, int line);
 
 /* Parsers shared by the file and flags (exposed for tests). Return 0 or STZ_EINVAL.

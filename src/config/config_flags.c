@@ -31,6 +31,8 @@ static const struct flag flags[] = {
     {{"a", "addr", "net"}, FL_VALUE, "host"},
     {{"p", "port"}, FL_VALUE, "port"},
     {{"m", "http_port"}, FL_VALUE, "http_port"},
+    {{"admin_token"}, FL_VALUE, "admin_token"},
+    {{"monitor_require_token"}, FL_BOOL, "monitor_require_token"},
     {{"c", "config"}, FL_CONFIG, NULL},
     {{"cid", "cluster_id"}, FL_VALUE, "cluster_id"},
     {{"st", "store"}, FL_VALUE, "store"},
@@ -38,9 +40,9 @@ static const struct flag flags[] = {
     {{"hbi", "hb_interval"}, FL_VALUE, "hb_interval"},
     {{"hbt", "hb_timeout"}, FL_VALUE, "hb_timeout"},
     {{"hbf", "hb_fail_count"}, FL_VALUE, "hb_fail_count"},
+    {{"handover_grace"}, FL_VALUE, "handover_grace"},
     {{"file_sync"}, FL_BOOL, "file_sync"},
     {{"replace_durable"}, FL_BOOL, "replace_durable"},
-    {{"handover_grace"}, FL_VALUE, "handover_grace"},
     {{"mc", "max_channels"}, FL_VALUE, "max_channels"},
     {{"msu", "max_subs"}, FL_VALUE, "max_subs"},
     {{"mm", "max_msgs"}, FL_VALUE, "max_msgs"},
@@ -245,9 +247,9 @@ enum shown {
     D_HBI,
     D_HBT,
     D_HBF,
+    D_GRACE,
     D_SYNC,
     D_REPLACE,
-    D_GRACE,
     D_MC,
     D_MSU,
     D_MM,
@@ -282,9 +284,9 @@ static void fill_defaults(char v[NSHOWN][48])
     fmt_duration(v[D_HBI], n, d.hb_interval_ms);
     fmt_duration(v[D_HBT], n, d.hb_timeout_ms);
     snprintf(v[D_HBF], n, "%d", d.hb_fail_count);
+    fmt_duration(v[D_GRACE], n, d.handover_grace_ms);
     snprintf(v[D_SYNC], n, "%s", d.file_sync ? "true" : "false");
     snprintf(v[D_REPLACE], n, "%s", d.replace_durable ? "true" : "false");
-    fmt_duration(v[D_GRACE], n, d.handover_grace_ms);
     snprintf(v[D_MC], n, "%lld", (long long)d.max_channels);
     snprintf(v[D_MSU], n, "%lld", (long long)d.limits.max_subs);
     snprintf(v[D_MM], n, "%lld", (long long)d.limits.max_msgs);
@@ -314,6 +316,8 @@ static const struct {
     {"-a, --addr <host>", "Bind to host address", D_HOST},
     {"-p, --port <port>", "Use port for clients", D_PORT},
     {"-m, --http_port <port>", "Use port for HTTP monitoring", D_HTTP_PORT},
+    {"    --admin_token <token>", "Bearer token of /admin/ (at least 16 characters)", D_NONE},
+    {"    --monitor_require_token[=<bool>]", "Require the admin token on all but /healthz", D_NONE},
     {"-c, --config <file>", "Configuration file (YAML); other flags override it", D_NONE},
     {"-P, --pid <file>", "File to store the process ID in", D_NONE},
     {"    --user <user>", "User required for connections", D_NONE},
@@ -328,12 +332,12 @@ static const struct {
     {"-hbi, --hb_interval <duration>", "Interval between heartbeats to clients", D_HBI},
     {"-hbt, --hb_timeout <duration>", "How long to wait for a heartbeat reply", D_HBT},
     {"-hbf, --hb_fail_count <n>", "Missed heartbeats before a client is closed", D_HBF},
+    {"    --handover_grace <duration>",
+     "A gone queue member's unacked messages go to the others after this", D_GRACE},
     {"    --file_sync[=<bool>]", "Sync the store to disk on each commit", D_SYNC},
     {"    --replace_durable[=<bool>]", "Let a new durable subscription replace an active one",
      D_REPLACE},
     {NULL, "Streaming Limits (0 means unlimited)", D_NONE},
-    {"    --handover_grace <duration>",
-     "A gone queue member's unacked messages go to the others after this", D_GRACE},
     {"-mc, --max_channels <n>", "Maximum number of channels", D_MC},
     {"-msu, --max_subs <n>", "Maximum subscriptions per channel", D_MSU},
     {"-mm, --max_msgs <n>", "Maximum messages per channel", D_MM},

@@ -13,9 +13,10 @@
 
 void config_note_origin(config_t *cfg, const char *key, const char *where, int line)
 {
-    char **slot = strcmp(key, "hb_interval") == 0  ? &cfg->hb_interval_from
-                  : strcmp(key, "hb_timeout") == 0 ? &cfg->hb_timeout_from
-                                                   : NULL;
+    char **slot = strcmp(key, "hb_interval") == 0             ? &cfg->hb_interval_from
+                  : strcmp(key, "hb_timeout") == 0            ? &cfg->hb_timeout_from
+                  : strcmp(key, "monitor_require_token") == 0 ? &cfg->monitor_require_token_from
+                                                              : NULL;
     if (!slot) return;
     size_t n = strlen(where) + 24;
     char *s = xmalloc(n);
@@ -33,6 +34,15 @@ static void fmt_ms(char *buf, size_t len, int64_t ms)
         snprintf(buf, len, "%llds", (long long)(ms / 1000));
     else
         snprintf(buf, len, "%lldms", (long long)ms);
+}
+
+/* monitor_require_token needs the token it requires; the message says where it was set. */
+int config_check_admin(const config_t *cfg, char *err, size_t errlen)
+{
+    if (!cfg->monitor_require_token || (cfg->admin_token && *cfg->admin_token)) return 0;
+    const char *where = cfg->monitor_require_token_from;
+    return config_failf(err, errlen, "%s%smonitor_require_token needs an admin_token",
+                        where ? where : "", where ? ": " : "");
 }
 
 /* The message starts with where the offending value was set (hb_timeout's place if it was). */

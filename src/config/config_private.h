@@ -49,6 +49,9 @@ int config_validate_channel_limits(const config_t *cfg, char *err, size_t errlen
 /* For config_validate: hb_timeout shorter than hb_interval; STZ_ECONFIG with "WHERE: reason" in
  * err, WHERE being what config_note_origin recorded for the offending value. */
 int config_check_heartbeats(const config_t *cfg, char *err, size_t errlen);
+/* For config_validate: monitor_require_token only with an admin_token; STZ_ECONFIG with
+ * "WHERE: reason". */
+int config_check_admin(const config_t *cfg, char *err, size_t errlen);
 
 /* ---- the tls section (config_tls.c) ---- */
 

@@ -62,16 +62,18 @@ void config_free(config_t *cfg)
     free(cfg->config_file);
     free(cfg->host);
     free(cfg->http_host);
+    free(cfg->admin_token);
+    free(cfg->monitor_require_token_from);
     free(cfg->cluster_id);
     free(cfg->dir);
     free(cfg->discover_prefix);
     free(cfg->limits.dead_letter);
     for (size_t i = 0; i < cfg->nchannel_limits; i++) {
         free(cfg->channel_limits[i].pattern);
-    free(cfg->channel_limits);
-    free(cfg->user);
         free(cfg->channel_limits[i].limits.dead_letter);
     }
+    free(cfg->channel_limits);
+    free(cfg->user);
     free(cfg->pass);
     free(cfg->token);
     free(cfg->tls_cert);
@@ -248,6 +250,7 @@ static int parse_store(const char *s, config_store_t *out)
 enum ktype {
     K_STR,    /* required string */
     K_OPTSTR, /* optional string: NULL or "" unsets */
+    K_SECRET, /* optional string as K_OPTSTR, at least SECRET_MIN long when set, never echoed */
     K_ID,     /* a literal subject: cluster ID, discover prefix */
     K_INT,    /* int, decimal */
     K_INT64,  /* int64, decimal */
@@ -256,10 +259,10 @@ enum ktype {
     K_BOOL,
     K_STORE,
     K_DISCARD, /* int: old or new (config.h's CONFIG_DISCARD_*) */
+    K_DEAD,    /* char *: a dead-letter channel name, "{channel}" standing for the origin */
 };
 
 struct key {
-    K_DEAD,    /* char *: a dead-letter channel name, "{channel}" standing for the origin */
     const char *name;
     const char *alias[3];
     enum ktype type;
@@ -268,16 +271,19 @@ struct key {
 };
 
 #define OFF(field) offsetof(config_t, field)
+#define SECRET_MIN 16 /* a guessable admin token would be no protection */
 #define DISCARD_FORM "must be old or new"
+#define DEAD_FORM                                                                                  \
+    "must be a channel name (no wildcards), where {channel} stands for the origin channel's"
 /* A store_limits setting: 0 means unlimited, and there is no upper bound. */
 #define LIMIT(type, field) type, OFF(field), 0, INT64_MAX
 static const struct key keys[] = {
     {"host", {"addr", "listen"}, K_STR, OFF(host), 0, 0},
-#define DEAD_FORM                                                                                  \
-    "must be a channel name (no wildcards), where {channel} stands for the origin channel's"
     {"port", {0}, K_INT, OFF(port), 0, 65535},
     {"http_host", {0}, K_OPTSTR, OFF(http_host), 0, 0},
     {"http_port", {0}, K_INT, OFF(http_port), 0, 65535},
+    {"admin_token", {0}, K_SECRET, OFF(admin_token), 0, 0},
+    {"monitor_require_token", {0}, K_BOOL, OFF(monitor_require_token), 0, 0},
     {"cluster_id", {"cid", "id"}, K_ID, OFF(cluster_id), 0, 0},
     {"store", {0}, K_STORE, OFF(store), 0, 0},
     {"dir", {0}, K_STR, OFF(dir), 0, 0},
@@ -285,6 +291,7 @@ static const struct key keys[] = {
     {"hb_interval", {0}, K_DUR, OFF(hb_interval_ms), 1, INT64_MAX},
     {"hb_timeout", {0}, K_DUR, OFF(hb_timeout_ms), 1, INT64_MAX},
     {"hb_fail_count", {0}, K_INT, OFF(hb_fail_count), 1, INT_MAX},
+    {"handover_grace", {0}, K_DUR, OFF(handover_grace_ms), 0, INT64_MAX},
     {"file_sync", {0}, K_BOOL, OFF(file_sync), 0, 0},
     {"replace_durable", {0}, K_BOOL, OFF(replace_durable), 0, 0},
     {"max_payload", {0}, K_SIZE, OFF(max_payload), 1, 64 * MIB},
@@ -297,7 +304,6 @@ static const struct key keys[] = {
     {"write_deadline", {0}, K_DUR, OFF(write_deadline_ms), 1, INT64_MAX},
     {"user", {0}, K_OPTSTR, OFF(user), 0, 0},
     {"password", {"pass"}, K_OPTSTR, OFF(pass), 0, 0},
-    {"handover_grace", {0}, K_DUR, OFF(handover_grace_ms), 0, INT64_MAX},
     {"token", {"auth_token"}, K_OPTSTR, OFF(token), 0, 0},
     {"tls", {0}, K_BOOL, OFF(tls), 0, 0},
     {"tls_cert", {"tlscert"}, K_OPTSTR, OFF(tls_cert), 0, 0},
@@ -320,14 +326,14 @@ static const struct key keys[] = {
     {"max_subs", {"msu", "max_subscriptions"}, LIMIT(K_INT64, limits.max_subs)},
     {"max_inactivity", {"mi"}, LIMIT(K_DUR, limits.max_inactivity_ms)},
     {"discard", {0}, K_DISCARD, OFF(limits.discard), 0, 0},
+    {"max_deliveries", {0}, LIMIT(K_INT64, limits.max_deliveries)},
+    {"dead_letter", {0}, K_DEAD, OFF(limits.dead_letter), 0, 0},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 static bool in_limits(size_t off)
 {
     return off >= OFF(limits) && off < OFF(limits) + sizeof(config_limits_t);
-    {"max_deliveries", {0}, LIMIT(K_INT64, limits.max_deliveries)},
-    {"dead_letter", {0}, K_DEAD, OFF(limits.dead_letter), 0, 0},
 }
 
 /* The settings of the store_limits section; in all of them 0 means unlimited. */
@@ -431,12 +437,6 @@ static int set_number(char *base, const struct key *k, const char *value, char *
     return 0;
 }
 
-static int set_value(config_t *cfg, const struct key *k, const char *value, char *err,
-                     size_t errlen)
-{
-    char *base = (char *)cfg + k->off;
-    if (!value) {
-        if (k->type != K_OPTSTR) return config_failf(err, errlen, "missing value");
 /* Whether name, with "{channel}" standing for any channel, is a channel name: checked with a
  * one-token stand-in (a longer origin may still make it too long: the engine checks that). */
 static bool dead_letter_valid(const char *name)
@@ -460,6 +460,13 @@ static int set_dead_letter(char **field, const char *value, char *err, size_t er
     return 0;
 }
 
+static int set_value(config_t *cfg, const struct key *k, const char *value, char *err,
+                     size_t errlen)
+{
+    char *base = (char *)cfg + k->off;
+    if (!value) {
+        if (k->type != K_OPTSTR && k->type != K_SECRET)
+            return config_failf(err, errlen, "missing value");
         free(*(char **)base);
         *(char **)base = NULL;
         return 0;
@@ -468,7 +475,11 @@ static int set_dead_letter(char **field, const char *value, char *err, size_t er
     case K_STR:
     case K_ID:
     case K_OPTSTR:
-        if (k->type != K_OPTSTR && !*value) return config_failf(err, errlen, "must not be empty");
+    case K_SECRET:
+        if (k->type == K_SECRET && *value && strlen(value) < SECRET_MIN)
+            return config_failf(err, errlen, "must be at least %d characters", SECRET_MIN);
+        if ((k->type == K_STR || k->type == K_ID) && !*value)
+            return config_failf(err, errlen, "must not be empty");
         if (k->type == K_ID && !subject_valid_name(value, strlen(value)))
             return config_failf(err, errlen,
                                 "must be a valid subject (no spaces, wildcards or empty tokens)");
@@ -492,6 +503,8 @@ static int set_dead_letter(char **field, const char *value, char *err, size_t er
         if (parse_discard(value, (int *)base) < 0)
             return config_failf(err, errlen, "%s", DISCARD_FORM);
         return 0;
+    case K_DEAD:
+        return set_dead_letter((char **)base, value, err, errlen);
     }
     return config_failf(err, errlen, "internal error: bad setting type");
 }
@@ -503,8 +516,6 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
         config_failf(err, errlen, "unknown setting");
         return STZ_ENOENT;
     }
-    case K_DEAD:
-        return set_dead_letter((char **)base, value, err, errlen);
     int rc = set_value(cfg, k, value, err, errlen) < 0 ? STZ_EINVAL : 0;
     if (rc == 0 && k->off == OFF(store)) cfg->store_set = true;
     if (rc == 0 && k->off == OFF(dir)) cfg->dir_set = true;
@@ -530,6 +541,8 @@ int config_set_channel_limit(config_limits_t *lim, const char *key, const char *
         config_failf(err, errlen, "%s", DISCARD_FORM);
         return STZ_EINVAL;
     }
+    if (k->type == K_DEAD)
+        return set_dead_letter(&lim->dead_letter, value, err, errlen) < 0 ? STZ_EINVAL : 0;
     /* The sign is taken off first so that every form of a negative value ("-1", "-1MB", "-1s")
      * reads as unlimited; a second sign is not a number. */
     bool neg = *value == '-';
@@ -541,8 +554,6 @@ int config_set_channel_limit(config_limits_t *lim, const char *key, const char *
     }
     *(int64_t *)((char *)lim + (k->off - OFF(limits))) = neg ? -n : n;
     return 0;
-    if (k->type == K_DEAD)
-        return set_dead_letter(&lim->dead_letter, value, err, errlen) < 0 ? STZ_EINVAL : 0;
 }
 
 int config_validate_settings(const config_t *cfg, char *err, size_t errlen)
@@ -561,6 +572,12 @@ int config_validate_settings(const config_t *cfg, char *err, size_t errlen)
             if (k->type == K_ID && !subject_valid_name(s, strlen(s)))
                 return config_failf(err, errlen, "%s: must be a valid subject", k->name);
             continue;
+        case K_SECRET:
+            s = *(char *const *)base;
+            if (s && *s && strlen(s) < SECRET_MIN)
+                return config_failf(err, errlen, "%s: must be at least %d characters", k->name,
+                                    SECRET_MIN);
+            continue;
         case K_OPTSTR:
         case K_BOOL:
             continue;
@@ -572,6 +589,11 @@ int config_validate_settings(const config_t *cfg, char *err, size_t errlen)
             if (cfg->limits.discard != CONFIG_DISCARD_OLD &&
                 cfg->limits.discard != CONFIG_DISCARD_NEW)
                 return config_failf(err, errlen, "%s: %s", k->name, DISCARD_FORM);
+            continue;
+        case K_DEAD:
+            s = cfg->limits.dead_letter;
+            if (s && !dead_letter_valid(s))
+                return config_failf(err, errlen, "%s: %s", k->name, DEAD_FORM);
             continue;
         case K_INT:
             n = *(const int *)base;
@@ -590,11 +612,6 @@ int config_validate_settings(const config_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
-        case K_DEAD:
-            s = cfg->limits.dead_letter;
-            if (s && !dead_letter_valid(s))
-                return config_failf(err, errlen, "%s: %s", k->name, DEAD_FORM);
-            continue;
 /* The key of a setting in section sec, or NULL with l->err set. */
 static const struct key *section_key(struct config_loader *l, const yaml_event_t *kev,
                                      enum config_section sec)
@@ -638,6 +655,8 @@ int config_load_pair(struct config_loader *l, config_t *cfg, const yaml_event_t 
     } else {
         if (!v)
             rc = config_loader_fail(l, vline, "\"%s\" needs a value", kname);
+        else if (k->type == K_SECRET) /* the message must not show a secret, even a bad one */
+            rc = config_loader_fail(l, vline, "invalid value for \"%s\": %s", kname, why);
         else
             rc = config_loader_fail(l, vline, "invalid value \"%s\" for \"%s\": %s",
                                     config_printable(vtext, sizeof(vtext), v), kname, why);
