@@ -497,10 +497,6 @@ static bool is(const httpd_req_t *req, const char *path)
     return strcmp(req->path, path) == 0;
 }
 
-static void handle(void *arg, const httpd_req_t *req, httpd_resp_t *resp)
-{
-    monitor_t *m = arg;
-    if (is(req, "/streaming/serverz"))
 /* The read-only endpoints: nothing but GET and HEAD. */
 static bool read_only_method(const httpd_req_t *req, httpd_resp_t *resp)
 {
@@ -510,10 +506,14 @@ static bool read_only_method(const httpd_req_t *req, httpd_resp_t *resp)
     return false;
 }
 
+static void handle(void *arg, const httpd_req_t *req, httpd_resp_t *resp)
+{
+    monitor_t *m = arg;
+    if (!read_only_method(req, resp)) return;
+    if (is(req, "/streaming/serverz"))
         serverz(m, resp);
     else if (is(req, "/streaming/storez"))
         storez(m, resp);
-    if (!read_only_method(req, resp)) return;
     else if (is(req, "/streaming/clientsz"))
         clientsz(m, req, resp);
     else if (is(req, "/streaming/channelsz"))
