@@ -62,9 +62,9 @@ struct prow {
     char *clients; /* comma-joined member client ids */
     size_t members;
     uint64_t inflight_msgs, inflight_bytes, backlog_msgs, backlog_bytes;
-    uint64_t pending_msgs, pending_bytes, redelivered;
+    uint64_t pending_msgs, pending_bytes, redelivered, dead;
     double oldest;
-    bool stalled, offline;
+    bool stalled, offline, paused;
 };
 
 struct prows {
@@ -113,9 +113,11 @@ static void row_counts(struct prow *r, const json_t *o)
     r->pending_msgs = extended ? cli_json_u64(o, "pending_msgs") : r->inflight_msgs;
     r->pending_bytes = cli_json_u64(o, "pending_bytes");
     r->redelivered = cli_json_u64(o, "redelivered_total");
+    r->dead = cli_json_u64(o, "dead_total");
     r->oldest = cli_json_double(o, "oldest_pending_age");
     r->stalled = cli_json_bool(o, "is_stalled");
     r->offline = cli_json_bool(o, "is_offline");
+    r->paused = cli_json_bool(o, "is_paused");
 }
 
 /* A row of /streaming/pendingz, as it is. */
@@ -254,6 +256,8 @@ static void print_pending_json(FILE *f, const struct prows *rows)
         json_object_set_new(o, "redelivered_total", json_integer((json_int_t)r->redelivered));
         json_object_set_new(o, "is_stalled", json_boolean(r->stalled));
         json_object_set_new(o, "is_offline", json_boolean(r->offline));
+        json_object_set_new(o, "dead_total", json_integer((json_int_t)r->dead));
+        json_object_set_new(o, "is_paused", json_boolean(r->paused));
         json_object_set_new(o, "channel", json_str_or_null(r->channel));
         json_object_set_new(o, "queue_name", json_str_or_null(r->queue_name));
         json_object_set_new(o, "durable_name", json_str_or_null(r->durable));
@@ -292,7 +296,11 @@ static void print_pending_table(FILE *f, const struct prows *rows)
             cli_fmt_age(oldest, sizeof oldest, r->oldest);
         else
             snprintf(oldest, sizeof oldest, "-");
-        const char *state = r->offline ? "offline" : r->stalled ? "stalled" : "ok";
+        /* An operator's pause explains the rest; then no consumer; then no room. */
+        const char *state = r->paused    ? "paused"
+                            : r->offline ? "offline"
+                            : r->stalled ? "stalled"
+                                         : "ok";
         const char *cells[] = {r->channel, r->group, r->durable, client, pending,
                                pbytes,     inflight, backlog,    oldest, state};
         cli_table_add(&t, cells);
@@ -403,8 +411,9 @@ const struct cli_command cli_pending_command = {
         "One row per subscription; the members of a queue group share its backlog, so a group\n"
         "is one row: PENDING = the group's BACKLOG (stored, not yet sent) + every member's\n"
         "INFLIGHT (sent, not acknowledged). OLDEST is the age of the oldest pending message;\n"
-        "STATE is offline (no member connected), stalled (every member at its max in flight)\n"
-        "or ok. A queue row's CLIENT lists the members (\"N members\" when that is too long).\n"
+        "STATE is paused (`stanza pause`), offline (no member connected), stalled (every\n"
+        "member at its max in flight) or ok. A queue row's CLIENT lists the members\n"
+        "(\"N members\" when that is too long).\n"
         "Reads http://MONITOR/streaming/pendingz (see -m/--monitor), where the server computes\n"
         "the rows. A server without it (nats-streaming-server) is read through\n"
         "/streaming/channelsz instead: one row per subscription as it reports it (queue groups\n"

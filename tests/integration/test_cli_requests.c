@@ -249,6 +249,31 @@ static void test_msg_and_dead(void)
              "  2           9           5  w2           queue:workers  3h0m         -\n");
 }
 
+/* `stanza pending` shows a paused row as such, and --json keeps is_paused and dead_total. */
+static void test_pending_paused(void)
+{
+    const char *body =
+        "{\"pending\":[{\"channel\":\"jobs\",\"queue_name\":\"w\","
+        "\"queue_group\":\"w\",\"members\":[\"c1\"],\"inflight_msgs\":0,"
+        "\"backlog_msgs\":2,\"pending_msgs\":2,\"is_paused\":true,\"dead_total\":3}]}";
+    const char *table[] = {"pending", "jobs", NULL};
+    check_ok(table, body, "GET /streaming/pendingz?channel=jobs", NULL,
+             "CHANNEL  QUEUE  DURABLE  CLIENT  PENDING  PENDING_BYTES  INFLIGHT  BACKLOG  OLDEST  "
+             "STATE\n"
+             "jobs     w      -        c1            2            0 B         0        2      0s  "
+             "paused\n");
+    const char *json[] = {"pending", "jobs", "--json", NULL};
+    struct hcli_res r;
+    free(exchange(&r, json, 200, body));
+    CHECK_EQ_INT(r.status, 0);
+    json_t *rows = json_loads(r.out, 0, NULL);
+    json_t *row = json_array_get(rows, 0);
+    CHECK(json_is_true(json_object_get(row, "is_paused")));
+    CHECK_EQ_INT(json_integer_value(json_object_get(row, "dead_total")), 3);
+    json_decref(rows);
+    hcli_free(&r);
+}
+
 /* --json prints the server's object (whatever keys it has), parseable. */
 static void test_json(void)
 {
@@ -369,6 +394,7 @@ int main(void)
     TEST_RUN(test_requests_and_lines);
     TEST_RUN(test_msg_and_dead);
     TEST_RUN(test_json);
+    TEST_RUN(test_pending_paused);
     TEST_RUN(test_error_texts);
     close(lfd);
     return test_summary();
