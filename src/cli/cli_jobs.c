@@ -53,8 +53,8 @@ static void req_str(struct req *r, const char *key, const char *value)
     r->values[r->n++] = value;
 }
 
-/* Adds a decimal parameter; 0 (an option not given) leaves it out. */
-static void req_u64(struct req *r, const char *key, int64_t v)
+/* Adds a decimal parameter (v >= 0); 0 (an option not given) leaves it out. */
+static void req_num(struct req *r, const char *key, int64_t v)
 {
     if (v == 0) return;
     snprintf(r->nums[r->n], sizeof r->nums[r->n], "%" PRId64, v);
@@ -119,9 +119,8 @@ static int parse_args(struct cli_ctx *ctx, const struct cli_command *cmd, int ar
 
 /* ---- msg ---- */
 
-/* Prints p[0..n) as one line of text: printable ASCII and well-formed UTF-8 as is, everything
- * that could move the cursor or confuse a terminal (C0, DEL, C1, broken UTF-8) escaped, and
- * the backslash doubled so that the escapes are unambiguous. */
+/* The length of the well-formed UTF-8 sequence of 2 to 4 bytes at p (not overlong, not a
+ * surrogate, not a C1 control), or 0. */
 static size_t utf8_len(const unsigned char *p, size_t n)
 {
     size_t len = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
@@ -139,6 +138,9 @@ static size_t utf8_len(const unsigned char *p, size_t n)
     return len;
 }
 
+/* Prints p[0..n) as one line of text: printable ASCII and well-formed UTF-8 as is, everything
+ * that could move the cursor or confuse a terminal (C0, DEL, C1, broken UTF-8) escaped, and
+ * the backslash doubled so that the escapes are unambiguous. */
 static void print_escaped(FILE *f, const unsigned char *p, size_t n)
 {
     for (size_t i = 0; i < n;) {
@@ -270,7 +272,7 @@ static int run_msg(struct cli_ctx *ctx, const struct cli_command *cmd, int argc,
         return cli_usage_error(cmd, "invalid sequence '%s': expected an integer >= 1", pos[1]);
     if (raw && r.json) return cli_usage_error(cmd, "--raw and --json exclude each other");
     req_str(&r, "channel", pos[0]);
-    req_u64(&r, "seq", seq);
+    req_num(&r, "seq", seq);
     return send_req(ctx, &r);
 }
 
@@ -310,7 +312,7 @@ static int run_purge(struct cli_ctx *ctx, const struct cli_command *cmd, int arg
     int rc = parse_args(ctx, cmd, argc, argv, opts, 1, pos, &r.json);
     if (rc != CLI_CONTINUE) return rc;
     req_str(&r, "channel", pos[0]);
-    req_u64(&r, "upto", upto);
+    req_num(&r, "upto", upto);
     return send_req(ctx, &r);
 }
 
@@ -496,8 +498,8 @@ static int run_dead(struct cli_ctx *ctx, const struct cli_command *cmd, int argc
     int rc = parse_args(ctx, cmd, argc, argv, opts, 1, pos, &r.json);
     if (rc != CLI_CONTINUE) return rc;
     req_str(&r, "channel", pos[0]);
-    req_u64(&r, "offset", offset);
-    req_u64(&r, "limit", limit);
+    req_num(&r, "offset", offset);
+    req_num(&r, "limit", limit);
     return send_req(ctx, &r);
 }
 
@@ -542,7 +544,7 @@ static int run_requeue(struct cli_ctx *ctx, const struct cli_command *cmd, int a
         return cli_usage_error(cmd, all ? "--seq and --all exclude each other"
                                         : "missing --seq S (one dead letter) or --all");
     req_str(&r, "channel", pos[0]);
-    req_u64(&r, "seq", seq);
+    req_num(&r, "seq", seq);
     req_str(&r, "all", all ? "true" : NULL);
     return send_req(ctx, &r);
 }
