@@ -84,6 +84,7 @@ typedef struct stan_store_info {
     bool writable;     /* the last commit succeeded */
     const char *error; /* why not, when !writable */
     uint64_t redeliveries_total;
+    uint64_t dead_letters_total; /* dead letters written since start (max_deliveries) */
     store_stats_t stats;
 } stan_store_info_t;
 void stan_get_store_info(stan_t *st, stan_store_info_t *out);

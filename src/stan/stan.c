@@ -13,6 +13,7 @@
 #include "stan_client.h"
 #include "stan_commit.h"
 #include "stan_ctx.h"
+#include "stan_dead.h"
 #include "stan_deliver.h"
 #include "stan_handover.h"
 #include "stan_keys.h"
@@ -343,6 +344,7 @@ static int recover(stan_t *st, char *err, size_t errlen)
         int nch = walk(st, STORE_DB_CHANNELS, restore_channel);
         int ns = walk(st, STORE_DB_SUBS, restore_sub);
         int np = walk(st, STORE_DB_PENDING, restore_pending);
+        stan_dead_restore(st);
         if (nc || nch || ns)
             LOG_I("Recovered %d clients, %d channels, %d subscriptions, %d unacked messages", nc,
                   nch, ns, np);
@@ -448,6 +450,8 @@ void stan_free(stan_t *st)
     server_set_sub_gone_hook(st->srv, NULL, NULL);
     stan_deliver_close(st);
     stan_handover_close(st);
+    stan_pub_free(st); /* before the subscriptions its hooks refer to */
+    stan_dead_free(st);
     stan_sub_free_all(st);
     stan_client_free_all(st);
     stan_channel_free_all(st);

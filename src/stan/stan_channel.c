@@ -230,6 +230,15 @@ static uint64_t cum_before(stan_t *st, stan_channel_t *ch, uint64_t seq)
     return r;
 }
 
+void stan_channel_stage_dead_removed(stan_t *st, stan_channel_t *ch, uint64_t from, uint64_t to)
+{
+    if (!ch->holds_dead || from > to) return;
+    uint8_t lo[STAN_MSG_KEY], hi[STAN_MSG_KEY];
+    stan_key_msg(lo, ch->id, from);
+    stan_key_msg(hi, ch->id, to);
+    store_del_range(st->store, STORE_DB_DEAD, lo, sizeof lo, hi, sizeof hi);
+}
+
 /* Stages the removal of messages [first, new_first) of the channel (by its limits, or purged). */
 static void evict(stan_t *st, stan_channel_t *ch, uint64_t new_first, bool by_limits)
 {
@@ -239,6 +248,7 @@ static void evict(stan_t *st, stan_channel_t *ch, uint64_t new_first, bool by_li
     stan_key_msg(lo, ch->id, first);
     stan_key_msg(hi, ch->id, new_first - 1);
     store_del_range(st->store, STORE_DB_MSGS, lo, sizeof lo, hi, sizeof hi);
+    stan_channel_stage_dead_removed(st, ch, first, new_first - 1);
     ch->staged_base_cum = cum_before(st, ch, new_first);
     ch->evict_to = new_first - 1;
     /* Every message goes: the record keeps the channel's end (written with the same batch),
@@ -299,6 +309,7 @@ void stan_channel_stage_delete(stan_t *st, stan_channel_t *ch)
     stan_key_msg(lo, ch->id, 0);
     stan_key_msg(hi, ch->id, STAN_MAX_SEQ);
     store_del_range(st->store, STORE_DB_MSGS, lo, sizeof lo, hi, sizeof hi);
+    stan_channel_stage_dead_removed(st, ch, 0, STAN_MAX_SEQ);
     store_del(st->store, STORE_DB_CHANNELS, ch->name, ch->name_len);
 }
 

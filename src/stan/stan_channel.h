@@ -34,6 +34,7 @@ struct stan_channel {
     uint64_t base_cum;        /* running payload total before first_seq (committed) */
     uint64_t staged_base_cum; /* the same after the staged evictions */
     bool warned_limit;        /* logged once that limits drop messages */
+    bool warned_dead;         /* logged once that a dead letter could not be written */
     bool limits_due;          /* has messages in the batch being built, limits not applied yet */
     list_node_t subs;         /* stan_sub_t.ch_link (stan_sub.c) */
     size_t nsubs;
@@ -43,6 +44,9 @@ struct stan_channel {
     /* Publishes accepted and not committed yet (staged, or in the batch in flight), so that
      * discard: new counts them against max_msgs and max_bytes (stan_pub.c). */
     uint64_t pend_msgs, pend_bytes;
+    /* It holds dead letters (a DeadRecord per message, stan_dead.c): removing its messages
+     * removes their records in the same batch. Known from the store at start-up. */
+    bool holds_dead;
     /* An admin delete-channel is on its way (stan_admin.c): publishes and subscriptions are
      * refused, limits and max_inactivity leave it alone, until its batch ends. */
     bool deleting;
@@ -84,6 +88,9 @@ uint64_t stan_channel_stage_purge(stan_t *st, stan_channel_t *ch, uint64_t upto,
 void stan_channel_stage_delete(stan_t *st, stan_channel_t *ch);
 /* Forgets the channel (no subscription may be left on it; nothing of it staged or in flight). */
 void stan_channel_free(stan_t *st, stan_channel_t *ch);
+/* Stages the removal of the DeadRecords of messages from..to (being removed in the same batch);
+ * nothing unless the channel holds dead letters. */
+void stan_channel_stage_dead_removed(stan_t *st, stan_channel_t *ch, uint64_t from, uint64_t to);
 /* Once a second: max_age expiry and max_inactivity removal. */
 void stan_channel_tick(stan_t *st);
 

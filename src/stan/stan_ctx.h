@@ -24,6 +24,16 @@ typedef struct stan_client stan_client_t;   /* stan_client.h */
 typedef struct stan_channel stan_channel_t; /* stan_channel.h */
 typedef struct stan_sub stan_sub_t;         /* stan_sub.h */
 
+/* What the engine publishes itself (stan_pub_internal: a dead letter, a requeued message) is
+ * told: staged(st, arg, seq) in the batch being built, just before the message goes in with
+ * sequence seq, to stage in that same batch what goes with it (false: what it was published for
+ * is gone: the message is dropped, the sequence not used, and done is not called); then
+ * done(st, arg, status) once that batch ended. Either way the hook's arg is its to free. */
+typedef struct stan_pub_hooks {
+    bool (*staged)(stan_t *st, void *arg, uint64_t seq);
+    void (*done)(stan_t *st, void *arg, int status);
+} stan_pub_hooks_t;
+
 /* A publish waiting for its batch (stan_pub.c). Shared: stan_channel.c reads the running totals
  * of the staged messages when it applies limits to a batch. */
 typedef struct stan_staged {
@@ -36,6 +46,9 @@ typedef struct stan_staged {
     size_t len;
     uint64_t seq; /* assigned when it joins a batch */
     uint64_t cum; /* the channel's running payload total including this one */
+    /* The engine's own publish (stan_pub_internal) is followed by hooks; NULL for a client's. */
+    const stan_pub_hooks_t *hooks;
+    void *hook_arg;
 } stan_staged_t;
 
 struct stan {
@@ -50,6 +63,11 @@ struct stan {
     int last_failure;            /* the error of the last failed commit (stan.c) */
     uint64_t last_failure_ms;    /* clock_mono_ms of it; 0 = never (stan.c) */
     uint64_t redeliveries_total; /* every redelivery sent since start (stan_deliver.c) */
+    uint64_t dead_letters_total; /* dead letters committed since start (stan_dead.c) */
+    /* stan_dead.c: the DeadRecord stan_dead_lookup handed out last, and the dead-letter channel
+     * name stan_admin_foreach_dead hands out */
+    void *dead_last;
+    char dead_name[STORE_MAX_KEY + 1];
     /* subjects (stan.c) */
     char *discover, *pings, *pub_prefix, *sub_subj, *unsub_subj, *close_subj, *subclose_subj;
     /* _INBOX.<random, new at each start>. : replies to heartbeats and duplicate checks, each

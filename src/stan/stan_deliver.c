@@ -8,6 +8,7 @@
 #include "err.h"
 #include "pbwire.h"
 #include "stan_channel.h"
+#include "stan_dead.h"
 #include "stan_handover.h"
 #include "stan_keys.h"
 #include "stan_sub.h"
@@ -227,6 +228,8 @@ static void redeliver_due(stan_t *st, stan_sub_t *s, budget_t *b)
         return;
     }
     uint64_t now = b->now_ms;
+    /* max_deliveries: 0 (none) costs the one compare below. */
+    uint64_t max = (uint64_t)s->ch->limits.max_deliveries;
     stan_pending_t *stop = stan_pset_last_due(&s->pend);
     stan_pending_t *p = stan_pset_first_due(&s->pend);
     msg_reader_t rd = {0};
@@ -237,6 +240,11 @@ static void redeliver_due(stan_t *st, stan_sub_t *s, budget_t *b)
         }
         stan_pending_t *next = stan_pset_next_due(&s->pend, p);
         bool last = p == stop;
+        if (max && p->count >= max && stan_dead_take(st, s, p)) {
+            if (last) break;
+            p = next;
+            continue;
+        }
         p->count++;
         if (send_msg(st, s, &rd, p->seq, p->count, NULL)) {
             s->redelivered_total++;

@@ -115,6 +115,7 @@ static void fill_sub(stan_t *st, stan_sub_t *s, int64_t now_ns, stan_sub_info_t 
     out->pending_msgs = out->backlog_msgs + out->inflight_msgs;
     out->pending_bytes = out->backlog_bytes + out->inflight_bytes;
     out->redelivered_total = s->redelivered_total;
+    out->dead_total = s->dead_total;
     out->is_paused = s->is_paused;
     /* The oldest owed message: the lowest unacked sequence, or the first of the backlog. */
     uint64_t oldest = out->backlog_msgs ? from + 1 : 0;
@@ -205,6 +206,7 @@ static void row_add(row_walk_t *w, stan_pending_row_t *r, const stan_sub_info_t 
     r->inflight_msgs += si->inflight_msgs;
     r->inflight_bytes += si->inflight_bytes;
     r->redelivered_total += si->redelivered_total;
+    r->dead_total += si->dead_total;
     if (si->oldest_pending_age > r->oldest_pending_age)
         r->oldest_pending_age = si->oldest_pending_age;
     r->is_stalled = r->is_stalled && si->is_stalled;
@@ -315,5 +317,6 @@ void stan_get_store_info(stan_t *st, stan_store_info_t *out)
                      : store_error_text(st->last_commit_status != STZ_OK ? st->last_commit_status
                                                                          : st->last_failure);
     out->redeliveries_total = st->redeliveries_total;
+    out->dead_letters_total = st->dead_letters_total;
     store_get_stats(st->store, &out->stats);
 }

@@ -33,6 +33,7 @@ typedef struct stan_pending {
     uint32_t count;     /* deliveries so far (1 = delivered once); persisted */
     uint32_t size;      /* payload bytes */
     bool on_disk;       /* its row is committed, or in a batch on its way */
+    bool dead;          /* being dead-lettered with the next batch: not due (stan_dead.c) */
 } stan_pending_t;
 
 typedef struct stan_pset {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "err.h"
 #include "log.h"
 #include "pbwire.h"
 #include "stan_channel.h"
@@ -28,29 +29,73 @@ static void puback_now(stan_t *st, const server_msg_t *m, pbw_slice_t guid, cons
 }
 
 /* One allocation per message: the struct, then guid, ack inbox, reply and payload. */
-static stan_staged_t *staged_new(stan_channel_t *ch, const pbw_pubmsg_t *pm, const server_msg_t *m)
+static stan_staged_t *staged_alloc(stan_channel_t *ch, pbw_slice_t guid, pbw_slice_t ack,
+                                   pbw_slice_t reply, pbw_slice_t data)
 {
-    size_t glen = pm->guid.len, alen = m->reply ? m->reply_len : 0, rlen = pm->reply.len;
-    stan_staged_t *s = xmalloc(sizeof *s + glen + 1 + alen + 1 + rlen + 1 + pm->data.len);
+    size_t glen = guid.len, alen = ack.len, rlen = reply.len;
+    stan_staged_t *s = xmalloc(sizeof *s + glen + 1 + alen + 1 + rlen + 1 + data.len);
     memset(s, 0, sizeof *s);
     char *w = (char *)(s + 1);
     s->ch = ch;
     s->guid = w;
-    memcpy(w, pm->guid.p, glen);
+    if (glen) memcpy(w, guid.p, glen);
     w[glen] = '\0';
     w += glen + 1;
     s->ack_reply = w;
-    if (alen) memcpy(w, m->reply, alen);
+    if (alen) memcpy(w, ack.p, alen);
     w[alen] = '\0';
     w += alen + 1;
     s->reply = rlen ? w : NULL;
-    if (rlen) memcpy(w, pm->reply.p, rlen);
+    if (rlen) memcpy(w, reply.p, rlen);
     w[rlen] = '\0';
     w += rlen + 1;
     s->data = (uint8_t *)w;
-    s->len = pm->data.len;
-    if (s->len) memcpy(w, pm->data.p, s->len);
+    s->len = data.len;
+    if (s->len) memcpy(w, data.p, s->len);
     return s;
+}
+
+static stan_staged_t *staged_new(stan_channel_t *ch, const pbw_pubmsg_t *pm, const server_msg_t *m)
+{
+    pbw_slice_t ack = {(const uint8_t *)m->reply, m->reply ? m->reply_len : 0};
+    return staged_alloc(ch, pm->guid, ack, pm->reply, pm->data);
+}
+
+/* Joins the staging list: counted against the channel until its batch ends. */
+static void stage(stan_t *st, stan_staged_t *s)
+{
+    list_push_back(&st->staged, &s->link);
+    st->nstaged++;
+    s->ch->pend_msgs++;
+    s->ch->pend_bytes += s->len;
+}
+
+void stan_pub_internal(stan_t *st, stan_channel_t *ch, const char *reply, size_t reply_len,
+                       const uint8_t *data, size_t len, const stan_pub_hooks_t *hooks, void *arg)
+{
+    pbw_slice_t none = {NULL, 0}, r = {(const uint8_t *)reply, reply_len}, d = {data, len};
+    stan_staged_t *s = staged_alloc(ch, none, none, r, d);
+    s->hooks = hooks;
+    s->hook_arg = arg;
+    stage(st, s);
+}
+
+/* No longer counted against its channel (its batch ended, or it was dropped). */
+static void unstage(stan_staged_t *s)
+{
+    s->ch->pend_msgs--;
+    s->ch->pend_bytes -= s->len;
+}
+
+void stan_pub_free(stan_t *st)
+{
+    list_node_t *n;
+    while ((n = list_pop_front(&st->staged))) {
+        stan_staged_t *s = LIST_ITEM(n, stan_staged_t, link);
+        if (s->hooks) s->hooks->done(st, s->hook_arg, STZ_ECANCELED);
+        free(s);
+    }
+    st->nstaged = 0;
 }
 
 /* discard: new, and the channel has no room for the message: refuses it. */
@@ -106,11 +151,7 @@ void stan_pub_on_msg(stan_t *st, const server_msg_t *m)
         puback_now(st, m, pm.guid, err);
         return;
     }
-    stan_staged_t *s = staged_new(ch, &pm, m);
-    list_push_back(&st->staged, &s->link);
-    st->nstaged++;
-    ch->pend_msgs++;
-    ch->pend_bytes += s->len;
+    stage(st, staged_new(ch, &pm, m));
 }
 
 /* Appends the message to the batch: key and value as in docs/storage.md. */
@@ -154,10 +195,18 @@ void stan_pub_stage_batch(stan_t *st)
     /* A channel's last publish, for max_inactivity: read once per batch. Until its batch, a
      * staged message keeps the channel (stan_channel_tick waits for an empty staging list). */
     uint64_t now_ms = clock_mono_ms();
-    list_node_t *n;
-    list_foreach (n, &st->batch_msgs) {
+    list_node_t *n, *next;
+    for (n = list_first(&st->batch_msgs); n; n = next) {
+        next = list_next(&st->batch_msgs, n);
         stan_staged_t *s = LIST_ITEM(n, stan_staged_t, link);
         stan_channel_t *ch = s->ch;
+        /* The engine's own publish stages what goes with it first, or is dropped. */
+        if (s->hooks && !s->hooks->staged(st, s->hook_arg, ch->next_seq)) {
+            list_remove(n);
+            unstage(s);
+            free(s);
+            continue;
+        }
         ch->last_activity_ms = now_ms;
         stan_channel_ensure_record(st, ch);
         s->seq = ch->next_seq++;
@@ -191,8 +240,7 @@ void stan_pub_batch_done(stan_t *st, int status)
     while ((n = list_pop_front(&st->batch_msgs))) {
         stan_staged_t *m = LIST_ITEM(n, stan_staged_t, link);
         stan_channel_t *ch = m->ch;
-        ch->pend_msgs--;
-        ch->pend_bytes -= m->len;
+        unstage(m);
         if (status == 0) {
             if (stan_channel_committed(ch, m->seq, m->cum)) stan_sub_channel_has_new(st, ch);
             send_puback(st, m, NULL);
@@ -201,6 +249,7 @@ void stan_pub_batch_done(stan_t *st, int status)
             stan_channel_rollback(ch);
             send_puback(st, m, "stan: store error, message not stored");
         }
+        if (m->hooks) m->hooks->done(st, m->hook_arg, status);
         free(m); /* one allocation: see staged_new */
     }
 }

@@ -5,6 +5,14 @@
 #include "stan_ctx.h"
 
 void stan_pub_on_msg(stan_t *st, const server_msg_t *m);
+/* The engine's own publish of data (and reply) onto ch (a dead letter, a requeued message): it
+ * waits for its batch with the clients' publishes and is stored as they are (sequence, limits,
+ * discard: new counting it), without a PubAck; hooks (stan_ctx.h) follow it. The caller checked
+ * that ch has room (stan_channel_full) and sequences left. */
+void stan_pub_internal(stan_t *st, stan_channel_t *ch, const char *reply, size_t reply_len,
+                       const uint8_t *data, size_t len, const stan_pub_hooks_t *hooks, void *arg);
+/* At exit: the hooks of messages that never reached a batch end with STZ_ECANCELED. */
+void stan_pub_free(stan_t *st);
 /* Moves staged messages into the store batch being built (assigning sequences, applying
  * limits); one batch's share at most, the rest waits for the next. */
 void stan_pub_stage_batch(stan_t *st);

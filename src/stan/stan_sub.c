@@ -55,6 +55,7 @@ static void put_record(stan_t *st, stan_sub_t *s)
     r.last_sent = s->qg ? s->qg->last_sent : s->last_sent;
     r.is_durable = s->is_durable;
     r.is_closed = s->is_offline;
+    r.dead_total = s->dead_total;
     r.is_paused = s->is_paused;
     uint8_t key[8];
     stan_key_u64(key, s->id);

@@ -40,6 +40,7 @@ struct stan_sub {
     uint64_t last_sent;         /* for a queue member, the group's last_sent is what counts */
     uint64_t last_sent_cum;     /* the channel's running payload total at last_sent */
     uint64_t redelivered_total; /* redeliveries sent (since start; plus those recovered) */
+    uint64_t dead_total;        /* messages it dead-lettered (persisted; stan_dead.c) */
     bool is_durable;
     bool is_offline;
     bool ready;       /* the subscription response went out: deliveries may flow */

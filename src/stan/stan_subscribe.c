@@ -319,6 +319,7 @@ int stan_subscribe_restore(stan_t *st, const void *rec, size_t len)
         if (r->durable_name[0]) s->durable = xstrdup(r->durable_name);
         if (r->queue_group[0]) s->qgroup = xstrdup(r->queue_group);
         s->last_sent = r->last_sent;
+        s->dead_total = r->dead_total;
         s->last_sent_cum = stan_channel_cum_at(st, ch, s->last_sent);
         s->is_paused = r->is_paused;
         restore_place(st, s, cl, r->last_sent);
