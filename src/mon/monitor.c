@@ -509,6 +509,14 @@ static bool read_only_method(const httpd_req_t *req, httpd_resp_t *resp)
 static void handle(void *arg, const httpd_req_t *req, httpd_resp_t *resp)
 {
     monitor_t *m = arg;
+    if (monitor_admin_path(req)) {
+        monitor_admin(m, req, resp);
+        return;
+    }
+    /* Probes stay open: they say nothing but "ok". */
+    if (m->cfg->monitor_require_token && !is(req, "/healthz") &&
+        !monitor_admin_authorized(m, req, resp))
+        return;
     if (!read_only_method(req, resp)) return;
     if (is(req, "/streaming/serverz"))
         serverz(m, resp);
@@ -540,6 +548,7 @@ monitor_t *monitor_new(uv_loop_t *loop, const config_t *cfg, server_t *srv, stan
     m->cfg = cfg;
     m->srv = srv;
     m->st = st;
+    monitor_admin_init(m);
     return m;
 }
 

@@ -1,4 +1,4 @@
-/* Private to monitor.c, monitor_json.c and monitor_metrics.c. */
+/* Private to monitor.c, monitor_json.c, monitor_metrics.c and monitor_admin.c. */
 #ifndef STANZA_MONITOR_PRIVATE_H
 #define STANZA_MONITOR_PRIVATE_H
 #include <jansson.h>
@@ -15,7 +15,21 @@ struct monitor {
     httpd_t *httpd;
     void (*done)(void *arg);
     void *done_arg;
+    bool admin_on;                  /* an admin_token is configured */
+    unsigned char admin_digest[32]; /* its SHA-256 (monitor_admin.c) */
 };
+
+/* ---- admin (monitor_admin.c) ---- */
+
+/* From monitor_new: takes in cfg->admin_token. */
+void monitor_admin_init(monitor_t *m);
+/* Whether the request carries the admin token as a bearer token; otherwise answers 403 (no
+ * token configured, or a wrong one) or 401 (none presented, or not as "Bearer TOKEN"). */
+bool monitor_admin_authorized(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp);
+/* Whether the request is for /admin or under /admin/ (as sent, nothing decoded). */
+bool monitor_admin_path(const httpd_req_t *req);
+/* Answers an /admin/ request: the token first, then the endpoint. */
+void monitor_admin(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp);
 
 /* Prometheus text exposition of everything (monitor_metrics.c). */
 void monitor_metrics(monitor_t *m, buf_t *out);
