@@ -9,8 +9,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "engine_fixture.h"
 #include "protocol.pb-c.h"
+#include "stan_ctx.h" /* the engine's store, to make its next commit fail */
 #include "test.h"
 
 #define MS INT64_C(1000000)
@@ -212,6 +214,36 @@ static void test_plain_subscriptions_unaffected(void)
     ef_done(&sc.f);
 }
 
+/* ---- a failed commit ---- */
+
+static bool commit_failed(void *arg)
+{
+    stan_store_info_t si;
+    stan_get_store_info(arg, &si);
+    return !si.writable;
+}
+
+/* The batch with the hand-over fails: memory says b holds the messages, and so must the disk
+ * once a batch commits (a restart shows what the disk says; nobody listens on b's inbox then,
+ * so nothing could move them again). */
+static void test_failed_commit(void)
+{
+    scene_t sc;
+    scene_start(&sc, 2000, NULL, false);
+    tcp_drop(&sc.f, sc.fd, sc.a->inbox->subject);
+    store_inject_enospc(sc.f.st->store, 1);
+    clock_fake_advance(2001 * MS);
+    stan_run_due(sc.f.st);
+    ef_run_until(&sc.f, commit_failed, sc.f.st);
+    ef_settle(&sc.f);
+    check_handed_over(&sc);
+    ef_inbox_close(sc.b->inbox);
+    ef_restart(&sc.f);
+    CHECK_EQ_INT(ef_sub_info(&sc.f, sc.a).inflight_msgs, 0);
+    CHECK_EQ_INT(ef_sub_info(&sc.f, sc.b).inflight_msgs, 0); /* b acked them */
+    ef_done(&sc.f);
+}
+
 /* ---- heartbeats: a client whose connection stays up but which no longer answers ---- */
 
 /* c1 listens on its heartbeat inbox without answering (its process hangs); the first heartbeat
@@ -262,6 +294,7 @@ int main(void)
     TEST_RUN(test_reconnect_within_grace_keeps_messages);
     TEST_RUN(test_no_other_member_online);
     TEST_RUN(test_plain_subscriptions_unaffected);
+    TEST_RUN(test_failed_commit);
     TEST_RUN(test_heartbeat_unanswered);
     TEST_RUN(test_heartbeat_answered_again_within_grace);
     return test_summary();
