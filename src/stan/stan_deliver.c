@@ -214,7 +214,7 @@ static void hand_over(stan_t *st, stan_sub_t *s)
 {
     stan_sub_t *heir = stan_handover_heir(st, s);
     if (heir)
-        stan_sub_transfer(st, s, heir);
+        stan_handover_move(st, s, heir);
     else
         stan_sub_retry_in(s, 1000);
 }

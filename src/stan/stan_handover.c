@@ -150,9 +150,7 @@ static void on_moved_committed(void *arg, int status)
     stan_commit_on(&m->st->commit, on_moved_committed, m);
 }
 
-/* Moves s's unacked messages to heir (stan_sub_transfer), following the batch that holds the
- * deletes of s's rows. */
-static void move(stan_t *st, stan_sub_t *s, stan_sub_t *heir)
+void stan_handover_move(stan_t *st, stan_sub_t *s, stan_sub_t *heir)
 {
     moved_rows_t *m = xmalloc(sizeof *m + s->pend.count * sizeof m->seqs[0]);
     m->st = st;
@@ -189,7 +187,7 @@ static void grace_over(stan_t *st, stan_sub_t *s, unsigned why)
     }
     LOG_D("client %s, queue \"%s\" on \"%s\": %zu unacked messages handed over to client %s",
           s->client_id, s->qgroup, s->ch->name, s->pend.count, heir->client_id);
-    move(st, s, heir);
+    stan_handover_move(st, s, heir);
 }
 
 void stan_handover_run_due(stan_t *st)

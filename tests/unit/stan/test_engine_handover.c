@@ -225,14 +225,15 @@ static bool commit_failed(void *arg)
 
 /* The batch with the hand-over fails: memory says b holds the messages, and so must the disk
  * once a batch commits (a restart shows what the disk says; nobody listens on b's inbox then,
- * so nothing could move them again). */
-static void test_failed_commit(void)
+ * so nothing could move them again). After the grace, or (a grace longer than AckWait) by the
+ * delivery pass's own hand-over once AckWait is over. */
+static void failed_commit(int64_t grace_ms, int64_t hand_over_at_ms)
 {
     scene_t sc;
-    scene_start(&sc, 2000, NULL, false);
+    scene_start(&sc, grace_ms, NULL, false);
     tcp_drop(&sc.f, sc.fd, sc.a->inbox->subject);
     store_inject_enospc(sc.f.st->store, 1);
-    clock_fake_advance(2001 * MS);
+    clock_fake_advance(hand_over_at_ms * MS);
     stan_run_due(sc.f.st);
     ef_run_until(&sc.f, commit_failed, sc.f.st);
     ef_settle(&sc.f);
@@ -242,6 +243,16 @@ static void test_failed_commit(void)
     CHECK_EQ_INT(ef_sub_info(&sc.f, sc.a).inflight_msgs, 0);
     CHECK_EQ_INT(ef_sub_info(&sc.f, sc.b).inflight_msgs, 0); /* b acked them */
     ef_done(&sc.f);
+}
+
+static void test_failed_commit(void)
+{
+    failed_commit(2000, 2001);
+}
+
+static void test_failed_commit_ack_wait_hand_over(void)
+{
+    failed_commit(3600 * 1000, ACK_WAIT_S * 1000 + 1);
 }
 
 /* ---- heartbeats: a client whose connection stays up but which no longer answers ---- */
@@ -295,6 +306,7 @@ int main(void)
     TEST_RUN(test_no_other_member_online);
     TEST_RUN(test_plain_subscriptions_unaffected);
     TEST_RUN(test_failed_commit);
+    TEST_RUN(test_failed_commit_ack_wait_hand_over);
     TEST_RUN(test_heartbeat_unanswered);
     TEST_RUN(test_heartbeat_answered_again_within_grace);
     return test_summary();
