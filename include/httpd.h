@@ -68,8 +68,6 @@ httpd_resp_t *httpd_defer_resp(httpd_defer_t *d);
 /* Sends the response (if the connection is still there), goes on with the connection's next
  * requests, and frees d. Exactly once per handle; may be called from inside the handler too. */
 void httpd_defer_finish(httpd_defer_t *d);
-/* Whether the connection of d is gone (the answer would go nowhere). */
-bool httpd_defer_orphaned(const httpd_defer_t *d);
 
 /* The handler runs on the loop thread, once per request. */
 httpd_t *httpd_new(uv_loop_t *loop, httpd_handler_fn fn, void *arg);

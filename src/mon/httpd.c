@@ -719,11 +719,6 @@ httpd_resp_t *httpd_defer_resp(httpd_defer_t *d)
     return &d->resp;
 }
 
-bool httpd_defer_orphaned(const httpd_defer_t *d)
-{
-    return !d->c || d->c->st.closing;
-}
-
 /* After a deferred answer: the requests held behind it, then reading again (also to linger
  * when it was the last one). */
 static void resume(hconn_t *c)
