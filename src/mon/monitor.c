@@ -77,6 +77,7 @@ typedef struct counts {
     uint64_t inflight_msgs, inflight_bytes, backlog_msgs, backlog_bytes, pending_msgs,
         pending_bytes, redelivered;
     double oldest_age;
+    uint64_t dead;
 } counts_t;
 
 static void counts_json(json_t *o, counts_t c)
@@ -91,6 +92,7 @@ static void counts_json(json_t *o, counts_t c)
         monitor_json_int(o, ints[i].key, ints[i].v);
     json_object_set_new(o, "oldest_pending_age", json_real(c.oldest_age));
     monitor_json_int(o, "redelivered_total", c.redelivered);
+    monitor_json_int(o, "dead_total", c.dead);
 }
 
 static json_t *sub_json(const stan_sub_info_t *s)
@@ -112,7 +114,7 @@ static json_t *sub_json(const stan_sub_info_t *s)
     /* Ours: everything the subscription still has to do. */
     counts_json(o, (counts_t){s->inflight_msgs, s->inflight_bytes, s->backlog_msgs,
                               s->backlog_bytes, s->pending_msgs, s->pending_bytes,
-                              s->redelivered_total, s->oldest_pending_age});
+                              s->redelivered_total, s->oldest_pending_age, s->dead_total});
     return o;
 }
 
@@ -430,7 +432,7 @@ static json_t *pending_row_json(const stan_pending_row_t *r)
     monitor_json_int(o, "online_members", r->online);
     counts_json(o, (counts_t){r->inflight_msgs, r->inflight_bytes, r->backlog_msgs,
                               r->backlog_bytes, r->pending_msgs, r->pending_bytes,
-                              r->redelivered_total, r->oldest_pending_age});
+                              r->redelivered_total, r->oldest_pending_age, r->dead_total});
     json_object_set_new(o, "is_stalled", json_boolean(r->is_stalled));
     json_object_set_new(o, "is_offline", json_boolean(r->is_offline));
     json_object_set_new(o, "is_paused", json_boolean(r->is_paused));

@@ -39,7 +39,7 @@ static void sample_u(buf_t *b, const char *name, uint64_t v)
 typedef struct row {
     buf_t labels; /* the escaped label set, built once per row */
     uint64_t pending_msgs, pending_bytes, inflight_msgs, inflight_bytes, backlog_msgs,
-        backlog_bytes, redelivered, stalled, offline, paused;
+        backlog_bytes, redelivered, stalled, offline, dead, paused;
     double oldest_age;
 } row_t;
 
@@ -79,6 +79,7 @@ static int gather(void *arg, const stan_pending_row_t *p)
     w->backlog_msgs = p->backlog_msgs;
     w->backlog_bytes = p->backlog_bytes;
     w->redelivered = p->redelivered_total;
+    w->dead = p->dead_total;
     w->oldest_age = p->oldest_pending_age;
     w->stalled = p->is_stalled;
     w->offline = p->is_offline;
@@ -130,6 +131,8 @@ static const sub_metric_t sub_metrics[] = {
     {"stanza_subscription_backlog_bytes", "gauge", "Payload bytes not delivered yet.",
      U(backlog_bytes)},
     {"stanza_subscription_redelivered_total", "counter", "Redeliveries sent.", U(redelivered)},
+    {"stanza_subscription_dead_total", "counter",
+     "Messages sent to the dead-letter channel after max_deliveries deliveries.", U(dead)},
     {"stanza_subscription_oldest_pending_age_seconds", "gauge",
      "Seconds since the oldest unacked or undelivered message was stored.", SIZE_MAX},
     {"stanza_subscription_stalled", "gauge",
@@ -258,6 +261,9 @@ static void print_store(buf_t *b, const stan_server_info_t *si, const stan_store
     const scalar_t s[] = {
         {"stanza_redeliveries_total", "counter", "Messages redelivered (AckWait expired).",
          sti->redeliveries_total},
+        {"stanza_dead_letters_total", "counter",
+         "Messages dead-lettered (max_deliveries) since the server started.",
+         sti->dead_letters_total},
         {"stanza_stored_messages", "gauge", "Messages stored, all channels.", si->total_msgs},
         {"stanza_stored_bytes", "gauge", "Payload bytes stored, all channels.", si->total_bytes},
         {"stanza_store_bytes", "gauge", "Bytes of the store's data file in use.",
