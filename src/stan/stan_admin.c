@@ -24,6 +24,7 @@
 #include "stan_channel.h"
 #include "stan_client.h"
 #include "stan_ctx.h"
+#include "stan_dead.h"
 #include "stan_keys.h"
 #include "stan_sub.h"
 #include "xalloc.h"
@@ -136,6 +137,7 @@ static void op_try(admin_op_t *op)
 {
     stan_t *st = op->st;
     if (st->shutting_down) {
+        if (op->kind == OP_DELETE_CHANNEL) op->ch->deleting = false; /* as it was */
         op->res.status = STZ_ECANCELED;
         op->fn(op->arg, &op->res);
         op_free(op);
@@ -451,6 +453,8 @@ int stan_admin_msg_read(stan_t *st, const char *channel, uint64_t seq,
         rc = fail(STZ_EIO, err, errlen, "message %llu of channel \"%s\" is damaged",
                   (unsigned long long)seq, channel);
     } else {
+        stan_dead_info_t dead;
+        bool is_dead = stan_dead_lookup(st, ch, seq, &dead) == 0;
         stan_admin_msg_t m = {.channel = ch->name,
                               .seq = seq,
                               .ts = mv.ts,
@@ -458,7 +462,7 @@ int stan_admin_msg_read(stan_t *st, const char *channel, uint64_t seq,
                               .len = mv.len,
                               .reply = mv.reply,
                               .reply_len = mv.reply_len,
-                              .dead = NULL};
+                              .dead = is_dead ? &dead : NULL};
         fn(arg, &m);
     }
     store_read_end(st->store);

@@ -187,6 +187,29 @@ static void test_purge_waits_for_batch_in_flight(void)
     ef_done(&f);
 }
 
+/* A command still waiting when the engine shuts down answers STZ_ECANCELED (and is freed). */
+static void test_shutdown_cancels_waiting_command(void)
+{
+    ef_t f;
+    start(&f);
+    publish_n(&f, "foo", 2);
+    ef_answer_t p = {0}, q = {0};
+    char err[256];
+    CHECK_EQ_INT(stan_admin_purge(f.st, "foo", 1, ef_on_answer, &p, err, sizeof err), 0);
+    stan_commit_submit(&f.st->commit);
+    CHECK(store_in_flight(f.st->store));
+    CHECK_EQ_INT(stan_admin_delete_channel(f.st, "foo", false, ef_on_answer, &q, err, sizeof err),
+                 0);
+    ef_stop(&f);
+    CHECK_EQ_INT(p.calls, 1);
+    CHECK_EQ_INT(p.r.status, 0);
+    CHECK_EQ_INT(q.calls, 1);
+    CHECK_EQ_INT(q.r.status, STZ_ECANCELED);
+    ef_start(&f);
+    check_channel(&f, "foo", 2, 2, 1);
+    ef_done(&f);
+}
+
 /* ---- delete-channel ---- */
 
 static stan_admin_result_t delete_channel(ef_t *f, const char *ch, bool force)
@@ -487,24 +510,32 @@ static void test_pause_durable_and_disk_full(void)
 
 /* ---- reading a message ---- */
 
+/* What msg_read handed over (copied: its pointers are only valid during the call). */
 typedef struct seen {
     int calls;
-    char data[64];
+    char channel[32], data[64];
     uint64_t seq;
     int64_t ts;
     bool dead;
+    char origin[32]; /* a dead letter's record */
+    uint64_t origin_seq;
+    uint32_t deliveries;
 } seen_t;
 
 static void on_msg(void *arg, const stan_admin_msg_t *m)
 {
     seen_t *s = arg;
     s->calls++;
+    snprintf(s->channel, sizeof s->channel, "%s", m->channel);
     snprintf(s->data, sizeof s->data, "%.*s", (int)m->len, (const char *)m->data);
     s->seq = m->seq;
     s->ts = m->ts;
     s->dead = m->dead != NULL;
-    CHECK_EQ_STR(m->channel, "foo");
     CHECK_EQ_INT(m->reply_len, 0);
+    if (!m->dead) return;
+    snprintf(s->origin, sizeof s->origin, "%s", m->dead->origin);
+    s->origin_seq = m->dead->origin_seq;
+    s->deliveries = m->dead->deliveries;
 }
 
 static void test_msg_read(void)
@@ -519,6 +550,7 @@ static void test_msg_read(void)
     char err[256];
     CHECK_EQ_INT(stan_admin_msg_read(f.st, "foo", 2, on_msg, &m, err, sizeof err), 0);
     CHECK_EQ_INT(m.calls, 1);
+    CHECK_EQ_STR(m.channel, "foo");
     CHECK_EQ_STR(m.data, "m2");
     CHECK_EQ_INT(m.seq, 2);
     CHECK_EQ_INT(m.ts, ef_msg(s, 1)->timestamp);
@@ -532,12 +564,40 @@ static void test_msg_read(void)
     ef_done(&f);
 }
 
+/* A message of a dead-letter channel comes with its record. */
+static void test_msg_read_dead_letter(void)
+{
+    ef_t f;
+    ef_init(&f);
+    f.cfg.limits.max_deliveries = 2;
+    ef_start(&f);
+    CHECK_EQ_STR(ef_connect(&f, "c1"), "");
+    ef_sub_t *s = ef_subscribe(&f, "c1", "jobs", &(ef_sub_opts_t){.ack_wait_s = 1});
+    CHECK(s != NULL);
+    CHECK_EQ_STR(ef_publish(&f, "c1", "jobs", "poison"), "");
+    ef_wait_msgs(s->inbox, 1);
+    for (int i = 0; i < 3; i++)
+        ef_advance(&f, 2 * EF_SEC); /* redelivered once, then dead-lettered */
+    CHECK_EQ_INT(ef_count_seq(s, 1), 2);
+    seen_t d = {0};
+    char err[256];
+    CHECK_EQ_INT(stan_admin_msg_read(f.st, "jobs.dead", 1, on_msg, &d, err, sizeof err), 0);
+    CHECK_EQ_INT(d.calls, 1);
+    CHECK(d.dead);
+    CHECK_EQ_STR(d.data, "poison");
+    CHECK_EQ_STR(d.origin, "jobs");
+    CHECK_EQ_INT(d.origin_seq, 1);
+    CHECK_EQ_INT(d.deliveries, 2);
+    ef_done(&f);
+}
+
 int main(void)
 {
     TEST_RUN(test_purge_with_live_subscriber);
     TEST_RUN(test_purge_upto);
     TEST_RUN(test_purge_disk_full);
     TEST_RUN(test_purge_waits_for_batch_in_flight);
+    TEST_RUN(test_shutdown_cancels_waiting_command);
     TEST_RUN(test_delete_channel);
     TEST_RUN(test_delete_channel_disk_full_survives_restart);
     TEST_RUN(test_delete_durable);
@@ -545,5 +605,6 @@ int main(void)
     TEST_RUN(test_pause_queue_group);
     TEST_RUN(test_pause_durable_and_disk_full);
     TEST_RUN(test_msg_read);
+    TEST_RUN(test_msg_read_dead_letter);
     return test_summary();
 }
