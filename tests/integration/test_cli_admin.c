@@ -32,6 +32,7 @@ static const char conf[] = "admin_token: \"" TOKEN "\"\n"
                            "    'jobs.*': {max_deliveries: 2}\n";
 
 static struct hserver srv;
+static const char *const *srv_args; /* its extra arguments, for a restart */
 static struct hstan_dir dir;
 static char murl[64];
 
@@ -606,6 +607,54 @@ static void test_other_servers(void)
     snprintf(murl, sizeof murl, "%s", saved);
 }
 
+/* What the commands did is on disk: after a kill -9 and a restart a purge and a deletion stay
+ * done, and a paused durable is still paused (resuming it releases what was held). */
+static void test_after_restart(void)
+{
+    stanConnection *sc = hstan_connect_or_die(&srv, "restart-client");
+    hstan_pub_range(sc, "rs.purge", "m%d", 1, 3);
+    hstan_pub_range(sc, "rs.del", "m%d", 1, 2);
+    struct hstan_rx rx;
+    hstan_rx_init(&rx, 16, HSTAN_ACK_AUTO);
+    stanSubscription *sub = NULL;
+    stanSubOptions *o = hstan_subopts();
+    CHECK(stanSubOptions_SetDurableName(o, "pdur") == NATS_OK);
+    CHECK(hstan_sub(&sub, sc, "rs.ch", NULL, &rx, o) == NATS_OK);
+    expect_line(ARGS("purge", "rs.purge", "--upto", "2"),
+                "purged 2 messages from rs.purge (now 1 stored, first 3, last 3)\n");
+    expect_line(ARGS("delete-channel", "rs.del"),
+                "deleted channel rs.del (2 messages, 0 subscriptions)\n");
+    expect_line(ARGS("pause", "rs.ch", "--durable", "pdur"),
+                "paused durable pdur on rs.ch (1 subscription)\n");
+    CHECK(stanSubscription_Close(sub) == NATS_OK); /* offline, kept */
+    stanSubscription_Destroy(sub);
+    stanConnection_Destroy(sc);
+
+    CHECK_EQ_INT(harness_server_halt(&srv, SIGKILL), 128 + SIGKILL);
+    CHECK(harness_server_restart(&srv, srv_args) == 0);
+    CHECK_EQ_INT(channel_msgs("rs.purge"), 1);
+    CHECK_EQ_INT(channel_msgs("rs.del"), -1);
+    sc = hstan_connect_or_die(&srv, "restart-client");
+    CHECK(hstan_sub(&sub, sc, "rs.ch", NULL, &rx, o) == NATS_OK); /* resumes, still paused */
+    stanSubOptions_Destroy(o);
+    hstan_pub_range(sc, "rs.ch", "job%d", 1, 2);
+    json_t *rows = expect_json(ARGS("pending", "rs.ch", "--durable", "pdur"));
+    json_t *row = json_array_get(rows, 0);
+    CHECK(json_is_true(json_object_get(row, "is_paused")));
+    CHECK_EQ_INT(iget(row, "inflight_msgs"), 0);
+    json_decref(rows);
+    CHECK_EQ_INT(hstan_rx_count(&rx), 0);
+    expect_line(ARGS("resume", "rs.ch", "--durable", "pdur"),
+                "resumed durable pdur on rs.ch (1 subscription)\n");
+    CHECK(hstan_rx_wait(&rx, 2, T_MS));
+    CHECK_EQ_STR(hstan_rx_get(&rx, 0).data, "job1");
+
+    CHECK(stanSubscription_Unsubscribe(sub) == NATS_OK);
+    stanSubscription_Destroy(sub);
+    hstan_rx_destroy(&rx);
+    stanConnection_Destroy(sc);
+}
+
 int main(void)
 {
     hstan_dir_make(&dir);
@@ -615,6 +664,7 @@ int main(void)
     snprintf(mport_s, sizeof mport_s, "%d", mport);
     snprintf(murl, sizeof murl, "http://127.0.0.1:%d", mport);
     const char *args[] = {"-m", mport_s, "--store", "FILE", "--dir", dir.data, NULL};
+    srv_args = args;
     CHECK(harness_server_start(&srv, conf, args) == 0);
     CHECK(unsetenv("STANZA_ADMIN_TOKEN") == 0);
     HSTAN_RUN(test_purge_live_subscriber);
@@ -626,6 +676,7 @@ int main(void)
     HSTAN_RUN(test_dead_and_requeue);
     HSTAN_RUN(test_auth_refused);
     HSTAN_RUN(test_other_servers);
+    HSTAN_RUN(test_after_restart);
     CHECK_EQ_INT(harness_server_stop(&srv, SIGTERM), 0);
     hstan_dir_remove(&dir);
     return test_summary();
