@@ -211,9 +211,12 @@ static void defer_free(httpd_defer_t *d)
     free(d);
 }
 
+/* Every method goes to the handler, which decides what a path allows (so that /admin/ can refuse
+ * an unauthenticated request before anything, its method included, is looked at); CONNECT is
+ * the one refused here: http-parser treats it as a protocol switch. */
 static bool method_served(unsigned m)
 {
-    return m == HTTP_GET || m == HTTP_HEAD || m == HTTP_POST || m == HTTP_DELETE;
+    return m != HTTP_CONNECT;
 }
 
 /* path\0query\0 of the request target into h->target, so the handler gets C strings. Returns
