@@ -118,6 +118,9 @@ char *hhttp_raw(int port, const char *request, size_t reqlen);
 int hhttp_get(int port, const char *path, char **body);
 /* GET path and parse the 200 answer's JSON body; NULL (after printing why) otherwise. */
 json_t *hhttp_json(int port, const char *path);
+/* The value of one /metrics sample (the line that starts with series, then a space); -1 if
+ * there is none or the GET failed (printed). */
+double hhttp_metric(int port, const char *series);
 /* ---- libnats helpers ---- */
 
 /* Connects with reconnection off and short timeouts: a test must see a server failure, not have

@@ -285,6 +285,20 @@ int hhttp_get(int port, const char *path, char **body)
     return status;
 }
 
+double hhttp_metric(int port, const char *series)
+{
+    char *body, *save = NULL;
+    int status = hhttp_get(port, "/metrics", &body);
+    double v = -1;
+    if (status != 200) fprintf(stderr, "GET /metrics -> %d\n", status);
+    for (char *line = status == 200 ? strtok_r(body, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save))
+        if (strncmp(line, series, strlen(series)) == 0 && line[strlen(series)] == ' ')
+            v = atof(line + strlen(series) + 1);
+    free(body);
+    return v;
+}
+
 json_t *hhttp_json(int port, const char *path)
 {
     char *body;

@@ -77,14 +77,7 @@ static void wait_counts(int mport, const char *channel, int64_t pending, int64_t
 /* The value of one /metrics sample (line starting with `series`), or -1. */
 static double metric(int mport, const char *series)
 {
-    char *body;
-    CHECK_EQ_INT(hhttp_get(mport, "/metrics", &body), 200);
-    double v = -1;
-    for (char *line = strtok(body, "\n"); line; line = strtok(NULL, "\n"))
-        if (strncmp(line, series, strlen(series)) == 0 && line[strlen(series)] == ' ')
-            v = atof(line + strlen(series) + 1);
-    free(body);
-    return v;
+    return hhttp_metric(mport, series);
 }
 
 /* What `stanza -m http://127.0.0.1:MPORT pending ARGS... --json` prints (an array; the caller

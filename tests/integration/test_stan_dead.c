@@ -84,19 +84,6 @@ static int64_t sub_dead_total(int mport, const char *channel, const char *durabl
     return v;
 }
 
-/* The value of one /metrics sample (the line starting with `series`), or -1. */
-static double metric(int mport, const char *series)
-{
-    char *body;
-    CHECK_EQ_INT(hhttp_get(mport, "/metrics", &body), 200);
-    double v = -1;
-    for (char *line = strtok(body, "\n"); line; line = strtok(NULL, "\n"))
-        if (strncmp(line, series, strlen(series)) == 0 && line[strlen(series)] == ' ')
-            v = atof(line + strlen(series) + 1);
-    free(body);
-    return v;
-}
-
 #define SERIES "stanza_subscription_dead_total{channel=\"jobs.a\",queue=\"\",durable=\"w\""
 
 static void check_counts(int mport, int64_t dead, double letters)
@@ -107,7 +94,7 @@ static void check_counts(int mport, int64_t dead, double letters)
     CHECK_EQ_INT(hhttp_get(mport, "/metrics", &body), 200);
     CHECK(strstr(body, SERIES) != NULL);
     free(body);
-    CHECK(metric(mport, "stanza_dead_letters_total") == letters);
+    CHECK(hhttp_metric(mport, "stanza_dead_letters_total") == letters);
 }
 
 static void test_poison_goes_to_dead_letters(void)
@@ -171,7 +158,7 @@ static void test_poison_goes_to_dead_letters(void)
     CHECK(harness_server_restart(&s, args) == 0);
     CHECK_EQ_INT(sub_dead_total(mport, "jobs.a", "w"), 1);
     CHECK_EQ_INT(sub_dead_total(mport, "jobs.a", "other"), 0);
-    CHECK(metric(mport, "stanza_dead_letters_total") == 0); /* since this start */
+    CHECK(hhttp_metric(mport, "stanza_dead_letters_total") == 0); /* since this start */
     CHECK_EQ_INT(hstan_read_all(&s, "reader2", "jobs.a.dead", 1, rec, 2), 1);
     CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
     hcounter_destroy(&w.n);

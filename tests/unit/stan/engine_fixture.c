@@ -238,6 +238,17 @@ void ef_init(ef_t *f)
     c->hb_timeout_ms = 1800 * 1000;
 }
 
+config_limits_t *ef_channel_limits(ef_t *f, const char *pattern)
+{
+    config_t *c = &f->cfg;
+    c->channel_limits =
+        xrealloc(c->channel_limits, (c->nchannel_limits + 1) * sizeof(*c->channel_limits));
+    config_channel_limits_t *e = &c->channel_limits[c->nchannel_limits++];
+    memset(e, 0, sizeof *e);
+    e->pattern = xstrdup(pattern);
+    return &e->limits;
+}
+
 void ef_start(ef_t *f)
 {
     CHECK(!f->running);

@@ -91,6 +91,9 @@ struct ef {
 /* Fills f: fake clock started at EF_EPOCH_NS (+1 s), a fresh store directory, and a config for
  * in-process tests: LMDB store without fsync, default limits, heartbeats far away (1 h). */
 void ef_init(ef_t *f);
+/* A new store_limits.channels entry for pattern, every limit inherited until the test sets it
+ * (before ef_start; the config owns it and its strings). */
+config_limits_t *ef_channel_limits(ef_t *f, const char *pattern);
 /* Starts server and engine on the store directory (CHECKs that they start). */
 void ef_start(ef_t *f);
 /* Shuts engine and server down cleanly (the loop must close with no handle left). */

@@ -14,16 +14,11 @@
 /* Backoff list for channels matching pattern (a store_limits.channels entry). */
 static void set_backoff(ef_t *f, const char *pattern, const int64_t *ms, int n)
 {
-    f->cfg.channel_limits = realloc(f->cfg.channel_limits,
-                                    (f->cfg.nchannel_limits + 1) * sizeof(*f->cfg.channel_limits));
-    CHECK(f->cfg.channel_limits != NULL);
-    config_channel_limits_t *e = &f->cfg.channel_limits[f->cfg.nchannel_limits++];
-    memset(e, 0, sizeof *e);
-    e->pattern = strdup(pattern);
-    e->limits.backoff_set = true;
-    e->limits.nbackoff = n;
+    config_limits_t *l = ef_channel_limits(f, pattern);
+    l->backoff_set = true;
+    l->nbackoff = n;
     for (int i = 0; i < n; i++)
-        e->limits.backoff_ms[i] = ms[i];
+        l->backoff_ms[i] = ms[i];
 }
 
 /* A started engine with client c1 and backoff [3s, 10s] on "jobs". */

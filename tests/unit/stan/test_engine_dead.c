@@ -19,16 +19,12 @@
 #define MS INT64_C(1000000)
 
 /* max_deliveries (and dead_letter, unless NULL) for channels matching pattern. */
-static void set_dead(ef_t *f, const char *pattern, int64_t max, const char *dead_letter)
+static config_limits_t *set_dead(ef_t *f, const char *pattern, int64_t max, const char *dead_letter)
 {
-    f->cfg.channel_limits = realloc(f->cfg.channel_limits,
-                                    (f->cfg.nchannel_limits + 1) * sizeof(*f->cfg.channel_limits));
-    CHECK(f->cfg.channel_limits != NULL);
-    config_channel_limits_t *e = &f->cfg.channel_limits[f->cfg.nchannel_limits++];
-    memset(e, 0, sizeof *e);
-    e->pattern = strdup(pattern);
-    e->limits.max_deliveries = max;
-    e->limits.dead_letter = dead_letter ? strdup(dead_letter) : NULL;
+    config_limits_t *l = ef_channel_limits(f, pattern);
+    l->max_deliveries = max;
+    l->dead_letter = dead_letter ? strdup(dead_letter) : NULL;
+    return l;
 }
 
 static void start(ef_t *f, int64_t max)
@@ -335,9 +331,7 @@ static void test_dead_channel_eviction(void)
     ef_t f;
     ef_init(&f);
     set_dead(&f, "jobs", 1, "dlq.{channel}");
-    f.cfg.channel_limits[0].limits.max_msgs = 0;
-    set_dead(&f, "dlq.>", 0, NULL);
-    f.cfg.channel_limits[1].limits.max_msgs = 2;
+    set_dead(&f, "dlq.>", 0, NULL)->max_msgs = 2;
     ef_start(&f);
     CHECK_EQ_STR(ef_connect(&f, "c1"), "");
     ef_sub_t *s = subscribe(&f, "c1", "jobs", 10);
