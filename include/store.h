@@ -114,6 +114,17 @@ int store_del(store_t *s, store_db_t db, const void *key, size_t klen);
 /* Deletes every key k with lo <= k <= hi (memcmp order; lolen 0 = from the first key). */
 int store_del_range(store_t *s, store_db_t db, const void *lo, size_t lolen, const void *hi,
                     size_t hilen);
+/* Redo deletes: for a deletion the caller has already applied to its memory (an acked message's
+ * row, a removed subscription or client), which must therefore reach the disk even if the batch
+ * carrying it fails. If it does, the store records the delete again at the FRONT of the batch
+ * being built (before every op recorded since the failed batch was submitted, so a later put of
+ * the same key still wins), and again until a batch carrying it commits. Deletes are idempotent:
+ * replaying one is harmless. Plain store_del / store_del_range are for deletions whose caller
+ * rolls its memory back when the batch fails (or applies it only after the commit): those are
+ * never replayed. A redo op still pending when the store closes is discarded (logged). */
+int store_del_redo(store_t *s, store_db_t db, const void *key, size_t klen);
+int store_del_range_redo(store_t *s, store_db_t db, const void *lo, size_t lolen, const void *hi,
+                         size_t hilen);
 
 typedef void (*store_done_fn)(void *arg, int status);
 /* Submits the current batch to the thread pool. done runs later on the loop thread with
@@ -122,7 +133,8 @@ typedef void (*store_done_fn)(void *arg, int status);
  * may fill and submit the next batch, or close the store; store_put_reserve buffers must not be
  * touched after submitting. An empty batch is legal (it commits
  * nothing and costs no fsync). Returns STZ_EBUSY if a batch is in flight (nothing submitted;
- * the batch being built is kept). On any error the store is exactly as before the batch. */
+ * the batch being built is kept). On any error the store is exactly as before the batch, and
+ * the batch's redo deletes are recorded again in the next one (before done runs). */
 int store_submit(store_t *s, store_done_fn done, void *arg);
 bool store_in_flight(const store_t *s);
 

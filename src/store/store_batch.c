@@ -146,6 +146,7 @@ static void *add_op(store_t *s, int kind, store_db_t db, const void *k, size_t k
     store_op_t *op = &b->ops[b->nops++];
     op->kind = (unsigned char)kind;
     op->db = (unsigned char)db;
+    op->redo = false;
     op->k = p;
     op->klen = klen;
     op->v = p + klen;
@@ -184,6 +185,44 @@ int store_del_range(store_t *s, store_db_t db, const void *lo, size_t lolen, con
                     size_t hilen)
 {
     return add_op(s, OP_DEL_RANGE, db, lo, lolen, hi, hilen) ? STZ_OK : STZ_EINVAL;
+}
+
+int store_del_redo(store_t *s, store_db_t db, const void *key, size_t klen)
+{
+    if (!add_op(s, OP_DEL, db, key, klen, NULL, 0)) return STZ_EINVAL;
+    s->building->ops[s->building->nops - 1].redo = true;
+    return STZ_OK;
+}
+
+int store_del_range_redo(store_t *s, store_db_t db, const void *lo, size_t lolen, const void *hi,
+                         size_t hilen)
+{
+    if (!add_op(s, OP_DEL_RANGE, db, lo, lolen, hi, hilen)) return STZ_EINVAL;
+    s->building->ops[s->building->nops - 1].redo = true;
+    return STZ_OK;
+}
+
+/* The failed batch's redo deletes go in front of the batch being built, in their order: that
+ * batch holds only ops recorded since the failed one was submitted, so every later op (a put of
+ * the same key, say) still applies after them. Their bytes are copied into its arena, whose
+ * chunks never move, so store_put_reserve buffers handed out for it stay valid. */
+static void restage_redo(store_t *s, const store_batch_t *failed)
+{
+    store_batch_t *b = store_batch(s);
+    size_t later = b->nops;
+    for (size_t i = 0; i < failed->nops; i++) {
+        const store_op_t *op = &failed->ops[i];
+        if (!op->redo) continue;
+        add_op(s, op->kind, op->db, op->k, op->klen, op->v, op->vlen);
+        b->ops[b->nops - 1].redo = true;
+    }
+    size_t n = b->nops - later;
+    if (n == 0 || later == 0) return;
+    store_op_t *moved = xmalloc(n * sizeof *moved);
+    memcpy(moved, b->ops + later, n * sizeof *moved);
+    memmove(b->ops + n, b->ops, later * sizeof *moved);
+    memcpy(b->ops, moved, n * sizeof *moved);
+    free(moved);
 }
 
 /* ---- the worker (pool thread) ---- */
@@ -324,6 +363,7 @@ static void finish(store_t *s, store_batch_t *b, int status)
         s->stats.commit_hist[i]++;
     } else {
         s->stats.failures++;
+        restage_redo(s, b);
     }
     store_done_fn done = b->done;
     void *arg = b->arg;

@@ -28,6 +28,7 @@ enum { OP_PUT, OP_APPEND, OP_DEL, OP_DEL_RANGE };
 
 typedef struct store_op {
     unsigned char kind, db;
+    bool redo;         /* staged again if its batch fails (store_del_redo) */
     size_t klen, vlen; /* OP_DEL_RANGE: k = lo, v = hi */
     const void *k, *v;
 } store_op_t;

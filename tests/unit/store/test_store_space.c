@@ -164,6 +164,54 @@ static void test_injected_enospc(void)
     fx_done(&f);
 }
 
+/* Redo deletes (a deletion the caller's memory already made) outlive failed batches: staged
+ * again, until a batch carrying them commits, in front of what was staged after the failure or
+ * while the failed batch was in flight, so a later put of the same key wins. Plain ops are lost
+ * with their batch, as before. */
+static void test_redo_deletes_outlive_failed_batches(void)
+{
+    fx_t f;
+    fx_init(&f, false, 0);
+    const char *keys[] = {"a", "b", "p", "r0", "r5", "r9", "s"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        put_str(f.s, STORE_DB_PENDING, keys[i], "1");
+    CHECK_EQ_INT(commit(&f), STZ_OK);
+
+    store_inject_enospc(f.s, 2);
+    CHECK_EQ_INT(store_del_redo(f.s, STORE_DB_PENDING, "a", 1), STZ_OK);
+    CHECK_EQ_INT(store_del_range_redo(f.s, STORE_DB_PENDING, "r0", 2, "r9", 2), STZ_OK);
+    store_del(f.s, STORE_DB_PENDING, "p", 1);
+    CHECK_EQ_INT(commit(&f), STZ_ENOSPC);
+    CHECK(!store_batch_empty(f.s)); /* the redo deletes wait in the next batch */
+    put_str(f.s, STORE_DB_PENDING, "c", "lost");
+    CHECK_EQ_INT(commit(&f), STZ_ENOSPC); /* carried them: staged once more */
+    put_str(f.s, STORE_DB_PENDING, "a", "again");
+    CHECK_EQ_INT(commit(&f), STZ_OK);
+    CHECK_EQ_STR(get_str(f.s, STORE_DB_PENDING, "a"), "again");
+    CHECK(get_str(f.s, STORE_DB_PENDING, "r0") == NULL);
+    CHECK(get_str(f.s, STORE_DB_PENDING, "r5") == NULL);
+    CHECK(get_str(f.s, STORE_DB_PENDING, "r9") == NULL);
+    CHECK_EQ_STR(get_str(f.s, STORE_DB_PENDING, "p"), "1"); /* plain delete: not replayed */
+    CHECK(get_str(f.s, STORE_DB_PENDING, "c") == NULL);
+    CHECK(store_batch_empty(f.s)); /* committed: not staged again */
+
+    /* A put recorded while the failed batch is in flight still lands after the delete. */
+    store_inject_enospc(f.s, 1);
+    CHECK_EQ_INT(store_del_redo(f.s, STORE_DB_PENDING, "b", 1), STZ_OK);
+    done_t d = {0};
+    CHECK_EQ_INT(store_submit(f.s, on_done, &d), STZ_OK);
+    put_str(f.s, STORE_DB_PENDING, "b", "new");
+    store_del_redo(f.s, STORE_DB_PENDING, "s", 1);
+    while (!d.calls)
+        uv_run(&f.loop, UV_RUN_ONCE);
+    CHECK_EQ_INT(d.status, STZ_ENOSPC);
+    CHECK_EQ_INT(commit(&f), STZ_OK);
+    CHECK_EQ_STR(get_str(f.s, STORE_DB_PENDING, "b"), "new");
+    CHECK(get_str(f.s, STORE_DB_PENDING, "s") == NULL);
+    CHECK_EQ_INT(count_db(f.s, STORE_DB_PENDING), 3); /* a, b, p */
+    fx_done(&f);
+}
+
 /* An op LMDB would reject at commit time (a key over its limit, or empty) is refused when it is
  * recorded, so the ops around it still commit: one bad key never fails a whole batch. */
 static void test_bad_key_refused_when_recorded(void)
@@ -351,6 +399,7 @@ int main(void)
     TEST_RUN(test_map_growth);
     TEST_RUN(test_grow_waits_for_read_view);
     TEST_RUN(test_injected_enospc);
+    TEST_RUN(test_redo_deletes_outlive_failed_batches);
     TEST_RUN(test_bad_key_refused_when_recorded);
     TEST_RUN(test_many_small_batches);
     TEST_RUN(test_commit_latency);
