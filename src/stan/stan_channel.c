@@ -303,14 +303,24 @@ void stan_channel_stage_limits(stan_t *st, stan_channel_t *ch)
     evict(st, ch, new_first, true);
 }
 
-void stan_channel_stage_delete(stan_t *st, stan_channel_t *ch)
+/* redo: memory forgets the channel at once (max_inactivity), so the deletes are staged again
+ * after a failed batch until one commits (store_del_redo); the admin delete-channel keeps the
+ * channel in memory until its batch committed (plain deletes). */
+static void stage_delete(stan_t *st, stan_channel_t *ch, bool redo)
 {
+    int (*del_range)(store_t *, store_db_t, const void *, size_t, const void *, size_t) =
+        redo ? store_del_range_redo : store_del_range;
     uint8_t lo[STAN_MSG_KEY], hi[STAN_MSG_KEY];
     stan_key_msg(lo, ch->id, 0);
     stan_key_msg(hi, ch->id, STAN_MAX_SEQ);
-    store_del_range(st->store, STORE_DB_MSGS, lo, sizeof lo, hi, sizeof hi);
-    stan_channel_stage_dead_removed(st, ch, 0, STAN_MAX_SEQ);
-    store_del(st->store, STORE_DB_CHANNELS, ch->name, ch->name_len);
+    del_range(st->store, STORE_DB_MSGS, lo, sizeof lo, hi, sizeof hi);
+    if (ch->holds_dead) del_range(st->store, STORE_DB_DEAD, lo, sizeof lo, hi, sizeof hi);
+    (redo ? store_del_redo : store_del)(st->store, STORE_DB_CHANNELS, ch->name, ch->name_len);
+}
+
+void stan_channel_stage_delete(stan_t *st, stan_channel_t *ch)
+{
+    stage_delete(st, ch, false);
 }
 
 /* Its queue groups and durables went with its subscriptions. */
@@ -393,7 +403,7 @@ void stan_channel_tick(stan_t *st)
             now_ms - ch->last_activity_ms >= (uint64_t)l->max_inactivity_ms) {
             LOG_I("channel \"%s\" removed after %lld ms of inactivity", ch->name,
                   (long long)l->max_inactivity_ms);
-            stan_channel_stage_delete(st, ch);
+            stage_delete(st, ch, true);
             stan_channel_free(st, ch);
             continue;
         }

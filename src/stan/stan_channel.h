@@ -83,8 +83,9 @@ uint64_t stan_channel_seq_at_time(stan_t *st, stan_channel_t *ch, int64_t ts);
  * Returns how many are removed (*from..*to; 0: none, nothing staged). */
 uint64_t stan_channel_stage_purge(stan_t *st, stan_channel_t *ch, uint64_t upto, uint64_t *from,
                                   uint64_t *to);
-/* Stages the removal of the channel from the store: its messages and its record (max_inactivity
- * and the admin delete-channel). Its subscriptions are the caller's. */
+/* Stages the removal of the channel from the store: its messages and its record (the admin
+ * delete-channel, which forgets it once the batch committed: plain deletes, not replayed;
+ * max_inactivity's own removal uses redo deletes). Its subscriptions are the caller's. */
 void stan_channel_stage_delete(stan_t *st, stan_channel_t *ch);
 /* Forgets the channel (no subscription may be left on it; nothing of it staged or in flight). */
 void stan_channel_free(stan_t *st, stan_channel_t *ch);

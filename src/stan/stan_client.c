@@ -216,7 +216,9 @@ static void on_client_freed(uv_handle_t *h)
     free(cl);
 }
 
-/* Removes the client: its subscriptions go (durables stay, offline), its record is deleted. */
+/* Removes the client: its subscriptions go (durables stay, offline), its record is deleted.
+ * Memory forgets it now, so the deletion is a redo delete: staged again after a failed batch
+ * until one commits, in front of a later registration of the same ID (store_del_redo). */
 static void client_remove(stan_t *st, stan_client_t *cl, bool write_store)
 {
     if (cl->closed) return;
@@ -225,7 +227,7 @@ static void client_remove(stan_t *st, stan_client_t *cl, bool write_store)
     strmap_del(&st->clients, cl->id, strlen(cl->id));
     if (cl->conn_id_len && strmap_get(&st->clients_by_conn, cl->conn_id, cl->conn_id_len) == cl)
         strmap_del(&st->clients_by_conn, cl->conn_id, cl->conn_id_len);
-    if (write_store) stan_client_stage_close(st, cl);
+    if (write_store) store_del_redo(st->store, STORE_DB_CLIENTS, cl->id, strlen(cl->id));
     uv_timer_stop(&cl->hb_timer);
     uv_close((uv_handle_t *)&cl->hb_timer, on_client_freed);
 }
@@ -352,7 +354,9 @@ static void replace_and_register(stan_t *st, const Pb__ConnectRequest *req, cons
     stan_client_t *old = stan_client_find(st, req->clientid, strlen(req->clientid));
     if (old) {
         LOG_D("client %s replaced by a new connection", old->id);
-        client_remove(st, old, false); /* the new record overwrites it in the same batch */
+        /* The new record overwrites it in the same batch; should that batch fail, the new one
+         * is forgotten too, and the old record must not outlive it on disk. */
+        client_remove(st, old, true);
     }
     register_client(st, req, reply_to);
 }

@@ -79,7 +79,7 @@ void stan_pset_drop(stan_pset_t *ps, store_t *store, stan_pending_t *p)
     if (p->on_disk) {
         uint8_t key[16];
         stan_key_pending(key, ps->owner, p->seq);
-        store_del(store, STORE_DB_PENDING, key, sizeof key);
+        store_del_redo(store, STORE_DB_PENDING, key, sizeof key);
     }
     entry_free(ps, p);
 }

@@ -55,7 +55,8 @@ stan_pending_t *stan_pset_add(stan_pset_t *ps, uint64_t seq, uint32_t count, uin
                               uint64_t expire_ms);
 /* Its row must be (re)written with the next batch: STAN_PSET_DIRTY if that is news. */
 unsigned stan_pset_touch(stan_pset_t *ps, stan_pending_t *p);
-/* Forgets p, staging the deletion of its row if it reached the disk. */
+/* Forgets p, staging the deletion of its row if it reached the disk: a redo delete
+ * (store_del_redo), since memory forgets it now, whatever becomes of the batch. */
 void stan_pset_drop(stan_pset_t *ps, store_t *store, stan_pending_t *p);
 /* After a redelivery: due last. */
 void stan_pset_to_tail(stan_pset_t *ps, stan_pending_t *p);

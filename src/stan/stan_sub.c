@@ -320,6 +320,23 @@ static void qgroup_leave(stan_sub_t *s)
 
 /* ---- leaving -------------------------------------------------------------------------- */
 
+/* redo: memory has forgotten the subscription already, so its record and rows must go even if
+ * the batch fails (store_del_redo); otherwise the caller rolls back or waits for the commit. */
+static void stage_delete(stan_t *st, uint64_t id, bool redo)
+{
+    uint8_t key[8], lo[16], hi[16];
+    stan_key_u64(key, id);
+    stan_key_pending(lo, id, 0);
+    stan_key_pending(hi, id, UINT64_MAX);
+    if (redo) {
+        store_del_redo(st->store, STORE_DB_SUBS, key, sizeof key);
+        store_del_range_redo(st->store, STORE_DB_PENDING, lo, sizeof lo, hi, sizeof hi);
+    } else {
+        store_del(st->store, STORE_DB_SUBS, key, sizeof key);
+        store_del_range(st->store, STORE_DB_PENDING, lo, sizeof lo, hi, sizeof hi);
+    }
+}
+
 void stan_sub_delete(stan_t *st, stan_sub_t *s)
 {
     if (s->deleted) return;
@@ -337,18 +354,13 @@ void stan_sub_delete(stan_t *st, stan_sub_t *s)
     qgroup_leave(s);
     list_remove(&s->ch_link);
     ch->nsubs--;
-    stan_sub_stage_delete(st, s->id);
+    stage_delete(st, s->id, true);
     stan_sub_unref(st, s);
 }
 
 void stan_sub_stage_delete(stan_t *st, uint64_t id)
 {
-    uint8_t key[8], lo[16], hi[16];
-    stan_key_u64(key, id);
-    store_del(st->store, STORE_DB_SUBS, key, sizeof key);
-    stan_key_pending(lo, id, 0);
-    stan_key_pending(hi, id, UINT64_MAX);
-    store_del_range(st->store, STORE_DB_PENDING, lo, sizeof lo, hi, sizeof hi);
+    stage_delete(st, id, false);
 }
 
 static void go_offline(stan_t *st, stan_sub_t *s)

@@ -125,9 +125,11 @@ void stan_sub_arm_timer(stan_sub_t *s);
 void stan_sub_retry_in(stan_sub_t *s, uint64_t ms);
 void stan_sub_unref(stan_t *st, stan_sub_t *s);
 
-/* Stages the removal of subscription id's record and unacked rows from the store. */
+/* Stages the removal of subscription id's record and unacked rows from the store, for a caller
+ * whose memory keeps the subscription until the batch commits (plain deletes, not replayed). */
 void stan_sub_stage_delete(stan_t *st, uint64_t id);
-/* Removes a subscription for good: memory, routing, and (with the batch) its record and rows. */
+/* Removes a subscription for good: memory, routing, and (with the batch) its record and rows,
+ * whose deletes are staged again after a failed batch until one commits (store_del_redo). */
 void stan_sub_delete(stan_t *st, stan_sub_t *s);
 /* It stops being served: deleted, or (durables on close) kept offline. */
 void stan_sub_leave(stan_t *st, stan_sub_t *s, bool close_only);
