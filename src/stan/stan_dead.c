@@ -173,8 +173,9 @@ static void on_done(stan_t *st, void *arg, int status)
         s->dead_total--;
         stan_sub_mark_dirty(st, s);
         if (!stan_pset_find(&s->pend, j->seq)) {
+            /* Its row's deletion is replayed in front of the next batch (a redo delete), and
+             * the row written again after it, as a new entry's is. */
             stan_pending_t *p = stan_pset_add(&s->pend, j->seq, j->count, j->size, 0);
-            p->on_disk = true; /* its row's deletion failed (deleting a missing row is harmless) */
             list_remove(&p->due);
             list_push_front(&s->pend.due, &p->due);
             stan_sub_pset_changed(st, s, stan_pset_touch(&s->pend, p) | STAN_PSET_READY);

@@ -7,7 +7,6 @@
 #include "clock.h"
 #include "log.h"
 #include "stan_channel.h"
-#include "stan_keys.h"
 #include "stan_sub.h"
 #include "xalloc.h"
 
@@ -120,53 +119,16 @@ void stan_handover_client_alive(stan_t *st, list_node_t *cl_subs)
     arm_timer(st);
 }
 
-/* ---- the move, and a failed commit -------------------------------------------------- */
+/* ---- the move -------------------------------------------------------------------------- */
 
-/* The gone member's rows a hand-over deletes. The heir's rows are written again after a failed
- * batch (stan_sub_store_failed), but deletes would be lost with it, leaving the disk saying that
- * both hold the messages: they are staged again until a batch with them commits. */
-typedef struct moved_rows {
-    stan_t *st;
-    uint64_t from_id;
-    size_t n;
-    uint64_t seqs[];
-} moved_rows_t;
-
-static void on_moved_committed(void *arg, int status)
-{
-    moved_rows_t *m = arg;
-    if (status == 0 || m->st->shutting_down) {
-        free(m);
-        return;
-    }
-    stan_sub_t *from = stan_sub_by_id(m->st, m->from_id);
-    uint8_t key[16];
-    for (size_t i = 0; i < m->n; i++) {
-        /* Unless it holds that message again since (handed back to it, say). */
-        if (from && stan_pset_find(&from->pend, m->seqs[i])) continue;
-        stan_key_pending(key, m->from_id, m->seqs[i]);
-        store_del(m->st->store, STORE_DB_PENDING, key, sizeof key);
-    }
-    stan_commit_on(&m->st->commit, on_moved_committed, m);
-}
-
+/* A failed batch cannot leave the messages on both members' rows: the heir's rows are written
+ * again (stan_sub_store_failed), and s's row deletes are redo deletes (stan_pset_drop), staged
+ * again by the store until a batch carrying them commits, in front of any later put of the same
+ * row (the message handed back to s, say). */
 void stan_handover_move(stan_t *st, stan_sub_t *s, stan_sub_t *heir)
 {
-    moved_rows_t *m = xmalloc(sizeof *m + s->pend.count * sizeof m->seqs[0]);
-    m->st = st;
-    m->from_id = s->id;
-    m->n = 0;
-    list_node_t *n;
-    list_foreach (n, &s->pend.due) {
-        stan_pending_t *p = LIST_ITEM(n, stan_pending_t, due);
-        if (p->on_disk) m->seqs[m->n++] = p->seq;
-    }
     stan_sub_transfer(st, s, heir);
     stan_sub_arm_timer(s); /* nothing left to expire */
-    if (m->n)
-        stan_commit_on(&st->commit, on_moved_committed, m);
-    else
-        free(m);
 }
 
 /* s's grace is over: it came back, or its messages go to the heir (if there is one). */

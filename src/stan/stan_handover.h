@@ -26,9 +26,9 @@ enum { STAN_GRACE_CLOSED = 1, STAN_GRACE_HB = 2 };
 /* Where s's unacked messages go: another member of its group that is online, listened to, not
  * in its own grace, with the fewest unacked messages. NULL: none. */
 stan_sub_t *stan_handover_heir(stan_t *st, const stan_sub_t *s);
-/* Moves s's unacked messages to heir, due at once (stan_sub_transfer), and follows the batch
- * that deletes s's rows: if it fails, the deletes are staged again (the heir's rows are
- * rewritten anyway), so the disk cannot end up giving the messages to both. */
+/* Moves s's unacked messages to heir, due at once (stan_sub_transfer). If the batch fails, the
+ * heir's rows are rewritten and s's row deletes replayed (redo deletes), so the disk cannot end
+ * up giving the messages to both. */
 void stan_handover_move(stan_t *st, stan_sub_t *s, stan_sub_t *heir);
 /* The server's sub-gone hook (server.h; arg: the engine): a closed connection listened on
  * subject. A queue member with that inbox and unacked messages starts its grace. */
