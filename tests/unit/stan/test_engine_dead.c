@@ -359,6 +359,30 @@ static void test_dead_channel_eviction(void)
     ef_done(&f);
 }
 
+/* No room for the dead-letter channel (max_channels): the message is redelivered as before,
+ * nothing is counted. */
+static void test_cannot_write_keeps_redelivering(void)
+{
+    ef_t f;
+    ef_init(&f);
+    set_dead(&f, "jobs", 1, NULL);
+    f.cfg.max_channels = 1;
+    ef_start(&f);
+    CHECK_EQ_STR(ef_connect(&f, "c1"), "");
+    ef_sub_t *s = subscribe(&f, "c1", "jobs", 10);
+    CHECK_EQ_STR(ef_publish(&f, "c1", "jobs", "poison"), "");
+    ef_wait_msgs(s->inbox, 1);
+    ack_wait(&f);
+    ack_wait(&f);
+    CHECK_EQ_INT(ef_count_seq(s, 1), 3);
+    CHECK_EQ_INT(ef_msg(s, 2)->redelivery_count, 2);
+    CHECK_EQ_INT(ef_sub_info(&f, s).dead_total, 0);
+    CHECK_EQ_INT(ef_sub_info(&f, s).inflight_msgs, 1);
+    CHECK(!ef_channel_exists(&f, "jobs.dead"));
+    dead_of(&f, "jobs", 0, "jobs.dead");
+    ef_done(&f);
+}
+
 int main(void)
 {
     TEST_RUN(test_poison_dead_lettered_while_next_flow);
@@ -366,5 +390,6 @@ int main(void)
     TEST_RUN(test_requeue);
     TEST_RUN(test_disk_full);
     TEST_RUN(test_dead_channel_eviction);
+    TEST_RUN(test_cannot_write_keeps_redelivering);
     return test_summary();
 }
