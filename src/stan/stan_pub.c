@@ -29,36 +29,30 @@ static void puback_now(stan_t *st, const server_msg_t *m, pbw_slice_t guid, cons
 }
 
 /* One allocation per message: the struct, then guid, ack inbox, reply and payload. */
-static stan_staged_t *staged_alloc(stan_channel_t *ch, pbw_slice_t guid, pbw_slice_t ack,
-                                   pbw_slice_t reply, pbw_slice_t data)
+static inline stan_staged_t *staged_new(stan_channel_t *ch, const pbw_pubmsg_t *pm,
+                                        const server_msg_t *m)
 {
-    size_t glen = guid.len, alen = ack.len, rlen = reply.len;
-    stan_staged_t *s = xmalloc(sizeof *s + glen + 1 + alen + 1 + rlen + 1 + data.len);
+    size_t glen = pm->guid.len, alen = m->reply ? m->reply_len : 0, rlen = pm->reply.len;
+    stan_staged_t *s = xmalloc(sizeof *s + glen + 1 + alen + 1 + rlen + 1 + pm->data.len);
     memset(s, 0, sizeof *s);
     char *w = (char *)(s + 1);
     s->ch = ch;
     s->guid = w;
-    if (glen) memcpy(w, guid.p, glen);
+    if (glen) memcpy(w, pm->guid.p, glen);
     w[glen] = '\0';
     w += glen + 1;
     s->ack_reply = w;
-    if (alen) memcpy(w, ack.p, alen);
+    if (alen) memcpy(w, m->reply, alen);
     w[alen] = '\0';
     w += alen + 1;
     s->reply = rlen ? w : NULL;
-    if (rlen) memcpy(w, reply.p, rlen);
+    if (rlen) memcpy(w, pm->reply.p, rlen);
     w[rlen] = '\0';
     w += rlen + 1;
     s->data = (uint8_t *)w;
-    s->len = data.len;
-    if (s->len) memcpy(w, data.p, s->len);
+    s->len = pm->data.len;
+    if (s->len) memcpy(w, pm->data.p, s->len);
     return s;
-}
-
-static stan_staged_t *staged_new(stan_channel_t *ch, const pbw_pubmsg_t *pm, const server_msg_t *m)
-{
-    pbw_slice_t ack = {(const uint8_t *)m->reply, m->reply ? m->reply_len : 0};
-    return staged_alloc(ch, pm->guid, ack, pm->reply, pm->data);
 }
 
 /* Joins the staging list: counted against the channel until its batch ends. */
@@ -73,8 +67,10 @@ static void stage(stan_t *st, stan_staged_t *s)
 void stan_pub_internal(stan_t *st, stan_channel_t *ch, const char *reply, size_t reply_len,
                        const uint8_t *data, size_t len, const stan_pub_hooks_t *hooks, void *arg)
 {
-    pbw_slice_t none = {NULL, 0}, r = {(const uint8_t *)reply, reply_len}, d = {data, len};
-    stan_staged_t *s = staged_alloc(ch, none, none, r, d);
+    /* As a PubMsg without guid from a publisher without reply inbox: no PubAck. */
+    pbw_pubmsg_t pm = {.reply = {(const uint8_t *)reply, reply_len}, .data = {data, len}};
+    server_msg_t m = {0};
+    stan_staged_t *s = staged_new(ch, &pm, &m);
     s->hooks = hooks;
     s->hook_arg = arg;
     stage(st, s);
