@@ -197,27 +197,12 @@ static void test_queue_group_count_carries(void)
 
 /* ---- requeue ---- */
 
-typedef struct answer {
-    int calls;
-    stan_admin_result_t r;
-} answer_t;
-
-static void on_answer(void *arg, const stan_admin_result_t *r)
-{
-    answer_t *a = arg;
-    a->calls++;
-    a->r = *r;
-}
-
 static stan_admin_result_t requeue(ef_t *f, const char *channel, uint64_t dead_seq)
 {
-    answer_t a = {0};
+    ef_answer_t a = {0};
     char err[256];
-    CHECK_EQ_INT(stan_admin_requeue(f->st, channel, dead_seq, on_answer, &a, err, sizeof err), 0);
-    CHECK_EQ_INT(a.calls, 0); /* never from inside the call */
-    ef_settle(f);
-    CHECK_EQ_INT(a.calls, 1);
-    return a.r;
+    return ef_answered(
+        f, stan_admin_requeue(f->st, channel, dead_seq, ef_on_answer, &a, err, sizeof err), &a);
 }
 
 static void test_requeue(void)
@@ -256,9 +241,11 @@ static void test_requeue(void)
     CHECK_EQ_INT(ef_channel(&f, "jobs.dead").msgs, 1); /* it stays there */
 
     char err[256];
-    answer_t a = {0};
-    CHECK_EQ_INT(stan_admin_requeue(f.st, "jobs", 9, on_answer, &a, err, sizeof err), STZ_ENOENT);
-    CHECK_EQ_INT(stan_admin_requeue(f.st, "nope", 0, on_answer, &a, err, sizeof err), STZ_ENOENT);
+    ef_answer_t a = {0};
+    CHECK_EQ_INT(stan_admin_requeue(f.st, "jobs", 9, ef_on_answer, &a, err, sizeof err),
+                 STZ_ENOENT);
+    CHECK_EQ_INT(stan_admin_requeue(f.st, "nope", 0, ef_on_answer, &a, err, sizeof err),
+                 STZ_ENOENT);
     uint64_t total;
     CHECK_EQ_INT(
         stan_admin_foreach_dead(f.st, "nope", 0, 0, on_dead, NULL, &total, NULL, err, sizeof err),
