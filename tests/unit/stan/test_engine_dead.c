@@ -312,13 +312,15 @@ static void test_disk_full(void)
 
 /* The dead-letter channel keeps 2 messages: the third dead letter evicts the first, and its
  * record goes with it (also after a restart, when the engine learnt from the store that the
- * channel holds dead letters). A custom dead_letter name; other subscriptions are unaffected. */
+ * channel holds dead letters); max_age expiry takes the records too. A custom dead_letter name. */
 static void test_dead_channel_eviction(void)
 {
     ef_t f;
     ef_init(&f);
     set_dead(&f, "jobs", 1, "dlq.{channel}");
-    set_dead(&f, "dlq.>", 0, NULL)->max_msgs = 2;
+    config_limits_t *dlq = set_dead(&f, "dlq.>", 0, NULL);
+    dlq->max_msgs = 2;
+    dlq->max_age_ms = 60 * 1000;
     ef_start(&f);
     CHECK_EQ_STR(ef_connect(&f, "c1"), "");
     ef_sub_t *s = subscribe(&f, "c1", "jobs", 10);
@@ -343,6 +345,12 @@ static void test_dead_channel_eviction(void)
     CHECK_EQ_INT(l.d[0].dead_seq, 3);
     CHECK_EQ_INT(l.d[1].dead_seq, 4);
     CHECK_EQ_INT(l.d[1].origin_seq, 4);
+    /* max_age takes the dead letters, and their records with them. */
+    ef_advance(&f, 61 * EF_SEC);
+    CHECK_EQ_INT(ef_channel(&f, "dlq.jobs").msgs, 0);
+    dead_of(&f, "jobs", 0, "dlq.jobs");
+    ef_restart(&f);
+    dead_of(&f, "jobs", 0, "dlq.jobs");
     ef_done(&f);
 }
 
