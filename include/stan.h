@@ -100,6 +100,21 @@ void stan_foreach_client(stan_t *st, stan_client_fn fn, void *arg);
 /* 0, or STZ_ENOENT when there is no such client. */
 int stan_get_client_info(stan_t *st, const char *id, stan_client_info_t *out);
 
+/* What is kept about a dead letter: message dead_seq of dead_channel came from origin_seq of
+ * origin after `deliveries` deliveries without an ack to the subscription (or queue group)
+ * named by subscription, the last one to last_client. */
+typedef struct stan_dead_info {
+    const char *dead_channel;
+    uint64_t dead_seq;
+    const char *origin;
+    uint64_t origin_seq;
+    uint32_t deliveries;
+    const char *last_client;
+    const char *subscription; /* "queue:NAME", "durable:NAME", "durable-queue:NAME" or "inbox" */
+    int64_t dead_ns;          /* when it was dead-lettered (wall clock) */
+    uint64_t requeued_seq;    /* its sequence on origin once requeued; 0 = not requeued */
+} stan_dead_info_t;
+
 /* What a consumer still has to acknowledge: the one computation behind /metrics,
  * /streaming/pendingz and `stanza pending`. A row is a plain or durable subscription, or a whole
  * queue group: its members share the group's backlog, so a group row has that backlog once, the

@@ -68,21 +68,6 @@ int stan_admin_pause(stan_t *st, const char *channel, const char *queue, const c
 int stan_admin_requeue(stan_t *st, const char *channel, uint64_t dead_seq, stan_admin_fn fn,
                        void *arg, char *err, size_t errlen);
 
-/* What is kept about a dead letter: message dead_seq of dead_channel came from origin_seq of
- * origin after `deliveries` deliveries without an ack to the subscription (or queue group)
- * named by subscription, the last one to last_client. */
-typedef struct stan_dead_info {
-    const char *dead_channel;
-    uint64_t dead_seq;
-    const char *origin;
-    uint64_t origin_seq;
-    uint32_t deliveries;
-    const char *last_client;
-    const char *subscription; /* "queue:NAME", "durable:NAME", "durable-queue:NAME" or "inbox" */
-    int64_t dead_ns;          /* when it was dead-lettered (wall clock) */
-    uint64_t requeued_seq;    /* its sequence on origin once requeued; 0 = not requeued */
-} stan_dead_info_t;
-
 typedef struct stan_admin_msg {
     const char *channel;
     uint64_t seq;
@@ -91,7 +76,8 @@ typedef struct stan_admin_msg {
     size_t len;
     const char *reply;
     size_t reply_len;
-    const stan_dead_info_t *dead; /* NULL unless channel is a dead-letter channel holding it */
+    const stan_dead_info_t *dead; /* NULL unless channel is a dead-letter channel holding it
+                                   * (stan.h) */
 } stan_admin_msg_t;
 
 /* Message seq of channel, handed to fn during the call. 0, STZ_ENOENT (no such channel, or the
