@@ -8,6 +8,7 @@
 #include "err.h"
 #include "pbwire.h"
 #include "stan_channel.h"
+#include "stan_client.h"
 #include "stan_dead.h"
 #include "stan_handover.h"
 #include "stan_keys.h"
@@ -170,6 +171,14 @@ static void deliver_plain(stan_t *st, stan_sub_t *s, budget_t *b)
     if (moved) stan_sub_mark_dirty(st, s);
 }
 
+/* Whether a group member can be given a new message. One whose client left its last heartbeat
+ * unanswered may be hung: the others get the new messages (its own go to them after
+ * handover_grace, stan_handover.c) until it answers again. */
+static bool member_takes(stan_t *st, const stan_sub_t *m)
+{
+    return can_take(m) && m->client->hb_fails == 0 && inbox_alive(st, m);
+}
+
 /* The member with the fewest unacked messages that has room; ties rotate. */
 static stan_sub_t *pick_member(stan_t *st, stan_qgroup_t *g)
 {
@@ -177,7 +186,7 @@ static stan_sub_t *pick_member(stan_t *st, stan_qgroup_t *g)
     list_node_t *n;
     list_foreach (n, &g->members) {
         stan_sub_t *m = STAN_SUB_OF(n, qg_link);
-        if (can_take(m) && m->pend.count < min && inbox_alive(st, m)) min = m->pend.count;
+        if (m->pend.count < min && member_takes(st, m)) min = m->pend.count;
     }
     if (min == SIZE_MAX) return NULL;
     size_t start = g->rr++ % g->nmembers, i = 0;
@@ -185,7 +194,7 @@ static stan_sub_t *pick_member(stan_t *st, stan_qgroup_t *g)
     list_foreach (n, &g->members) {
         stan_sub_t *m = STAN_SUB_OF(n, qg_link);
         size_t at = i++;
-        if (!can_take(m) || m->pend.count != min || !inbox_alive(st, m)) continue;
+        if (m->pend.count != min || !member_takes(st, m)) continue;
         if (at >= start) return m;
         if (!first) first = m;
     }

@@ -110,6 +110,7 @@ void stan_handover_client_alive(stan_t *st, list_node_t *cl_subs)
     list_foreach (n, cl_subs) {
         stan_sub_t *s = STAN_SUB_OF(n, cl_link);
         s->grace_why &= ~(unsigned)STAN_GRACE_HB;
+        if (s->qg) stan_sub_mark_ready(st, s); /* new messages may go to it again */
         if (!s->grace_why && list_linked(&s->grace_link)) {
             list_remove(&s->grace_link);
             LOG_D("client %s answers heartbeats again: queue \"%s\" on \"%s\" keeps its messages",

@@ -278,6 +278,14 @@ static void test_heartbeat_unanswered(void)
     ef_advance(&sc.f, 2 * MS);
     check_handed_over(&sc);
     CHECK(ef_client_exists(&sc.f, "c1")); /* far from hb_fail_count: still registered */
+    /* While c1 leaves heartbeats unanswered, new jobs go to b only, though a holds nothing. */
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ_STR(ef_publish(&sc.f, "c2", "jobs", "job"), "");
+    ef_wait_msgs(sc.b->inbox, 7);
+    ef_settle(&sc.f);
+    CHECK_EQ_INT(sc.b->inbox->n, 7);
+    CHECK_EQ_INT(ef_sub_info(&sc.f, sc.a).inflight_msgs, 0);
+    CHECK_EQ_INT(ef_sub_info(&sc.f, sc.a).backlog_msgs, 0);
     CHECK_EQ_INT(close(sc.fd), 0);
     ef_done(&sc.f);
 }
