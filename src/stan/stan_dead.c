@@ -175,9 +175,8 @@ static void on_done(stan_t *st, void *arg, int status)
         if (!stan_pset_find(&s->pend, j->seq)) {
             /* Its row's deletion is replayed in front of the next batch (a redo delete), and
              * the row written again after it, as a new entry's is. */
-            stan_pending_t *p = stan_pset_add(&s->pend, j->seq, j->count, j->size, 0);
-            list_remove(&p->due);
-            list_push_front(&s->pend.due, &p->due);
+            stan_pending_t *p = stan_pset_add(&s->pend, j->seq, j->count, j->size, UINT64_MAX, 0);
+            stan_pset_due_now(&s->pend, p); /* first: it was due before the others */
             stan_sub_pset_changed(st, s, stan_pset_touch(&s->pend, p) | STAN_PSET_READY);
             stan_sub_arm_timer(s);
         }
@@ -243,7 +242,6 @@ bool stan_dead_take(stan_t *st, stan_sub_t *s, stan_pending_t *p)
         p->dead = true;
     }
     /* Not due again: its batch decides. */
-    p->expire_ms = UINT64_MAX;
-    stan_pset_to_tail(&s->pend, p);
+    stan_pset_park(&s->pend, p);
     return true;
 }

@@ -96,9 +96,9 @@ static bool send_msg(stan_t *st, stan_sub_t *s, msg_reader_t *rd, uint64_t seq, 
     return true;
 }
 
-/* When the message delivered for the count-th time is due again: after AckWait, or after the
- * channel's backoff entry for that redelivery if longer (the last entry repeats). */
-static uint64_t next_expiry(const stan_sub_t *s, uint32_t count, uint64_t now)
+/* How long after its count-th delivery the message is due again: AckWait, or the channel's
+ * backoff entry for that redelivery if longer (the last entry repeats). */
+static uint64_t next_wait(const stan_sub_t *s, uint32_t count)
 {
     uint64_t wait = (uint64_t)s->ack_wait_s * 1000;
     const config_limits_t *l = &s->ch->limits;
@@ -106,7 +106,7 @@ static uint64_t next_expiry(const stan_sub_t *s, uint32_t count, uint64_t now)
         uint32_t i = count - 1 < (uint32_t)l->nbackoff ? count - 1 : (uint32_t)l->nbackoff - 1;
         if ((uint64_t)l->backoff_ms[i] > wait) wait = (uint64_t)l->backoff_ms[i];
     }
-    return now + wait;
+    return wait;
 }
 
 /* Sends seq to s as a first delivery; returns the channel's running total at seq (or 0 when
@@ -114,16 +114,14 @@ static uint64_t next_expiry(const stan_sub_t *s, uint32_t count, uint64_t now)
 static uint64_t deliver_new(stan_t *st, stan_sub_t *s, msg_reader_t *rd, uint64_t seq,
                             const budget_t *b)
 {
-    uint64_t expire = next_expiry(s, 1, b->now_ms);
+    uint64_t wait = next_wait(s, 1);
     stan_msgval_t mv;
     if (!send_msg(st, s, rd, seq, 1, &mv)) return 0;
-    stan_pending_t *p = stan_pset_add(&s->pend, seq, 1, (uint32_t)mv.len, expire);
+    stan_pending_t *p = stan_pset_add(&s->pend, seq, 1, (uint32_t)mv.len, b->now_ms + wait, wait);
     stan_sub_pset_changed(st, s, stan_pset_touch(&s->pend, p));
     /* With a backoff, redelivered messages may be due later than this one, now perhaps first. */
-    bool placed = s->ch->limits.nbackoff > 0;
-    if (placed) stan_pset_place(&s->pend, p);
     if (!uv_is_active((uv_handle_t *)&s->ack_timer) ||
-        (placed && stan_pset_first_due(&s->pend) == p))
+        (s->ch->limits.nbackoff > 0 && stan_pset_first_due(&s->pend) == p))
         stan_sub_arm_timer(s);
     return mv.cum;
 }
@@ -228,7 +226,9 @@ static void hand_over(stan_t *st, stan_sub_t *s)
         stan_sub_retry_in(s, 1000);
 }
 
-/* Redelivers the unacked messages that are due, in order. */
+/* Redelivers the unacked messages that are due, in the order they fell due. Each one handled
+ * leaves, is due again later than now (AckWait is at least a second) or is parked, so the loop
+ * ends. */
 static void redeliver_due(stan_t *st, stan_sub_t *s, budget_t *b)
 {
     if (!s->client || !s->ready || s->is_paused) return; /* resuming marks it ready */
@@ -239,35 +239,25 @@ static void redeliver_due(stan_t *st, stan_sub_t *s, budget_t *b)
     uint64_t now = b->now_ms;
     /* max_deliveries: 0 (none) costs the one compare below. */
     uint64_t max = (uint64_t)s->ch->limits.max_deliveries;
-    stan_pending_t *stop = stan_pset_last_due(&s->pend);
-    stan_pending_t *p = stan_pset_first_due(&s->pend);
+    stan_pending_t *p;
     msg_reader_t rd = {0};
-    while (p && p->expire_ms <= now) {
+    while ((p = stan_pset_first_due(&s->pend)) && p->expire_ms <= now) {
         if (!budget_take(b)) {
             stan_sub_mark_ready(st, s); /* the rest in the next pass */
             break;
         }
-        stan_pending_t *next = stan_pset_next_due(&s->pend, p);
-        bool last = p == stop;
-        if (max && p->count >= max && stan_dead_take(st, s, p)) {
-            if (last) break;
-            p = next;
-            continue;
-        }
+        if (max && p->count >= max && stan_dead_take(st, s, p)) continue; /* parked */
         p->count++;
         if (send_msg(st, s, &rd, p->seq, p->count, NULL)) {
             s->redelivered_total++;
             st->redeliveries_total++;
-            p->expire_ms = next_expiry(s, p->count, now);
+            uint64_t wait = next_wait(s, p->count);
+            stan_pset_schedule(&s->pend, p, now + wait, wait);
             stan_sub_pset_changed(st, s, stan_pset_touch(&s->pend, p));
-            stan_pset_to_tail(&s->pend, p);
-            if (s->ch->limits.nbackoff > 0) stan_pset_place(&s->pend, p);
         } else {
             /* Evicted by limits while unacked: implicitly acked, as NSS does. */
             stan_pset_drop(&s->pend, st->store, p);
         }
-        if (last) break;
-        p = next;
     }
     reader_close(&rd);
     stan_sub_arm_timer(s);

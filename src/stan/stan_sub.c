@@ -423,7 +423,7 @@ int stan_sub_restore_pending(stan_t *st, uint64_t sub_id, uint64_t seq, uint32_t
     uint32_t size = stan_msg_get(st->store, s->ch->id, seq, &mv) ? (uint32_t)mv.len : 0;
     if (count > 1) s->redelivered_total += count - 1;
     /* Due at once: recovered unacked messages are redelivered first. */
-    stan_pset_add(&s->pend, seq, count ? count : 1, size, 0)->on_disk = true;
+    stan_pset_add(&s->pend, seq, count ? count : 1, size, 0, 0)->on_disk = true;
     return 0;
 }
 

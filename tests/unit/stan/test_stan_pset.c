@@ -65,6 +65,18 @@ static void rows(fx_t *f, char *out, size_t len)
     store_read_end(f->store);
 }
 
+/* Drains ps in due order (parked entries left), as "3,1,2". */
+static void due_order(stan_pset_t *ps, store_t *store, char *out, size_t len)
+{
+    out[0] = '\0';
+    stan_pending_t *p;
+    while ((p = stan_pset_first_due(ps))) {
+        size_t n = strlen(out);
+        snprintf(out + n, len - n, "%s%llu", n ? "," : "", (unsigned long long)p->seq);
+        stan_pset_drop(ps, store, p);
+    }
+}
+
 static void test_orders(void)
 {
     fx_t f;
@@ -72,25 +84,23 @@ static void test_orders(void)
     CHECK(stan_pset_first_due(&f.ps) == NULL && stan_pset_oldest(&f.ps) == NULL);
     /* Delivered 5, 3 (a transfer lands earlier), 9: expiry order is delivery order, the
      * sequence order is by sequence. */
-    stan_pset_add(&f.ps, 5, 1, 10, 100);
-    stan_pset_add(&f.ps, 3, 2, 20, 200);
-    stan_pending_t *p9 = stan_pset_add(&f.ps, 9, 1, 30, 300);
+    stan_pset_add(&f.ps, 5, 1, 10, 100, 100);
+    stan_pset_add(&f.ps, 3, 2, 20, 200, 100);
+    stan_pending_t *p9 = stan_pset_add(&f.ps, 9, 1, 30, 300, 100);
     CHECK_EQ_INT(f.ps.count, 3);
     CHECK_EQ_INT(f.ps.bytes, 60);
     CHECK_EQ_INT(stan_pset_oldest(&f.ps)->seq, 3);
     stan_pending_t *p = stan_pset_first_due(&f.ps);
     CHECK_EQ_INT(p->seq, 5);
-    CHECK_EQ_INT(stan_pset_next_due(&f.ps, p)->seq, 3);
-    CHECK(stan_pset_last_due(&f.ps) == p9);
     CHECK(stan_pset_find(&f.ps, 9) == p9);
     CHECK(stan_pset_find(&f.ps, 4) == NULL);
     /* A redelivery goes last. */
-    stan_pset_to_tail(&f.ps, p);
+    stan_pset_schedule(&f.ps, p, 400, 100);
     CHECK_EQ_INT(stan_pset_first_due(&f.ps)->seq, 3);
-    CHECK_EQ_INT(stan_pset_last_due(&f.ps)->seq, 5);
     stan_pset_all_due(&f.ps);
     CHECK_EQ_INT(stan_pset_first_due(&f.ps)->expire_ms, 0);
-    CHECK_EQ_INT(stan_pset_last_due(&f.ps)->expire_ms, 0);
+    CHECK_EQ_INT(stan_pset_first_due(&f.ps)->seq, 3);
+    CHECK_EQ_INT(stan_pset_find(&f.ps, 5)->expire_ms, 0);
     /* Dropping the oldest moves the sequence head. */
     stan_pset_drop(&f.ps, f.store, stan_pset_find(&f.ps, 3));
     CHECK_EQ_INT(stan_pset_oldest(&f.ps)->seq, 5);
@@ -98,7 +108,7 @@ static void test_orders(void)
     CHECK_EQ_INT(f.ps.bytes, 40);
     /* Many entries: the hash holds them all. */
     for (uint64_t s = 100; s < 5100; s++)
-        stan_pset_add(&f.ps, s, 1, 1, s);
+        stan_pset_add(&f.ps, s, 1, 1, s, 100);
     for (uint64_t s = 100; s < 5100; s += 7)
         CHECK(stan_pset_find(&f.ps, s) && stan_pset_find(&f.ps, s)->seq == s);
     CHECK_EQ_INT(f.ps.count, 5002);
@@ -110,8 +120,8 @@ static void test_rows(void)
     fx_t f;
     fx_open(&f);
     char got[256];
-    stan_pending_t *a = stan_pset_add(&f.ps, 1, 1, 0, 0);
-    stan_pending_t *b = stan_pset_add(&f.ps, 2, 1, 0, 0);
+    stan_pending_t *a = stan_pset_add(&f.ps, 1, 1, 0, 0, 0);
+    stan_pending_t *b = stan_pset_add(&f.ps, 2, 1, 0, 0, 0);
     /* The first touch is news (the owner must be marked dirty), a second is not. */
     CHECK_EQ_INT(stan_pset_touch(&f.ps, a), STAN_PSET_DIRTY);
     CHECK_EQ_INT(stan_pset_touch(&f.ps, a), 0);
@@ -134,7 +144,7 @@ static void test_rows(void)
     stan_pset_write_dirty(&f.ps, f.store);
     CHECK(store_batch_empty(f.store));
     /* A failed batch: every row is written again. */
-    stan_pset_add(&f.ps, 3, 1, 0, 0);
+    stan_pset_add(&f.ps, 3, 1, 0, 0, 0);
     CHECK_EQ_INT(stan_pset_store_failed(&f.ps), STAN_PSET_DIRTY);
     stan_pset_write_dirty(&f.ps, f.store);
     commit(&f);
@@ -154,26 +164,132 @@ static void test_transfer(void)
     fx_open(&f);
     stan_pset_t to;
     stan_pset_init(&to, 8);
-    stan_pset_add(&to, 50, 1, 0, 500);
-    stan_pset_add(&to, 20, 1, 0, 500); /* both hold 20: to keeps its own */
-    stan_pset_add(&f.ps, 10, 3, 5, 100);
-    stan_pset_add(&f.ps, 20, 1, 5, 100);
-    stan_pset_add(&f.ps, 30, 1, 5, 100);
+    stan_pset_add(&to, 50, 1, 0, 500, 500);
+    stan_pset_add(&to, 20, 1, 0, 500, 500); /* both hold 20: to keeps its own */
+    stan_pset_add(&to, 60, 1, 0, 0, 0);     /* due at once, but after the moved ones */
+    /* from, in due order: 40 (a put back), 10, 20, 30 (lanes of 2 waits), 70 (parked). */
+    stan_pset_add(&f.ps, 10, 3, 5, 100, 100);
+    stan_pset_add(&f.ps, 30, 1, 5, 150, 50);
+    stan_pset_add(&f.ps, 20, 1, 5, 100, 50);
+    stan_pset_park(&f.ps, stan_pset_add(&f.ps, 70, 1, 5, 100, 100));
+    stan_pset_due_now(&f.ps, stan_pset_add(&f.ps, 40, 1, 5, 100, 100));
     unsigned changed = stan_pset_transfer(&f.ps, &to, f.store);
     CHECK_EQ_INT(changed, STAN_PSET_READY | STAN_PSET_DIRTY);
     CHECK_EQ_INT(f.ps.count, 0);
     CHECK(stan_pset_first_due(&f.ps) == NULL);
-    CHECK_EQ_INT(to.count, 4);
+    CHECK_EQ_INT(to.count, 7);
     /* Moved entries come first, due at once, in from's order, with their counts. */
-    stan_pending_t *p = stan_pset_first_due(&to);
-    CHECK_EQ_INT(p->seq, 10);
+    stan_pending_t *p = stan_pset_find(&to, 10);
     CHECK_EQ_INT(p->expire_ms, 0);
     CHECK_EQ_INT(p->count, 3);
-    CHECK_EQ_INT(stan_pset_next_due(&to, p)->seq, 30);
     CHECK_EQ_INT(stan_pset_oldest(&to)->seq, 10);
+    char got[128];
+    due_order(&to, f.store, got, sizeof got);
+    CHECK_EQ_STR(got, "40,10,30,70,60,50,20");
     /* An empty transfer still makes to due (as before: the caller marks it ready). */
     CHECK_EQ_INT(stan_pset_transfer(&f.ps, &to, f.store), STAN_PSET_READY);
     stan_pset_free(&to);
+    fx_close(&f);
+}
+
+/* Waits differ (a backoff): entries fall due by expiry whatever lane they wait in, ties in the
+ * order they were scheduled; due-now entries first, parked ones never. */
+static void test_lanes(void)
+{
+    fx_t f;
+    fx_open(&f);
+    char got[128];
+    /* One wait at a time: the first lane only, nothing allocated (a set without backoff). */
+    stan_pending_t *a = stan_pset_add(&f.ps, 1, 1, 0, 1000, 1000);
+    stan_pset_schedule(&f.ps, a, 5000, 2000); /* alone: its lane takes the new wait */
+    CHECK(f.ps.lanes == NULL);
+    stan_pset_drop(&f.ps, f.store, a);
+    /* t=0: 1, 2 (AckWait 1000), 3 (a 4000 wait); t=1000: 1 again (3000: due at 4000, tied with
+     * 3, scheduled after it); t=1500: 4 (1000); t=2000: 2 again (10000), 5 (3000). */
+    stan_pending_t *p1 = stan_pset_add(&f.ps, 1, 1, 0, 1000, 1000);
+    stan_pending_t *p2 = stan_pset_add(&f.ps, 2, 1, 0, 1000, 1000);
+    stan_pset_add(&f.ps, 3, 1, 0, 4000, 4000);
+    stan_pset_schedule(&f.ps, p1, 4000, 3000);
+    stan_pset_add(&f.ps, 4, 1, 0, 2500, 1000);
+    stan_pset_schedule(&f.ps, p2, 12000, 10000);
+    stan_pset_add(&f.ps, 5, 1, 0, 5000, 3000);
+    CHECK(f.ps.lanes != NULL);
+    CHECK_EQ_INT(stan_pset_first_due(&f.ps)->seq, 4);
+    CHECK_EQ_INT(f.ps.steps, 0);
+    /* Put back due at once: first, the last put back before; scheduled at once: after them. */
+    stan_pset_add(&f.ps, 9, 1, 0, 0, 0);
+    stan_pset_due_now(&f.ps, stan_pset_add(&f.ps, 7, 1, 0, 3000, 1000));
+    stan_pset_due_now(&f.ps, stan_pset_add(&f.ps, 6, 1, 0, 3000, 1000));
+    /* Parked: never due, wherever it waited. */
+    stan_pset_park(&f.ps, stan_pset_add(&f.ps, 8, 1, 0, 3500, 1000));
+    due_order(&f.ps, f.store, got, sizeof got);
+    CHECK_EQ_STR(got, "6,7,9,4,3,1,5,2");
+    CHECK(stan_pset_first_due(&f.ps) == NULL);
+    CHECK_EQ_INT(f.ps.count, 1);
+    /* A durable resumed: the parked one is due at once too. */
+    stan_pset_add(&f.ps, 10, 1, 0, 2000, 1000);
+    stan_pset_add(&f.ps, 11, 1, 0, 1500, 500);
+    stan_pset_all_due(&f.ps);
+    due_order(&f.ps, f.store, got, sizeof got);
+    CHECK_EQ_STR(got, "11,10,8");
+    /* Redelivered one by one with a longer wait (the backoff's next entry): still in their
+     * order, though the first lane empties on the way and takes that wait. */
+    stan_pset_free(&f.ps);
+    stan_pset_init(&f.ps, 7);
+    for (uint64_t s = 21; s <= 23; s++)
+        stan_pset_add(&f.ps, s, 1, 0, 4000, 3000);
+    for (int i = 0; i < 3; i++)
+        stan_pset_schedule(&f.ps, stan_pset_first_due(&f.ps), 14000, 10000);
+    stan_pset_add(&f.ps, 24, 1, 0, 14000, 10000);
+    due_order(&f.ps, f.store, got, sizeof got);
+    CHECK_EQ_STR(got, "21,22,23,24");
+    fx_close(&f);
+}
+
+/* The work, not the time: with waits that alternate (a backoff), scheduling and rescheduling
+ * every entry steps past none (a single list sorted by insertion stepped past every entry due
+ * later: O(n) each, O(n^2) in all). Past its lanes (more waits than a backoff has), the set still
+ * keeps the order. */
+static void test_lanes_work(void)
+{
+    fx_t f;
+    fx_open(&f);
+    enum { N = 20000 };
+    static const uint64_t waits[] = {30000, 1000, 2000, 4000};
+    static uint64_t when[N + 1]; /* each entry's last scheduling, in schedulings */
+    uint64_t now = 1, n = 0;
+    for (uint64_t s = 1; s <= N; s++, now++) {
+        stan_pset_add(&f.ps, s, 1, 0, now + waits[s % 2], waits[s % 2]);
+        when[s] = n++;
+    }
+    /* Redeliver every one as it falls due, with the next wait of its own. */
+    uint64_t last = 0, last_when = 0;
+    for (int i = 0; i < N; i++) {
+        stan_pending_t *p = stan_pset_first_due(&f.ps);
+        /* By expiry, ties in scheduling order. */
+        CHECK(p->expire_ms > last || (p->expire_ms == last && when[p->seq] > last_when));
+        last = p->expire_ms;
+        last_when = when[p->seq];
+        if (p->expire_ms > now) now = p->expire_ms; /* the clock is monotonic */
+        p->count++;
+        uint64_t w = waits[(p->seq + p->count) % 4];
+        stan_pset_schedule(&f.ps, p, now + w, w);
+        when[p->seq] = n++;
+    }
+    CHECK_EQ_INT(f.ps.steps, 0);
+    /* 40 distinct waits: more than the lanes; due in order all the same. */
+    stan_pset_free(&f.ps);
+    stan_pset_init(&f.ps, 7);
+    for (uint64_t s = 1; s <= 400; s++)
+        stan_pset_add(&f.ps, s, 1, 0, s + 1000 * (s % 40), 1000 * (s % 40));
+    CHECK(f.ps.steps > 0);
+    last = 0;
+    stan_pending_t *p;
+    while ((p = stan_pset_first_due(&f.ps))) {
+        CHECK(p->expire_ms >= last);
+        last = p->expire_ms;
+        stan_pset_drop(&f.ps, f.store, p);
+    }
     fx_close(&f);
 }
 
@@ -182,5 +298,7 @@ int main(void)
     TEST_RUN(test_orders);
     TEST_RUN(test_rows);
     TEST_RUN(test_transfer);
+    TEST_RUN(test_lanes);
+    TEST_RUN(test_lanes_work);
     return test_summary();
 }
