@@ -44,23 +44,26 @@ int stan_admin_purge(stan_t *st, const char *channel, uint64_t upto, stan_admin_
  * durables included) unless force. count = subscriptions removed; msgs = messages removed. */
 int stan_admin_delete_channel(stan_t *st, const char *channel, bool force, stan_admin_fn fn,
                               void *arg, char *err, size_t errlen);
-/* Removes a durable subscription (online or offline): the plain durable of that name, or with
- * queue set the durable queue group of that name (every member). Its position and unacked
- * messages are forgotten. count = subscriptions removed. */
+/* Removes a durable subscription (online or offline): the plain durable of that name (of
+ * client_id only, when given; else of every client that has one: a durable is a client's), or
+ * with queue set the durable queue group of that name (every member; client_id must be NULL:
+ * STZ_EINVAL). Its position and unacked messages are forgotten. count = subscriptions
+ * removed. */
 int stan_admin_delete_durable(stan_t *st, const char *channel, const char *durable,
-                              const char *queue, stan_admin_fn fn, void *arg, char *err,
-                              size_t errlen);
+                              const char *queue, const char *client_id, stan_admin_fn fn, void *arg,
+                              char *err, size_t errlen);
 /* Closes a client as its own close request would: plain subscriptions removed, durables kept
  * offline, the ID free for a new connect. count = subscriptions it had. */
 int stan_admin_close_client(stan_t *st, const char *client_id, stan_admin_fn fn, void *arg,
                             char *err, size_t errlen);
 /* Holds (pause) or releases (resume) every delivery and redelivery of one queue group (queue,
  * the name clients give; with durable as well: the durable group) or one plain durable
- * (durable only). Persisted: a paused subscription stays paused across restarts and members
- * joining a paused group are paused. Unacked messages stay unacked; when resumed, those past
- * their AckWait go out at once. count = subscriptions affected. */
+ * (durable only; client_id as for delete-durable). Persisted: a paused subscription stays paused
+ * across restarts and members joining a paused group are paused. Unacked messages stay unacked;
+ * when resumed, those past their AckWait go out at once. count = subscriptions affected. */
 int stan_admin_pause(stan_t *st, const char *channel, const char *queue, const char *durable,
-                     bool pause, stan_admin_fn fn, void *arg, char *err, size_t errlen);
+                     const char *client_id, bool pause, stan_admin_fn fn, void *arg, char *err,
+                     size_t errlen);
 /* Publishes dead letters of origin channel `channel` again onto it (new sequences, same
  * payload and reply): the one at dead-letter sequence dead_seq, or (dead_seq 0) every one not
  * requeued yet. Each stays in the dead-letter channel, its record marked with the sequence it

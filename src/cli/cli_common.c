@@ -120,6 +120,7 @@ int cli_parse_global(struct cli_ctx *ctx, const struct cli_command *cmd, int arg
             return cli_usage_error(cmd, "option '--%s' needs %s", globals[g].long_name,
                                    globals[g].what);
         *(const char **)((char *)ctx + globals[g].offset) = v;
+        if (globals[g].offset == offsetof(struct cli_ctx, client_id)) ctx->client_id_given = true;
         return 1;
     }
     return 0;

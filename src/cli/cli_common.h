@@ -48,6 +48,8 @@ struct cli_ctx {
     const char *client_id; /* STAN client id; main() defaults it to "stanza-<pid>" */
     const char *monitor;   /* base URL of the server's HTTP monitoring (admin commands) */
     const char *token;     /* the server's admin_token, sent as a bearer token; NULL: none */
+    bool client_id_given;  /* --client-id was on the command line (delete-durable and
+                            * pause/resume then name that client's durable only) */
 };
 
 struct cli_command {

@@ -371,9 +371,10 @@ const struct cli_command cli_delete_channel_command = {
 static int print_delete_durable(const json_t *doc, const struct req *r)
 {
     uint64_t subs = cli_json_u64(doc, "deleted");
-    const char *queue = req_get(r, "queue");
-    printf("deleted durable %s%s%s%s on %s (%" PRIu64 " subscription%s)\n", queue ? "queue " : "",
-           req_get(r, "durable"), queue ? ":" : "", queue ? queue : "", req_get(r, "channel"), subs,
+    const char *queue = req_get(r, "queue"), *client = req_get(r, "client");
+    printf("deleted durable %s%s%s%s%s%s on %s (%" PRIu64 " subscription%s)\n",
+           queue ? "queue " : "", req_get(r, "durable"), queue ? ":" : "", queue ? queue : "",
+           client ? " of client " : "", client ? client : "", req_get(r, "channel"), subs,
            plural(subs));
     return CLI_EXIT_OK;
 }
@@ -390,6 +391,7 @@ static int run_delete_durable(struct cli_ctx *ctx, const struct cli_command *cmd
     req_str(&r, "channel", pos[0]);
     req_str(&r, "durable", pos[1]);
     req_str(&r, "queue", queue);
+    if (ctx->client_id_given) req_str(&r, "client", ctx->client_id);
     return send_req(ctx, &r);
 }
 
@@ -398,7 +400,9 @@ const struct cli_command cli_delete_durable_command = {
     .usage = "delete-durable CHANNEL DURABLE [--queue Q] [--json]",
     .summary = "Delete a durable subscription or durable queue group, online or not.",
     .help = "Its position and unacknowledged messages are forgotten; a client that resumes it\n"
-            "later starts afresh. DELETE http://MONITOR/admin/durable (needs the token).\n\n"
+            "later starts afresh. A durable belongs to a client: without --queue, every client's\n"
+            "durable of that name goes, or with the global --client-id ID that client's only.\n"
+            "DELETE http://MONITOR/admin/durable (needs the token).\n\n"
             "Options:\n"
             "  -q, --queue Q      the durable queue group Q of that durable name (every member)\n"
             "      --json         print the server's JSON instead\n",
@@ -579,6 +583,7 @@ static int print_pause(const json_t *doc, const struct req *r)
         printf(" queue %s", queue);
     else
         printf(" durable %s", durable);
+    if (req_get(r, "client")) printf(" of client %s", req_get(r, "client"));
     printf(" on %s (%" PRIu64 " subscription%s)\n", req_get(r, "channel"), subs, plural(subs));
     return CLI_EXIT_OK;
 }
@@ -603,13 +608,15 @@ static int run_pause_resume(struct cli_ctx *ctx, const struct cli_command *cmd, 
     req_str(&r, "channel", pos[0]);
     req_str(&r, "queue", queue);
     req_str(&r, "durable", durable);
+    if (ctx->client_id_given) req_str(&r, "client", ctx->client_id);
     return send_req(ctx, &r);
 }
 
 #define PAUSE_RESUME_OPTIONS                                                                       \
     "Options:\n"                                                                                   \
     "  -q, --queue Q      the queue group Q (with --durable: the durable group D:Q)\n"             \
-    "  -d, --durable D    the durable subscription D\n"                                            \
+    "  -d, --durable D    the durable subscription D (every client's of that name, or with\n"      \
+    "                     the global --client-id ID, that client's only)\n"                        \
     "      --json         print the server's JSON instead\n"
 
 const struct cli_command cli_pause_command = {

@@ -214,6 +214,7 @@ typedef struct call {
     httpd_defer_t *d;
     kind_t kind;
     char *channel, *name, *queue; /* name: the durable or the client ID */
+    char *client;                 /* a plain durable's client, when the request named one */
 } call_t;
 
 static call_t *call_new(const httpd_req_t *req, kind_t kind, const char *channel, const char *name,
@@ -255,11 +256,13 @@ static json_t *call_json(const call_t *c, const stan_admin_result_t *r)
     case C_DURABLE:
         json_object_set_new(o, "durable", jstr0(c->name));
         json_object_set_new(o, "queue", jstr0(c->queue));
+        json_object_set_new(o, "client", jstr0(c->client));
         monitor_json_int(o, "deleted", r->count);
         break;
     default: /* C_PAUSE, C_RESUME */
         json_object_set_new(o, "queue", jstr0(c->queue));
         json_object_set_new(o, "durable", jstr0(c->name));
+        json_object_set_new(o, "client", jstr0(c->client));
         json_object_set_new(o, "paused", json_boolean(c->kind == C_PAUSE));
         monitor_json_int(o, "subscriptions", r->count);
         break;
@@ -272,6 +275,7 @@ static void call_free(call_t *c)
     free(c->channel);
     free(c->name);
     free(c->queue);
+    free(c->client);
     free(c);
 }
 
@@ -324,16 +328,19 @@ static void delete_channel(monitor_t *m, const httpd_req_t *req, httpd_resp_t *r
 
 static void delete_durable(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp)
 {
-    char ch[VALUE_MAX], dur[VALUE_MAX], q[VALUE_MAX], err[256] = "";
-    bool has_ch, has_dur, has_q;
+    char ch[VALUE_MAX], dur[VALUE_MAX], q[VALUE_MAX], cl[VALUE_MAX], err[256] = "";
+    bool has_ch, has_dur, has_q, has_cl;
     if (!str_param(req, resp, "channel", true, ch, &has_ch) ||
         !str_param(req, resp, "durable", true, dur, &has_dur) ||
-        !str_param(req, resp, "queue", false, q, &has_q))
+        !str_param(req, resp, "queue", false, q, &has_q) ||
+        !str_param(req, resp, "client", false, cl, &has_cl))
         return;
-    const char *queue = has_q ? q : NULL;
+    const char *queue = has_q ? q : NULL, *client = has_cl ? cl : NULL;
     call_t *c = call_new(req, C_DURABLE, ch, dur, queue);
-    call_started(c, stan_admin_delete_durable(m->st, ch, dur, queue, on_result, c, err, sizeof err),
-                 err);
+    c->client = client ? xstrdup(client) : NULL;
+    call_started(
+        c, stan_admin_delete_durable(m->st, ch, dur, queue, client, on_result, c, err, sizeof err),
+        err);
 }
 
 static void close_client(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp)
@@ -364,20 +371,25 @@ static void requeue(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp)
 
 static void pause_or_resume(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp, bool pause)
 {
-    char ch[VALUE_MAX], dur[VALUE_MAX], q[VALUE_MAX], err[256] = "";
-    bool has_ch, has_dur, has_q;
+    char ch[VALUE_MAX], dur[VALUE_MAX], q[VALUE_MAX], cl[VALUE_MAX], err[256] = "";
+    bool has_ch, has_dur, has_q, has_cl;
     if (!str_param(req, resp, "channel", true, ch, &has_ch) ||
         !str_param(req, resp, "queue", false, q, &has_q) ||
-        !str_param(req, resp, "durable", false, dur, &has_dur))
+        !str_param(req, resp, "durable", false, dur, &has_dur) ||
+        !str_param(req, resp, "client", false, cl, &has_cl))
         return;
     if (!has_q && !has_dur) {
         reply_error(resp, 400, "missing parameter queue or durable");
         return;
     }
     const char *queue = has_q ? q : NULL, *durable = has_dur ? dur : NULL;
+    const char *client = has_cl ? cl : NULL;
     call_t *c = call_new(req, pause ? C_PAUSE : C_RESUME, ch, durable, queue);
+    c->client = client ? xstrdup(client) : NULL;
     call_started(
-        c, stan_admin_pause(m->st, ch, queue, durable, pause, on_result, c, err, sizeof err), err);
+        c,
+        stan_admin_pause(m->st, ch, queue, durable, client, pause, on_result, c, err, sizeof err),
+        err);
 }
 
 static void pause_group(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp)

@@ -264,8 +264,9 @@ int stan_admin_delete_channel(stan_t *st, const char *channel, bool force, stan_
 /* ---- commands on subscriptions (delete-durable, pause) -------------------------------- */
 
 /* The subscriptions a command names on ch: with queue, the members of the group (durable: the
- * durable group); without, the plain durables of that name (one per client). */
-static void collect_subs(admin_op_t *op, const char *queue, const char *durable)
+ * durable group); without, the plain durables of that name (one per client, or client_id's). */
+static void collect_subs(admin_op_t *op, const char *queue, const char *durable,
+                         const char *client_id)
 {
     size_t cap = 0;
     list_node_t *n;
@@ -283,6 +284,7 @@ static void collect_subs(admin_op_t *op, const char *queue, const char *durable)
     list_foreach (n, &op->ch->subs) {
         stan_sub_t *s = STAN_SUB_OF(n, ch_link);
         if (s->qgroup || !s->durable || strcmp(s->durable, durable) != 0) continue;
+        if (client_id && strcmp(s->client_id, client_id) != 0) continue;
         if (op->nids == cap) {
             cap = cap ? cap * 2 : 4;
             op->ids = xrealloc(op->ids, cap * sizeof *op->ids);
@@ -342,22 +344,29 @@ static void done_pause(admin_op_t *op, int status)
 }
 
 static int subs_command(stan_t *st, op_kind_t kind, const char *channel, const char *queue,
-                        const char *durable, bool pause, stan_admin_fn fn, void *arg, char *err,
-                        size_t errlen)
+                        const char *durable, const char *client_id, bool pause, stan_admin_fn fn,
+                        void *arg, char *err, size_t errlen)
 {
     if (st->shutting_down) return fail(STZ_ECANCELED, err, errlen, "the server is shutting down");
     if (!queue && !durable) return fail(STZ_EINVAL, err, errlen, "a queue or a durable is needed");
+    if (queue && client_id)
+        return fail(STZ_EINVAL, err, errlen,
+                    "a client names a plain durable, not a queue group (its members are clients)");
     stan_channel_t *ch = find_channel(st, channel, err, errlen);
     if (!ch) return STZ_ENOENT;
     admin_op_t *op = op_new(st, kind, fn, arg);
     op->ch = ch;
     op->pause = pause;
-    collect_subs(op, queue, durable);
+    collect_subs(op, queue, durable, client_id);
     if (!op->nids) {
         op_free(op);
         if (queue)
             return fail(STZ_ENOENT, err, errlen, "no %squeue group \"%s\" on channel \"%s\"",
                         durable ? "durable " : "", queue, channel);
+        if (client_id)
+            return fail(STZ_ENOENT, err, errlen,
+                        "no durable \"%s\" of client \"%s\" on channel \"%s\"", durable, client_id,
+                        channel);
         return fail(STZ_ENOENT, err, errlen, "no durable \"%s\" on channel \"%s\"", durable,
                     channel);
     }
@@ -366,18 +375,20 @@ static int subs_command(stan_t *st, op_kind_t kind, const char *channel, const c
 }
 
 int stan_admin_delete_durable(stan_t *st, const char *channel, const char *durable,
-                              const char *queue, stan_admin_fn fn, void *arg, char *err,
-                              size_t errlen)
+                              const char *queue, const char *client_id, stan_admin_fn fn, void *arg,
+                              char *err, size_t errlen)
 {
     if (!durable) return fail(STZ_EINVAL, err, errlen, "a durable name is needed");
-    return subs_command(st, OP_DELETE_DURABLE, channel, queue, durable, false, fn, arg, err,
-                        errlen);
+    return subs_command(st, OP_DELETE_DURABLE, channel, queue, durable, client_id, false, fn, arg,
+                        err, errlen);
 }
 
 int stan_admin_pause(stan_t *st, const char *channel, const char *queue, const char *durable,
-                     bool pause, stan_admin_fn fn, void *arg, char *err, size_t errlen)
+                     const char *client_id, bool pause, stan_admin_fn fn, void *arg, char *err,
+                     size_t errlen)
 {
-    return subs_command(st, OP_PAUSE, channel, queue, durable, pause, fn, arg, err, errlen);
+    return subs_command(st, OP_PAUSE, channel, queue, durable, client_id, pause, fn, arg, err,
+                        errlen);
 }
 
 /* ---- close-client --------------------------------------------------------------------- */

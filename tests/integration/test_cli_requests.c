@@ -180,6 +180,19 @@ static void test_requests_and_lines(void)
     check_ok(deldq, "{\"channel\":\"ch\",\"durable\":\"dur\",\"queue\":\"q\",\"deleted\":3}",
              "DELETE /admin/durable?channel=ch&durable=dur&queue=q", "t",
              "deleted durable queue dur:q on ch (3 subscriptions)\n");
+    /* The global --client-id names one client's durable. */
+    const char *pause_body_c = "{\"channel\":\"ch\",\"queue\":null,\"durable\":\"d\","
+                               "\"client\":\"c2\",\"paused\":true,\"subscriptions\":1}";
+    const char *deldc[] = {"--token", "t", "delete-durable", "ch", "dur", "--client-id",
+                           "c 1",     NULL};
+    check_ok(deldc,
+             "{\"channel\":\"ch\",\"durable\":\"dur\",\"queue\":null,\"client\":\"c 1\","
+             "\"deleted\":1}",
+             "DELETE /admin/durable?channel=ch&durable=dur&client=c%201", "t",
+             "deleted durable dur of client c 1 on ch (1 subscription)\n");
+    const char *pausec[] = {"--client-id", "c2", "--token", "t", "pause", "ch", "-d", "d", NULL};
+    check_ok(pausec, pause_body_c, "POST /admin/pause?channel=ch&durable=d&client=c2", "t",
+             "paused durable d of client c2 on ch (1 subscription)\n");
     const char *close[] = {"--token", "t", "close-client", "me+you", NULL};
     check_ok(close, "{\"client_id\":\"me+you\",\"closed\":true,\"subscriptions\":0}",
              "DELETE /admin/client?id=me%2Byou", "t", "closed client me+you (0 subscriptions)\n");

@@ -175,15 +175,29 @@ static void test_durable_and_client(void)
     stanConnection *sc = hstan_connect_or_die(&e.s, "dc");
     struct hstan_rx rx;
     hstan_rx_init(&rx, 16, HSTAN_ACK_AUTO);
-    stanSubOptions *o = hstan_subopts();
+    stanSubOptions *o = hstan_subopts(), *o0 = hstan_subopts();
     CHECK(stanSubOptions_SetDurableName(o, "dur1") == NATS_OK);
+    CHECK(stanSubOptions_SetDurableName(o0, "dur1") == NATS_OK);
     stanSubscription *d1 = NULL, *dq = NULL, *plain = NULL;
     CHECK(hstan_sub(&d1, sc, "dch", NULL, &rx, o) == NATS_OK);
     CHECK(stanSubOptions_SetDurableName(o, "dd") == NATS_OK);
     CHECK(hstan_sub(&dq, sc, "dch", "dq", &rx, o) == NATS_OK);
     CHECK(hstan_sub(&plain, sc, "dch", NULL, &rx, NULL) == NATS_OK);
     CHECK(stanSubscription_Close(d1) == NATS_OK); /* offline, kept */
-    struct ares r = ok(&e, "DELETE", "/admin/durable?channel=dch&durable=dur1", 200, NULL);
+    /* A durable is a client's: another client's name finds nothing; a group takes no client. */
+    bad(&e, "DELETE", "/admin/durable?channel=dch&durable=dur1&client=other", 404,
+        "of client \"other\"");
+    bad(&e, "DELETE", "/admin/durable?channel=dch&durable=dd&queue=dq&client=dc", 400, NULL);
+    struct ares r =
+        ok(&e, "DELETE", "/admin/durable?channel=dch&durable=dur1&client=dc", 200, NULL);
+    CHECK_EQ_STR(ares_str(&r, "client"), "dc");
+    CHECK_EQ_INT(ares_int(&r, "deleted"), 1);
+    ares_free(&r);
+    stanSubscription_Destroy(d1);
+    d1 = NULL;
+    CHECK(hstan_sub(&d1, sc, "dch", NULL, &rx, o0) == NATS_OK);
+    CHECK(stanSubscription_Close(d1) == NATS_OK);
+    r = ok(&e, "DELETE", "/admin/durable?channel=dch&durable=dur1", 200, NULL);
     CHECK_EQ_STR(ares_str(&r, "channel"), "dch");
     CHECK_EQ_STR(ares_str(&r, "durable"), "dur1");
     CHECK(json_is_null(json_object_get(r.json, "queue")));
@@ -217,6 +231,7 @@ static void test_durable_and_client(void)
     stanSubscription_Destroy(dq);
     stanSubscription_Destroy(plain);
     stanSubOptions_Destroy(o);
+    stanSubOptions_Destroy(o0);
     hstan_rx_destroy(&rx);
     stanConnection_Destroy(sc);
     env_stop(&e);

@@ -28,7 +28,7 @@ static stan_admin_result_t pause_queue(ef_t *f, const char *ch, const char *q, c
     ef_answer_t a = {0};
     char err[256];
     return ef_answered(
-        f, stan_admin_pause(f->st, ch, q, d, pause, ef_on_answer, &a, err, sizeof err), &a);
+        f, stan_admin_pause(f->st, ch, q, d, NULL, pause, ef_on_answer, &a, err, sizeof err), &a);
 }
 
 /* The next commit fails as with a full disk. */
@@ -286,14 +286,21 @@ static void test_delete_channel_disk_full_survives_restart(void)
 
 /* ---- delete-durable ---- */
 
-static stan_admin_result_t delete_durable(ef_t *f, const char *ch, const char *durable,
-                                          const char *queue)
+static stan_admin_result_t delete_durable_of(ef_t *f, const char *ch, const char *durable,
+                                             const char *queue, const char *client)
 {
     ef_answer_t a = {0};
     char err[256];
-    return ef_answered(
-        f, stan_admin_delete_durable(f->st, ch, durable, queue, ef_on_answer, &a, err, sizeof err),
-        &a);
+    return ef_answered(f,
+                       stan_admin_delete_durable(f->st, ch, durable, queue, client, ef_on_answer,
+                                                 &a, err, sizeof err),
+                       &a);
+}
+
+static stan_admin_result_t delete_durable(ef_t *f, const char *ch, const char *durable,
+                                          const char *queue)
+{
+    return delete_durable_of(f, ch, durable, queue, NULL);
 }
 
 static void test_delete_durable(void)
@@ -339,14 +346,14 @@ static void test_delete_durable(void)
     /* What is not there. */
     ef_answer_t a = {0};
     char err[256];
+    CHECK_EQ_INT(stan_admin_delete_durable(f.st, "foo", "nope", NULL, NULL, ef_on_answer, &a, err,
+                                           sizeof err),
+                 STZ_ENOENT);
     CHECK_EQ_INT(
-        stan_admin_delete_durable(f.st, "foo", "nope", NULL, ef_on_answer, &a, err, sizeof err),
+        stan_admin_delete_durable(f.st, "foo", "d", "w", NULL, ef_on_answer, &a, err, sizeof err),
         STZ_ENOENT);
     CHECK_EQ_INT(
-        stan_admin_delete_durable(f.st, "foo", "d", "w", ef_on_answer, &a, err, sizeof err),
-        STZ_ENOENT);
-    CHECK_EQ_INT(
-        stan_admin_delete_durable(f.st, "bar", "d", NULL, ef_on_answer, &a, err, sizeof err),
+        stan_admin_delete_durable(f.st, "bar", "d", NULL, NULL, ef_on_answer, &a, err, sizeof err),
         STZ_ENOENT);
     /* The disk full: the durable stays, in memory and on disk. */
     disk_full_once(&f);
@@ -355,6 +362,49 @@ static void test_delete_durable(void)
     ef_restart(&f);
     CHECK_EQ_INT(ef_channel(&f, "foo").subs, 1);
     CHECK_EQ_INT(a.calls, 0);
+    ef_done(&f);
+}
+
+/* Two clients with a durable of the same name: a client names one of them. */
+static void test_delete_durable_of_one_client(void)
+{
+    ef_t f;
+    start(&f);
+    CHECK_EQ_STR(ef_connect(&f, "c2"), "");
+    ef_sub_opts_t dur = {.durable = "d"};
+    ef_sub_t *d1 = ef_subscribe(&f, "c1", "foo", &dur);
+    ef_sub_t *d2 = ef_subscribe(&f, "c2", "foo", &dur);
+    CHECK(d1 && d2);
+    ef_answer_t a = {0};
+    char err[256];
+    CHECK_EQ_INT(
+        stan_admin_delete_durable(f.st, "foo", "d", NULL, "c3", ef_on_answer, &a, err, sizeof err),
+        STZ_ENOENT);
+    CHECK(strstr(err, "client \"c3\"") != NULL);
+    CHECK_EQ_INT(
+        stan_admin_delete_durable(f.st, "foo", "d", "w", "c1", ef_on_answer, &a, err, sizeof err),
+        STZ_EINVAL);
+    CHECK_EQ_INT(a.calls, 0);
+    /* Pausing c2's only: c1's keeps receiving. */
+    ef_answer_t pa = {0};
+    stan_admin_result_t r = ef_answered(
+        &f,
+        stan_admin_pause(f.st, "foo", NULL, "d", "c2", true, ef_on_answer, &pa, err, sizeof err),
+        &pa);
+    CHECK_EQ_INT(r.count, 1);
+    publish_n(&f, "foo", 1);
+    ef_wait_msgs(d1->inbox, 1);
+    ef_settle(&f);
+    CHECK_EQ_INT(d2->inbox->n, 0);
+    CHECK(ef_sub_info(&f, d2).is_paused);
+    CHECK(!ef_sub_info(&f, d1).is_paused);
+    /* Deleting c2's only. */
+    CHECK_EQ_INT(delete_durable_of(&f, "foo", "d", NULL, "c2").count, 1);
+    CHECK_EQ_INT(ef_channel(&f, "foo").subs, 1);
+    publish_n(&f, "foo", 1);
+    ef_wait_msgs(d1->inbox, 2);
+    ef_restart(&f);
+    CHECK_EQ_INT(ef_channel(&f, "foo").subs, 1);
     ef_done(&f);
 }
 
@@ -500,10 +550,11 @@ static void test_pause_durable_and_disk_full(void)
     ef_answer_t a = {0};
     char err[256];
     CHECK_EQ_INT(
-        stan_admin_pause(f.st, "foo", "nope", NULL, true, ef_on_answer, &a, err, sizeof err),
+        stan_admin_pause(f.st, "foo", "nope", NULL, NULL, true, ef_on_answer, &a, err, sizeof err),
         STZ_ENOENT);
-    CHECK_EQ_INT(stan_admin_pause(f.st, "foo", NULL, NULL, true, ef_on_answer, &a, err, sizeof err),
-                 STZ_EINVAL);
+    CHECK_EQ_INT(
+        stan_admin_pause(f.st, "foo", NULL, NULL, NULL, true, ef_on_answer, &a, err, sizeof err),
+        STZ_EINVAL);
     CHECK_EQ_INT(a.calls, 0);
     ef_done(&f);
 }
@@ -601,6 +652,7 @@ int main(void)
     TEST_RUN(test_delete_channel);
     TEST_RUN(test_delete_channel_disk_full_survives_restart);
     TEST_RUN(test_delete_durable);
+    TEST_RUN(test_delete_durable_of_one_client);
     TEST_RUN(test_close_client);
     TEST_RUN(test_pause_queue_group);
     TEST_RUN(test_pause_durable_and_disk_full);
