@@ -384,6 +384,6 @@ int main(int argc, char **argv)
     close(raw.fd);
     free(raw.rtt_ms);
     free(seen);
-    nats_Close();
+    nats_CloseAndWait(5000);
     return 0;
 }

@@ -485,6 +485,6 @@ int main(void)
     TEST_RUN(test_max_payload);
     TEST_RUN(test_slow_consumer_disconnected);
     TEST_RUN(test_clean_shutdown_on_sigint);
-    nats_Close();
+    nats_CloseAndWait(5000);
     return test_summary();
 }

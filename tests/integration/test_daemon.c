@@ -377,7 +377,7 @@ int main(void)
     TEST_RUN(test_sigint_exits_0);
     TEST_RUN(test_sigusr1_reopens_log);
     TEST_RUN(test_pid_file);
-    nats_Close();
+    nats_CloseAndWait(5000);
     fprintf(stderr, "it_daemon: %lld ms\n", (long long)(harness_now_ms() - t0));
     return test_summary();
 }

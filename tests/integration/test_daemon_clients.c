@@ -172,7 +172,7 @@ int main(void)
     TEST_RUN(test_auth_token);
     TEST_RUN(test_no_echo_verbose_pedantic);
     TEST_RUN(test_max_connections);
-    nats_Close();
+    nats_CloseAndWait(5000);
     fprintf(stderr, "it_daemon_clients: %lld ms\n", (long long)(harness_now_ms() - t0));
     return test_summary();
 }

@@ -787,6 +787,6 @@ int main(void)
     TEST_RUN(test_counts_after_eviction);
     TEST_RUN(test_counts_after_byte_eviction);
     TEST_RUN(test_nss_keys_promtool_bad_requests);
-    nats_Close();
+    nats_CloseAndWait(5000);
     return test_summary();
 }

@@ -417,6 +417,6 @@ int main(void)
     TEST_RUN(test_paging_strict);
     TEST_RUN(test_slowloris_healthz);
     TEST_RUN(test_slowloris_healthz_eviction);
-    nats_Close();
+    nats_CloseAndWait(5000);
     return test_summary();
 }

@@ -204,6 +204,6 @@ int main(void)
     HSTAN_RUN(test_resumed_durable_new_ack_inbox);
     CHECK_EQ_INT(harness_server_stop(&srv, SIGINT), 0);
     HSTAN_RUN(test_ack_inbox_survives_restart);
-    nats_Close();
+    nats_CloseAndWait(5000);
     return test_summary();
 }

@@ -532,6 +532,6 @@ int main(void)
     HSTAN_RUN(test_ack_wait_redelivery);
     HSTAN_RUN(test_durable_close_vs_unsubscribe);
     CHECK_EQ_INT(harness_server_stop(&srv, SIGINT), 0);
-    nats_Close();
+    nats_CloseAndWait(5000);
     return test_summary();
 }

@@ -126,6 +126,6 @@ static void test_failed_commit_leaves_nothing_claimed(void)
 int main(void)
 {
     HSTAN_RUN(test_failed_commit_leaves_nothing_claimed);
-    nats_Close();
+    nats_CloseAndWait(5000);
     return test_summary();
 }

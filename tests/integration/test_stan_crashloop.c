@@ -347,6 +347,6 @@ static void test_crash_loop(void)
 int main(void)
 {
     HSTAN_RUN(test_crash_loop);
-    nats_Close();
+    nats_CloseAndWait(5000);
     return test_summary();
 }

@@ -169,6 +169,6 @@ static void test_poison_goes_to_dead_letters(void)
 int main(void)
 {
     HSTAN_RUN(test_poison_goes_to_dead_letters);
-    nats_Close();
+    nats_CloseAndWait(5000);
     return test_summary();
 }

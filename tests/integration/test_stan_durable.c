@@ -316,6 +316,6 @@ int main(void)
 
     HSTAN_RUN(test_durable_survives_kill9);
     HSTAN_RUN(test_connection_survives_restart);
-    nats_Close();
+    nats_CloseAndWait(5000);
     return test_summary();
 }

@@ -714,6 +714,6 @@ int main(void)
     CHECK_EQ_INT(harness_server_stop(&srv, SIGINT), 0);
     HSTAN_RUN(test_error_summary);
     HSTAN_RUN(test_extreme_max_age);
-    nats_Close();
+    nats_CloseAndWait(5000);
     return test_summary();
 }

@@ -117,6 +117,6 @@ int main(void)
 {
     HSTAN_RUN(test_max_inflight_capped);
     HSTAN_RUN(test_ping_answered_during_drain);
-    nats_Close();
+    nats_CloseAndWait(5000);
     return test_summary();
 }

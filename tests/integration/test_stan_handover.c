@@ -140,6 +140,6 @@ int main(int argc, char **argv)
     HSTAN_RUN(test_killed_worker_job_moves_after_the_grace);
     HSTAN_RUN(test_killed_worker_durable_group);
     CHECK_EQ_INT(harness_server_stop(&srv, SIGINT), 0);
-    nats_Close();
+    nats_CloseAndWait(5000);
     return test_summary();
 }

@@ -222,6 +222,6 @@ int main(void)
     HSTAN_RUN(test_one_heartbeat_per_interval);
     HSTAN_RUN(test_no_answering_for_another);
     CHECK_EQ_INT(harness_server_stop(&srv, SIGINT), 0);
-    nats_Close();
+    nats_CloseAndWait(5000);
     return test_summary();
 }

@@ -80,6 +80,6 @@ int main(void)
 {
     TEST_RUN(test_waits_for_store_lock);
     TEST_RUN(test_no_answer_after_sigterm);
-    nats_Close();
+    nats_CloseAndWait(5000);
     return test_summary();
 }

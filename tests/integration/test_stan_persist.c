@@ -356,6 +356,6 @@ int main(void)
     HSTAN_RUN(test_limit_max_channels);
     HSTAN_RUN(test_limit_max_subs);
     HSTAN_RUN(test_limit_max_age);
-    nats_Close();
+    nats_CloseAndWait(5000);
     return test_summary();
 }

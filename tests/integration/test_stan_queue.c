@@ -289,6 +289,6 @@ int main(void)
     HSTAN_RUN(test_durable_queue_survives_members);
     HSTAN_RUN(test_durable_queue_name_colon);
     CHECK_EQ_INT(harness_server_stop(&srv, SIGINT), 0);
-    nats_Close();
+    nats_CloseAndWait(5000);
     return test_summary();
 }

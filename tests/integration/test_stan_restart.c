@@ -459,6 +459,6 @@ int main(void)
     HSTAN_RUN(test_redelivery_count_survives_kill9);
     HSTAN_RUN(test_full_disk);
     HSTAN_RUN(test_max_inactivity);
-    nats_Close();
+    nats_CloseAndWait(5000);
     return test_summary();
 }

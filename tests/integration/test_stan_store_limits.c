@@ -512,6 +512,6 @@ int main(void)
     HSTAN_RUN(test_expired_channel_keeps_its_sequence);
     HSTAN_RUN(test_discard_new_refuses_publishers);
     HSTAN_RUN(test_redelivery_backoff);
-    nats_Close();
+    nats_CloseAndWait(5000);
     return test_summary();
 }
