@@ -48,11 +48,6 @@ int stan_dead_decode(stan_t *st, stan_channel_t *ch, uint64_t seq, const store_v
     return 0;
 }
 
-void stan_dead_stage_removed(stan_t *st, stan_channel_t *ch, uint64_t from_seq, uint64_t to_seq)
-{
-    stan_channel_stage_dead_removed(st, ch, from_seq, to_seq);
-}
-
 bool stan_dead_channel_name(const stan_channel_t *ch, char *out, size_t outlen)
 {
     const char *tmpl = ch->limits.dead_letter ? ch->limits.dead_letter : CONFIG_DEAD_LETTER_DEFAULT;

@@ -29,9 +29,6 @@ int stan_dead_lookup(stan_t *st, stan_channel_t *ch, uint64_t seq, stan_dead_inf
 /* The same from the stored value v of that record (a cursor's). */
 int stan_dead_decode(stan_t *st, stan_channel_t *ch, uint64_t seq, const store_val_t *v,
                      stan_dead_info_t *out);
-/* Messages from_seq..to_seq of ch are being removed in the batch being built: stages the
- * removal of their DeadRecords with them. Nothing for a channel that never held dead letters. */
-void stan_dead_stage_removed(stan_t *st, stan_channel_t *ch, uint64_t from_seq, uint64_t to_seq);
 
 /* The name of ch's dead-letter channel (its dead_letter limit, "{channel}" replaced) in out;
  * false (out undefined) if it does not fit. */

@@ -126,14 +126,6 @@ static uint64_t deliver_new(stan_t *st, stan_sub_t *s, msg_reader_t *rd, uint64_
     return mv.cum;
 }
 
-/* Whether anyone listens on the subscription's inbox right now. After a server restart, or
- * while a client's NATS connection reconnects, nobody does: messages are held (not sent into
- * the void) and the once-a-second tick tries again. */
-static bool inbox_alive(stan_t *st, const stan_sub_t *s)
-{
-    return server_interest(st->srv, s->inbox, strlen(s->inbox)) > 0;
-}
-
 /* Whether s may get a message now (a paused one gets nothing: stan_admin_pause). */
 static bool can_take(const stan_sub_t *s)
 {
@@ -156,7 +148,7 @@ static void deliver_plain(stan_t *st, stan_sub_t *s, budget_t *b)
 {
     stan_channel_t *ch = s->ch;
     bool moved = false;
-    if (!can_take(s) || s->last_sent >= ch->last_seq || !inbox_alive(st, s)) return;
+    if (!can_take(s) || s->last_sent >= ch->last_seq || !stan_sub_inbox_alive(st, s)) return;
     msg_reader_t rd = {0};
     while (can_take(s) && s->last_sent < ch->last_seq && budget_take(b)) {
         uint64_t seq = next_to_send(ch, s->last_sent);
@@ -174,7 +166,7 @@ static void deliver_plain(stan_t *st, stan_sub_t *s, budget_t *b)
  * handover_grace, stan_handover.c) until it answers again. */
 static bool member_takes(stan_t *st, const stan_sub_t *m)
 {
-    return can_take(m) && m->client->hb_fails == 0 && inbox_alive(st, m);
+    return can_take(m) && m->client->hb_fails == 0 && stan_sub_inbox_alive(st, m);
 }
 
 /* The member with the fewest unacked messages that has room; ties rotate. */
@@ -232,7 +224,7 @@ static void hand_over(stan_t *st, stan_sub_t *s)
 static void redeliver_due(stan_t *st, stan_sub_t *s, budget_t *b)
 {
     if (!s->client || !s->ready || s->is_paused) return; /* resuming marks it ready */
-    if (!inbox_alive(st, s)) {
+    if (!stan_sub_inbox_alive(st, s)) {
         hand_over(st, s);
         return;
     }

@@ -10,11 +10,6 @@
 #include "stan_sub.h"
 #include "xalloc.h"
 
-static bool inbox_alive(stan_t *st, const stan_sub_t *s)
-{
-    return server_interest(st->srv, s->inbox, strlen(s->inbox)) > 0;
-}
-
 stan_sub_t *stan_handover_heir(stan_t *st, const stan_sub_t *s)
 {
     stan_sub_t *heir = NULL;
@@ -22,8 +17,8 @@ stan_sub_t *stan_handover_heir(stan_t *st, const stan_sub_t *s)
     list_node_t *n;
     list_foreach (n, &s->qg->members) {
         stan_sub_t *o = STAN_SUB_OF(n, qg_link);
-        if (o != s && o->client && o->ready && !list_linked(&o->grace_link) && inbox_alive(st, o) &&
-            (!heir || o->pend.count < heir->pend.count))
+        if (o != s && o->client && o->ready && !list_linked(&o->grace_link) &&
+            stan_sub_inbox_alive(st, o) && (!heir || o->pend.count < heir->pend.count))
             heir = o;
     }
     return heir;
@@ -136,7 +131,7 @@ void stan_handover_move(stan_t *st, stan_sub_t *s, stan_sub_t *heir)
 static void grace_over(stan_t *st, stan_sub_t *s, unsigned why)
 {
     if (!s->client || s->pend.count == 0) return;
-    if (!(why & STAN_GRACE_HB) && inbox_alive(st, s)) {
+    if (!(why & STAN_GRACE_HB) && stan_sub_inbox_alive(st, s)) {
         LOG_D("client %s is back on queue \"%s\" on \"%s\": its messages stay", s->client_id,
               s->qgroup, s->ch->name);
         return;

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <uv.h>
 
 #include "list.h"
@@ -123,6 +124,13 @@ void stan_sub_channel_has_new(stan_t *st, stan_channel_t *ch);
 void stan_sub_arm_timer(stan_sub_t *s);
 /* Looks again in ms (its inbox had nobody behind it). */
 void stan_sub_retry_in(stan_sub_t *s, uint64_t ms);
+/* Whether anyone listens on its inbox right now. After a server restart, or while a client's
+ * NATS connection reconnects (or has closed), nobody does: delivery then holds its messages
+ * (not sent into the void; the once-a-second tick tries again) and hand-over skips it. */
+static inline bool stan_sub_inbox_alive(stan_t *st, const stan_sub_t *s)
+{
+    return server_interest(st->srv, s->inbox, strlen(s->inbox)) > 0;
+}
 void stan_sub_unref(stan_t *st, stan_sub_t *s);
 
 /* Stages the removal of subscription id's record and unacked rows from the store, for a caller
