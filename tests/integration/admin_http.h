@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "harness.h"
+#include "support/http_head.h"
 #include "test.h"
 
 #define ADMIN_TOKEN "it-admin-token-0123456789abcdef"
@@ -62,13 +63,7 @@ static inline void ares_free(struct ares *r)
 static inline const char *ares_header(const struct ares *r, const char *name)
 {
     static char v[256];
-    char pat[64];
-    snprintf(pat, sizeof pat, "\r\n%s: ", name);
-    const char *p = strcasestr(r->head, pat);
-    if (!p) return "";
-    p += strlen(pat);
-    size_t n = strcspn(p, "\r");
-    snprintf(v, sizeof v, "%.*s", (int)n, p);
+    CHECK(http_head_value(r->head, name, v, sizeof v));
     return v;
 }
 

@@ -23,6 +23,7 @@
 
 #include "httpd.h"
 #include "log.h"
+#include "support/http_head.h"
 #include "test.h"
 
 #define WAIT_MS 5000 /* deadline for anything the server should do promptly */
@@ -412,15 +413,7 @@ static void cli_expect(cli_t *c, resp_t *r, bool head, int status)
 static const char *hdr(const resp_t *r, const char *name)
 {
     static char val[256];
-    char pat[64];
-    snprintf(pat, sizeof pat, "\r\n%s: ", name);
-    const char *p = strcasestr(r->head, pat);
-    if (!p) return "";
-    p += strlen(pat);
-    size_t n = strcspn(p, "\r");
-    CHECK(n < sizeof val);
-    memcpy(val, p, n);
-    val[n] = '\0';
+    CHECK(http_head_value(r->head, name, val, sizeof val));
     return val;
 }
 
