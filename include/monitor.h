@@ -9,13 +9,13 @@
 #include <uv.h>
 
 #include "config.h"
-#include "server.h"
+#include "bus.h"
 #include "stan.h"
 
 typedef struct monitor monitor_t;
 
 /* All must outlive the monitor. */
-monitor_t *monitor_new(uv_loop_t *loop, const config_t *cfg, server_t *srv, stan_t *st);
+monitor_t *monitor_new(uv_loop_t *loop, const config_t *cfg, const bus_t *bus, stan_t *st);
 /* Listens on cfg->http_host (or host) : cfg->http_port. Returns 0 (also when http_port is 0:
  * nothing to do), or a negative STZ_E* code with a message in err. */
 int monitor_start(monitor_t *m, char *err, size_t errlen);

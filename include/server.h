@@ -13,34 +13,14 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "bus.h"
 #include "config.h"
 
 typedef struct server server_t;
 typedef struct nsub server_sub_t;
 
-/* A message as routed. Slices are valid only during the callback. */
-typedef struct server_msg {
-    const char *subject;
-    size_t subject_len;
-    const char *reply; /* NULL when none */
-    size_t reply_len;
-    const char *hdr; /* NULL when none; the NATS/1.0 header block */
-    size_t hdr_len;
-    const char *data;
-    size_t data_len;
-} server_msg_t;
-
-typedef void (*server_msg_fn)(void *arg, const server_msg_t *msg);
-
-typedef struct server_stats {
-    uint64_t in_msgs, in_bytes;   /* published by clients and internal publishers */
-    uint64_t out_msgs, out_bytes; /* delivered to subscriptions */
-    uint64_t total_conns;         /* accepted since start */
-    uint64_t slow_consumers;      /* clients closed for falling behind */
-    size_t conns;                 /* open now */
-    size_t subs;                  /* subscriptions now */
-} server_stats_t;
-
+/* Messages, callbacks and stats are the bus's types (bus.h): the server is one implementation
+ * of the engine's bus. */
 /* cfg must outlive the server. */
 server_t *server_new(uv_loop_t *loop, const config_t *cfg);
 /* Binds and listens on cfg->host:cfg->port. Returns 0, or a negative STZ_E* code (libuv's errors
@@ -55,17 +35,17 @@ void server_free(server_t *s);
 /* The port actually bound (useful when cfg->port is 0). */
 int server_port(const server_t *s);
 const char *server_id(const server_t *s);
-void server_get_stats(const server_t *s, server_stats_t *out);
+void server_get_stats(const server_t *s, bus_stats_t *out);
 
 /* In-process subscription; queue may be NULL. Returns NULL for an invalid subject or queue.
  * The subscription lives until server_unsubscribe or server_free. fn may publish, subscribe or
  * unsubscribe (including itself). */
-server_sub_t *server_subscribe(server_t *s, const char *subject, const char *queue,
-                               server_msg_fn fn, void *arg);
+server_sub_t *server_subscribe(server_t *s, const char *subject, const char *queue, bus_msg_fn fn,
+                               void *arg);
 void server_unsubscribe(server_t *s, server_sub_t *sub);
 /* Publishes as the server itself. reply and hdr may be NULL. Returns 0, or STZ_EINVAL when the
  * subject is not a valid literal subject. */
-int server_publish(server_t *s, const server_msg_t *msg);
+int server_publish(server_t *s, const bus_msg_t *msg);
 
 /* Number of subscriptions (in-process or client) a message on this literal subject would reach;
  * 0 for an invalid subject. Lets the streaming engine tell at once that a client's inbox has
@@ -81,7 +61,10 @@ void server_set_flush_hook(server_t *s, void (*fn)(void *arg), void *arg);
  * that a subscriber's inbox lost its listener (the TCP drop of a killed client), without polling
  * and without a scan (the cost is that connection's subscriptions). Not run while the server
  * shuts down. One hook; NULL clears it. */
-typedef void (*server_sub_gone_fn)(void *arg, const char *subject, size_t len);
-void server_set_sub_gone_hook(server_t *s, server_sub_gone_fn fn, void *arg);
+void server_set_sub_gone_hook(server_t *s, bus_sub_gone_fn fn, void *arg);
+
+/* The server as the streaming engine's bus (bus.h): in-process subscriptions, publishes and
+ * interest, the flush and sub-gone hooks, the stats. Valid while the server is. */
+void server_bus(server_t *s, bus_t *out);
 
 #endif

@@ -1,7 +1,8 @@
-/* stan: the NATS Streaming engine. It is an in-process client of the NATS core server (server.h):
- * it subscribes the _STAN.* request subjects, keeps clients, channels and subscriptions, stores
- * everything in the LMDB store (store.h) with one group commit per loop iteration, and delivers
- * stored messages to subscription inboxes. See docs/architecture.md and docs/storage.md. */
+/* stan: the NATS Streaming engine. It is a client of NATS through its bus (bus.h: the embedded
+ * server in-process, or an upstream NATS connection): it subscribes the _STAN.* request subjects,
+ * keeps clients, channels and subscriptions, stores everything in the LMDB store (store.h) with one
+ * group commit per loop iteration, and delivers stored messages to subscription inboxes. See
+ * docs/architecture.md and docs/storage.md. */
 #ifndef STANZA_STAN_H
 #define STANZA_STAN_H
 #include <signal.h>
@@ -11,13 +12,14 @@
 #include <uv.h>
 
 #include "config.h"
-#include "server.h"
+#include "bus.h"
 #include "store.h"
 
 typedef struct stan stan_t;
 
-/* cfg and srv must outlive the engine. */
-stan_t *stan_new(uv_loop_t *loop, server_t *srv, const config_t *cfg);
+/* The engine runs over bus (bus.h: the embedded server, or an upstream NATS connection); it
+ * keeps a copy of the table. cfg and what bus points to must outlive the engine. */
+stan_t *stan_new(uv_loop_t *loop, const bus_t *bus, const config_t *cfg);
 /* Opens the store, recovers clients/channels/subscriptions, subscribes the request subjects.
  * Returns 0, or a negative STZ_E* code with a message in err (e.g. the store cannot be opened,
  * or it belongs to another cluster id). */

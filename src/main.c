@@ -161,8 +161,10 @@ int main(int argc, char **argv)
     LOG_I("Starting stanzad version %s", STANZA_VERSION);
     LOG_I("Server ID: %s", server_id(d.server));
     if (d.cfg.config_file) LOG_I("Using configuration file: %s", d.cfg.config_file);
-    d.stan = stan_new(d.loop, d.server, &d.cfg);
-    d.monitor = monitor_new(d.loop, &d.cfg, d.server, d.stan);
+    bus_t bus;
+    server_bus(d.server, &bus);
+    d.stan = stan_new(d.loop, &bus, &d.cfg);
+    d.monitor = monitor_new(d.loop, &d.cfg, &bus, d.stan);
     rc = stan_start(d.stan, err, sizeof err);
     /* The monitoring port first: once the client port accepts, everything answers (scripts and
      * tests take the client port as the sign that the server is up). */

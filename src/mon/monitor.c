@@ -188,8 +188,8 @@ static void serverz(monitor_t *m, httpd_resp_t *resp)
 {
     stan_server_info_t si;
     stan_get_server_info(m->st, &si);
-    server_stats_t ns;
-    server_get_stats(m->srv, &ns);
+    bus_stats_t ns;
+    bus_stats(&m->bus, &ns);
     int64_t now = clock_wall_ns();
     json_t *o = json_object();
     json_object_set_new(o, "cluster_id", json_string(si.cluster_id));
@@ -543,12 +543,12 @@ static void handle(void *arg, const httpd_req_t *req, httpd_resp_t *resp)
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
 
-monitor_t *monitor_new(uv_loop_t *loop, const config_t *cfg, server_t *srv, stan_t *st)
+monitor_t *monitor_new(uv_loop_t *loop, const config_t *cfg, const bus_t *bus, stan_t *st)
 {
     monitor_t *m = xcalloc(1, sizeof *m);
     m->loop = loop;
     m->cfg = cfg;
-    m->srv = srv;
+    m->bus = *bus;
     m->st = st;
     monitor_admin_init(m);
     return m;

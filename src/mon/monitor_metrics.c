@@ -230,8 +230,8 @@ static void print_scalars(buf_t *b, const scalar_t *s, size_t n)
 
 static void print_counts(monitor_t *m, buf_t *b, const stan_server_info_t *si)
 {
-    server_stats_t ns;
-    server_get_stats(m->srv, &ns);
+    bus_stats_t ns;
+    bus_stats(&m->bus, &ns);
     const scalar_t s[] = {
         {"stanza_clients", "gauge", "Streaming clients registered.", si->clients},
         {"stanza_subscriptions", "gauge", "Subscriptions, offline durables included.",

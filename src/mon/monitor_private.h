@@ -10,7 +10,7 @@
 struct monitor {
     uv_loop_t *loop;
     const config_t *cfg;
-    server_t *srv;
+    bus_t bus; /* NATS stats: the embedded server's or the upstream connection's */
     stan_t *st;
     httpd_t *httpd;
     void (*done)(void *arg);

@@ -211,12 +211,12 @@ static void send_no_responders(conn_t *c, const parser_op_t *op)
         struct nsub *sub = r->plain[i];
         if (sub->conn != c || sub->closed) continue;
         static const char hdr[] = "NATS/1.0 503\r\n\r\n";
-        server_msg_t m = {.subject = op->reply.p,
-                          .subject_len = op->reply.len,
-                          .hdr = hdr,
-                          .hdr_len = sizeof hdr - 1,
-                          .data = "",
-                          .data_len = 0};
+        bus_msg_t m = {.subject = op->reply.p,
+                       .subject_len = op->reply.len,
+                       .hdr = hdr,
+                       .hdr_len = sizeof hdr - 1,
+                       .data = "",
+                       .data_len = 0};
         conn_deliver(c, sub, &m);
         break;
     }
@@ -225,7 +225,7 @@ static void send_no_responders(conn_t *c, const parser_op_t *op)
 
 static int op_pub(conn_t *c, const parser_op_t *op)
 {
-    server_msg_t m = {
+    bus_msg_t m = {
         .subject = op->subject.p,
         .subject_len = op->subject.len,
         .reply = op->reply.len ? op->reply.p : NULL,

@@ -134,7 +134,7 @@ static char *put(char *w, const void *p, size_t n)
     return w + n;
 }
 
-void conn_deliver(conn_t *c, struct nsub *sub, const server_msg_t *m)
+void conn_deliver(conn_t *c, struct nsub *sub, const bus_msg_t *m)
 {
     size_t total = m->hdr_len + m->data_len;
     bool with_hdr = m->hdr_len > 0 && c->headers;

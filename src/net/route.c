@@ -44,7 +44,7 @@ void route_retire(server_t *s, struct nsub *sub)
 }
 
 /* Delivers to one subscription; returns 1 if delivered. */
-static int deliver_one(server_t *s, conn_t *from, struct nsub *sub, const server_msg_t *msg)
+static int deliver_one(server_t *s, conn_t *from, struct nsub *sub, const bus_msg_t *msg)
 {
     if (sub->closed) return 0;
     if (sub->conn) {
@@ -68,7 +68,7 @@ static bool member_usable(conn_t *from, struct nsub *sub)
     return !sub->conn->closing && !(sub->conn == from && !from->echo);
 }
 
-int route_msg(server_t *s, conn_t *from, const server_msg_t *msg)
+int route_msg(server_t *s, conn_t *from, const bus_msg_t *msg)
 {
     sublist_result_t *r = sublist_match(s->sublist, msg->subject, msg->subject_len);
     if (!r) return STZ_EINVAL;
@@ -93,8 +93,8 @@ int route_msg(server_t *s, conn_t *from, const server_msg_t *msg)
     return delivered;
 }
 
-server_sub_t *server_subscribe(server_t *s, const char *subject, const char *queue,
-                               server_msg_fn fn, void *arg)
+server_sub_t *server_subscribe(server_t *s, const char *subject, const char *queue, bus_msg_fn fn,
+                               void *arg)
 {
     size_t slen = strlen(subject);
     if (!subject_valid(subject, slen)) return NULL;
@@ -122,7 +122,7 @@ void server_unsubscribe(server_t *s, server_sub_t *sub)
     route_retire(s, sub);
 }
 
-int server_publish(server_t *s, const server_msg_t *msg)
+int server_publish(server_t *s, const bus_msg_t *msg)
 {
     int rc = route_msg(s, NULL, msg);
     return rc < 0 ? rc : 0;

@@ -12,7 +12,7 @@ const char *server_id(const server_t *s)
     return s->id;
 }
 
-void server_get_stats(const server_t *s, server_stats_t *out)
+void server_get_stats(const server_t *s, bus_stats_t *out)
 {
     *out = s->stats;
     sublist_stats_t st;
@@ -26,7 +26,7 @@ void server_set_flush_hook(server_t *s, void (*fn)(void *arg), void *arg)
     s->flush_hook_arg = arg;
 }
 
-void server_set_sub_gone_hook(server_t *s, server_sub_gone_fn fn, void *arg)
+void server_set_sub_gone_hook(server_t *s, bus_sub_gone_fn fn, void *arg)
 {
     s->sub_gone_hook = fn;
     s->sub_gone_arg = arg;

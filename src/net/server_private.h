@@ -28,8 +28,8 @@ typedef struct conn conn_t;
  * subscriptions are marked closed and parked on the server's graveyard until the end of the
  * loop iteration, because a routing result being walked may still point at them. */
 struct nsub {
-    conn_t *conn;     /* NULL for an in-process subscription */
-    server_msg_fn fn; /* in-process only */
+    conn_t *conn;  /* NULL for an in-process subscription */
+    bus_msg_fn fn; /* in-process only */
     void *fn_arg;
     char *subject; /* owned, NUL-terminated */
     size_t subject_len;
@@ -130,7 +130,7 @@ struct server {
 
     void (*flush_hook)(void *arg);
     void *flush_hook_arg;
-    server_sub_gone_fn sub_gone_hook; /* conn.c: each subscription of a closed connection */
+    bus_sub_gone_fn sub_gone_hook; /* conn.c: each subscription of a closed connection */
     void *sub_gone_arg;
 
     bool shutting_down;
@@ -138,7 +138,7 @@ struct server {
     void *shutdown_arg;
     int closing_handles; /* server-owned handles still closing during shutdown */
 
-    server_stats_t stats;
+    bus_stats_t stats;
 
     /* One read buffer for every connection: libuv pairs each alloc with its read callback, and
      * the parser keeps everything it needs from a read before returning. */
@@ -168,7 +168,7 @@ static inline uint32_t server_rng_next(server_t *s)
 void conn_send(conn_t *c, const char *p, size_t n);
 void conn_send_err(conn_t *c, const char *text);
 /* Appends a delivery of msg for sub to its connection's output. */
-void conn_deliver(conn_t *c, struct nsub *sub, const server_msg_t *msg);
+void conn_deliver(conn_t *c, struct nsub *sub, const bus_msg_t *msg);
 /* Writes pending output (sealing it first with TLS); from the per-iteration flush, eagerly, or
  * when a write finished. */
 void conn_flush(conn_t *c);
@@ -181,7 +181,7 @@ size_t conn_pending(const conn_t *c);
 /* route.c: subscriptions and routing. */
 /* Routes msg from conn `from` (NULL: the server). Returns the number of deliveries, or
  * STZ_EINVAL for an invalid publish subject. */
-int route_msg(server_t *s, conn_t *from, const server_msg_t *msg);
+int route_msg(server_t *s, conn_t *from, const bus_msg_t *msg);
 /* Adds sub to routing; 0 or a negative code (invalid subject or queue). */
 int route_add(server_t *s, struct nsub *sub);
 /* Takes sub out of routing (and out of its connection's sid map) and parks it on the graveyard

@@ -127,39 +127,39 @@ static bool stopping(const stan_t *st)
     return st->shutting_down || (st->stop_flag && *st->stop_flag);
 }
 
-static void on_discover(void *arg, const server_msg_t *m)
+static void on_discover(void *arg, const bus_msg_t *m)
 {
     if (!stopping(arg)) stan_client_on_connect(arg, m);
 }
-static void on_pings(void *arg, const server_msg_t *m)
+static void on_pings(void *arg, const bus_msg_t *m)
 {
     if (!stopping(arg)) stan_client_on_ping(arg, m);
 }
-static void on_close(void *arg, const server_msg_t *m)
+static void on_close(void *arg, const bus_msg_t *m)
 {
     if (!stopping(arg)) stan_client_on_close(arg, m);
 }
-static void on_pub(void *arg, const server_msg_t *m)
+static void on_pub(void *arg, const bus_msg_t *m)
 {
     if (!stopping(arg)) stan_pub_on_msg(arg, m);
 }
-static void on_sub(void *arg, const server_msg_t *m)
+static void on_sub(void *arg, const bus_msg_t *m)
 {
     if (!stopping(arg)) stan_subscribe_on_request(arg, m);
 }
-static void on_unsub(void *arg, const server_msg_t *m)
+static void on_unsub(void *arg, const bus_msg_t *m)
 {
     if (!stopping(arg)) stan_subscribe_on_unsubscribe(arg, m, false);
 }
-static void on_subclose(void *arg, const server_msg_t *m)
+static void on_subclose(void *arg, const bus_msg_t *m)
 {
     if (!stopping(arg)) stan_subscribe_on_unsubscribe(arg, m, true);
 }
-static void on_inbox(void *arg, const server_msg_t *m)
+static void on_inbox(void *arg, const bus_msg_t *m)
 {
     stan_client_on_inbox_reply(arg, m);
 }
-static void on_ack(void *arg, const server_msg_t *m)
+static void on_ack(void *arg, const bus_msg_t *m)
 {
     stan_deliver_on_ack(arg, m);
 }
@@ -205,7 +205,7 @@ static int subscribe_all(stan_t *st, char *err, size_t errlen)
     sprintf(ack_wc, "%s>", st->ack_prefix);
     struct {
         const char *subj;
-        server_msg_fn fn;
+        bus_msg_fn fn;
     } t[] = {{st->discover, on_discover},
              {st->pings, on_pings},
              {st->close_subj, on_close},
@@ -217,7 +217,7 @@ static int subscribe_all(stan_t *st, char *err, size_t errlen)
              {ack_wc, on_ack}};
     int rc = 0;
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-        server_sub_t *s = server_subscribe(st->srv, t[i].subj, NULL, t[i].fn, st);
+        bus_sub_t *s = bus_subscribe(&st->bus, t[i].subj, NULL, t[i].fn, st);
         if (!s) {
             snprintf(err, errlen, "invalid streaming subject \"%s\"", t[i].subj);
             rc = STZ_EINVAL;
@@ -353,11 +353,11 @@ static int recover(stan_t *st, char *err, size_t errlen)
     return rc;
 }
 
-stan_t *stan_new(uv_loop_t *loop, server_t *srv, const config_t *cfg)
+stan_t *stan_new(uv_loop_t *loop, const bus_t *bus, const config_t *cfg)
 {
     stan_t *st = xcalloc(1, sizeof *st);
     st->loop = loop;
-    st->srv = srv;
+    st->bus = *bus;
     st->cfg = cfg;
     st->start_ns = clock_wall_ns();
     list_init(&st->dupchecks);
@@ -415,8 +415,8 @@ int stan_start(stan_t *st, char *err, size_t errlen)
     uv_timer_start(&st->tick, on_tick, 1000, 1000);
     uv_unref((uv_handle_t *)&st->tick);
     st->tick_started = true;
-    server_set_flush_hook(st->srv, on_flush, st);
-    server_set_sub_gone_hook(st->srv, stan_handover_on_sub_gone, st);
+    bus_set_flush_hook(&st->bus, on_flush, st);
+    bus_set_sub_gone_hook(&st->bus, stan_handover_on_sub_gone, st);
     LOG_I("Streaming cluster ID: %s, server ID: %s, store: %s%s", cfg->cluster_id, st->server_id,
           cfg->store == CONFIG_STORE_MEMORY ? "MEMORY" : "LMDB in ",
           cfg->store == CONFIG_STORE_MEMORY ? "" : cfg->dir);
@@ -427,10 +427,10 @@ void stan_shutdown(stan_t *st, void (*done)(void *arg), void *arg)
 {
     st->shutting_down = true;
     for (int i = 0; i < st->nisubs; i++)
-        server_unsubscribe(st->srv, st->isubs[i]);
+        bus_unsubscribe(&st->bus, st->isubs[i]);
     st->nisubs = 0;
-    server_set_flush_hook(st->srv, NULL, NULL);
-    server_set_sub_gone_hook(st->srv, NULL, NULL);
+    bus_set_flush_hook(&st->bus, NULL, NULL);
+    bus_set_sub_gone_hook(&st->bus, NULL, NULL);
     stan_deliver_close(st);
     stan_handover_close(st);
     /* Whatever was accepted but not committed yet is committed now (acks, positions). */
@@ -447,7 +447,7 @@ void stan_free(stan_t *st)
 {
     if (!st) return;
 
-    server_set_sub_gone_hook(st->srv, NULL, NULL);
+    bus_set_sub_gone_hook(&st->bus, NULL, NULL);
     stan_deliver_close(st);
     stan_handover_close(st);
     stan_pub_free(st); /* before the subscriptions its hooks refer to */

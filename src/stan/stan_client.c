@@ -62,13 +62,13 @@ static char *hb_reply_subject(stan_t *st, const char *id)
 
 static void hb_send(stan_t *st, stan_client_t *cl)
 {
-    server_msg_t m = {.subject = cl->hb_inbox,
-                      .subject_len = strlen(cl->hb_inbox),
-                      .reply = cl->hb_reply,
-                      .reply_len = strlen(cl->hb_reply),
-                      .data = "",
-                      .data_len = 0};
-    server_publish(st->srv, &m);
+    bus_msg_t m = {.subject = cl->hb_inbox,
+                   .subject_len = strlen(cl->hb_inbox),
+                   .reply = cl->hb_reply,
+                   .reply_len = strlen(cl->hb_reply),
+                   .data = "",
+                   .data_len = 0};
+    bus_publish(&st->bus, &m);
 }
 
 static void client_remove(stan_t *st, stan_client_t *cl, bool write_store);
@@ -107,7 +107,7 @@ static void hb_step(stan_t *st, stan_client_t *cl, uint64_t now)
         /* Its queue members' jobs go to other members if it stays silent (stan_handover.h):
          * a dead worker whose connection the server cannot see closing. */
         stan_handover_client_missed(
-            st, &cl->subs, server_interest(st->srv, cl->hb_inbox, strlen(cl->hb_inbox)) == 0);
+            st, &cl->subs, bus_interest(&st->bus, cl->hb_inbox, strlen(cl->hb_inbox)) == 0);
         hb_schedule_next(st, cl, now);
         return;
     }
@@ -117,7 +117,7 @@ static void hb_step(stan_t *st, stan_client_t *cl, uint64_t now)
     hb_arm(cl, now, now + (uint64_t)cfg->hb_timeout_ms);
     /* Nobody behind the inbox (e.g. its NATS connection is gone): nothing to send, and no
      * answer can come; it counts as a miss when the timeout fires. */
-    if (server_interest(st->srv, cl->hb_inbox, strlen(cl->hb_inbox)) > 0) hb_send(st, cl);
+    if (bus_interest(&st->bus, cl->hb_inbox, strlen(cl->hb_inbox)) > 0) hb_send(st, cl);
 }
 
 static void on_hb_timer(uv_timer_t *t)
@@ -382,7 +382,7 @@ static void on_dupcheck_timeout(uv_timer_t *t)
     dupcheck_finish(t->data, false);
 }
 
-void stan_client_on_connect(stan_t *st, const server_msg_t *m)
+void stan_client_on_connect(stan_t *st, const bus_msg_t *m)
 {
     if (!m->reply) return;
     char *reply_to = xstrndup(m->reply, m->reply_len);
@@ -401,7 +401,7 @@ void stan_client_on_connect(stan_t *st, const server_msg_t *m)
         connect_error(st, reply_to, "stan: invalid connection request");
     } else {
         stan_client_t *old = stan_client_find(st, req->clientid, strlen(req->clientid));
-        if (old && server_interest(st->srv, old->hb_inbox, strlen(old->hb_inbox)) > 0) {
+        if (old && bus_interest(&st->bus, old->hb_inbox, strlen(old->hb_inbox)) > 0) {
             /* Someone holds the ID and may be alive: ask it, as NSS does. */
             dupcheck_t *d = xcalloc(1, sizeof *d);
             d->st = st;
@@ -414,13 +414,13 @@ void stan_client_on_connect(stan_t *st, const server_msg_t *m)
             uv_unref((uv_handle_t *)&d->timer);
             uv_timer_start(&d->timer, on_dupcheck_timeout, DUP_CHECK_MS, 0);
             list_push_front(&st->dupchecks, &d->link);
-            server_msg_t hb = {.subject = old->hb_inbox,
-                               .subject_len = strlen(old->hb_inbox),
-                               .reply = d->reply,
-                               .reply_len = strlen(d->reply),
-                               .data = "",
-                               .data_len = 0};
-            server_publish(st->srv, &hb);
+            bus_msg_t hb = {.subject = old->hb_inbox,
+                            .subject_len = strlen(old->hb_inbox),
+                            .reply = d->reply,
+                            .reply_len = strlen(d->reply),
+                            .data = "",
+                            .data_len = 0};
+            bus_publish(&st->bus, &hb);
             return;
         }
         /* Unknown, or its previous owner has nobody behind its inbox: take it at once. */
@@ -430,14 +430,14 @@ void stan_client_on_connect(stan_t *st, const server_msg_t *m)
     free(reply_to);
 }
 
-static bool subject_is(const server_msg_t *m, const char *s)
+static bool subject_is(const bus_msg_t *m, const char *s)
 {
     return strlen(s) == m->subject_len && memcmp(m->subject, s, m->subject_len) == 0;
 }
 
 /* Replies to the server's own requests: heartbeats ("hb.<random>.<client ID>") and dup checks
  * ("dup.<random>"). Only the exact subject handed out counts, random part included. */
-void stan_client_on_inbox_reply(stan_t *st, const server_msg_t *m)
+void stan_client_on_inbox_reply(stan_t *st, const bus_msg_t *m)
 {
     size_t plen = strlen(st->inbox_prefix);
     if (m->subject_len <= plen) return;
@@ -461,7 +461,7 @@ void stan_client_on_inbox_reply(stan_t *st, const server_msg_t *m)
 
 /* ---- close and ping ---- */
 
-void stan_client_on_close(stan_t *st, const server_msg_t *m)
+void stan_client_on_close(stan_t *st, const bus_msg_t *m)
 {
     Pb__CloseRequest *req = pb__close_request__unpack(NULL, m->data_len, (const uint8_t *)m->data);
     Pb__CloseResponse r = PB__CLOSE_RESPONSE__INIT;
@@ -490,7 +490,7 @@ void stan_client_on_close(stan_t *st, const server_msg_t *m)
     if (req) pb__close_request__free_unpacked(req, NULL);
 }
 
-void stan_client_on_ping(stan_t *st, const server_msg_t *m)
+void stan_client_on_ping(stan_t *st, const bus_msg_t *m)
 {
     Pb__Ping *req = pb__ping__unpack(NULL, m->data_len, (const uint8_t *)m->data);
     Pb__PingResponse r = PB__PING_RESPONSE__INIT;
@@ -507,11 +507,11 @@ void stan_client_on_ping(stan_t *st, const server_msg_t *m)
     }
     if (m->reply) {
         stan_pack(&r.base, &st->scratch);
-        server_msg_t out = {.subject = m->reply,
-                            .subject_len = m->reply_len,
-                            .data = st->scratch.data ? st->scratch.data : "",
-                            .data_len = st->scratch.len};
-        server_publish(st->srv, &out);
+        bus_msg_t out = {.subject = m->reply,
+                         .subject_len = m->reply_len,
+                         .data = st->scratch.data ? st->scratch.data : "",
+                         .data_len = st->scratch.len};
+        bus_publish(&st->bus, &out);
     }
     if (req) pb__ping__free_unpacked(req, NULL);
 }

@@ -9,7 +9,7 @@
 #include <uv.h>
 
 #include "list.h"
-#include "server.h"
+#include "bus.h"
 #include "stan_ctx.h"
 
 struct stan_client {
@@ -31,11 +31,11 @@ struct stan_client {
     bool registered; /* its ClientRecord is committed */
 };
 
-void stan_client_on_connect(stan_t *st, const server_msg_t *m);
-void stan_client_on_close(stan_t *st, const server_msg_t *m);
-void stan_client_on_ping(stan_t *st, const server_msg_t *m);
+void stan_client_on_connect(stan_t *st, const bus_msg_t *m);
+void stan_client_on_close(stan_t *st, const bus_msg_t *m);
+void stan_client_on_ping(stan_t *st, const bus_msg_t *m);
 /* Replies to the server's own requests: heartbeats and duplicate-ID checks. */
-void stan_client_on_inbox_reply(stan_t *st, const server_msg_t *m);
+void stan_client_on_inbox_reply(stan_t *st, const bus_msg_t *m);
 stan_client_t *stan_client_find(stan_t *st, const char *id, size_t len);
 /* Closes the client as its close request does: its plain subscriptions removed, its durables
  * kept offline, its ID free, its record deleted with the next batch. */

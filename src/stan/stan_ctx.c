@@ -9,11 +9,11 @@
 void stan_reply(stan_t *st, const char *to, const buf_t *packed)
 {
     if (!to || !*to) return;
-    server_msg_t m = {.subject = to,
-                      .subject_len = strlen(to),
-                      .data = packed->data ? packed->data : "",
-                      .data_len = packed->len};
-    server_publish(st->srv, &m);
+    bus_msg_t m = {.subject = to,
+                   .subject_len = strlen(to),
+                   .data = packed->data ? packed->data : "",
+                   .data_len = packed->len};
+    bus_publish(&st->bus, &m);
 }
 
 void stan_pack(const ProtobufCMessage *msg, buf_t *out)

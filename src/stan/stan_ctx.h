@@ -14,7 +14,7 @@
 #include "buf.h"
 #include "config.h"
 #include "list.h"
-#include "server.h"
+#include "bus.h"
 #include "stan.h"
 #include "stan_commit.h"
 #include "store.h"
@@ -53,7 +53,7 @@ typedef struct stan_staged {
 
 struct stan {
     uv_loop_t *loop;
-    server_t *srv;
+    bus_t bus; /* the NATS side: the embedded server or an upstream connection */
     const config_t *cfg;
     store_t *store;
     stan_commit_t commit;
@@ -75,7 +75,7 @@ struct stan {
     char *inbox_prefix;
     /* _STAN.ack.<server id>. + a random part = a subscription's ack inbox (persisted with it) */
     char *ack_prefix;
-    server_sub_t *isubs[10];
+    bus_sub_t *isubs[10];
     int nisubs;
 
     strmap_t clients;         /* id -> client (stan_client.c) */

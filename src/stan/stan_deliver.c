@@ -88,11 +88,11 @@ static bool send_msg(stan_t *st, stan_sub_t *s, msg_reader_t *rd, uint64_t seq, 
     };
     buf_reset(&st->scratch);
     pbw_encode_msgproto(&st->scratch, &m);
-    server_msg_t out = {.subject = s->inbox,
-                        .subject_len = strlen(s->inbox),
-                        .data = st->scratch.data,
-                        .data_len = st->scratch.len};
-    server_publish(st->srv, &out);
+    bus_msg_t out = {.subject = s->inbox,
+                     .subject_len = strlen(s->inbox),
+                     .data = st->scratch.data,
+                     .data_len = st->scratch.len};
+    bus_publish(&st->bus, &out);
     return true;
 }
 
@@ -328,7 +328,7 @@ void stan_deliver_ready(stan_t *st)
 
 /* ---- acks ----------------------------------------------------------------------------- */
 
-void stan_deliver_on_ack(void *arg, const server_msg_t *m)
+void stan_deliver_on_ack(void *arg, const bus_msg_t *m)
 {
     stan_t *st = arg;
     stan_sub_t *s = stan_sub_by_ack(st, m->subject, m->subject_len);

@@ -3,13 +3,13 @@
  * redelivery, acks, and the tick that retries deliveries held back for an absent inbox. */
 #ifndef STANZA_STAN_DELIVER_H
 #define STANZA_STAN_DELIVER_H
-#include "server.h"
+#include "bus.h"
 #include "stan_ctx.h"
 
 /* One delivery pass over the ready subscriptions (the flush hook's first step). */
 void stan_deliver_ready(stan_t *st);
 /* An Ack on a subscription's ack inbox (arg: the engine). */
-void stan_deliver_on_ack(void *arg, const server_msg_t *m);
+void stan_deliver_on_ack(void *arg, const bus_msg_t *m);
 /* Once a second: retry deliveries held back because an inbox had nobody behind it. */
 void stan_deliver_tick(stan_t *st);
 /* Closes the handle that keeps the loop awake while deliveries wait (at shutdown). */

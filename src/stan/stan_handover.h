@@ -30,7 +30,7 @@ stan_sub_t *stan_handover_heir(stan_t *st, const stan_sub_t *s);
  * heir's rows are rewritten and s's row deletes replayed (redo deletes), so the disk cannot end
  * up giving the messages to both. */
 void stan_handover_move(stan_t *st, stan_sub_t *s, stan_sub_t *heir);
-/* The server's sub-gone hook (server.h; arg: the engine): a closed connection listened on
+/* The bus's sub-gone hook (bus.h; arg: the engine): a closed connection listened on
  * subject. A queue member with that inbox and unacked messages starts its grace. */
 void stan_handover_on_sub_gone(void *arg, const char *subject, size_t len);
 /* A client's heartbeat went unanswered: its queue members with unacked messages start their

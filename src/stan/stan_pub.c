@@ -15,22 +15,22 @@
 #include "stan_sub.h"
 #include "xalloc.h"
 
-static void puback_now(stan_t *st, const server_msg_t *m, pbw_slice_t guid, const char *error)
+static void puback_now(stan_t *st, const bus_msg_t *m, pbw_slice_t guid, const char *error)
 {
     if (!m->reply) return;
     buf_reset(&st->scratch);
     pbw_encode_puback(&st->scratch, (const char *)guid.p, guid.len, error,
                       error ? strlen(error) : 0);
-    server_msg_t r = {.subject = m->reply,
-                      .subject_len = m->reply_len,
-                      .data = st->scratch.data ? st->scratch.data : "",
-                      .data_len = st->scratch.len};
-    server_publish(st->srv, &r);
+    bus_msg_t r = {.subject = m->reply,
+                   .subject_len = m->reply_len,
+                   .data = st->scratch.data ? st->scratch.data : "",
+                   .data_len = st->scratch.len};
+    bus_publish(&st->bus, &r);
 }
 
 /* One allocation per message: the struct, then guid, ack inbox, reply and payload. */
 static inline stan_staged_t *staged_new(stan_channel_t *ch, const pbw_pubmsg_t *pm,
-                                        const server_msg_t *m)
+                                        const bus_msg_t *m)
 {
     size_t glen = pm->guid.len, alen = m->reply ? m->reply_len : 0, rlen = pm->reply.len;
     stan_staged_t *s = xmalloc(sizeof *s + glen + 1 + alen + 1 + rlen + 1 + pm->data.len);
@@ -69,7 +69,7 @@ void stan_pub_internal(stan_t *st, stan_channel_t *ch, const char *reply, size_t
 {
     /* As a PubMsg without guid from a publisher without reply inbox: no PubAck. */
     pbw_pubmsg_t pm = {.reply = {(const uint8_t *)reply, reply_len}, .data = {data, len}};
-    server_msg_t m = {0};
+    bus_msg_t m = {0};
     stan_staged_t *s = staged_new(ch, &pm, &m);
     s->hooks = hooks;
     s->hook_arg = arg;
@@ -95,7 +95,7 @@ void stan_pub_free(stan_t *st)
 }
 
 /* discard: new, and the channel has no room for the message: refuses it. */
-static bool refuse_if_full(stan_t *st, const server_msg_t *m, const pbw_pubmsg_t *pm,
+static bool refuse_if_full(stan_t *st, const bus_msg_t *m, const pbw_pubmsg_t *pm,
                            const stan_channel_t *ch)
 {
     int64_t limit;
@@ -109,7 +109,7 @@ static bool refuse_if_full(stan_t *st, const server_msg_t *m, const pbw_pubmsg_t
     return true;
 }
 
-void stan_pub_on_msg(stan_t *st, const server_msg_t *m)
+void stan_pub_on_msg(stan_t *st, const bus_msg_t *m)
 {
     pbw_pubmsg_t pm;
     pbw_slice_t none = {NULL, 0};

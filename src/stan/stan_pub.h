@@ -1,10 +1,10 @@
 /* stan_pub: PubMsg -> staged -> (next batch) stored with a sequence -> PubAck after commit. */
 #ifndef STANZA_STAN_PUB_H
 #define STANZA_STAN_PUB_H
-#include "server.h"
+#include "bus.h"
 #include "stan_ctx.h"
 
-void stan_pub_on_msg(stan_t *st, const server_msg_t *m);
+void stan_pub_on_msg(stan_t *st, const bus_msg_t *m);
 /* The engine's own publish of data (and reply) onto ch (a dead letter, a requeued message): it
  * waits for its batch with the clients' publishes and is stored as they are (sequence, limits,
  * discard: new counting it), without a PubAck; hooks (stan_ctx.h) follow it. The caller checked

@@ -50,7 +50,6 @@ struct stan_sub {
     bool is_paused;   /* deliveries and redeliveries held by an operator (persisted) */
     stan_pset_t pend; /* delivered, not acked yet */
 
-    server_sub_t *ack_sub;
     uv_timer_t ack_timer;
     int refs; /* the channel's list, the ready and dirty lists, commits waiting */
 
@@ -129,7 +128,7 @@ void stan_sub_retry_in(stan_sub_t *s, uint64_t ms);
  * (not sent into the void; the once-a-second tick tries again) and hand-over skips it. */
 static inline bool stan_sub_inbox_alive(stan_t *st, const stan_sub_t *s)
 {
-    return server_interest(st->srv, s->inbox, strlen(s->inbox)) > 0;
+    return bus_interest(&st->bus, s->inbox, strlen(s->inbox)) > 0;
 }
 void stan_sub_unref(stan_t *st, stan_sub_t *s);
 

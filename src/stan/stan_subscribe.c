@@ -200,7 +200,7 @@ static void subscribe(stan_t *st, stan_channel_t *ch, stan_client_t *cl,
     respond_when_committed(st, s, reply);
 }
 
-void stan_subscribe_on_request(stan_t *st, const server_msg_t *m)
+void stan_subscribe_on_request(stan_t *st, const bus_msg_t *m)
 {
     if (!m->reply) return;
     char *reply = xstrndup(m->reply, m->reply_len);
@@ -236,7 +236,7 @@ static stan_sub_t *find_client_sub(stan_t *st, stan_client_t *cl, const char *in
     return NULL;
 }
 
-void stan_subscribe_on_unsubscribe(stan_t *st, const server_msg_t *m, bool close_only)
+void stan_subscribe_on_unsubscribe(stan_t *st, const bus_msg_t *m, bool close_only)
 {
     char *reply = m->reply ? xstrndup(m->reply, m->reply_len) : NULL;
     Pb__UnsubscribeRequest *r =

@@ -109,7 +109,7 @@ void fz_engine_check(fz_engine_t *e, bool exact)
 
 /* Replies to our own requests are checked: the engine must answer with a well-formed message of
  * the right type. Everything else on _INBOX.> (deliveries, heartbeats) is only remembered. */
-static void on_tap(void *arg, const server_msg_t *m)
+static void on_tap(void *arg, const bus_msg_t *m)
 {
     fz_engine_t *e = arg;
     e->replies++;
@@ -240,12 +240,12 @@ static const char *kind_subject(fz_engine_t *e, fz_kind_t kind, char *buf, size_
 void fz_engine_publish(fz_engine_t *e, const char *subject, const char *reply, const void *data,
                        size_t len)
 {
-    server_msg_t m = {.subject = subject,
-                      .subject_len = strlen(subject),
-                      .reply = reply,
-                      .reply_len = reply ? strlen(reply) : 0,
-                      .data = len ? data : "",
-                      .data_len = len};
+    bus_msg_t m = {.subject = subject,
+                   .subject_len = strlen(subject),
+                   .reply = reply,
+                   .reply_len = reply ? strlen(reply) : 0,
+                   .data = len ? data : "",
+                   .data_len = len};
     server_publish(e->srv, &m);
     fz_engine_settle(e);
 }

@@ -21,7 +21,9 @@ int engine_host_start(uv_loop_t *loop, const config_t *cfg, server_t **srv, stan
 {
     if (uv_loop_init(loop) != 0) abort();
     *srv = server_new(loop, cfg);
-    *st = stan_new(loop, *srv, cfg);
+    bus_t bus;
+    server_bus(*srv, &bus);
+    *st = stan_new(loop, &bus, cfg);
     err[0] = '\0';
     if (stan_start(*st, err, errlen) != 0) {
         /* Refusing a store it cannot read is right, if it says why; then all must be freed. */
@@ -43,7 +45,7 @@ int engine_host_start(uv_loop_t *loop, const config_t *cfg, server_t **srv, stan
         abort();
     }
     if (mon) {
-        *mon = monitor_new(loop, cfg, *srv, *st);
+        *mon = monitor_new(loop, cfg, &bus, *st);
         if (monitor_start(*mon, err, errlen) != 0) {
             fprintf(stderr, "engine_host: cannot start the monitor: %s\n", err);
             abort();

@@ -88,7 +88,7 @@ void ef_advance(ef_t *f, int64_t ns)
 
 /* ---- inboxes ---- */
 
-static void on_inbox_msg(void *arg, const server_msg_t *m)
+static void on_inbox_msg(void *arg, const bus_msg_t *m)
 {
     ef_inbox_t *in = arg;
     if (in->n == in->cap) {
@@ -173,12 +173,12 @@ size_t ef_count_seq(const ef_sub_t *s, uint64_t seq)
 
 /* ---- heartbeat inboxes ---- */
 
-static void on_hb(void *arg, const server_msg_t *m)
+static void on_hb(void *arg, const bus_msg_t *m)
 {
     ef_hb_t *h = arg;
     h->received++;
     if (!h->answer || !m->reply) return;
-    server_msg_t r = {.subject = m->reply, .subject_len = m->reply_len, .data = "", .data_len = 0};
+    bus_msg_t r = {.subject = m->reply, .subject_len = m->reply_len, .data = "", .data_len = 0};
     CHECK(server_publish(h->f->srv, &r) == 0);
 }
 
@@ -327,7 +327,7 @@ void ef_done(ef_t *f)
 
 /* ---- requests ---- */
 
-static void on_reply(void *arg, const server_msg_t *m)
+static void on_reply(void *arg, const bus_msg_t *m)
 {
     ef_t *f = arg;
     free(f->reply);
@@ -347,12 +347,12 @@ static void publish_msg(ef_t *f, const char *subject, const char *reply,
     size_t n = protobuf_c_message_get_packed_size(msg);
     uint8_t *b = xmalloc(n ? n : 1);
     protobuf_c_message_pack(msg, b);
-    server_msg_t m = {.subject = subject,
-                      .subject_len = strlen(subject),
-                      .reply = reply,
-                      .reply_len = reply ? strlen(reply) : 0,
-                      .data = (const char *)b,
-                      .data_len = n};
+    bus_msg_t m = {.subject = subject,
+                   .subject_len = strlen(subject),
+                   .reply = reply,
+                   .reply_len = reply ? strlen(reply) : 0,
+                   .data = (const char *)b,
+                   .data_len = n};
     CHECK(server_publish(f->srv, &m) == 0);
     free(b);
 }
@@ -465,7 +465,7 @@ struct burst {
     size_t n, got;
 };
 
-static void on_burst_ack(void *arg, const server_msg_t *m)
+static void on_burst_ack(void *arg, const bus_msg_t *m)
 {
     struct burst *b = arg;
     Pb__PubAck *a = pb__pub_ack__unpack(NULL, m->data_len, (const uint8_t *)m->data);
