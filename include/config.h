@@ -116,6 +116,12 @@ typedef struct config {
     int64_t write_deadline_ms; /* key "write_deadline"; default 10s: a client whose socket accepts
                                   nothing for this long is closed as a slow consumer */
 
+    /* Routes (nats-server's cluster): the embedded server joins a full mesh of stanzads and
+     * nats-servers. All NULL = no cluster listener, no routes. */
+    char *cluster_listen; /* --cluster URL, key cluster.listen: where routes are accepted */
+    char *cluster_routes; /* --routes URL[,URL...], key cluster.routes: comma-separated */
+    char *cluster_name;   /* --cluster_name NAME, key cluster.name; NULL: adopt the peers' */
+
     /* Authentication for core clients; all NULL = open */
     char *user;  /* --user, key "user" */
     char *pass;  /* --pass, key "password" (alias "pass") */
@@ -196,5 +202,9 @@ void config_note_origin(config_t *cfg, const char *key, const char *where, int l
 int config_parse_size(const char *s, int64_t *out);
 int config_parse_duration_ms(const char *s, int64_t *out);
 int config_parse_bool(const char *s, bool *out);
+/* A route URL as nats-server takes it: [nats://|nats-route://][user[:pass]@]host:port, an IPv6
+ * host in brackets. Copies the host (brackets removed) into host and sets *port (1..65535; with
+ * the port missing, 6222 as nats-server's default). Returns 0 or STZ_EINVAL. */
+int config_parse_route_url(const char *url, size_t len, char *host, size_t hostlen, int *port);
 
 #endif

@@ -16,6 +16,7 @@ int config_validate(const config_t *cfg, char *err, size_t errlen)
     if (rc == 0) rc = config_check_heartbeats(cfg, err, errlen);
     if (rc == 0) rc = config_check_admin(cfg, err, errlen);
     if (rc == 0) rc = config_validate_tls(cfg, err, errlen);
+    if (rc == 0) rc = config_validate_cluster(cfg, err, errlen);
     if (rc == 0) rc = config_validate_channel_limits(cfg, err, errlen);
     return rc;
 }
@@ -47,9 +48,10 @@ static int load_root(struct config_loader *l, config_t *cfg, const yaml_event_t 
             yaml_event_delete(&kev);
             return 0;
         }
-        rc = is_store_limits(&kev)         ? config_load_store_limits(l, cfg, &kev)
-             : config_is_tls_section(&kev) ? config_load_tls(l, cfg, &kev)
-                                           : config_load_pair(l, cfg, &kev, CONFIG_SEC_TOP);
+        rc = is_store_limits(&kev)             ? config_load_store_limits(l, cfg, &kev)
+             : config_is_tls_section(&kev)     ? config_load_tls(l, cfg, &kev)
+             : config_is_cluster_section(&kev) ? config_load_cluster(l, cfg, &kev)
+                                               : config_load_pair(l, cfg, &kev, CONFIG_SEC_TOP);
         yaml_event_delete(&kev);
         if (rc < 0) return rc;
     }

@@ -75,6 +75,9 @@ static const struct flag flags[] = {
     {{"tlskey"}, FL_VALUE, "tls_key"},
     {{"tlscacert"}, FL_VALUE, "tls_ca_cert"},
     {{"tlsverify"}, FL_BOOL, "tls_verify"},
+    {{"cluster"}, FL_VALUE, "cluster_listen"},
+    {{"routes"}, FL_VALUE, "cluster_routes"},
+    {{"cluster_name"}, FL_VALUE, "cluster_name"},
 };
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
 
@@ -369,6 +372,10 @@ static const struct {
     {"    --tlskey <file>", "Private key for the server certificate (PEM)", D_NONE},
     {"    --tlscacert <file>", "Client certificate CA for verification", D_NONE},
     {"    --tlsverify[=<bool>]", "Enable TLS, verify client certificates", D_NONE},
+    {NULL, "Cluster (routes, as nats-server's)", D_NONE},
+    {"    --cluster <url>", "Accept routes on this URL (nats://host:port)", D_NONE},
+    {"    --routes <url,...>", "Routes to solicit and connect", D_NONE},
+    {"    --cluster_name <name>", "Cluster name (default: adopted from the routes)", D_NONE},
 };
 
 void config_usage(FILE *out, const char *prog)

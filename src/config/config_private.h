@@ -64,4 +64,14 @@ int config_load_tls(struct config_loader *l, config_t *cfg, const yaml_event_t *
  * the reason in err. */
 int config_validate_tls(const config_t *cfg, char *err, size_t errlen);
 
+/* ---- the cluster section (config_cluster.c) ---- */
+
+/* True for the key "cluster": a section of listen, routes (a list or "url,url"), name. */
+bool config_is_cluster_section(const yaml_event_t *kev);
+/* The value of "cluster", not yet read; each URL is checked where it is read (file:line). */
+int config_load_cluster(struct config_loader *l, config_t *cfg, const yaml_event_t *kev);
+/* For config_validate: route URLs well-formed (flags too), routes only with a listen URL, a
+ * cluster name without spaces; STZ_ECONFIG with the reason in err. */
+int config_validate_cluster(const config_t *cfg, char *err, size_t errlen);
+
 #endif

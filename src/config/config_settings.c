@@ -61,6 +61,9 @@ void config_free(config_t *cfg)
 {
     free(cfg->config_file);
     free(cfg->host);
+    free(cfg->cluster_listen);
+    free(cfg->cluster_routes);
+    free(cfg->cluster_name);
     free(cfg->http_host);
     free(cfg->admin_token);
     free(cfg->monitor_require_token_from);
@@ -310,6 +313,10 @@ static const struct key keys[] = {
     {"tls_key", {"tlskey"}, K_OPTSTR, OFF(tls_key), 0, 0},
     {"tls_ca_cert", {"tlscacert"}, K_OPTSTR, OFF(tls_ca_cert), 0, 0},
     {"tls_verify", {"tlsverify"}, K_BOOL, OFF(tls_verify), 0, 0},
+    /* The cluster section's keys (config_cluster.c), also reachable flat, as the flags set them. */
+    {"cluster_listen", {0}, K_OPTSTR, OFF(cluster_listen), 0, 0},
+    {"cluster_routes", {0}, K_OPTSTR, OFF(cluster_routes), 0, 0},
+    {"cluster_name", {0}, K_OPTSTR, OFF(cluster_name), 0, 0},
     {"log_file", {"logfile", "log"}, K_OPTSTR, OFF(log_file), 0, 0},
     {"pid_file", {0}, K_OPTSTR, OFF(pid_file), 0, 0},
     {"debug", {0}, K_BOOL, OFF(debug), 0, 0},
