@@ -122,6 +122,16 @@ typedef struct config {
     char *cluster_routes; /* --routes URL[,URL...], key cluster.routes: comma-separated */
     char *cluster_name;   /* --cluster_name NAME, key cluster.name; NULL: adopt the peers' */
 
+    /* Upstream NATS (-ns): the streaming engine runs over an external NATS server or cluster
+     * instead of the embedded listener (which is then not started). user/pass/token below are
+     * then the credentials to reach it, as in NSS. */
+    char *nats_server_url;   /* -ns/--nats_server URL[,URL...], key "nats_server_url"; NULL = off */
+    char *nats_creds;        /* --nats_creds FILE, key "credentials" (alias "nats_creds") */
+    bool nats_secure;        /* -secure, key "secure": require TLS to NATS */
+    char *tls_client_cert;   /* -tls_client_cert, key "tls_client_cert" */
+    char *tls_client_key;    /* -tls_client_key, key "tls_client_key" */
+    char *tls_client_cacert; /* -tls_client_cacert, key "tls_client_cacert" (alias tls_client_ca) */
+
     /* Authentication for core clients; all NULL = open */
     char *user;  /* --user, key "user" */
     char *pass;  /* --pass, key "password" (alias "pass") */

@@ -12,11 +12,14 @@
 #include "monitor.h"
 #include "server.h"
 #include "stan.h"
+#include "upstream.h"
 
 typedef struct daemon {
     uv_loop_t *loop;
     config_t cfg;
-    server_t *server;
+    server_t *server;     /* the embedded NATS server, or */
+    upstream_t *upstream; /* the connection to an external one (-ns) */
+    bus_t bus;            /* whichever of the two the engine runs over */
     stan_t *stan;
     monitor_t *monitor;
     uv_signal_t sigusr1, sighup;
@@ -36,7 +39,10 @@ static void on_server_down(void *arg)
 static void on_monitor_down(void *arg)
 {
     daemon_t *d = arg;
-    server_shutdown(d->server, on_server_down, d);
+    if (d->upstream)
+        upstream_shutdown(d->upstream, on_server_down, d);
+    else
+        server_shutdown(d->server, on_server_down, d);
 }
 
 static void on_stan_down(void *arg)
@@ -124,6 +130,33 @@ static void start_signal(daemon_t *d, uv_signal_t *h, int signum)
     uv_signal_start(h, on_signal, signum);
 }
 
+/* The NATS side: the embedded server, or with -ns a connection to an external NATS. */
+static int start_bus(daemon_t *d, char *err, size_t errlen)
+{
+    if (!d->cfg.nats_server_url) {
+        d->server = server_new(d->loop, &d->cfg);
+        LOG_I("Server ID: %s", server_id(d->server));
+        server_bus(d->server, &d->bus);
+        return 0;
+    }
+    d->upstream = upstream_new(d->loop, &d->cfg);
+    int rc = upstream_start(d->upstream, err, errlen);
+    if (rc == 0) {
+        LOG_I("Connected to NATS at %s", upstream_url(d->upstream));
+        upstream_bus(d->upstream, &d->bus);
+    }
+    return rc;
+}
+
+static void free_bus(daemon_t *d)
+{
+    if (d->upstream) {
+        upstream_free(d->upstream);
+        uv_run(d->loop, UV_RUN_DEFAULT); /* close callbacks of its handles */
+    }
+    server_free(d->server);
+}
+
 int main(int argc, char **argv)
 {
     daemon_t d = {0};
@@ -157,26 +190,27 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     d.loop = uv_default_loop();
-    d.server = server_new(d.loop, &d.cfg);
     LOG_I("Starting stanzad version %s", STANZA_VERSION);
-    LOG_I("Server ID: %s", server_id(d.server));
     if (d.cfg.config_file) LOG_I("Using configuration file: %s", d.cfg.config_file);
-    bus_t bus;
-    server_bus(d.server, &bus);
-    d.stan = stan_new(d.loop, &bus, &d.cfg);
-    d.monitor = monitor_new(d.loop, &d.cfg, &bus, d.stan);
-    rc = stan_start(d.stan, err, sizeof err);
+    rc = start_bus(&d, err, sizeof err);
+    if (rc == 0) {
+        d.stan = stan_new(d.loop, &d.bus, &d.cfg);
+        d.monitor = monitor_new(d.loop, &d.cfg, &d.bus, d.stan);
+        rc = stan_start(d.stan, err, sizeof err);
+    }
+    /* Over an external NATS, ready means its server holds the engine's subscriptions. */
+    if (rc == 0 && d.upstream) rc = upstream_sync(d.upstream, 5000, err, sizeof err);
     /* The monitoring port first: once the client port accepts, everything answers (scripts and
      * tests take the client port as the sign that the server is up). */
     if (rc == 0) rc = monitor_start(d.monitor, err, sizeof err);
-    if (rc == 0) rc = server_start(d.server, err, sizeof err);
+    if (rc == 0 && d.server) rc = server_start(d.server, err, sizeof err);
     if (rc) {
         LOG_F("%s", err);
-        monitor_close(d.monitor, NULL, NULL);
+        if (d.monitor) monitor_close(d.monitor, NULL, NULL);
         stan_free(d.stan);
         uv_run(d.loop, UV_RUN_DEFAULT);
         monitor_free(d.monitor);
-        server_free(d.server);
+        free_bus(&d);
         config_free(&d.cfg);
         log_close();
         return 1;
@@ -189,7 +223,8 @@ int main(int argc, char **argv)
     stan_set_stop_flag(d.stan, &stop_signal);
     start_signal(&d, &d.sigusr1, SIGUSR1);
     start_signal(&d, &d.sighup, SIGHUP);
-    LOG_I("Listening for client connections on %s:%d", d.cfg.host, server_port(d.server));
+    if (d.server)
+        LOG_I("Listening for client connections on %s:%d", d.cfg.host, server_port(d.server));
     LOG_I("Streaming Server is ready");
 
     uv_run(d.loop, UV_RUN_DEFAULT);
@@ -197,7 +232,7 @@ int main(int argc, char **argv)
     stan_free(d.stan);
     uv_run(d.loop, UV_RUN_DEFAULT); /* close callbacks of the engine's timers */
     monitor_free(d.monitor);
-    server_free(d.server);
+    free_bus(&d);
     if (d.cfg.pid_file) unlink(d.cfg.pid_file);
     LOG_I("Server stopped");
     rc = uv_loop_close(d.loop);

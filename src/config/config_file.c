@@ -17,6 +17,7 @@ int config_validate(const config_t *cfg, char *err, size_t errlen)
     if (rc == 0) rc = config_check_admin(cfg, err, errlen);
     if (rc == 0) rc = config_validate_tls(cfg, err, errlen);
     if (rc == 0) rc = config_validate_cluster(cfg, err, errlen);
+    if (rc == 0) rc = config_validate_upstream(cfg, err, errlen);
     if (rc == 0) rc = config_validate_channel_limits(cfg, err, errlen);
     return rc;
 }

@@ -78,6 +78,12 @@ static const struct flag flags[] = {
     {{"cluster"}, FL_VALUE, "cluster_listen"},
     {{"routes"}, FL_VALUE, "cluster_routes"},
     {{"cluster_name"}, FL_VALUE, "cluster_name"},
+    {{"ns", "nats_server"}, FL_VALUE, "nats_server_url"},
+    {{"nats_creds", "credentials"}, FL_VALUE, "credentials"},
+    {{"secure"}, FL_BOOL, "secure"},
+    {{"tls_client_cert"}, FL_VALUE, "tls_client_cert"},
+    {{"tls_client_key"}, FL_VALUE, "tls_client_key"},
+    {{"tls_client_cacert"}, FL_VALUE, "tls_client_cacert"},
 };
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
 
@@ -376,6 +382,14 @@ static const struct {
     {"    --cluster <url>", "Accept routes on this URL (nats://host:port)", D_NONE},
     {"    --routes <url,...>", "Routes to solicit and connect", D_NONE},
     {"    --cluster_name <name>", "Cluster name (default: adopted from the routes)", D_NONE},
+    {NULL, "External NATS (the engine runs over it; no client listener of its own)", D_NONE},
+    {"-ns, --nats_server <url,...>", "NATS server or cluster URLs to connect to", D_NONE},
+    {"    --user, --pass, --auth", "With -ns: credentials to reach NATS", D_NONE},
+    {"    --nats_creds <file>", "With -ns: NATS credentials file (JWT and NKey seed)", D_NONE},
+    {"    --secure[=<bool>]", "With -ns: require TLS to NATS", D_NONE},
+    {"    --tls_client_cert <file>", "With -ns: client certificate for NATS (PEM)", D_NONE},
+    {"    --tls_client_key <file>", "With -ns: private key of that certificate (PEM)", D_NONE},
+    {"    --tls_client_cacert <file>", "With -ns: CA to verify the NATS servers", D_NONE},
 };
 
 void config_usage(FILE *out, const char *prog)

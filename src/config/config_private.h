@@ -63,6 +63,12 @@ int config_load_tls(struct config_loader *l, config_t *cfg, const yaml_event_t *
 /* For config_validate: with TLS on, a certificate and a key that can be read; STZ_ECONFIG with
  * the reason in err. */
 int config_validate_tls(const config_t *cfg, char *err, size_t errlen);
+/* For config_validate: -ns URLs well-formed; the client certificate and key given together and
+ * readable; TLS options only with -ns. STZ_ECONFIG with the reason in err. */
+int config_validate_upstream(const config_t *cfg, char *err, size_t errlen);
+/* A comma-separated list of NATS URLs ([nats://|tls://][user[:pass]@]host[:port]); 0, or
+ * STZ_ECONFIG with the first bad one quoted in why. */
+int config_check_nats_urls(const char *list, char *why, size_t len);
 
 /* ---- the cluster section (config_cluster.c) ---- */
 

@@ -82,6 +82,11 @@ void config_free(config_t *cfg)
     free(cfg->tls_cert);
     free(cfg->tls_key);
     free(cfg->tls_ca_cert);
+    free(cfg->nats_server_url);
+    free(cfg->nats_creds);
+    free(cfg->tls_client_cert);
+    free(cfg->tls_client_key);
+    free(cfg->tls_client_cacert);
     free(cfg->log_file);
     free(cfg->pid_file);
     free(cfg->hb_interval_from);
@@ -263,6 +268,7 @@ enum ktype {
     K_STORE,
     K_DISCARD, /* int: old or new (config.h's CONFIG_DISCARD_*) */
     K_DEAD,    /* char *: a dead-letter channel name, "{channel}" standing for the origin */
+    K_URLS,    /* optional string: comma-separated NATS URLs (config_check_nats_urls) */
 };
 
 struct key {
@@ -317,6 +323,12 @@ static const struct key keys[] = {
     {"cluster_listen", {0}, K_OPTSTR, OFF(cluster_listen), 0, 0},
     {"cluster_routes", {0}, K_OPTSTR, OFF(cluster_routes), 0, 0},
     {"cluster_name", {0}, K_OPTSTR, OFF(cluster_name), 0, 0},
+    {"nats_server_url", {"nats_server"}, K_URLS, OFF(nats_server_url), 0, 0},
+    {"credentials", {"nats_creds"}, K_OPTSTR, OFF(nats_creds), 0, 0},
+    {"secure", {0}, K_BOOL, OFF(nats_secure), 0, 0},
+    {"tls_client_cert", {0}, K_OPTSTR, OFF(tls_client_cert), 0, 0},
+    {"tls_client_key", {0}, K_OPTSTR, OFF(tls_client_key), 0, 0},
+    {"tls_client_cacert", {"tls_client_ca"}, K_OPTSTR, OFF(tls_client_cacert), 0, 0},
     {"log_file", {"logfile", "log"}, K_OPTSTR, OFF(log_file), 0, 0},
     {"pid_file", {0}, K_OPTSTR, OFF(pid_file), 0, 0},
     {"debug", {0}, K_BOOL, OFF(debug), 0, 0},
@@ -472,7 +484,7 @@ static int set_value(config_t *cfg, const struct key *k, const char *value, char
 {
     char *base = (char *)cfg + k->off;
     if (!value) {
-        if (k->type != K_OPTSTR && k->type != K_SECRET)
+        if (k->type != K_OPTSTR && k->type != K_SECRET && k->type != K_URLS)
             return config_failf(err, errlen, "missing value");
         free(*(char **)base);
         *(char **)base = NULL;
@@ -512,6 +524,11 @@ static int set_value(config_t *cfg, const struct key *k, const char *value, char
         return 0;
     case K_DEAD:
         return set_dead_letter((char **)base, value, err, errlen);
+    case K_URLS:
+        if (*value && config_check_nats_urls(value, err, errlen) != 0) return STZ_ECONFIG;
+        free(*(char **)base);
+        *(char **)base = *value ? xstrdup(value) : NULL;
+        return 0;
     }
     return config_failf(err, errlen, "internal error: bad setting type");
 }
@@ -586,6 +603,7 @@ int config_validate_settings(const config_t *cfg, char *err, size_t errlen)
                                     SECRET_MIN);
             continue;
         case K_OPTSTR:
+        case K_URLS:
         case K_BOOL:
             continue;
         case K_STORE:

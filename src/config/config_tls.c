@@ -1,4 +1,5 @@
-/* config_tls: the tls section of the config file, written as nats-server writes it:
+/* config_tls: the tls section of the config file, written as nats-server writes it (and the
+ * checks of -ns's URLs and client TLS files, config_validate_upstream):
  *
  *   tls:
  *     cert_file: server.pem
@@ -133,6 +134,54 @@ int config_validate_tls(const config_t *cfg, char *err, size_t errlen)
     for (size_t i = 0; i < 3; i++) {
         if (files[i] && check_file(files[i], why, sizeof why) < 0)
             return config_failf(err, errlen, "tls %s: %s", names[i], why);
+    }
+    return 0;
+}
+
+int config_check_nats_urls(const char *list, char *why, size_t len)
+{
+    for (const char *p = list;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        /* nats:// and the host:port forms are a route URL's; tls:// asks for TLS. */
+        size_t skip = n >= 6 && strncasecmp(p, "tls://", 6) == 0 ? 6 : 0;
+        char host[256];
+        int port;
+        if (config_parse_route_url(p + skip, n - skip, host, sizeof host, &port) != 0)
+            return config_failf(why, len,
+                                "\"%.*s\" is not a NATS URL (nats://HOST:PORT, tls://HOST:PORT)",
+                                (int)(n > 100 ? 100 : n), p);
+        if (!comma) return 0;
+        p = comma + 1;
+    }
+}
+
+int config_validate_upstream(const config_t *cfg, char *err, size_t errlen)
+{
+    const char *urls = cfg->nats_server_url;
+    if (!urls || !*urls) {
+        if (cfg->nats_creds || cfg->nats_secure || cfg->tls_client_cert || cfg->tls_client_key ||
+            cfg->tls_client_cacert)
+            return config_failf(err, errlen,
+                                "credentials, secure and tls_client_* apply only with -ns "
+                                "(nats_server_url)");
+        return 0;
+    }
+    char why[512];
+    if (config_check_nats_urls(urls, why, sizeof why) != 0)
+        return config_failf(err, errlen, "nats_server_url (-ns): %s", why);
+    if (cfg->cluster_listen || cfg->cluster_routes)
+        return config_failf(err, errlen,
+                            "--cluster and --routes route the embedded NATS server, which does "
+                            "not run with -ns (nats_server_url)");
+    if (!cfg->tls_client_cert != !cfg->tls_client_key)
+        return config_failf(err, errlen, "tls_client_cert and tls_client_key go together");
+    const char *files[] = {cfg->nats_creds, cfg->tls_client_cert, cfg->tls_client_key,
+                           cfg->tls_client_cacert};
+    const char *names[] = {"credentials", "tls_client_cert", "tls_client_key", "tls_client_cacert"};
+    for (size_t i = 0; i < 4; i++) {
+        if (files[i] && check_file(files[i], why, sizeof why) < 0)
+            return config_failf(err, errlen, "%s: %s", names[i], why);
     }
     return 0;
 }

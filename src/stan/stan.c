@@ -9,6 +9,7 @@
 #include "log.h"
 #include "nuid.h"
 #include "protocol.pb-c.h"
+#include "stan_alone.h"
 #include "stan_channel.h"
 #include "stan_client.h"
 #include "stan_commit.h"
@@ -408,6 +409,8 @@ int stan_start(stan_t *st, char *err, size_t errlen)
             return status;
         }
     }
+    rc = stan_alone_check(st, err, errlen);
+    if (rc < 0) return rc;
     rc = subscribe_all(st, err, errlen);
     if (rc < 0) return rc;
     uv_timer_init(st->loop, &st->tick);

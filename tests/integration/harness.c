@@ -105,7 +105,9 @@ static pid_t spawn(const struct hserver *s, const char *bin, const char *const *
     argv[i++] = bin;
     argv[i++] = "-a";
     argv[i++] = "127.0.0.1";
-    argv[i++] = "-p";
+    /* With -ns stanzad has no client port: the port is the monitoring port, which opens once
+     * the engine runs. */
+    argv[i++] = s->ns_mode ? "-m" : "-p";
     argv[i++] = portstr;
     argv[i++] = "-l";
     argv[i++] = s->log;
@@ -162,9 +164,24 @@ static int wait_ready(struct hserver *s)
     }
 }
 
+static int start_server(struct hserver *s, const char *config_text, const char *const *extra_args);
+
 int harness_server_start(struct hserver *s, const char *config_text, const char *const *extra_args)
 {
     memset(s, 0, sizeof(*s));
+    return start_server(s, config_text, extra_args);
+}
+
+int harness_server_start_ns(struct hserver *s, const char *config_text,
+                            const char *const *extra_args)
+{
+    memset(s, 0, sizeof(*s));
+    s->ns_mode = true;
+    return start_server(s, config_text, extra_args);
+}
+
+static int start_server(struct hserver *s, const char *config_text, const char *const *extra_args)
+{
     s->exit_status = -1;
     const char *bin = getenv("STANZAD");
     if (!bin || !*bin) {

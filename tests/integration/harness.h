@@ -31,6 +31,7 @@ struct hserver {
     char conf[PATH_MAX];     /* the -c file, "" if none */
     char url[64];            /* nats://127.0.0.1:PORT */
     int exit_status;         /* after a failed start or a stop: exit code, or 128+signal; else -1 */
+    bool ns_mode;            /* started with harness_server_start_ns: port is the -m port */
     struct hserver *next_live; /* the atexit hook's list of running servers */
 };
 
@@ -39,6 +40,12 @@ struct hserver {
  * NULL) appended after the standard flags. Returns 0, or -1 after printing the reason; if the
  * process exited, s->exit_status has its status. */
 int harness_server_start(struct hserver *s, const char *config_text, const char *const *extra_args);
+
+/* The same for a stanzad running over an external NATS (extra_args carry "-ns URL"): it has no
+ * client port, so port is its monitoring port (-m), which opens once the engine runs; url is
+ * then not a NATS URL (clients connect to the NATS servers). */
+int harness_server_start_ns(struct hserver *s, const char *config_text,
+                            const char *const *extra_args);
 
 /* Sends sig and waits (up to HARNESS_STOP_TIMEOUT_MS, then SIGKILL) for the process to exit.
  * Returns the exit status: the exit code, or 128+signal if a signal killed it; -1 if it had to be

@@ -1,0 +1,176 @@
+/* upstream_queue: messages and connection events from libnats' threads to the loop.
+ *
+ * Producers (libnats' delivery thread, its connection-event thread) append under a mutex and
+ * wake the loop with a uv_async; the loop swaps the filled array for an empty one and handles
+ * the items without the lock, in arrival order. Messages wait for room when the queue holds
+ * UPSTREAM_QUEUE_MAX_MSGS messages or UPSTREAM_QUEUE_MAX_BYTES bytes: the engine sets the pace,
+ * and memory stays bounded. Events and subscription ends never wait. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "upstream_private.h"
+#include "xalloc.h"
+
+#define UPSTREAM_QUEUE_MAX_MSGS 65536
+#define UPSTREAM_QUEUE_MAX_BYTES (64u << 20)
+
+enum { ITEM_MSG, ITEM_SUB_DONE, ITEM_EVENT };
+
+static void on_wake(uv_async_t *h);
+static void on_prepare(uv_prepare_t *h);
+
+void upstream_queue_init(upstream_t *u)
+{
+    if (uv_mutex_init(&u->lock) != 0 || uv_cond_init(&u->room) != 0) abort();
+}
+
+void upstream_queue_start(upstream_t *u)
+{
+    uv_async_init(u->loop, &u->wake, on_wake);
+    u->wake.data = u;
+    uv_unref((uv_handle_t *)&u->wake);
+    uv_prepare_init(u->loop, &u->flush_prepare);
+    u->flush_prepare.data = u;
+    uv_prepare_start(&u->flush_prepare, on_prepare);
+    uv_unref((uv_handle_t *)&u->flush_prepare);
+    uv_mutex_lock(&u->lock);
+    u->queue_live = true;
+    uv_mutex_unlock(&u->lock);
+}
+
+static size_t msg_size(natsMsg *m)
+{
+    return (size_t)natsMsg_GetDataLength(m) + 128;
+}
+
+/* Appends with the lock held. */
+static void push(upstream_t *u, const struct upstream_item *it)
+{
+    if (u->nitems == u->cap) {
+        u->cap = u->cap ? u->cap * 2 : 256;
+        u->items = xrealloc(u->items, u->cap * sizeof *u->items);
+    }
+    u->items[u->nitems++] = *it;
+}
+
+static void enqueue(upstream_t *u, const struct upstream_item *it)
+{
+    uv_mutex_lock(&u->lock);
+    if (it->kind == ITEM_MSG) {
+        size_t msgs = 0;
+        for (;;) {
+            /* Counting messages only, not events, keeps the bound on what can grow. */
+            msgs = u->nitems;
+            if (!u->queue_live ||
+                (msgs < UPSTREAM_QUEUE_MAX_MSGS && u->queued_bytes < UPSTREAM_QUEUE_MAX_BYTES))
+                break;
+            uv_cond_wait(&u->room, &u->lock);
+        }
+        u->queued_bytes += msg_size(it->msg);
+    }
+    push(u, it);
+    bool live = u->queue_live;
+    uv_mutex_unlock(&u->lock);
+    if (live) uv_async_send(&u->wake);
+}
+
+void upstream_queue_msg(bus_sub_t *sub, natsMsg *m)
+{
+    struct upstream_item it = {.kind = ITEM_MSG, .sub = sub, .msg = m};
+    enqueue(sub->up, &it);
+}
+
+void upstream_queue_sub_done(bus_sub_t *sub)
+{
+    struct upstream_item it = {.kind = ITEM_SUB_DONE, .sub = sub};
+    enqueue(sub->up, &it);
+}
+
+void upstream_queue_event(upstream_t *u, int ev, const char *text)
+{
+    struct upstream_item it = {.kind = ITEM_EVENT, .ev = ev, .text = text};
+    enqueue(u, &it);
+}
+
+static void deliver(bus_sub_t *sub, natsMsg *m)
+{
+    /* A request to nobody gets a "no responders" status from NATS; the engine's requests
+     * (heartbeats, the start-up check) treat silence as the answer, as the embedded server
+     * gives it. */
+    if (sub->closed || natsMsg_IsNoResponders(m)) return;
+    const char *subj = natsMsg_GetSubject(m);
+    const char *reply = natsMsg_GetReply(m);
+    bus_msg_t bm = {.subject = subj,
+                    .subject_len = strlen(subj),
+                    .reply = reply && *reply ? reply : NULL,
+                    .reply_len = reply ? strlen(reply) : 0,
+                    .data = natsMsg_GetData(m),
+                    .data_len = (size_t)natsMsg_GetDataLength(m)};
+    if (!bm.data) bm.data = "";
+    sub->fn(sub->arg, &bm);
+}
+
+/* Handles one item on the loop (live) or at the end (dropping messages). */
+static void handle(upstream_t *u, struct upstream_item *it, bool live)
+{
+    switch (it->kind) {
+    case ITEM_MSG:
+        if (live) deliver(it->sub, it->msg);
+        natsMsg_Destroy(it->msg);
+        break;
+    case ITEM_SUB_DONE:
+        upstream_sub_done(u, it->sub);
+        break;
+    case ITEM_EVENT:
+        if (live) upstream_on_event(u, it->ev, it->text);
+        break;
+    }
+}
+
+static void on_wake(uv_async_t *h)
+{
+    upstream_t *u = h->data;
+    uv_mutex_lock(&u->lock);
+    struct upstream_item *items = u->items;
+    size_t n = u->nitems, cap = u->cap;
+    u->items = u->spare;
+    u->cap = u->spare_cap;
+    u->nitems = 0;
+    u->queued_bytes = 0;
+    uv_cond_broadcast(&u->room);
+    uv_mutex_unlock(&u->lock);
+    for (size_t i = 0; i < n; i++)
+        handle(u, &items[i], u->queue_live);
+    u->spare = items;
+    u->spare_cap = cap;
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    upstream_run_flush_hook(h->data);
+}
+
+void upstream_queue_stop(upstream_t *u)
+{
+    uv_mutex_lock(&u->lock);
+    bool was = u->queue_live;
+    u->queue_live = false;
+    uv_cond_broadcast(&u->room);
+    uv_mutex_unlock(&u->lock);
+    if (!was) return;
+    uv_close((uv_handle_t *)&u->wake, NULL);
+    uv_prepare_stop(&u->flush_prepare);
+    uv_close((uv_handle_t *)&u->flush_prepare, NULL);
+}
+
+void upstream_queue_free(upstream_t *u)
+{
+    for (size_t i = 0; i < u->nitems; i++)
+        handle(u, &u->items[i], false);
+    free(u->items);
+    free(u->spare);
+    u->items = u->spare = NULL;
+    u->nitems = u->cap = u->spare_cap = 0;
+    uv_cond_destroy(&u->room);
+    uv_mutex_destroy(&u->lock);
+}
