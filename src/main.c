@@ -157,6 +157,34 @@ static void free_bus(daemon_t *d)
     server_free(d->server);
 }
 
+/* The bus, the engine, monitoring, then clients. On failure, logs why and undoes it all. */
+static int start_all(daemon_t *d)
+{
+    char err[512] = "";
+    int rc = start_bus(d, err, sizeof err);
+    if (rc == 0) {
+        d->stan = stan_new(d->loop, &d->bus, &d->cfg);
+        d->monitor = monitor_new(d->loop, &d->cfg, &d->bus, d->stan);
+        rc = stan_start(d->stan, err, sizeof err);
+    }
+    /* Over an external NATS, ready means its server holds the engine's subscriptions. */
+    if (rc == 0 && d->upstream) rc = upstream_sync(d->upstream, 5000, err, sizeof err);
+    /* The monitoring port first: once the client port accepts, everything answers (scripts and
+     * tests take the client port as the sign that the server is up). */
+    if (rc == 0) rc = monitor_start(d->monitor, err, sizeof err);
+    if (rc == 0 && d->server) rc = server_start(d->server, err, sizeof err);
+    if (rc == 0) return 0;
+    LOG_F("%s", err);
+    if (d->monitor) monitor_close(d->monitor, NULL, NULL);
+    stan_free(d->stan);
+    uv_run(d->loop, UV_RUN_DEFAULT);
+    monitor_free(d->monitor);
+    free_bus(d);
+    config_free(&d->cfg);
+    log_close();
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     daemon_t d = {0};
@@ -192,29 +220,7 @@ int main(int argc, char **argv)
     d.loop = uv_default_loop();
     LOG_I("Starting stanzad version %s", STANZA_VERSION);
     if (d.cfg.config_file) LOG_I("Using configuration file: %s", d.cfg.config_file);
-    rc = start_bus(&d, err, sizeof err);
-    if (rc == 0) {
-        d.stan = stan_new(d.loop, &d.bus, &d.cfg);
-        d.monitor = monitor_new(d.loop, &d.cfg, &d.bus, d.stan);
-        rc = stan_start(d.stan, err, sizeof err);
-    }
-    /* Over an external NATS, ready means its server holds the engine's subscriptions. */
-    if (rc == 0 && d.upstream) rc = upstream_sync(d.upstream, 5000, err, sizeof err);
-    /* The monitoring port first: once the client port accepts, everything answers (scripts and
-     * tests take the client port as the sign that the server is up). */
-    if (rc == 0) rc = monitor_start(d.monitor, err, sizeof err);
-    if (rc == 0 && d.server) rc = server_start(d.server, err, sizeof err);
-    if (rc) {
-        LOG_F("%s", err);
-        if (d.monitor) monitor_close(d.monitor, NULL, NULL);
-        stan_free(d.stan);
-        uv_run(d.loop, UV_RUN_DEFAULT);
-        monitor_free(d.monitor);
-        free_bus(&d);
-        config_free(&d.cfg);
-        log_close();
-        return 1;
-    }
+    if (start_all(&d) != 0) return 1;
     if (d.cfg.pid_file) {
         rc = write_pid_file(d.cfg.pid_file);
         if (rc) LOG_E("cannot write pid file %s: %s", d.cfg.pid_file, strerror(-rc));
