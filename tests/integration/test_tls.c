@@ -15,74 +15,13 @@
 #include <sys/socket.h>
 
 #include "harness.h"
+#include "harness_certs.h"
 #include "harness_sched.h"
 #include "test.h"
 
 #define T_MS 5000
 
-static char certs[PATH_MAX - 64]; /* the temp dir with the PEM files */
-static char ca[PATH_MAX], srv_cert[PATH_MAX], srv_key[PATH_MAX], cli_cert[PATH_MAX],
-    cli_key[PATH_MAX];
-
-static void openssl(const char *const *args)
-{
-    const char *argv[32] = {"/usr/bin/openssl"};
-    size_t n = 1;
-    for (size_t i = 0; args[i]; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    char log[PATH_MAX];
-    snprintf(log, sizeof log, "%s/openssl.log", certs);
-    int st = hproc_run(argv, certs, log, log, 30000);
-    if (st != 0) {
-        hfile_dump("openssl", log);
-        CHECK_EQ_INT(st, 0);
-    }
-}
-
-/* A P-256 key and a certificate for cn signed by the CA, with the given extensions. */
-static void make_cert(const char *name, const char *cn, const char *ext)
-{
-    char subj[64], key[64], csr[64], pem[64], extfile[64], path[PATH_MAX];
-    snprintf(subj, sizeof subj, "/CN=%s", cn);
-    snprintf(key, sizeof key, "%s-key.pem", name);
-    snprintf(csr, sizeof csr, "%s.csr", name);
-    snprintf(pem, sizeof pem, "%s.pem", name);
-    snprintf(extfile, sizeof extfile, "%s.ext", name);
-    snprintf(path, sizeof path, "%s/%s", certs, extfile);
-    CHECK(hfile_write(path, ext) == 0);
-    const char *req[] = {"req",    "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                         "-nodes", "-keyout", key,  "-out",     csr,
-                         "-subj",  subj,      NULL};
-    openssl(req);
-    const char *sign[] = {"x509",   "-req",       "-in",
-                          csr,      "-CA",        "ca.pem",
-                          "-CAkey", "ca-key.pem", "-CAcreateserial",
-                          "-out",   pem,          "-days",
-                          "2",      "-extfile",   extfile,
-                          NULL};
-    openssl(sign);
-}
-
-static void make_certs(void)
-{
-    CHECK(hmkdtemp(certs, sizeof certs) == 0);
-    const char *ca_args[] = {"req",    "-x509",    "-newkey",
-                             "ec",     "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                             "-nodes", "-keyout",  "ca-key.pem",
-                             "-out",   "ca.pem",   "-days",
-                             "2",      "-subj",    "/CN=Stanza Test CA",
-                             NULL};
-    openssl(ca_args);
-    make_cert("server", "localhost",
-              "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
-    make_cert("client", "stanza-test-client", "extendedKeyUsage=clientAuth\n");
-    snprintf(ca, sizeof ca, "%s/ca.pem", certs);
-    snprintf(srv_cert, sizeof srv_cert, "%s/server.pem", certs);
-    snprintf(srv_key, sizeof srv_key, "%s/server-key.pem", certs);
-    snprintf(cli_cert, sizeof cli_cert, "%s/client.pem", certs);
-    snprintf(cli_key, sizeof cli_key, "%s/client-key.pem", certs);
-}
+static struct hcerts tc; /* the test CA and certificates */
 
 /* libnats options for a TLS client trusting the test CA; with_cert adds the client cert. */
 static natsOptions *tls_opts(const struct hserver *s, bool with_cert)
@@ -93,8 +32,8 @@ static natsOptions *tls_opts(const struct hserver *s, bool with_cert)
     CHECK(natsOptions_SetAllowReconnect(o, false) == NATS_OK);
     CHECK(natsOptions_SetTimeout(o, T_MS) == NATS_OK);
     CHECK(natsOptions_SetSecure(o, true) == NATS_OK);
-    CHECK(natsOptions_LoadCATrustedCertificates(o, ca) == NATS_OK);
-    if (with_cert) CHECK(natsOptions_LoadCertificatesChain(o, cli_cert, cli_key) == NATS_OK);
+    CHECK(natsOptions_LoadCATrustedCertificates(o, tc.ca) == NATS_OK);
+    if (with_cert) CHECK(natsOptions_LoadCertificatesChain(o, tc.cli_cert, tc.cli_key) == NATS_OK);
     return o;
 }
 
@@ -108,9 +47,9 @@ static natsStatus tls_connect(const struct hserver *s, bool with_cert, natsConne
 
 static void start_tls(struct hserver *s, bool verify)
 {
-    const char *plain[] = {"--tls", "--tlscert", srv_cert, "--tlskey", srv_key, NULL};
-    const char *ver[] = {"--tlsverify", "--tlscert",   srv_cert, "--tlskey",
-                         srv_key,       "--tlscacert", ca,       NULL};
+    const char *plain[] = {"--tls", "--tlscert", tc.srv_cert, "--tlskey", tc.srv_key, NULL};
+    const char *ver[] = {"--tlsverify", "--tlscert",   tc.srv_cert, "--tlskey",
+                         tc.srv_key,    "--tlscacert", tc.ca,       NULL};
     CHECK(harness_server_start(s, NULL, verify ? ver : plain) == 0);
 }
 
@@ -269,7 +208,7 @@ static SSL *raw_tls_client(int port, int *fd, SSL_CTX **ctx)
     CHECK(hraw_expect_line(*fd, "INFO {", T_MS));
     *ctx = SSL_CTX_new(TLS_client_method());
     CHECK(*ctx != NULL);
-    CHECK(SSL_CTX_load_verify_locations(*ctx, ca, NULL) == 1);
+    CHECK(SSL_CTX_load_verify_locations(*ctx, tc.ca, NULL) == 1);
     SSL_CTX_set_verify(*ctx, SSL_VERIFY_PEER, NULL);
     SSL *ssl = SSL_new(*ctx);
     CHECK(ssl != NULL);
@@ -304,7 +243,7 @@ static void test_tls_flood_never_reading(void)
     enum { MAX_PENDING = 4 * 1024 * 1024, CHUNK = 16 * 1024 };
     char conf[256];
     snprintf(conf, sizeof conf, "max_pending: %d\nwrite_deadline: \"120s\"\n", MAX_PENDING);
-    const char *args[] = {"--tls", "--tlscert", srv_cert, "--tlskey", srv_key, NULL};
+    const char *args[] = {"--tls", "--tlscert", tc.srv_cert, "--tlskey", tc.srv_key, NULL};
 #if defined(__SANITIZE_ADDRESS__)
     /* ASan keeps freed blocks in a quarantine of up to 256 MiB, which TLS's buffer churn fills:
      * memory the daemon gave back. Cap it for this server so RssAnon still means something. */
@@ -415,7 +354,7 @@ static void test_tls_section_in_config_file(void)
     snprintf(conf, sizeof conf,
              "# TLS as nats-server writes it\ntls:\n  cert_file: \"%s\"\n  key_file: \"%s\"\n"
              "  ca_file: \"%s\"\n  verify: true\n",
-             srv_cert, srv_key, ca);
+             tc.srv_cert, tc.srv_key, tc.ca);
     struct hserver s;
     CHECK(harness_server_start(&s, conf, NULL) == 0);
     check_verify(&s);
@@ -449,22 +388,23 @@ static void test_bad_tls_config(void)
 {
     char conf[PATH_MAX], text[4 * PATH_MAX];
     /* A missing certificate file, by flag: named. */
-    const char *a1[] = {"--tls", "--tlscert", "/nonexistent/server.pem", "--tlskey", srv_key, NULL};
+    const char *a1[] = {"--tls",    "--tlscert", "/nonexistent/server.pem",
+                        "--tlskey", tc.srv_key,  NULL};
     expect_start_error(a1, "/nonexistent/server.pem", "No such file");
     /* TLS without a key. */
-    const char *a2[] = {"--tls", "--tlscert", srv_cert, NULL};
+    const char *a2[] = {"--tls", "--tlscert", tc.srv_cert, NULL};
     expect_start_error(a2, "--tlskey", NULL);
     /* A key that is not the certificate's. */
-    const char *a3[] = {"--tls", "--tlscert", srv_cert, "--tlskey", cli_key, NULL};
-    expect_start_error(a3, cli_key, "does not match");
+    const char *a3[] = {"--tls", "--tlscert", tc.srv_cert, "--tlskey", tc.cli_key, NULL};
+    expect_start_error(a3, tc.cli_key, "does not match");
     /* A file that is not PEM at all. */
-    const char *a4[] = {"--tls", "--tlscert", conf, "--tlskey", srv_key, NULL};
-    snprintf(conf, sizeof conf, "%s/openssl.log", certs);
+    const char *a4[] = {"--tls", "--tlscert", conf, "--tlskey", tc.srv_key, NULL};
+    snprintf(conf, sizeof conf, "%s/openssl.log", tc.dir);
     expect_start_error(a4, conf, "cannot load certificate");
     /* In the file: the missing file and the line that names it. */
-    snprintf(conf, sizeof conf, "%s/bad.conf", certs);
+    snprintf(conf, sizeof conf, "%s/bad.conf", tc.dir);
     snprintf(text, sizeof text, "port: 0\ntls:\n  cert_file: \"%s\"\n  key_file: /nope/key.pem\n",
-             srv_cert);
+             tc.srv_cert);
     CHECK(hfile_write(conf, text) == 0);
     const char *a5[] = {"-c", conf, NULL};
     char where[PATH_MAX + 16];
@@ -479,7 +419,7 @@ static void test_bad_tls_config(void)
 
 int main(void)
 {
-    make_certs();
+    hcerts_make(&tc);
     TEST_RUN(test_core_pubsub_over_tls);
     TEST_RUN(test_stan_over_tls);
     TEST_RUN(test_plain_client_refused);
@@ -487,6 +427,6 @@ int main(void)
     TEST_RUN(test_tls_section_in_config_file);
     TEST_RUN(test_bad_tls_config);
     TEST_RUN(test_tls_flood_never_reading);
-    hremove_tree(certs);
+    hcerts_remove(&tc);
     return test_summary();
 }

@@ -1,0 +1,191 @@
+/* it_stan_ns_auth: how stanzad reaches an external NATS that wants credentials or TLS (`-ns` with
+ * --user/--pass, --auth, -secure, -tls_client_cert/-tls_client_key/-tls_client_cacert), against
+ * Debian's nats-server configured that way: the right credentials start the engine and a STAN
+ * client (with its own credentials) publishes and receives through it; wrong or missing ones
+ * stop stanzad at start with NATS's reason in its log, rather than a server that never answers. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "harness_certs.h"
+#include "harness_cluster.h"
+#include "harness_stan.h"
+#include "test.h"
+
+#define T_MS 10000
+
+static struct hcerts tc;
+
+struct natsd {
+    struct hproc proc;
+    int port;
+    char dir[PATH_MAX - 64], log[PATH_MAX];
+};
+
+/* nats-server on a free port with the given extra flags; waits until it accepts. */
+static void natsd_start(struct natsd *n, const char *const *extra)
+{
+    memset(n, 0, sizeof *n);
+    CHECK(hmkdtemp(n->dir, sizeof n->dir) == 0);
+    snprintf(n->log, sizeof n->log, "%s/nats.log", n->dir);
+    n->port = harness_free_port();
+    char port[16];
+    snprintf(port, sizeof port, "%d", n->port);
+    const char *argv[32] = {hnatsd_bin(), "-a", "127.0.0.1", "-p", port};
+    size_t i = 5;
+    for (size_t k = 0; extra[k] && i < 31; k++)
+        argv[i++] = extra[k];
+    argv[i] = NULL;
+    CHECK(hproc_spawn(&n->proc, argv, n->dir, n->log, n->log) == 0);
+    CHECK(hproc_wait_port(&n->proc, n->port, T_MS) == 0);
+}
+
+static void natsd_stop(struct natsd *n)
+{
+    hproc_stop(&n->proc, SIGTERM, T_MS);
+    hremove_tree(n->dir);
+}
+
+static bool log_contains(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    char line[2048];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* A STAN client through url (credentials in it) or, with tls, over TLS with the test CA and
+ * client certificate: publishes one message and receives it back. */
+static void stan_round_trip(const char *url, bool tls, const char *client_id)
+{
+    natsOptions *no = NULL;
+    stanConnOptions *co = NULL;
+    stanConnection *sc = NULL;
+    CHECK(natsOptions_Create(&no) == NATS_OK);
+    CHECK(natsOptions_SetURL(no, url) == NATS_OK);
+    if (tls) {
+        CHECK(natsOptions_SetSecure(no, true) == NATS_OK);
+        CHECK(natsOptions_LoadCATrustedCertificates(no, tc.ca) == NATS_OK);
+        CHECK(natsOptions_LoadCertificatesChain(no, tc.cli_cert, tc.cli_key) == NATS_OK);
+    }
+    CHECK(stanConnOptions_Create(&co) == NATS_OK);
+    CHECK(stanConnOptions_SetNATSOptions(co, no) == NATS_OK);
+    CHECK(stanConnOptions_SetConnectionWait(co, HSTAN_CONNECT_WAIT_MS) == NATS_OK);
+    natsStatus st = stanConnection_Connect(&sc, HSTAN_CLUSTER, client_id, co);
+    if (st != NATS_OK)
+        fprintf(stderr, "connect %s: %s (%s)\n", url, natsStatus_GetText(st),
+                nats_GetLastError(NULL));
+    CHECK(st == NATS_OK);
+    struct hstan_rx rx;
+    hstan_rx_init(&rx, 8, HSTAN_ACK_AUTO);
+    stanSubOptions *so = hstan_subopts();
+    CHECK(stanSubOptions_DeliverAllAvailable(so) == NATS_OK);
+    stanSubscription *sub = NULL;
+    CHECK(hstan_sub(&sub, sc, "auth.ch", NULL, &rx, so) == NATS_OK);
+    CHECK(hstan_pub(sc, "auth.ch", "hello") == NATS_OK);
+    CHECK(hstan_rx_wait(&rx, 1, T_MS));
+    CHECK_EQ_STR(hstan_rx_get(&rx, 0).data, "hello");
+    CHECK(stanSubscription_Close(sub) == NATS_OK);
+    stanSubscription_Destroy(sub);
+    stanSubOptions_Destroy(so);
+    hstan_rx_destroy(&rx);
+    stanConnection_Close(sc);
+    stanConnection_Destroy(sc);
+    stanConnOptions_Destroy(co);
+    natsOptions_Destroy(no);
+}
+
+/* stanzad must not start; its log says why (want). */
+static void expect_refused(const char *const *args, const char *want)
+{
+    struct hserver s;
+    fprintf(stderr, "(a start-up failure with its log is expected next)\n");
+    CHECK(harness_server_start_ns(&s, NULL, args) != 0);
+    CHECK(s.exit_status != 0);
+    if (!log_contains(s.log, want)) {
+        harness_dump_log(&s);
+        fprintf(stderr, "log lacks \"%s\"\n", want);
+        CHECK(0);
+    }
+    hremove_tree(s.dir);
+}
+
+static void test_user_and_password(void)
+{
+    struct natsd n;
+    natsd_start(&n, (const char *const[]){"--user", "stanza", "--pass", "s3cret", NULL});
+    char url[128], cli[128];
+    snprintf(url, sizeof url, "nats://127.0.0.1:%d", n.port);
+    snprintf(cli, sizeof cli, "nats://stanza:s3cret@127.0.0.1:%d", n.port);
+    struct hserver s;
+    CHECK(harness_server_start_ns(&s, NULL,
+                                  (const char *const[]){"-ns", url, "--user", "stanza", "--pass",
+                                                        "s3cret", NULL}) == 0);
+    stan_round_trip(cli, false, "auth-user");
+    CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
+    expect_refused((const char *const[]){"-ns", url, "--user", "stanza", "--pass", "wrong", NULL},
+                   "Authorization Violation");
+    expect_refused((const char *const[]){"-ns", url, NULL}, "Authorization Violation");
+    natsd_stop(&n);
+}
+
+static void test_token(void)
+{
+    struct natsd n;
+    natsd_start(&n, (const char *const[]){"--auth", "t0ken-for-nats", NULL});
+    char url[128], cli[128];
+    snprintf(url, sizeof url, "nats://127.0.0.1:%d", n.port);
+    snprintf(cli, sizeof cli, "nats://t0ken-for-nats@127.0.0.1:%d", n.port);
+    struct hserver s;
+    CHECK(harness_server_start_ns(
+              &s, NULL, (const char *const[]){"-ns", url, "--auth", "t0ken-for-nats", NULL}) == 0);
+    stan_round_trip(cli, false, "auth-token");
+    CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
+    expect_refused((const char *const[]){"-ns", url, "--auth", "not-the-token", NULL},
+                   "Authorization Violation");
+    natsd_stop(&n);
+}
+
+static void test_tls_client_certificate(void)
+{
+    struct natsd n;
+    natsd_start(&n, (const char *const[]){"--tlsverify", "--tlscert", tc.srv_cert, "--tlskey",
+                                          tc.srv_key, "--tlscacert", tc.ca, NULL});
+    char url[128];
+    snprintf(url, sizeof url, "tls://127.0.0.1:%d", n.port);
+    struct hserver s;
+    CHECK(harness_server_start_ns(&s, NULL,
+                                  (const char *const[]){"-ns", url, "-secure", "-tls_client_cacert",
+                                                        tc.ca, "-tls_client_cert", tc.cli_cert,
+                                                        "-tls_client_key", tc.cli_key, NULL}) == 0);
+    stan_round_trip(url, true, "auth-tls");
+    CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
+    /* The server verifies client certificates: none is refused. */
+    expect_refused((const char *const[]){"-ns", url, "-tls_client_cacert", tc.ca, NULL},
+                   "cannot connect to NATS");
+    natsd_stop(&n);
+
+    /* -secure against a server without TLS: refused, not sent in clear. */
+    struct natsd plain;
+    natsd_start(&plain, (const char *const[]){NULL});
+    snprintf(url, sizeof url, "nats://127.0.0.1:%d", plain.port);
+    expect_refused((const char *const[]){"-ns", url, "-secure", NULL}, "cannot connect to NATS");
+    natsd_stop(&plain);
+}
+
+int main(void)
+{
+    hcerts_make(&tc);
+    HSTAN_RUN(test_user_and_password);
+    HSTAN_RUN(test_token);
+    HSTAN_RUN(test_tls_client_certificate);
+    hcerts_remove(&tc);
+    nats_CloseAndWait(5000);
+    return test_summary();
+}
