@@ -177,9 +177,11 @@ static int start_all(daemon_t *d)
     LOG_F("%s", err);
     if (d->monitor) monitor_close(d->monitor, NULL, NULL);
     stan_free(d->stan);
+    /* An upstream connection goes first: its socket handle would keep the loop running. */
+    if (d->upstream) free_bus(d);
     uv_run(d->loop, UV_RUN_DEFAULT);
     monitor_free(d->monitor);
-    free_bus(d);
+    if (!d->upstream) free_bus(d);
     config_free(&d->cfg);
     log_close();
     return rc;

@@ -395,8 +395,16 @@ void upstream_sub_done(upstream_t *u, bus_sub_t *sub)
 void upstream_free(upstream_t *u)
 {
     if (!u) return;
+    char err[256];
+    /* Without a shutdown first (a failed start), what was published (the start-up check's
+     * close request) is still in libnats' buffer: a round trip sends it. */
+    if (u->nc && !u->closed && upstream_sync(u, 1000, err, sizeof err) != 0) LOG_W("%s", err);
     if (u->nc) natsConnection_Destroy(u->nc);
     u->nc = NULL;
+    /* Without a shutdown first (a failed start), the queue's handles are still open: they live
+     * in *u, so their close callbacks must run before it is freed. */
+    upstream_queue_stop(u);
+    uv_run(u->loop, UV_RUN_NOWAIT);
     natsOptions_Destroy(u->opts);
     /* Joins libnats' threads: after this no callback can reach the queue. */
     if (u->nats_open) nats_CloseAndWait(5000);

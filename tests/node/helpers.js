@@ -94,6 +94,10 @@ class Server {
   constructor (opts = {}) {
     this.store = opts.store || 'MEMORY'
     this.extraArgs = opts.args || []
+    // With ns (a NATS URL), stanzad runs over that external NATS (-ns): it has no client port;
+    // port is then its monitoring port, which opens once the engine is ready, and clients
+    // connect to the NATS URL.
+    this.ns = opts.ns || null
     this.dir = mkTempDir()
     this.dataDir = path.join(this.dir, 'data')
     this.log = path.join(this.dir, 'stanzad.log')
@@ -103,12 +107,13 @@ class Server {
     this.exit = null // { code, signal } of the last exit
   }
 
-  get url () { return `nats://127.0.0.1:${this.port}` }
+  get url () { return this.ns || `nats://127.0.0.1:${this.port}` }
 
   args () {
-    const a = ['-a', '127.0.0.1', '-p', String(this.port), '-cid', CLUSTER_ID,
+    const a = ['-a', '127.0.0.1', this.ns ? '-m' : '-p', String(this.port), '-cid', CLUSTER_ID,
       '-l', this.log, '-SDV', '--store', this.store]
     if (this.store !== 'MEMORY') a.push('--dir', this.dataDir)
+    if (this.ns) a.push('-ns', this.ns)
     return a.concat(this.extraArgs)
   }
 
