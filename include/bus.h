@@ -8,6 +8,7 @@
  * either. Every call and every callback happens on the loop thread. */
 #ifndef STANZA_BUS_H
 #define STANZA_BUS_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,9 @@ typedef struct bus_msg {
     size_t hdr_len;
     const char *data;
     size_t data_len;
+    /* NATS's own answer to a request this side sent, on its reply subject: nobody listens on
+     * the subject the request went to (an external NATS's "no responders" status; no data). */
+    bool no_responders;
 } bus_msg_t;
 
 typedef void (*bus_msg_fn)(void *arg, const bus_msg_t *msg);

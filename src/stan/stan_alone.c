@@ -12,7 +12,7 @@
 #include "protocol.pb-c.h"
 
 struct alone {
-    bool answered, timed_out;
+    bool answered, timed_out, nobody;
     buf_t answer;
 };
 
@@ -20,6 +20,10 @@ static void on_answer(void *arg, const bus_msg_t *m)
 {
     struct alone *a = arg;
     if (a->answered) return;
+    if (m->no_responders) { /* NATS says nobody listens: no need to wait the timeout out */
+        a->nobody = true;
+        return;
+    }
     a->answered = true;
     buf_append(&a->answer, m->data, m->data_len);
 }
@@ -36,7 +40,7 @@ static void wait_answer(stan_t *st, struct alone *a)
     uv_timer_init(st->loop, &timer);
     timer.data = a;
     uv_timer_start(&timer, on_timeout, STAN_ALONE_WAIT_MS, 0);
-    while (!a->answered && !a->timed_out)
+    while (!a->answered && !a->timed_out && !a->nobody)
         uv_run(st->loop, UV_RUN_ONCE);
     uv_close((uv_handle_t *)&timer, NULL);
     uv_run(st->loop, UV_RUN_NOWAIT); /* the timer's close callback: it lives on this stack */

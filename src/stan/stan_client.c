@@ -444,6 +444,7 @@ void stan_client_on_inbox_reply(stan_t *st, const bus_msg_t *m)
     const char *rest = m->subject + plen;
     size_t rlen = m->subject_len - plen;
     if (rlen > 3 + NUID_LEN + 1 && memcmp(rest, "hb.", 3) == 0) {
+        if (m->no_responders) return; /* a miss, counted when its timeout fires */
         size_t skip = 3 + NUID_LEN + 1;
         stan_client_t *cl = stan_client_find(st, rest + skip, rlen - skip);
         if (cl && subject_is(m, cl->hb_reply)) hb_answered(st, cl);
@@ -452,7 +453,12 @@ void stan_client_on_inbox_reply(stan_t *st, const bus_msg_t *m)
         list_foreach (n, &st->dupchecks) {
             dupcheck_t *d = LIST_ITEM(n, dupcheck_t, link);
             if (subject_is(m, d->reply)) {
-                dupcheck_finish(d, true);
+                /* NATS says nobody listens on the old owner's heartbeat inbox: it is gone, and
+                 * its successor takes the ID now rather than after DUP_CHECK_MS. */
+                if (m->no_responders)
+                    LOG_D("client %s: no responders on its heartbeat inbox; replacing it",
+                          d->client_id);
+                dupcheck_finish(d, !m->no_responders);
                 return;
             }
         }

@@ -94,10 +94,7 @@ void upstream_queue_event(upstream_t *u, int ev, const char *text)
 
 static void deliver(bus_sub_t *sub, natsMsg *m)
 {
-    /* A request to nobody gets a "no responders" status from NATS; the engine's requests
-     * (heartbeats, the start-up check) treat silence as the answer, as the embedded server
-     * gives it. */
-    if (sub->closed || natsMsg_IsNoResponders(m)) return;
+    if (sub->closed) return;
     const char *subj = natsMsg_GetSubject(m);
     const char *reply = natsMsg_GetReply(m);
     bus_msg_t bm = {.subject = subj,
@@ -105,7 +102,8 @@ static void deliver(bus_sub_t *sub, natsMsg *m)
                     .reply = reply && *reply ? reply : NULL,
                     .reply_len = reply ? strlen(reply) : 0,
                     .data = natsMsg_GetData(m),
-                    .data_len = (size_t)natsMsg_GetDataLength(m)};
+                    .data_len = (size_t)natsMsg_GetDataLength(m),
+                    .no_responders = natsMsg_IsNoResponders(m)};
     if (!bm.data) bm.data = "";
     sub->fn(sub->arg, &bm);
 }

@@ -6,6 +6,7 @@
  *   restarted on its store while the clients stay connected to NATS: the durable carries on.
  * - another streaming server with the same cluster id on that NATS: refused at start, with NSS's
  *   message; the first keeps serving; a different cluster id starts.
+ * - a client that died without closing is replaced by its successor at once (no responders).
  * - a 3-node nats-server cluster, stanzad given only node A's URL (it learns B and C from the
  *   cluster), publisher on B, durable subscriber on C; A is SIGKILLed mid-stream: stanzad
  *   reconnects to B or C, the publisher carries on (retrying publishes whose PubAck did not come,
@@ -145,6 +146,33 @@ static void test_ns_refuses_a_second_server(void)
     hremove_tree(d3);
 }
 
+/* A client that died without closing (its heartbeat inbox has no listener) is replaced by its
+ * successor as soon as NATS says nobody listens there ("no responders"), not after the
+ * duplicate check's timeout. The log line names the mechanism. */
+static void test_ns_dead_client_replaced_at_once(void)
+{
+    struct hnatsd a;
+    CHECK(hnatsd_start(&a, "A", 0, NULL, NULL) == 0);
+    char dir[PATH_MAX];
+    CHECK(hmkdtemp(dir, sizeof dir) == 0);
+    struct hserver sd;
+    start_stanzad(&sd, a.url, HSTAN_CLUSTER, dir);
+    struct hserver to_a = at(a.url);
+    struct hstan_raw dead;
+    char err[256];
+    CHECK(hstan_raw_connect(&dead, &to_a, "ns-job-runner", false, err, sizeof err) == NATS_OK);
+    CHECK_EQ_STR(err, "");
+    stanConnection *next = hstan_connect_or_die(&to_a, "ns-job-runner");
+    CHECK(hstan_pub(next, "ns.replaced", "x") == NATS_OK);
+    CHECK(log_contains(sd.log, "client ns-job-runner: no responders on its heartbeat inbox"));
+    stanConnection_Close(next);
+    stanConnection_Destroy(next);
+    hstan_raw_close(&dead);
+    CHECK_EQ_INT(harness_server_stop(&sd, SIGTERM), 0);
+    hnatsd_cleanup(&a);
+    hremove_tree(dir);
+}
+
 /* ---- a nats-server cluster loses the node stanzad is connected to ---- */
 
 #define N_MSGS 300
@@ -277,6 +305,7 @@ int main(void)
 {
     HSTAN_RUN(test_ns_basic_and_restart);
     HSTAN_RUN(test_ns_refuses_a_second_server);
+    HSTAN_RUN(test_ns_dead_client_replaced_at_once);
     HSTAN_RUN(test_ns_cluster_node_killed);
     nats_CloseAndWait(5000);
     return test_summary();
