@@ -8,6 +8,7 @@
 #   STANZA           run_stanza: the CLI
 #   LINE             field: a RESULT line
 #   DATA_PARENT, DATA_GLOB  cleanup: store dirs outside WORK to remove (DATA_GLOB unset: none)
+#   CLK_TCK          us_per_msg: clock ticks per second (getconf CLK_TCK)
 # and what they set: WORK PIDS BENCH_PID FAILED (bench_workdir), SERVER_PID (spawn).
 
 ME=${0##*/}
@@ -175,6 +176,11 @@ cpu_ticks() {
     stat=$(<"/proc/$1/stat") || die "cannot read /proc/$1/stat (is the server still running?)"
     rest=${stat##*) }
     awk '{ print $12 + $13 }' <<<"$rest"
+}
+
+# us_per_msg TICKS MSGS : CPU microseconds per message, for TICKS clock ticks over MSGS messages.
+us_per_msg() {
+    awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { printf "%.3f", t / hz * 1e6 / n }'
 }
 
 # median_fmt FMT V... : the median of the values; of an even count, the mean of the middle two

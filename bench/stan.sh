@@ -79,11 +79,6 @@ bench_phase() {
         die "no RESULT line from bench $kind --phase $phase"
 }
 
-# us_per_msg TICKS MSGS : CPU microseconds per message.
-us_per_msg() {
-    awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { printf "%.3f", t / hz * 1e6 / n }'
-}
-
 # Results by server index (0 stanzad, 1 nats-server), each a space-separated list of run values.
 NAMES=(stanzad nats-server)
 PUB=("" "") DRAIN=("" "") P50=("" "") P90=("" "") P99=("" "") CPU_PUB=("" "") CPU_DRAIN=("" "")

@@ -7,7 +7,11 @@
  * it can, a second connection's subscription counts them in its callback, and the clock runs
  * from the first publish until the N-th message has reached the subscriber. Using two
  * connections makes the server do real routing work (read from one socket, write to another)
- * instead of echoing on one. */
+ * instead of echoing on one. With --sub-url the subscriber connects to another server (a routed
+ * cluster: publish on node A, receive on node B); before the clock starts, a warm-up subject,
+ * subscribed after the measured one on the same connection, is published to until a message
+ * of it arrives, so the route is known to carry the subscriber's interest (a server forwards
+ * its subscriptions' interest over a route in order). */
 #include "cli_bench.h"
 #include "cli_commands.h"
 #include "cli_common.h"
@@ -29,6 +33,9 @@
 #define BENCH_PROGRESS_S 1.0
 /* How many publishes between looks at the clock (a clock read per message would show up). */
 #define BENCH_CLOCK_EVERY 1024
+/* The warm-up publishes one probe this often until one arrives, for at most this long. */
+#define BENCH_WARM_EVERY_S 0.05
+#define BENCH_WARM_TIMEOUT_S 10.0
 
 /* ---- bench core ---- */
 
@@ -45,6 +52,7 @@ static struct core_sink {
     const char *lost_who;
     _Atomic int64_t async_errors; /* e.g. slow consumer reports from libnats */
     _Atomic int last_error;       /* natsStatus of the latest one */
+    bool warm;                    /* a warm-up probe arrived; under mu */
 } sink = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
     .cv = PTHREAD_COND_INITIALIZER,
@@ -59,6 +67,15 @@ static void on_core_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
     pthread_mutex_lock(&sink.mu);
     sink.done = true;
     sink.done_at = now;
+    pthread_cond_signal(&sink.cv);
+    pthread_mutex_unlock(&sink.mu);
+}
+
+static void on_warm_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    natsMsg_Destroy(msg);
+    pthread_mutex_lock(&sink.mu);
+    sink.warm = true;
     pthread_cond_signal(&sink.cv);
     pthread_mutex_unlock(&sink.mu);
 }
@@ -99,6 +116,34 @@ static void print_progress(double elapsed, int64_t published, int64_t total)
     int64_t got = atomic_load_explicit(&sink.received, memory_order_relaxed);
     fprintf(stderr, "bench core: %6.1fs  published %lld/%lld  received %lld/%lld\n", elapsed,
             (long long)published, (long long)total, (long long)got, (long long)total);
+}
+
+/* Subscribes sub_nc to warm_subject (after the measured subscription) and publishes probes on
+ * pub_nc until one arrives: then the publisher's server has the subscriber's interest. */
+static natsStatus warm_up(natsConnection *pub_nc, natsConnection *sub_nc, const char *warm_subject)
+{
+    natsSubscription *warm = NULL;
+    natsStatus s = natsConnection_Subscribe(&warm, sub_nc, warm_subject, on_warm_msg, NULL);
+    if (s == NATS_OK) s = natsConnection_FlushTimeout(sub_nc, BENCH_FLUSH_TIMEOUT_MS);
+    double deadline = cli_now() + BENCH_WARM_TIMEOUT_S;
+    bool warm_seen = false;
+    while (s == NATS_OK && !warm_seen) {
+        if (cli_now() >= deadline) {
+            s = NATS_TIMEOUT;
+            break;
+        }
+        s = natsConnection_Publish(pub_nc, warm_subject, "w", 1);
+        if (s == NATS_OK) s = natsConnection_FlushTimeout(pub_nc, BENCH_FLUSH_TIMEOUT_MS);
+        struct timespec dl = cli_deadline(BENCH_WARM_EVERY_S);
+        pthread_mutex_lock(&sink.mu);
+        while (!sink.warm && !sink.lost && pthread_cond_timedwait(&sink.cv, &sink.mu, &dl) == 0) {
+        }
+        warm_seen = sink.warm;
+        if (sink.lost) s = NATS_CONNECTION_CLOSED;
+        pthread_mutex_unlock(&sink.mu);
+    }
+    natsSubscription_Destroy(warm);
+    return s;
 }
 
 /* Waits until the subscriber has every message, a connection drops, or no message has arrived
@@ -200,14 +245,39 @@ static natsStatus publish_all(natsConnection *pub, const char *subject, const ch
     return natsConnection_FlushTimeout(pub, BENCH_FLUSH_TIMEOUT_MS);
 }
 
+/* Subscribes sub_nc to subject and waits until the publisher's server has the interest (the
+ * warm-up). Returns an exit code (a failure line printed). */
+static int subscribe_ready(natsConnection *pub_nc, natsConnection *sub_nc, const char *subject,
+                           natsSubscription **sub)
+{
+    natsStatus s = natsConnection_Subscribe(sub, sub_nc, subject, on_core_msg, NULL);
+    /* No client-side limit: the library's default (65536 pending) would drop messages whenever
+     * the publisher briefly outpaces the callback, and we want to measure the server. */
+    if (s == NATS_OK) s = natsSubscription_SetPendingLimits(*sub, -1, -1);
+    /* The server must know about the subscription before the first publish. */
+    if (s == NATS_OK) s = natsConnection_FlushTimeout(sub_nc, BENCH_FLUSH_TIMEOUT_MS);
+    if (s != NATS_OK) return cli_nats_error(s, "bench core: cannot subscribe to \"%s\"", subject);
+    /* Over a route, the subscriber's interest reaches the publisher's server a little later. */
+    char warm_subject[64];
+    snprintf(warm_subject, sizeof warm_subject, "_stanza_bench_warm.%ld", (long)getpid());
+    s = warm_up(pub_nc, sub_nc, warm_subject);
+    if (s != NATS_OK)
+        return cli_nats_error(s,
+                              "bench core: no warm-up message reached the subscriber within "
+                              "%.0f s",
+                              BENCH_WARM_TIMEOUT_S);
+    return CLI_EXIT_OK;
+}
+
 static int run_bench_core(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
 {
     int64_t msgs = 1000000, size = 128;
-    const char *subject = NULL;
+    const char *subject = NULL, *sub_url = NULL;
     const struct cli_opt opts[] = {
         {'n', "msgs", CLI_OPT_INT, &msgs, 1, INT64_MAX / 2},
         {0, "size", CLI_OPT_INT, &size, 0, 64 * 1024 * 1024},
         {0, "subject", CLI_OPT_STR, &subject, 0, 0},
+        {0, "sub-url", CLI_OPT_STR, &sub_url, 0, 0},
         {0},
     };
     int npos = 0;
@@ -220,11 +290,13 @@ static int run_bench_core(struct cli_ctx *ctx, const struct cli_command *cmd, in
         subject = default_subject;
     }
     sink.expected = msgs;
+    struct cli_ctx sub_ctx = *ctx;
+    if (sub_url) sub_ctx.server = sub_url;
 
     natsConnection *sub_nc = NULL, *pub_nc = NULL;
     natsSubscription *sub = NULL;
     char *payload = NULL;
-    rc = bench_connect(ctx, "subscriber", &sub_nc);
+    rc = bench_connect(&sub_ctx, "subscriber", &sub_nc);
     if (rc != CLI_EXIT_OK) goto out;
     rc = bench_connect(ctx, "publisher", &pub_nc);
     if (rc != CLI_EXIT_OK) goto out;
@@ -237,16 +309,8 @@ static int run_bench_core(struct cli_ctx *ctx, const struct cli_command *cmd, in
         goto out;
     }
 
-    natsStatus s = natsConnection_Subscribe(&sub, sub_nc, subject, on_core_msg, NULL);
-    /* No client-side limit: the library's default (65536 pending) would drop messages whenever
-     * the publisher briefly outpaces the callback, and we want to measure the server. */
-    if (s == NATS_OK) s = natsSubscription_SetPendingLimits(sub, -1, -1);
-    /* The server must know about the subscription before the first publish. */
-    if (s == NATS_OK) s = natsConnection_FlushTimeout(sub_nc, BENCH_FLUSH_TIMEOUT_MS);
-    if (s != NATS_OK) {
-        rc = cli_nats_error(s, "bench core: cannot subscribe to \"%s\"", subject);
-        goto out;
-    }
+    rc = subscribe_ready(pub_nc, sub_nc, subject, &sub);
+    if (rc != CLI_EXIT_OK) goto out;
 
     payload = malloc(size > 0 ? (size_t)size : 1);
     if (!payload) {
@@ -257,7 +321,7 @@ static int run_bench_core(struct cli_ctx *ctx, const struct cli_command *cmd, in
     memset(payload, 'x', size > 0 ? (size_t)size : 1);
 
     double t0 = cli_now();
-    s = publish_all(pub_nc, subject, payload, size, msgs, t0);
+    natsStatus s = publish_all(pub_nc, subject, payload, size, msgs, t0);
     double pub_secs = cli_now() - t0;
     if (s != NATS_OK) {
         rc = cli_nats_error(s, "bench core: publishing to %s failed", ctx->server);
@@ -284,17 +348,21 @@ out:
 
 static const struct cli_command bench_core_kind = {
     .name = "core",
-    .usage = "bench core [--msgs N] [--size BYTES] [--subject S]",
+    .usage = "bench core [--msgs N] [--size BYTES] [--subject S] [--sub-url URL]",
     .summary = "NATS core pub/sub throughput: one publisher connection, one subscriber "
                "connection.",
     .help = "Prints a human line and a machine line on stdout:\n"
             "  RESULT core msgs=N size=B pub_secs=S total_secs=S msgs_per_sec=R\n"
             "total_secs runs from the first publish until the subscriber has all N.\n"
-            "Exits 1 if messages are lost (e.g. slow consumer).\n\n"
+            "Before the clock starts, probes on _stanza_bench_warm.<pid> are published until\n"
+            "one reaches the subscriber (its interest has crossed a route; --subject must not\n"
+            "match that subject). Exits 1 if messages are lost (e.g. slow consumer).\n\n"
             "Options:\n"
             "  -n, --msgs N       messages to publish (default 1000000)\n"
             "      --size BYTES   payload size (default 128)\n"
-            "      --subject S    subject (default stanza.bench.core.<pid>)\n",
+            "      --subject S    subject (default stanza.bench.core.<pid>)\n"
+            "      --sub-url URL  connect the subscriber to URL (e.g. another node of a cluster);\n"
+            "                     the publisher connects to -s\n",
     .run = run_bench_core,
 };
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "harness_cluster.h"
 #include "test.h"
 
 #define T_MS 10000       /* deadline for a command that should finish at once */
@@ -312,20 +313,54 @@ static void test_help_and_version(void)
     CHECK(hfile_count(c.out, "stanza") > 0);
 }
 
+/* The bench's output has a "RESULT core" line holding want. */
+static void check_core_result(const struct cmd *c, const char *want)
+{
+    char *text = hfile_read(c->out);
+    CHECK(text != NULL);
+    const char *line = strncmp(text, "RESULT core", 11) == 0 ? text : strstr(text, "\nRESULT core");
+    if (!line) cmd_dump(c);
+    CHECK(line != NULL);
+    if (*line == '\n') line++;
+    fprintf(stderr, "   %.*s\n", (int)strcspn(line, "\n"), line);
+    CHECK(strstr(line, want) != NULL);
+    free(text);
+}
+
 static void test_bench_core(void)
 {
     struct cmd c;
     const char *args[] = {"bench", "core", "--msgs", "20000", "-s", srv.url, NULL};
     CHECK_EQ_INT(cmd_run(&c, "bench", args, T_BENCH_MS), 0);
-    char *text = hfile_read(c.out);
-    CHECK(text != NULL);
-    const char *line = strncmp(text, "RESULT core", 11) == 0 ? text : strstr(text, "\nRESULT core");
-    if (!line) cmd_dump(&c);
-    CHECK(line != NULL);
-    if (*line == '\n') line++;
-    fprintf(stderr, "   %.*s\n", (int)strcspn(line, "\n"), line);
-    CHECK(strstr(line, "msgs=20000") != NULL);
-    free(text);
+    check_core_result(&c, "msgs=20000");
+}
+
+/* --sub-url: the subscriber on node B of two routed nats-servers, the publisher on A; the
+ * bench's warm-up waits for B's interest to reach A, so no message is published into a route
+ * that has not heard of the subscriber (the run would then miss messages and exit 1). A
+ * --sub-url nobody listens on fails naming that URL. */
+static void test_bench_core_sub_url(void)
+{
+    struct hnatsd a, b;
+    CHECK(hnatsd_start(&a, "A", -1, NULL, "bench") == 0);
+    CHECK(hnatsd_start(&b, "B", -1, a.curl, "bench") == 0);
+    struct cmd c;
+    const char *args[] = {"bench", "core",      "--msgs", "20000", "-s",
+                          a.url,   "--sub-url", b.url,    NULL};
+    CHECK_EQ_INT(cmd_run(&c, "bench_routed", args, T_BENCH_MS), 0);
+    check_core_result(&c, "msgs=20000");
+
+    char dead[64];
+    snprintf(dead, sizeof dead, "nats://127.0.0.1:%d", harness_free_port());
+    const char *bad[] = {"bench", "core", "--msgs", "10", "-s", a.url, "--sub-url", dead, NULL};
+    const char *argv[MAX_ARGS + 2];
+    build_argv(argv, bad);
+    cmd_paths(&c, "bench_dead_sub");
+    CHECK_EQ_INT(hproc_run(argv, tmpdir, c.out, c.err, T_MS), 1);
+    if (hfile_count(c.err, dead) == 0) cmd_dump(&c);
+    CHECK(hfile_count(c.err, dead) > 0);
+    hnatsd_cleanup(&b);
+    hnatsd_cleanup(&a);
 }
 
 /* ---- streaming ---- */
@@ -516,6 +551,7 @@ int main(void)
     TEST_RUN(test_usage_errors);
     TEST_RUN(test_help_and_version);
     TEST_RUN(test_bench_core);
+    TEST_RUN(test_bench_core_sub_url);
     TEST_RUN(test_bench_stan);
     CHECK_EQ_INT(harness_server_stop(&srv, SIGTERM), 0);
     if (!getenv("HARNESS_KEEP")) {
