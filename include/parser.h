@@ -9,6 +9,7 @@
  * the connection is to be closed and parser_feed must not be called again. */
 #ifndef STANZA_PARSER_H
 #define STANZA_PARSER_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "buf.h"
@@ -27,6 +28,16 @@ typedef enum {
     PARSER_OP_UNSUB,   /* sid, max (0 = none) */
     PARSER_OP_PING,
     PARSER_OP_PONG,
+    /* Route connections only (parser_set_route): nats-server's route protocol. */
+    PARSER_OP_INFO,   /* arg = the JSON text */
+    PARSER_OP_RSUB,   /* RS+ account subject [queue weight]: account, subject, queue, weight */
+    PARSER_OP_RUNSUB, /* RS- account subject [queue]: account, subject, queue */
+    PARSER_OP_RMSG,   /* RMSG account subject [reply] size, or with queue names:
+                         RMSG account subject (+ reply | "|") q1 ... size: account, subject,
+                         reply, queues (the names, space-separated), payload */
+    PARSER_OP_RHMSG,  /* HMSG: as RMSG with a header size before the size; hdr, payload */
+    PARSER_OP_OK,     /* +OK */
+    PARSER_OP_ERR,    /* -ERR 'text': arg = the rest of the line */
 } parser_op_type_t;
 
 typedef struct parser_op {
@@ -36,6 +47,9 @@ typedef struct parser_op {
     slice_t hdr;     /* HPUB: header bytes (hdr.len = header size given on the line) */
     slice_t payload; /* PUB: the message; HPUB: the bytes after the header */
     uint64_t max;    /* UNSUB */
+    slice_t account; /* RS+, RS-, RMSG, HMSG */
+    slice_t queues;  /* RMSG, HMSG: queue names separated by spaces (len 0 if none) */
+    uint64_t weight; /* RS+ with a queue: the remote group's member count */
 } parser_op_t;
 
 /* Errors are err.h's: STZ_EUNKNOWNOP (not a known operation), STZ_ECTRLLINE (control line longer
@@ -58,10 +72,15 @@ typedef struct parser {
     size_t need;    /* payload bytes (incl. CRLF) still expected */
     size_t hdr_len;
     int err;
+    bool route; /* parser_set_route: the route protocol, not the client one */
 } parser_t;
 
 void parser_init(parser_t *p, size_t max_control_line, size_t max_payload);
 void parser_free(parser_t *p);
+/* Switches p to nats-server's route protocol (a route connection, either side): INFO, CONNECT,
+ * RS+, RS-, RMSG, HMSG, PING, PONG, +OK, -ERR; the client operations (PUB, HPUB, SUB, UNSUB)
+ * are then unknown. The limits are the same (a RMSG over max_payload is STZ_EMAXPAYLOAD). */
+void parser_set_route(parser_t *p);
 /* Returns 0 or a negative STZ_E* code. *consumed is not reported: all bytes are taken on
  * success. On STZ_ESTOPPED the operation that stopped is complete and the rest of buf is
  * unparsed. */

@@ -34,6 +34,8 @@ typedef struct stream_ops {
     void (*on_timer)(stream_t *st);
     /* Both handles are closed: the owner may free the stream's memory now. */
     void (*on_closed)(stream_t *st);
+    /* stream_connect's outcome: 0 connected, or a libuv error (the owner closes). */
+    void (*on_connected)(stream_t *st, int status);
 } stream_ops_t;
 
 struct stream {
@@ -41,6 +43,7 @@ struct stream {
     uv_timer_t timer;
     uv_write_t wreq;
     uv_shutdown_t sreq;
+    uv_connect_t creq;
     const stream_ops_t *ops;
     void *owner;
     char *rbuf; /* lent by the owner */
@@ -60,6 +63,11 @@ struct stream {
  * then already closing and on_closed will run (the owner frees there, as after any close). */
 int stream_accept(stream_t *st, uv_stream_t *listener, const stream_ops_t *ops, void *owner,
                   char *rbuf, size_t rbuf_len, size_t keep);
+/* Connects st to addr (an outgoing connection, e.g. a route), as stream_accept takes an
+ * incoming one; ops->on_connected reports the outcome. Returns 0, or a libuv error: the stream
+ * is then already closing and on_closed will run. */
+int stream_connect(stream_t *st, uv_loop_t *loop, const struct sockaddr *addr,
+                   const stream_ops_t *ops, void *owner, char *rbuf, size_t rbuf_len, size_t keep);
 int stream_read_start(stream_t *st);
 void stream_read_stop(stream_t *st);
 /* Reads, without waiting, what the peer already sent (one read buffer's worth) and hands it to

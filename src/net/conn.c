@@ -38,16 +38,6 @@ static void send_ok(conn_t *c)
     if (c->verbose) conn_send(c, "+OK\r\n", 5);
 }
 
-static struct nsub *sid_find(conn_t *c, const char *sid, size_t len)
-{
-    uint64_t h = hmap_hash_bytes(sid, len);
-    for (hmap_node_t *n = hmap_first_with_hash(&c->sids, h); n; n = hmap_next_with_hash(n, h)) {
-        struct nsub *sub = HMAP_ITEM(n, struct nsub, sid_node);
-        if (sub->sid_len == len && memcmp(sub->sid, sid, len) == 0) return sub;
-    }
-    return NULL;
-}
-
 void conn_resume(conn_t *c)
 {
     list_remove(&c->paused_link);
@@ -65,6 +55,7 @@ static void on_closed(stream_t *st)
     parser_free(&c->parser);
     buf_free(&c->plain);
     tls_conn_free(c->tls);
+    cluster_route_free(c->route);
     hmap_free(&c->sids);
     free(c->name);
     free(c->lang);
@@ -91,7 +82,7 @@ static void unlink_conn(conn_t *c)
     list_remove(&c->link);
     list_remove(&c->dirty_link);
     list_remove(&c->paused_link);
-    s->stats.conns--;
+    if (!c->route) s->stats.conns--; /* routes are not client connections */
     if (c->congested) {
         c->congested = false;
         s->ncongested--;
@@ -106,6 +97,7 @@ static void unlink_conn(conn_t *c)
             s->sub_gone_hook(s->sub_gone_arg, sub->subject, sub->subject_len);
         n = next;
     }
+    if (c->route) cluster_route_unlink(c); /* its remote interest went with its sids */
 }
 
 void conn_close(conn_t *c, close_reason_t reason)
@@ -115,12 +107,13 @@ void conn_close(conn_t *c, close_reason_t reason)
     if (reason != CLOSE_SLOW_CONSUMER) conn_try_write(c);
     c->closing = true;
     c->reason = reason;
-    if (reason == CLOSE_CLIENT || reason == CLOSE_SHUTDOWN)
-        LOG_D("%s:%d - cid:%llu - Client connection closed: %s", c->ip, c->rport,
-              (unsigned long long)c->cid, conn_reason_text(reason));
+    const char *tag = c->route ? "rid" : "cid", *kind = c->route ? "Route" : "Client";
+    if (reason == CLOSE_CLIENT || reason == CLOSE_SHUTDOWN || reason == CLOSE_ROUTE_CONNECT)
+        LOG_D("%s:%d - %s:%llu - %s connection closed: %s", c->ip, c->rport, tag,
+              (unsigned long long)c->cid, kind, conn_reason_text(reason));
     else
-        LOG_I("%s:%d - cid:%llu - Client connection closed: %s", c->ip, c->rport,
-              (unsigned long long)c->cid, conn_reason_text(reason));
+        LOG_I("%s:%d - %s:%llu - %s connection closed: %s", c->ip, c->rport, tag,
+              (unsigned long long)c->cid, kind, conn_reason_text(reason));
     unlink_conn(c);
     stream_close(&c->st);
 }
@@ -225,16 +218,7 @@ static void send_no_responders(conn_t *c, const parser_op_t *op)
 
 static int op_pub(conn_t *c, const parser_op_t *op)
 {
-    bus_msg_t m = {
-        .subject = op->subject.p,
-        .subject_len = op->subject.len,
-        .reply = op->reply.len ? op->reply.p : NULL,
-        .reply_len = op->reply.len,
-        .hdr = op->hdr.len ? op->hdr.p : NULL,
-        .hdr_len = op->hdr.len,
-        .data = op->payload.p,
-        .data_len = op->payload.len,
-    };
+    bus_msg_t m = msg_from_op(op);
     if (c->pedantic && op->reply.len && !subject_valid_literal(op->reply.p, op->reply.len)) {
         conn_send_err(c, "Invalid Publish Subject");
         return 0;
@@ -266,7 +250,7 @@ static int op_sub(conn_t *c, const parser_op_t *op)
         conn_send_err(c, "Invalid Queue Name");
         return 0;
     }
-    if (sid_find(c, op->sid.p, op->sid.len)) { /* nats-server ignores a reused sid */
+    if (route_sid_find(c, op->sid.p, op->sid.len)) { /* nats-server ignores a reused sid */
         send_ok(c);
         return 0;
     }
@@ -292,7 +276,7 @@ static int op_sub(conn_t *c, const parser_op_t *op)
 
 static int op_unsub(conn_t *c, const parser_op_t *op)
 {
-    struct nsub *sub = sid_find(c, op->sid.p, op->sid.len);
+    struct nsub *sub = route_sid_find(c, op->sid.p, op->sid.len);
     if (sub) {
         if (op->max && sub->delivered < op->max)
             sub->max = op->max;
@@ -308,6 +292,7 @@ static int on_op(void *arg, const parser_op_t *op)
     conn_t *c = arg;
     if (log_enabled(LOG_LVL_TRACE)) conn_trace_op(c, op);
     if (c->closing || c->close_after_flush) return STZ_ESTOPPED;
+    if (c->route) return cluster_route_op(c, op);
     if (!c->connected && op->type != PARSER_OP_CONNECT &&
         (c->srv->cfg->user || c->srv->cfg->token)) {
         conn_send_err(c, "Authorization Violation");
@@ -330,6 +315,14 @@ static int on_op(void *arg, const parser_op_t *op)
     case PARSER_OP_PONG:
         c->pings_out = 0;
         return 0;
+    case PARSER_OP_INFO: /* route operations: a client's parser never yields them */
+    case PARSER_OP_RSUB:
+    case PARSER_OP_RUNSUB:
+    case PARSER_OP_RMSG:
+    case PARSER_OP_RHMSG:
+    case PARSER_OP_OK:
+    case PARSER_OP_ERR:
+        break;
     }
     return 0;
 }
@@ -346,8 +339,9 @@ static int conn_input(void *arg, const char *p, size_t n)
     /* nats-server's texts: its own for the two limits, the unknown operation's for the rest. */
     int shown = rc == STZ_ECTRLLINE || rc == STZ_EMAXPAYLOAD ? rc : STZ_EUNKNOWNOP;
     const char *text = rc == STZ_ENOMEM ? "Out of Memory" : stz_strerror(shown);
-    LOG_I("%s:%d - cid:%llu - protocol error: %s", c->ip, c->rport, (unsigned long long)c->cid,
-          text);
+    LOG_I("%s:%d - %s:%llu - protocol error: %s%s%s%s", c->ip, c->rport, c->route ? "rid" : "cid",
+          (unsigned long long)c->cid, text, rc == shown ? "" : " (",
+          rc == shown ? "" : stz_strerror(rc), rc == shown ? "" : ")");
     conn_send_err(c, text);
     close_reason_t reason = rc == STZ_EMAXPAYLOAD ? CLOSE_MAX_PAYLOAD
                             : rc == STZ_ECTRLLINE ? CLOSE_CONTROL_LINE
@@ -463,36 +457,21 @@ static void on_timer(stream_t *st)
 
 static void send_info(conn_t *c)
 {
-    server_t *s = c->srv;
-    const config_t *cfg = s->cfg;
-    json_t *o = json_object();
-    json_object_set_new(o, "server_id", json_string(s->id));
-    json_object_set_new(o, "server_name", json_string(s->id));
-    json_object_set_new(o, "version", json_string(STANZA_VERSION));
-    json_object_set_new(o, "proto", json_integer(1));
-    json_object_set_new(o, "go", json_string("stanza"));
-    json_object_set_new(o, "host", json_string(cfg->host));
-    json_object_set_new(o, "port", json_integer(s->port));
-    json_object_set_new(o, "headers", json_true());
-    json_object_set_new(o, "max_payload", json_integer(cfg->max_payload));
-    json_object_set_new(o, "client_id", json_integer((json_int_t)c->cid));
-    json_object_set_new(o, "client_ip", json_string(c->ip));
-    if (cfg->user || cfg->token) json_object_set_new(o, "auth_required", json_true());
-    if (c->tls) json_object_set_new(o, "tls_required", json_true());
-    if (c->tls && cfg->tls_verify) json_object_set_new(o, "tls_verify", json_true());
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
+    char *text = info_client_json(c->srv, c);
     conn_send(c, "INFO ", 5);
     conn_send(c, text, strlen(text));
     conn_send(c, "\r\n", 2);
     free(text);
 }
 
+static void on_connected(stream_t *st, int status);
+
 static const stream_ops_t conn_stream_ops = {
     .on_read = on_read,
     .on_written = conn_on_written,
     .on_timer = on_timer,
     .on_closed = on_closed,
+    .on_connected = on_connected,
 };
 
 /* In the server's list and stats; closed at once past max_connections. False when closing. */
@@ -509,20 +488,32 @@ static bool admit(conn_t *c)
     return false;
 }
 
-void conn_accept(server_t *s)
+static conn_t *conn_new(server_t *s)
 {
-    const config_t *cfg = s->cfg;
     conn_t *c = xcalloc(1, sizeof *c);
     c->srv = s;
     c->echo = true;
     c->out = &c->st.out;
+    return c;
+}
+
+/* What every connection needs once its stream exists. */
+static void conn_setup(conn_t *c)
+{
+    server_t *s = c->srv;
+    c->cid = s->next_cid++;
+    parser_init(&c->parser, (size_t)s->cfg->max_control_line, (size_t)s->cfg->max_payload);
+}
+
+void conn_accept(server_t *s)
+{
+    conn_t *c = conn_new(s);
     if (stream_accept(&c->st, (uv_stream_t *)&s->listener, &conn_stream_ops, c, s->read_buf,
                       sizeof s->read_buf, KEEP_OUT) != 0) {
         c->closing = true; /* on_closed frees it */
         return;
     }
-    c->cid = s->next_cid++;
-    parser_init(&c->parser, (size_t)cfg->max_control_line, (size_t)cfg->max_payload);
+    conn_setup(c);
     stream_peer(&c->st, c->ip, sizeof c->ip, &c->rport);
     if (!admit(c)) return;
     LOG_D("%s:%d - cid:%llu - Client connection created", c->ip, c->rport,
@@ -534,6 +525,67 @@ void conn_accept(server_t *s)
     }
     send_info(c); /* with TLS too, as it is: the client starts the handshake after reading it */
     if (c->tls) c->out = &c->plain;
+    start_timer(c);
+    stream_read_start(&c->st);
+}
+
+/* ---- routes ----------------------------------------------------------------------------- */
+
+void conn_accept_route(server_t *s, uv_stream_t *listener)
+{
+    conn_t *c = conn_new(s);
+    if (stream_accept(&c->st, listener, &conn_stream_ops, c, s->read_buf, sizeof s->read_buf,
+                      KEEP_OUT) != 0) {
+        c->closing = true; /* on_closed frees it */
+        return;
+    }
+    conn_setup(c);
+    stream_peer(&c->st, c->ip, sizeof c->ip, &c->rport);
+    cluster_route_new(c, NULL);
+    list_push_back(&s->conns, &c->link);
+    LOG_D("%s:%d - rid:%llu - Route connection accepted", c->ip, c->rport,
+          (unsigned long long)c->cid);
+    cluster_route_start(c);
+    start_timer(c);
+    stream_read_start(&c->st);
+}
+
+int conn_connect_route(server_t *s, const struct sockaddr *addr, struct solicit *sol)
+{
+    conn_t *c = conn_new(s);
+    conn_setup(c);
+    cluster_route_new(c, sol);
+    int rc = stream_connect(&c->st, s->loop, addr, &conn_stream_ops, c, s->read_buf,
+                            sizeof s->read_buf, KEEP_OUT);
+    if (rc != 0) {
+        c->closing = true; /* on_closed frees it; the caller retries */
+        return rc;
+    }
+    if (addr->sa_family == AF_INET6) {
+        uv_ip6_name((const struct sockaddr_in6 *)addr, c->ip, sizeof c->ip);
+        c->rport = ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+    } else {
+        uv_ip4_name((const struct sockaddr_in *)addr, c->ip, sizeof c->ip);
+        c->rport = ntohs(((const struct sockaddr_in *)addr)->sin_port);
+    }
+    list_push_back(&s->conns, &c->link);
+    return 0;
+}
+
+/* A solicited route's connect finished: open it, or close (its solicitor retries). */
+static void on_connected(stream_t *st, int status)
+{
+    conn_t *c = st->owner;
+    if (c->closing) return;
+    if (status < 0) {
+        LOG_D("%s:%d - rid:%llu - route connect failed: %s", c->ip, c->rport,
+              (unsigned long long)c->cid, uv_strerror(status));
+        conn_close(c, CLOSE_ROUTE_CONNECT);
+        return;
+    }
+    LOG_D("%s:%d - rid:%llu - Route connection created", c->ip, c->rport,
+          (unsigned long long)c->cid);
+    cluster_route_start(c);
     start_timer(c);
     stream_read_start(&c->st);
 }

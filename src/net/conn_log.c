@@ -34,6 +34,10 @@ const char *conn_reason_text(close_reason_t r)
         return "TLS Handshake Error";
     case CLOSE_TLS_REQUIRED:
         return "Secure Connection - TLS Required";
+    case CLOSE_ROUTE_CONNECT:
+        return "Route Connect Failed";
+    case CLOSE_ROUTE_REFUSED:
+        return "Route Refused";
     }
     return "Unknown";
 }
@@ -72,6 +76,30 @@ void conn_trace_op(conn_t *c, const parser_op_t *op)
         break;
     case PARSER_OP_PONG:
         LOG_T("cid:%llu - <<- [PONG]", cid);
+        break;
+    case PARSER_OP_INFO:
+    case PARSER_OP_OK:
+    case PARSER_OP_ERR:
+        LOG_T("rid:%llu - <<- [%s %.*s]", cid,
+              op->type == PARSER_OP_INFO ? "INFO"
+              : op->type == PARSER_OP_OK ? "+OK"
+                                         : "-ERR",
+              (int)op->arg.len, op->arg.p);
+        break;
+    case PARSER_OP_RSUB:
+    case PARSER_OP_RUNSUB:
+        LOG_T("rid:%llu - <<- [%s %.*s %.*s%s%.*s]", cid,
+              op->type == PARSER_OP_RSUB ? "RS+" : "RS-", (int)op->account.len, op->account.p,
+              (int)op->subject.len, op->subject.p, op->queue.len ? " " : "", (int)op->queue.len,
+              op->queue.p);
+        break;
+    case PARSER_OP_RMSG:
+    case PARSER_OP_RHMSG:
+        LOG_T("rid:%llu - <<- [%s %.*s %.*s%s%.*s%s%.*s %zu]", cid,
+              op->type == PARSER_OP_RMSG ? "RMSG" : "HMSG", (int)op->account.len, op->account.p,
+              (int)op->subject.len, op->subject.p, op->reply.len ? " " : "", (int)op->reply.len,
+              op->reply.p, op->queues.len ? " " : "", (int)op->queues.len, op->queues.p,
+              op->payload.len + op->hdr.len);
         break;
     }
 }

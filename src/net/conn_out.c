@@ -134,6 +134,26 @@ static char *put(char *w, const void *p, size_t n)
     return w + n;
 }
 
+/* A frame's end, from w (the line so far, in room out_room made): "[HDR_SIZE ]SIZE\r\n", the
+ * header block and the data, "\r\n". */
+static void put_sizes_body(buf_t *b, char *w, const bus_msg_t *m, bool with_hdr, size_t body)
+{
+    b->len = (size_t)(w - b->data);
+    if (with_hdr) {
+        buf_append_u64(b, m->hdr_len);
+        buf_append(b, " ", 1);
+    }
+    buf_append_u64(b, body);
+    w = b->data + b->len;
+    *w++ = '\r';
+    *w++ = '\n';
+    if (with_hdr) w = put(w, m->hdr, m->hdr_len);
+    w = put(w, m->data, m->data_len);
+    *w++ = '\r';
+    *w++ = '\n';
+    b->len = (size_t)(w - b->data);
+}
+
 void conn_deliver(conn_t *c, struct nsub *sub, const bus_msg_t *m)
 {
     size_t total = m->hdr_len + m->data_len;
@@ -152,24 +172,39 @@ void conn_deliver(conn_t *c, struct nsub *sub, const bus_msg_t *m)
         w = put(w, m->reply, m->reply_len);
         *w++ = ' ';
     }
-    b->len = (size_t)(w - b->data);
-    if (with_hdr) {
-        buf_append_u64(b, m->hdr_len);
-        buf_append(b, " ", 1);
-    }
-    buf_append_u64(b, body);
-    w = b->data + b->len;
-    *w++ = '\r';
-    *w++ = '\n';
-    if (with_hdr) w = put(w, m->hdr, m->hdr_len);
-    w = put(w, m->data, m->data_len);
-    *w++ = '\r';
-    *w++ = '\n';
-    b->len = (size_t)(w - b->data);
+    put_sizes_body(b, w, m, with_hdr, body);
     c->out_msgs++;
     c->out_bytes += body;
     LOG_T("cid:%llu - ->> [%s %.*s %s %zu]", (unsigned long long)c->cid, with_hdr ? "HMSG" : "MSG",
           (int)m->subject_len, m->subject, sub->sid, body);
+    out_commit(c);
+}
+
+/* RMSG $G subject [reply] size, or with queue groups RMSG $G subject (+ reply | "|") q1 q2 size;
+ * HMSG adds the header size before the size (nats-server 2.9's route forms). */
+void conn_send_rmsg(conn_t *c, const bus_msg_t *m, const char *queues, size_t qlen)
+{
+    bool with_hdr = m->hdr_len > 0 && c->headers;
+    size_t body = with_hdr ? m->hdr_len + m->data_len : m->data_len;
+    buf_t *b = c->out;
+    /* 72: the verb, the account, the spaces, the indicator, both sizes and both CRLFs. */
+    if (!out_room(c, m->subject_len + m->reply_len + qlen + body + 72)) return;
+    char *w = b->data + b->len;
+    w = with_hdr ? put(w, "HMSG $G ", 8) : put(w, "RMSG $G ", 8);
+    w = put(w, m->subject, m->subject_len);
+    *w++ = ' ';
+    if (qlen) w = put(w, m->reply_len ? "+ " : "| ", 2);
+    if (m->reply_len) {
+        w = put(w, m->reply, m->reply_len);
+        *w++ = ' ';
+    }
+    if (qlen) {
+        w = put(w, queues, qlen);
+        *w++ = ' ';
+    }
+    put_sizes_body(b, w, m, with_hdr, body);
+    c->out_msgs++;
+    c->out_bytes += body;
     out_commit(c);
 }
 

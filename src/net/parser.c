@@ -15,6 +15,9 @@ enum { ST_LINE = 0, ST_PAYLOAD = 1 };
 #define KEEP_GATHER 65536
 
 #define MAX_ARGS 5
+/* RMSG's arguments: account, subject, indicator, reply, the queue names, two sizes: room for
+ * 250 queue groups of one subject behind one route. */
+#define ROUTE_MAX_ARGS 256
 
 void parser_init(parser_t *p, size_t max_control_line, size_t max_payload)
 {
@@ -30,6 +33,11 @@ void parser_free(parser_t *p)
 {
     buf_free(&p->line);
     buf_free(&p->payload);
+}
+
+void parser_set_route(parser_t *p)
+{
+    p->route = true;
 }
 
 static bool is_ws(char c)
@@ -81,6 +89,90 @@ static size_t split_args(const char *line, size_t len, slice_t *args, size_t max
     return n;
 }
 
+/* The text after the operation's name, without the blanks around it. */
+static slice_t rest_of_line(const char *line, size_t len, size_t oplen)
+{
+    size_t i = oplen;
+    while (i < len && is_ws(line[i]))
+        i++;
+    size_t end = len;
+    while (end > i && is_ws(line[end - 1]))
+        end--;
+    return (slice_t){line + i, end - i};
+}
+
+/* RMSG/HMSG's arguments after the operation: account subject, then [reply] or
+ * (+ reply | "|") q1 ..., then [header size] and the size. nhdr: 1 for HMSG. */
+static int parse_rmsg(parser_t *p, slice_t *a, size_t n, size_t nhdr, size_t *payload_size)
+{
+    parser_op_t *op = &p->op;
+    if (n < 3 + nhdr) return STZ_EBADARGS;
+    op->account = a[0];
+    op->subject = a[1];
+    size_t sizes = n - 1 - nhdr; /* index of the first size */
+    if (n == 4 + nhdr) {
+        op->reply = a[2];
+    } else if (n > 4 + nhdr) {
+        /* a[2] is the reply indicator: '+' reply follows, '|' none; then the queue names. */
+        if (a[2].len != 1 || (a[2].p[0] != '+' && a[2].p[0] != '|')) return STZ_EBADARGS;
+        size_t q = 3;
+        if (a[2].p[0] == '+') op->reply = a[q++];
+        if (q >= sizes) return STZ_EBADARGS;
+        op->queues.p = a[q].p;
+        op->queues.len = (size_t)(a[sizes - 1].p + a[sizes - 1].len - a[q].p);
+    }
+    uint64_t size, hdr = 0;
+    if (!parse_u64(a[n - 1], &size)) return STZ_EBADARGS;
+    if (nhdr && (!parse_u64(a[n - 2], &hdr) || hdr > size)) return STZ_EBADARGS;
+    if (size > p->max_payload) return STZ_EMAXPAYLOAD;
+    op->type = nhdr ? PARSER_OP_RHMSG : PARSER_OP_RMSG;
+    *payload_size = (size_t)size;
+    p->hdr_len = (size_t)hdr;
+    return STZ_OK;
+}
+
+/* A route connection's control line (parser_set_route). */
+static int parse_route_line(parser_t *p, const char *line, size_t len, slice_t opname,
+                            size_t *payload_size)
+{
+    parser_op_t *op = &p->op;
+    if (op_is(opname, "INFO") || op_is(opname, "CONNECT") || op_is(opname, "-ERR")) {
+        op->type = op_is(opname, "INFO")      ? PARSER_OP_INFO
+                   : op_is(opname, "CONNECT") ? PARSER_OP_CONNECT
+                                              : PARSER_OP_ERR;
+        op->arg = rest_of_line(line, len, opname.len);
+        return STZ_OK;
+    }
+    /* Queue names make RMSG's argument count open-ended: up to a bound, past which the line is
+     * refused. */
+    slice_t a[ROUTE_MAX_ARGS + 1];
+    size_t n = split_args(line + opname.len, len - opname.len, a, ROUTE_MAX_ARGS);
+    if (n > ROUTE_MAX_ARGS) return STZ_EBADARGS;
+    uint64_t w = 0;
+    if (op_is(opname, "RMSG") || op_is(opname, "HMSG"))
+        return parse_rmsg(p, a, n, op_is(opname, "HMSG") ? 1 : 0, payload_size);
+    if (op_is(opname, "RS+")) {
+        if ((n != 2 && n != 4) || (n == 4 && !parse_u64(a[3], &w))) return STZ_EBADARGS;
+        op->type = PARSER_OP_RSUB;
+    } else if (op_is(opname, "RS-")) {
+        if (n != 2 && n != 3) return STZ_EBADARGS;
+        op->type = PARSER_OP_RUNSUB;
+    } else if (op_is(opname, "PING") || op_is(opname, "PONG") || op_is(opname, "+OK")) {
+        if (n != 0) return STZ_EBADARGS;
+        op->type = op_is(opname, "PING")   ? PARSER_OP_PING
+                   : op_is(opname, "PONG") ? PARSER_OP_PONG
+                                           : PARSER_OP_OK;
+        return STZ_OK;
+    } else {
+        return STZ_EUNKNOWNOP;
+    }
+    op->account = a[0];
+    op->subject = a[1];
+    if (n > 2) op->queue = a[2];
+    op->weight = w;
+    return STZ_OK;
+}
+
 /* Parses one control line into p->op. Returns STZ_OK with *payload_size set to the bytes of
  * payload that follow (PUB/HPUB) or SIZE_MAX when the op is complete as it is. */
 static int parse_line(parser_t *p, const char *line, size_t len, size_t *payload_size)
@@ -95,16 +187,10 @@ static int parse_line(parser_t *p, const char *line, size_t len, size_t *payload
     while (oplen < len && !is_ws(line[oplen]))
         oplen++;
     slice_t opname = {line, oplen};
+    if (p->route) return parse_route_line(p, line, len, opname, payload_size);
     if (op_is(opname, "CONNECT")) {
-        size_t i = oplen;
-        while (i < len && is_ws(line[i]))
-            i++;
-        size_t end = len;
-        while (end > i && is_ws(line[end - 1]))
-            end--;
         op->type = PARSER_OP_CONNECT;
-        op->arg.p = line + i;
-        op->arg.len = end - i;
+        op->arg = rest_of_line(line, len, oplen);
         return STZ_OK;
     }
 
@@ -173,7 +259,7 @@ static int deliver_payload(parser_t *p, const char *data, size_t size, parser_ha
 {
     if (data[size] != '\r' || data[size + 1] != '\n') return fail(p, STZ_EBADPAYLOAD);
     parser_op_t *op = &p->op;
-    if (op->type == PARSER_OP_HPUB) {
+    if (op->type == PARSER_OP_HPUB || op->type == PARSER_OP_RHMSG) {
         op->hdr.p = data;
         op->hdr.len = p->hdr_len;
         op->payload.p = data + p->hdr_len;

@@ -7,6 +7,15 @@ int server_port(const server_t *s)
     return s->port;
 }
 
+int server_bound_port(uv_tcp_t *listener)
+{
+    struct sockaddr_storage bound;
+    int blen = sizeof bound;
+    if (uv_tcp_getsockname(listener, (struct sockaddr *)&bound, &blen) != 0) return 0;
+    return ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                             : ((struct sockaddr_in *)&bound)->sin_port);
+}
+
 const char *server_id(const server_t *s)
 {
     return s->id;

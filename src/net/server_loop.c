@@ -46,6 +46,7 @@ server_t *server_new(uv_loop_t *loop, const config_t *cfg)
     list_init(&s->isubs);
     s->close_conn = conn_close;
     s->conn_gone = maybe_shutdown_done;
+    if (cfg->cluster_listen) s->cluster = cluster_new(s);
     return s;
 }
 
@@ -123,11 +124,7 @@ static int listen_on(server_t *s, const struct sockaddr *addr, char *err, size_t
         snprintf(err, errlen, "cannot listen on %s:%d: %s", cfg->host, cfg->port, uv_strerror(rc));
         return rc;
     }
-    struct sockaddr_storage bound;
-    int blen = sizeof bound;
-    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen);
-    s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                : ((struct sockaddr_in *)&bound)->sin_port);
+    s->port = server_bound_port(&s->listener);
     return 0;
 }
 
@@ -149,6 +146,7 @@ int server_start(server_t *s, char *err, size_t errlen)
     }
     rc = listen_on(s, (const struct sockaddr *)&addr, err, errlen);
     if (rc) return rc;
+    if (s->cluster && (rc = cluster_start(s, err, errlen)) != 0) return rc;
     uv_prepare_init(s->loop, &s->flush_prepare);
     s->flush_prepare.data = s;
     uv_prepare_start(&s->flush_prepare, on_flush_prepare);
@@ -184,6 +182,7 @@ void server_shutdown(server_t *s, void (*done)(void *arg), void *arg)
         uv_close((uv_handle_t *)&s->tick, on_server_handle_closed);
         s->listening = false;
     }
+    if (s->cluster) cluster_shutdown(s); /* before the routes close: no reconnecting */
     /* Each connection gets what is already queued for it, then closes. */
     list_node_t *n, *next;
     list_foreach_safe (n, next, &s->conns)
@@ -198,6 +197,7 @@ void server_free(server_t *s)
     while ((n = list_first(&s->isubs)))
         server_unsubscribe(s, LIST_ITEM(n, struct nsub, link));
     route_bury(s);
+    cluster_free(s);
     sublist_free(s->sublist);
     tls_ctx_free(s->tls);
     free(s);

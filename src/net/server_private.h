@@ -1,11 +1,16 @@
-/* Private to the server module (src/net: server.c, route.c, conn_out.c, conn.c, conn_log.c,
- * server_loop.c): its structs, and the calls between its files. Nothing else includes this
- * header; other modules use server.h.
+/* Private to the server module (src/net: server.c, server_info.c, conn_out.c,
+ * cluster_interest.c, route.c, cluster_route.c, conn.c, conn_log.c, cluster.c, server_loop.c):
+ * its structs, and the calls between its files. Nothing else includes this header; other modules
+ * use server.h.
  *
  * Calls run one way, from the top down: server_loop.c (listener, lifecycle, the per-iteration
- * flush) -> conn.c (a client: reading, the protocol operations, close) -> route.c (subscriptions
- * and routing) -> conn_out.c (a client's output) -> server.c (this state) and stream.c. The two
- * ways back up are the callbacks server_new sets in the server struct (close_conn, conn_gone). */
+ * flush) -> cluster.c (the cluster listener, solicited routes, reconnection) -> conn.c (a
+ * connection, client or route: reading, the client protocol operations, close) ->
+ * cluster_route.c (a route's protocol) -> route.c (subscriptions and routing) ->
+ * cluster_interest.c (interest advertised to the routes, a message's routes) -> conn_out.c (a
+ * connection's output) -> server_info.c (the INFO lines), server.c (this state) and stream.c.
+ * The ways back up are the callbacks server_new sets in the server struct (close_conn,
+ * conn_gone) and cluster_new in the cluster struct (route_closed, route_learned). */
 #ifndef STANZA_SERVER_PRIVATE_H
 #define STANZA_SERVER_PRIVATE_H
 #include <stdbool.h>
@@ -39,6 +44,9 @@ struct nsub {
     size_t sid_len;
     uint64_t max; /* auto-unsubscribe after this many deliveries; 0 = never */
     uint64_t delivered;
+    /* A route's (remote) queue subscription: the group's members behind that route (RS+). A
+     * remote subscription's conn is its route connection and its sid "subject[ queue]". */
+    uint32_t weight;
     bool closed;
     hmap_node_t sid_node; /* in its connection's sid map (c->sids) */
     list_node_t link;     /* on the server's in-process list (s->isubs), then its graveyard */
@@ -56,10 +64,15 @@ typedef enum {
     CLOSE_MAX_CONNS,
     CLOSE_WRITE_ERROR,
     CLOSE_SHUTDOWN,
-    CLOSE_NO_MEMORY,    /* its buffers could not grow */
-    CLOSE_TLS,          /* TLS handshake failed or timed out, or a bad record */
-    CLOSE_TLS_REQUIRED, /* plain text on a TLS-only port */
+    CLOSE_NO_MEMORY,     /* its buffers could not grow */
+    CLOSE_TLS,           /* TLS handshake failed or timed out, or a bad record */
+    CLOSE_TLS_REQUIRED,  /* plain text on a TLS-only port */
+    CLOSE_ROUTE_CONNECT, /* a solicited route could not connect */
+    CLOSE_ROUTE_REFUSED, /* a route refused: to ourselves, a duplicate, another cluster */
 } close_reason_t;
+
+typedef struct route route_t;
+typedef struct cluster cluster_t;
 
 /* A client connection. Freed only from the stream's close callback (two-phase close). */
 struct conn {
@@ -82,7 +95,8 @@ struct conn {
     tls_conn_t *tls;
     bool tls_seen; /* some input reached the TLS engine */
 
-    hmap_t sids; /* its subscriptions by sid (struct nsub.sid_node) */
+    hmap_t sids;    /* its subscriptions by sid (struct nsub.sid_node); a route's remote interest */
+    route_t *route; /* a route connection's cluster state (cluster_route.c); NULL for a client */
 
     /* From CONNECT */
     bool connected; /* CONNECT received and accepted */
@@ -139,6 +153,7 @@ struct server {
     int closing_handles; /* server-owned handles still closing during shutdown */
 
     bus_stats_t stats;
+    cluster_t *cluster; /* routes (cluster*.c); NULL without --cluster */
 
     /* One read buffer for every connection: libuv pairs each alloc with its read callback, and
      * the parser keeps everything it needs from a read before returning. */
@@ -163,6 +178,66 @@ static inline uint32_t server_rng_next(server_t *s)
     return x;
 }
 
+/* ---- the cluster: routes to other servers (nats-server's route protocol) ---------------- */
+
+struct solicit; /* a route this server connects to, configured or learned (cluster.c) */
+struct rtarget; /* route_msg's scratch: a route a message goes to (cluster_interest.c) */
+
+struct cluster {
+    uv_tcp_t listener; /* where routes are accepted */
+    bool listening;
+    char host[256];  /* the cluster listener's host, as configured */
+    int port;        /* the cluster port actually bound */
+    char **own_urls; /* our client URLs, "host:port" (connect_urls) */
+    size_t nown;
+    char name[64];      /* the cluster name: configured, or adopted from a peer */
+    bool name_dynamic;  /* not configured: made up, and given up for a peer's */
+    list_node_t routes; /* registered routes (route_t.link) */
+    size_t nroutes;
+    list_node_t solicits; /* struct solicit (cluster.c) */
+    hmap_t local;         /* local interest as advertised to the routes (cluster_interest.c) */
+    struct rtarget *targets;
+    size_t ntargets, cap_targets;
+    /* The ways back up to cluster.c (set by cluster_new): a route connection closed (its
+     * solicitor reconnects, or not); a route's INFO named a server we have no route to. */
+    void (*route_closed)(server_t *s, route_t *r);
+    void (*route_learned)(server_t *s, const char *id, const char *url);
+};
+
+/* A route connection's cluster state (conn->route). */
+struct route {
+    conn_t *conn;
+    struct solicit *sol; /* the solicitor whose connection this is; NULL when accepted */
+    bool connect_seen;   /* the peer's CONNECT arrived (an accepted route needs it first) */
+    bool registered;     /* its INFO accepted: on cluster->routes, interest exchanged */
+    bool headers;        /* HMSG may go to it */
+    bool refused_self;   /* it led to ourselves: the solicitor stops */
+    char remote_id[64];
+    char remote_name[64];
+    char **urls; /* its client connect_urls */
+    size_t nurls;
+    char *info;       /* its INFO (JSON text), forwarded to the other routes (gossip) */
+    list_node_t link; /* cluster->routes */
+};
+
+/* The message a PUB/HPUB or RMSG/HMSG carries (slices into the parser's op). */
+static inline bus_msg_t msg_from_op(const parser_op_t *op)
+{
+    return (bus_msg_t){
+        .subject = op->subject.p,
+        .subject_len = op->subject.len,
+        .reply = op->reply.len ? op->reply.p : NULL,
+        .reply_len = op->reply.len,
+        .hdr = op->hdr.len ? op->hdr.p : NULL,
+        .hdr_len = op->hdr.len,
+        .data = op->payload.p,
+        .data_len = op->payload.len,
+    };
+}
+
+/* server.c: the port a listener actually bound (cfg may say 0). */
+int server_bound_port(uv_tcp_t *listener);
+
 /* conn_out.c: a client's output. Every frame goes through out_room and out_commit there (the
  * one place output is bounded: max_pending, slow consumer, eager flush, congestion). */
 void conn_send(conn_t *c, const char *p, size_t n);
@@ -172,6 +247,9 @@ void conn_deliver(conn_t *c, struct nsub *sub, const bus_msg_t *msg);
 /* Writes pending output (sealing it first with TLS); from the per-iteration flush, eagerly, or
  * when a write finished. */
 void conn_flush(conn_t *c);
+/* Appends RMSG (HMSG with headers, when the route takes them) of msg to a route, with the
+ * queue groups it is for ("q1 q2", qlen 0 for none). */
+void conn_send_rmsg(conn_t *c, const bus_msg_t *msg, const char *queues, size_t qlen);
 /* Best effort before a close: what is queued leaves now if the socket has room. */
 void conn_try_write(conn_t *c);
 /* The stream's on_written. */
@@ -187,15 +265,65 @@ int route_add(server_t *s, struct nsub *sub);
 /* Takes sub out of routing (and out of its connection's sid map) and parks it on the graveyard
  * until the end of the iteration. Idempotent. */
 void route_retire(server_t *s, struct nsub *sub);
+/* A connection's subscription by sid (a route's: by "subject[ queue]"); NULL if none. */
+struct nsub *route_sid_find(conn_t *c, const char *sid, size_t len);
 /* Frees the graveyard. */
 void route_bury(server_t *s);
 void nsub_free(struct nsub *sub);
+/* Routes a message that came from a route: to local subscriptions only (full mesh: never on
+ * to another route), and to queue groups only those named in queues (space-separated), one
+ * local member each. Returns the number of deliveries. */
+int route_msg_routed(server_t *s, const bus_msg_t *msg, slice_t queues);
 
-/* conn.c: a client connection. */
+/* cluster_interest.c: local interest as the routes see it, and where a message goes. */
+/* A local subscription (a client's or in-process) was added or retired: RS+ (a queue group's
+ * new weight) or RS- to every route. */
+void interest_local_add(server_t *s, const struct nsub *sub);
+void interest_local_remove(server_t *s, const struct nsub *sub);
+/* The whole local interest to a route that just registered. */
+void interest_send_all(server_t *s, conn_t *rc);
+/* route_msg's route targets, a stack (a delivery's callback may publish again, nested): mark
+ * the top, add routes above it (with the queue group a route is picked for, or NULL for its
+ * plain interest), then send one RMSG per route above the mark and pop them. rtargets_send
+ * returns the routes sent to. */
+size_t rtargets_mark(server_t *s);
+void rtargets_add(server_t *s, size_t mark, conn_t *rc, const char *queue, size_t qlen);
+int rtargets_send(server_t *s, size_t mark, const bus_msg_t *msg);
+void interest_free(cluster_t *cl);
+
+/* server_info.c: the INFO lines, built from the server's state. */
+/* A client's INFO (c NULL: the async update, without client_id); malloc'ed JSON text. */
+char *info_client_json(server_t *s, const conn_t *c);
+/* The INFO a route gets; malloc'ed JSON text. */
+char *info_route_json(server_t *s);
+
+/* cluster_route.c: a route connection's protocol: handshake, registration, gossip, interest,
+ * messages. Below conn.c (which hands it a route's operations and its close). */
+void cluster_route_new(conn_t *c, struct solicit *sol);
+/* Sends what opens the route: CONNECT (when solicited), then INFO. */
+void cluster_route_start(conn_t *c);
+int cluster_route_op(conn_t *c, const parser_op_t *op);
+/* The connection is closing: out of the routes (its interest went with its sids), the clients
+ * told of the URLs it took along, cluster.c told (reconnect). */
+void cluster_route_unlink(conn_t *c);
+void cluster_route_free(route_t *r);
+
+/* conn.c: a connection (a client's, or a route's). */
 void conn_accept(server_t *s);
+/* A route connection accepted on the cluster listener. */
+void conn_accept_route(server_t *s, uv_stream_t *listener);
+/* A route connection to addr for solicitor sol; its failure comes back as a close. */
+int conn_connect_route(server_t *s, const struct sockaddr *addr, struct solicit *sol);
 /* Resumes reading a connection paused by its read budget or a publisher stall. */
 void conn_resume(conn_t *c);
 void conn_close(conn_t *c, close_reason_t reason);
+
+/* cluster.c: the cluster listener, solicited routes and their reconnection (above conn.c). */
+cluster_t *cluster_new(server_t *s);
+int cluster_start(server_t *s, char *err, size_t errlen);
+/* Stops accepting and reconnecting; counts its handles in s->closing_handles. */
+void cluster_shutdown(server_t *s);
+void cluster_free(server_t *s);
 
 /* conn_log.c */
 const char *conn_reason_text(close_reason_t r);

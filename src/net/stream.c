@@ -36,6 +36,29 @@ int stream_accept(stream_t *st, uv_stream_t *listener, const stream_ops_t *ops, 
     return 0;
 }
 
+static void on_connect(uv_connect_t *req, int status)
+{
+    stream_t *st = req->data;
+    if (st->closing) return; /* canceled by the close */
+    if (status == 0) uv_tcp_nodelay(&st->tcp, 1);
+    st->ops->on_connected(st, status);
+}
+
+int stream_connect(stream_t *st, uv_loop_t *loop, const struct sockaddr *addr,
+                   const stream_ops_t *ops, void *owner, char *rbuf, size_t rbuf_len, size_t keep)
+{
+    *st = (stream_t){.ops = ops, .owner = owner, .rbuf = rbuf, .rbuf_len = rbuf_len, .keep = keep};
+    uv_tcp_init(loop, &st->tcp);
+    st->tcp.data = st;
+    uv_timer_init(loop, &st->timer);
+    st->timer.data = st;
+    st->open_handles = 2;
+    st->creq.data = st;
+    int rc = uv_tcp_connect(&st->creq, &st->tcp, addr, on_connect);
+    if (rc != 0) stream_close(st);
+    return rc;
+}
+
 /* ---- reading ---------------------------------------------------------------------------- */
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)

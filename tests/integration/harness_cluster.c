@@ -220,10 +220,12 @@ int hcluster_start(struct hnode *nodes, int count, const char *cluster_name,
     return 0;
 }
 
-void hcluster_stop(struct hnode *nodes, int count)
+int hcluster_stop(struct hnode *nodes, int count)
 {
+    int rc = 0;
     for (int i = 0; i < count; i++)
-        hnode_stop(&nodes[i]);
+        if (hnode_stop(&nodes[i]) != 0) rc = -1;
+    return rc;
 }
 
 /* ---- clients and waits ------------------------------------------------------------------ */
@@ -287,4 +289,53 @@ bool hcluster_publish_until(natsConnection *pub, const char *subject, const char
         hcounter_wait(rx, n, PROBE_STEP_MS);
     }
     return true;
+}
+
+int hcluster_count_until(natsSubscription *sub, const char *fence, int timeout_ms)
+{
+    int64_t deadline = harness_now_ms() + timeout_ms;
+    int n = 0;
+    for (;;) {
+        int64_t left = deadline - harness_now_ms();
+        natsMsg *m = NULL;
+        if (left <= 0 || natsSubscription_NextMsg(&m, sub, left) != NATS_OK) {
+            fprintf(stderr, "harness: fence \"%s\" not received (%d messages before)\n", fence, n);
+            return -1;
+        }
+        bool is_fence = natsMsg_GetDataLength(m) == (int)strlen(fence) &&
+                        memcmp(natsMsg_GetData(m), fence, strlen(fence)) == 0;
+        natsMsg_Destroy(m);
+        if (is_fence) return n;
+        n++;
+    }
+}
+
+json_t *hcluster_info(int port)
+{
+    int fd = hraw_connect(port);
+    if (fd < 0) return NULL;
+    char line[8192];
+    int n = hraw_read_line(fd, line, sizeof line, 5000);
+    close(fd);
+    if (n < 5 || strncmp(line, "INFO ", 5) != 0) {
+        fprintf(stderr, "harness: no INFO from port %d\n", port);
+        return NULL;
+    }
+    json_t *o = json_loads(line + 5, 0, NULL);
+    if (!o) fprintf(stderr, "harness: bad INFO from port %d: %s\n", port, line);
+    return o;
+}
+
+bool hcluster_info_lists(json_t *info, int port)
+{
+    char want[32];
+    snprintf(want, sizeof want, "127.0.0.1:%d", port);
+    json_t *urls = json_object_get(info, "connect_urls"), *v;
+    size_t i;
+    json_array_foreach(urls, i, v) if (json_is_string(v) &&
+                                       strcmp(json_string_value(v), want) == 0) return true;
+    char *text = json_dumps(info, JSON_COMPACT);
+    fprintf(stderr, "harness: INFO does not list %s: %s\n", want, text);
+    free(text);
+    return false;
 }

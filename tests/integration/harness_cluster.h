@@ -84,7 +84,9 @@ int hnode_stop(struct hnode *n);
  * "test-cluster-N" for node N. Returns 0, or -1 (the nodes started so far are stopped). */
 int hcluster_start(struct hnode *nodes, int count, const char *cluster_name,
                    const char *const *extra);
-void hcluster_stop(struct hnode *nodes, int count);
+/* Stops every node (SIGTERM). Returns 0 when each exited cleanly (status 0: no sanitizer
+ * report, no crash), -1 otherwise (printed, logs kept). */
+int hcluster_stop(struct hnode *nodes, int count);
 
 /* Appends "nats://127.0.0.1:CPORT" to a comma-separated list in buf (for routes). */
 void hcluster_routes_add(char *buf, size_t len, int cport);
@@ -104,5 +106,15 @@ bool hcluster_wait_propagated(natsConnection *pub, natsConnection *sub, int time
  * passes; for interest whose arrival has no probe (a node coming back). True if rx reached n. */
 bool hcluster_publish_until(natsConnection *pub, const char *subject, const char *payload,
                             struct hcounter *rx, int64_t n, int timeout_ms);
+
+/* Reads a sync subscription until a message whose payload is fence arrives (publish it after
+ * the messages being counted: one path keeps its order). Returns the messages before it, or -1
+ * (printed) if the fence did not come before the deadline. */
+int hcluster_count_until(natsSubscription *sub, const char *fence, int timeout_ms);
+
+/* Opens a raw client to port and returns its INFO's JSON (decref it), or NULL (printed). */
+json_t *hcluster_info(int port);
+/* True if the INFO's connect_urls lists "127.0.0.1:PORT" (printed when not). */
+bool hcluster_info_lists(json_t *info, int port);
 
 #endif

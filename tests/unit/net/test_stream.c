@@ -60,7 +60,7 @@ static void on_closed(stream_t *st)
     free(st);
 }
 
-static const stream_ops_t ops = {on_read, on_written, on_timer, on_closed};
+static const stream_ops_t ops = {on_read, on_written, on_timer, on_closed, NULL};
 
 static void on_connection(uv_stream_t *l, int status)
 {
