@@ -4,7 +4,7 @@
  * delivered to local members only, never forwarded. Bad input (garbage INFO, INFO before
  * CONNECT, an unknown verb, an RMSG over max_payload, a bad size, another cluster's name) closes
  * only that route, with the reason in the log: the other route and the clients carry on and
- * stanzad stays up. */
+ * stanzad stays up. A configured route to the server itself is dropped. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +189,18 @@ static void test_other_cluster(void)
     expect_closed(fd, "cluster name \"elsewhere\" does not match \"bad\"");
 }
 
+/* A configured route that leads back to this server is found by its server id and dropped. */
+static void test_route_to_self(void)
+{
+    struct hnode self;
+    int cport = harness_free_port();
+    char routes[64] = "";
+    hcluster_routes_add(routes, sizeof routes, cport);
+    CHECK(hnode_start(&self, cport, routes, "bad", "selfish", NULL) == 0);
+    CHECK(hfile_wait_contains(self.s.log, "detected route to self, ignoring", T_MS));
+    CHECK_EQ_INT(hnode_stop(&self), 0);
+}
+
 int main(void)
 {
     CHECK(hcluster_start(nodes, 2, "bad", NULL) == 0);
@@ -203,6 +215,7 @@ int main(void)
     TEST_RUN(test_rmsg_over_max_payload);
     TEST_RUN(test_bad_size);
     TEST_RUN(test_other_cluster);
+    TEST_RUN(test_route_to_self);
     for (int i = 0; i < 2; i++)
         natsConnection_Destroy(nc[i]);
     CHECK(hcluster_stop(nodes, 2) == 0);
