@@ -573,3 +573,20 @@ int hstan_read_all(const struct hserver *s, const char *client_id, const char *c
     hstan_rx_destroy(&rx);
     return n;
 }
+
+void hstan_round_trip(stanConnection *sc, const char *channel, const char *payload)
+{
+    struct hstan_rx rx;
+    hstan_rx_init(&rx, 8, HSTAN_ACK_AUTO);
+    stanSubOptions *so = hstan_subopts();
+    CHECK(stanSubOptions_DeliverAllAvailable(so) == NATS_OK);
+    stanSubscription *sub = NULL;
+    CHECK(hstan_sub(&sub, sc, channel, NULL, &rx, so) == NATS_OK);
+    CHECK(hstan_pub(sc, channel, payload) == NATS_OK);
+    CHECK(hstan_rx_wait(&rx, 1, 10000));
+    CHECK_EQ_STR(hstan_rx_get(&rx, 0).data, payload);
+    CHECK(stanSubscription_Close(sub) == NATS_OK);
+    stanSubscription_Destroy(sub);
+    stanSubOptions_Destroy(so);
+    hstan_rx_destroy(&rx);
+}

@@ -122,6 +122,11 @@ natsStatus hstan_sub(stanSubscription **sub, stanConnection *sc, const char *cha
 int hstan_read_all(const struct hserver *s, const char *client_id, const char *channel, int expect,
                    struct hstan_rec *out, int cap);
 
+/* On a connected client: subscribes to channel (DeliverAllAvailable), publishes payload, waits
+ * for it to come back, and closes the subscription; CHECKs. Proves that a streaming engine
+ * answers through the NATS sc is connected to (the -ns tests). */
+void hstan_round_trip(stanConnection *sc, const char *channel, const char *payload);
+
 /* ---- A hand-made STAN client on a plain NATS connection ---- */
 
 struct hstan_raw {

@@ -82,19 +82,7 @@ static void stan_round_trip(const char *url, bool tls, const char *client_id)
         fprintf(stderr, "connect %s: %s (%s)\n", url, natsStatus_GetText(st),
                 nats_GetLastError(NULL));
     CHECK(st == NATS_OK);
-    struct hstan_rx rx;
-    hstan_rx_init(&rx, 8, HSTAN_ACK_AUTO);
-    stanSubOptions *so = hstan_subopts();
-    CHECK(stanSubOptions_DeliverAllAvailable(so) == NATS_OK);
-    stanSubscription *sub = NULL;
-    CHECK(hstan_sub(&sub, sc, "auth.ch", NULL, &rx, so) == NATS_OK);
-    CHECK(hstan_pub(sc, "auth.ch", "hello") == NATS_OK);
-    CHECK(hstan_rx_wait(&rx, 1, T_MS));
-    CHECK_EQ_STR(hstan_rx_get(&rx, 0).data, "hello");
-    CHECK(stanSubscription_Close(sub) == NATS_OK);
-    stanSubscription_Destroy(sub);
-    stanSubOptions_Destroy(so);
-    hstan_rx_destroy(&rx);
+    hstan_round_trip(sc, "auth.ch", "hello");
     stanConnection_Close(sc);
     stanConnection_Destroy(sc);
     stanConnOptions_Destroy(co);
