@@ -64,8 +64,8 @@ static void interest_line(buf_t *b, const struct lentry *e, bool add)
 
 static void send_to_routes(cluster_t *cl, const buf_t *line)
 {
-    list_node_t *n;
-    list_foreach (n, &cl->routes) {
+    list_node_t *n, *next; /* a send may close that connection (slow consumer) */
+    list_foreach_safe (n, next, &cl->routes) {
         route_t *r = LIST_ITEM(n, route_t, link);
         conn_send(r->conn, line->data, line->len);
     }

@@ -93,8 +93,8 @@ static void tell_clients(server_t *s)
 {
     char *text = info_client_json(s, NULL);
     size_t len = strlen(text);
-    list_node_t *n;
-    list_foreach (n, &s->conns) {
+    list_node_t *n, *next; /* a send may close that connection (slow consumer) */
+    list_foreach_safe (n, next, &s->conns) {
         conn_t *c = LIST_ITEM(n, conn_t, link);
         if (c->route || !c->connected || c->protocol < 1 || c->closing) continue;
         conn_send(c, "INFO ", 5);
@@ -222,8 +222,8 @@ static void register_route(conn_t *c, json_t *info, const char *id)
     take_urls(r, info);
     r->info = gossip_info(c, info);
     /* Gossip first, to the routes we had: each of them connects to this server if it must. */
-    list_node_t *n;
-    list_foreach (n, &cl->routes) {
+    list_node_t *n, *next; /* a send may close that connection (slow consumer) */
+    list_foreach_safe (n, next, &cl->routes) {
         route_t *other = LIST_ITEM(n, route_t, link);
         conn_send(other->conn, "INFO ", 5);
         conn_send(other->conn, r->info, strlen(r->info));
