@@ -63,15 +63,15 @@ cluster_t *cluster_new(server_t *s)
 
 /* The address to connect to: an IP literal, or a name resolved now (libuv's synchronous form:
  * a route's name is looked up once per attempt, at most once a second). */
-static int resolve(const struct solicit *sol, struct sockaddr_storage *out)
+static int resolve(uv_loop_t *loop, const char *host, int port_no, struct sockaddr_storage *out)
 {
-    if (uv_ip4_addr(sol->host, sol->port, (struct sockaddr_in *)out) == 0) return 0;
-    if (uv_ip6_addr(sol->host, sol->port, (struct sockaddr_in6 *)out) == 0) return 0;
+    if (uv_ip4_addr(host, port_no, (struct sockaddr_in *)out) == 0) return 0;
+    if (uv_ip6_addr(host, port_no, (struct sockaddr_in6 *)out) == 0) return 0;
     uv_getaddrinfo_t req;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     char port[16];
-    snprintf(port, sizeof port, "%d", sol->port);
-    int rc = uv_getaddrinfo(sol->srv->loop, &req, NULL, sol->host, port, &hints);
+    snprintf(port, sizeof port, "%d", port_no);
+    int rc = uv_getaddrinfo(loop, &req, NULL, host, port, &hints);
     if (rc != 0) return rc;
     memcpy(out, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
     uv_freeaddrinfo(req.addrinfo);
@@ -106,7 +106,7 @@ static void connect_now(struct solicit *sol)
     server_t *s = sol->srv;
     if (s->shutting_down) return;
     struct sockaddr_storage addr;
-    int rc = resolve(sol, &addr);
+    int rc = resolve(sol->srv->loop, sol->host, sol->port, &addr);
     if (rc == 0) {
         LOG_D("connecting to route %s", sol->url);
         sol->state = SOL_CONNECTING;
@@ -247,10 +247,11 @@ static int listen_routes(server_t *s, char *err, size_t errlen)
         snprintf(err, errlen, "invalid cluster listen URL \"%s\"", u);
         return STZ_EINVAL;
     }
-    int rc = uv_ip4_addr(cl->host, port, (struct sockaddr_in *)&addr);
-    if (rc) rc = uv_ip6_addr(cl->host, port, (struct sockaddr_in6 *)&addr);
+    /* A name ("localhost", as nats-server takes it) is resolved once, at start. */
+    int rc = resolve(s->loop, cl->host, port, &addr);
     if (rc) {
-        snprintf(err, errlen, "invalid cluster listen address \"%s\"", cl->host);
+        snprintf(err, errlen, "invalid cluster listen address \"%s\": %s", cl->host,
+                 uv_strerror(rc));
         return rc;
     }
     uv_tcp_init(s->loop, &cl->listener);

@@ -146,7 +146,13 @@ int server_start(server_t *s, char *err, size_t errlen)
     }
     rc = listen_on(s, (const struct sockaddr *)&addr, err, errlen);
     if (rc) return rc;
-    if (s->cluster && (rc = cluster_start(s, err, errlen)) != 0) return rc;
+    if (s->cluster && (rc = cluster_start(s, err, errlen)) != 0) {
+        /* Undone here, so that the daemon's loop can end: nothing else started yet. */
+        cluster_shutdown(s);
+        s->listening = false;
+        uv_close((uv_handle_t *)&s->listener, NULL);
+        return rc;
+    }
     uv_prepare_init(s->loop, &s->flush_prepare);
     s->flush_prepare.data = s;
     uv_prepare_start(&s->flush_prepare, on_flush_prepare);
