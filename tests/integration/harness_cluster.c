@@ -339,3 +339,35 @@ bool hcluster_info_lists(json_t *info, int port)
     free(text);
     return false;
 }
+
+/* A libnats failure in a helper that has no way to report it but to end the test. */
+static void die_on(natsStatus st, const char *what, const char *subject)
+{
+    if (st == NATS_OK) return;
+    fprintf(stderr, "harness: %s %s: %s (%s)\n", what, subject, natsStatus_GetText(st),
+            nats_GetLastError(NULL));
+    exit(1);
+}
+
+natsSubscription *hcluster_sub_or_die(natsConnection *c, const char *subject, const char *queue)
+{
+    natsSubscription *s = NULL;
+    natsStatus st = queue ? natsConnection_QueueSubscribeSync(&s, c, subject, queue)
+                          : natsConnection_SubscribeSync(&s, c, subject);
+    if (st == NATS_OK) st = natsConnection_Flush(c);
+    die_on(st, "subscribe", subject);
+    return s;
+}
+
+void hcluster_pub_or_die(natsConnection *c, const char *subject, int n, bool fence)
+{
+    char payload[32];
+    natsStatus st = NATS_OK;
+    for (int i = 0; i < n && st == NATS_OK; i++) {
+        snprintf(payload, sizeof payload, "m%d", i);
+        st = natsConnection_PublishString(c, subject, payload);
+    }
+    if (st == NATS_OK && fence) st = natsConnection_PublishString(c, subject, "fence");
+    if (st == NATS_OK) st = natsConnection_Flush(c);
+    die_on(st, "publish to", subject);
+}

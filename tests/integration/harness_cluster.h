@@ -107,6 +107,13 @@ bool hcluster_wait_propagated(natsConnection *pub, natsConnection *sub, int time
 bool hcluster_publish_until(natsConnection *pub, const char *subject, const char *payload,
                             struct hcounter *rx, int64_t n, int timeout_ms);
 
+/* A sync subscription (queue NULL = plain), flushed so its server has it; prints and exits(1)
+ * on failure, as a CHECK would. */
+natsSubscription *hcluster_sub_or_die(natsConnection *c, const char *subject, const char *queue);
+/* Publishes n messages "m0".."m<n-1>" to subject, then (with fence) one "fence", and flushes.
+ * Prints and exits(1) on failure. */
+void hcluster_pub_or_die(natsConnection *c, const char *subject, int n, bool fence);
+
 /* Reads a sync subscription until a message whose payload is fence arrives (publish it after
  * the messages being counted: one path keeps its order). Returns the messages before it, or -1
  * (printed) if the fence did not come before the deadline. */

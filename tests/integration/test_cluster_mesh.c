@@ -24,38 +24,10 @@
 static struct hnode nodes[3];
 static natsConnection *nc[3];
 
-static natsSubscription *sub_sync(natsConnection *c, const char *subject, const char *queue)
-{
-    natsSubscription *s = NULL;
-    if (queue)
-        CHECK(natsConnection_QueueSubscribeSync(&s, c, subject, queue) == NATS_OK);
-    else
-        CHECK(natsConnection_SubscribeSync(&s, c, subject) == NATS_OK);
-    CHECK(natsConnection_Flush(c) == NATS_OK);
-    return s;
-}
-
-static void pub_n(natsConnection *c, const char *subject, int n)
-{
-    char payload[32];
-    for (int i = 0; i < n; i++) {
-        snprintf(payload, sizeof payload, "m%d", i);
-        CHECK(natsConnection_PublishString(c, subject, payload) == NATS_OK);
-    }
-    CHECK(natsConnection_Flush(c) == NATS_OK);
-}
-
-static void fence(natsConnection *c, const char *subject)
-{
-    CHECK(natsConnection_PublishString(c, subject, "fence") == NATS_OK);
-    CHECK(natsConnection_Flush(c) == NATS_OK);
-}
-
 /* n messages, then the fence, from node `from`. */
 static void pub_fenced(int from, const char *subject, int n)
 {
-    pub_n(nc[from], subject, n);
-    fence(nc[from], subject);
+    hcluster_pub_or_die(nc[from], subject, n, true);
 }
 
 static void wait_mesh(void)
@@ -70,7 +42,7 @@ static void fan_out(int from, const char *subject)
 {
     natsSubscription *subs[3] = {NULL};
     for (int i = 0; i < 3; i++)
-        if (i != from) subs[i] = sub_sync(nc[i], subject, NULL);
+        if (i != from) subs[i] = hcluster_sub_or_die(nc[i], subject, NULL);
     for (int i = 0; i < 3; i++)
         if (i != from) CHECK(hcluster_wait_propagated(nc[from], nc[i], T_MS));
     pub_fenced(from, subject, N);
@@ -91,15 +63,15 @@ static void test_pubsub_across_nodes(void)
  * that node, each subscription served). */
 static void test_wildcards(void)
 {
-    natsSubscription *star = sub_sync(nc[1], "wc.*", NULL);
-    natsSubscription *tail = sub_sync(nc[2], "wc.>", NULL);
-    natsSubscription *tail1 = sub_sync(nc[1], "wc.>", NULL);
+    natsSubscription *star = hcluster_sub_or_die(nc[1], "wc.*", NULL);
+    natsSubscription *tail = hcluster_sub_or_die(nc[2], "wc.>", NULL);
+    natsSubscription *tail1 = hcluster_sub_or_die(nc[1], "wc.>", NULL);
     CHECK(hcluster_wait_propagated(nc[0], nc[1], T_MS));
     CHECK(hcluster_wait_propagated(nc[0], nc[2], T_MS));
-    pub_n(nc[0], "wc.one", 3);
-    pub_n(nc[0], "wc.one.two", 5);
-    pub_n(nc[0], "other.one", 7);
-    fence(nc[0], "wc.end");
+    hcluster_pub_or_die(nc[0], "wc.one", 3, false);
+    hcluster_pub_or_die(nc[0], "wc.one.two", 5, false);
+    hcluster_pub_or_die(nc[0], "other.one", 7, false);
+    hcluster_pub_or_die(nc[0], "wc.end", 0, true);
     CHECK_EQ_INT(hcluster_count_until(star, "fence", T_MS), 3);
     CHECK_EQ_INT(hcluster_count_until(tail, "fence", T_MS), 8);
     CHECK_EQ_INT(hcluster_count_until(tail1, "fence", T_MS), 8);
@@ -162,13 +134,14 @@ static void test_queue_group(void)
 {
     /* Members on all three nodes (two on node 1): nats-server prefers a local member, so a
      * publisher on node 0 feeds node 0's; every message once. */
-    natsSubscription *m[4] = {
-        sub_sync(nc[0], "work", "workers"), sub_sync(nc[1], "work", "workers"),
-        sub_sync(nc[1], "work", "workers"), sub_sync(nc[2], "work", "workers")};
+    natsSubscription *m[4] = {hcluster_sub_or_die(nc[0], "work", "workers"),
+                              hcluster_sub_or_die(nc[1], "work", "workers"),
+                              hcluster_sub_or_die(nc[1], "work", "workers"),
+                              hcluster_sub_or_die(nc[2], "work", "workers")};
     for (int i = 0; i < 3; i++)
         for (int k = 0; k < 3; k++)
             if (i != k) CHECK(hcluster_wait_propagated(nc[i], nc[k], T_MS));
-    pub_n(nc[0], "work", N);
+    hcluster_pub_or_die(nc[0], "work", N, false);
     int counts[4] = {0};
     expect_queue_total(m, 4, counts);
     CHECK_EQ_INT(counts[0], N);
@@ -179,7 +152,7 @@ static void test_queue_group(void)
     natsSubscription_Destroy(m[0]);
     CHECK(hcluster_wait_propagated(nc[1], nc[0], T_MS));
     CHECK(hcluster_wait_propagated(nc[2], nc[0], T_MS));
-    pub_n(nc[0], "work", N);
+    hcluster_pub_or_die(nc[0], "work", N, false);
     int counts2[3] = {0};
     expect_queue_total(m + 1, 3, counts2);
     printf("  queue over routes: node1 %d+%d, node2 %d\n", counts2[0], counts2[1], counts2[2]);
@@ -200,7 +173,7 @@ static void test_request_reply(void)
     for (int i = 0; i < 5; i++) {
         natsInbox *inbox = NULL;
         CHECK(natsInbox_Create(&inbox) == NATS_OK);
-        natsSubscription *reply_sub = sub_sync(nc[0], inbox, NULL);
+        natsSubscription *reply_sub = hcluster_sub_or_die(nc[0], inbox, NULL);
         CHECK(hcluster_wait_propagated(nc[2], nc[0], T_MS));
         CHECK(natsConnection_PublishRequestString(nc[0], "svc.time", inbox, "now?") == NATS_OK);
         CHECK(natsConnection_Flush(nc[0]) == NATS_OK);
@@ -315,9 +288,9 @@ static void test_node_killed_and_restarted(void)
 {
     int raw = hraw_client(nodes[0].s.port, "{\"verbose\":false,\"protocol\":1}");
     CHECK(raw >= 0);
-    natsSubscription *b = sub_sync(nc[1], "life.x", NULL);
-    natsSubscription *c = sub_sync(nc[2], "life.x", NULL);
-    natsSubscription *only_c = sub_sync(nc[2], "life.only", NULL);
+    natsSubscription *b = hcluster_sub_or_die(nc[1], "life.x", NULL);
+    natsSubscription *c = hcluster_sub_or_die(nc[2], "life.x", NULL);
+    natsSubscription *only_c = hcluster_sub_or_die(nc[2], "life.only", NULL);
     CHECK(hcluster_wait_propagated(nc[0], nc[1], T_MS));
     CHECK(hcluster_wait_propagated(nc[0], nc[2], T_MS));
     pub_fenced(0, "life.x", 10);
@@ -341,7 +314,7 @@ static void test_node_killed_and_restarted(void)
     CHECK(hnode_restart(&nodes[2]) == 0);
     CHECK(hcluster_connect(nodes[2].s.url, &nc[2]) == NATS_OK);
     CHECK(wait_async_info(raw, nodes[2].s.port, true));
-    c = sub_sync(nc[2], "life.x", NULL);
+    c = hcluster_sub_or_die(nc[2], "life.x", NULL);
     CHECK(hcluster_wait_propagated(nc[0], nc[2], T_MS));
     CHECK(hcluster_wait_propagated(nc[1], nc[2], T_MS));
     pub_fenced(0, "life.x", 10);

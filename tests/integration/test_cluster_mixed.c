@@ -22,37 +22,15 @@ static struct hnatsd n1, n2;
 static struct hnode sd;
 static natsConnection *c_n1, *c_n2, *c_sd;
 
-static natsSubscription *sub_sync(natsConnection *c, const char *subject, const char *queue)
-{
-    natsSubscription *s = NULL;
-    if (queue)
-        CHECK(natsConnection_QueueSubscribeSync(&s, c, subject, queue) == NATS_OK);
-    else
-        CHECK(natsConnection_SubscribeSync(&s, c, subject) == NATS_OK);
-    CHECK(natsConnection_Flush(c) == NATS_OK);
-    return s;
-}
-
-static void pub_fenced(natsConnection *c, const char *subject, int n)
-{
-    char payload[32];
-    for (int i = 0; i < n; i++) {
-        snprintf(payload, sizeof payload, "m%d", i);
-        CHECK(natsConnection_PublishString(c, subject, payload) == NATS_OK);
-    }
-    CHECK(natsConnection_PublishString(c, subject, "fence") == NATS_OK);
-    CHECK(natsConnection_Flush(c) == NATS_OK);
-}
-
 /* pub's messages reach a subscriber on each of subs, once each. */
 static void fan_out(natsConnection *pub, natsConnection **subs, int nsubs, const char *subject)
 {
     natsSubscription *s[3];
     for (int i = 0; i < nsubs; i++) {
-        s[i] = sub_sync(subs[i], subject, NULL);
+        s[i] = hcluster_sub_or_die(subs[i], subject, NULL);
         CHECK(hcluster_wait_propagated(pub, subs[i], T_MS));
     }
-    pub_fenced(pub, subject, N);
+    hcluster_pub_or_die(pub, subject, N, true);
     for (int i = 0; i < nsubs; i++) {
         CHECK_EQ_INT(hcluster_count_until(s[i], "fence", T_MS), N);
         natsSubscription_Destroy(s[i]);
@@ -72,15 +50,11 @@ static void test_pubsub_both_ways(void)
  * members used. */
 static void queue_across(natsConnection *pub, natsConnection *a, natsConnection *b)
 {
-    natsSubscription *ma = sub_sync(a, "mix.work", "w"), *mb = sub_sync(b, "mix.work", "w");
+    natsSubscription *ma = hcluster_sub_or_die(a, "mix.work", "w"),
+                     *mb = hcluster_sub_or_die(b, "mix.work", "w");
     CHECK(hcluster_wait_propagated(pub, a, T_MS));
     CHECK(hcluster_wait_propagated(pub, b, T_MS));
-    char payload[32];
-    for (int i = 0; i < N; i++) {
-        snprintf(payload, sizeof payload, "m%d", i);
-        CHECK(natsConnection_PublishString(pub, "mix.work", payload) == NATS_OK);
-    }
-    CHECK(natsConnection_Flush(pub) == NATS_OK);
+    hcluster_pub_or_die(pub, "mix.work", N, false);
     int seen[N] = {0}, na = 0, nb = 0;
     int64_t deadline = harness_now_ms() + T_MS;
     while (na + nb < N && harness_now_ms() < deadline) {
@@ -124,7 +98,7 @@ static void test_queue_group_across_kinds(void)
 /* HPUB on one kind, HMSG with the header intact on the other. */
 static void headers_across(natsConnection *pub, natsConnection *sub)
 {
-    natsSubscription *s = sub_sync(sub, "mix.hdr", NULL);
+    natsSubscription *s = hcluster_sub_or_die(sub, "mix.hdr", NULL);
     CHECK(hcluster_wait_propagated(pub, sub, T_MS));
     natsMsg *m = NULL;
     CHECK(natsMsg_Create(&m, "mix.hdr", NULL, "body", 4) == NATS_OK);
@@ -199,19 +173,7 @@ static void test_stan_through_nats_server(void)
     via.port = n2.port;
     snprintf(via.url, sizeof via.url, "%s", n2.url);
     stanConnection *sc = hstan_connect_or_die(&via, "mixed-client");
-    for (int i = 0; i < 10; i++)
-        CHECK(hstan_pub(sc, "mix.chan", "x") == NATS_OK);
-    struct hstan_rx rx;
-    hstan_rx_init(&rx, 32, HSTAN_ACK_HANDLER);
-    stanSubOptions *opts = hstan_subopts();
-    CHECK(stanSubOptions_DeliverAllAvailable(opts) == NATS_OK);
-    stanSubscription *sub = NULL;
-    CHECK(hstan_sub(&sub, sc, "mix.chan", NULL, &rx, opts) == NATS_OK);
-    CHECK(hstan_rx_wait(&rx, 10, T_MS));
-    CHECK(stanSubscription_Close(sub) == NATS_OK);
-    stanSubscription_Destroy(sub);
-    stanSubOptions_Destroy(opts);
-    hstan_rx_destroy(&rx);
+    hstan_round_trip(sc, "mix.chan", "round trip");
     CHECK(stanConnection_Close(sc) == NATS_OK);
     CHECK(stanConnection_Destroy(sc) == NATS_OK);
 }
@@ -220,7 +182,7 @@ static void test_stan_through_nats_server(void)
  * to the first one, gossip brings stanzad and it together again, and messages flow. */
 static void test_nats_server_restart(void)
 {
-    natsSubscription *only = sub_sync(c_n2, "mix.only.n2", NULL);
+    natsSubscription *only = hcluster_sub_or_die(c_n2, "mix.only.n2", NULL);
     CHECK(hcluster_wait_propagated(c_sd, c_n2, T_MS));
     natsSubscription_Destroy(only);
     natsConnection_Destroy(c_n2);
