@@ -316,16 +316,22 @@ void upstream_bus(upstream_t *u, bus_t *out)
 
 /* ---- end --------------------------------------------------------------------------------- */
 
+/* The flush: on a pool thread, since it waits for a PONG only the loop can read. */
 static void close_work(uv_work_t *req)
 {
     upstream_t *u = req->data;
-    natsConnection_Close(u->nc);
+    natsConnection_FlushTimeout(u->nc, 2000);
 }
 
+/* The close itself on the loop: libnats closes the socket and detaches the adapter's poll
+ * handle in one call, so the loop never polls a closed descriptor (a close from another thread
+ * left the handle polling it, and libuv aborts on that). With the buffer flushed, the close
+ * does not wait for a PONG either. */
 static void close_after(uv_work_t *req, int status)
 {
-    (void)req;
     (void)status;
+    upstream_t *u = req->data;
+    natsConnection_Close(u->nc);
 }
 
 void upstream_shutdown(upstream_t *u, void (*done)(void *arg), void *arg)
@@ -339,9 +345,8 @@ void upstream_shutdown(upstream_t *u, void (*done)(void *arg), void *arg)
         done(arg);
         return;
     }
-    /* Close flushes what is buffered (the last PubAcks) and waits for the server's PONG, which
-     * only the loop can read: so it runs on a pool thread while the loop goes on. Its closed
-     * callback comes back through the queue (upstream_on_event), which then calls done. */
+    /* Flush what is buffered (the last PubAcks), then close; the closed callback comes back
+     * through the queue (upstream_on_event), which then calls done. */
     u->close_req.data = u;
     if (uv_queue_work(u->loop, &u->close_req, close_work, close_after) != 0)
         natsConnection_Close(u->nc); /* not flushed, but closed */

@@ -48,7 +48,7 @@ struct upstream {
     size_t nsubs;
     void (*flush_hook)(void *arg);
     void *flush_hook_arg;
-    uv_work_t close_req; /* natsConnection_Close off the loop (upstream_shutdown) */
+    uv_work_t close_req; /* the flush before the close, off the loop (upstream_shutdown) */
     void (*shutdown_done)(void *arg);
     void *shutdown_arg;
 
