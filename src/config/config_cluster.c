@@ -6,8 +6,9 @@
  *       - nats://10.0.0.2:6222
  *     name: my-cluster                # --cluster_name
  *
- * and the checks of the route URLs, shared by the file and the flags (config_validate_cluster).
- * A URL is checked where it is read, so a bad one in the file is reported with its line. */
+ * and the cluster settings' checks, shared by the file and the flags (config_validate_cluster).
+ * A URL is checked where it is read (config_url.c), so a bad one in the file is reported with
+ * its line. */
 #include "config.h"
 #include "config_private.h"
 
@@ -18,91 +19,6 @@
 
 #include "buf.h"
 #include "xalloc.h"
-
-#define ROUTE_DEFAULT_PORT 6222
-
-/* Skips a scheme nats-server accepts for a route. */
-static size_t scheme_len(const char *u, size_t n)
-{
-    static const char *const schemes[] = {"nats://", "nats-route://", "route://"};
-    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
-        size_t l = strlen(schemes[i]);
-        if (n >= l && strncasecmp(u, schemes[i], l) == 0) return l;
-    }
-    return 0;
-}
-
-static int parse_port(const char *p, const char *end, int *port)
-{
-    long v = 0;
-    if (p == end) return STZ_EINVAL;
-    for (; p < end; p++) {
-        if (*p < '0' || *p > '9') return STZ_EINVAL;
-        v = v * 10 + (*p - '0');
-        if (v > 65535) return STZ_EINVAL;
-    }
-    if (v == 0) return STZ_EINVAL;
-    *port = (int)v;
-    return 0;
-}
-
-/* Bytes from a to b; 0 when b is not past a. */
-static size_t span(const char *a, const char *b)
-{
-    return b > a ? (size_t)(b - a) : 0;
-}
-
-int config_parse_route_url(const char *url, size_t len, char *host, size_t hostlen, int *port)
-{
-    const char *u = url, *end = url + len;
-    while (u < end && (*u == ' ' || *u == '\t'))
-        u++;
-    while (end > u && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '/'))
-        end--;
-    u += scheme_len(u, span(u, end));
-    const char *at = memchr(u, '@', span(u, end));
-    if (at) u = at + 1;
-    const char *hs = u, *he, *colon;
-    if (u < end && *u == '[') { /* [v6]:port */
-        hs = u + 1;
-        he = memchr(hs, ']', span(hs, end));
-        if (!he) return STZ_EINVAL;
-        colon = he + 1 < end ? he + 1 : NULL;
-        if (colon && *colon != ':') return STZ_EINVAL;
-    } else {
-        colon = memchr(u, ':', span(u, end));
-        he = colon ? colon : end;
-    }
-    if (he == hs || (size_t)(he - hs) >= hostlen) return STZ_EINVAL;
-    for (const char *p = hs; p < he; p++)
-        if (*p == '/' || *p == ' ' || *p == '\t' || *p == '@' || *p == ',') return STZ_EINVAL;
-    *port = ROUTE_DEFAULT_PORT;
-    if (colon && parse_port(colon + 1, end, port) != 0) return STZ_EINVAL;
-    memcpy(host, hs, (size_t)(he - hs));
-    host[he - hs] = '\0';
-    return 0;
-}
-
-/* Every URL of a comma-separated list parses; the first bad one is quoted in why. */
-static int check_url_list(const char *list, char *why, size_t len)
-{
-    const char *p = list;
-    for (;;) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        char host[256], shown[128];
-        int port;
-        if (config_parse_route_url(p, n, host, sizeof host, &port) != 0) {
-            snprintf(shown, sizeof shown, "%.*s", (int)(n < 100 ? n : 100), p);
-            char printable[128];
-            return config_failf(why, len,
-                                "\"%s\" is not a route URL (nats://host:port, comma-separated)",
-                                config_printable(printable, sizeof printable, shown));
-        }
-        if (!comma) return 0;
-        p = comma + 1;
-    }
-}
 
 static bool name_valid(const char *s)
 {
@@ -115,11 +31,13 @@ static bool name_valid(const char *s)
 int config_validate_cluster(const config_t *cfg, char *err, size_t errlen)
 {
     char why[512];
-    if (cfg->cluster_listen && check_url_list(cfg->cluster_listen, why, sizeof why) != 0)
+    if (cfg->cluster_listen &&
+        config_check_url_list(cfg->cluster_listen, false, why, sizeof why) != 0)
         return config_failf(err, errlen, "cluster listen (--cluster): %s", why);
     if (cfg->cluster_listen && strchr(cfg->cluster_listen, ','))
         return config_failf(err, errlen, "cluster listen (--cluster): one URL only");
-    if (cfg->cluster_routes && check_url_list(cfg->cluster_routes, why, sizeof why) != 0)
+    if (cfg->cluster_routes &&
+        config_check_url_list(cfg->cluster_routes, false, why, sizeof why) != 0)
         return config_failf(err, errlen, "cluster routes (--routes): %s", why);
     if (cfg->cluster_routes && !cfg->cluster_listen)
         return config_failf(err, errlen,
@@ -158,7 +76,8 @@ static int load_route_list(struct config_loader *l, config_t *cfg)
         if (ev.type != YAML_SCALAR_EVENT || config_has_nul(&ev))
             rc = config_loader_fail(l, line, "cluster routes: each entry must be a URL, not %s",
                                     config_node_kind(ev.type));
-        else if (check_url_list((const char *)ev.data.scalar.value, why, sizeof why) != 0)
+        else if (config_check_url_list((const char *)ev.data.scalar.value, false, why,
+                                       sizeof why) != 0)
             rc = config_loader_fail(l, line, "cluster routes: %s", why);
         else {
             if (all.len) buf_append(&all, ",", 1);
@@ -191,7 +110,7 @@ static int load_routes_value(struct config_loader *l, config_t *cfg)
     if (ev.type != YAML_SCALAR_EVENT || config_has_nul(&ev))
         rc = config_loader_fail(l, line, "cluster routes: a list of URLs or one string, not %s",
                                 config_node_kind(ev.type));
-    else if (!config_is_null(&ev) && check_url_list(v, why, sizeof why) != 0)
+    else if (!config_is_null(&ev) && config_check_url_list(v, false, why, sizeof why) != 0)
         rc = config_loader_fail(l, line, "cluster routes: %s", why);
     else {
         free(cfg->cluster_routes);
@@ -233,7 +152,7 @@ static int load_cluster_pair(struct config_loader *l, config_t *cfg, const yaml_
     int rc = config_load_present(l, "cluster ", kname, &vev, &v);
     if (rc < 0) return rc;
     int vline = config_line_of(&vev.start_mark);
-    if (cluster_keys[i].urls && check_url_list(v, why, sizeof why) != 0)
+    if (cluster_keys[i].urls && config_check_url_list(v, false, why, sizeof why) != 0)
         rc = config_loader_fail(l, vline, "cluster %s: %s", kname, why);
     else if (!cluster_keys[i].urls && !name_valid(v))
         rc = config_loader_fail(l, vline, "cluster name must be one word without spaces");

@@ -66,9 +66,9 @@ int config_validate_tls(const config_t *cfg, char *err, size_t errlen);
 /* For config_validate: -ns URLs well-formed; the client certificate and key given together and
  * readable; TLS options only with -ns. STZ_ECONFIG with the reason in err. */
 int config_validate_upstream(const config_t *cfg, char *err, size_t errlen);
-/* A comma-separated list of NATS URLs ([nats://|tls://][user[:pass]@]host[:port]); 0, or
- * STZ_ECONFIG with the first bad one quoted in why. */
-int config_check_nats_urls(const char *list, char *why, size_t len);
+/* config_url.c: a comma-separated list of URLs, each config_parse_route_url's form (and with
+ * tls_ok, also tls://...: -ns); 0, or STZ_ECONFIG with the first bad one quoted in why. */
+int config_check_url_list(const char *list, bool tls_ok, char *why, size_t len);
 
 /* ---- the cluster section (config_cluster.c) ---- */
 

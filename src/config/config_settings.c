@@ -268,7 +268,7 @@ enum ktype {
     K_STORE,
     K_DISCARD, /* int: old or new (config.h's CONFIG_DISCARD_*) */
     K_DEAD,    /* char *: a dead-letter channel name, "{channel}" standing for the origin */
-    K_URLS,    /* optional string: comma-separated NATS URLs (config_check_nats_urls) */
+    K_URLS,    /* optional string: comma-separated NATS URLs (config_check_url_list) */
 };
 
 struct key {
@@ -525,7 +525,7 @@ static int set_value(config_t *cfg, const struct key *k, const char *value, char
     case K_DEAD:
         return set_dead_letter((char **)base, value, err, errlen);
     case K_URLS:
-        if (*value && config_check_nats_urls(value, err, errlen) != 0) return STZ_ECONFIG;
+        if (*value && config_check_url_list(value, true, err, errlen) != 0) return STZ_ECONFIG;
         free(*(char **)base);
         *(char **)base = *value ? xstrdup(value) : NULL;
         return 0;

@@ -138,24 +138,6 @@ int config_validate_tls(const config_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
-int config_check_nats_urls(const char *list, char *why, size_t len)
-{
-    for (const char *p = list;;) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        /* nats:// and the host:port forms are a route URL's; tls:// asks for TLS. */
-        size_t skip = n >= 6 && strncasecmp(p, "tls://", 6) == 0 ? 6 : 0;
-        char host[256];
-        int port;
-        if (config_parse_route_url(p + skip, n - skip, host, sizeof host, &port) != 0)
-            return config_failf(why, len,
-                                "\"%.*s\" is not a NATS URL (nats://HOST:PORT, tls://HOST:PORT)",
-                                (int)(n > 100 ? 100 : n), p);
-        if (!comma) return 0;
-        p = comma + 1;
-    }
-}
-
 int config_validate_upstream(const config_t *cfg, char *err, size_t errlen)
 {
     const char *urls = cfg->nats_server_url;
@@ -168,7 +150,7 @@ int config_validate_upstream(const config_t *cfg, char *err, size_t errlen)
         return 0;
     }
     char why[512];
-    if (config_check_nats_urls(urls, why, sizeof why) != 0)
+    if (config_check_url_list(urls, true, why, sizeof why) != 0)
         return config_failf(err, errlen, "nats_server_url (-ns): %s", why);
     if (cfg->cluster_listen || cfg->cluster_routes)
         return config_failf(err, errlen,

@@ -83,7 +83,7 @@ static int refuse(conn_t *c, close_reason_t reason, const char *why)
 {
     LOG_W("%s:%d - rid:%llu - route refused: %s", c->ip, c->rport, (unsigned long long)c->cid, why);
     conn_send_err(c, why);
-    conn_close(c, reason); /* which writes the -ERR first if the socket has room */
+    c->srv->close_conn(c, reason); /* which writes the -ERR first if the socket has room */
     return STZ_ESTOPPED;
 }
 
@@ -270,7 +270,7 @@ static int on_info(conn_t *c, const parser_op_t *op)
         LOG_I("%s:%d - rid:%llu - detected route to self, ignoring", c->ip, c->rport,
               (unsigned long long)c->cid);
         r->refused_self = true;
-        conn_close(c, CLOSE_ROUTE_REFUSED);
+        c->srv->close_conn(c, CLOSE_ROUTE_REFUSED);
         rc = STZ_ESTOPPED;
     } else if ((rc = check_cluster_name(c, jstr(info, "cluster"),
                                         json_is_true(json_object_get(info, "cluster_dynamic")))) !=
@@ -280,7 +280,7 @@ static int on_info(conn_t *c, const parser_op_t *op)
         LOG_D("%s:%d - rid:%llu - duplicate route to %s, closing this one", c->ip, c->rport,
               (unsigned long long)c->cid, id);
         snprintf(r->remote_id, sizeof r->remote_id, "%s", id); /* its solicitor waits on it */
-        conn_close(c, CLOSE_ROUTE_REFUSED);
+        c->srv->close_conn(c, CLOSE_ROUTE_REFUSED);
         rc = STZ_ESTOPPED;
     } else {
         register_route(c, info, id);
@@ -389,7 +389,7 @@ int cluster_route_op(conn_t *c, const parser_op_t *op)
         LOG_W("%s:%d - rid:%llu - route error from %s: %.*s", c->ip, c->rport,
               (unsigned long long)c->cid, r->remote_id[0] ? r->remote_id : "the peer",
               (int)op->arg.len, op->arg.p);
-        conn_close(c, CLOSE_PROTOCOL);
+        c->srv->close_conn(c, CLOSE_PROTOCOL);
         return STZ_ESTOPPED;
     default:
         break;
