@@ -20,11 +20,16 @@
 #include <nats/adapters/libuv.h>
 #pragma GCC diagnostic pop
 
+static void on_event(upstream_t *u, int ev, const char *text);
+static void on_sub_done(upstream_t *u, bus_sub_t *sub);
+
 upstream_t *upstream_new(uv_loop_t *loop, const config_t *cfg)
 {
     upstream_t *u = xcalloc(1, sizeof *u);
     u->loop = loop;
     u->cfg = cfg;
+    u->on_event = on_event;
+    u->on_sub_done = on_sub_done;
     upstream_queue_init(u);
     buf_init(&u->scratch);
     list_init(&u->subs);
@@ -94,6 +99,10 @@ static natsStatus make_options(upstream_t *u, natsOptions **out)
     if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, on_reconnected, u);
     if (s == NATS_OK) s = natsOptions_SetClosedCB(o, on_closed, u);
     if (s == NATS_OK) s = natsOptions_SetErrorHandler(o, on_async_error, u);
+    /* Each publish asks the loop for a write at once, so what one loop pass produced leaves in
+     * that pass, as with the embedded server; otherwise libnats' flusher thread holds it up to
+     * 1 ms first (docs/benchmarks.md: sync publish p50 1,000 us over -ns, ~300-420 us with it). */
+    if (s == NATS_OK) s = natsOptions_SetSendAsap(o, true);
     /* One delivery thread for every subscription: one order into the loop's queue. */
     if (s == NATS_OK) s = natsOptions_UseGlobalMessageDelivery(o, true);
     if (s == NATS_OK)
@@ -352,7 +361,7 @@ void upstream_shutdown(upstream_t *u, void (*done)(void *arg), void *arg)
         natsConnection_Close(u->nc); /* not flushed, but closed */
 }
 
-void upstream_on_event(upstream_t *u, int ev, const char *text)
+static void on_event(upstream_t *u, int ev, const char *text)
 {
     switch (ev) {
     case UPSTREAM_EV_DISCONNECTED:
@@ -381,12 +390,8 @@ void upstream_on_event(upstream_t *u, int ev, const char *text)
     }
 }
 
-void upstream_run_flush_hook(upstream_t *u)
-{
-    if (u->flush_hook) u->flush_hook(u->flush_hook_arg);
-}
 
-void upstream_sub_done(upstream_t *u, bus_sub_t *sub)
+static void on_sub_done(upstream_t *u, bus_sub_t *sub)
 {
     if (!sub->closed) { /* closed with the connection, not by the engine */
         sub->closed = true;

@@ -1,6 +1,7 @@
 /* Private to the upstream module (upstream.c, upstream_queue.c). Call order: upstream.c (the
- * connection and the bus) -> upstream_queue.c (libnats' threads to the loop); the one way back
- * up is upstream_on_event/upstream_run_flush_hook, which the queue calls on the loop. */
+ * connection and the bus) -> upstream_queue.c (libnats' threads to the loop); the ways back up
+ * are the callbacks upstream_new sets in the struct (on_event, on_sub_done) and the engine's
+ * flush hook, which the queue runs on the loop. */
 #ifndef STANZA_UPSTREAM_PRIVATE_H
 #define STANZA_UPSTREAM_PRIVATE_H
 #include <nats/nats.h>
@@ -48,6 +49,10 @@ struct upstream {
     size_t nsubs;
     void (*flush_hook)(void *arg);
     void *flush_hook_arg;
+    /* Set by upstream_new (upstream.c), run by the queue on the loop: a connection event; a
+     * subscription's last callback done (free it). */
+    void (*on_event)(upstream_t *u, int ev, const char *text);
+    void (*on_sub_done)(upstream_t *u, bus_sub_t *sub);
     uv_work_t close_req; /* the flush before the close, off the loop (upstream_shutdown) */
     void (*shutdown_done)(void *arg);
     void *shutdown_arg;
@@ -76,9 +81,5 @@ void upstream_queue_stop(upstream_t *u);
 /* After libnats' threads are gone: drops what is left, ends subscriptions. */
 void upstream_queue_free(upstream_t *u);
 
-/* Called by the queue on the loop (upstream.c). */
-void upstream_on_event(upstream_t *u, int ev, const char *text);
-void upstream_run_flush_hook(upstream_t *u);
-void upstream_sub_done(upstream_t *u, bus_sub_t *sub);
 
 #endif

@@ -117,10 +117,10 @@ static void handle(upstream_t *u, struct upstream_item *it, bool live)
         natsMsg_Destroy(it->msg);
         break;
     case ITEM_SUB_DONE:
-        upstream_sub_done(u, it->sub);
+        u->on_sub_done(u, it->sub);
         break;
     case ITEM_EVENT:
-        if (live) upstream_on_event(u, it->ev, it->text);
+        if (live) u->on_event(u, it->ev, it->text);
         break;
     }
 }
@@ -145,7 +145,8 @@ static void on_wake(uv_async_t *h)
 
 static void on_prepare(uv_prepare_t *h)
 {
-    upstream_run_flush_hook(h->data);
+    upstream_t *u = h->data;
+    if (u->flush_hook) u->flush_hook(u->flush_hook_arg);
 }
 
 void upstream_queue_stop(upstream_t *u)
