@@ -43,15 +43,27 @@ typedef struct bus_stats {
     size_t subs;                  /* subscriptions now */
 } bus_stats_t;
 
+/* bus_subscribe flags. REPLIES: the subscription takes replies to this side's own requests
+ * (heartbeats, checks): it may get no_responders messages, and its messages need no order
+ * relative to other subscriptions'. */
+#define BUS_SUB_REPLIES 1u
+
+/* Order: messages of one subscription come in the order NATS delivered them. Across
+ * subscriptions, an implementation may hand over what arrived together subscription by
+ * subscription, in the order the subscriptions were made (the upstream does: it drains each
+ * one in turn once per loop pass). A subscriber that needs a request on one subject handled
+ * after those another subscription got with it (a client's close after its publishes) makes the
+ * later one's subscription last. */
+
 /* Interest nobody can count: an external NATS server does not tell a client who listens. The
  * engine then assumes a listener and relies on its heartbeats and pings. */
 #define BUS_INTEREST_UNKNOWN SIZE_MAX
 
 typedef struct bus_ops {
-    /* queue may be NULL. Returns NULL for an invalid subject or queue. fn may publish,
-     * subscribe or unsubscribe (itself included). */
-    bus_sub_t *(*subscribe)(void *impl, const char *subject, const char *queue, bus_msg_fn fn,
-                            void *arg);
+    /* queue may be NULL; flags: BUS_SUB_*. Returns NULL for an invalid subject or queue. fn
+     * may publish, subscribe or unsubscribe (itself included). */
+    bus_sub_t *(*subscribe)(void *impl, const char *subject, const char *queue, unsigned flags,
+                            bus_msg_fn fn, void *arg);
     void (*unsubscribe)(void *impl, bus_sub_t *sub);
     /* Returns 0, or STZ_EINVAL for an invalid subject; other STZ_E* when the message cannot be
      * sent now (upstream: disconnected and its buffer full). */
@@ -74,9 +86,9 @@ typedef struct bus {
 } bus_t;
 
 static inline bus_sub_t *bus_subscribe(const bus_t *b, const char *subject, const char *queue,
-                                       bus_msg_fn fn, void *arg)
+                                       unsigned flags, bus_msg_fn fn, void *arg)
 {
-    return b->ops->subscribe(b->impl, subject, queue, fn, arg);
+    return b->ops->subscribe(b->impl, subject, queue, flags, fn, arg);
 }
 static inline void bus_unsubscribe(const bus_t *b, bus_sub_t *sub)
 {

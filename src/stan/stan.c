@@ -204,21 +204,25 @@ static int subscribe_all(stan_t *st, char *err, size_t errlen)
     sprintf(inbox_wc, "%s>", st->inbox_prefix);
     char *ack_wc = xmalloc(strlen(st->ack_prefix) + 2);
     sprintf(ack_wc, "%s>", st->ack_prefix);
+    /* In the order a client's requests that arrive together must be handled (bus.h): its
+     * publishes and acks before its subscription changes, those before its close, a close
+     * before a new connect. Replies to the engine's own requests need no order. */
     struct {
         const char *subj;
         bus_msg_fn fn;
-    } t[] = {{st->discover, on_discover},
-             {st->pings, on_pings},
-             {st->close_subj, on_close},
-             {pub_wc, on_pub},
-             {st->sub_subj, on_sub},
-             {st->unsub_subj, on_unsub},
-             {st->subclose_subj, on_subclose},
-             {inbox_wc, on_inbox},
-             {ack_wc, on_ack}};
+        unsigned flags;
+    } t[] = {{pub_wc, on_pub, 0},
+             {ack_wc, on_ack, 0},
+             {st->sub_subj, on_sub, 0},
+             {st->unsub_subj, on_unsub, 0},
+             {st->subclose_subj, on_subclose, 0},
+             {st->close_subj, on_close, 0},
+             {st->discover, on_discover, 0},
+             {st->pings, on_pings, 0},
+             {inbox_wc, on_inbox, BUS_SUB_REPLIES}};
     int rc = 0;
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-        bus_sub_t *s = bus_subscribe(&st->bus, t[i].subj, NULL, t[i].fn, st);
+        bus_sub_t *s = bus_subscribe(&st->bus, t[i].subj, NULL, t[i].flags, t[i].fn, st);
         if (!s) {
             snprintf(err, errlen, "invalid streaming subject \"%s\"", t[i].subj);
             rc = STZ_EINVAL;

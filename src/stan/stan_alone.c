@@ -75,7 +75,7 @@ int stan_alone_check(stan_t *st, char *err, size_t errlen)
     buf_init(&a.answer);
     char *inbox = nuid_subject(st->inbox_prefix, "alone.", NULL);
     char *hb = nuid_subject(st->inbox_prefix, "alonehb.", NULL);
-    bus_sub_t *sub = bus_subscribe(&st->bus, inbox, NULL, on_answer, &a);
+    bus_sub_t *sub = bus_subscribe(&st->bus, inbox, NULL, BUS_SUB_REPLIES, on_answer, &a);
     int rc = 0;
     if (sub) {
         Pb__ConnectRequest req = PB__CONNECT_REQUEST__INIT;

@@ -33,6 +33,7 @@ upstream_t *upstream_new(uv_loop_t *loop, const config_t *cfg)
     upstream_queue_init(u);
     buf_init(&u->scratch);
     list_init(&u->subs);
+    list_init(&u->dead);
     return u;
 }
 
@@ -103,7 +104,7 @@ static natsStatus make_options(upstream_t *u, natsOptions **out)
      * that pass, as with the embedded server; otherwise libnats' flusher thread holds it up to
      * 1 ms first (docs/benchmarks.md: sync publish p50 1,000 us over -ns, ~300-420 us with it). */
     if (s == NATS_OK) s = natsOptions_SetSendAsap(o, true);
-    /* One delivery thread for every subscription: one order into the loop's queue. */
+    /* One delivery thread for every asynchronous subscription: one order into the queue. */
     if (s == NATS_OK) s = natsOptions_UseGlobalMessageDelivery(o, true);
     if (s == NATS_OK)
         s = natsOptions_SetEventLoop(o, u->loop, natsLibuv_Attach, natsLibuv_Read, natsLibuv_Write,
@@ -201,8 +202,31 @@ static void on_sub_complete(void *closure)
     upstream_queue_sub_done(closure);
 }
 
-static bus_sub_t *up_subscribe(void *impl, const char *subject, const char *queue, bus_msg_fn fn,
-                               void *arg)
+/* Replies (BUS_SUB_REPLIES) take libnats' delivery thread and the queue: a "no responders"
+ * status reaches them as a message with its subject. Every other subscription is synchronous,
+ * drained on the loop after each read (upstream_queue.c): no thread between NATS and the engine
+ * for the requests that carry the traffic. */
+static natsStatus nats_subscribe(upstream_t *u, bus_sub_t *sub, const char *subject,
+                                 const char *queue)
+{
+    natsStatus s;
+    if (sub->sync) {
+        s = queue ? natsConnection_QueueSubscribeSync(&sub->ns, u->nc, subject, queue)
+                  : natsConnection_SubscribeSync(&sub->ns, u->nc, subject);
+    } else {
+        s = queue ? natsConnection_QueueSubscribe(&sub->ns, u->nc, subject, queue, on_nats_msg, sub)
+                  : natsConnection_Subscribe(&sub->ns, u->nc, subject, on_nats_msg, sub);
+        if (s == NATS_OK) s = natsSubscription_SetOnCompleteCB(sub->ns, on_sub_complete, sub);
+    }
+    /* The engine's own limits bound what it takes; libnats' defaults would drop its traffic at
+     * 65,536 messages pending. A synchronous one holds at most one read's messages (drained
+     * after each); the queue bounds the others (upstream_queue.c). */
+    if (s == NATS_OK) s = natsSubscription_SetPendingLimits(sub->ns, -1, -1);
+    return s;
+}
+
+static bus_sub_t *up_subscribe(void *impl, const char *subject, const char *queue, unsigned flags,
+                               bus_msg_fn fn, void *arg)
 {
     upstream_t *u = impl;
     if (!u->nc || !subject_valid(subject, strlen(subject))) return NULL;
@@ -211,13 +235,8 @@ static bus_sub_t *up_subscribe(void *impl, const char *subject, const char *queu
     sub->up = u;
     sub->fn = fn;
     sub->arg = arg;
-    natsStatus s =
-        queue ? natsConnection_QueueSubscribe(&sub->ns, u->nc, subject, queue, on_nats_msg, sub)
-              : natsConnection_Subscribe(&sub->ns, u->nc, subject, on_nats_msg, sub);
-    if (s == NATS_OK) s = natsSubscription_SetOnCompleteCB(sub->ns, on_sub_complete, sub);
-    /* The engine's own limits bound what it takes; libnats' defaults would drop its traffic
-     * at 65,536 messages queued. The loop's queue bounds memory instead (upstream_queue.c). */
-    if (s == NATS_OK) s = natsSubscription_SetPendingLimits(sub->ns, -1, -1);
+    sub->sync = !(flags & BUS_SUB_REPLIES);
+    natsStatus s = nats_subscribe(u, sub, subject, queue);
     if (s != NATS_OK) {
         LOG_E("NATS: cannot subscribe %s: %s", subject, nats_reason(s));
         if (sub->ns) {
@@ -238,8 +257,11 @@ static void up_unsubscribe(void *impl, bus_sub_t *sub)
     sub->closed = true; /* messages still queued for it are dropped */
     list_remove(&sub->link);
     u->nsubs--;
-    /* Freed when libnats reports its last callback done (on_sub_complete, via the queue). */
     natsSubscription_Unsubscribe(sub->ns);
+    /* A synchronous one has no callback to wait for: freed now, or after the drain pass that
+     * may be walking it. An asynchronous one when libnats reports its last callback done
+     * (on_sub_complete, via the queue). */
+    if (sub->sync) upstream_queue_retire(u, sub);
 }
 
 /* libnats wants NUL-terminated subjects; the bus's are slices. */
@@ -389,7 +411,6 @@ static void on_event(upstream_t *u, int ev, const char *text)
         break;
     }
 }
-
 
 static void on_sub_done(upstream_t *u, bus_sub_t *sub)
 {

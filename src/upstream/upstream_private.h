@@ -18,6 +18,7 @@ struct bus_sub {
     bus_msg_fn fn;
     void *arg;
     bool closed;      /* unsubscribed by the engine: queued messages are dropped */
+    bool sync;        /* drained on the loop (upstream_queue.c); else libnats' thread + queue */
     list_node_t link; /* u->subs while open */
 };
 
@@ -45,7 +46,12 @@ struct upstream {
     bool nats_open, connected, closed, shutting_down, publish_failed;
     char url[256];
     buf_t scratch;
-    list_node_t subs; /* open subscriptions (bus_sub.link) */
+    list_node_t subs; /* open subscriptions (bus_sub.link), in the order they were made */
+    list_node_t dead; /* synchronous ones unsubscribed during a drain pass, freed after it */
+    bool draining;
+    bus_sub_t **snap; /* the drain pass's subscriptions */
+    size_t snap_cap;
+    uv_check_t drain_check; /* drains the synchronous subscriptions after each poll */
     size_t nsubs;
     void (*flush_hook)(void *arg);
     void *flush_hook_arg;
@@ -76,10 +82,11 @@ void upstream_queue_start(upstream_t *u);
 void upstream_queue_msg(bus_sub_t *sub, natsMsg *m);
 void upstream_queue_sub_done(bus_sub_t *sub);
 void upstream_queue_event(upstream_t *u, int ev, const char *text);
+/* A synchronous subscription the engine left: destroyed now, or after the drain pass. */
+void upstream_queue_retire(upstream_t *u, bus_sub_t *sub);
 /* Closes the loop's handles; items still coming are kept for upstream_queue_free. */
 void upstream_queue_stop(upstream_t *u);
 /* After libnats' threads are gone: drops what is left, ends subscriptions. */
 void upstream_queue_free(upstream_t *u);
-
 
 #endif

@@ -1,5 +1,11 @@
-/* upstream_queue: messages and connection events from libnats' threads to the loop.
+/* upstream_queue: messages and connection events from libnats to the loop.
  *
+ * Synchronous subscriptions (all but the engine's reply inboxes): libnats parses what the loop
+ * read (its libuv adapter calls it in the poll phase) into their pending lists; a uv_check
+ * handle, right after the poll, drains them one by one in the order they were made and hands
+ * each message to the engine. No thread is involved, and a pass holds at most one read's worth.
+ *
+ * The rest (reply inboxes, and connection events):
  * Producers (libnats' delivery thread, its connection-event thread) append under a mutex and
  * wake the loop with a uv_async; the loop swaps the filled array for an empty one and handles
  * the items without the lock, in arrival order. Messages wait for room when the queue holds
@@ -18,6 +24,7 @@ enum { ITEM_MSG, ITEM_SUB_DONE, ITEM_EVENT };
 
 static void on_wake(uv_async_t *h);
 static void on_prepare(uv_prepare_t *h);
+static void on_drain(uv_check_t *h);
 
 void upstream_queue_init(upstream_t *u)
 {
@@ -33,6 +40,10 @@ void upstream_queue_start(upstream_t *u)
     u->flush_prepare.data = u;
     uv_prepare_start(&u->flush_prepare, on_prepare);
     uv_unref((uv_handle_t *)&u->flush_prepare);
+    uv_check_init(u->loop, &u->drain_check);
+    u->drain_check.data = u;
+    uv_check_start(&u->drain_check, on_drain);
+    uv_unref((uv_handle_t *)&u->drain_check);
     uv_mutex_lock(&u->lock);
     u->queue_live = true;
     uv_mutex_unlock(&u->lock);
@@ -143,6 +154,58 @@ static void on_wake(uv_async_t *h)
     u->spare_cap = cap;
 }
 
+/* ---- synchronous subscriptions -------------------------------------------------------- */
+
+static void drain_one(bus_sub_t *sub)
+{
+    int msgs = 0;
+    if (natsSubscription_GetPending(sub->ns, &msgs, NULL) != NATS_OK) return;
+    for (; msgs > 0 && !sub->closed; msgs--) {
+        natsMsg *m = NULL;
+        /* Timeout 0: what is pending, never a wait. */
+        if (natsSubscription_NextMsg(&m, sub->ns, 0) != NATS_OK) return;
+        deliver(sub, m);
+        natsMsg_Destroy(m);
+    }
+}
+
+static void free_sub(bus_sub_t *sub)
+{
+    natsSubscription_Destroy(sub->ns);
+    free(sub);
+}
+
+static void on_drain(uv_check_t *h)
+{
+    upstream_t *u = h->data;
+    /* A snapshot: handlers may subscribe and unsubscribe while the pass runs. */
+    size_t n = 0;
+    list_node_t *node;
+    list_foreach (node, &u->subs) {
+        bus_sub_t *sub = LIST_ITEM(node, bus_sub_t, link);
+        if (!sub->sync) continue;
+        if (n == u->snap_cap) {
+            u->snap_cap = u->snap_cap ? u->snap_cap * 2 : 16;
+            u->snap = xrealloc(u->snap, u->snap_cap * sizeof *u->snap);
+        }
+        u->snap[n++] = sub;
+    }
+    u->draining = true;
+    for (size_t i = 0; i < n; i++)
+        if (!u->snap[i]->closed) drain_one(u->snap[i]);
+    u->draining = false;
+    while ((node = list_pop_front(&u->dead)))
+        free_sub(LIST_ITEM(node, bus_sub_t, link));
+}
+
+void upstream_queue_retire(upstream_t *u, bus_sub_t *sub)
+{
+    if (u->draining)
+        list_push_back(&u->dead, &sub->link);
+    else
+        free_sub(sub);
+}
+
 static void on_prepare(uv_prepare_t *h)
 {
     upstream_t *u = h->data;
@@ -160,6 +223,8 @@ void upstream_queue_stop(upstream_t *u)
     uv_close((uv_handle_t *)&u->wake, NULL);
     uv_prepare_stop(&u->flush_prepare);
     uv_close((uv_handle_t *)&u->flush_prepare, NULL);
+    uv_check_stop(&u->drain_check);
+    uv_close((uv_handle_t *)&u->drain_check, NULL);
 }
 
 void upstream_queue_free(upstream_t *u)
@@ -168,6 +233,7 @@ void upstream_queue_free(upstream_t *u)
         handle(u, &u->items[i], false);
     free(u->items);
     free(u->spare);
+    free(u->snap);
     u->items = u->spare = NULL;
     u->nitems = u->cap = u->spare_cap = 0;
     uv_cond_destroy(&u->room);
