@@ -173,6 +173,35 @@ static void test_ns_dead_client_replaced_at_once(void)
     hremove_tree(dir);
 }
 
+/* A client's publishes followed at once by its close arrive together; over -ns the engine is
+ * handed them subscription by subscription (bus.h), so the publishes must come first: every
+ * message sent before the close is stored, none refused as from an unknown client. */
+static void test_ns_publishes_then_close(void)
+{
+    struct hnatsd a;
+    CHECK(hnatsd_start(&a, "A", 0, NULL, NULL) == 0);
+    char dir[PATH_MAX];
+    CHECK(hmkdtemp(dir, sizeof dir) == 0);
+    struct hserver sd;
+    start_stanzad(&sd, a.url, HSTAN_CLUSTER, dir);
+    struct hserver to_a = at(a.url);
+    for (int round = 0; round < 5; round++) {
+        char id[32];
+        snprintf(id, sizeof id, "ns-burst-%d", round);
+        stanConnection *sc = hstan_connect_or_die(&to_a, id);
+        for (int i = 0; i < 200; i++)
+            CHECK(stanConnection_PublishAsync(sc, "ns.burst", "x", 1, NULL, NULL) == NATS_OK);
+        CHECK(stanConnection_Close(sc) == NATS_OK);
+        stanConnection_Destroy(sc);
+        snprintf(id, sizeof id, "ns-reader-%d", round);
+        CHECK_EQ_INT(hstan_read_all(&to_a, id, "ns.burst", 200 * (round + 1), NULL, 0),
+                     200 * (round + 1));
+    }
+    CHECK_EQ_INT(harness_server_stop(&sd, SIGTERM), 0);
+    hnatsd_cleanup(&a);
+    hremove_tree(dir);
+}
+
 /* ---- a nats-server cluster loses the node stanzad is connected to ---- */
 
 #define N_MSGS 300
@@ -306,6 +335,7 @@ int main(void)
     HSTAN_RUN(test_ns_basic_and_restart);
     HSTAN_RUN(test_ns_refuses_a_second_server);
     HSTAN_RUN(test_ns_dead_client_replaced_at_once);
+    HSTAN_RUN(test_ns_publishes_then_close);
     HSTAN_RUN(test_ns_cluster_node_killed);
     nats_CloseAndWait(5000);
     return test_summary();
