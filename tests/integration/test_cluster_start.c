@@ -13,18 +13,6 @@
 
 #define T_MS 10000
 
-static bool log_contains(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) return false;
-    char line[2048];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f))
-        found = strstr(line, needle) != NULL;
-    fclose(f);
-    return found;
-}
-
 static void test_host_names_in_cluster_urls(void)
 {
     int ca = harness_free_port(), cb = harness_free_port();
@@ -59,7 +47,7 @@ static void test_cluster_port_taken(void)
     fprintf(stderr, "(a start-up failure with its log is expected next)\n");
     CHECK(harness_server_start(&s, NULL, (const char *const[]){"--cluster", listen, NULL}) != 0);
     CHECK_EQ_INT(s.exit_status, 1); /* it exits at once, not killed at the deadline */
-    CHECK(log_contains(s.log, "cannot listen for routes"));
+    CHECK(hfile_count(s.log, "cannot listen for routes") > 0);
     hremove_tree(s.dir);
     hnatsd_cleanup(&taken);
 }

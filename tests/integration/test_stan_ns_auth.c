@@ -48,18 +48,6 @@ static void natsd_stop(struct natsd *n)
     hremove_tree(n->dir);
 }
 
-static bool log_contains(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) return false;
-    char line[2048];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f))
-        found = strstr(line, needle) != NULL;
-    fclose(f);
-    return found;
-}
-
 /* A STAN client through url (credentials in it) or, with tls, over TLS with the test CA and
  * client certificate: publishes one message and receives it back. */
 static void stan_round_trip(const char *url, bool tls, const char *client_id)
@@ -96,7 +84,7 @@ static void expect_refused(const char *const *args, const char *want)
     fprintf(stderr, "(a start-up failure with its log is expected next)\n");
     CHECK(harness_server_start_ns(&s, NULL, args) != 0);
     CHECK_EQ_INT(s.exit_status, 1); /* it exits at once, not killed at the deadline */
-    if (!log_contains(s.log, want)) {
+    if (hfile_count(s.log, want) == 0) {
         harness_dump_log(&s);
         fprintf(stderr, "log lacks \"%s\"\n", want);
         CHECK(0);
