@@ -133,8 +133,9 @@ static const struct {
 #define NKEYS (sizeof cluster_keys / sizeof cluster_keys[0])
 
 /* One "listen: nats://..." of the section; the key event is read. */
-static int load_cluster_pair(struct config_loader *l, config_t *cfg, const yaml_event_t *kev)
+static int load_cluster_pair(struct config_loader *l, void *ctx, const yaml_event_t *kev)
 {
+    config_t *cfg = ctx;
     char kname[64], why[512];
     int kline = config_line_of(&kev->start_mark);
     if (kev->type != YAML_SCALAR_EVENT || config_has_nul(kev))
@@ -177,15 +178,5 @@ int config_load_cluster(struct config_loader *l, config_t *cfg, const yaml_event
                                 config_node_kind(ev.type));
     yaml_event_delete(&ev);
     if (rc < 0 || empty) return rc;
-    for (;;) {
-        rc = config_next_event(l, &ev);
-        if (rc < 0) return rc;
-        if (ev.type == YAML_MAPPING_END_EVENT) {
-            yaml_event_delete(&ev);
-            return 0;
-        }
-        rc = load_cluster_pair(l, cfg, &ev);
-        yaml_event_delete(&ev);
-        if (rc < 0) return rc;
-    }
+    return config_each_pair(l, load_cluster_pair, cfg);
 }

@@ -175,7 +175,6 @@ int config_validate_channel_limits(const config_t *cfg, char *err, size_t errlen
 /* ---- the file ---- */
 
 /* Called for each key of a mapping, with the key event read; it reads the value. */
-typedef int (*pair_fn)(struct config_loader *l, void *ctx, const yaml_event_t *kev);
 
 /* Reads the value of "what", which must be a mapping (or null, if allow_null: *empty is then
  * set), up to its first key. */
@@ -190,19 +189,6 @@ static int open_mapping(struct config_loader *l, const char *what, bool allow_nu
                                 what, config_node_kind(ev.type));
     yaml_event_delete(&ev);
     return rc;
-}
-
-/* The pairs of a mapping whose start is read, through its end. */
-static int each_pair(struct config_loader *l, pair_fn fn, void *ctx)
-{
-    for (;;) {
-        yaml_event_t kev;
-        int rc = config_next_event(l, &kev);
-        if (rc < 0) return rc;
-        rc = kev.type == YAML_MAPPING_END_EVENT ? 1 : fn(l, ctx, &kev);
-        yaml_event_delete(&kev);
-        if (rc != 0) return rc > 0 ? 0 : rc;
-    }
 }
 
 static bool is_key(const yaml_event_t *kev, const char *name)
@@ -338,7 +324,7 @@ static int load_channel(struct config_loader *l, void *ctx, const yaml_event_t *
     if (rc == 0) rc = open_mapping(l, what, false, &empty);
     config_channel_limits_t e = {.line = config_line_of(&kev->start_mark)};
     struct entry en = {&e, quoted};
-    if (rc == 0) rc = each_pair(l, load_channel_limit, &en);
+    if (rc == 0) rc = config_each_pair(l, load_channel_limit, &en);
     if (rc < 0) return rc;
     /* Added only once complete, so that a failed entry leaves nothing behind. */
     e.pattern = xstrdup((const char *)kev->data.scalar.value);
@@ -357,7 +343,7 @@ static int load_store_limit(struct config_loader *l, void *ctx, const yaml_event
         return load_backoff(l, &cfg->limits, "");
     if (!is_key(kev, "channels")) return config_load_pair(l, cfg, kev, CONFIG_SEC_STORE_LIMITS);
     int rc = open_mapping(l, "\"channels\"", true, &empty);
-    return rc < 0 || empty ? rc : each_pair(l, load_channel, cfg);
+    return rc < 0 || empty ? rc : config_each_pair(l, load_channel, cfg);
 }
 
 int config_load_store_limits(struct config_loader *l, config_t *cfg, const yaml_event_t *kev)
@@ -365,5 +351,5 @@ int config_load_store_limits(struct config_loader *l, config_t *cfg, const yaml_
     bool empty;
     /* Null is allowed, so that commenting out every line under it leaves a valid file. */
     int rc = open_mapping(l, "\"store_limits\"", true, &empty);
-    return rc < 0 || empty ? rc : each_pair(l, load_store_limit, cfg);
+    return rc < 0 || empty ? rc : config_each_pair(l, load_store_limit, cfg);
 }

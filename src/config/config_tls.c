@@ -44,8 +44,9 @@ static int check_file(const char *path, char *why, size_t len)
 }
 
 /* One "cert_file: server.pem" of the section. */
-static int load_tls_pair(struct config_loader *l, config_t *cfg, const yaml_event_t *kev)
+static int load_tls_pair(struct config_loader *l, void *ctx, const yaml_event_t *kev)
 {
+    config_t *cfg = ctx;
     char kname[64], vtext[64], why[512];
     int kline = config_line_of(&kev->start_mark);
     if (kev->type != YAML_SCALAR_EVENT || config_has_nul(kev))
@@ -104,17 +105,7 @@ int config_load_tls(struct config_loader *l, config_t *cfg, const yaml_event_t *
     }
     yaml_event_delete(&ev);
     cfg->tls = true;
-    for (;;) {
-        rc = config_next_event(l, &ev);
-        if (rc < 0) return rc;
-        if (ev.type == YAML_MAPPING_END_EVENT) {
-            yaml_event_delete(&ev);
-            return 0;
-        }
-        rc = load_tls_pair(l, cfg, &ev);
-        yaml_event_delete(&ev);
-        if (rc < 0) return rc;
-    }
+    return config_each_pair(l, load_tls_pair, cfg);
 }
 
 int config_validate_tls(const config_t *cfg, char *err, size_t errlen)

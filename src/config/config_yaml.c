@@ -164,6 +164,18 @@ const char *config_node_kind(yaml_event_type_t t)
     }
 }
 
+int config_each_pair(struct config_loader *l, config_pair_fn fn, void *ctx)
+{
+    for (;;) {
+        yaml_event_t kev;
+        int rc = config_next_event(l, &kev);
+        if (rc < 0) return rc;
+        rc = kev.type == YAML_MAPPING_END_EVENT ? 1 : fn(l, ctx, &kev);
+        yaml_event_delete(&kev);
+        if (rc != 0) return rc > 0 ? 0 : rc;
+    }
+}
+
 int config_loader_fail(struct config_loader *l, int line, const char *fmt, ...)
 {
     char msg[512];

@@ -34,6 +34,10 @@ int config_loader_fail(struct config_loader *l, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The next event; STZ_ECONFIG on a syntax error (or no memory), with l->err set. */
 int config_next_event(struct config_loader *l, yaml_event_t *ev);
+/* The pairs of a mapping whose start was read, through its end: fn gets each key (and reads its
+ * value). Returns 0 or fn's error. */
+typedef int (*config_pair_fn)(struct config_loader *l, void *ctx, const yaml_event_t *kev);
+int config_each_pair(struct config_loader *l, config_pair_fn fn, void *ctx);
 int config_line_of(const yaml_mark_t *m);
 const char *config_printable(char *out, size_t outlen, const char *s); /* for quoting in errors */
 const char *config_node_kind(yaml_event_type_t t);                     /* "a list", ... */
