@@ -1,11 +1,13 @@
 /* fuzz_parser: the NATS protocol parser (src/net/parser.c) on arbitrary bytes.
  *
- * Input: byte 0 picks a chunk size pattern, the rest is the client's byte stream. The stream is
+ * Input: byte 0 picks the protocol (its high bit: a route connection's, parser_set_route; else a
+ * client's) and a chunk size pattern (the other bits); the rest is the byte stream. The stream is
  * parsed twice: whole, and in chunks of varying size (so every frame is split at every point and
  * the gathering paths run). Both must yield the same operations and the same outcome: where a
  * read happens to end must never change what a client's bytes mean. Every slice handed out is
  * read in full (ASan checks it lies in live memory: each chunk is its own allocation, freed
  * after its feed) and checked against the limits. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +61,11 @@ static int on_op(void *arg, const parser_op_t *op)
     mix_slice(d, op->hdr);
     mix_slice(d, op->payload);
     mix(d, &op->max, sizeof op->max);
+    mix_slice(d, op->account);
+    mix_slice(d, op->queues);
+    mix(d, &op->weight, sizeof op->weight);
+    touch(op->account);
+    touch(op->queues);
     touch(op->arg);
     touch(op->subject);
     touch(op->reply);
@@ -71,16 +78,20 @@ static int on_op(void *arg, const parser_op_t *op)
         if (op->subject.len == 0) abort();
     }
     if (op->type == PARSER_OP_SUB && op->sid.len == 0) abort();
+    if ((op->type == PARSER_OP_RSUB || op->type == PARSER_OP_RMSG || op->type == PARSER_OP_RHMSG) &&
+        (op->subject.len == 0 || op->account.len == 0))
+        abort();
     /* Stop now and then, as a connection that is being closed does. */
     return ++d->nops == 200;
 }
 
 /* Parses data[0..size) in chunks (pattern 0: all at once; otherwise 1..pattern bytes, varying),
  * each chunk a separate allocation. Returns the first non-OK result, or STZ_OK. */
-static int run(const uint8_t *data, size_t size, unsigned pattern, digest_t *d)
+static int run(const uint8_t *data, size_t size, bool route, unsigned pattern, digest_t *d)
 {
     parser_t p;
     parser_init(&p, MAX_CONTROL_LINE, MAX_PAYLOAD);
+    if (route) parser_set_route(&p);
     d->h = 14695981039346656037ULL;
     d->nops = 0;
     int rc = STZ_OK;
@@ -103,10 +114,11 @@ static int run(const uint8_t *data, size_t size, unsigned pattern, digest_t *d)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
-    unsigned pattern = data[0];
+    bool route = data[0] & 0x80;
+    unsigned pattern = data[0] & 0x7f;
     digest_t whole, split;
-    int rc1 = run(data + 1, size - 1, 0, &whole);
-    int rc2 = run(data + 1, size - 1, pattern, &split);
+    int rc1 = run(data + 1, size - 1, route, 0, &whole);
+    int rc2 = run(data + 1, size - 1, route, pattern, &split);
     if (rc1 != rc2 || whole.nops != split.nops || whole.h != split.h) {
         fprintf(stderr,
                 "parser: whole input gave rc %d after %u ops, split (pattern %u) rc %d after %u "
