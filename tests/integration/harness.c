@@ -142,8 +142,14 @@ static pid_t spawn(const struct hserver *s, const char *bin, const char *const *
 
 enum { READY, EXITED, TIMED_OUT };
 
-/* Waits until the child listens on its port, or exits, or the start deadline passes. */
-static int wait_ready(struct hserver *s)
+/* The line stanzad logs once everything listens and its signal handlers are in place. */
+#define READY_LINE "Streaming Server is ready"
+
+/* Waits until the child listens on its port, or exits, or the start deadline passes. In -ns
+ * mode the port is opened late (after NATS confirmed the engine's subscriptions), so a port
+ * picked free may meanwhile be another test's: the child's own ready line must be there too
+ * (ready_before: how many its log held before this start). */
+static int wait_ready(struct hserver *s, int ready_before)
 {
     int64_t deadline = harness_now_ms() + HARNESS_START_TIMEOUT_MS;
     for (;;) {
@@ -153,7 +159,9 @@ static int wait_ready(struct hserver *s)
             s->pid = 0;
             return EXITED;
         }
-        if (harness_port_accepts(s->port)) return READY;
+        if (harness_port_accepts(s->port) &&
+            (!s->ns_mode || hfile_count(s->log, READY_LINE) > ready_before))
+            return READY;
         if (harness_now_ms() >= deadline) {
             kill(s->pid, SIGKILL);
             waitpid(s->pid, NULL, 0);
@@ -221,13 +229,14 @@ static int start_server(struct hserver *s, const char *config_text, const char *
             return -1;
         }
         snprintf(s->url, sizeof(s->url), "nats://127.0.0.1:%d", s->port);
+        int ready_before = hfile_count(s->log, READY_LINE);
         s->pid = spawn(s, bin, extra_args);
         if (s->pid < 0) {
             fprintf(stderr, "harness: fork: %s\n", strerror(errno));
             s->pid = 0;
             return -1;
         }
-        int r = wait_ready(s);
+        int r = wait_ready(s, ready_before);
         if (r == READY) {
             s->next_live = live_servers;
             live_servers = s;
@@ -313,13 +322,14 @@ int harness_server_restart(struct hserver *s, const char *const *extra_args)
     int64_t deadline = harness_now_ms() + HARNESS_START_TIMEOUT_MS;
     for (;;) {
         s->exit_status = -1;
+        int ready_before = hfile_count(s->log, READY_LINE);
         s->pid = spawn(s, bin, extra_args);
         if (s->pid < 0) {
             fprintf(stderr, "harness: fork: %s\n", strerror(errno));
             s->pid = 0;
             return -1;
         }
-        int r = wait_ready(s);
+        int r = wait_ready(s, ready_before);
         if (r == READY) {
             s->next_live = live_servers;
             live_servers = s;

@@ -24,6 +24,15 @@ function stanzadPath () {
   return p
 }
 
+// How many times stanzad's log says it is ready (0 when there is no log yet).
+function readyLines (file) {
+  try {
+    return fs.readFileSync(file, 'utf8').split('Streaming Server is ready').length - 1
+  } catch (e) {
+    return 0
+  }
+}
+
 // A loopback TCP port that was free a moment ago.
 function freePort () {
   return new Promise((resolve, reject) => {
@@ -121,6 +130,9 @@ class Server {
   async start () {
     if (this.proc) throw new Error('server already running')
     if (!this.port) this.port = await freePort()
+    // In -ns mode the (monitoring) port opens late, so a port picked free may meanwhile be
+    // another test's: stanzad's own ready line must be in its log too.
+    const readyBefore = readyLines(this.log)
     const outFd = fs.openSync(this.out, 'a')
     const proc = spawn(stanzadPath(), this.args(), { stdio: ['ignore', outFd, outFd] })
     fs.closeSync(outFd)
@@ -143,7 +155,7 @@ class Server {
         throw new Error(`stanzad exited during start (${JSON.stringify(this.exit || String(this.spawnError))})\n` +
           this.describe())
       }
-      if (await portAccepts(this.port)) return this
+      if (await portAccepts(this.port) && (!this.ns || readyLines(this.log) > readyBefore)) return this
       if (Date.now() > deadline) {
         throw new Error(`stanzad did not accept connections on ${this.port} within ${START_TIMEOUT_MS} ms\n` +
           this.describe())
