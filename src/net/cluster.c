@@ -23,7 +23,7 @@
 
 enum sol_state {
     SOL_WAITING,    /* its timer runs: connect when it fires */
-    SOL_CONNECTING, /* a connection is open or opening */
+    SOL_CONNECTING, /* its name is being resolved, or a connection is open or opening */
     SOL_PARKED,     /* it led to a server we have a route to: waits for that route to close */
     SOL_DONE,       /* it led to ourselves, or a learned route ran out of attempts */
 };
@@ -39,6 +39,8 @@ struct solicit {
     enum sol_state state;
     char remote_id[64]; /* the server it led to, once known */
     uv_timer_t timer;
+    uv_getaddrinfo_t gai; /* its name's lookup, on the thread pool */
+    bool resolving;       /* gai in flight: cancelled at shutdown, the loop waits for it */
 };
 
 static void on_route_closed(server_t *s, route_t *r);
@@ -61,8 +63,8 @@ cluster_t *cluster_new(server_t *s)
 
 /* ---- soliciting ------------------------------------------------------------------------- */
 
-/* The address to connect to: an IP literal, or a name resolved now (libuv's synchronous form:
- * a route's name is looked up once per attempt, at most once a second). */
+/* An address, from an IP literal or a name resolved now (libuv's synchronous form: only for the
+ * listen address, at start-up; routes' names are looked up on the thread pool, connect_now). */
 static int resolve(uv_loop_t *loop, const char *host, int port_no, struct sockaddr_storage *out)
 {
     if (uv_ip4_addr(host, port_no, (struct sockaddr_in *)out) == 0) return 0;
@@ -101,21 +103,56 @@ static uint64_t backoff_ms(struct solicit *sol)
     return d + server_rng_next(sol->srv) % RETRY_JITTER_MS;
 }
 
+static void retry(struct solicit *sol, int rc)
+{
+    LOG_D("route %s: %s", sol->url, uv_strerror(rc));
+    sol->failures++;
+    schedule(sol, backoff_ms(sol));
+}
+
+static void connect_to(struct solicit *sol, const struct sockaddr *addr)
+{
+    LOG_D("connecting to route %s", sol->url);
+    sol->state = SOL_CONNECTING;
+    int rc = conn_connect_route(sol->srv, addr, sol);
+    if (rc != 0) retry(sol, rc);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct solicit *sol = req->data;
+    sol->resolving = false;
+    if (!sol->srv->shutting_down) {
+        if (status == 0)
+            connect_to(sol, res->ai_addr);
+        else
+            retry(sol, status);
+    }
+    uv_freeaddrinfo(res);
+}
+
+/* A name is looked up on the thread pool (a slow resolver never stalls the loop); an IP literal
+ * connects at once. */
 static void connect_now(struct solicit *sol)
 {
     server_t *s = sol->srv;
     if (s->shutting_down) return;
     struct sockaddr_storage addr;
-    int rc = resolve(sol->srv->loop, sol->host, sol->port, &addr);
-    if (rc == 0) {
-        LOG_D("connecting to route %s", sol->url);
-        sol->state = SOL_CONNECTING;
-        rc = conn_connect_route(s, (const struct sockaddr *)&addr, sol);
-        if (rc == 0) return;
+    if (uv_ip4_addr(sol->host, sol->port, (struct sockaddr_in *)&addr) == 0 ||
+        uv_ip6_addr(sol->host, sol->port, (struct sockaddr_in6 *)&addr) == 0) {
+        connect_to(sol, (const struct sockaddr *)&addr);
+        return;
     }
-    LOG_D("route %s: %s", sol->url, uv_strerror(rc));
-    sol->failures++;
-    schedule(sol, backoff_ms(sol));
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    char port[16];
+    snprintf(port, sizeof port, "%d", sol->port);
+    sol->gai.data = sol;
+    sol->state = SOL_CONNECTING;
+    int rc = uv_getaddrinfo(s->loop, &sol->gai, on_resolved, sol->host, port, &hints);
+    if (rc != 0)
+        retry(sol, rc);
+    else
+        sol->resolving = true;
 }
 
 static struct solicit *solicit_new(server_t *s, const char *url, size_t len, bool implicit)
@@ -303,6 +340,7 @@ void cluster_shutdown(server_t *s)
     list_node_t *n;
     list_foreach (n, &cl->solicits) {
         struct solicit *sol = LIST_ITEM(n, struct solicit, link);
+        if (sol->resolving) uv_cancel((uv_req_t *)&sol->gai); /* its callback still runs */
         sol->timer.data = s;
         s->closing_handles++;
         uv_close((uv_handle_t *)&sol->timer, on_handle_closed);
