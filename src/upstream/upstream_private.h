@@ -51,6 +51,8 @@ struct upstream {
     bool draining;
     bus_sub_t **snap; /* the drain pass's subscriptions */
     size_t snap_cap;
+    natsMsg **spent; /* the pass's messages, destroyed together after it */
+    size_t nspent, spent_cap;
     uv_check_t drain_check; /* drains the synchronous subscriptions after each poll */
     size_t nsubs;
     void (*flush_hook)(void *arg);

@@ -156,7 +156,7 @@ static void on_wake(uv_async_t *h)
 
 /* ---- synchronous subscriptions -------------------------------------------------------- */
 
-static void drain_one(bus_sub_t *sub)
+static void drain_one(upstream_t *u, bus_sub_t *sub)
 {
     int msgs = 0;
     if (natsSubscription_GetPending(sub->ns, &msgs, NULL) != NATS_OK) return;
@@ -165,7 +165,11 @@ static void drain_one(bus_sub_t *sub)
         /* Timeout 0: what is pending, never a wait. */
         if (natsSubscription_NextMsg(&m, sub->ns, 0) != NATS_OK) return;
         deliver(sub, m);
-        natsMsg_Destroy(m);
+        if (u->nspent == u->spent_cap) {
+            u->spent_cap = u->spent_cap ? u->spent_cap * 2 : 256;
+            u->spent = xrealloc(u->spent, u->spent_cap * sizeof *u->spent);
+        }
+        u->spent[u->nspent++] = m;
     }
 }
 
@@ -192,8 +196,13 @@ static void on_drain(uv_check_t *h)
     }
     u->draining = true;
     for (size_t i = 0; i < n; i++)
-        if (!u->snap[i]->closed) drain_one(u->snap[i]);
+        if (!u->snap[i]->closed) drain_one(u, u->snap[i]);
     u->draining = false;
+    /* Destroyed together after the pass: libnats frees messages on its collector thread, which
+     * one batch wakes once rather than once per message. */
+    for (size_t i = 0; i < u->nspent; i++)
+        natsMsg_Destroy(u->spent[i]);
+    u->nspent = 0;
     while ((node = list_pop_front(&u->dead)))
         free_sub(LIST_ITEM(node, bus_sub_t, link));
 }
@@ -234,6 +243,7 @@ void upstream_queue_free(upstream_t *u)
     free(u->items);
     free(u->spare);
     free(u->snap);
+    free(u->spent);
     u->items = u->spare = NULL;
     u->nitems = u->cap = u->spare_cap = 0;
     uv_cond_destroy(&u->room);
