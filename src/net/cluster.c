@@ -306,10 +306,13 @@ static int listen_routes(server_t *s, char *err, size_t errlen)
     return 0;
 }
 
-int cluster_start(server_t *s, char *err, size_t errlen)
+int cluster_listen(server_t *s, char *err, size_t errlen)
 {
-    int rc = listen_routes(s, err, errlen);
-    if (rc) return rc;
+    return listen_routes(s, err, errlen);
+}
+
+void cluster_connect(server_t *s)
+{
     own_urls(s);
     const char *p = s->cfg->cluster_routes;
     while (p && *p) {
@@ -319,7 +322,6 @@ int cluster_start(server_t *s, char *err, size_t errlen)
         if (sol) schedule(sol, 0);
         p = comma ? comma + 1 : NULL;
     }
-    return 0;
 }
 
 static void on_handle_closed(uv_handle_t *h)

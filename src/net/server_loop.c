@@ -144,15 +144,19 @@ int server_start(server_t *s, char *err, size_t errlen)
         LOG_I("TLS required for client connections%s",
               cfg->tls_verify ? " (client certificates verified)" : "");
     }
-    rc = listen_on(s, (const struct sockaddr *)&addr, err, errlen);
-    if (rc) return rc;
-    if (s->cluster && (rc = cluster_start(s, err, errlen)) != 0) {
-        /* Undone here, so that the daemon's loop can end: nothing else started yet. */
+    /* Routes first: once the client port accepts, the server is whole (scripts and tests take
+     * the client port as the sign it is up). A failure is undone here, so that the daemon's
+     * loop can end: nothing else started yet. */
+    if (s->cluster && (rc = cluster_listen(s, err, errlen)) != 0) {
         cluster_shutdown(s);
-        s->listening = false;
-        uv_close((uv_handle_t *)&s->listener, NULL);
         return rc;
     }
+    rc = listen_on(s, (const struct sockaddr *)&addr, err, errlen);
+    if (rc) {
+        if (s->cluster) cluster_shutdown(s);
+        return rc;
+    }
+    if (s->cluster) cluster_connect(s); /* its URLs name the client port, now bound */
     uv_prepare_init(s->loop, &s->flush_prepare);
     s->flush_prepare.data = s;
     uv_prepare_start(&s->flush_prepare, on_flush_prepare);

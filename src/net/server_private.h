@@ -320,7 +320,10 @@ void conn_close(conn_t *c, close_reason_t reason);
 
 /* cluster.c: the cluster listener, solicited routes and their reconnection (above conn.c). */
 cluster_t *cluster_new(server_t *s);
-int cluster_start(server_t *s, char *err, size_t errlen);
+/* The route listener (before the client port: once that accepts, the server is whole). */
+int cluster_listen(server_t *s, char *err, size_t errlen);
+/* Once the client port is bound (the URLs clients learn name it): the configured routes. */
+void cluster_connect(server_t *s);
 /* Stops accepting and reconnecting; counts its handles in s->closing_handles. */
 void cluster_shutdown(server_t *s);
 void cluster_free(server_t *s);
