@@ -28,7 +28,7 @@ static int hnatsd_spawn(struct hnatsd *n)
 {
     char port[16], cluster[80];
     snprintf(port, sizeof port, "%d", n->port);
-    const char *argv[20];
+    const char *argv[40];
     size_t i = 0;
     argv[i++] = hnatsd_bin();
     argv[i++] = "-a";
@@ -52,6 +52,8 @@ static int hnatsd_spawn(struct hnatsd *n)
         argv[i++] = "--cluster_name";
         argv[i++] = n->cluster_name;
     }
+    for (size_t k = 0; n->extra && n->extra[k] && i < 39; k++)
+        argv[i++] = n->extra[k];
     argv[i] = NULL;
     char out[PATH_MAX];
     snprintf(out, sizeof out, "%s/server.out", n->dir);
@@ -88,10 +90,10 @@ static int hnatsd_run(struct hnatsd *n)
     }
 }
 
-int hnatsd_start(struct hnatsd *n, const char *name, int cport, const char *routes,
-                 const char *cluster_name)
+/* hnatsd_start without clearing n (its extra flags stay). */
+static int hnatsd_start_keep(struct hnatsd *n, const char *name, int cport, const char *routes,
+                             const char *cluster_name)
 {
-    memset(n, 0, sizeof *n);
     if (access(hnatsd_bin(), X_OK) != 0) {
         fprintf(stderr, "harness: %s is not executable (set NATS_SERVER)\n", hnatsd_bin());
         return -1;
@@ -107,6 +109,20 @@ int hnatsd_start(struct hnatsd *n, const char *name, int cport, const char *rout
     snprintf(n->url, sizeof n->url, "nats://127.0.0.1:%d", n->port);
     if (n->cport) snprintf(n->curl, sizeof n->curl, "nats://127.0.0.1:%d", n->cport);
     return hnatsd_run(n);
+}
+
+int hnatsd_start(struct hnatsd *n, const char *name, int cport, const char *routes,
+                 const char *cluster_name)
+{
+    memset(n, 0, sizeof *n);
+    return hnatsd_start_keep(n, name, cport, routes, cluster_name);
+}
+
+int hnatsd_start_args(struct hnatsd *n, const char *name, const char *const *extra)
+{
+    memset(n, 0, sizeof *n);
+    n->extra = extra;
+    return hnatsd_start_keep(n, name, 0, NULL, NULL);
 }
 
 int hnatsd_stop(struct hnatsd *n, int sig)

@@ -31,8 +31,9 @@ struct hnatsd {
     char routes[HCLUSTER_ROUTES_LEN];
     char dir[PATH_MAX - 64]; /* temp dir with its log */
     char log[PATH_MAX];
-    char url[64];  /* nats://127.0.0.1:port */
-    char curl[64]; /* nats://127.0.0.1:cport, "" without a cluster listener */
+    char url[64];             /* nats://127.0.0.1:port */
+    char curl[64];            /* nats://127.0.0.1:cport, "" without a cluster listener */
+    const char *const *extra; /* more flags (NULL-terminated, or NULL); they outlive the node */
 };
 
 /* The nats-server binary: $NATS_SERVER, or /usr/sbin/nats-server. */
@@ -44,6 +45,10 @@ const char *hnatsd_bin(void);
  * routes and cluster_name may be NULL. Returns 0, or -1 after printing why (and its log). */
 int hnatsd_start(struct hnatsd *n, const char *name, int cport, const char *routes,
                  const char *cluster_name);
+/* A nats-server without a cluster listener, started with extra flags as well (NULL-terminated,
+ * at most 16; e.g. credentials, TLS, or "-c FILE"), which must outlive it. Returns as
+ * hnatsd_start. */
+int hnatsd_start_args(struct hnatsd *n, const char *name, const char *const *extra);
 /* Sends sig and waits for the exit (SIGKILL after HARNESS_STOP_TIMEOUT_MS). The temp dir is kept
  * for hnatsd_restart; hnatsd_cleanup removes it. Returns the exit status (-1 when killed late). */
 int hnatsd_stop(struct hnatsd *n, int sig);

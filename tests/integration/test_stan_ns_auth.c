@@ -18,36 +18,6 @@
 
 static struct hcerts tc;
 
-struct natsd {
-    struct hproc proc;
-    int port;
-    char dir[PATH_MAX - 64], log[PATH_MAX];
-};
-
-/* nats-server on a free port with the given extra flags; waits until it accepts. */
-static void natsd_start(struct natsd *n, const char *const *extra)
-{
-    memset(n, 0, sizeof *n);
-    CHECK(hmkdtemp(n->dir, sizeof n->dir) == 0);
-    snprintf(n->log, sizeof n->log, "%s/nats.log", n->dir);
-    n->port = harness_free_port();
-    char port[16];
-    snprintf(port, sizeof port, "%d", n->port);
-    const char *argv[32] = {hnatsd_bin(), "-a", "127.0.0.1", "-p", port};
-    size_t i = 5;
-    for (size_t k = 0; extra[k] && i < 31; k++)
-        argv[i++] = extra[k];
-    argv[i] = NULL;
-    CHECK(hproc_spawn(&n->proc, argv, n->dir, n->log, n->log) == 0);
-    CHECK(hproc_wait_port(&n->proc, n->port, T_MS) == 0);
-}
-
-static void natsd_stop(struct natsd *n)
-{
-    hproc_stop(&n->proc, SIGTERM, T_MS);
-    hremove_tree(n->dir);
-}
-
 /* A STAN client through url (credentials in it) or, with tls, over TLS with the test CA and
  * client certificate: publishes one message and receives it back. */
 static void stan_round_trip(const char *url, bool tls, const char *client_id)
@@ -94,8 +64,9 @@ static void expect_refused(const char *const *args, const char *want)
 
 static void test_user_and_password(void)
 {
-    struct natsd n;
-    natsd_start(&n, (const char *const[]){"--user", "stanza", "--pass", "s3cret", NULL});
+    struct hnatsd n;
+    const char *flags[] = {"--user", "stanza", "--pass", "s3cret", NULL};
+    CHECK(hnatsd_start_args(&n, "auth", flags) == 0);
     char url[128], cli[128];
     snprintf(url, sizeof url, "nats://127.0.0.1:%d", n.port);
     snprintf(cli, sizeof cli, "nats://stanza:s3cret@127.0.0.1:%d", n.port);
@@ -108,13 +79,14 @@ static void test_user_and_password(void)
     expect_refused((const char *const[]){"-ns", url, "--user", "stanza", "--pass", "wrong", NULL},
                    "Authorization Violation");
     expect_refused((const char *const[]){"-ns", url, NULL}, "Authorization Violation");
-    natsd_stop(&n);
+    hnatsd_cleanup(&n);
 }
 
 static void test_token(void)
 {
-    struct natsd n;
-    natsd_start(&n, (const char *const[]){"--auth", "t0ken-for-nats", NULL});
+    struct hnatsd n;
+    const char *flags[] = {"--auth", "t0ken-for-nats", NULL};
+    CHECK(hnatsd_start_args(&n, "auth", flags) == 0);
     char url[128], cli[128];
     snprintf(url, sizeof url, "nats://127.0.0.1:%d", n.port);
     snprintf(cli, sizeof cli, "nats://t0ken-for-nats@127.0.0.1:%d", n.port);
@@ -125,14 +97,15 @@ static void test_token(void)
     CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
     expect_refused((const char *const[]){"-ns", url, "--auth", "not-the-token", NULL},
                    "Authorization Violation");
-    natsd_stop(&n);
+    hnatsd_cleanup(&n);
 }
 
 static void test_tls_client_certificate(void)
 {
-    struct natsd n;
-    natsd_start(&n, (const char *const[]){"--tlsverify", "--tlscert", tc.srv_cert, "--tlskey",
-                                          tc.srv_key, "--tlscacert", tc.ca, NULL});
+    struct hnatsd n;
+    const char *flags[] = {"--tlsverify", "--tlscert",   tc.srv_cert, "--tlskey",
+                           tc.srv_key,    "--tlscacert", tc.ca,       NULL};
+    CHECK(hnatsd_start_args(&n, "auth", flags) == 0);
     char url[128];
     snprintf(url, sizeof url, "tls://127.0.0.1:%d", n.port);
     struct hserver s;
@@ -145,14 +118,14 @@ static void test_tls_client_certificate(void)
     /* The server verifies client certificates: none is refused. */
     expect_refused((const char *const[]){"-ns", url, "-tls_client_cacert", tc.ca, NULL},
                    "cannot connect to NATS");
-    natsd_stop(&n);
+    hnatsd_cleanup(&n);
 
     /* -secure against a server without TLS: refused, not sent in clear. */
-    struct natsd plain;
-    natsd_start(&plain, (const char *const[]){NULL});
+    struct hnatsd plain;
+    CHECK(hnatsd_start_args(&plain, "plain", NULL) == 0);
     snprintf(url, sizeof url, "nats://127.0.0.1:%d", plain.port);
     expect_refused((const char *const[]){"-ns", url, "-secure", NULL}, "cannot connect to NATS");
-    natsd_stop(&plain);
+    hnatsd_cleanup(&plain);
 }
 
 int main(void)

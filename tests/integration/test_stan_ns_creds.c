@@ -24,12 +24,11 @@
  * not know with a user of its own; a nats-server trusting the operator. */
 static struct realm {
     char dir[PATH_MAX - 64];
-    char conf[PATH_MAX], log[PATH_MAX];
+    char conf[PATH_MAX];
     char stanzad_creds[PATH_MAX], client_creds[PATH_MAX], foreign_creds[PATH_MAX];
     char missing_creds[PATH_MAX];
-    struct hproc natsd;
-    int port;
-    char url[64];
+    const char *natsd_flags[3]; /* -c conf */
+    struct hnatsd natsd;
 } rl;
 
 static void write_user_creds(const struct hnkey *acct, const char *name, const char *path)
@@ -83,23 +82,17 @@ static void realm_make(void)
     hnkey_free(&acct);
     hnkey_free(&op);
 
-    rl.port = harness_free_port();
-    snprintf(rl.url, sizeof rl.url, "nats://127.0.0.1:%d", rl.port);
-    snprintf(rl.log, sizeof rl.log, "%s/nats.log", rl.dir);
-    char port[16];
-    snprintf(port, sizeof port, "%d", rl.port);
-    const char *argv[] = {hnatsd_bin(), "-c", rl.conf, "-a", "127.0.0.1", "-p", port, NULL};
-    CHECK(hproc_spawn(&rl.natsd, argv, rl.dir, rl.log, rl.log) == 0);
-    if (hproc_wait_port(&rl.natsd, rl.port, T_MS) != 0) {
-        hfile_dump("nats-server", rl.log);
-        CHECK(0);
-    }
+    rl.natsd_flags[0] = "-c";
+    rl.natsd_flags[1] = rl.conf;
+    rl.natsd_flags[2] = NULL;
+    CHECK(hnatsd_start_args(&rl.natsd, "jwt", rl.natsd_flags) == 0);
 }
 
 static void realm_remove(void)
 {
     /* nats-server 2.9 exits 1 on SIGTERM; what matters is that it exited (no SIGKILL: -1). */
-    CHECK(hproc_stop(&rl.natsd, SIGTERM, T_MS) >= 0);
+    CHECK(hnatsd_stop(&rl.natsd, SIGTERM) >= 0);
+    hnatsd_cleanup(&rl.natsd);
     hremove_tree(rl.dir);
 }
 
@@ -107,7 +100,7 @@ static natsOptions *creds_options(const char *creds)
 {
     natsOptions *no = NULL;
     CHECK(natsOptions_Create(&no) == NATS_OK);
-    CHECK(natsOptions_SetURL(no, rl.url) == NATS_OK);
+    CHECK(natsOptions_SetURL(no, rl.natsd.url) == NATS_OK);
     CHECK(natsOptions_SetTimeout(no, T_MS) == NATS_OK);
     CHECK(natsOptions_SetUserCredentialsFromFiles(no, creds, NULL) == NATS_OK);
     return no;
@@ -122,7 +115,7 @@ static void test_fixtures_accepted_by_nats_server(void)
     natsStatus st = natsConnection_Connect(&nc, no);
     if (st != NATS_OK) {
         fprintf(stderr, "connect: %s (%s)\n", natsStatus_GetText(st), nats_GetLastError(NULL));
-        hfile_dump("nats-server", rl.log);
+        hfile_dump("nats-server", rl.natsd.log);
     }
     CHECK(st == NATS_OK);
     struct hcounter rx;
@@ -168,9 +161,9 @@ static void stan_round_trip(const char *client_id)
 static void test_creds_flag(void)
 {
     struct hserver s;
-    CHECK(harness_server_start_ns(
-              &s, NULL,
-              (const char *const[]){"-ns", rl.url, "--nats_creds", rl.stanzad_creds, NULL}) == 0);
+    CHECK(harness_server_start_ns(&s, NULL,
+                                  (const char *const[]){"-ns", rl.natsd.url, "--nats_creds",
+                                                        rl.stanzad_creds, NULL}) == 0);
     stan_round_trip("creds-flag");
     CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
 }
@@ -180,7 +173,7 @@ static void test_creds_yaml_key(void)
     char conf[PATH_MAX + 32];
     snprintf(conf, sizeof conf, "credentials: \"%s\"\n", rl.stanzad_creds);
     struct hserver s;
-    CHECK(harness_server_start_ns(&s, conf, (const char *const[]){"-ns", rl.url, NULL}) == 0);
+    CHECK(harness_server_start_ns(&s, conf, (const char *const[]){"-ns", rl.natsd.url, NULL}) == 0);
     stan_round_trip("creds-yaml");
     CHECK_EQ_INT(harness_server_stop(&s, SIGTERM), 0);
 }
@@ -192,7 +185,7 @@ static void expect_refused(const char *creds, const char *want, bool in_log)
     struct hserver s;
     fprintf(stderr, "(a start-up failure with its log is expected next)\n");
     int64_t t0 = harness_now_ms();
-    const char *args[] = {"-ns", rl.url, creds ? "--nats_creds" : NULL, creds, NULL};
+    const char *args[] = {"-ns", rl.natsd.url, creds ? "--nats_creds" : NULL, creds, NULL};
     CHECK(harness_server_start_ns(&s, NULL, args) != 0);
     int64_t took = harness_now_ms() - t0;
     fprintf(stderr, "refused after %lld ms\n", (long long)took);
