@@ -46,12 +46,13 @@ static void wait_answer(stan_t *st, struct alone *a)
     uv_run(st->loop, UV_RUN_NOWAIT); /* the timer's close callback: it lives on this stack */
 }
 
-static void publish(stan_t *st, const char *to, const char *reply)
+/* The packed request in st->scratch, answers to reply. */
+static void request(stan_t *st, const char *to, const char *reply)
 {
     bus_msg_t m = {.subject = to,
                    .subject_len = strlen(to),
                    .reply = reply,
-                   .reply_len = reply ? strlen(reply) : 0,
+                   .reply_len = strlen(reply),
                    .data = st->scratch.data ? st->scratch.data : "",
                    .data_len = st->scratch.len};
     bus_publish(&st->bus, &m);
@@ -64,7 +65,7 @@ static void close_probe(stan_t *st, const char *close_subj)
     Pb__CloseRequest req = PB__CLOSE_REQUEST__INIT;
     req.clientid = st->cfg->cluster_id;
     stan_pack(&req.base, &st->scratch);
-    publish(st, close_subj, NULL);
+    stan_reply(st, close_subj, &st->scratch);
 }
 
 int stan_alone_check(stan_t *st, char *err, size_t errlen)
@@ -82,7 +83,7 @@ int stan_alone_check(stan_t *st, char *err, size_t errlen)
         req.clientid = st->cfg->cluster_id;
         req.heartbeatinbox = hb;
         stan_pack(&req.base, &st->scratch);
-        publish(st, st->discover, inbox);
+        request(st, st->discover, inbox);
         wait_answer(st, &a);
         bus_unsubscribe(&st->bus, sub);
     }

@@ -67,16 +67,11 @@ static void push(upstream_t *u, const struct upstream_item *it)
 static void enqueue(upstream_t *u, const struct upstream_item *it)
 {
     uv_mutex_lock(&u->lock);
+    /* Only messages wait: events and subscription ends are few, and must not block. */
     if (it->kind == ITEM_MSG) {
-        size_t msgs = 0;
-        for (;;) {
-            /* Counting messages only, not events, keeps the bound on what can grow. */
-            msgs = u->nitems;
-            if (!u->queue_live ||
-                (msgs < UPSTREAM_QUEUE_MAX_MSGS && u->queued_bytes < UPSTREAM_QUEUE_MAX_BYTES))
-                break;
+        while (u->queue_live && (u->nitems >= UPSTREAM_QUEUE_MAX_MSGS ||
+                                 u->queued_bytes >= UPSTREAM_QUEUE_MAX_BYTES))
             uv_cond_wait(&u->room, &u->lock);
-        }
         u->queued_bytes += msg_size(it->msg);
     }
     push(u, it);
