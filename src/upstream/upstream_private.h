@@ -51,8 +51,9 @@ struct upstream {
     bool draining;
     bus_sub_t **snap; /* the drain pass's subscriptions */
     size_t snap_cap;
-    natsMsg **spent; /* the pass's messages, destroyed together after it */
-    size_t nspent, spent_cap;
+    natsMsg **spent; /* delivered messages, destroyed in batches (upstream_queue.c) */
+    size_t nspent, spent_cap, spent_bytes;
+    uv_timer_t spent_timer; /* destroys a batch that stopped growing */
     uv_check_t drain_check; /* drains the synchronous subscriptions after each poll */
     size_t nsubs;
     void (*flush_hook)(void *arg);

@@ -19,12 +19,20 @@
 
 #define UPSTREAM_QUEUE_MAX_MSGS 65536
 #define UPSTREAM_QUEUE_MAX_BYTES (64u << 20)
+/* Delivered messages are destroyed in batches: natsMsg_Destroy hands each to libnats' collector
+ * thread, and waking that thread per drain pass cost a context switch every few messages (with
+ * the loop preempted on a busy core). A batch goes when it reaches either bound, or
+ * SPENT_MAX_MS after its first message. */
+#define SPENT_MAX_MSGS 8192
+#define SPENT_MAX_BYTES (8u << 20)
+#define SPENT_MAX_MS 10
 
 enum { ITEM_MSG, ITEM_SUB_DONE, ITEM_EVENT };
 
 static void on_wake(uv_async_t *h);
 static void on_prepare(uv_prepare_t *h);
 static void on_drain(uv_check_t *h);
+static void on_spent_timer(uv_timer_t *h);
 
 void upstream_queue_init(upstream_t *u)
 {
@@ -44,6 +52,9 @@ void upstream_queue_start(upstream_t *u)
     u->drain_check.data = u;
     uv_check_start(&u->drain_check, on_drain);
     uv_unref((uv_handle_t *)&u->drain_check);
+    uv_timer_init(u->loop, &u->spent_timer);
+    u->spent_timer.data = u;
+    uv_unref((uv_handle_t *)&u->spent_timer);
     uv_mutex_lock(&u->lock);
     u->queue_live = true;
     uv_mutex_unlock(&u->lock);
@@ -165,7 +176,21 @@ static void drain_one(upstream_t *u, bus_sub_t *sub)
             u->spent = xrealloc(u->spent, u->spent_cap * sizeof *u->spent);
         }
         u->spent[u->nspent++] = m;
+        u->spent_bytes += msg_size(m);
     }
+}
+
+static void destroy_spent(upstream_t *u)
+{
+    for (size_t i = 0; i < u->nspent; i++)
+        natsMsg_Destroy(u->spent[i]);
+    u->nspent = 0;
+    u->spent_bytes = 0;
+}
+
+static void on_spent_timer(uv_timer_t *h)
+{
+    destroy_spent(h->data);
 }
 
 static void free_sub(bus_sub_t *sub)
@@ -193,11 +218,12 @@ static void on_drain(uv_check_t *h)
     for (size_t i = 0; i < n; i++)
         if (!u->snap[i]->closed) drain_one(u, u->snap[i]);
     u->draining = false;
-    /* Destroyed together after the pass: libnats frees messages on its collector thread, which
-     * one batch wakes once rather than once per message. */
-    for (size_t i = 0; i < u->nspent; i++)
-        natsMsg_Destroy(u->spent[i]);
-    u->nspent = 0;
+    if (u->nspent >= SPENT_MAX_MSGS || u->spent_bytes >= SPENT_MAX_BYTES) {
+        uv_timer_stop(&u->spent_timer);
+        destroy_spent(u);
+    } else if (u->nspent > 0 && !uv_is_active((uv_handle_t *)&u->spent_timer)) {
+        uv_timer_start(&u->spent_timer, on_spent_timer, SPENT_MAX_MS, 0);
+    }
     while ((node = list_pop_front(&u->dead)))
         free_sub(LIST_ITEM(node, bus_sub_t, link));
 }
@@ -229,6 +255,10 @@ void upstream_queue_stop(upstream_t *u)
     uv_close((uv_handle_t *)&u->flush_prepare, NULL);
     uv_check_stop(&u->drain_check);
     uv_close((uv_handle_t *)&u->drain_check, NULL);
+    /* While libnats' collector still runs (before nats_CloseAndWait). */
+    destroy_spent(u);
+    uv_timer_stop(&u->spent_timer);
+    uv_close((uv_handle_t *)&u->spent_timer, NULL);
 }
 
 void upstream_queue_free(upstream_t *u)
