@@ -437,6 +437,7 @@ void upstream_free(upstream_t *u)
     upstream_queue_stop(u);
     uv_run(u->loop, UV_RUN_NOWAIT);
     natsOptions_Destroy(u->opts);
+    upstream_queue_join(u); /* no natsMsg_Destroy may follow the collector's end */
     /* Joins libnats' threads: after this no callback can reach the queue. */
     if (u->nats_open) nats_CloseAndWait(5000);
     upstream_queue_free(u); /* subscriptions whose end was queued */

@@ -54,6 +54,8 @@ struct upstream {
     natsMsg **spent; /* delivered messages, destroyed in batches (upstream_queue.c) */
     size_t nspent, spent_cap, spent_bytes;
     uv_timer_t spent_timer; /* destroys a batch that stopped growing */
+    size_t spent_jobs;      /* batches being destroyed on the pool (under lock) */
+    uv_cond_t spent_done;   /* spent_jobs went down */
     uv_check_t drain_check; /* drains the synchronous subscriptions after each poll */
     size_t nsubs;
     void (*flush_hook)(void *arg);
@@ -89,6 +91,9 @@ void upstream_queue_event(upstream_t *u, int ev, const char *text);
 void upstream_queue_retire(upstream_t *u, bus_sub_t *sub);
 /* Closes the loop's handles; items still coming are kept for upstream_queue_free. */
 void upstream_queue_stop(upstream_t *u);
+/* Waits until no batch of delivered messages is being destroyed on the pool: before
+ * nats_CloseAndWait, which stops libnats' collector. */
+void upstream_queue_join(upstream_t *u);
 /* After libnats' threads are gone: drops what is left, ends subscriptions. */
 void upstream_queue_free(upstream_t *u);
 

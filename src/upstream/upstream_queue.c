@@ -19,13 +19,15 @@
 
 #define UPSTREAM_QUEUE_MAX_MSGS 65536
 #define UPSTREAM_QUEUE_MAX_BYTES (64u << 20)
-/* Delivered messages are destroyed in batches: natsMsg_Destroy hands each to libnats' collector
- * thread, and waking that thread per drain pass cost a context switch every few messages (with
- * the loop preempted on a busy core). A batch goes when it reaches either bound, or
- * SPENT_MAX_MS after its first message. */
+/* Delivered messages are destroyed in batches, on the libuv pool: natsMsg_Destroy hands each to
+ * libnats' collector thread, and waking it from the loop every pass cost a context switch every
+ * few messages, the loop preempted on a busy core. A batch goes when it reaches either bound, or
+ * SPENT_MAX_MS after its first message; with SPENT_MAX_JOBS batches already on the pool the loop
+ * destroys the next itself, so memory stays bounded when the pool is busy. */
 #define SPENT_MAX_MSGS 8192
 #define SPENT_MAX_BYTES (8u << 20)
 #define SPENT_MAX_MS 10
+#define SPENT_MAX_JOBS 4
 
 enum { ITEM_MSG, ITEM_SUB_DONE, ITEM_EVENT };
 
@@ -36,7 +38,9 @@ static void on_spent_timer(uv_timer_t *h);
 
 void upstream_queue_init(upstream_t *u)
 {
-    if (uv_mutex_init(&u->lock) != 0 || uv_cond_init(&u->room) != 0) abort();
+    if (uv_mutex_init(&u->lock) != 0 || uv_cond_init(&u->room) != 0 ||
+        uv_cond_init(&u->spent_done) != 0)
+        abort();
 }
 
 void upstream_queue_start(upstream_t *u)
@@ -180,17 +184,76 @@ static void drain_one(upstream_t *u, bus_sub_t *sub)
     }
 }
 
-static void destroy_spent(upstream_t *u)
+struct spent_job {
+    uv_work_t req;
+    upstream_t *u;
+    natsMsg **msgs;
+    size_t n;
+};
+
+static void destroy_msgs(natsMsg **msgs, size_t n)
 {
-    for (size_t i = 0; i < u->nspent; i++)
-        natsMsg_Destroy(u->spent[i]);
+    for (size_t i = 0; i < n; i++)
+        natsMsg_Destroy(msgs[i]);
+}
+
+/* On the pool. The count goes down here, not in the after-callback, so that
+ * upstream_queue_join needs no loop to run. */
+static void spent_job_run(uv_work_t *req)
+{
+    struct spent_job *j = req->data;
+    destroy_msgs(j->msgs, j->n);
+    upstream_t *u = j->u;
+    uv_mutex_lock(&u->lock);
+    u->spent_jobs--;
+    uv_cond_broadcast(&u->spent_done);
+    uv_mutex_unlock(&u->lock);
+}
+
+/* On the loop; touches only the job (the upstream may be gone). */
+static void spent_job_done(uv_work_t *req, int status)
+{
+    (void)status;
+    struct spent_job *j = req->data;
+    free(j->msgs);
+    free(j);
+}
+
+/* Hands the batch to the pool, or destroys it here when the pool has enough of them. */
+static void destroy_spent(upstream_t *u, bool on_pool)
+{
+    if (u->nspent == 0) return;
+    if (on_pool) {
+        uv_mutex_lock(&u->lock);
+        on_pool = u->spent_jobs < SPENT_MAX_JOBS;
+        if (on_pool) u->spent_jobs++;
+        uv_mutex_unlock(&u->lock);
+    }
+    if (!on_pool) {
+        destroy_msgs(u->spent, u->nspent);
+    } else {
+        struct spent_job *j = xmalloc(sizeof *j);
+        *j = (struct spent_job){.u = u, .msgs = u->spent, .n = u->nspent};
+        j->req.data = j;
+        u->spent = NULL;
+        u->spent_cap = 0;
+        if (uv_queue_work(u->loop, &j->req, spent_job_run, spent_job_done) != 0) abort();
+    }
     u->nspent = 0;
     u->spent_bytes = 0;
 }
 
+void upstream_queue_join(upstream_t *u)
+{
+    uv_mutex_lock(&u->lock);
+    while (u->spent_jobs > 0)
+        uv_cond_wait(&u->spent_done, &u->lock);
+    uv_mutex_unlock(&u->lock);
+}
+
 static void on_spent_timer(uv_timer_t *h)
 {
-    destroy_spent(h->data);
+    destroy_spent(h->data, true);
 }
 
 static void free_sub(bus_sub_t *sub)
@@ -220,7 +283,7 @@ static void on_drain(uv_check_t *h)
     u->draining = false;
     if (u->nspent >= SPENT_MAX_MSGS || u->spent_bytes >= SPENT_MAX_BYTES) {
         uv_timer_stop(&u->spent_timer);
-        destroy_spent(u);
+        destroy_spent(u, true);
     } else if (u->nspent > 0 && !uv_is_active((uv_handle_t *)&u->spent_timer)) {
         uv_timer_start(&u->spent_timer, on_spent_timer, SPENT_MAX_MS, 0);
     }
@@ -256,7 +319,7 @@ void upstream_queue_stop(upstream_t *u)
     uv_check_stop(&u->drain_check);
     uv_close((uv_handle_t *)&u->drain_check, NULL);
     /* While libnats' collector still runs (before nats_CloseAndWait). */
-    destroy_spent(u);
+    destroy_spent(u, false);
     uv_timer_stop(&u->spent_timer);
     uv_close((uv_handle_t *)&u->spent_timer, NULL);
 }
@@ -272,5 +335,6 @@ void upstream_queue_free(upstream_t *u)
     u->items = u->spare = NULL;
     u->nitems = u->cap = u->spare_cap = 0;
     uv_cond_destroy(&u->room);
+    uv_cond_destroy(&u->spent_done);
     uv_mutex_destroy(&u->lock);
 }
