@@ -162,6 +162,42 @@ int store_cursor_prev(store_cursor_t *c, store_val_t *k, store_val_t *v);
 
 void store_get_stats(const store_t *s, store_stats_t *out);
 
+/* ---- replication (clustered mode) ----
+ *
+ * With a log attached (store_set_log), store_submit does not commit the batch: it encodes it as
+ * one log entry and proposes it (the Raft module replicates it). Every node hands the committed
+ * entries back to its own store with store_apply, in log order, and the store commits them to
+ * LMDB, several per transaction when they queue up behind one in flight. A proposed batch
+ * completes (its done runs with STZ_OK) once its entry is in this node's LMDB, or fails with
+ * STZ_EIO when the log gives it up (store_log_failed). Each entry is applied exactly once: the
+ * index of the last one applied is written in the same transaction as its data, and entries at
+ * or below it are skipped, so a log tail replayed after a restart changes nothing. An apply that
+ * fails (a full disk) is retried every second until it succeeds, entries kept in order. */
+typedef struct store_log {
+    /* Proposes len bytes at data (malloc'd; ownership passes when it returns 0, with the
+     * entry's index in *index). Nonzero: nothing proposed (this node does not lead). */
+    int (*propose)(void *arg, void *data, size_t len, uint64_t *index);
+    /* Entries up to index are in LMDB (loop thread). May be NULL. */
+    void (*applied)(void *arg, uint64_t index);
+    void *arg;
+} store_log_t;
+
+/* Attaches the log (before any submit) and reads the applied index from the store. From then on
+ * store_submit proposes: it returns STZ_EBUSY while a proposal is pending (store_in_flight), and
+ * STZ_EIO when the log refuses the entry (the batch is dropped; done never runs). */
+int store_set_log(store_t *s, const store_log_t *log);
+/* A committed entry, in log order (the store keeps its own copy). STZ_EINVAL: not an entry this
+ * store can decode (nothing applied: the caller must stop, the log is not ours or is newer). */
+int store_apply(store_t *s, const void *data, size_t len, uint64_t index);
+/* The log gave up the entry at index (this node stopped leading before it committed): the
+ * pending proposal, if it is that entry, fails with STZ_EIO. The entry may still commit under
+ * another leader and come back through store_apply. */
+void store_log_failed(store_t *s, uint64_t index);
+/* The last entry committed to LMDB (0: none). */
+uint64_t store_applied_index(const store_t *s);
+/* No committed entry waits to be written to LMDB. */
+bool store_apply_idle(const store_t *s);
+
 /* Test hook: makes the next n commits fail with STZ_ENOSPC before touching LMDB, as a full
  * disk would (a write transaction aborted). */
 void store_inject_enospc(store_t *s, int n);

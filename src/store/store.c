@@ -230,6 +230,7 @@ void store_close(store_t *s)
     assert(s->rcount == 0);
     while (s->inflight)
         uv_run(s->loop, UV_RUN_ONCE);
+    store_repl_close_(s);
     for (int db = 0; db < STORE_NDBS; db++) {
         list_node_t *n;
         while ((n = list_pop_front(&s->cursor_cache[db]))) {

@@ -99,18 +99,32 @@ static void batch_free(store_batch_t *b)
 
 /* ---- recording ops (loop thread) ---- */
 
+store_batch_t *store_batch_new_(store_t *s)
+{
+    if (s->spare) {
+        store_batch_t *b = s->spare;
+        s->spare = NULL;
+        return b;
+    }
+    store_batch_t *b = xcalloc(1, sizeof *b);
+    b->s = s;
+    list_init(&b->chunks);
+    return b;
+}
+
+void store_batch_recycle_(store_t *s, store_batch_t *b)
+{
+    if (!s->spare) {
+        batch_reset(b);
+        s->spare = b;
+    } else {
+        batch_free(b);
+    }
+}
+
 store_batch_t *store_batch(store_t *s)
 {
-    if (!s->building) {
-        if (s->spare) {
-            s->building = s->spare;
-            s->spare = NULL;
-        } else {
-            s->building = xcalloc(1, sizeof *s->building);
-            s->building->s = s;
-            list_init(&s->building->chunks);
-        }
-    }
+    if (!s->building) s->building = store_batch_new_(s);
     return s->building;
 }
 
@@ -128,14 +142,13 @@ static bool key_ok(int kind, size_t klen)
     return klen > 0 || kind == OP_DEL_RANGE;
 }
 
-/* Records an op whose key and value are copied into one arena allocation; returns the value's
- * place in the arena, or NULL (nothing recorded) for a key the store cannot hold. */
-static void *add_op(store_t *s, int kind, store_db_t db, const void *k, size_t klen, const void *v,
-                    size_t vlen)
+/* Records an op in b whose key and value are copied into one arena allocation; returns the
+ * value's place in the arena, or NULL (nothing recorded) for a key the store cannot hold. */
+void *store_batch_add_(store_batch_t *b, int kind, store_db_t db, const void *k, size_t klen,
+                       const void *v, size_t vlen)
 {
     assert(db >= 0 && db < STORE_NDBS);
     if (!key_ok(kind, klen) || (kind == OP_DEL_RANGE && vlen > STORE_MAX_KEY)) return NULL;
-    store_batch_t *b = store_batch(s);
     if (b->nops == b->capops) {
         b->capops = b->capops ? b->capops * 2 : 64;
         b->ops = xrealloc(b->ops, b->capops * sizeof *b->ops);
@@ -153,6 +166,12 @@ static void *add_op(store_t *s, int kind, store_db_t db, const void *k, size_t k
     op->vlen = vlen;
     b->bytes += klen + vlen;
     return p + klen;
+}
+
+static void *add_op(store_t *s, int kind, store_db_t db, const void *k, size_t klen, const void *v,
+                    size_t vlen)
+{
+    return store_batch_add_(store_batch(s), kind, db, k, klen, v, vlen);
 }
 
 int store_put(store_t *s, store_db_t db, const void *key, size_t klen, const void *val, size_t vlen)
@@ -369,12 +388,7 @@ static void finish(store_t *s, store_batch_t *b, int status)
     void *arg = b->arg;
     /* Recycled before done runs: done may submit the next batch or even close the store. */
     s->inflight = NULL;
-    if (!s->spare) {
-        batch_reset(b);
-        s->spare = b;
-    } else {
-        batch_free(b);
-    }
+    store_batch_recycle_(s, b);
     done(arg, status);
 }
 
@@ -462,11 +476,9 @@ static void after_cb(uv_work_t *w, int status)
     finish(s, b, batch_status(s, b));
 }
 
-int store_submit(store_t *s, store_done_fn done, void *arg)
+void store_commit_(store_t *s, store_batch_t *b, store_done_fn done, void *arg)
 {
-    if (s->inflight) return STZ_EBUSY;
-    store_batch_t *b = store_batch(s);
-    s->building = NULL;
+    assert(!s->inflight);
     s->inflight = b;
     b->done = done;
     b->arg = arg;
@@ -476,11 +488,21 @@ int store_submit(store_t *s, store_done_fn done, void *arg)
         b->inject_enospc = true;
     }
     queue_batch(s, b);
+}
+
+int store_submit(store_t *s, store_done_fn done, void *arg)
+{
+    if (s->log.propose) return store_propose_(s, done, arg);
+    if (s->inflight) return STZ_EBUSY;
+    store_batch_t *b = store_batch(s);
+    s->building = NULL;
+    store_commit_(s, b, done, arg);
     return STZ_OK;
 }
 
 bool store_in_flight(const store_t *s)
 {
+    if (s->log.propose) return s->proposing;
     return s->inflight != NULL;
 }
 

@@ -74,12 +74,36 @@ struct store {
     bool disk_full; /* the last batch failed with STZ_ENOSPC (logged once per episode) */
 
     store_stats_t stats;
+
+    /* Replication (store_repl.c). */
+    store_log_t log;         /* log.propose != NULL: store_submit proposes */
+    bool proposing;          /* a proposal waits for its entry to be applied */
+    uint64_t proposed_index; /* its index */
+    store_done_fn proposed_done;
+    void *proposed_arg;
+    list_node_t apply_queue; /* committed entries not yet in LMDB, in order */
+    size_t applying;         /* how many of them the apply batch in flight carries */
+    uint64_t applying_last;  /* the index of its last one */
+    uint64_t applied_index;  /* last entry in LMDB */
+    uint64_t queued_index;   /* last entry handed to store_apply */
+    uv_timer_t *apply_retry; /* after a failed apply; freed by its close callback */
 };
 
 /* store_batch.c */
+store_batch_t *store_batch_new_(store_t *s);
+void store_batch_recycle_(store_t *s, store_batch_t *b);
+void *store_batch_add_(store_batch_t *b, int kind, store_db_t db, const void *k, size_t klen,
+                       const void *v, size_t vlen);
+/* Commits b on the pool (nothing may be in flight); done(arg, status) on the loop. */
+void store_commit_(store_t *s, store_batch_t *b, store_done_fn done, void *arg);
 /* Frees the batches and handles the write side owns (nothing may be in flight). */
 void store_batches_close_(store_t *s);
 /* Called by store_read_end when the read view closes: starts a deferred map growth. */
 void store_grow_resume_(store_t *s);
+
+/* store_repl.c */
+int store_propose_(store_t *s, store_done_fn done, void *arg);
+/* Drops what replication still holds (store_close, nothing in flight). */
+void store_repl_close_(store_t *s);
 
 #endif

@@ -1,0 +1,255 @@
+/* store_repl: batches as log entries (clustered mode; store.h's "replication").
+ *
+ * An entry is a batch's op list, encoded:
+ *   version byte (ENTRY_VERSION), then per op: kind (1 byte), db (1 byte), key length and value
+ *   length (LEB128 varints), the key bytes, the value bytes.
+ * Redo marks are not carried: a proposal that fails is not retried by the store (the node stops
+ * leading, and its engine is rebuilt from what the log committed).
+ *
+ * Applying: committed entries are copied into apply_queue; when no batch is in flight, every
+ * queued entry is decoded into one batch, followed by a put of the applied index (META
+ * "raft_applied", 8 bytes big-endian), and committed like any batch (map growth included). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "log.h"
+#include "store_private.h"
+#include "xalloc.h"
+
+#define ENTRY_VERSION 1
+#define APPLIED_KEY "raft_applied"
+#define APPLY_RETRY_MS 1000
+
+typedef struct queued_entry {
+    list_node_t link;
+    uint64_t index;
+    size_t len;
+    unsigned char data[];
+} queued_entry_t;
+
+/* ---- encoding ---- */
+
+static void put_varint(buf_t *b, uint64_t v)
+{
+    unsigned char tmp[10];
+    size_t n = 0;
+    do {
+        tmp[n] = (unsigned char)(v & 0x7f);
+        v >>= 7;
+        if (v) tmp[n] |= 0x80;
+        n++;
+    } while (v);
+    buf_append(b, tmp, n);
+}
+
+static bool get_varint(const unsigned char **p, const unsigned char *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        unsigned char c = *(*p)++;
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void encode(const store_batch_t *b, buf_t *out)
+{
+    unsigned char version = ENTRY_VERSION;
+    buf_append(out, &version, 1);
+    for (size_t i = 0; b && i < b->nops; i++) {
+        const store_op_t *op = &b->ops[i];
+        unsigned char head[2] = {op->kind, op->db};
+        buf_append(out, head, 2);
+        put_varint(out, op->klen);
+        put_varint(out, op->vlen);
+        buf_append(out, op->k, op->klen);
+        buf_append(out, op->v, op->vlen);
+    }
+}
+
+/* Decodes an entry's ops into b (NULL: only checks it). False: not an entry of ours; b may then
+ * hold some of its ops, so the caller drops b. */
+static bool decode(const unsigned char *p, size_t len, store_batch_t *b)
+{
+    const unsigned char *end = p + len;
+    if (len < 1 || *p++ != ENTRY_VERSION) return false;
+    while (p < end) {
+        if (end - p < 2) return false;
+        unsigned kind = p[0], db = p[1];
+        p += 2;
+        uint64_t klen, vlen;
+        if (kind > OP_DEL_RANGE || db >= STORE_NDBS || !get_varint(&p, end, &klen) ||
+            !get_varint(&p, end, &vlen) || klen > (uint64_t)(end - p) ||
+            vlen > (uint64_t)(end - p) - klen)
+            return false;
+        if (klen > STORE_MAX_KEY || (klen == 0 && kind != OP_DEL_RANGE)) return false;
+        if (b && !store_batch_add_(b, (int)kind, (store_db_t)db, p, klen, p + klen, vlen))
+            return false;
+        p += klen + vlen;
+    }
+    return true;
+}
+
+/* ---- proposing (the leader) ---- */
+
+int store_set_log(store_t *s, const store_log_t *log)
+{
+    s->log = *log;
+    list_init(&s->apply_queue);
+    int rc = store_read_begin(s);
+    if (rc) return rc;
+    store_val_t v;
+    rc = store_get(s, STORE_DB_META, APPLIED_KEY, sizeof APPLIED_KEY - 1, &v);
+    if (rc == STZ_OK && v.len == 8) {
+        const unsigned char *p = v.p;
+        for (int i = 0; i < 8; i++)
+            s->applied_index = s->applied_index << 8 | p[i];
+    }
+    store_read_end(s);
+    s->queued_index = s->applied_index;
+    return rc == STZ_ENOENT || rc == STZ_OK ? STZ_OK : rc;
+}
+
+int store_propose_(store_t *s, store_done_fn done, void *arg)
+{
+    if (s->proposing) return STZ_EBUSY;
+    buf_t out;
+    buf_init(&out);
+    encode(s->building, &out);
+    if (s->building) {
+        store_batch_recycle_(s, s->building);
+        s->building = NULL;
+    }
+    uint64_t index = 0;
+    size_t len = out.len;
+    void *data = out.data; /* the buffer's allocation passes to the log */
+    if (s->log.propose(s->log.arg, data, len, &index) != 0) {
+        free(data);
+        return STZ_EIO;
+    }
+    s->proposing = true;
+    s->proposed_index = index;
+    s->proposed_done = done;
+    s->proposed_arg = arg;
+    return STZ_OK;
+}
+
+static void end_proposal(store_t *s, int status)
+{
+    s->proposing = false;
+    s->proposed_done(s->proposed_arg, status);
+}
+
+void store_log_failed(store_t *s, uint64_t index)
+{
+    if (s->proposing && s->proposed_index == index) end_proposal(s, STZ_EIO);
+}
+
+/* ---- applying (every node) ---- */
+
+static void kick(store_t *s);
+
+static void on_retry(uv_timer_t *t)
+{
+    kick(t->data);
+}
+
+static void free_timer(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void on_applied(void *arg, int status)
+{
+    store_t *s = arg;
+    size_t n = s->applying;
+    s->applying = 0;
+    if (status != STZ_OK) {
+        /* Logged by the batch code; the entries stay queued, in order. */
+        if (!s->apply_retry) {
+            s->apply_retry = xmalloc(sizeof *s->apply_retry);
+            uv_timer_init(s->loop, s->apply_retry);
+            s->apply_retry->data = s;
+        }
+        uv_timer_start(s->apply_retry, on_retry, APPLY_RETRY_MS, 0);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        free(LIST_ITEM(list_pop_front(&s->apply_queue), queued_entry_t, link));
+    s->applied_index = s->applying_last;
+    if (s->proposing && s->proposed_index <= s->applied_index) end_proposal(s, STZ_OK);
+    if (s->log.applied) s->log.applied(s->log.arg, s->applied_index);
+    kick(s);
+}
+
+/* Starts an apply batch with every queued entry, unless one is in flight or waits to retry. */
+static void kick(store_t *s)
+{
+    if (s->inflight || list_empty(&s->apply_queue)) return;
+    if (s->apply_retry && uv_is_active((uv_handle_t *)s->apply_retry)) return;
+    store_batch_t *b = store_batch_new_(s);
+    list_node_t *n;
+    size_t count = 0;
+    list_foreach (n, &s->apply_queue) {
+        queued_entry_t *e = LIST_ITEM(n, queued_entry_t, link);
+        /* Checked when queued: decoding again cannot fail. */
+        decode(e->data, e->len, b);
+        s->applying_last = e->index;
+        count++;
+    }
+    unsigned char be[8];
+    for (int i = 0; i < 8; i++)
+        be[i] = (unsigned char)(s->applying_last >> (56 - 8 * i));
+    store_batch_add_(b, OP_PUT, STORE_DB_META, APPLIED_KEY, sizeof APPLIED_KEY - 1, be, 8);
+    s->applying = count;
+    store_commit_(s, b, on_applied, s);
+}
+
+int store_apply(store_t *s, const void *data, size_t len, uint64_t index)
+{
+    if (index <= s->queued_index) return STZ_OK; /* applied before (a replayed tail) */
+    if (!decode(data, len, NULL)) {
+        LOG_E("store: log entry %llu is not a batch this version can read (%zu bytes)",
+              (unsigned long long)index, len);
+        return STZ_EINVAL;
+    }
+    queued_entry_t *e = xmalloc(sizeof *e + len);
+    e->index = index;
+    e->len = len;
+    memcpy(e->data, data, len);
+    list_push_back(&s->apply_queue, &e->link);
+    s->queued_index = index;
+    kick(s);
+    return STZ_OK;
+}
+
+uint64_t store_applied_index(const store_t *s)
+{
+    return s->applied_index;
+}
+
+bool store_apply_idle(const store_t *s)
+{
+    return !s->log.propose || list_empty(&s->apply_queue);
+}
+
+void store_repl_close_(store_t *s)
+{
+    if (!s->log.propose) return;
+    list_node_t *n;
+    size_t dropped = 0;
+    while ((n = list_pop_front(&s->apply_queue))) {
+        free(LIST_ITEM(n, queued_entry_t, link));
+        dropped++;
+    }
+    if (dropped)
+        LOG_W("store: closing with %zu committed entries not applied (the log keeps them)",
+              dropped);
+    if (s->apply_retry) uv_close((uv_handle_t *)s->apply_retry, free_timer);
+    s->apply_retry = NULL;
+}
