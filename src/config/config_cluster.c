@@ -17,9 +17,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "buf.h"
-#include "xalloc.h"
-
 static bool name_valid(const char *s)
 {
     if (!*s) return false;
@@ -57,67 +54,22 @@ bool config_is_cluster_section(const yaml_event_t *kev)
            strcasecmp((const char *)kev->data.scalar.value, "cluster") == 0;
 }
 
-/* A routes list: each entry a URL, joined with commas into cfg->cluster_routes. */
-static int load_route_list(struct config_loader *l, config_t *cfg)
+static int check_routes(const char *s, char *why, size_t len)
 {
-    buf_t all;
-    buf_init(&all);
-    int rc = 0;
-    for (;;) {
-        yaml_event_t ev;
-        rc = config_next_event(l, &ev);
-        if (rc < 0) break;
-        int line = config_line_of(&ev.start_mark);
-        if (ev.type == YAML_SEQUENCE_END_EVENT) {
-            yaml_event_delete(&ev);
-            break;
-        }
-        char why[256];
-        if (ev.type != YAML_SCALAR_EVENT || config_has_nul(&ev))
-            rc = config_loader_fail(l, line, "cluster routes: each entry must be a URL, not %s",
-                                    config_node_kind(ev.type));
-        else if (config_check_url_list((const char *)ev.data.scalar.value, false, why,
-                                       sizeof why) != 0)
-            rc = config_loader_fail(l, line, "cluster routes: %s", why);
-        else {
-            if (all.len) buf_append(&all, ",", 1);
-            buf_append(&all, ev.data.scalar.value, ev.data.scalar.length);
-        }
-        yaml_event_delete(&ev);
-        if (rc < 0) break;
-    }
-    if (rc == 0) {
-        free(cfg->cluster_routes);
-        cfg->cluster_routes = all.len ? xstrndup(all.data, all.len) : NULL;
-    }
-    buf_free(&all);
-    return rc;
+    return config_check_url_list(s, false, why, len);
 }
 
 /* The value of "routes": a list, or one comma-separated string (null: none). */
 static int load_routes_value(struct config_loader *l, config_t *cfg)
 {
-    yaml_event_t ev;
-    int rc = config_next_event(l, &ev);
+    static const struct config_list_spec spec = {
+        "cluster routes", "a URL", "a list of URLs or one string", check_routes, false};
+    char *routes;
+    int line, rc = config_load_list(l, &spec, &routes, &line);
     if (rc < 0) return rc;
-    if (ev.type == YAML_SEQUENCE_START_EVENT) {
-        yaml_event_delete(&ev);
-        return load_route_list(l, cfg);
-    }
-    int line = config_line_of(&ev.start_mark);
-    const char *v = (const char *)ev.data.scalar.value;
-    char why[512];
-    if (ev.type != YAML_SCALAR_EVENT || config_has_nul(&ev))
-        rc = config_loader_fail(l, line, "cluster routes: a list of URLs or one string, not %s",
-                                config_node_kind(ev.type));
-    else if (!config_is_null(&ev) && config_check_url_list(v, false, why, sizeof why) != 0)
-        rc = config_loader_fail(l, line, "cluster routes: %s", why);
-    else {
-        free(cfg->cluster_routes);
-        cfg->cluster_routes = config_is_null(&ev) ? NULL : xstrdup(v);
-    }
-    yaml_event_delete(&ev);
-    return rc;
+    free(cfg->cluster_routes);
+    cfg->cluster_routes = routes;
+    return 0;
 }
 
 /* The section's keys and the settings they set. */
@@ -166,17 +118,8 @@ static int load_cluster_pair(struct config_loader *l, void *ctx, const yaml_even
 int config_load_cluster(struct config_loader *l, config_t *cfg, const yaml_event_t *kev)
 {
     (void)kev;
-    yaml_event_t ev;
-    int rc = config_next_event(l, &ev);
-    if (rc < 0) return rc;
-    int line = config_line_of(&ev.start_mark);
-    bool empty = ev.type == YAML_SCALAR_EVENT && config_is_null(&ev);
-    bool mapping = ev.type == YAML_MAPPING_START_EVENT;
-    if (!empty && !mapping)
-        rc = config_loader_fail(l, line,
-                                "\"cluster\" takes a section (listen, routes, name), not %s",
-                                config_node_kind(ev.type));
-    yaml_event_delete(&ev);
+    bool empty;
+    int rc = config_begin_section(l, "cluster", "listen, routes, name", &empty);
     if (rc < 0 || empty) return rc;
     return config_each_pair(l, load_cluster_pair, cfg);
 }

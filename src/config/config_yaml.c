@@ -1,6 +1,7 @@
 /* config_yaml: error sentences and the YAML loader's primitives; see config_yaml.h. */
 #include "config_yaml.h"
 
+#include "buf.h"
 #include "err.h"
 #include "xalloc.h"
 
@@ -213,5 +214,82 @@ int config_load_present(struct config_loader *l, const char *what, const char *k
     rc = config_loader_fail(l, config_line_of(&vev->start_mark), "%s\"%s\" needs a value", what,
                             kname);
     yaml_event_delete(vev);
+    return rc;
+}
+
+int config_begin_section(struct config_loader *l, const char *name, const char *keys, bool *empty)
+{
+    yaml_event_t ev;
+    int rc = config_next_event(l, &ev);
+    if (rc < 0) return rc;
+    *empty = ev.type == YAML_SCALAR_EVENT && config_is_null(&ev);
+    if (!*empty && ev.type != YAML_MAPPING_START_EVENT)
+        rc = config_loader_fail(l, config_line_of(&ev.start_mark),
+                                "\"%s\" takes a section (%s), not %s", name, keys,
+                                config_node_kind(ev.type));
+    yaml_event_delete(&ev);
+    return rc;
+}
+
+/* ---- lists ---- */
+
+/* The entries of a list whose start was read, through its end, joined into all. */
+static int load_entries(struct config_loader *l, const struct config_list_spec *spec, buf_t *all)
+{
+    for (;;) {
+        yaml_event_t ev;
+        int rc = config_next_event(l, &ev);
+        if (rc < 0) return rc;
+        int line = config_line_of(&ev.start_mark);
+        if (ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&ev);
+            return 0;
+        }
+        char why[512];
+        bool scalar = ev.type == YAML_SCALAR_EVENT && !config_has_nul(&ev);
+        if (scalar) {
+            if (all->len) buf_append(all, ",", 1);
+            buf_append(all, ev.data.scalar.value, ev.data.scalar.length);
+            buf_append(all, "", 1); /* a NUL, to check the entries so far as a string */
+            all->len--;
+        }
+        if (!scalar)
+            rc = config_loader_fail(l, line, "%s: each entry must be %s, not %s", spec->what,
+                                    spec->entry, config_node_kind(ev.type));
+        else if (spec->check(spec->joined ? all->data : (const char *)ev.data.scalar.value, why,
+                             sizeof why) != 0)
+            rc = config_loader_fail(l, line, "%s: %s", spec->what, why);
+        yaml_event_delete(&ev);
+        if (rc < 0) return rc;
+    }
+}
+
+int config_load_list(struct config_loader *l, const struct config_list_spec *spec, char **out,
+                     int *line)
+{
+    yaml_event_t ev;
+    *out = NULL;
+    int rc = config_next_event(l, &ev);
+    if (rc < 0) return rc;
+    *line = config_line_of(&ev.start_mark);
+    if (ev.type == YAML_SEQUENCE_START_EVENT) {
+        yaml_event_delete(&ev);
+        buf_t all;
+        buf_init(&all);
+        rc = load_entries(l, spec, &all);
+        if (rc == 0 && all.len) *out = xstrndup(all.data, all.len);
+        buf_free(&all);
+        return rc;
+    }
+    const char *v = (const char *)ev.data.scalar.value;
+    char why[512];
+    if (ev.type != YAML_SCALAR_EVENT || config_has_nul(&ev))
+        rc = config_loader_fail(l, *line, "%s: %s, not %s", spec->what, spec->form,
+                                config_node_kind(ev.type));
+    else if (!config_is_null(&ev) && spec->check(v, why, sizeof why) != 0)
+        rc = config_loader_fail(l, *line, "%s: %s", spec->what, why);
+    else if (!config_is_null(&ev))
+        *out = xstrdup(v);
+    yaml_event_delete(&ev);
     return rc;
 }

@@ -54,4 +54,26 @@ int config_load_value(struct config_loader *l, const char *kname, yaml_event_t *
 int config_load_present(struct config_loader *l, const char *what, const char *kname,
                         yaml_event_t *vev, const char **value);
 
+/* The value of a section's key, not yet read: null (*empty: nothing follows) or a mapping (its
+ * pairs follow: config_each_pair). Anything else is an error "\"NAME\" takes a section (KEYS),
+ * not ..." at its line. */
+int config_begin_section(struct config_loader *l, const char *name, const char *keys, bool *empty);
+
+/* A key whose value is a list of strings or one string of comma-separated ones (cluster routes,
+ * peers). check gets each list entry alone, or with joined set the entries so far joined with
+ * commas (to find duplicates at the entry's line: only for lists bounded by check itself), or
+ * the whole string; 0, or STZ_ECONFIG with the reason in why. */
+struct config_list_spec {
+    const char *what;  /* how messages name the key: "cluster routes" */
+    const char *entry; /* what a list entry must be: "a URL" */
+    const char *form;  /* what the value must be: "a list of URLs or one string" */
+    int (*check)(const char *s, char *why, size_t len);
+    bool joined;
+};
+/* Reads the value of such a key: *out is the string, or the list's entries joined with commas
+ * (malloc'd; NULL for null or an empty list), *line the value's line. Errors (STZ_ECONFIG)
+ * "path:line: WHAT: ..." at the offending entry. */
+int config_load_list(struct config_loader *l, const struct config_list_spec *spec, char **out,
+                     int *line);
+
 #endif
