@@ -122,6 +122,34 @@ typedef struct config {
     char *cluster_routes; /* --routes URL[,URL...], key cluster.routes: comma-separated */
     char *cluster_name;   /* --cluster_name NAME, key cluster.name; NULL: adopt the peers' */
 
+    /* Clustered mode (issue 11, being built): the streaming state replicated over Raft between
+     * stanzads, with NSS's flags. Each key is also read flat at the top of the file or, by NSS's
+     * own names (node_id, bootstrap, peers, ...), in a clustering: section, whose presence sets
+     * clustered (unless it says clustered: false). Every value is checked as it is set; how
+     * they fit together (a persistent store, heartbeat vs election) only when clustered: NSS
+     * ignores the cluster_* settings otherwise. */
+    bool clustered;         /* --clustered, key "clustered"; default false */
+    char *cluster_node_id;  /* --cluster_node_id, key "cluster_node_id"; NULL: generated and kept;
+                               config_node_id_valid's form (names NATS subjects and files) */
+    bool cluster_bootstrap; /* --cluster_bootstrap, key "cluster_bootstrap"; default false */
+    /* --cluster_peers ID[,ID...], key "cluster_peers" (a list or "a,b"): the members, this node
+     * among them or not; each entry an ID or ID@HOST:PORT (that peer's Raft address; see
+     * config_parse_peer). Stored without blanks, joined with commas, no ID twice; NULL: none. */
+    char *cluster_peers;
+    char *cluster_log_path;             /* --cluster_log_path DIR, key "cluster_log_path"; NULL */
+    bool cluster_sync;                  /* --cluster_sync, key "cluster_sync"; default false */
+    bool cluster_raft_logging;          /* --cluster_raft_logging, key "cluster_raft_logging" */
+    bool cluster_allow_add_remove_node; /* --cluster_allow_add_remove_node, same key */
+    /* --cluster_raft_listen HOST:PORT, key "cluster_raft_listen" (ours): where this node's Raft
+     * transport listens; NULL: the client host, a free port; PORT 0 is a free port too. */
+    char *cluster_raft_listen;
+    /* --cluster_raft_heartbeat_timeout, key "cluster_raft_heartbeat_timeout"; default 100ms;
+     * --cluster_raft_election_timeout, key "cluster_raft_election_timeout"; default 1s. Each
+     * 10ms..60s, heartbeat shorter than election (checked when clustered). */
+    int64_t cluster_raft_heartbeat_timeout_ms;
+    int64_t cluster_raft_election_timeout_ms;
+    char *cluster_raft_heartbeat_timeout_from, *cluster_raft_election_timeout_from; /* as hb_ */
+
     /* Upstream NATS (-ns): the streaming engine runs over an external NATS server or cluster
      * instead of the embedded listener (which is then not started). user/pass/token below are
      * then the credentials to reach it, as in NSS. */
@@ -200,7 +228,7 @@ int config_validate(const config_t *cfg, char *err, size_t errlen);
 
 /* Records where a setting was set: where is a file (with line > 0) or e.g. "flag -hbi" (line 0).
  * Kept only for settings checked against each other (hb_interval, hb_timeout,
- * monitor_require_token). */
+ * monitor_require_token, cluster_raft_heartbeat_timeout, cluster_raft_election_timeout). */
 void config_note_origin(config_t *cfg, const char *key, const char *where, int line);
 
 /* Parsers shared by the file and flags (exposed for tests). Return 0 or STZ_EINVAL.
@@ -216,5 +244,19 @@ int config_parse_bool(const char *s, bool *out);
  * host in brackets. Copies the host (brackets removed) into host and sets *port (1..65535; with
  * the port missing, 6222 as nats-server's default). Returns 0 or STZ_EINVAL. */
 int config_parse_route_url(const char *url, size_t len, char *host, size_t hostlen, int *port);
+
+/* Clustered mode's forms. A node ID: 1..CONFIG_NODE_ID_MAX characters of [A-Za-z0-9_-]. */
+#define CONFIG_NODE_ID_MAX 64
+#define CONFIG_PEERS_MAX 64 /* entries of cluster_peers */
+bool config_node_id_valid(const char *s, size_t len);
+/* A Raft address HOST:PORT: HOST a name or IPv4 address, or an IPv6 address in brackets; PORT
+ * 0..65535 (0: any free port, where the caller allows it). Copies the host (brackets removed)
+ * into host and sets *port. Returns 0 or STZ_EINVAL. */
+int config_parse_host_port(const char *s, size_t len, char *host, size_t hostlen, int *port);
+/* One entry of cluster_peers: "ID" or "ID@HOST:PORT" (PORT 1..65535). Copies the ID into id, the
+ * host into host ("" without an address) and sets *port (0 without an address). Returns 0 or
+ * STZ_EINVAL. */
+int config_parse_peer(const char *s, size_t len, char id[CONFIG_NODE_ID_MAX + 1], char *host,
+                      size_t hostlen, int *port);
 
 #endif

@@ -1,7 +1,7 @@
 /* config_file: a whole configuration: the YAML file's top level, which hands each section to its
  * own loader (the settings in config_settings.c, store_limits in config_limits.c, tls in
- * config_tls.c), and config_validate, every check in one order. Flags (config_flags.c) stand on
- * this. */
+ * config_tls.c, cluster in config_cluster.c, clustering in config_clustering.c), and
+ * config_validate, every check in one order. Flags (config_flags.c) stand on this. */
 #include "config.h"
 #include "config_private.h"
 
@@ -17,6 +17,7 @@ int config_validate(const config_t *cfg, char *err, size_t errlen)
     if (rc == 0) rc = config_check_admin(cfg, err, errlen);
     if (rc == 0) rc = config_validate_tls(cfg, err, errlen);
     if (rc == 0) rc = config_validate_cluster(cfg, err, errlen);
+    if (rc == 0) rc = config_validate_clustering(cfg, err, errlen);
     if (rc == 0) rc = config_validate_upstream(cfg, err, errlen);
     if (rc == 0) rc = config_validate_channel_limits(cfg, err, errlen);
     return rc;
@@ -52,6 +53,7 @@ static int load_root(struct config_loader *l, config_t *cfg, const yaml_event_t 
         rc = is_store_limits(&kev)             ? config_load_store_limits(l, cfg, &kev)
              : config_is_tls_section(&kev)     ? config_load_tls(l, cfg, &kev)
              : config_is_cluster_section(&kev) ? config_load_cluster(l, cfg, &kev)
+             : config_is_clustering_key(&kev)  ? config_load_clustering(l, cfg, &kev)
                                                : config_load_pair(l, cfg, &kev, CONFIG_SEC_TOP);
         yaml_event_delete(&kev);
         if (rc < 0) return rc;

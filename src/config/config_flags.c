@@ -78,6 +78,17 @@ static const struct flag flags[] = {
     {{"cluster"}, FL_VALUE, "cluster_listen"},
     {{"routes"}, FL_VALUE, "cluster_routes"},
     {{"cluster_name"}, FL_VALUE, "cluster_name"},
+    {{"clustered"}, FL_BOOL, "clustered"},
+    {{"cluster_node_id"}, FL_VALUE, "cluster_node_id"},
+    {{"cluster_bootstrap"}, FL_BOOL, "cluster_bootstrap"},
+    {{"cluster_peers"}, FL_VALUE, "cluster_peers"},
+    {{"cluster_log_path"}, FL_VALUE, "cluster_log_path"},
+    {{"cluster_sync"}, FL_BOOL, "cluster_sync"},
+    {{"cluster_raft_logging"}, FL_BOOL, "cluster_raft_logging"},
+    {{"cluster_allow_add_remove_node"}, FL_BOOL, "cluster_allow_add_remove_node"},
+    {{"cluster_raft_listen"}, FL_VALUE, "cluster_raft_listen"},
+    {{"cluster_raft_heartbeat_timeout"}, FL_VALUE, "cluster_raft_heartbeat_timeout"},
+    {{"cluster_raft_election_timeout"}, FL_VALUE, "cluster_raft_election_timeout"},
     {{"ns", "nats_server"}, FL_VALUE, "nats_server_url"},
     {{"nats_creds", "credentials"}, FL_VALUE, "credentials"},
     {{"secure"}, FL_BOOL, "secure"},
@@ -159,7 +170,7 @@ static int scan(int argc, char **argv, struct arg *out, int *np, char *err, size
 
 static int apply(config_t *cfg, const struct arg *a, char *err, size_t errlen)
 {
-    char why[160];
+    char why[256];
     const char *value = a->value ? a->value : "true";
     bool on;
     switch (a->flag->kind) {
@@ -275,6 +286,8 @@ enum shown {
     D_PINGMAX,
     D_WDEADLINE,
     D_TLS,
+    D_RAFT_HB,
+    D_RAFT_ELECTION,
     NSHOWN
 };
 
@@ -312,6 +325,8 @@ static void fill_defaults(char v[NSHOWN][48])
     snprintf(v[D_PINGMAX], n, "%d", d.max_pings_out);
     fmt_duration(v[D_WDEADLINE], n, d.write_deadline_ms);
     snprintf(v[D_TLS], n, "false");
+    fmt_duration(v[D_RAFT_HB], n, d.cluster_raft_heartbeat_timeout_ms);
+    fmt_duration(v[D_RAFT_ELECTION], n, d.cluster_raft_election_timeout_ms);
     config_free(&d);
 }
 
@@ -382,6 +397,20 @@ static const struct {
     {"    --cluster <url>", "Accept routes on this URL (nats://host:port)", D_NONE},
     {"    --routes <url,...>", "Routes to solicit and connect", D_NONE},
     {"    --cluster_name <name>", "Cluster name (default: adopted from the routes)", D_NONE},
+    {NULL, "Clustered mode (streaming replicated over Raft, as NSS's; being built: issue 11)",
+     D_NONE},
+    {"    --clustered[=<bool>]", "Run in clustered mode (needs a persistent store)", D_NONE},
+    {"    --cluster_node_id <id>", "This node's ID (default: generated and kept)", D_NONE},
+    {"    --cluster_bootstrap[=<bool>]", "Bootstrap the cluster with this node", D_NONE},
+    {"    --cluster_peers <id[@host:port],...>", "The cluster's nodes", D_NONE},
+    {"    --cluster_log_path <dir>", "Directory of the Raft log (default: <dir>/raft)", D_NONE},
+    {"    --cluster_sync[=<bool>]", "Sync the Raft log on each append", D_NONE},
+    {"    --cluster_raft_logging[=<bool>]", "Log Raft's own messages", D_NONE},
+    {"    --cluster_allow_add_remove_node[=<bool>]", "Allow adding and removing nodes", D_NONE},
+    {"    --cluster_raft_listen <host:port>",
+     "Raft transport address (default: client host, a free port)", D_NONE},
+    {"    --cluster_raft_heartbeat_timeout <duration>", "Raft heartbeat timeout", D_RAFT_HB},
+    {"    --cluster_raft_election_timeout <duration>", "Raft election timeout", D_RAFT_ELECTION},
     {NULL, "External NATS (the engine runs over it; no client listener of its own)", D_NONE},
     {"-ns, --nats_server <url,...>", "NATS server or cluster URLs to connect to", D_NONE},
     {"    --user, --pass, --auth", "With -ns: credentials to reach NATS", D_NONE},

@@ -1,7 +1,8 @@
 /* config_private.h: how the files of the config module use each other. They form layers, each
  * calling only those below it: config_yaml.c (error sentences, the YAML primitives: its own
- * header) < config_hb.c < config_settings.c < config_limits.c, config_tls.c < config_file.c <
- * config_flags.c. Not a public API. */
+ * header), config_url.c, config_peers.c < config_hb.c < config_settings.c < config_limits.c,
+ * config_tls.c, config_cluster.c, config_clustering.c < config_file.c < config_flags.c. Not a
+ * public API. */
 #ifndef STANZA_CONFIG_PRIVATE_H
 #define STANZA_CONFIG_PRIVATE_H
 #include "config.h"
@@ -52,6 +53,10 @@ int config_check_heartbeats(const config_t *cfg, char *err, size_t errlen);
 /* For config_validate: monitor_require_token only with an admin_token; STZ_ECONFIG with
  * "WHERE: reason". */
 int config_check_admin(const config_t *cfg, char *err, size_t errlen);
+/* The Raft heartbeat timeout shorter than the election timeout; as config_check_heartbeats. */
+int config_check_raft_timeouts(const config_t *cfg, char *err, size_t errlen);
+/* A duration as it is written: 2s, 150ms. */
+void config_fmt_ms(char *buf, size_t len, int64_t ms);
 
 /* ---- the tls section (config_tls.c) ---- */
 
@@ -70,6 +75,18 @@ int config_validate_upstream(const config_t *cfg, char *err, size_t errlen);
  * tls_ok, also tls://...: -ns); 0, or STZ_ECONFIG with the first bad one quoted in why. */
 int config_check_url_list(const char *list, bool tls_ok, char *why, size_t len);
 
+/* ---- clustered mode's values (config_peers.c) ---- */
+
+/* 0, or STZ_ECONFIG with the reason in why: a node ID (config_node_id_valid); a Raft listen
+ * address (config_parse_host_port, port 0 allowed); a peer list (config_parse_peer entries,
+ * comma-separated, blanks around them allowed, no ID twice, at most CONFIG_PEERS_MAX). */
+int config_check_node_id(const char *s, char *why, size_t len);
+int config_check_raft_listen(const char *s, char *why, size_t len);
+int config_check_peers(const char *list, char *why, size_t len);
+/* config_check_peers, and on success the list as stored: entries without blanks, joined with
+ * commas, in *out (malloc'd). */
+int config_peers_normalize(const char *list, char **out, char *why, size_t len);
+
 /* ---- the cluster section (config_cluster.c) ---- */
 
 /* True for the key "cluster": a section of listen, routes (a list or "url,url"), name. */
@@ -79,5 +96,16 @@ int config_load_cluster(struct config_loader *l, config_t *cfg, const yaml_event
 /* For config_validate: route URLs well-formed (flags too), routes only with a listen URL, a
  * cluster name without spaces; STZ_ECONFIG with the reason in err. */
 int config_validate_cluster(const config_t *cfg, char *err, size_t errlen);
+
+/* ---- clustered mode (config_clustering.c) ---- */
+
+/* True for the keys "clustering" (a section of NSS's names: node_id, bootstrap, peers, ...;
+ * its presence sets clustered) and "cluster_peers" (a list, or one "a,b" string). */
+bool config_is_clustering_key(const yaml_event_t *kev);
+/* The value of such a key, not yet read; errors name the file and the line. */
+int config_load_clustering(struct config_loader *l, config_t *cfg, const yaml_event_t *kev);
+/* For config_validate, when clustered: a persistent store, the Raft heartbeat timeout shorter
+ * than the election timeout; STZ_ECONFIG with the reason in err. */
+int config_validate_clustering(const config_t *cfg, char *err, size_t errlen);
 
 #endif

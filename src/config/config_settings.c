@@ -55,6 +55,9 @@ void config_init(config_t *cfg)
     cfg->max_pings_out = 2;
     cfg->write_deadline_ms = 10 * 1000;
     cfg->logtime = true;
+    /* Raft's: an election within about 1-2 s of a leader's loss (NSS's defaults take ~6 s). */
+    cfg->cluster_raft_heartbeat_timeout_ms = 100;
+    cfg->cluster_raft_election_timeout_ms = 1000;
 }
 
 void config_free(config_t *cfg)
@@ -64,6 +67,12 @@ void config_free(config_t *cfg)
     free(cfg->cluster_listen);
     free(cfg->cluster_routes);
     free(cfg->cluster_name);
+    free(cfg->cluster_node_id);
+    free(cfg->cluster_peers);
+    free(cfg->cluster_log_path);
+    free(cfg->cluster_raft_listen);
+    free(cfg->cluster_raft_heartbeat_timeout_from);
+    free(cfg->cluster_raft_election_timeout_from);
     free(cfg->http_host);
     free(cfg->admin_token);
     free(cfg->monitor_require_token_from);
@@ -266,9 +275,12 @@ enum ktype {
     K_DUR,    /* int64 milliseconds */
     K_BOOL,
     K_STORE,
-    K_DISCARD, /* int: old or new (config.h's CONFIG_DISCARD_*) */
-    K_DEAD,    /* char *: a dead-letter channel name, "{channel}" standing for the origin */
-    K_URLS,    /* optional string: comma-separated NATS URLs (config_check_url_list) */
+    K_DISCARD,  /* int: old or new (config.h's CONFIG_DISCARD_*) */
+    K_DEAD,     /* char *: a dead-letter channel name, "{channel}" standing for the origin */
+    K_URLS,     /* optional string: comma-separated NATS URLs (config_check_url_list) */
+    K_NODEID,   /* optional string: a node ID; "" is not one */
+    K_PEERS,    /* optional string: cluster peers, stored normalized (config_peers_normalize) */
+    K_RAFTADDR, /* optional string: a Raft listen address HOST:PORT */
 };
 
 struct key {
@@ -286,6 +298,8 @@ struct key {
     "must be a channel name (no wildcards), where {channel} stands for the origin channel's"
 /* A store_limits setting: 0 means unlimited, and there is no upper bound. */
 #define LIMIT(type, field) type, OFF(field), 0, INT64_MAX
+/* A Raft timeout, 10ms to 60s: shorter fires on scheduling noise, longer is no failover. */
+#define RAFT_TIMEOUT(field) K_DUR, OFF(field), 10, 60 * 1000
 static const struct key keys[] = {
     {"host", {"addr", "listen"}, K_STR, OFF(host), 0, 0},
     {"port", {0}, K_INT, OFF(port), 0, 65535},
@@ -323,6 +337,18 @@ static const struct key keys[] = {
     {"cluster_listen", {0}, K_OPTSTR, OFF(cluster_listen), 0, 0},
     {"cluster_routes", {0}, K_OPTSTR, OFF(cluster_routes), 0, 0},
     {"cluster_name", {0}, K_OPTSTR, OFF(cluster_name), 0, 0},
+    /* Clustered mode (Raft); also NSS's names in the clustering section (config_clustering.c). */
+    {"clustered", {0}, K_BOOL, OFF(clustered), 0, 0},
+    {"cluster_node_id", {0}, K_NODEID, OFF(cluster_node_id), 0, 0},
+    {"cluster_bootstrap", {0}, K_BOOL, OFF(cluster_bootstrap), 0, 0},
+    {"cluster_peers", {0}, K_PEERS, OFF(cluster_peers), 0, 0},
+    {"cluster_log_path", {0}, K_OPTSTR, OFF(cluster_log_path), 0, 0},
+    {"cluster_sync", {0}, K_BOOL, OFF(cluster_sync), 0, 0},
+    {"cluster_raft_logging", {0}, K_BOOL, OFF(cluster_raft_logging), 0, 0},
+    {"cluster_allow_add_remove_node", {0}, K_BOOL, OFF(cluster_allow_add_remove_node), 0, 0},
+    {"cluster_raft_listen", {0}, K_RAFTADDR, OFF(cluster_raft_listen), 0, 0},
+    {"cluster_raft_heartbeat_timeout", {0}, RAFT_TIMEOUT(cluster_raft_heartbeat_timeout_ms)},
+    {"cluster_raft_election_timeout", {0}, RAFT_TIMEOUT(cluster_raft_election_timeout_ms)},
     {"nats_server_url", {"nats_server"}, K_URLS, OFF(nats_server_url), 0, 0},
     {"credentials", {"nats_creds"}, K_OPTSTR, OFF(nats_creds), 0, 0},
     {"secure", {0}, K_BOOL, OFF(nats_secure), 0, 0},
@@ -395,8 +421,10 @@ static int range_fail(const struct key *k, char *err, size_t errlen)
     char lo[32], hi[32];
     if (is_store_limit(k))
         return config_failf(err, errlen, "must not be negative (0 means unlimited)");
-    if (k->type == K_DUR) return config_failf(err, errlen, "must be at least 1ms");
-    if (k->type == K_SIZE) {
+    if (k->type == K_DUR) {
+        config_fmt_ms(lo, sizeof(lo), k->min);
+        config_fmt_ms(hi, sizeof(hi), k->max);
+    } else if (k->type == K_SIZE) {
         config_fmt_size(lo, sizeof(lo), k->min);
         config_fmt_size(hi, sizeof(hi), k->max);
     } else {
@@ -479,13 +507,49 @@ static int set_dead_letter(char **field, const char *value, char *err, size_t er
     return 0;
 }
 
+/* Optional strings, which YAML null unsets. */
+static bool is_optional(enum ktype t)
+{
+    return t == K_OPTSTR || t == K_SECRET || t == K_URLS || t == K_NODEID || t == K_PEERS ||
+           t == K_RAFTADDR;
+}
+
+/* The checks of clustered mode's strings (config_peers.c); a peer list also comes back in the
+ * form it is stored in (*norm, malloc'd; NULL for the others). */
+static int check_cluster_text(enum ktype t, const char *value, char **norm, char *why, size_t len)
+{
+    *norm = NULL;
+    if (t == K_NODEID) return config_check_node_id(value, why, len);
+    if (t == K_RAFTADDR) return config_check_raft_listen(value, why, len);
+    return config_peers_normalize(value, norm, why, len);
+}
+
+static int set_cluster_text(char **field, const struct key *k, const char *value, char *err,
+                            size_t errlen)
+{
+    char *norm = NULL;
+    /* "" unsets, as for other optional strings, but is no node ID */
+    if ((*value || k->type == K_NODEID) &&
+        check_cluster_text(k->type, value, &norm, err, errlen) != 0)
+        return STZ_ECONFIG;
+    free(*field);
+    *field = norm ? norm : *value ? xstrdup(value) : NULL;
+    return 0;
+}
+
+/* A store or a directory given by a flag or the file (config.h): either alone means LMDB. */
+static void note_given(config_t *cfg, const struct key *k)
+{
+    if (k->off == OFF(store)) cfg->store_set = true;
+    if (k->off == OFF(dir)) cfg->dir_set = true;
+}
+
 static int set_value(config_t *cfg, const struct key *k, const char *value, char *err,
                      size_t errlen)
 {
     char *base = (char *)cfg + k->off;
     if (!value) {
-        if (k->type != K_OPTSTR && k->type != K_SECRET && k->type != K_URLS)
-            return config_failf(err, errlen, "missing value");
+        if (!is_optional(k->type)) return config_failf(err, errlen, "missing value");
         free(*(char **)base);
         *(char **)base = NULL;
         return 0;
@@ -529,6 +593,10 @@ static int set_value(config_t *cfg, const struct key *k, const char *value, char
         free(*(char **)base);
         *(char **)base = *value ? xstrdup(value) : NULL;
         return 0;
+    case K_NODEID:
+    case K_PEERS:
+    case K_RAFTADDR:
+        return set_cluster_text((char **)base, k, value, err, errlen);
     }
     return config_failf(err, errlen, "internal error: bad setting type");
 }
@@ -540,10 +608,9 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
         config_failf(err, errlen, "unknown setting");
         return STZ_ENOENT;
     }
-    int rc = set_value(cfg, k, value, err, errlen) < 0 ? STZ_EINVAL : 0;
-    if (rc == 0 && k->off == OFF(store)) cfg->store_set = true;
-    if (rc == 0 && k->off == OFF(dir)) cfg->dir_set = true;
-    return rc;
+    if (set_value(cfg, k, value, err, errlen) < 0) return STZ_EINVAL;
+    note_given(cfg, k);
+    return 0;
 }
 
 bool config_is_channel_limit(const char *key)
@@ -582,7 +649,7 @@ int config_set_channel_limit(config_limits_t *lim, const char *key, const char *
 
 int config_validate_settings(const config_t *cfg, char *err, size_t errlen)
 {
-    char why[128];
+    char why[256], *norm;
     for (size_t i = 0; i < NKEYS; i++) {
         const struct key *k = &keys[i];
         const char *base = (const char *)cfg + k->off;
@@ -605,6 +672,15 @@ int config_validate_settings(const config_t *cfg, char *err, size_t errlen)
         case K_OPTSTR:
         case K_URLS:
         case K_BOOL:
+            continue;
+        case K_NODEID:
+        case K_PEERS:
+        case K_RAFTADDR:
+            s = *(char *const *)base;
+            if (!s || (!*s && k->type != K_NODEID)) continue; /* as set_value: "" is unset */
+            if (check_cluster_text(k->type, s, &norm, why, sizeof why) != 0)
+                return config_failf(err, errlen, "%s: %s", k->name, why);
+            free(norm);
             continue;
         case K_STORE:
             if (cfg->store != CONFIG_STORE_LMDB && cfg->store != CONFIG_STORE_MEMORY)
@@ -676,6 +752,7 @@ int config_load_pair(struct config_loader *l, config_t *cfg, const yaml_event_t 
     if (rc < 0) return rc;
     int vline = config_line_of(&vev.start_mark);
     if (set_value(cfg, k, v, why, sizeof(why)) == 0) {
+        note_given(cfg, k);
         config_note_origin(cfg, k->name, l->path, vline);
     } else {
         if (!v)

@@ -114,6 +114,11 @@ static void test_bad_flags(void)
         const char *args[] = {"-a", "127.0.0.1", "-D=maybe", NULL};
         expect_start_error(args, "maybe");
     }
+    { /* as NSS: clustered mode needs a persistent store */
+        const char *args[] = {"-a", "127.0.0.1", "--clustered", "--store", "MEMORY", NULL};
+        expect_start_error(args, "clustered mode needs a persistent store (--store MEMORY is not "
+                                 "allowed)");
+    }
 }
 
 /* A config file with an error: stanzad exits 1 and names path:line (and the offending text). */
@@ -140,6 +145,8 @@ static void test_bad_config_files(void)
     /* Bad ports. */
     expect_config_error("host: 127.0.0.1\n# the port\n\nport: 70000\n", 4, "70000");
     expect_config_error("port: -1\n", 1, "port");
+    /* Clustered mode's section, with NSS's names: a node ID names subjects and files. */
+    expect_config_error("host: 127.0.0.1\nclustering:\n  node_id: a.b\n", 3, "a.b");
     /* Not YAML at all (an unclosed flow sequence). */
     expect_config_error("host: 127.0.0.1\nport: [1, 2\n", 2, "");
     /* A file that does not exist is named too. */
