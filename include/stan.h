@@ -24,6 +24,14 @@ stan_t *stan_new(uv_loop_t *loop, const bus_t *bus, const config_t *cfg);
  * Returns 0, or a negative STZ_E* code with a message in err (e.g. the store cannot be opened,
  * or it belongs to another cluster id). */
 int stan_start(stan_t *st, char *err, size_t errlen);
+/* Before stan_start: the engine works on this store (already open, owned by the caller, which
+ * closes it after stan_free) instead of opening its own. Clustered mode: the store outlives the
+ * engines the node runs while it leads. */
+void stan_use_store(stan_t *st, store_t *store);
+/* Clustered mode, the node no longer leads: stops taking requests at once and drops the batch
+ * proposed (it fails, or commits under the next leader); nothing more is written. stan_free
+ * follows. */
+void stan_abandon(stan_t *st);
 /* Stops taking requests and waits for the commit in flight; then done(arg) on the loop. */
 void stan_shutdown(stan_t *st, void (*done)(void *arg), void *arg);
 void stan_free(stan_t *st);

@@ -193,6 +193,9 @@ int store_apply(store_t *s, const void *data, size_t len, uint64_t index);
  * pending proposal, if it is that entry, fails with STZ_EIO. The entry may still commit under
  * another leader and come back through store_apply. */
 void store_log_failed(store_t *s, uint64_t index);
+/* Forgets the pending proposal without running its done (its owner is going away); the entry
+ * itself may still commit and be applied. */
+void store_drop_proposal(store_t *s);
 /* The last entry committed to LMDB (0: none). */
 uint64_t store_applied_index(const store_t *s);
 /* No committed entry waits to be written to LMDB. */

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "log.h"
 #include "monitor.h"
+#include "repl.h"
 #include "server.h"
 #include "stan.h"
 #include "upstream.h"
@@ -20,8 +21,11 @@ typedef struct daemon {
     server_t *server;     /* the embedded NATS server, or */
     upstream_t *upstream; /* the connection to an external one (-ns) */
     bus_t bus;            /* whichever of the two the engine runs over */
-    stan_t *stan;
+    stan_t *stan;         /* clustered: serving only while this node leads (else a standby) */
     monitor_t *monitor;
+    store_t *store; /* clustered: opened here, replicated by repl, lent to each engine */
+    repl_t *repl;
+    bool leading;
     uv_signal_t sigusr1, sighup;
     uv_async_t stop_async; /* SIGINT/SIGTERM, from the signal handler into the loop */
     int exit_code;
@@ -36,13 +40,23 @@ static void on_server_down(void *arg)
     uv_close((uv_handle_t *)&d->sighup, NULL);
 }
 
-static void on_monitor_down(void *arg)
+static void stop_bus(void *arg)
 {
     daemon_t *d = arg;
     if (d->upstream)
         upstream_shutdown(d->upstream, on_server_down, d);
     else
         server_shutdown(d->server, on_server_down, d);
+}
+
+/* Raft before NATS: the node announces its address over NATS until it stops. */
+static void on_monitor_down(void *arg)
+{
+    daemon_t *d = arg;
+    if (d->repl)
+        repl_stop(d->repl, stop_bus, d);
+    else
+        stop_bus(d);
 }
 
 static void on_stan_down(void *arg)
@@ -75,9 +89,14 @@ static void on_stop_async(uv_async_t *h)
     daemon_t *d = h->data;
     if (d->stopping) return;
     d->stopping = true;
-    LOG_I("%s received: shutting down", stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
-    /* The engine commits what it accepted first; then the clients are closed. */
-    stan_shutdown(d->stan, on_stan_down, d);
+    if (stop_signal)
+        LOG_I("%s received: shutting down", stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+    /* The engine commits what it accepted first; then the clients are closed. A standby engine
+     * (clustered, not leading) holds nothing to commit. */
+    if (d->store && !d->leading)
+        on_stan_down(d);
+    else
+        stan_shutdown(d->stan, on_stan_down, d);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -157,6 +176,77 @@ static void free_bus(daemon_t *d)
     server_free(d->server);
 }
 
+/* ---- clustered mode ---- */
+
+static void stop_now(daemon_t *d, int exit_code)
+{
+    if (!d->exit_code) d->exit_code = exit_code;
+    on_stop_async(&d->stop_async);
+}
+
+/* The engine serves only on the leader: a fresh one, loaded from the replicated store, each time
+ * this node takes the lead; a standby (empty, not serving) otherwise, for monitoring. */
+static void on_lead(void *arg, bool leading)
+{
+    daemon_t *d = arg;
+    if (d->stopping) return;
+    stan_t *old = d->stan;
+    if (d->leading) stan_abandon(old);
+    d->leading = false;
+    stan_t *st = stan_new(d->loop, &d->bus, &d->cfg);
+    stan_use_store(st, d->store);
+    stan_set_stop_flag(st, &stop_signal);
+    monitor_set_stan(d->monitor, st);
+    d->stan = st;
+    stan_free(old);
+    if (!leading) return;
+    char err[512] = "";
+    if (stan_start(st, err, sizeof err) != 0) {
+        LOG_E("streaming: cannot serve as the cluster's leader: %s", err);
+        stop_now(d, 1);
+        return;
+    }
+    d->leading = true;
+}
+
+static void on_repl_fatal(void *arg, const char *why)
+{
+    daemon_t *d = arg;
+    LOG_F("raft: stopping: %s", why);
+    stop_now(d, 1);
+}
+
+/* The store (shared by every engine this node runs) and the Raft node. */
+static int start_cluster(daemon_t *d, char *err, size_t errlen)
+{
+    store_options_t opt = {.dir = d->cfg.dir, .sync = d->cfg.file_sync, .lock_wait_ms = 5000};
+    int rc = store_open(&d->store, d->loop, &opt, err, errlen);
+    if (rc < 0) return rc;
+    stan_use_store(d->stan, d->store);
+    repl_options_t ro = {.loop = d->loop,
+                         .cfg = &d->cfg,
+                         .store = d->store,
+                         .bus = &d->bus,
+                         .on_lead = on_lead,
+                         .on_fatal = on_repl_fatal,
+                         .arg = d};
+    rc = repl_start(&d->repl, &ro, err, errlen);
+    if (rc == 0) monitor_set_repl(d->monitor, d->repl);
+    return rc;
+}
+
+static void free_cluster(daemon_t *d)
+{
+    if (d->repl) {
+        repl_stop(d->repl, NULL, NULL);
+        uv_run(d->loop, UV_RUN_DEFAULT);
+    }
+    repl_free(d->repl);
+    d->repl = NULL;
+    store_close(d->store);
+    d->store = NULL;
+}
+
 /* The bus, the engine, monitoring, then clients. On failure, logs why and undoes it all. */
 static int start_all(daemon_t *d)
 {
@@ -165,7 +255,9 @@ static int start_all(daemon_t *d)
     if (rc == 0) {
         d->stan = stan_new(d->loop, &d->bus, &d->cfg);
         d->monitor = monitor_new(d->loop, &d->cfg, &d->bus, d->stan);
-        rc = stan_start(d->stan, err, sizeof err);
+        /* Clustered: the engine starts when this node takes the lead (on_lead). */
+        rc = d->cfg.clustered ? start_cluster(d, err, sizeof err)
+                              : stan_start(d->stan, err, sizeof err);
     }
     /* Over an external NATS, ready means its server holds the engine's subscriptions. */
     if (rc == 0 && d->upstream) rc = upstream_sync(d->upstream, 5000, err, sizeof err);
@@ -177,6 +269,7 @@ static int start_all(daemon_t *d)
     LOG_F("%s", err);
     if (d->monitor) monitor_close(d->monitor, NULL, NULL);
     stan_free(d->stan);
+    free_cluster(d);
     /* An upstream connection goes first: its socket handle would keep the loop running. */
     if (d->upstream) free_bus(d);
     uv_run(d->loop, UV_RUN_DEFAULT);
@@ -239,6 +332,8 @@ int main(int argc, char **argv)
 
     stan_free(d.stan);
     uv_run(d.loop, UV_RUN_DEFAULT); /* close callbacks of the engine's timers */
+    store_close(d.store);
+    repl_free(d.repl);
     monitor_free(d.monitor);
     free_bus(&d);
     if (d.cfg.pid_file) unlink(d.cfg.pid_file);

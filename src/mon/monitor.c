@@ -193,10 +193,26 @@ static void serverz(monitor_t *m, httpd_resp_t *resp)
     int64_t now = clock_wall_ns();
     json_t *o = json_object();
     json_object_set_new(o, "cluster_id", json_string(si.cluster_id));
-    json_object_set_new(o, "server_id", json_string(si.server_id));
+    json_object_set_new(o, "server_id", json_string(si.server_id ? si.server_id : ""));
     json_object_set_new(o, "version", json_string(STANZA_VERSION));
     json_object_set_new(o, "go", json_string("stanza (C)"));
-    json_object_set_new(o, "state", json_string("STANDALONE"));
+    json_object_set_new(o, "state", json_string(m->repl ? "CLUSTERED" : "STANDALONE"));
+    if (m->repl) {
+        repl_status_t rs;
+        repl_status(m->repl, &rs);
+        json_object_set_new(o, "role", json_string(repl_role_name(rs.role)));
+        json_object_set_new(o, "node_id", json_string(rs.node_id));
+        json_t *r = json_object();
+        json_object_set_new(r, "leader", json_string(rs.leader));
+        json_object_set_new(r, "address", json_string(rs.raft_addr));
+        monitor_json_int(r, "term", rs.term);
+        monitor_json_int(r, "commit_index", rs.commit_index);
+        monitor_json_int(r, "applied_index", rs.applied_index);
+        monitor_json_int(r, "last_index", rs.last_index);
+        monitor_json_int(r, "leader_changes", rs.leader_changes);
+        monitor_json_int(r, "voters", rs.npeers);
+        json_object_set_new(o, "raft", r);
+    }
     json_object_set_new(o, "now", monitor_json_time(now));
     json_object_set_new(o, "start_time", monitor_json_time(si.start_ns));
     json_object_set_new(o, "uptime", monitor_json_uptime(now - si.start_ns));
@@ -542,6 +558,16 @@ static void handle(void *arg, const httpd_req_t *req, httpd_resp_t *resp)
 }
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
+
+void monitor_set_stan(monitor_t *m, stan_t *st)
+{
+    m->st = st;
+}
+
+void monitor_set_repl(monitor_t *m, const repl_t *r)
+{
+    m->repl = r;
+}
 
 monitor_t *monitor_new(uv_loop_t *loop, const config_t *cfg, const bus_t *bus, stan_t *st)
 {

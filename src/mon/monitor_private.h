@@ -12,6 +12,7 @@ struct monitor {
     const config_t *cfg;
     bus_t bus; /* NATS stats: the embedded server's or the upstream connection's */
     stan_t *st;
+    const repl_t *repl; /* clustered mode; NULL otherwise */
     httpd_t *httpd;
     void (*done)(void *arg);
     void *done_arg;

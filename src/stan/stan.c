@@ -385,17 +385,60 @@ static void on_startup_commit(void *arg, int status)
     *out = status;
 }
 
+/* Serving: the request subjects, the tick, the bus hooks. */
+static int serve(stan_t *st, char *err, size_t errlen)
+{
+    const config_t *cfg = st->cfg;
+    int rc = subscribe_all(st, err, errlen);
+    if (rc < 0) return rc;
+    uv_timer_init(st->loop, &st->tick);
+    st->tick.data = st;
+    uv_timer_start(&st->tick, on_tick, 1000, 1000);
+    uv_unref((uv_handle_t *)&st->tick);
+    st->tick_started = true;
+    bus_set_flush_hook(&st->bus, on_flush, st);
+    bus_set_sub_gone_hook(&st->bus, stan_handover_on_sub_gone, st);
+    LOG_I("Streaming cluster ID: %s, server ID: %s, store: %s%s", cfg->cluster_id, st->server_id,
+          cfg->store == CONFIG_STORE_MEMORY ? "MEMORY" : "LMDB in ",
+          cfg->store == CONFIG_STORE_MEMORY ? "" : cfg->dir);
+    return 0;
+}
+
+/* Clustered: the server record of a new cluster went through the log; serving starts now. */
+static void on_clustered_record(void *arg, int status)
+{
+    stan_t *st = arg;
+    char err[256] = "";
+    if (status == STZ_OK && serve(st, err, sizeof err) == 0) return;
+    /* The node lost the lead meanwhile (repl then drops this engine), or cannot subscribe. */
+    LOG_E("streaming: cannot start serving: %s", status ? stz_strerror(status) : err);
+}
+
+void stan_use_store(stan_t *st, store_t *store)
+{
+    st->store = store;
+    st->store_borrowed = true;
+}
+
 int stan_start(stan_t *st, char *err, size_t errlen)
 {
     const config_t *cfg = st->cfg;
     store_options_t opt = {.dir = cfg->store == CONFIG_STORE_MEMORY ? NULL : cfg->dir,
                            .sync = cfg->file_sync,
                            .lock_wait_ms = 5000};
-    int rc = store_open(&st->store, st->loop, &opt, err, errlen);
+    int rc = st->store ? 0 : store_open(&st->store, st->loop, &opt, err, errlen);
     if (rc < 0) return rc;
     stan_commit_init(&st->commit, st->store, on_batch_done, after_batch, st);
     rc = recover(st, err, errlen);
     if (rc < 0) return rc;
+    if (st->meta_dirty && cfg->clustered) {
+        /* Inside a loop callback (the node just took the lead): no nested run; serving starts
+         * once the record is committed, so clients never get subjects the cluster may lose. */
+        meta_put(st);
+        rc = store_submit(st->store, on_clustered_record, st);
+        if (rc < 0) snprintf(err, errlen, "store: cannot propose the server record");
+        return rc;
+    }
     if (st->meta_dirty) {
         /* The identity is on disk before the first client is served. */
         meta_put(st);
@@ -413,21 +456,20 @@ int stan_start(stan_t *st, char *err, size_t errlen)
             return status;
         }
     }
-    rc = stan_alone_check(st, err, errlen);
+    /* In a cluster the other nodes share the cluster ID by design. */
+    if (!cfg->clustered) rc = stan_alone_check(st, err, errlen);
     if (rc < 0) return rc;
-    rc = subscribe_all(st, err, errlen);
-    if (rc < 0) return rc;
-    uv_timer_init(st->loop, &st->tick);
-    st->tick.data = st;
-    uv_timer_start(&st->tick, on_tick, 1000, 1000);
-    uv_unref((uv_handle_t *)&st->tick);
-    st->tick_started = true;
-    bus_set_flush_hook(&st->bus, on_flush, st);
-    bus_set_sub_gone_hook(&st->bus, stan_handover_on_sub_gone, st);
-    LOG_I("Streaming cluster ID: %s, server ID: %s, store: %s%s", cfg->cluster_id, st->server_id,
-          cfg->store == CONFIG_STORE_MEMORY ? "MEMORY" : "LMDB in ",
-          cfg->store == CONFIG_STORE_MEMORY ? "" : cfg->dir);
-    return 0;
+    return serve(st, err, errlen);
+}
+
+void stan_abandon(stan_t *st)
+{
+    for (int i = 0; i < st->nisubs; i++)
+        bus_unsubscribe(&st->bus, st->isubs[i]);
+    st->nisubs = 0;
+    bus_set_flush_hook(&st->bus, NULL, NULL);
+    bus_set_sub_gone_hook(&st->bus, NULL, NULL);
+    if (st->store) store_drop_proposal(st->store);
 }
 
 void stan_shutdown(stan_t *st, void (*done)(void *arg), void *arg)
@@ -463,7 +505,7 @@ void stan_free(stan_t *st)
     stan_client_free_all(st);
     stan_channel_free_all(st);
     stan_commit_free(&st->commit);
-    if (st->store) store_close(st->store);
+    if (st->store && !st->store_borrowed) store_close(st->store);
     strmap_free(&st->clients);
     strmap_free(&st->channels);
     strmap_free(&st->subs_by_ack);

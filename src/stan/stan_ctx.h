@@ -56,6 +56,7 @@ struct stan {
     bus_t bus; /* the NATS side: the embedded server or an upstream connection */
     const config_t *cfg;
     store_t *store;
+    bool store_borrowed; /* given by stan_use_store: closed by its owner */
     stan_commit_t commit;
     char *server_id;
     int64_t start_ns;

@@ -224,13 +224,11 @@ int store_open(store_t **out, uv_loop_t *loop, const store_options_t *opt, char 
     return STZ_OK;
 }
 
-void store_close(store_t *s)
+void store_close_(store_t *s)
 {
-    if (!s) return;
     assert(s->rcount == 0);
     while (s->inflight)
         uv_run(s->loop, UV_RUN_ONCE);
-    store_repl_close_(s);
     for (int db = 0; db < STORE_NDBS; db++) {
         list_node_t *n;
         while ((n = list_pop_front(&s->cursor_cache[db]))) {

@@ -490,20 +490,13 @@ void store_commit_(store_t *s, store_batch_t *b, store_done_fn done, void *arg)
     queue_batch(s, b);
 }
 
-int store_submit(store_t *s, store_done_fn done, void *arg)
+int store_batch_submit_(store_t *s, store_done_fn done, void *arg)
 {
-    if (s->log.propose) return store_propose_(s, done, arg);
     if (s->inflight) return STZ_EBUSY;
     store_batch_t *b = store_batch(s);
     s->building = NULL;
     store_commit_(s, b, done, arg);
     return STZ_OK;
-}
-
-bool store_in_flight(const store_t *s)
-{
-    if (s->log.propose) return s->proposing;
-    return s->inflight != NULL;
 }
 
 void store_inject_enospc(store_t *s, int n)

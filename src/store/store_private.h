@@ -96,14 +96,15 @@ void *store_batch_add_(store_batch_t *b, int kind, store_db_t db, const void *k,
                        const void *v, size_t vlen);
 /* Commits b on the pool (nothing may be in flight); done(arg, status) on the loop. */
 void store_commit_(store_t *s, store_batch_t *b, store_done_fn done, void *arg);
+/* store_submit without a log: the batch being built, committed on the pool. */
+int store_batch_submit_(store_t *s, store_done_fn done, void *arg);
 /* Frees the batches and handles the write side owns (nothing may be in flight). */
 void store_batches_close_(store_t *s);
 /* Called by store_read_end when the read view closes: starts a deferred map growth. */
 void store_grow_resume_(store_t *s);
 
-/* store_repl.c */
-int store_propose_(store_t *s, store_done_fn done, void *arg);
-/* Drops what replication still holds (store_close, nothing in flight). */
-void store_repl_close_(store_t *s);
+/* store.c */
+/* store_close once no batch is in flight (store_repl.c's store_close, the file on top, decides). */
+void store_close_(store_t *s);
 
 #endif

@@ -1,8 +1,13 @@
-/* store_repl: batches as log entries (clustered mode; store.h's "replication").
+/* store_repl: batches as log entries (clustered mode; store.h's "replication"). The store's top
+ * file: store_submit, store_in_flight and store_close are here, as they differ with a log; it
+ * calls store.c and store_batch.c, never the other way.
  *
  * An entry is a batch's op list, encoded:
- *   version byte (ENTRY_VERSION), then per op: kind (1 byte), db (1 byte), key length and value
- *   length (LEB128 varints), the key bytes, the value bytes.
+ *   a header of 8 bytes: the version (ENTRY_VERSION), 3 zero bytes, the length of the ops that
+ *   follow (32 bits, little-endian); then per op: kind (1 byte), db (1 byte), key length and
+ *   value length (LEB128 varints), the key bytes, the value bytes; then zeros up to a multiple of
+ *   8 bytes. libraft needs that: it sends several entries back to back and finds each one's
+ *   start by rounding the previous one's length up to 8.
  * Redo marks are not carried: a proposal that fails is not retried by the store (the node stops
  * leading, and its engine is rebuilt from what the log committed).
  *
@@ -18,6 +23,7 @@
 #include "xalloc.h"
 
 #define ENTRY_VERSION 1
+#define HEADER_LEN 8
 #define APPLIED_KEY "raft_applied"
 #define APPLY_RETRY_MS 1000
 
@@ -59,8 +65,8 @@ static bool get_varint(const unsigned char **p, const unsigned char *end, uint64
 
 static void encode(const store_batch_t *b, buf_t *out)
 {
-    unsigned char version = ENTRY_VERSION;
-    buf_append(out, &version, 1);
+    unsigned char header[HEADER_LEN] = {ENTRY_VERSION};
+    buf_append(out, header, HEADER_LEN);
     for (size_t i = 0; b && i < b->nops; i++) {
         const store_op_t *op = &b->ops[i];
         unsigned char head[2] = {op->kind, op->db};
@@ -70,14 +76,25 @@ static void encode(const store_batch_t *b, buf_t *out)
         buf_append(out, op->k, op->klen);
         buf_append(out, op->v, op->vlen);
     }
+    uint64_t ops = out->len - HEADER_LEN;
+    for (int i = 0; i < 4; i++)
+        out->data[4 + i] = (char)(ops >> (8 * i));
+    static const unsigned char zeros[8];
+    if (out->len % 8) buf_append(out, zeros, 8 - out->len % 8);
 }
 
 /* Decodes an entry's ops into b (NULL: only checks it). False: not an entry of ours; b may then
  * hold some of its ops, so the caller drops b. */
 static bool decode(const unsigned char *p, size_t len, store_batch_t *b)
 {
-    const unsigned char *end = p + len;
-    if (len < 1 || *p++ != ENTRY_VERSION) return false;
+    if (len < HEADER_LEN || len % 8 || p[0] != ENTRY_VERSION || p[1] || p[2] || p[3]) return false;
+    uint64_t ops =
+        (uint64_t)p[4] | (uint64_t)p[5] << 8 | (uint64_t)p[6] << 16 | (uint64_t)p[7] << 24;
+    if (ops > len - HEADER_LEN || len - HEADER_LEN - ops >= 8) return false;
+    for (size_t i = HEADER_LEN + ops; i < len; i++)
+        if (p[i]) return false; /* padding */
+    const unsigned char *end = p + HEADER_LEN + ops;
+    p += HEADER_LEN;
     while (p < end) {
         if (end - p < 2) return false;
         unsigned kind = p[0], db = p[1];
@@ -115,7 +132,7 @@ int store_set_log(store_t *s, const store_log_t *log)
     return rc == STZ_ENOENT || rc == STZ_OK ? STZ_OK : rc;
 }
 
-int store_propose_(store_t *s, store_done_fn done, void *arg)
+static int propose(store_t *s, store_done_fn done, void *arg)
 {
     if (s->proposing) return STZ_EBUSY;
     buf_t out;
@@ -148,6 +165,13 @@ static void end_proposal(store_t *s, int status)
 void store_log_failed(store_t *s, uint64_t index)
 {
     if (s->proposing && s->proposed_index == index) end_proposal(s, STZ_EIO);
+}
+
+void store_drop_proposal(store_t *s)
+{
+    s->proposing = false;
+    s->proposed_done = NULL;
+    s->proposed_arg = NULL;
 }
 
 /* ---- applying (every node) ---- */
@@ -238,7 +262,20 @@ bool store_apply_idle(const store_t *s)
     return !s->log.propose || list_empty(&s->apply_queue);
 }
 
-void store_repl_close_(store_t *s)
+/* ---- the entry points that differ with a log (this file is the store's top) ---- */
+
+int store_submit(store_t *s, store_done_fn done, void *arg)
+{
+    return s->log.propose ? propose(s, done, arg) : store_batch_submit_(s, done, arg);
+}
+
+bool store_in_flight(const store_t *s)
+{
+    return s->log.propose ? s->proposing : s->inflight != NULL;
+}
+
+/* Drops what replication still holds; nothing is in flight. */
+static void drop_queue(store_t *s)
 {
     if (!s->log.propose) return;
     list_node_t *n;
@@ -252,4 +289,13 @@ void store_repl_close_(store_t *s)
               dropped);
     if (s->apply_retry) uv_close((uv_handle_t *)s->apply_retry, free_timer);
     s->apply_retry = NULL;
+}
+
+void store_close(store_t *s)
+{
+    if (!s) return;
+    while (s->inflight)
+        uv_run(s->loop, UV_RUN_ONCE);
+    drop_queue(s);
+    store_close_(s);
 }

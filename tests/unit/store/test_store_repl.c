@@ -170,22 +170,42 @@ static void test_refused_failed_and_bad_entries(void)
     run_until_applied(&f, 1);
     CHECK_EQ_STR(get_str(f.s, STORE_DB_CLIENTS, "c2"), "y");
     CHECK_EQ_INT(d.calls, 1);
-    /* Entries that are not ours: refused, nothing applied. */
-    unsigned char bad_version[] = {9, 0, 0, 1, 1, 'k', 'v'};
-    CHECK_EQ_INT(store_apply(f.s, bad_version, sizeof bad_version, 2), STZ_EINVAL);
-    unsigned char short_value[] = {1, 0, 0, 1, 200, 1, 'k', 'v'}; /* value length past the end */
-    CHECK_EQ_INT(store_apply(f.s, short_value, sizeof short_value, 2), STZ_EINVAL);
-    unsigned char bad_db[] = {1, 0, STORE_NDBS, 1, 1, 'k', 'v'};
-    CHECK_EQ_INT(store_apply(f.s, bad_db, sizeof bad_db, 2), STZ_EINVAL);
-    unsigned char empty_key[] = {1, 0, 0, 0, 1, 'v'};
-    CHECK_EQ_INT(store_apply(f.s, empty_key, sizeof empty_key, 2), STZ_EINVAL);
-    unsigned char empty[] = {0};
-    CHECK_EQ_INT(store_apply(f.s, empty, 0, 2), STZ_EINVAL);
+    /* Entries that are not ours: refused, nothing applied. Each is 16 bytes: an 8-byte header
+     * (version, 3 zero bytes, the ops' length) and one op "put db 0 k=v" padded with zeros. */
+    unsigned char good[16] = {1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 1, 1, 'k', 'v'};
+    unsigned char e[16];
+    struct {
+        int at;
+        unsigned char v;
+    } breaks[] = {
+        {0, 9},          /* unknown version */
+        {1, 1},          /* reserved header byte */
+        {4, 9},          /* ops longer than the entry */
+        {4, 1},          /* ops end before the op does */
+        {14, 1},         /* padding not zero */
+        {9, STORE_NDBS}, /* no such db */
+        {8, 7},          /* no such op */
+        {10, 0},         /* empty key in a put */
+        {11, 0x80},      /* value length's varint runs past the ops */
+    };
+    for (size_t i = 0; i < sizeof breaks / sizeof *breaks; i++) {
+        memcpy(e, good, sizeof e);
+        e[breaks[i].at] = breaks[i].v;
+        CHECK_EQ_INT(store_apply(f.s, e, sizeof e, 2), STZ_EINVAL);
+    }
+    CHECK_EQ_INT(store_apply(f.s, good, 12, 2), STZ_EINVAL); /* not a multiple of 8 */
+    CHECK_EQ_INT(store_apply(f.s, good, 0, 2), STZ_EINVAL);
     CHECK_EQ_INT(store_applied_index(f.s), 1);
-    /* An entry with no op (an empty batch) is legal: it moves the applied index. */
-    unsigned char none[] = {1};
-    CHECK_EQ_INT(store_apply(f.s, none, sizeof none, 2), STZ_OK);
+    /* The good one goes in; an entry with no op (an empty batch) moves the applied index. */
+    CHECK_EQ_INT(store_apply(f.s, good, sizeof good, 2), STZ_OK);
     run_until_applied(&f, 2);
+    CHECK_EQ_STR(get_str(f.s, STORE_DB_META, "k"), "v");
+    unsigned char none[8] = {1};
+    CHECK_EQ_INT(store_apply(f.s, none, sizeof none, 3), STZ_OK);
+    run_until_applied(&f, 3);
+    /* libraft finds entries sent back to back by their lengths rounded up to 8. */
+    for (size_t i = 0; i < l.n; i++)
+        CHECK_EQ_INT(l.len[i] % 8, 0);
     fake_free(&l);
     fx_done(&f);
 }

@@ -1,0 +1,420 @@
+/* repl: this node's libraft server (repl.h).
+ *
+ * The state machine is the store: libraft hands each committed command to fsm_apply on the loop,
+ * in log order, and the store queues it for LMDB (store_apply). The entry's index is the one
+ * after libraft's last_applied (libraft raises it right after apply returns). Snapshots are not
+ * taken yet: the log keeps every entry (docs/clustering.md says so).
+ *
+ * Leadership: libraft 0.15 reports no state change, so a timer looks every POLL_MS. On becoming
+ * leader the node appends a barrier; once libraft has applied everything before it and the store
+ * has written it, the node leads (on_lead(true)) and its store accepts proposals. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "hmap.h"
+#include "log.h"
+#include "nuid.h"
+#include "repl_private.h"
+#include "xalloc.h"
+
+#define POLL_MS 20
+#define CONNECT_RETRY_MS 200
+
+raft_id repl_raft_id(const char *node_id, size_t len)
+{
+    uint64_t h = hmap_hash_bytes(node_id, len);
+    return h ? h : 1;
+}
+
+const char *repl_role_name(repl_role_t role)
+{
+    switch (role) {
+    case REPL_FOLLOWER:
+        return "Follower";
+    case REPL_CANDIDATE:
+        return "Candidate";
+    case REPL_LEADER:
+        return "Leader";
+    default:
+        return "Unavailable";
+    }
+}
+
+static void fatal(repl_t *r, const char *why)
+{
+    if (r->fatal) return;
+    r->fatal = true;
+    LOG_E("raft: %s", why);
+    if (r->on_fatal) r->on_fatal(r->arg, why);
+}
+
+/* ---- the node's ID, kept in the log directory ---- */
+
+static int mkdirs(const char *path)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) return ENAMETOOLONG;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return errno;
+    return 0;
+}
+
+static int write_id_file(const char *path, const char *id)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return errno;
+    size_t n = strlen(id);
+    int rc = write(fd, id, n) == (ssize_t)n && fsync(fd) == 0 ? 0 : errno;
+    close(fd);
+    return rc;
+}
+
+static int node_id(repl_t *r, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/node_id", r->log_path);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char buf[REPL_ID_MAX + 2] = "";
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+            n--;
+        buf[n] = '\0';
+        if (!config_node_id_valid(buf, n)) {
+            snprintf(err, errlen, "raft: %s does not hold a node ID", path);
+            return STZ_EIO;
+        }
+        const char *given = r->cfg->cluster_node_id;
+        if (given && strcmp(given, buf) != 0)
+            LOG_W("raft: keeping the stored node ID %s (--cluster_node_id %s is ignored)", buf,
+                  given);
+        memcpy(r->node_id, buf, n + 1); /* n <= REPL_ID_MAX: checked above */
+        return 0;
+    }
+    if (r->cfg->cluster_node_id) {
+        snprintf(r->node_id, sizeof r->node_id, "%s", r->cfg->cluster_node_id);
+    } else {
+        char nuid[NUID_LEN + 1];
+        nuid_next(nuid);
+        snprintf(r->node_id, sizeof r->node_id, "%s", nuid);
+    }
+    int e = write_id_file(path, r->node_id);
+    if (e) {
+        snprintf(err, errlen, "raft: cannot write %s: %s", path, strerror(e));
+        return STZ_EIO;
+    }
+    return 0;
+}
+
+/* ---- the state machine ---- */
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+    repl_t *r = fsm->data;
+    *result = NULL;
+    uint64_t index = r->raft.last_applied + 1;
+    if (store_apply(r->store, buf->base, buf->len, index) != STZ_OK) {
+        char why[160];
+        snprintf(why, sizeof why,
+                 "log entry %llu cannot be applied (written by a newer version, or damaged)",
+                 (unsigned long long)index);
+        fatal(r, why);
+        return RAFT_MALFORMED;
+    }
+    return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
+{
+    (void)fsm, (void)bufs, (void)n;
+    return RAFT_BUSY; /* not yet: libraft tries again later, the log keeps everything */
+}
+
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    repl_t *r = fsm->data;
+    (void)buf;
+    fatal(r, "a snapshot came from the leader, and this version cannot install one");
+    return RAFT_MALFORMED;
+}
+
+/* ---- proposals (the store's log) ---- */
+
+static void on_proposal_done(struct raft_apply *req, int status, void *result)
+{
+    repl_t *r = req->data;
+    (void)result;
+    if (status != 0) store_log_failed(r->store, req->index);
+    free(req);
+}
+
+static int propose(void *arg, void *data, size_t len, uint64_t *index)
+{
+    repl_t *r = arg;
+    if (!r->leading) return -1;
+    struct raft_apply *req = xmalloc(sizeof *req);
+    req->data = r;
+    struct raft_buffer buf = {.base = data, .len = len};
+    int rc = raft_apply(&r->raft, req, &buf, 1, on_proposal_done);
+    if (rc != 0) {
+        LOG_W("raft: cannot propose an entry: %s", raft_strerror(rc));
+        free(req);
+        return -1;
+    }
+    *index = req->index;
+    return 0;
+}
+
+/* ---- leadership ---- */
+
+static void lead_if_ready(repl_t *r)
+{
+    if (r->leading || r->barrier_pending || r->stopping || r->fatal) return;
+    if (raft_state(&r->raft) != RAFT_LEADER || !store_apply_idle(r->store)) return;
+    r->leading = true;
+    LOG_I("raft: this node leads (term %llu, %llu entries applied)",
+          (unsigned long long)r->raft.current_term,
+          (unsigned long long)store_applied_index(r->store));
+    r->on_lead(r->arg, true);
+}
+
+static void on_store_applied(void *arg, uint64_t index)
+{
+    (void)index;
+    lead_if_ready(arg);
+}
+
+static void on_barrier(struct raft_barrier *req, int status)
+{
+    repl_t *r = req->data;
+    r->barrier_pending = false;
+    if (status == 0) lead_if_ready(r);
+}
+
+static void note_leader(repl_t *r)
+{
+    raft_id id;
+    const char *addr;
+    raft_leader(&r->raft, &id, &addr);
+    if (id == r->leader_id) return;
+    r->leader_id = id;
+    snprintf(r->leader, sizeof r->leader, "%s", id && addr ? addr : "");
+    if (!id) return;
+    r->leader_changes++;
+    LOG_I("raft: leader is %s (term %llu)", r->leader, (unsigned long long)r->raft.current_term);
+}
+
+static void on_poll(uv_timer_t *t)
+{
+    repl_t *r = t->data;
+    int st = raft_state(&r->raft);
+    note_leader(r);
+    if (st != RAFT_LEADER && r->leading) {
+        r->leading = false;
+        LOG_I("raft: this node no longer leads");
+        r->on_lead(r->arg, false);
+    }
+    if (st == RAFT_LEADER && r->state != RAFT_LEADER && !r->barrier_pending) {
+        r->barrier.data = r;
+        int rc = raft_barrier(&r->raft, &r->barrier, on_barrier);
+        if (rc == 0)
+            r->barrier_pending = true;
+        else
+            LOG_W("raft: cannot append the leader's barrier: %s", raft_strerror(rc));
+    }
+    r->state = st;
+}
+
+/* ---- start and stop ---- */
+
+static bool has_state(const char *dir)
+{
+    char p[PATH_MAX];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/metadata1", dir);
+    if (stat(p, &sb) == 0) return true;
+    snprintf(p, sizeof p, "%s/metadata2", dir);
+    return stat(p, &sb) == 0;
+}
+
+/* A fresh log: --cluster_peers (with this node) or --cluster_bootstrap (this node alone). */
+static int bootstrap(repl_t *r, char *err, size_t errlen)
+{
+    const config_t *cfg = r->cfg;
+    if (has_state(r->log_path)) return 0;
+    if (!cfg->cluster_peers && !cfg->cluster_bootstrap) {
+        snprintf(err, errlen,
+                 "raft: %s holds no cluster state: give --cluster_peers (every member's node "
+                 "ID) or --cluster_bootstrap (joining a running cluster is not supported yet)",
+                 r->log_path);
+        return STZ_ECONFIG;
+    }
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    int rc = raft_configuration_add(&conf, repl_raft_id(r->node_id, strlen(r->node_id)), r->node_id,
+                                    RAFT_VOTER);
+    repl_peer_t peers[CONFIG_PEERS_MAX];
+    size_t n = repl_peers(r, peers);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (strcmp(peers[i].id, r->node_id) != 0)
+            rc = raft_configuration_add(&conf, repl_raft_id(peers[i].id, strlen(peers[i].id)),
+                                        peers[i].id, RAFT_VOTER);
+    if (rc == 0) rc = raft_bootstrap(&r->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rc != 0 && rc != RAFT_CANTBOOTSTRAP) {
+        snprintf(err, errlen, "raft: cannot bootstrap the cluster in %s: %s%s", r->log_path,
+                 raft_strerror(rc), rc == RAFT_DUPLICATEID ? " (two node IDs hash alike)" : "");
+        return STZ_EIO;
+    }
+    LOG_I("raft: bootstrapped a cluster of %u in %s", conf.n, r->log_path);
+    return 0;
+}
+
+static int init_raft(repl_t *r, char *err, size_t errlen)
+{
+    const config_t *cfg = r->cfg;
+    if (cfg->cluster_raft_logging) setenv("LIBRAFT_TRACE", "1", 0);
+    int rc = raft_uv_init(&r->io, r->loop, r->log_path, &r->outer);
+    if (rc != 0) {
+        snprintf(err, errlen, "raft: cannot open the log in %s: %s", r->log_path,
+                 raft_strerror(rc));
+        return STZ_EIO;
+    }
+    r->io_inited = true;
+    raft_uv_set_connect_retry_delay(&r->io, CONNECT_RETRY_MS);
+    r->fsm = (struct raft_fsm){.version = 1,
+                               .data = r,
+                               .apply = fsm_apply,
+                               .snapshot = fsm_snapshot,
+                               .restore = fsm_restore};
+    rc = raft_init(&r->raft, &r->io, &r->fsm, repl_raft_id(r->node_id, strlen(r->node_id)),
+                   r->node_id);
+    if (rc != 0) {
+        snprintf(err, errlen, "raft: %s", raft_errmsg(&r->raft));
+        return STZ_EIO;
+    }
+    r->raft_inited = true;
+    raft_set_election_timeout(&r->raft, (unsigned)cfg->cluster_raft_election_timeout_ms);
+    raft_set_heartbeat_timeout(&r->raft, (unsigned)cfg->cluster_raft_heartbeat_timeout_ms);
+    raft_set_pre_vote(&r->raft, true);
+    raft_set_snapshot_threshold(&r->raft, UINT_MAX);
+    return 0;
+}
+
+int repl_start(repl_t **out, const repl_options_t *opt, char *err, size_t errlen)
+{
+    repl_t *r = xcalloc(1, sizeof *r);
+    *out = r;
+    r->loop = opt->loop;
+    r->cfg = opt->cfg;
+    r->store = opt->store;
+    r->bus = *opt->bus;
+    r->on_lead = opt->on_lead;
+    r->on_fatal = opt->on_fatal;
+    r->arg = opt->arg;
+    const config_t *cfg = r->cfg;
+    if (cfg->cluster_log_path) {
+        r->log_path = xstrdup(cfg->cluster_log_path);
+    } else {
+        size_t n = strlen(cfg->dir) + 8;
+        r->log_path = xmalloc(n);
+        snprintf(r->log_path, n, "%s/raft", cfg->dir);
+    }
+    int e = mkdirs(r->log_path);
+    if (e) {
+        snprintf(err, errlen, "raft: cannot create %s: %s", r->log_path, strerror(e));
+        return STZ_EIO;
+    }
+    int rc = node_id(r, err, errlen);
+    if (rc == 0) rc = repl_net_init(r, err, errlen);
+    if (rc == 0) rc = init_raft(r, err, errlen);
+    if (rc == 0) rc = bootstrap(r, err, errlen);
+    store_log_t log = {.propose = propose, .applied = on_store_applied, .arg = r};
+    if (rc == 0) rc = store_set_log(r->store, &log);
+    if (rc == 0 && (e = raft_start(&r->raft)) != 0) {
+        snprintf(err, errlen, "raft: cannot start: %s", raft_errmsg(&r->raft));
+        rc = STZ_EIO;
+    }
+    if (rc == 0) rc = repl_net_start(r, err, errlen);
+    if (rc != 0) return rc;
+    uv_timer_init(r->loop, &r->poll);
+    r->poll.data = r;
+    uv_timer_start(&r->poll, on_poll, POLL_MS, POLL_MS);
+    r->poll_started = true;
+    LOG_I("raft: node %s, transport on %s, log in %s, election timeout %lld ms", r->node_id,
+          r->raft_addr, r->log_path, (long long)cfg->cluster_raft_election_timeout_ms);
+    LOG_W("raft: clustered mode is still being built: the log is never compacted (no "
+          "snapshots yet), followers' monitoring shows no channels, and nodes cannot join or "
+          "leave a running cluster (docs/clustering.md)");
+    return 0;
+}
+
+static void on_raft_closed(struct raft *raft)
+{
+    repl_t *r = raft->data;
+    r->raft_inited = false;
+    if (r->stop_done) r->stop_done(r->stop_arg);
+}
+
+void repl_stop(repl_t *r, void (*done)(void *arg), void *arg)
+{
+    r->stopping = true;
+    r->leading = false;
+    if (r->poll_started) {
+        uv_timer_stop(&r->poll);
+        uv_close((uv_handle_t *)&r->poll, NULL);
+        r->poll_started = false;
+    }
+    repl_net_stop(r);
+    r->stop_done = done;
+    r->stop_arg = arg;
+    if (!r->raft_inited) {
+        if (done) done(arg);
+        return;
+    }
+    r->raft.data = r;
+    raft_close(&r->raft, on_raft_closed);
+}
+
+void repl_free(repl_t *r)
+{
+    if (!r) return;
+    if (r->io_inited) raft_uv_close(&r->io);
+    repl_net_free(r);
+    free(r->log_path);
+    free(r);
+}
+
+void repl_status(const repl_t *r, repl_status_t *out)
+{
+    memset(out, 0, sizeof *out);
+    struct raft *raft = (struct raft *)&r->raft;
+    int st = r->raft_inited ? raft_state(raft) : RAFT_UNAVAILABLE;
+    out->role = st == RAFT_LEADER      ? REPL_LEADER
+                : st == RAFT_CANDIDATE ? REPL_CANDIDATE
+                : st == RAFT_FOLLOWER  ? REPL_FOLLOWER
+                                       : REPL_UNAVAILABLE;
+    out->leading = r->leading;
+    out->node_id = r->node_id;
+    out->leader = r->leader;
+    out->raft_addr = r->raft_addr;
+    out->term = raft->current_term;
+    out->commit_index = raft->commit_index;
+    out->applied_index = store_applied_index(r->store);
+    out->last_index = r->raft_inited ? raft_last_index(raft) : 0;
+    out->leader_changes = r->leader_changes;
+    out->npeers = raft->configuration.n;
+}

@@ -1,0 +1,80 @@
+/* Private to the repl module: repl.c (the libraft server, the state machine, leadership) and
+ * repl_net.c (the transport under libraft, and the peers' addresses learnt over NATS). */
+#ifndef STANZA_REPL_PRIVATE_H
+#define STANZA_REPL_PRIVATE_H
+#include <raft.h>
+#include <raft/uv.h>
+
+#include "repl.h"
+#include "strmap.h"
+
+#define REPL_ID_MAX 64
+#define REPL_ADDR_MAX 64 /* "a.b.c.d:port" */
+
+struct repl {
+    uv_loop_t *loop;
+    const config_t *cfg;
+    store_t *store;
+    bus_t bus;
+    void (*on_lead)(void *arg, bool leading);
+    void (*on_fatal)(void *arg, const char *why);
+    void *arg;
+
+    char node_id[REPL_ID_MAX + 1];
+    char raft_addr[REPL_ADDR_MAX]; /* where the transport listens and what is announced */
+    char *log_path;
+    struct raft raft;
+    struct raft_io io;
+    struct raft_fsm fsm;
+    bool raft_inited, io_inited;
+
+    /* repl_net.c */
+    struct raft_uv_transport outer; /* what libraft holds: resolves node IDs to addresses */
+    struct raft_uv_transport inner; /* libraft's TCP transport */
+    bool inner_inited;
+    void (*outer_close_cb)(struct raft_uv_transport *t);
+    strmap_t addrs;      /* node ID -> malloc'd "a.b.c.d:port" */
+    strmap_t fixed;      /* node IDs whose address was configured (value unused) */
+    char *nodes_subject; /* _STZ.raft.<cluster id>.nodes */
+    bus_sub_t *nodes_sub;
+    uv_timer_t announce; /* repeats the announcement */
+    bool announce_started;
+    uint64_t announces;
+
+    /* Leadership (repl.c). */
+    uv_timer_t poll; /* watches libraft's state: it has no callback for changes */
+    bool poll_started;
+    int state;
+    raft_id leader_id;
+    char leader[REPL_ID_MAX + 1];
+    uint64_t leader_changes;
+    bool leading, barrier_pending;
+    struct raft_barrier barrier;
+    bool stopping, fatal;
+    void (*stop_done)(void *arg);
+    void *stop_arg;
+};
+
+/* One entry of --cluster_peers. */
+typedef struct repl_peer {
+    char id[CONFIG_NODE_ID_MAX + 1];
+    char host[256]; /* "" when no address was given */
+    int port;
+} repl_peer_t;
+
+/* The node ID's number in libraft: FNV-1a of the ID (never 0). */
+raft_id repl_raft_id(const char *node_id, size_t len);
+
+/* repl_net.c */
+/* The configured peers (at most CONFIG_PEERS_MAX, checked by config): their count. */
+size_t repl_peers(const repl_t *r, repl_peer_t out[CONFIG_PEERS_MAX]);
+/* Sets up both transports and the configured addresses; this node's own address is picked
+ * (a free port when none was configured). */
+int repl_net_init(repl_t *r, char *err, size_t errlen);
+/* Subscribes to the announcements and starts announcing. */
+int repl_net_start(repl_t *r, char *err, size_t errlen);
+/* Stops announcing and unsubscribes (before libraft closes the transport). */
+void repl_net_stop(repl_t *r);
+void repl_net_free(repl_t *r);
+
+#endif

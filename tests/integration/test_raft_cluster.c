@@ -1,0 +1,234 @@
+/* it_raft_cluster: three stanzads in clustered mode (--clustered, NSS's flags), their embedded
+ * NATS servers routed into one mesh, Raft addresses learnt over NATS. A streaming client on a
+ * follower's port publishes (its requests reach the leader over the routes); the leader is
+ * SIGKILLed; another node takes the lead and serves the same client session; every acknowledged
+ * message is delivered, a durable subscription resumes where its acks left it, and the killed
+ * node, restarted, catches up with the log. */
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness_cluster.h"
+#include "harness_stan.h"
+#include "test.h"
+
+#define NODES 3
+#define LEADER_WAIT_MS 15000
+
+struct rnode {
+    struct hnode n;
+    int mport;
+    char mport_s[16], id[8], dir[PATH_MAX - 16], data[PATH_MAX];
+    const char *extra[20];
+};
+
+static struct rnode nodes[NODES];
+static char routes[HCLUSTER_ROUTES_LEN];
+static int cports[NODES];
+
+static void start_node(int i)
+{
+    struct rnode *r = &nodes[i];
+    CHECK_EQ_INT(hnode_start(&r->n, cports[i], routes, NULL, HSTAN_CLUSTER, r->extra), 0);
+}
+
+static void start_cluster(void)
+{
+    memset(routes, 0, sizeof routes);
+    for (int i = 0; i < NODES; i++) {
+        cports[i] = harness_free_port();
+        hcluster_routes_add(routes, sizeof routes, cports[i]);
+    }
+    for (int i = 0; i < NODES; i++) {
+        struct rnode *r = &nodes[i];
+        memset(r, 0, sizeof *r);
+        r->mport = harness_free_port();
+        snprintf(r->mport_s, sizeof r->mport_s, "%d", r->mport);
+        snprintf(r->id, sizeof r->id, "n%d", i);
+        CHECK_EQ_INT(hmkdtemp(r->dir, sizeof r->dir), 0);
+        size_t dl = strlen(r->dir);
+        memcpy(r->data, r->dir, dl);
+        memcpy(r->data + dl, "/data", 6);
+        const char *extra[] = {"--clustered", "--cluster_node_id",
+                               r->id,         "--cluster_peers",
+                               "n0,n1,n2",    "--store",
+                               "FILE",        "--dir",
+                               r->data,       "-m",
+                               r->mport_s,    NULL};
+        memcpy(r->extra, extra, sizeof extra);
+    }
+    for (int i = 0; i < NODES; i++)
+        start_node(i);
+}
+
+static void stop_cluster(void)
+{
+    for (int i = 0; i < NODES; i++) {
+        if (nodes[i].n.s.pid > 0) CHECK_EQ_INT(hnode_stop(&nodes[i].n), 0);
+        hremove_tree(nodes[i].dir);
+    }
+}
+
+/* The node's serverz, or NULL when it does not answer. */
+static json_t *serverz(int i)
+{
+    if (nodes[i].n.s.pid <= 0) return NULL;
+    return hhttp_json(nodes[i].mport, "/streaming/serverz");
+}
+
+static const char *role_of(json_t *z)
+{
+    const char *r = z ? json_string_value(json_object_get(z, "role")) : NULL;
+    return r ? r : "";
+}
+
+static uint64_t raft_int(json_t *z, const char *key)
+{
+    return (uint64_t)json_integer_value(json_object_get(json_object_get(z, "raft"), key));
+}
+
+/* Waits until exactly one running node says Leader and serves (its engine answers); returns
+ * its index, or -1 at the deadline. */
+static int wait_leader(int timeout_ms)
+{
+    int64_t end = harness_now_ms() + timeout_ms;
+    while (harness_now_ms() < end) {
+        int leader = -1, leaders = 0;
+        for (int i = 0; i < NODES; i++) {
+            json_t *z = serverz(i);
+            if (strcmp(role_of(z), "Leader") == 0 &&
+                strlen(json_string_value(json_object_get(z, "server_id"))) > 0) {
+                leader = i;
+                leaders++;
+            }
+            json_decref(z);
+        }
+        if (leaders == 1) return leader;
+        poll(NULL, 0, 20); /* between polls of a state with a deadline */
+    }
+    fprintf(stderr, "no single serving leader within %d ms\n", timeout_ms);
+    return -1;
+}
+
+static void pub_retry(stanConnection *sc, const char *channel, const char *payload)
+{
+    /* A publish whose ack never came is sent again (at-least-once), as a client would. */
+    for (int attempt = 0; attempt < 5; attempt++)
+        if (stanConnection_Publish(sc, channel, payload, (int)strlen(payload)) == NATS_OK) return;
+    CHECK(!"publish not acknowledged after 5 attempts");
+}
+
+/* A durable subscription on "jobs" (from the first message, or where it stopped): waits for
+ * want messages (auto-acked; more may come), closes (the position stays), and returns the first
+ * one's sequence, with how many came in *got. */
+static uint64_t durable_take(stanConnection *sc, int want, bool from_start, int64_t *got)
+{
+    struct hstan_rx rx;
+    hstan_rx_init(&rx, 400, HSTAN_ACK_AUTO);
+    stanSubOptions *o = hstan_subopts();
+    if (from_start) stanSubOptions_DeliverAllAvailable(o);
+    stanSubOptions_SetDurableName(o, "dur");
+    stanSubOptions_SetMaxInflight(o, want);
+    stanSubscription *sub = NULL;
+    CHECK_EQ_INT(hstan_sub(&sub, sc, "jobs", NULL, &rx, o), NATS_OK);
+    stanSubOptions_Destroy(o);
+    CHECK(hstan_rx_wait(&rx, want, 10000));
+    uint64_t first = hstan_rx_get(&rx, 0).seq;
+    hstan_commit_barrier(sc); /* its acks are committed */
+    CHECK_EQ_INT(stanSubscription_Close(sub), NATS_OK);
+    stanSubscription_Destroy(sub);
+    *got = hstan_rx_count(&rx);
+    hstan_rx_destroy(&rx);
+    return first;
+}
+
+/* m0..m(count-1) all read back from "jobs" through node via, each at least once. */
+static void check_all_there(int via, int count)
+{
+    struct hstan_rec *recs = calloc(2 * (size_t)count, sizeof *recs);
+    bool *got = calloc((size_t)count, sizeof *got);
+    int n = hstan_read_all(&nodes[via].n.s, "reader", "jobs", count, recs, 2 * count);
+    CHECK(n >= count);
+    for (int i = 0; i < n && i < 2 * count; i++) {
+        int k;
+        if (sscanf(recs[i].data, "m%d", &k) == 1 && k >= 0 && k < count) got[k] = true;
+    }
+    int missing = 0;
+    for (int k = 0; k < count; k++)
+        if (!got[k]) fprintf(stderr, "message m%d missing\n", k), missing++;
+    CHECK_EQ_INT(missing, 0);
+    free(got);
+    free(recs);
+}
+
+/* The node, restarted, is a follower that applied at least what the leader had committed. */
+static void check_caught_up(int node, int leader)
+{
+    json_t *lz = serverz(leader);
+    uint64_t commit = raft_int(lz, "commit_index");
+    json_decref(lz);
+    int64_t end = harness_now_ms() + LEADER_WAIT_MS;
+    uint64_t applied = 0;
+    char role[32] = "";
+    while (harness_now_ms() < end) {
+        json_t *z = serverz(node);
+        snprintf(role, sizeof role, "%s", role_of(z));
+        applied = raft_int(z, "applied_index");
+        json_decref(z);
+        if (strcmp(role, "Follower") == 0 && applied >= commit) break;
+        poll(NULL, 0, 20); /* between polls of a state with a deadline */
+    }
+    CHECK_EQ_STR(role, "Follower");
+    CHECK(applied >= commit);
+}
+
+static void test_failover_and_rejoin(void)
+{
+    start_cluster();
+    int leader = wait_leader(LEADER_WAIT_MS);
+    CHECK(leader >= 0);
+    for (int i = 0; i < NODES; i++) {
+        json_t *z = serverz(i);
+        CHECK_EQ_STR(json_string_value(json_object_get(z, "state")), "CLUSTERED");
+        CHECK_EQ_INT(raft_int(z, "voters"), NODES);
+        json_decref(z);
+    }
+    int via = (leader + 1) % NODES; /* the client's NATS server: a follower */
+    stanConnection *sc = hstan_connect_or_die(&nodes[via].n.s, "raft-client");
+    char payload[32];
+    for (int i = 0; i < 100; i++) {
+        snprintf(payload, sizeof payload, "m%d", i);
+        CHECK_EQ_INT(hstan_pub(sc, "jobs", payload), NATS_OK);
+    }
+    int64_t seen, rest;
+    CHECK_EQ_INT(durable_take(sc, 40, true, &seen), 1);
+
+    int64_t t0 = harness_now_ms();
+    CHECK_EQ_INT(hnode_kill(&nodes[leader].n), 0);
+    int next = wait_leader(LEADER_WAIT_MS);
+    CHECK(next >= 0 && next != leader);
+    printf("failover: node n%d leads %lld ms after n%d was killed\n", next,
+           (long long)(harness_now_ms() - t0), leader);
+    /* The same session publishes on: the new leader knows the client. */
+    for (int i = 100; i < 200; i++) {
+        snprintf(payload, sizeof payload, "m%d", i);
+        pub_retry(sc, "jobs", payload);
+    }
+    check_all_there(via, 200);
+    /* The durable resumes after what it acked before the failover. */
+    CHECK_EQ_INT(durable_take(sc, (int)(200 - seen), false, &rest), (uint64_t)seen + 1);
+
+    CHECK_EQ_INT(hnode_restart(&nodes[leader].n), 0);
+    check_caught_up(leader, next);
+    stanConnection_Close(sc);
+    stanConnection_Destroy(sc);
+    stop_cluster();
+}
+
+int main(void)
+{
+    TEST_RUN(test_failover_and_rejoin);
+    return test_summary();
+}
