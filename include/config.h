@@ -143,6 +143,12 @@ typedef struct config {
     /* --cluster_raft_listen HOST:PORT, key "cluster_raft_listen" (ours): where this node's Raft
      * transport listens; NULL: the client host, a free port; PORT 0 is a free port too. */
     char *cluster_raft_listen;
+    /* --cluster_trailing_logs N, key "cluster_trailing_logs" (NSS's): log entries kept behind a
+     * snapshot, so a follower a little behind catches up from the log; default 10240.
+     * --cluster_snapshot_threshold N, key "cluster_snapshot_threshold" (ours): entries between
+     * snapshots (each copies the whole store); default 8192. */
+    int cluster_trailing_logs;
+    int cluster_snapshot_threshold;
     /* --cluster_raft_heartbeat_timeout, key "cluster_raft_heartbeat_timeout"; default 100ms;
      * --cluster_raft_election_timeout, key "cluster_raft_election_timeout"; default 1s. Each
      * 10ms..60s, heartbeat shorter than election (checked when clustered). */

@@ -201,6 +201,15 @@ uint64_t store_applied_index(const store_t *s);
 /* No committed entry waits to be written to LMDB. */
 bool store_apply_idle(const store_t *s);
 
+/* Snapshots (store_snap.c). From any thread: waits until the entry at index is in LMDB, then
+ * copies the store (compacted, consistent) into one buffer from alloc, headed by the index.
+ * STZ_EBUSY if that entry was not applied within 30 s or the store is closing. */
+int store_snapshot(store_t *s, uint64_t index, void *(*alloc)(size_t), void **out, size_t *len);
+/* Loop thread: makes the store the snapshot's copy, unless it already holds the snapshot's
+ * index (*replaced false: nothing to do). STZ_EBUSY while a batch or a read view is open;
+ * STZ_EINVAL for data that is not a snapshot of ours. The caller keeps data. */
+int store_restore(store_t *s, const void *data, size_t len, bool *replaced);
+
 /* Test hook: makes the next n commits fail with STZ_ENOSPC before touching LMDB, as a full
  * disk would (a write transaction aborted). */
 void store_inject_enospc(store_t *s, int n);

@@ -39,6 +39,8 @@ static const struct {
     {"raft_heartbeat_timeout", "cluster_raft_heartbeat_timeout"},
     {"raft_election_timeout", "cluster_raft_election_timeout"},
     {"raft_listen", "cluster_raft_listen"},
+    {"trailing_logs", "cluster_trailing_logs"},
+    {"snapshot_threshold", "cluster_snapshot_threshold"},
 };
 #define NKEYS (sizeof clustering_keys / sizeof clustering_keys[0])
 

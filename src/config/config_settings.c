@@ -58,6 +58,8 @@ void config_init(config_t *cfg)
     /* Raft's: an election within about 1-2 s of a leader's loss (NSS's defaults take ~6 s). */
     cfg->cluster_raft_heartbeat_timeout_ms = 100;
     cfg->cluster_raft_election_timeout_ms = 1000;
+    cfg->cluster_trailing_logs = 10240;
+    cfg->cluster_snapshot_threshold = 8192;
 }
 
 void config_free(config_t *cfg)
@@ -347,6 +349,8 @@ static const struct key keys[] = {
     {"cluster_raft_logging", {0}, K_BOOL, OFF(cluster_raft_logging), 0, 0},
     {"cluster_allow_add_remove_node", {0}, K_BOOL, OFF(cluster_allow_add_remove_node), 0, 0},
     {"cluster_raft_listen", {0}, K_RAFTADDR, OFF(cluster_raft_listen), 0, 0},
+    {"cluster_trailing_logs", {0}, K_INT, OFF(cluster_trailing_logs), 0, INT_MAX},
+    {"cluster_snapshot_threshold", {0}, K_INT, OFF(cluster_snapshot_threshold), 1, INT_MAX},
     {"cluster_raft_heartbeat_timeout", {0}, RAFT_TIMEOUT(cluster_raft_heartbeat_timeout_ms)},
     {"cluster_raft_election_timeout", {0}, RAFT_TIMEOUT(cluster_raft_election_timeout_ms)},
     {"nats_server_url", {"nats_server"}, K_URLS, OFF(nats_server_url), 0, 0},

@@ -2,8 +2,9 @@
  *
  * The state machine is the store: libraft hands each committed command to fsm_apply on the loop,
  * in log order, and the store queues it for LMDB (store_apply). The entry's index is the one
- * after libraft's last_applied (libraft raises it right after apply returns). Snapshots are not
- * taken yet: the log keeps every entry (docs/clustering.md says so).
+ * after libraft's last_applied (libraft raises it right after apply returns). Every
+ * --cluster_snapshot_threshold entries libraft takes a snapshot (a copy of the store, made on the
+ * pool: store_snap.c) and drops the log before it but --cluster_trailing_logs entries.
  *
  * Leadership: libraft 0.15 reports no state change, so a timer looks every POLL_MS. On becoming
  * leader the node appends a barrier; once libraft has applied everything before it and the store
@@ -137,18 +138,61 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     return 0;
 }
 
+/* Snapshots: libraft asks on the loop (the index it will stand for is its last_applied), then
+ * on a pool thread the store is copied once that entry is in LMDB. */
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
 {
-    (void)fsm, (void)bufs, (void)n;
-    return RAFT_BUSY; /* not yet: libraft tries again later, the log keeps everything */
+    repl_t *r = fsm->data;
+    r->snap_index = r->raft.last_applied;
+    *bufs = NULL;
+    *n = 0;
+    return 0;
 }
 
+static int fsm_snapshot_async(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
+{
+    repl_t *r = fsm->data;
+    void *data;
+    size_t len;
+    if (store_snapshot(r->store, r->snap_index, raft_malloc, &data, &len) != STZ_OK)
+        return RAFT_IOERR; /* libraft tries again after the next threshold's worth */
+    struct raft_buffer *b = raft_malloc(sizeof *b);
+    if (!b) {
+        raft_free(data);
+        return RAFT_NOMEM;
+    }
+    b->base = data;
+    b->len = len;
+    *bufs = b;
+    *n = 1;
+    return 0;
+}
+
+static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
+{
+    (void)fsm;
+    for (unsigned i = 0; *bufs && i < *n; i++)
+        raft_free((*bufs)[i].base);
+    raft_free(*bufs);
+    *bufs = NULL;
+    *n = 0;
+    return 0;
+}
+
+/* A snapshot to install (at start, or sent by the leader to a node too far behind). On success
+ * the buffer is ours to free; on failure libraft keeps it. */
 static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
     repl_t *r = fsm->data;
-    (void)buf;
-    fatal(r, "a snapshot came from the leader, and this version cannot install one");
-    return RAFT_MALFORMED;
+    bool replaced;
+    int rc = store_restore(r->store, buf->base, buf->len, &replaced);
+    if (rc == STZ_OK) {
+        raft_free(buf->base);
+        return 0;
+    }
+    if (rc == STZ_EBUSY) return RAFT_BUSY;
+    if (rc == STZ_EINVAL) fatal(r, "a snapshot this version cannot read");
+    return RAFT_IOERR;
 }
 
 /* ---- proposals (the store's log) ---- */
@@ -264,14 +308,20 @@ static int bootstrap(repl_t *r, char *err, size_t errlen)
     }
     struct raft_configuration conf;
     raft_configuration_init(&conf);
-    int rc = raft_configuration_add(&conf, repl_raft_id(r->node_id, strlen(r->node_id)), r->node_id,
-                                    RAFT_VOTER);
+    /* In the peers' order, this node where it is listed (else last): nodes given the same list
+     * write the same first entry. */
     repl_peer_t peers[CONFIG_PEERS_MAX];
     size_t n = repl_peers(r, peers);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        if (strcmp(peers[i].id, r->node_id) != 0)
-            rc = raft_configuration_add(&conf, repl_raft_id(peers[i].id, strlen(peers[i].id)),
-                                        peers[i].id, RAFT_VOTER);
+    bool self_listed = false;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        self_listed |= strcmp(peers[i].id, r->node_id) == 0;
+        rc = raft_configuration_add(&conf, repl_raft_id(peers[i].id, strlen(peers[i].id)),
+                                    peers[i].id, RAFT_VOTER);
+    }
+    if (rc == 0 && !self_listed)
+        rc = raft_configuration_add(&conf, repl_raft_id(r->node_id, strlen(r->node_id)), r->node_id,
+                                    RAFT_VOTER);
     if (rc == 0) rc = raft_bootstrap(&r->raft, &conf);
     raft_configuration_close(&conf);
     if (rc != 0 && rc != RAFT_CANTBOOTSTRAP) {
@@ -294,12 +344,17 @@ static int init_raft(repl_t *r, char *err, size_t errlen)
         return STZ_EIO;
     }
     r->io_inited = true;
+    /* libraft 0.15's raft_uv implements async_work (version 2 of raft_io) but still says version
+     * 1, and raft_init refuses asynchronous snapshots on a version-1 io: say what it is. */
+    if (r->io.async_work) r->io.version = 2;
     raft_uv_set_connect_retry_delay(&r->io, CONNECT_RETRY_MS);
-    r->fsm = (struct raft_fsm){.version = 1,
+    r->fsm = (struct raft_fsm){.version = 3,
                                .data = r,
                                .apply = fsm_apply,
                                .snapshot = fsm_snapshot,
-                               .restore = fsm_restore};
+                               .restore = fsm_restore,
+                               .snapshot_finalize = fsm_snapshot_finalize,
+                               .snapshot_async = fsm_snapshot_async};
     rc = raft_init(&r->raft, &r->io, &r->fsm, repl_raft_id(r->node_id, strlen(r->node_id)),
                    r->node_id);
     if (rc != 0) {
@@ -310,7 +365,8 @@ static int init_raft(repl_t *r, char *err, size_t errlen)
     raft_set_election_timeout(&r->raft, (unsigned)cfg->cluster_raft_election_timeout_ms);
     raft_set_heartbeat_timeout(&r->raft, (unsigned)cfg->cluster_raft_heartbeat_timeout_ms);
     raft_set_pre_vote(&r->raft, true);
-    raft_set_snapshot_threshold(&r->raft, UINT_MAX);
+    raft_set_snapshot_threshold(&r->raft, (unsigned)cfg->cluster_snapshot_threshold);
+    raft_set_snapshot_trailing(&r->raft, (unsigned)cfg->cluster_trailing_logs);
     return 0;
 }
 
@@ -356,9 +412,8 @@ int repl_start(repl_t **out, const repl_options_t *opt, char *err, size_t errlen
     r->poll_started = true;
     LOG_I("raft: node %s, transport on %s, log in %s, election timeout %lld ms", r->node_id,
           r->raft_addr, r->log_path, (long long)cfg->cluster_raft_election_timeout_ms);
-    LOG_W("raft: clustered mode is still being built: the log is never compacted (no "
-          "snapshots yet), followers' monitoring shows no channels, and nodes cannot join or "
-          "leave a running cluster (docs/clustering.md)");
+    LOG_W("raft: clustered mode is still being built: followers' monitoring shows no "
+          "channels, and nodes cannot join or leave a running cluster (docs/clustering.md)");
     return 0;
 }
 

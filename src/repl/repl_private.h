@@ -51,6 +51,7 @@ struct repl {
     bool leading, barrier_pending;
     struct raft_barrier barrier;
     bool stopping, fatal;
+    uint64_t snap_index; /* the snapshot being taken stands for this entry */
     void (*stop_done)(void *arg);
     void *stop_arg;
 };

@@ -137,6 +137,79 @@ static int open_dbs(store_t *s)
     return mdb_txn_commit(txn);
 }
 
+/* Opens the environment in s->dir with s->env_flags (store_open, and again after
+ * store_swap_env_). MDB_NOTLS: the read transaction lives on the loop thread while write
+ * transactions run on pool threads, so reader slots must belong to transactions, not threads.
+ * No MDB_WRITEMAP: with it a full disk shows up as SIGBUS on a page fault instead of an error
+ * from write(). On failure s->env is closed again and err says why. */
+static int open_env(store_t *s, char *err, size_t errlen)
+{
+    const char *what = "mdb_env_create";
+    int rc = mdb_env_create(&s->env);
+    if (!rc) {
+        what = "mdb_env_set_maxdbs";
+        rc = mdb_env_set_maxdbs(s->env, STORE_NDBS);
+    }
+    if (!rc) {
+        what = "mdb_env_open";
+        rc = mdb_env_open(s->env, s->dir, s->env_flags, 0644);
+    }
+    /* The map size is set only after opening: an existing environment reopens at the size it
+     * last had (never smaller), and only then is it raised to the requested initial size. */
+    if (!rc) {
+        what = "mdb_env_set_mapsize";
+        MDB_envinfo info;
+        uint64_t want = s->initial_map_size;
+        long pg = sysconf(_SC_PAGESIZE);
+        want = (want + (uint64_t)pg - 1) / (uint64_t)pg * (uint64_t)pg;
+        mdb_env_info(s->env, &info);
+        if (info.me_mapsize < want) rc = mdb_env_set_mapsize(s->env, (size_t)want);
+    }
+    if (!rc) {
+        what = "opening the databases";
+        rc = open_dbs(s);
+    }
+    if (!rc) return STZ_OK;
+    snprintf(err, errlen, "cannot open store in %s: %s: %s", s->dir, what, mdb_strerror(rc));
+    if (s->env) mdb_env_close(s->env);
+    s->env = NULL;
+    return rc == ENOSPC || rc == EDQUOT ? STZ_ENOSPC : STZ_EIO;
+}
+
+/* Frees the cached cursors and the read transaction: before the environment closes. */
+static void drop_reads(store_t *s)
+{
+    for (int db = 0; db < STORE_NDBS; db++) {
+        list_node_t *n;
+        while ((n = list_pop_front(&s->cursor_cache[db]))) {
+            store_cursor_t *c = LIST_ITEM(n, store_cursor_t, free_link);
+            mdb_cursor_close(c->mc);
+            free(c);
+        }
+        s->ncached[db] = 0;
+    }
+    if (s->rtxn) mdb_txn_abort(s->rtxn);
+    s->rtxn = NULL;
+}
+
+int store_swap_env_(store_t *s, const char *file, char *err, size_t errlen)
+{
+    assert(s->rcount == 0 && !s->inflight);
+    drop_reads(s);
+    mdb_env_close(s->env);
+    s->env = NULL;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/data.mdb", s->dir);
+    if (rename(file, path) != 0) {
+        snprintf(err, errlen, "cannot move %s to %s: %s", file, path, strerror(errno));
+        /* Reopen what was there, so the store stays usable. */
+        char ignore[64];
+        open_env(s, ignore, sizeof ignore);
+        return STZ_EIO;
+    }
+    return open_env(s, err, errlen);
+}
+
 static void store_free(store_t *s)
 {
     if (s->env) mdb_env_close(s->env);
@@ -178,45 +251,19 @@ int store_open(store_t **out, uv_loop_t *loop, const store_options_t *opt, char 
         }
     }
 
-    /* MDB_NOTLS: the read transaction lives on the loop thread while write transactions run on
-     * pool threads, so reader slots must belong to transactions, not threads. No MDB_WRITEMAP:
-     * with it a full disk shows up as SIGBUS on a page fault instead of an error from write(). */
-    unsigned flags = MDB_NOTLS;
-    if (s->memory || !opt->sync) flags |= MDB_NOSYNC;
-    const char *what = "mdb_env_create";
-    int rc = mdb_env_create(&s->env);
-    if (!rc) {
-        what = "mdb_env_set_maxdbs";
-        rc = mdb_env_set_maxdbs(s->env, STORE_NDBS);
-    }
-    if (!rc) {
-        what = "mdb_env_open";
-        rc = mdb_env_open(s->env, s->dir, flags, 0644);
-    }
-    /* The map size is set only after opening: an existing environment reopens at the size it
-     * last had (never smaller), and only then is it raised to the requested initial size. */
-    MDB_envinfo info;
-    if (!rc) {
-        what = "mdb_env_set_mapsize";
-        uint64_t want = opt->initial_map_size ? opt->initial_map_size : DEFAULT_MAP_SIZE;
-        long pg = sysconf(_SC_PAGESIZE);
-        want = (want + (uint64_t)pg - 1) / (uint64_t)pg * (uint64_t)pg;
-        mdb_env_info(s->env, &info);
-        if (info.me_mapsize < want) rc = mdb_env_set_mapsize(s->env, (size_t)want);
-    }
-    if (!rc) {
-        what = "opening the databases";
-        rc = open_dbs(s);
-    }
+    s->env_flags = MDB_NOTLS;
+    if (s->memory || !opt->sync) s->env_flags |= MDB_NOSYNC;
+    s->initial_map_size = opt->initial_map_size ? opt->initial_map_size : DEFAULT_MAP_SIZE;
+    int rc = open_env(s, err, errlen);
     if (rc) {
-        snprintf(err, errlen, "cannot open store in %s: %s: %s", s->dir, what, mdb_strerror(rc));
         store_free(s);
-        return rc == ENOSPC || rc == EDQUOT ? STZ_ENOSPC : STZ_EIO;
+        return rc;
     }
     /* A crashed process may have left reader slots behind; they would pin old pages forever. */
     int dead = 0;
     mdb_reader_check(s->env, &dead);
     if (dead) LOG_W("store: cleared %d stale reader slot(s) in %s", dead, s->dir);
+    MDB_envinfo info;
     mdb_env_info(s->env, &info);
     LOG_I("store: opened %s (%s, map %zu MiB)", s->memory ? "in memory" : s->dir,
           s->memory || !opt->sync ? "no fsync" : "fsync per batch", info.me_mapsize >> 20);
@@ -229,15 +276,7 @@ void store_close_(store_t *s)
     assert(s->rcount == 0);
     while (s->inflight)
         uv_run(s->loop, UV_RUN_ONCE);
-    for (int db = 0; db < STORE_NDBS; db++) {
-        list_node_t *n;
-        while ((n = list_pop_front(&s->cursor_cache[db]))) {
-            store_cursor_t *c = LIST_ITEM(n, store_cursor_t, free_link);
-            mdb_cursor_close(c->mc);
-            free(c);
-        }
-    }
-    if (s->rtxn) mdb_txn_abort(s->rtxn);
+    drop_reads(s);
     store_batches_close_(s);
     store_free(s);
 }

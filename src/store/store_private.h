@@ -55,7 +55,9 @@ struct store {
     MDB_dbi dbi[STORE_NDBS];
     char *dir;
     bool memory;
-    int lock_wait_ms; /* how long store_open waits for another process's lock */
+    unsigned env_flags;        /* for mdb_env_open, again after a swap */
+    uint64_t initial_map_size; /* the map size asked for at open */
+    int lock_wait_ms;          /* how long store_open waits for another process's lock */
     int lock_fd;
 
     /* Reads (loop thread only). */
@@ -87,6 +89,12 @@ struct store {
     uint64_t applied_index;  /* last entry in LMDB */
     uint64_t queued_index;   /* last entry handed to store_apply */
     uv_timer_t *apply_retry; /* after a failed apply; freed by its close callback */
+    /* For store_snapshot on a pool thread: applied_index as it stands, under applied_lock. */
+    uv_mutex_t applied_lock;
+    uv_cond_t applied_cond;
+    uint64_t applied_sync;
+    bool applied_closing;  /* store_close: waits end */
+    int snapshots_running; /* store_close waits for them */
 };
 
 /* store_batch.c */
@@ -103,8 +111,17 @@ void store_batches_close_(store_t *s);
 /* Called by store_read_end when the read view closes: starts a deferred map growth. */
 void store_grow_resume_(store_t *s);
 
+/* store_repl.c */
+/* META key of the last log entry applied (8 bytes, big-endian), written with the entry. */
+#define STORE_APPLIED_KEY "raft_applied"
+/* After the environment was replaced (store_snap.c): reads its applied index, drops the queue. */
+int store_repl_reload_(store_t *s);
+
 /* store.c */
 /* store_close once no batch is in flight (store_repl.c's store_close, the file on top, decides). */
 void store_close_(store_t *s);
+/* Replaces the environment's data file with file (a copy made by mdb_env_copy) and opens it:
+ * no read view, cursor or batch may be open. On failure err says why and the old data stays. */
+int store_swap_env_(store_t *s, const char *file, char *err, size_t errlen);
 
 #endif

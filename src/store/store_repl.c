@@ -24,7 +24,6 @@
 
 #define ENTRY_VERSION 1
 #define HEADER_LEN 8
-#define APPLIED_KEY "raft_applied"
 #define APPLY_RETRY_MS 1000
 
 typedef struct queued_entry {
@@ -114,22 +113,34 @@ static bool decode(const unsigned char *p, size_t len, store_batch_t *b)
 
 /* ---- proposing (the leader) ---- */
 
+/* The applied index as the environment holds it (META raft_applied; 0 without). */
+static int read_applied(store_t *s)
+{
+    int rc = store_read_begin(s);
+    if (rc) return rc;
+    store_val_t v;
+    uint64_t applied = 0;
+    rc = store_get(s, STORE_DB_META, STORE_APPLIED_KEY, sizeof STORE_APPLIED_KEY - 1, &v);
+    if (rc == STZ_OK && v.len == 8) {
+        const unsigned char *p = v.p;
+        for (int i = 0; i < 8; i++)
+            applied = applied << 8 | p[i];
+    }
+    store_read_end(s);
+    if (rc != STZ_OK && rc != STZ_ENOENT) return rc;
+    s->applied_index = s->queued_index = applied;
+    uv_mutex_lock(&s->applied_lock);
+    s->applied_sync = applied;
+    uv_mutex_unlock(&s->applied_lock);
+    return STZ_OK;
+}
+
 int store_set_log(store_t *s, const store_log_t *log)
 {
     s->log = *log;
     list_init(&s->apply_queue);
-    int rc = store_read_begin(s);
-    if (rc) return rc;
-    store_val_t v;
-    rc = store_get(s, STORE_DB_META, APPLIED_KEY, sizeof APPLIED_KEY - 1, &v);
-    if (rc == STZ_OK && v.len == 8) {
-        const unsigned char *p = v.p;
-        for (int i = 0; i < 8; i++)
-            s->applied_index = s->applied_index << 8 | p[i];
-    }
-    store_read_end(s);
-    s->queued_index = s->applied_index;
-    return rc == STZ_ENOENT || rc == STZ_OK ? STZ_OK : rc;
+    if (uv_mutex_init(&s->applied_lock) != 0 || uv_cond_init(&s->applied_cond) != 0) abort();
+    return read_applied(s);
 }
 
 static int propose(store_t *s, store_done_fn done, void *arg)
@@ -206,6 +217,10 @@ static void on_applied(void *arg, int status)
     for (size_t i = 0; i < n; i++)
         free(LIST_ITEM(list_pop_front(&s->apply_queue), queued_entry_t, link));
     s->applied_index = s->applying_last;
+    uv_mutex_lock(&s->applied_lock);
+    s->applied_sync = s->applied_index;
+    uv_cond_broadcast(&s->applied_cond);
+    uv_mutex_unlock(&s->applied_lock);
     if (s->proposing && s->proposed_index <= s->applied_index) end_proposal(s, STZ_OK);
     if (s->log.applied) s->log.applied(s->log.arg, s->applied_index);
     kick(s);
@@ -229,7 +244,8 @@ static void kick(store_t *s)
     unsigned char be[8];
     for (int i = 0; i < 8; i++)
         be[i] = (unsigned char)(s->applying_last >> (56 - 8 * i));
-    store_batch_add_(b, OP_PUT, STORE_DB_META, APPLIED_KEY, sizeof APPLIED_KEY - 1, be, 8);
+    store_batch_add_(b, OP_PUT, STORE_DB_META, STORE_APPLIED_KEY, sizeof STORE_APPLIED_KEY - 1, be,
+                     8);
     s->applying = count;
     store_commit_(s, b, on_applied, s);
 }
@@ -274,21 +290,41 @@ bool store_in_flight(const store_t *s)
     return s->log.propose ? s->proposing : s->inflight != NULL;
 }
 
-/* Drops what replication still holds; nothing is in flight. */
-static void drop_queue(store_t *s)
+/* Drops the committed entries not applied yet (nothing in flight). */
+static size_t drop_queue(store_t *s)
 {
-    if (!s->log.propose) return;
     list_node_t *n;
     size_t dropped = 0;
     while ((n = list_pop_front(&s->apply_queue))) {
         free(LIST_ITEM(n, queued_entry_t, link));
         dropped++;
     }
+    return dropped;
+}
+
+int store_repl_reload_(store_t *s)
+{
+    drop_queue(s);
+    return read_applied(s);
+}
+
+/* Ends replication's part at close: the queue, the retry timer, snapshots under way. */
+static void close_repl(store_t *s)
+{
+    size_t dropped = drop_queue(s);
     if (dropped)
         LOG_W("store: closing with %zu committed entries not applied (the log keeps them)",
               dropped);
     if (s->apply_retry) uv_close((uv_handle_t *)s->apply_retry, free_timer);
     s->apply_retry = NULL;
+    uv_mutex_lock(&s->applied_lock);
+    s->applied_closing = true;
+    uv_cond_broadcast(&s->applied_cond);
+    while (s->snapshots_running > 0)
+        uv_cond_wait(&s->applied_cond, &s->applied_lock);
+    uv_mutex_unlock(&s->applied_lock);
+    uv_cond_destroy(&s->applied_cond);
+    uv_mutex_destroy(&s->applied_lock);
 }
 
 void store_close(store_t *s)
@@ -296,6 +332,6 @@ void store_close(store_t *s)
     if (!s) return;
     while (s->inflight)
         uv_run(s->loop, UV_RUN_ONCE);
-    drop_queue(s);
+    if (s->log.propose) close_repl(s);
     store_close_(s);
 }

@@ -15,6 +15,8 @@ static void test_defaults(void)
     CHECK(cfg.cluster_log_path == NULL && cfg.cluster_raft_listen == NULL);
     CHECK_EQ_INT(cfg.cluster_raft_heartbeat_timeout_ms, 100);
     CHECK_EQ_INT(cfg.cluster_raft_election_timeout_ms, 1000);
+    CHECK_EQ_INT(cfg.cluster_trailing_logs, 10240);
+    CHECK_EQ_INT(cfg.cluster_snapshot_threshold, 8192);
     config_free(&cfg);
     /* NSS ignores the cluster_* settings when not clustered: so does validation (MEMORY, the
      * default store, is fine then, as are timeouts that would not do in clustered mode). */
@@ -35,7 +37,8 @@ static void test_flags(void)
                       "--cluster_log_path", "/var/lib/stanza/raft", "--cluster_sync",
                       "--cluster_raft_logging", "--cluster_allow_add_remove_node",
                       "--cluster_raft_listen", "127.0.0.1:0", "--cluster_raft_heartbeat_timeout",
-                      "50ms", "--cluster_raft_election_timeout", "1.5s"),
+                      "50ms", "--cluster_raft_election_timeout", "1.5s", "--cluster_trailing_logs",
+                      "0", "--cluster_snapshot_threshold", "16"),
                  CONFIG_OK);
     CHECK(cfg.clustered && cfg.cluster_bootstrap && cfg.cluster_sync);
     CHECK(cfg.cluster_raft_logging && cfg.cluster_allow_add_remove_node);
@@ -45,6 +48,8 @@ static void test_flags(void)
     CHECK_EQ_STR(cfg.cluster_raft_listen, "127.0.0.1:0");
     CHECK_EQ_INT(cfg.cluster_raft_heartbeat_timeout_ms, 50);
     CHECK_EQ_INT(cfg.cluster_raft_election_timeout_ms, 1500);
+    CHECK_EQ_INT(cfg.cluster_trailing_logs, 0);
+    CHECK_EQ_INT(cfg.cluster_snapshot_threshold, 16);
     CHECK(cfg.store == CONFIG_STORE_LMDB);
     config_free(&cfg);
 
@@ -69,7 +74,9 @@ static void test_flags(void)
                                  "--cluster_allow_add_remove_node",
                                  "--cluster_raft_listen",
                                  "--cluster_raft_heartbeat_timeout",
-                                 "--cluster_raft_election_timeout"};
+                                 "--cluster_raft_election_timeout",
+                                 "--cluster_trailing_logs",
+                                 "--cluster_snapshot_threshold"};
     check_usage_lists(usage, sizeof usage / sizeof usage[0]);
 }
 
@@ -146,6 +153,8 @@ static void test_bad_peers(void)
     for (int i = 0; i <= CONFIG_PEERS_MAX; i++)
         snprintf(many + strlen(many), sizeof many - strlen(many), "%s%d", i ? "," : "", i);
     ARGS_FAIL("at most 64 peers", "--cluster_peers", many);
+    ARGS_FAIL("cluster_snapshot_threshold", "--cluster_snapshot_threshold", "0");
+    ARGS_FAIL("cluster_trailing_logs", "--cluster_trailing_logs", "-1");
     ARGS_FAIL("cluster_raft_listen: must be HOST:PORT", "--cluster_raft_listen", "h");
     ARGS_FAIL("cluster_raft_listen: must be HOST:PORT", "--cluster_raft_listen", "h:65536");
     ARGS_FAIL("cluster_raft_listen: must be HOST:PORT", "--cluster_raft_listen", "::1:7000");
@@ -218,7 +227,9 @@ static void test_section(void)
                            "  allow_add_remove_node: true\n"
                            "  raft_heartbeat_timeout: 150ms\n"
                            "  raft_election_timeout: 3s\n"
-                           "  raft_listen: \"localhost:7000\"\n",
+                           "  raft_listen: \"localhost:7000\"\n"
+                           "  trailing_logs: 100\n"
+                           "  snapshot_threshold: 50\n",
                            err, sizeof err),
                  0);
     CHECK(cfg.clustered); /* the section's presence */
@@ -230,6 +241,8 @@ static void test_section(void)
     CHECK_EQ_STR(cfg.cluster_raft_listen, "localhost:7000");
     CHECK_EQ_INT(cfg.cluster_raft_heartbeat_timeout_ms, 150);
     CHECK_EQ_INT(cfg.cluster_raft_election_timeout_ms, 3000);
+    CHECK_EQ_INT(cfg.cluster_trailing_logs, 100);
+    CHECK_EQ_INT(cfg.cluster_snapshot_threshold, 50);
     CHECK_EQ_INT(config_validate(&cfg, err, sizeof err), 0);
     config_free(&cfg);
 
@@ -338,7 +351,7 @@ static void test_documented_block(void)
         strncat(text, line + 2, sizeof text - strlen(text) - 1);
     }
     fclose(fp);
-    CHECK_EQ_INT(keys, 12); /* the section and its 11 keys */
+    CHECK_EQ_INT(keys, 14); /* the section and its 13 keys */
     config_t cfg;
     char err[512];
     CHECK_EQ_INT(load_text(&cfg, text, err, sizeof err), 0);

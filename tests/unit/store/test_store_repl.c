@@ -235,11 +235,63 @@ static void test_apply_retried_after_failure(void)
     fx_done(&f);
 }
 
+/* A snapshot of one store installed in another: same data, same applied index; installing it
+ * again changes nothing; something else is refused. */
+static void test_snapshot_and_restore(void)
+{
+    fx_t a, b;
+    fx_init(&a, false, 0);
+    fx_init(&b, false, 0);
+    fake_log_t la = {0}, lb = {0};
+    attach(a.s, &la);
+    attach(b.s, &lb);
+    for (int i = 0; i < 3; i++) {
+        char k[8];
+        snprintf(k, sizeof k, "c%d", i);
+        put_str(a.s, STORE_DB_CLIENTS, k, "here");
+        done_t d = {0};
+        CHECK_EQ_INT(store_submit(a.s, on_done, &d), STZ_OK);
+        apply_entry(a.s, &la, la.n);
+        while (!d.calls)
+            uv_run(&a.loop, UV_RUN_ONCE);
+    }
+    void *snap;
+    size_t len;
+    CHECK_EQ_INT(store_snapshot(a.s, 3, malloc, &snap, &len), STZ_OK);
+    CHECK(len > 16);
+    bool replaced = false;
+    /* The right header on something else: refused, and b's store stays as it was. */
+    unsigned char *junk = calloc(1, 16 + 8192);
+    memcpy(junk, snap, 16);
+    memset(junk + 16, 0x5a, 8192);
+    CHECK_EQ_INT(store_restore(b.s, junk, 16 + 8192, &replaced), STZ_EINVAL);
+    CHECK(!replaced);
+    free(junk);
+    CHECK(get_str(b.s, STORE_DB_CLIENTS, "c2") == NULL);
+    CHECK_EQ_INT(store_applied_index(b.s), 0);
+    CHECK_EQ_INT(store_restore(b.s, snap, len, &replaced), STZ_OK);
+    CHECK(replaced);
+    CHECK_EQ_INT(store_applied_index(b.s), 3);
+    CHECK_EQ_STR(get_str(b.s, STORE_DB_CLIENTS, "c2"), "here");
+    /* The log's tail after the snapshot applies on top; what it covered is skipped. */
+    CHECK_EQ_INT(store_apply(b.s, la.data[2], la.len[2], 3), STZ_OK);
+    CHECK(store_apply_idle(b.s));
+    CHECK_EQ_INT(store_restore(b.s, snap, len, &replaced), STZ_OK);
+    CHECK(!replaced);
+    ((unsigned char *)snap)[0] ^= 0xff;
+    CHECK_EQ_INT(store_restore(b.s, snap, len, &replaced), STZ_EINVAL);
+    free(snap);
+    fake_free(&la);
+    fx_done(&a);
+    fx_done(&b);
+}
+
 int main(void)
 {
     TEST_RUN(test_propose_completes_on_apply);
     TEST_RUN(test_follower_and_replay);
     TEST_RUN(test_refused_failed_and_bad_entries);
     TEST_RUN(test_apply_retried_after_failure);
+    TEST_RUN(test_snapshot_and_restore);
     return test_summary();
 }
