@@ -58,7 +58,21 @@ typedef struct repl_status {
     uint64_t term, commit_index, applied_index, last_index;
     uint64_t leader_changes; /* times this node saw a new leader (itself included) */
     size_t npeers;           /* voters in the configuration, this node included */
+    /* Entries this node proposed and saw applied: time from the proposal until the entry was in
+     * this node's LMDB (a quorum's logs, then the store); commit_hist as store_stats_t's, with
+     * store_hist_bounds_us. */
+    uint64_t commits, commit_ns_total;
+    uint64_t commit_hist[STORE_HIST_BUCKETS + 1];
 } repl_status_t;
+
+/* One server of the configuration, as this node sees it. */
+typedef struct repl_peer_status {
+    const char *node_id;
+    const char *address; /* its Raft transport, "" when not known yet */
+    bool voter, self;
+    /* On the leader: the next entry to send it and the last one it holds (else 0). */
+    uint64_t next_index, match_index;
+} repl_peer_status_t;
 
 /* Opens the log, bootstraps a fresh one as configured, and starts the server. Returns 0 or a
  * negative err.h code with a message in err. */
@@ -67,6 +81,9 @@ int repl_start(repl_t **out, const repl_options_t *opt, char *err, size_t errlen
 void repl_stop(repl_t *r, void (*done)(void *arg), void *arg);
 void repl_free(repl_t *r);
 void repl_status(const repl_t *r, repl_status_t *out);
+/* Up to max servers of the current configuration into out (strings valid until the loop runs
+ * again); returns how many. */
+size_t repl_peer_status(const repl_t *r, repl_peer_status_t *out, size_t max);
 const char *repl_role_name(repl_role_t role);
 
 #endif

@@ -197,22 +197,7 @@ static void serverz(monitor_t *m, httpd_resp_t *resp)
     json_object_set_new(o, "version", json_string(STANZA_VERSION));
     json_object_set_new(o, "go", json_string("stanza (C)"));
     json_object_set_new(o, "state", json_string(m->repl ? "CLUSTERED" : "STANDALONE"));
-    if (m->repl) {
-        repl_status_t rs;
-        repl_status(m->repl, &rs);
-        json_object_set_new(o, "role", json_string(repl_role_name(rs.role)));
-        json_object_set_new(o, "node_id", json_string(rs.node_id));
-        json_t *r = json_object();
-        json_object_set_new(r, "leader", json_string(rs.leader));
-        json_object_set_new(r, "address", json_string(rs.raft_addr));
-        monitor_json_int(r, "term", rs.term);
-        monitor_json_int(r, "commit_index", rs.commit_index);
-        monitor_json_int(r, "applied_index", rs.applied_index);
-        monitor_json_int(r, "last_index", rs.last_index);
-        monitor_json_int(r, "leader_changes", rs.leader_changes);
-        monitor_json_int(r, "voters", rs.npeers);
-        json_object_set_new(o, "raft", r);
-    }
+    if (m->repl) monitor_cluster_serverz(m, o);
     json_object_set_new(o, "now", monitor_json_time(now));
     json_object_set_new(o, "start_time", monitor_json_time(si.start_ns));
     json_object_set_new(o, "uptime", monitor_json_uptime(now - si.start_ns));
@@ -505,9 +490,11 @@ static void healthz(monitor_t *m, httpd_resp_t *resp)
 static void index_page(httpd_resp_t *resp)
 {
     resp->content_type = "text/plain; charset=utf-8";
-    buf_append_str(&resp->body, "stanzad monitoring\n\n"
-                                "/streaming/serverz\n/streaming/storez\n/streaming/clientsz\n"
-                                "/streaming/channelsz\n/streaming/pendingz\n/metrics\n/healthz\n");
+    buf_append_str(
+        &resp->body,
+        "stanzad monitoring\n\n"
+        "/streaming/serverz\n/streaming/storez\n/streaming/clusterz\n/streaming/clientsz\n"
+        "/streaming/channelsz\n/streaming/pendingz\n/metrics\n/healthz\n");
 }
 
 static bool is(const httpd_req_t *req, const char *path)
@@ -540,6 +527,8 @@ static void handle(void *arg, const httpd_req_t *req, httpd_resp_t *resp)
         serverz(m, resp);
     else if (is(req, "/streaming/storez"))
         storez(m, resp);
+    else if (is(req, "/streaming/clusterz"))
+        monitor_clusterz(m, resp);
     else if (is(req, "/streaming/clientsz"))
         clientsz(m, req, resp);
     else if (is(req, "/streaming/channelsz"))

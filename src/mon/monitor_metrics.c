@@ -33,6 +33,23 @@ static void sample_u(buf_t *b, const char *name, uint64_t v)
     buf_printf(b, "%s %" PRIu64 "\n", name, v);
 }
 
+/* A duration histogram from counts per store_hist_bounds_us bucket (+ the last, slower). */
+static void histogram(buf_t *b, const char *name, const char *help,
+                      const uint64_t hist[STORE_HIST_BUCKETS + 1], uint64_t ns_total)
+{
+    family(b, name, "histogram", help);
+    uint64_t cum = 0;
+    for (int i = 0; i < STORE_HIST_BUCKETS; i++) {
+        cum += hist[i];
+        buf_printf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name,
+                   (double)store_hist_bounds_us[i] / 1e6, cum);
+    }
+    cum += hist[STORE_HIST_BUCKETS];
+    buf_printf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+    buf_printf(b, "%s_sum %.6f\n", name, (double)ns_total / 1e9);
+    buf_printf(b, "%s_count %" PRIu64 "\n", name, cum);
+}
+
 /* ---- subscriptions: the engine's pending rows, gathered first so that each family is printed
  * in one block ---- */
 
@@ -275,19 +292,32 @@ static void print_store(buf_t *b, const stan_server_info_t *si, const stan_store
     };
     print_scalars(b, s, sizeof s / sizeof *s);
 
-    family(b, "stanza_store_commit_duration_seconds", "histogram",
-           "Time of each group commit: one LMDB write transaction with its fsync.");
-    uint64_t cum = 0;
-    for (int i = 0; i < STORE_HIST_BUCKETS; i++) {
-        cum += sti->stats.commit_hist[i];
-        buf_printf(b, "stanza_store_commit_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-                   (double)store_hist_bounds_us[i] / 1e6, cum);
-    }
-    cum += sti->stats.commit_hist[STORE_HIST_BUCKETS];
-    buf_printf(b, "stanza_store_commit_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
-    buf_printf(b, "stanza_store_commit_duration_seconds_sum %.6f\n",
-               (double)sti->stats.commit_ns_total / 1e9);
-    buf_printf(b, "stanza_store_commit_duration_seconds_count %" PRIu64 "\n", cum);
+    histogram(b, "stanza_store_commit_duration_seconds",
+              "Time of each group commit: one LMDB write transaction with its fsync.",
+              sti->stats.commit_hist, sti->stats.commit_ns_total);
+}
+
+/* Clustered mode: this node's Raft state. */
+static void print_raft(monitor_t *m, buf_t *b)
+{
+    repl_status_t rs;
+    repl_status(m->repl, &rs);
+    const scalar_t s[] = {
+        {"stanza_raft_leader", "gauge", "1 while this node leads and serves.", rs.leading},
+        {"stanza_raft_term", "gauge", "Raft term.", rs.term},
+        {"stanza_raft_commit_index", "gauge", "Last log entry known committed.", rs.commit_index},
+        {"stanza_raft_applied_index", "gauge", "Last log entry applied to this node's store.",
+         rs.applied_index},
+        {"stanza_raft_last_index", "gauge", "Last entry of this node's log.", rs.last_index},
+        {"stanza_raft_voters", "gauge", "Voting servers in the configuration.", rs.npeers},
+        {"stanza_raft_leader_changes_total", "counter",
+         "New leaders this node has seen (itself included).", rs.leader_changes},
+    };
+    print_scalars(b, s, sizeof s / sizeof *s);
+    histogram(b, "stanza_raft_entry_commit_duration_seconds",
+              "From this node proposing an entry (a batch) until it was in this node's store: a "
+              "quorum's logs, then the LMDB commit.",
+              rs.commit_hist, rs.commit_ns_total);
 }
 
 static void print_server(monitor_t *m, buf_t *b)
@@ -300,7 +330,8 @@ static void print_server(monitor_t *m, buf_t *b)
     family(b, "stanza_info", "gauge", "Constant 1, labelled with the server's identity.");
     buf_printf(b, "stanza_info{version=\"%s\",cluster_id=\"", STANZA_VERSION);
     esc(b, si.cluster_id);
-    buf_printf(b, "\",server_id=\"%s\",store=\"%s\"} 1\n", si.server_id, sti.type);
+    buf_printf(b, "\",server_id=\"%s\",store=\"%s\"} 1\n", si.server_id ? si.server_id : "",
+               sti.type);
     family(b, "stanza_start_time_seconds", "gauge", "Start time of the process (Unix time).");
     buf_printf(b, "stanza_start_time_seconds %.3f\n", (double)si.start_ns / 1e9);
     print_counts(m, b, &si);
@@ -310,6 +341,7 @@ static void print_server(monitor_t *m, buf_t *b)
 void monitor_metrics(monitor_t *m, buf_t *out)
 {
     print_server(m, out);
+    if (m->repl) print_raft(m, out);
     print_channels(m, out);
     print_subs(m, out);
 }

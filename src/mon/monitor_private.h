@@ -35,6 +35,13 @@ void monitor_admin(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp);
 /* Prometheus text exposition of everything (monitor_metrics.c). */
 void monitor_metrics(monitor_t *m, buf_t *out);
 
+/* ---- clustered mode (monitor_cluster.c) ---- */
+
+/* serverz's role, node_id and raft object (m->repl set). */
+void monitor_cluster_serverz(monitor_t *m, json_t *o);
+/* /streaming/clusterz: 404 when not clustered. */
+void monitor_clusterz(monitor_t *m, httpd_resp_t *resp);
+
 /* ---- JSON (monitor_json.c) ---- */
 
 json_t *monitor_json_time(int64_t ns);   /* RFC 3339 in UTC with nanoseconds, as NSS */

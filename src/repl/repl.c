@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "err.h"
 #include "hmap.h"
 #include "log.h"
@@ -219,6 +220,8 @@ static int propose(void *arg, void *data, size_t len, uint64_t *index)
         return -1;
     }
     *index = req->index;
+    r->proposed_index = req->index;
+    r->proposed_ns = clock_mono_ns();
     return 0;
 }
 
@@ -237,8 +240,18 @@ static void lead_if_ready(repl_t *r)
 
 static void on_store_applied(void *arg, uint64_t index)
 {
-    (void)index;
-    lead_if_ready(arg);
+    repl_t *r = arg;
+    if (r->proposed_index && index >= r->proposed_index) {
+        uint64_t ns = clock_mono_ns() - r->proposed_ns;
+        r->proposed_index = 0;
+        r->commits++;
+        r->commit_ns_total += ns;
+        size_t i = 0;
+        while (i < STORE_HIST_BUCKETS && ns > store_hist_bounds_us[i] * 1000)
+            i++;
+        r->commit_hist[i]++;
+    }
+    lead_if_ready(r);
 }
 
 static void on_barrier(struct raft_barrier *req, int status)
@@ -472,4 +485,29 @@ void repl_status(const repl_t *r, repl_status_t *out)
     out->last_index = r->raft_inited ? raft_last_index(raft) : 0;
     out->leader_changes = r->leader_changes;
     out->npeers = raft->configuration.n;
+    out->commits = r->commits;
+    out->commit_ns_total = r->commit_ns_total;
+    memcpy(out->commit_hist, r->commit_hist, sizeof out->commit_hist);
+}
+
+size_t repl_peer_status(const repl_t *r, repl_peer_status_t *out, size_t max)
+{
+    const struct raft *raft = &r->raft;
+    const struct raft_configuration *c = &raft->configuration;
+    bool leader = r->raft_inited && raft->state == RAFT_LEADER;
+    size_t n = 0;
+    for (unsigned i = 0; i < c->n && n < max; i++, n++) {
+        const struct raft_server *sv = &c->servers[i];
+        repl_peer_status_t *p = &out[n];
+        memset(p, 0, sizeof *p);
+        p->node_id = sv->address; /* libraft's address is the node ID (repl_net.c) */
+        p->self = sv->id == raft->id;
+        p->voter = sv->role == RAFT_VOTER;
+        p->address = p->self ? r->raft_addr : repl_net_address(r, sv->address);
+        if (leader && raft->leader_state.progress) {
+            p->next_index = raft->leader_state.progress[i].next_index;
+            p->match_index = raft->leader_state.progress[i].match_index;
+        }
+    }
+    return n;
 }

@@ -268,6 +268,12 @@ void repl_net_stop(repl_t *r)
     }
 }
 
+const char *repl_net_address(const repl_t *r, const char *node_id)
+{
+    const char *a = strmap_get(&r->addrs, node_id, strlen(node_id));
+    return a ? a : "";
+}
+
 void repl_net_free(repl_t *r)
 {
     size_t it;

@@ -51,7 +51,10 @@ struct repl {
     bool leading, barrier_pending;
     struct raft_barrier barrier;
     bool stopping, fatal;
-    uint64_t snap_index; /* the snapshot being taken stands for this entry */
+    uint64_t snap_index;                  /* the snapshot being taken stands for this entry */
+    uint64_t proposed_index, proposed_ns; /* the pending proposal, for the commit latency */
+    uint64_t commits, commit_ns_total;
+    uint64_t commit_hist[STORE_HIST_BUCKETS + 1];
     void (*stop_done)(void *arg);
     void *stop_arg;
 };
@@ -77,5 +80,7 @@ int repl_net_start(repl_t *r, char *err, size_t errlen);
 /* Stops announcing and unsubscribes (before libraft closes the transport). */
 void repl_net_stop(repl_t *r);
 void repl_net_free(repl_t *r);
+/* The address learnt or configured for a node ID, "" when none. */
+const char *repl_net_address(const repl_t *r, const char *node_id);
 
 #endif

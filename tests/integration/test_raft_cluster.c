@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness_cluster.h"
 #include "harness_stan.h"
@@ -189,6 +190,46 @@ static void check_caught_up(int node, int leader)
     CHECK(applied >= commit);
 }
 
+/* The leader's clusterz and metrics: every server listed, the dead one among them; the leader's
+ * commit latency counted. */
+static void check_clusterz(int leader, int dead)
+{
+    json_t *z = hhttp_json(nodes[leader].mport, "/streaming/clusterz");
+    CHECK(z != NULL);
+    CHECK_EQ_STR(role_of(z), "Leader");
+    CHECK(json_is_true(json_object_get(z, "leading")));
+    json_t *peers = json_object_get(z, "peers");
+    CHECK_EQ_INT(json_array_size(peers), NODES);
+    int self = 0, seen_dead = 0;
+    for (size_t i = 0; i < json_array_size(peers); i++) {
+        json_t *p = json_array_get(peers, i);
+        const char *id = json_string_value(json_object_get(p, "node_id"));
+        self += json_is_true(json_object_get(p, "self"));
+        seen_dead += strcmp(id, nodes[dead].id) == 0;
+        CHECK(json_is_true(json_object_get(p, "voter")));
+        CHECK(json_object_get(p, "match_index") != NULL);
+    }
+    CHECK_EQ_INT(self, 1);
+    CHECK_EQ_INT(seen_dead, 1);
+    json_decref(z);
+    CHECK(hhttp_metric(nodes[leader].mport, "stanza_raft_leader") == 1);
+    CHECK(hhttp_metric(nodes[leader].mport, "stanza_raft_entry_commit_duration_seconds_count") >=
+          100);
+    CHECK(hhttp_metric(nodes[leader].mport, "stanza_raft_term") >= 2);
+    /* The Raft series keep /metrics valid Prometheus text (promtool, as it_monitor checks). */
+    if (access("/usr/bin/promtool", X_OK) != 0) return;
+    char *body = NULL, path[PATH_MAX], out[PATH_MAX], cmd[3 * PATH_MAX];
+    CHECK_EQ_INT(hhttp_get(nodes[leader].mport, "/metrics", &body), 200);
+    snprintf(path, sizeof path, "%s/metrics.txt", nodes[leader].dir);
+    snprintf(out, sizeof out, "%s/promtool.out", nodes[leader].dir);
+    CHECK(hfile_write(path, body) == 0);
+    free(body);
+    snprintf(cmd, sizeof cmd, "/usr/bin/promtool check metrics < %s > %s 2>&1", path, out);
+    int rc = system(cmd);
+    if (rc != 0) hfile_dump("promtool", out);
+    CHECK_EQ_INT(rc, 0);
+}
+
 static void test_failover_and_rejoin(void)
 {
     start_cluster(NULL);
@@ -222,6 +263,7 @@ static void test_failover_and_rejoin(void)
         pub_retry(sc, "jobs", payload);
     }
     check_all_there(via, 200);
+    check_clusterz(next, leader);
     /* The durable resumes after what it acked before the failover. */
     CHECK_EQ_INT(durable_take(sc, (int)(200 - seen), false, &rest), (uint64_t)seen + 1);
 
@@ -278,8 +320,13 @@ static void test_wiped_follower_rebuilt_from_snapshot(void)
     /* Its store is a plain Stanza store: a standalone server on it has all 150 messages. */
     CHECK_EQ_INT(harness_server_halt(&nodes[wiped].n.s, SIGTERM), 0);
     struct hserver alone;
-    const char *args[] = {"--store", "FILE", "--dir", nodes[wiped].data, NULL};
+    char mport[16];
+    snprintf(mport, sizeof mport, "%d", harness_free_port());
+    const char *args[] = {"--store", "FILE", "--dir", nodes[wiped].data, "-m", mport, NULL};
     CHECK_EQ_INT(harness_server_start(&alone, NULL, args), 0);
+    char *body = NULL;
+    CHECK_EQ_INT(hhttp_get(atoi(mport), "/streaming/clusterz", &body), 404);
+    free(body);
     struct hstan_rec *recs = calloc(300, sizeof *recs);
     int n = hstan_read_all(&alone, "alone-reader", "jobs", 150, recs, 300);
     CHECK_EQ_INT(n, 150);
