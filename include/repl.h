@@ -77,7 +77,13 @@ typedef struct repl_peer_status {
 /* Opens the log, bootstraps a fresh one as configured, and starts the server. Returns 0 or a
  * negative err.h code with a message in err. */
 int repl_start(repl_t **out, const repl_options_t *opt, char *err, size_t errlen);
-/* Stops the server; done(arg) on the loop once libraft has let go (then repl_free). */
+/* Hands the lead to node_id (NULL: the most up-to-date voter); done(arg, moved) on the loop when
+ * the target leads (moved) or after an election timeout (not moved). STZ_EINVAL when this node
+ * does not lead or the target is not another voter, STZ_EBUSY while a transfer is under way. */
+int repl_transfer(repl_t *r, const char *node_id, void (*done)(void *arg, bool moved), void *arg);
+/* Stops the server; done(arg) on the loop once libraft has let go (then repl_free). A leader with
+ * other voters first hands the lead over (repl_transfer), so that a rolling restart costs the
+ * clients no election timeout. */
 void repl_stop(repl_t *r, void (*done)(void *arg), void *arg);
 void repl_free(repl_t *r);
 void repl_status(const repl_t *r, repl_status_t *out);

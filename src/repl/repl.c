@@ -430,6 +430,50 @@ int repl_start(repl_t **out, const repl_options_t *opt, char *err, size_t errlen
     return 0;
 }
 
+static void on_transfer(struct raft_transfer *req)
+{
+    repl_t *r = req->data;
+    r->transferring = false;
+    raft_id id;
+    const char *addr;
+    raft_leader(&r->raft, &id, &addr);
+    bool moved = id != 0 && id != r->raft.id;
+    LOG_I("raft: lead %s%s", moved ? "handed to " : "not handed over", moved ? addr : "");
+    if (r->transfer_done) r->transfer_done(r->transfer_arg, moved);
+}
+
+int repl_transfer(repl_t *r, const char *node_id, void (*done)(void *arg, bool moved), void *arg)
+{
+    if (r->transferring) return STZ_EBUSY;
+    if (!r->raft_inited || raft_state(&r->raft) != RAFT_LEADER) return STZ_EINVAL;
+    raft_id to = node_id ? repl_raft_id(node_id, strlen(node_id)) : 0;
+    r->transfer.data = r;
+    int rc = raft_transfer(&r->raft, &r->transfer, to, on_transfer);
+    if (rc != 0) {
+        LOG_W("raft: cannot hand the lead to %s: %s", node_id ? node_id : "another voter",
+              raft_strerror(rc));
+        return STZ_EINVAL;
+    }
+    r->transferring = true;
+    r->transfer_done = done;
+    r->transfer_arg = arg;
+    return 0;
+}
+
+static void on_raft_closed(struct raft *raft);
+
+static void close_raft(repl_t *r)
+{
+    r->raft.data = r;
+    raft_close(&r->raft, on_raft_closed);
+}
+
+static void close_after_transfer(void *arg, bool moved)
+{
+    (void)moved;
+    close_raft(arg);
+}
+
 static void on_raft_closed(struct raft *raft)
 {
     repl_t *r = raft->data;
@@ -453,8 +497,13 @@ void repl_stop(repl_t *r, void (*done)(void *arg), void *arg)
         if (done) done(arg);
         return;
     }
-    r->raft.data = r;
-    raft_close(&r->raft, on_raft_closed);
+    if (r->transferring) {
+        r->transfer_done = close_after_transfer;
+        r->transfer_arg = r;
+        return;
+    }
+    if (r->raft.configuration.n > 1 && repl_transfer(r, NULL, close_after_transfer, r) == 0) return;
+    close_raft(r);
 }
 
 void repl_free(repl_t *r)

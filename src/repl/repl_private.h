@@ -52,6 +52,10 @@ struct repl {
     struct raft_barrier barrier;
     bool stopping, fatal;
     uint64_t snap_index;                  /* the snapshot being taken stands for this entry */
+    struct raft_transfer transfer;
+    bool transferring;
+    void (*transfer_done)(void *arg, bool moved);
+    void *transfer_arg;
     uint64_t proposed_index, proposed_ns; /* the pending proposal, for the commit latency */
     uint64_t commits, commit_ns_total;
     uint64_t commit_hist[STORE_HIST_BUCKETS + 1];
