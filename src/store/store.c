@@ -253,6 +253,7 @@ int store_open(store_t **out, uv_loop_t *loop, const store_options_t *opt, char 
 
     s->env_flags = MDB_NOTLS;
     if (s->memory || !opt->sync) s->env_flags |= MDB_NOSYNC;
+    if (opt->log_is_durable) s->env_flags |= MDB_NOMETASYNC;
     s->initial_map_size = opt->initial_map_size ? opt->initial_map_size : DEFAULT_MAP_SIZE;
     int rc = open_env(s, err, errlen);
     if (rc) {
