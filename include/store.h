@@ -75,12 +75,12 @@ typedef struct store_stats {
 #define STORE_MAX_KEY 511
 
 typedef struct store_options {
-    const char *dir;           /* NULL = MEMORY mode */
-    bool sync;                 /* fsync each commit (ignored in MEMORY mode) */
-    /* With sync: one fsync per commit instead of two (LMDB's MDB_NOMETASYNC): the store stays
-     * intact, but a machine crash may undo the last commit. For clustered mode, where the Raft
-     * log holds every committed entry and the applied index goes back with the commit, so the
-     * entries are applied again (docs/storage.md). */
+    const char *dir; /* NULL = MEMORY mode */
+    bool sync;       /* fsync each commit (ignored in MEMORY mode) */
+    /* Clustered mode: the Raft log holds every committed entry, and the store is a copy of it.
+     * Commits are not synced (store_boot.c): a process crash loses nothing; after a machine
+     * crash (a new boot, no clean close) the data file is dropped at open and the log fills
+     * the store again (docs/storage.md). */
     bool log_is_durable;
     uint64_t initial_map_size; /* 0 = default (256 MiB); grows on demand */
     int lock_wait_ms;          /* wait this long for another process to release the directory */

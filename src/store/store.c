@@ -251,9 +251,16 @@ int store_open(store_t **out, uv_loop_t *loop, const store_options_t *opt, char 
         }
     }
 
+    s->log_is_durable = opt->log_is_durable && !s->memory;
+    if (s->log_is_durable) {
+        int brc = store_boot_check_(s, err, errlen);
+        if (brc) {
+            store_free(s);
+            return brc;
+        }
+    }
     s->env_flags = MDB_NOTLS;
-    if (s->memory || !opt->sync) s->env_flags |= MDB_NOSYNC;
-    if (opt->log_is_durable) s->env_flags |= MDB_NOMETASYNC;
+    if (s->memory || !opt->sync || s->log_is_durable) s->env_flags |= MDB_NOSYNC;
     s->initial_map_size = opt->initial_map_size ? opt->initial_map_size : DEFAULT_MAP_SIZE;
     int rc = open_env(s, err, errlen);
     if (rc) {
@@ -267,7 +274,10 @@ int store_open(store_t **out, uv_loop_t *loop, const store_options_t *opt, char 
     MDB_envinfo info;
     mdb_env_info(s->env, &info);
     LOG_I("store: opened %s (%s, map %zu MiB)", s->memory ? "in memory" : s->dir,
-          s->memory || !opt->sync ? "no fsync" : "fsync per batch", info.me_mapsize >> 20);
+          s->log_is_durable         ? "no fsync: the Raft log is the durable copy"
+          : s->memory || !opt->sync ? "no fsync"
+                                    : "fsync per batch",
+          info.me_mapsize >> 20);
     *out = s;
     return STZ_OK;
 }
@@ -278,6 +288,7 @@ void store_close_(store_t *s)
     while (s->inflight)
         uv_run(s->loop, UV_RUN_ONCE);
     drop_reads(s);
+    if (s->log_is_durable) store_boot_clean_(s);
     store_batches_close_(s);
     store_free(s);
 }

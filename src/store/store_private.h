@@ -56,6 +56,7 @@ struct store {
     char *dir;
     bool memory;
     unsigned env_flags;        /* for mdb_env_open, again after a swap */
+    bool log_is_durable;       /* commits not synced; store_boot.c */
     uint64_t initial_map_size; /* the map size asked for at open */
     int lock_wait_ms;          /* how long store_open waits for another process's lock */
     int lock_fd;
@@ -116,6 +117,12 @@ void store_grow_resume_(store_t *s);
 #define STORE_APPLIED_KEY "raft_applied"
 /* After the environment was replaced (store_snap.c): reads its applied index, drops the queue. */
 int store_repl_reload_(store_t *s);
+
+/* store_boot.c */
+/* At open, before the environment: drops a data file a machine crash may have damaged. */
+int store_boot_check_(store_t *s, char *err, size_t errlen);
+/* At close: syncs and records a clean close. */
+void store_boot_clean_(store_t *s);
 
 /* store.c */
 /* store_close once no batch is in flight (store_repl.c's store_close, the file on top, decides). */

@@ -319,49 +319,80 @@ static bool log_has(const struct hserver *s, const char *needle)
     return found;
 }
 
-/* Snapshots every few entries: a follower whose whole data directory (store and Raft log) is
- * wiped comes back, gets the leader's snapshot (the log before it is gone), catches up, and its
- * store, opened by a standalone stanzad, holds every message. */
-static void test_wiped_follower_rebuilt_from_snapshot(void)
+/* Reads "jobs" through a standalone stanzad on a node's store: m0..m(count-1) in order. */
+static void check_store_alone(int node, int count)
 {
-    static const char *const snap[] = {"--cluster_snapshot_threshold", "8",
-                                       "--cluster_trailing_logs", "2", NULL};
-    start_cluster(snap);
-    int leader = wait_leader(LEADER_WAIT_MS);
-    CHECK(leader >= 0);
-    int via = (leader + 1) % NODES, wiped = (leader + 2) % NODES;
-    stanConnection *sc = connect_via(via, "snap-client");
-    pub_many(sc, 0, 99);
-    CHECK_EQ_INT(hnode_kill(&nodes[wiped].n), 0);
-    hremove_tree(nodes[wiped].data);
-    pub_many(sc, 100, 149);
-    CHECK_EQ_INT(hnode_restart(&nodes[wiped].n), 0);
-    check_caught_up(wiped, leader);
-    CHECK(log_has(&nodes[wiped].n.s, "restored from the snapshot"));
-    stanConnection_Close(sc);
-    stanConnection_Destroy(sc);
-
-    /* Its store is a plain Stanza store: a standalone server on it has all 150 messages. */
-    CHECK_EQ_INT(harness_server_halt(&nodes[wiped].n.s, SIGTERM), 0);
     struct hserver alone;
     char mport[16];
     snprintf(mport, sizeof mport, "%d", harness_free_port());
-    const char *args[] = {"--store", "FILE", "--dir", nodes[wiped].data, "-m", mport, NULL};
+    const char *args[] = {"--store", "FILE", "--dir", nodes[node].data, "-m", mport, NULL};
     CHECK_EQ_INT(harness_server_start(&alone, NULL, args), 0);
     char *body = NULL;
     CHECK_EQ_INT(hhttp_get(atoi(mport), "/streaming/clusterz", &body), 404);
     free(body);
-    struct hstan_rec *recs = calloc(300, sizeof *recs);
-    int n = hstan_read_all(&alone, "alone-reader", "jobs", 150, recs, 300);
-    CHECK_EQ_INT(n, 150);
-    for (int i = 0; i < 150; i++) {
+    struct hstan_rec *recs = calloc(2 * (size_t)count, sizeof *recs);
+    int n = hstan_read_all(&alone, "alone-reader", "jobs", count, recs, 2 * count);
+    CHECK_EQ_INT(n, count);
+    for (int i = 0; i < count; i++) {
         char want[16];
         snprintf(want, sizeof want, "m%d", i);
         CHECK_EQ_STR(recs[i].data, want);
     }
     free(recs);
     CHECK_EQ_INT(harness_server_stop(&alone, SIGTERM), 0);
+}
+
+/* A follower is killed and its data directory damaged (damage(node)); the cluster goes on; the
+ * follower, restarted, logs `expect`, catches up, and its store, opened by a standalone
+ * stanzad, holds every message in order. */
+static void rebuild_case(const char *const *flags, void (*damage)(int node), const char *expect)
+{
+    start_cluster(flags);
+    int leader = wait_leader(LEADER_WAIT_MS);
+    CHECK(leader >= 0);
+    int via = (leader + 1) % NODES, victim = (leader + 2) % NODES;
+    stanConnection *sc = connect_via(via, "rebuild-client");
+    pub_many(sc, 0, 99);
+    CHECK_EQ_INT(hnode_kill(&nodes[victim].n), 0);
+    damage(victim);
+    pub_many(sc, 100, 149);
+    CHECK_EQ_INT(hnode_restart(&nodes[victim].n), 0);
+    check_caught_up(victim, leader);
+    CHECK(log_has(&nodes[victim].n.s, expect));
+    stanConnection_Close(sc);
+    stanConnection_Destroy(sc);
+    CHECK_EQ_INT(harness_server_halt(&nodes[victim].n.s, SIGTERM), 0);
+    check_store_alone(victim, 150);
     stop_cluster();
+}
+
+static void wipe_data(int node)
+{
+    hremove_tree(nodes[node].data); /* the store and the Raft log */
+}
+
+/* What a machine crash leaves: the state file names an earlier boot, no clean close. */
+static void machine_crash(int node)
+{
+    char state[PATH_MAX + 16];
+    snprintf(state, sizeof state, "%s/stanza.state", nodes[node].data);
+    CHECK(hfile_write(state, "an-earlier-boot dirty\n") == 0);
+}
+
+/* Snapshots every few entries: a follower whose whole data directory is wiped comes back and
+ * gets the leader's snapshot (the log before it is gone). */
+static void test_wiped_follower_rebuilt_from_snapshot(void)
+{
+    static const char *const snap[] = {"--cluster_snapshot_threshold", "8",
+                                       "--cluster_trailing_logs", "2", NULL};
+    rebuild_case(snap, wipe_data, "restored from the snapshot");
+}
+
+/* The stores run without fsync (the Raft log is the durable copy): after a machine crash the
+ * follower drops its data file at start and is filled again from the log. */
+static void test_machine_crash_rebuilds_store(void)
+{
+    rebuild_case(NULL, machine_crash, "the machine restarted since");
 }
 
 /* Every node stopped (SIGTERM) and started again in turn, the leader among them, while a client
@@ -410,5 +441,6 @@ int main(void)
     TEST_RUN(test_failover_and_rejoin);
     TEST_RUN(test_wiped_follower_rebuilt_from_snapshot);
     TEST_RUN(test_rolling_restart);
+    TEST_RUN(test_machine_crash_rebuilds_store);
     return test_summary();
 }

@@ -286,6 +286,67 @@ static void test_snapshot_and_restore(void)
     fx_done(&b);
 }
 
+static store_t *open_durable(fx_t *f, const char *boot)
+{
+    setenv("STANZA_TEST_BOOT_ID", boot, 1);
+    store_options_t opt = {.dir = f->dir, .sync = true, .log_is_durable = true};
+    char err[512] = "";
+    store_t *s = NULL;
+    CHECK_EQ_INT(store_open(&s, &f->loop, &opt, err, sizeof err), STZ_OK);
+    return s;
+}
+
+static void write_state(fx_t *f, const char *text)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/stanza.state", f->dir);
+    FILE *fp = fopen(path, "w");
+    CHECK(fp != NULL);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+/* A store whose log is the durable copy keeps its data across a clean close and a process
+ * crash in the same boot, and drops it after a crash in an earlier boot. */
+static void test_unsynced_store_and_machine_crash(void)
+{
+    fx_t f;
+    fx_init(&f, false, 0);
+    store_close(f.s);
+    f.s = open_durable(&f, "boot-1");
+    fake_log_t l = {0};
+    attach(f.s, &l);
+    put_str(f.s, STORE_DB_SUBS, "s1", "kept");
+    done_t d = {0};
+    CHECK_EQ_INT(store_submit(f.s, on_done, &d), STZ_OK);
+    apply_entry(f.s, &l, 1);
+    while (!d.calls)
+        uv_run(&f.loop, UV_RUN_ONCE);
+    store_close(f.s);
+    /* Closed cleanly: a new boot keeps it. */
+    f.s = open_durable(&f, "boot-2");
+    CHECK_EQ_STR(get_str(f.s, STORE_DB_SUBS, "s1"), "kept");
+    store_close(f.s);
+    /* Killed in this boot (not closed): the page cache had it all. */
+    write_state(&f, "boot-2 dirty\n");
+    f.s = open_durable(&f, "boot-2");
+    CHECK_EQ_STR(get_str(f.s, STORE_DB_SUBS, "s1"), "kept");
+    store_close(f.s);
+    /* Killed in an earlier boot: dropped; the log fills it again. */
+    write_state(&f, "boot-2 dirty\n");
+    f.s = open_durable(&f, "boot-3");
+    CHECK(get_str(f.s, STORE_DB_SUBS, "s1") == NULL);
+    fake_log_t l2 = {0};
+    attach(f.s, &l2);
+    CHECK_EQ_INT(store_applied_index(f.s), 0);
+    apply_entry(f.s, &l, 1);
+    run_until_applied(&f, 1);
+    CHECK_EQ_STR(get_str(f.s, STORE_DB_SUBS, "s1"), "kept");
+    unsetenv("STANZA_TEST_BOOT_ID");
+    fake_free(&l);
+    fx_done(&f);
+}
+
 int main(void)
 {
     TEST_RUN(test_propose_completes_on_apply);
@@ -293,5 +354,6 @@ int main(void)
     TEST_RUN(test_refused_failed_and_bad_entries);
     TEST_RUN(test_apply_retried_after_failure);
     TEST_RUN(test_snapshot_and_restore);
+    TEST_RUN(test_unsynced_store_and_machine_crash);
     return test_summary();
 }
