@@ -5,6 +5,7 @@
  * message is delivered, a durable subscription resumes where its acks left it, and the killed
  * node, restarted, catches up with the log. */
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -436,11 +437,107 @@ static void test_rolling_restart(void)
     stop_cluster();
 }
 
+/* A client given every node's URL (it reconnects to another when its node dies). */
+static stanConnection *connect_all(const char *client_id)
+{
+    const char *urls[NODES];
+    for (int i = 0; i < NODES; i++)
+        urls[i] = nodes[i].n.s.url;
+    natsOptions *no = NULL;
+    stanConnOptions *so = NULL;
+    stanConnection *sc = NULL;
+    CHECK_EQ_INT(natsOptions_Create(&no), NATS_OK);
+    CHECK_EQ_INT(natsOptions_SetReconnectWait(no, 100), NATS_OK);
+    CHECK_EQ_INT(natsOptions_SetMaxReconnect(no, -1), NATS_OK);
+    /* libnats tries the STAN URL first, then the pool of servers. */
+    CHECK_EQ_INT(natsOptions_SetServers(no, urls, NODES), NATS_OK);
+    CHECK_EQ_INT(stanConnOptions_Create(&so), NATS_OK);
+    CHECK_EQ_INT(stanConnOptions_SetNATSOptions(so, no), NATS_OK);
+    CHECK_EQ_INT(stanConnOptions_SetURL(so, urls[0]), NATS_OK);
+    CHECK_EQ_INT(stanConnOptions_SetPubAckWait(so, 4000), NATS_OK);
+    int64_t end = harness_now_ms() + LEADER_WAIT_MS;
+    natsStatus st;
+    while ((st = stanConnection_Connect(&sc, HSTAN_CLUSTER, client_id, so)) != NATS_OK &&
+           harness_now_ms() < end)
+        poll(NULL, 0, 50); /* the leader's subjects not routed yet: try again */
+    CHECK_EQ_INT(st, NATS_OK);
+    stanConnOptions_Destroy(so);
+    natsOptions_Destroy(no);
+    return sc;
+}
+
+struct load {
+    stanConnection *sc;
+    volatile bool stop;
+    volatile int acked; /* m0..m(acked-1) acknowledged */
+    int retries;
+};
+
+/* Publishes m0, m1, ... synchronously until told to stop; a publish not acknowledged is sent
+ * again (at-least-once), for as long as a failover takes. */
+static void *publisher(void *arg)
+{
+    struct load *l = arg;
+    char payload[32];
+    for (int i = 0; !l->stop; i++) {
+        snprintf(payload, sizeof payload, "m%d", i);
+        int64_t end = harness_now_ms() + 3 * LEADER_WAIT_MS;
+        while (stanConnection_Publish(l->sc, "jobs", payload, (int)strlen(payload)) != NATS_OK) {
+            l->retries++;
+            CHECK(harness_now_ms() < end);
+        }
+        l->acked = i + 1;
+    }
+    return NULL;
+}
+
+#define KILLS 20
+
+/* The leader SIGKILLed KILLS times in a row (restarted each time, so the next kill leaves a
+ * majority) while a client publishes without pause: every acknowledged message is there at the
+ * end; each failover's time is printed. */
+static void test_leader_killed_repeatedly(void)
+{
+    start_cluster(NULL);
+    CHECK(wait_leader(LEADER_WAIT_MS) >= 0);
+    struct load l = {.sc = connect_all("load-client")};
+    pthread_t t;
+    CHECK_EQ_INT(pthread_create(&t, NULL, publisher, &l), 0);
+    int64_t worst = 0, total = 0;
+    for (int k = 0; k < KILLS; k++) {
+        int leader = wait_leader(LEADER_WAIT_MS);
+        CHECK(leader >= 0);
+        int before = l.acked;
+        int64_t t0 = harness_now_ms();
+        CHECK_EQ_INT(hnode_kill(&nodes[leader].n), 0);
+        int next = wait_leader(LEADER_WAIT_MS);
+        CHECK(next >= 0 && next != leader);
+        int64_t ms = harness_now_ms() - t0;
+        total += ms;
+        worst = ms > worst ? ms : worst;
+        printf("kill %d: n%d -> n%d in %lld ms (%d acked before)\n", k + 1, leader, next,
+               (long long)ms, before);
+        CHECK_EQ_INT(hnode_restart(&nodes[leader].n), 0);
+        check_caught_up(leader, next);
+    }
+    l.stop = true;
+    CHECK_EQ_INT(pthread_join(t, NULL), 0);
+    printf("%d kills: failover mean %lld ms, worst %lld ms; %d messages acked, %d publishes "
+           "retried\n",
+           KILLS, (long long)(total / KILLS), (long long)worst, l.acked, l.retries);
+    CHECK(l.acked > 0);
+    stanConnection_Close(l.sc);
+    stanConnection_Destroy(l.sc);
+    check_all_there(0, l.acked);
+    stop_cluster();
+}
+
 int main(void)
 {
     TEST_RUN(test_failover_and_rejoin);
     TEST_RUN(test_wiped_follower_rebuilt_from_snapshot);
     TEST_RUN(test_rolling_restart);
     TEST_RUN(test_machine_crash_rebuilds_store);
+    TEST_RUN(test_leader_killed_repeatedly);
     return test_summary();
 }
