@@ -21,6 +21,7 @@
 
 struct rnode {
     struct hnode n;
+    bool paused; /* SIGSTOPped: its monitoring port would not answer */
     int mport;
     char mport_s[16], id[8], dir[PATH_MAX - 16], data[PATH_MAX];
     const char *extra[20];
@@ -81,7 +82,7 @@ static void stop_cluster(void)
 /* The node's serverz, or NULL when it does not answer. */
 static json_t *serverz(int i)
 {
-    if (nodes[i].n.s.pid <= 0) return NULL;
+    if (nodes[i].n.s.pid <= 0 || nodes[i].paused) return NULL;
     return hhttp_json(nodes[i].mport, "/streaming/serverz");
 }
 
@@ -491,6 +492,33 @@ static void *publisher(void *arg)
     return NULL;
 }
 
+/* The leader paused (SIGSTOP: alive, silent, as a machine cut off): the others elect a leader
+ * that serves; resumed, the old leader finds a newer term, follows, and catches up. */
+static void test_leader_paused(void)
+{
+    start_cluster(NULL);
+    int leader = wait_leader(LEADER_WAIT_MS);
+    CHECK(leader >= 0);
+    int via = (leader + 1) % NODES;
+    stanConnection *sc = connect_via(via, "pause-client");
+    pub_many(sc, 0, 49);
+    CHECK_EQ_INT(kill(nodes[leader].n.s.pid, SIGSTOP), 0);
+    nodes[leader].paused = true;
+    int64_t t0 = harness_now_ms();
+    int next = wait_leader(LEADER_WAIT_MS);
+    CHECK(next >= 0 && next != leader);
+    printf("paused leader n%d: n%d serves after %lld ms\n", leader, next,
+           (long long)(harness_now_ms() - t0));
+    pub_many(sc, 50, 99); /* the same session, on the new leader */
+    CHECK_EQ_INT(kill(nodes[leader].n.s.pid, SIGCONT), 0);
+    nodes[leader].paused = false;
+    check_caught_up(leader, next);
+    check_all_there(via, 100);
+    stanConnection_Close(sc);
+    stanConnection_Destroy(sc);
+    stop_cluster();
+}
+
 #define KILLS 20
 
 /* The leader SIGKILLed KILLS times in a row (restarted each time, so the next kill leaves a
@@ -538,6 +566,7 @@ int main(void)
     TEST_RUN(test_wiped_follower_rebuilt_from_snapshot);
     TEST_RUN(test_rolling_restart);
     TEST_RUN(test_machine_crash_rebuilds_store);
+    TEST_RUN(test_leader_paused);
     TEST_RUN(test_leader_killed_repeatedly);
     return test_summary();
 }
