@@ -28,7 +28,8 @@
     X(EBADARGS, -4004, "invalid arguments")                                                        \
     X(EBADPAYLOAD, -4005, "payload not terminated by CRLF")                                        \
     X(ESTOPPED, -4006, "stopped by the handler")                                                   \
-    X(ECONFIG, -4007, "invalid configuration")
+    X(ECONFIG, -4007, "invalid configuration")                                                     \
+    X(ENOTLEADER, -4008, "not the cluster's leader")
 
 enum {
     STZ_OK = 0,

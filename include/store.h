@@ -174,7 +174,8 @@ void store_get_stats(const store_t *s, store_stats_t *out);
  * entries back to its own store with store_apply, in log order, and the store commits them to
  * LMDB, several per transaction when they queue up behind one in flight. A proposed batch
  * completes (its done runs with STZ_OK) once its entry is in this node's LMDB, or fails with
- * STZ_EIO when the log gives it up (store_log_failed). Each entry is applied exactly once: the
+ * STZ_ENOTLEADER when the log gives it up (store_log_failed): it may still commit under the next
+ * leader, so "not stored" would be wrong. Each entry is applied exactly once: the
  * index of the last one applied is written in the same transaction as its data, and entries at
  * or below it are skipped, so a log tail replayed after a restart changes nothing. An apply that
  * fails (a full disk) is retried every second until it succeeds, entries kept in order. */
@@ -189,14 +190,14 @@ typedef struct store_log {
 
 /* Attaches the log (before any submit) and reads the applied index from the store. From then on
  * store_submit proposes: it returns STZ_EBUSY while a proposal is pending (store_in_flight), and
- * STZ_EIO when the log refuses the entry (the batch is dropped; done never runs). */
+ * STZ_ENOTLEADER when the log refuses the entry (the batch is dropped; done never runs). */
 int store_set_log(store_t *s, const store_log_t *log);
 /* A committed entry, in log order (the store keeps its own copy). STZ_EINVAL: not an entry this
  * store can decode (nothing applied: the caller must stop, the log is not ours or is newer). */
 int store_apply(store_t *s, const void *data, size_t len, uint64_t index);
 /* The log gave up the entry at index (this node stopped leading before it committed): the
- * pending proposal, if it is that entry, fails with STZ_EIO. The entry may still commit under
- * another leader and come back through store_apply. */
+ * pending proposal, if it is that entry, fails with STZ_ENOTLEADER. The entry may still commit
+ * under another leader and come back through store_apply. */
 void store_log_failed(store_t *s, uint64_t index);
 /* Forgets the pending proposal without running its done (its owner is going away); the entry
  * itself may still commit and be applied. */

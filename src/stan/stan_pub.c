@@ -243,7 +243,12 @@ void stan_pub_batch_done(stan_t *st, int status)
         } else {
             /* Roll the channel back to what is on disk; the next batch reassigns. */
             stan_channel_rollback(ch);
-            send_puback(st, m, "stan: store error, message not stored");
+            /* A leader that lost the lead cannot tell: the entry may commit under the next. */
+            send_puback(st, m,
+                        status == STZ_ENOTLEADER
+                            ? "stan: leadership lost while storing the message: it may be "
+                              "stored; publish it again"
+                            : "stan: store error, message not stored");
         }
         if (m->hooks) m->hooks->done(st, m->hook_arg, status);
         free(m); /* one allocation: see staged_new */

@@ -158,7 +158,7 @@ static int propose(store_t *s, store_done_fn done, void *arg)
     void *data = out.data; /* the buffer's allocation passes to the log */
     if (s->log.propose(s->log.arg, data, len, &index) != 0) {
         free(data);
-        return STZ_EIO;
+        return STZ_ENOTLEADER;
     }
     s->proposing = true;
     s->proposed_index = index;
@@ -175,7 +175,7 @@ static void end_proposal(store_t *s, int status)
 
 void store_log_failed(store_t *s, uint64_t index)
 {
-    if (s->proposing && s->proposed_index == index) end_proposal(s, STZ_EIO);
+    if (s->proposing && s->proposed_index == index) end_proposal(s, STZ_ENOTLEADER);
 }
 
 void store_drop_proposal(store_t *s)

@@ -74,7 +74,10 @@ static void start_cluster(const char *const *more)
 static void stop_cluster(void)
 {
     for (int i = 0; i < NODES; i++) {
-        if (nodes[i].n.s.pid > 0) CHECK_EQ_INT(hnode_stop(&nodes[i].n), 0);
+        if (nodes[i].n.s.pid > 0)
+            CHECK_EQ_INT(hnode_stop(&nodes[i].n), 0);
+        else
+            hnode_stop(&nodes[i].n); /* a halted node: removes its temp dir */
         hremove_tree(nodes[i].dir);
     }
 }
@@ -419,7 +422,10 @@ static void test_rolling_restart(void)
         int64_t t0 = harness_now_ms();
         CHECK_EQ_INT(harness_server_halt(&nodes[i].n.s, SIGTERM), 0);
         if (was_leader) {
-            CHECK(log_has(&nodes[i].n.s, "lead handed to"));
+            /* It tried: the hand-over itself must finish within an election timeout, which a
+             * loaded machine may miss (then the others elect, as after a kill). */
+            CHECK(log_has(&nodes[i].n.s, "lead handed to") ||
+                  log_has(&nodes[i].n.s, "lead not handed over"));
             int now = wait_leader(LEADER_WAIT_MS);
             CHECK(now >= 0 && now != i);
             printf("rolling restart: n%d led; n%d serves %lld ms after the stop began\n", i, now,
@@ -519,6 +525,36 @@ static void test_leader_paused(void)
     stop_cluster();
 }
 
+/* A leader cut off from both followers (paused) cannot commit; it steps down, and the publish
+ * in flight is answered with an error that says the message may be stored (not "not stored":
+ * the entry is in its log, and a later leader may commit it). */
+static void test_leader_without_quorum(void)
+{
+    start_cluster(NULL);
+    int leader = wait_leader(LEADER_WAIT_MS);
+    CHECK(leader >= 0);
+    stanConnection *sc = connect_via(leader, "quorum-client");
+    pub_many(sc, 0, 9);
+    for (int i = 0; i < NODES; i++) {
+        if (i == leader) continue;
+        CHECK_EQ_INT(kill(nodes[i].n.s.pid, SIGSTOP), 0);
+        nodes[i].paused = true;
+    }
+    natsStatus st = stanConnection_Publish(sc, "jobs", "orphan", 6);
+    CHECK(st != NATS_OK);
+    CHECK(hstan_last_error_contains("leadership lost while storing the message: it may be"));
+    for (int i = 0; i < NODES; i++) {
+        if (i == leader) continue;
+        CHECK_EQ_INT(kill(nodes[i].n.s.pid, SIGCONT), 0);
+        nodes[i].paused = false;
+    }
+    CHECK(wait_leader(LEADER_WAIT_MS) >= 0);
+    pub_retry(sc, "jobs", "after");
+    stanConnection_Close(sc);
+    stanConnection_Destroy(sc);
+    stop_cluster();
+}
+
 #define KILLS 20
 
 /* The leader SIGKILLed KILLS times in a row (restarted each time, so the next kill leaves a
@@ -567,6 +603,7 @@ int main(void)
     TEST_RUN(test_rolling_restart);
     TEST_RUN(test_machine_crash_rebuilds_store);
     TEST_RUN(test_leader_paused);
+    TEST_RUN(test_leader_without_quorum);
     TEST_RUN(test_leader_killed_repeatedly);
     return test_summary();
 }

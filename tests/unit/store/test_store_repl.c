@@ -148,11 +148,11 @@ static void test_refused_failed_and_bad_entries(void)
     fx_init(&f, false, 0);
     fake_log_t l = {0};
     attach(f.s, &l);
-    /* Refused: STZ_EIO at once, the batch dropped, nothing in flight. */
+    /* Refused: STZ_ENOTLEADER at once, the batch dropped, nothing in flight. */
     l.refuse = true;
     put_str(f.s, STORE_DB_CLIENTS, "c1", "x");
     done_t d = {0};
-    CHECK_EQ_INT(store_submit(f.s, on_done, &d), STZ_EIO);
+    CHECK_EQ_INT(store_submit(f.s, on_done, &d), STZ_ENOTLEADER);
     CHECK(!store_in_flight(f.s));
     CHECK(store_batch_empty(f.s));
     l.refuse = false;
@@ -163,7 +163,7 @@ static void test_refused_failed_and_bad_entries(void)
     CHECK(store_in_flight(f.s));
     store_log_failed(f.s, 1);
     CHECK_EQ_INT(d.calls, 1);
-    CHECK_EQ_INT(d.status, STZ_EIO);
+    CHECK_EQ_INT(d.status, STZ_ENOTLEADER);
     CHECK(!store_in_flight(f.s));
     /* ... but if it commits after all (another leader), it is applied like any entry. */
     apply_entry(f.s, &l, 1);
