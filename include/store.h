@@ -54,6 +54,9 @@ typedef struct store_val {
 
 #define STORE_HIST_BUCKETS 12
 extern const uint64_t store_hist_bounds_us[STORE_HIST_BUCKETS];
+/* The bucket a duration of ns falls in: the first bound it does not exceed, or
+ * STORE_HIST_BUCKETS (slower than all). */
+size_t store_hist_bucket(uint64_t ns);
 
 typedef struct store_stats {
     uint64_t map_size;       /* bytes reserved for the map */

@@ -219,10 +219,8 @@ static void on_repl_fatal(void *arg, const char *why)
 /* The store (shared by every engine this node runs) and the Raft node. */
 static int start_cluster(daemon_t *d, char *err, size_t errlen)
 {
-    store_options_t opt = {.dir = d->cfg.dir,
-                           .sync = d->cfg.file_sync,
-                           .log_is_durable = true,
-                           .lock_wait_ms = 5000};
+    store_options_t opt = {
+        .dir = d->cfg.dir, .sync = d->cfg.file_sync, .log_is_durable = true, .lock_wait_ms = 5000};
     int rc = store_open(&d->store, d->loop, &opt, err, errlen);
     if (rc < 0) return rc;
     stan_use_store(d->stan, d->store);

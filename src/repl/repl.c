@@ -246,10 +246,7 @@ static void on_store_applied(void *arg, uint64_t index)
         r->proposed_index = 0;
         r->commits++;
         r->commit_ns_total += ns;
-        size_t i = 0;
-        while (i < STORE_HIST_BUCKETS && ns > store_hist_bounds_us[i] * 1000)
-            i++;
-        r->commit_hist[i]++;
+        r->commit_hist[store_hist_bucket(ns)]++;
     }
     lead_if_ready(r);
 }

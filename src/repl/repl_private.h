@@ -51,7 +51,7 @@ struct repl {
     bool leading, barrier_pending;
     struct raft_barrier barrier;
     bool stopping, fatal;
-    uint64_t snap_index;                  /* the snapshot being taken stands for this entry */
+    uint64_t snap_index; /* the snapshot being taken stands for this entry */
     struct raft_transfer transfer;
     bool transferring;
     void (*transfer_done)(void *arg, bool moved);

@@ -25,6 +25,14 @@
 const uint64_t store_hist_bounds_us[STORE_HIST_BUCKETS] = {
     100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000};
 
+size_t store_hist_bucket(uint64_t ns)
+{
+    size_t i = 0;
+    while (i < STORE_HIST_BUCKETS && ns > store_hist_bounds_us[i] * 1000)
+        i++;
+    return i;
+}
+
 static const char *const op_names[] = {"put", "append", "del", "del_range"};
 
 /* ---- the arena ---- */
@@ -376,10 +384,7 @@ static void finish(store_t *s, store_batch_t *b, int status)
         s->stats.commits++;
         s->stats.commit_ns_last = b->commit_ns;
         s->stats.commit_ns_total += b->commit_ns;
-        size_t i = 0;
-        while (i < STORE_HIST_BUCKETS && b->commit_ns > store_hist_bounds_us[i] * 1000)
-            i++;
-        s->stats.commit_hist[i]++;
+        s->stats.commit_hist[store_hist_bucket(b->commit_ns)]++;
     } else {
         s->stats.failures++;
         restage_redo(s, b);
