@@ -15,6 +15,9 @@
  * A fresh log directory is bootstrapped with --cluster_peers (those nodes and this one, all
  * voters) or --cluster_bootstrap (this node alone).
  *
+ * A fresh log directory without either joins: the node asks the leader to add it, and the
+ * leader takes membership changes over NATS (repl_members.c).
+ *
  * Leading: once this node is leader and has applied every entry committed before its term, it
  * calls on_lead(arg, true): the daemon then starts the engine from the store. When it stops
  * leading, on_lead(arg, false) (the pending proposal has failed by then). */

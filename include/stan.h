@@ -28,9 +28,17 @@ int stan_start(stan_t *st, char *err, size_t errlen);
  * closes it after stan_free) instead of opening its own. Clustered mode: the store outlives the
  * engines the node runs while it leads. */
 void stan_use_store(stan_t *st, store_t *store);
+/* Instead of stan_start (after stan_use_store), for a follower's monitoring: loads the store's
+ * clients, channels and subscriptions as a restart would, and then does nothing: no request
+ * subjects, no timers, no heartbeats or redeliveries, and what loading would have written is
+ * dropped. The monitoring endpoints read it like a serving engine. */
+int stan_load_view(stan_t *st, char *err, size_t errlen);
+/* The start time monitoring shows (wall clock; stan_new's time by default): clustered mode
+ * keeps the daemon's across the engines it runs. */
+void stan_set_start_time(stan_t *st, int64_t wall_ns);
 /* Clustered mode, the node no longer leads: stops taking requests at once and drops the batch
- * proposed (it fails, or commits under the next leader); nothing more is written. stan_free
- * follows. */
+ * proposed (it fails, or commits under the next leader) and the one being built; nothing more
+ * is written. stan_free follows. */
 void stan_abandon(stan_t *st);
 /* Stops taking requests and waits for the commit in flight; then done(arg) on the loop. */
 void stan_shutdown(stan_t *st, void (*done)(void *arg), void *arg);

@@ -107,6 +107,9 @@ void store_close(store_t *s);
  * the *_reserve variants return NULL for it. */
 store_batch_t *store_batch(store_t *s);
 bool store_batch_empty(const store_t *s);
+/* Drops every op of the batch being built, redo deletes included: for an engine whose writes
+ * are void (clustered: one that lost the lead, or that only shows a follower's store). */
+void store_batch_discard(store_t *s);
 int store_put(store_t *s, store_db_t db, const void *key, size_t klen, const void *val,
               size_t vlen);
 /* Like store_put, but returns a buffer of vlen bytes (inside the batch) for the caller to fill

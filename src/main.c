@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "monitor.h"
@@ -21,11 +22,15 @@ typedef struct daemon {
     server_t *server;     /* the embedded NATS server, or */
     upstream_t *upstream; /* the connection to an external one (-ns) */
     bus_t bus;            /* whichever of the two the engine runs over */
-    stan_t *stan;         /* clustered: serving only while this node leads (else a standby) */
+    stan_t *stan; /* clustered: serving only while this node leads (else a view, or empty) */
     monitor_t *monitor;
     store_t *store; /* clustered: opened here, replicated by repl, lent to each engine */
     repl_t *repl;
     bool leading;
+    bool viewing;        /* d->stan is a view of the store (stan_load_view) */
+    uint64_t view_index; /* the applied index it was loaded at */
+    uint64_t view_ms;    /* and when (clock_mono_ms) */
+    int64_t start_ns;    /* wall clock, for every engine's start_time */
     uv_signal_t sigusr1, sighup;
     uv_async_t stop_async; /* SIGINT/SIGTERM, from the signal handler into the loop */
     int exit_code;
@@ -91,8 +96,8 @@ static void on_stop_async(uv_async_t *h)
     d->stopping = true;
     if (stop_signal)
         LOG_I("%s received: shutting down", stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
-    /* The engine commits what it accepted first; then the clients are closed. A standby engine
-     * (clustered, not leading) holds nothing to commit. */
+    /* The engine commits what it accepted first; then the clients are closed. An engine that
+     * does not lead (clustered: an empty one, or a view of the store) holds nothing to commit. */
     if (d->store && !d->leading)
         on_stan_down(d);
     else
@@ -184,21 +189,53 @@ static void stop_now(daemon_t *d, int exit_code)
     on_stop_async(&d->stop_async);
 }
 
-/* The engine serves only on the leader: a fresh one, loaded from the replicated store, each time
- * this node takes the lead; a standby (empty, not serving) otherwise, for monitoring. */
-static void on_lead(void *arg, bool leading)
+/* A fresh engine on the replicated store, for the monitor too (the old one is freed). */
+static stan_t *replace_engine(daemon_t *d)
 {
-    daemon_t *d = arg;
-    if (d->stopping) return;
     stan_t *old = d->stan;
-    if (d->leading) stan_abandon(old);
-    d->leading = false;
     stan_t *st = stan_new(d->loop, &d->bus, &d->cfg);
     stan_use_store(st, d->store);
     stan_set_stop_flag(st, &stop_signal);
     monitor_set_stan(d->monitor, st);
     d->stan = st;
+    d->viewing = false;
+    stan_set_start_time(st, d->start_ns);
     stan_free(old);
+    return st;
+}
+
+/* A follower's monitoring shows its replicated store: before answering, the monitor asks for a
+ * view loaded again when entries were applied since the last one (at most once a VIEW_MIN_MS,
+ * so that a busy follower spends little on it, and nothing when nobody looks). */
+#define VIEW_MIN_MS 1000
+static void refresh_view(void *arg)
+{
+    daemon_t *d = arg;
+    if (!d->repl || d->leading || d->stopping) return;
+    uint64_t applied = store_applied_index(d->store), now = clock_mono_ms();
+    if (d->viewing && (applied == d->view_index || now - d->view_ms < VIEW_MIN_MS)) return;
+    stan_t *st = replace_engine(d);
+    char err[256] = "";
+    if (stan_load_view(st, err, sizeof err) != 0) {
+        LOG_W("monitoring: cannot load the replicated store's state: %s", err);
+        replace_engine(d); /* an empty one rather than a half-loaded one */
+        return;
+    }
+    d->viewing = true;
+    d->view_index = applied;
+    d->view_ms = now;
+}
+
+/* The engine serves only on the leader: a fresh one, loaded from the replicated store, each time
+ * this node takes the lead; otherwise an empty one, which the monitor replaces with a view of
+ * the store when asked (refresh_view). */
+static void on_lead(void *arg, bool leading)
+{
+    daemon_t *d = arg;
+    if (d->stopping) return;
+    if (d->leading) stan_abandon(d->stan);
+    d->leading = false;
+    stan_t *st = replace_engine(d);
     if (!leading) return;
     char err[512] = "";
     if (stan_start(st, err, sizeof err) != 0) {
@@ -232,7 +269,7 @@ static int start_cluster(daemon_t *d, char *err, size_t errlen)
                          .on_fatal = on_repl_fatal,
                          .arg = d};
     rc = repl_start(&d->repl, &ro, err, errlen);
-    if (rc == 0) monitor_set_repl(d->monitor, d->repl);
+    if (rc == 0) monitor_set_repl(d->monitor, d->repl, refresh_view, d);
     return rc;
 }
 
@@ -254,6 +291,7 @@ static int start_all(daemon_t *d)
     char err[512] = "";
     int rc = start_bus(d, err, sizeof err);
     if (rc == 0) {
+        d->start_ns = clock_wall_ns();
         d->stan = stan_new(d->loop, &d->bus, &d->cfg);
         d->monitor = monitor_new(d->loop, &d->cfg, &d->bus, d->stan);
         /* Clustered: the engine starts when this node takes the lead (on_lead). */

@@ -17,6 +17,9 @@ extern const struct cli_command cli_channels_command;
 extern const struct cli_command cli_clients_command;
 extern const struct cli_command cli_server_command;
 
+/* cli_cluster.c: `cluster status|add|remove|transfer` for clustered mode. */
+extern const struct cli_command cli_cluster_command;
+
 /* cli_jobs.c: job-control admin commands over the server's /admin/ endpoints (cli_monitor.c). */
 extern const struct cli_command cli_msg_command;
 extern const struct cli_command cli_purge_command;

@@ -35,6 +35,7 @@ static const struct cli_command *const commands[] = {
     &cli_channels_command,
     &cli_clients_command,
     &cli_server_command,
+    &cli_cluster_command,
     &cli_msg_command,
     &cli_dead_command,
     &cli_requeue_command,

@@ -523,6 +523,7 @@ static void handle(void *arg, const httpd_req_t *req, httpd_resp_t *resp)
         !monitor_admin_authorized(m, req, resp))
         return;
     if (!read_only_method(req, resp)) return;
+    if (m->refresh && !is(req, "/healthz")) m->refresh(m->refresh_arg);
     if (is(req, "/streaming/serverz"))
         serverz(m, resp);
     else if (is(req, "/streaming/storez"))
@@ -553,9 +554,11 @@ void monitor_set_stan(monitor_t *m, stan_t *st)
     m->st = st;
 }
 
-void monitor_set_repl(monitor_t *m, const repl_t *r)
+void monitor_set_repl(monitor_t *m, const repl_t *r, void (*refresh)(void *arg), void *arg)
 {
     m->repl = r;
+    m->refresh = refresh;
+    m->refresh_arg = arg;
 }
 
 monitor_t *monitor_new(uv_loop_t *loop, const config_t *cfg, const bus_t *bus, stan_t *st)

@@ -20,6 +20,7 @@
  * connection and the monitor alike. */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -522,9 +523,32 @@ bool monitor_admin_path(const httpd_req_t *req)
     return strncmp(req->path, "/admin/", 7) == 0 || strcmp(req->path, "/admin") == 0;
 }
 
+/* Clustered mode: a follower reads its view of the store, and changes nothing (its engine does
+ * not write: the leader's does). */
+static bool follower_refuses(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp)
+{
+    if (!m->repl) return false;
+    repl_status_t rs;
+    repl_status(m->repl, &rs);
+    if (rs.leading) return false;
+    bool read = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    if (read) {
+        if (m->refresh) m->refresh(m->refresh_arg);
+        return false;
+    }
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "this node does not lead the cluster (leader: %s): send changes to the leader's "
+             "monitoring port",
+             rs.leader[0] ? rs.leader : "none now");
+    reply_error(resp, 503, msg);
+    return true;
+}
+
 void monitor_admin(monitor_t *m, const httpd_req_t *req, httpd_resp_t *resp)
 {
     if (!monitor_admin_authorized(m, req, resp)) return;
+    if (follower_refuses(m, req, resp)) return;
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
         const struct route *r = &routes[i];
         if (strcmp(req->path, r->path) != 0) continue;

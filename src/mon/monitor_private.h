@@ -12,7 +12,9 @@ struct monitor {
     const config_t *cfg;
     bus_t bus; /* NATS stats: the embedded server's or the upstream connection's */
     stan_t *st;
-    const repl_t *repl; /* clustered mode; NULL otherwise */
+    const repl_t *repl;         /* clustered mode; NULL otherwise */
+    void (*refresh)(void *arg); /* monitor_set_repl */
+    void *refresh_arg;
     httpd_t *httpd;
     void (*done)(void *arg);
     void *done_arg;

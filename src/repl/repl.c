@@ -235,6 +235,7 @@ static void lead_if_ready(repl_t *r)
     LOG_I("raft: this node leads (term %llu, %llu entries applied)",
           (unsigned long long)r->raft.current_term,
           (unsigned long long)store_applied_index(r->store));
+    repl_members_lead(r, true);
     r->on_lead(r->arg, true);
 }
 
@@ -279,8 +280,10 @@ static void on_poll(uv_timer_t *t)
     if (st != RAFT_LEADER && r->leading) {
         r->leading = false;
         LOG_I("raft: this node no longer leads");
+        repl_members_lead(r, false);
         r->on_lead(r->arg, false);
     }
+    repl_members_poll(r);
     if (st == RAFT_LEADER && r->state != RAFT_LEADER && !r->barrier_pending) {
         r->barrier.data = r;
         int rc = raft_barrier(&r->raft, &r->barrier, on_barrier);
@@ -304,17 +307,18 @@ static bool has_state(const char *dir)
     return stat(p, &sb) == 0;
 }
 
-/* A fresh log: --cluster_peers (with this node) or --cluster_bootstrap (this node alone). */
+/* A fresh log: --cluster_peers (with this node) or --cluster_bootstrap (this node alone), else
+ * the node joins (repl_members.c). */
 static int bootstrap(repl_t *r, char *err, size_t errlen)
 {
     const config_t *cfg = r->cfg;
     if (has_state(r->log_path)) return 0;
     if (!cfg->cluster_peers && !cfg->cluster_bootstrap) {
-        snprintf(err, errlen,
-                 "raft: %s holds no cluster state: give --cluster_peers (every member's node "
-                 "ID) or --cluster_bootstrap (joining a running cluster is not supported yet)",
-                 r->log_path);
-        return STZ_ECONFIG;
+        LOG_I("raft: %s holds no cluster state and neither --cluster_peers nor "
+              "--cluster_bootstrap is given: this node joins a running cluster",
+              r->log_path);
+        r->joining = true;
+        return 0;
     }
     struct raft_configuration conf;
     raft_configuration_init(&conf);
@@ -407,6 +411,7 @@ int repl_start(repl_t **out, const repl_options_t *opt, char *err, size_t errlen
     int rc = node_id(r, err, errlen);
     if (rc == 0) rc = repl_net_init(r, err, errlen);
     if (rc == 0) rc = init_raft(r, err, errlen);
+    repl_members_init(r);
     if (rc == 0) rc = bootstrap(r, err, errlen);
     store_log_t log = {.propose = propose, .applied = on_store_applied, .arg = r};
     if (rc == 0) rc = store_set_log(r->store, &log);
@@ -415,6 +420,7 @@ int repl_start(repl_t **out, const repl_options_t *opt, char *err, size_t errlen
         rc = STZ_EIO;
     }
     if (rc == 0) rc = repl_net_start(r, err, errlen);
+    if (rc == 0) rc = repl_members_start(r, err, errlen);
     if (rc != 0) return rc;
     uv_timer_init(r->loop, &r->poll);
     r->poll.data = r;
@@ -423,7 +429,7 @@ int repl_start(repl_t **out, const repl_options_t *opt, char *err, size_t errlen
     LOG_I("raft: node %s, transport on %s, log in %s, election timeout %lld ms", r->node_id,
           r->raft_addr, r->log_path, (long long)cfg->cluster_raft_election_timeout_ms);
     LOG_W("raft: clustered mode is still being built: followers' monitoring shows no "
-          "channels, and nodes cannot join or leave a running cluster (docs/clustering.md)");
+          "channels (docs/clustering.md)");
     return 0;
 }
 
@@ -487,6 +493,7 @@ void repl_stop(repl_t *r, void (*done)(void *arg), void *arg)
         uv_close((uv_handle_t *)&r->poll, NULL);
         r->poll_started = false;
     }
+    repl_members_stop(r);
     repl_net_stop(r);
     r->stop_done = done;
     r->stop_arg = arg;
@@ -507,6 +514,7 @@ void repl_free(repl_t *r)
 {
     if (!r) return;
     if (r->io_inited) raft_uv_close(&r->io);
+    repl_members_free(r);
     repl_net_free(r);
     free(r->log_path);
     free(r);

@@ -61,6 +61,23 @@ struct repl {
     uint64_t commit_hist[STORE_HIST_BUCKETS + 1];
     void (*stop_done)(void *arg);
     void *stop_arg;
+
+    /* repl_members.c */
+    char *member_subjects[4];  /* join, node.add, node.remove, node.transfer */
+    bus_sub_t *member_subs[4]; /* while leading */
+    struct raft_change change;
+    bool changing;
+    int change_kind;
+    char change_node[REPL_ID_MAX + 1];
+    char *change_reply;   /* where to answer the change under way, or NULL */
+    char *transfer_reply; /* where to answer the transfer under way, or NULL */
+    bool joining;         /* a fresh log without bootstrap (repl.c): asking to be added */
+    bool was_voter;
+    char *join_inbox;
+    bus_sub_t *join_sub;
+    uv_timer_t join_timer;
+    bool join_started;
+    uint64_t join_asks;
 };
 
 /* One entry of --cluster_peers. */
@@ -86,5 +103,16 @@ void repl_net_stop(repl_t *r);
 void repl_net_free(repl_t *r);
 /* The address learnt or configured for a node ID, "" when none. */
 const char *repl_net_address(const repl_t *r, const char *node_id);
+
+/* repl_members.c: joining and membership changes (requests over NATS). */
+void repl_members_init(repl_t *r);
+/* A joining node starts asking to be added. */
+int repl_members_start(repl_t *r, char *err, size_t errlen);
+/* Takes the membership requests while leading (and stops taking them when not). */
+void repl_members_lead(repl_t *r, bool leading);
+/* From the leadership poll: notices this node joined, or was removed. */
+void repl_members_poll(repl_t *r);
+void repl_members_stop(repl_t *r);
+void repl_members_free(repl_t *r);
 
 #endif

@@ -462,6 +462,20 @@ int stan_start(stan_t *st, char *err, size_t errlen)
     return serve(st, err, errlen);
 }
 
+void stan_set_start_time(stan_t *st, int64_t wall_ns)
+{
+    st->start_ns = wall_ns;
+}
+
+int stan_load_view(stan_t *st, char *err, size_t errlen)
+{
+    int rc = recover(st, err, errlen);
+    stan_client_quiet_all(st);
+    stan_sub_quiet_all(st);
+    store_batch_discard(st->store);
+    return rc;
+}
+
 void stan_abandon(stan_t *st)
 {
     for (int i = 0; i < st->nisubs; i++)
@@ -469,7 +483,10 @@ void stan_abandon(stan_t *st)
     st->nisubs = 0;
     bus_set_flush_hook(&st->bus, NULL, NULL);
     bus_set_sub_gone_hook(&st->bus, NULL, NULL);
-    if (st->store) store_drop_proposal(st->store);
+    if (st->store) {
+        store_drop_proposal(st->store);
+        store_batch_discard(st->store);
+    }
 }
 
 void stan_shutdown(stan_t *st, void (*done)(void *arg), void *arg)

@@ -257,6 +257,16 @@ stan_client_t *stan_client_restore(stan_t *st, const void *rec, size_t len)
     return cl;
 }
 
+void stan_client_quiet_all(stan_t *st)
+{
+    size_t it;
+    for (strmap_entry_t *e = strmap_first(&st->clients, &it); e;
+         e = strmap_next(&st->clients, &it, e)) {
+        stan_client_t *cl = e->val;
+        uv_timer_stop(&cl->hb_timer);
+    }
+}
+
 void stan_client_free_all(stan_t *st)
 {
     list_node_t *n;

@@ -44,6 +44,8 @@ void stan_client_close(stan_t *st, stan_client_t *cl);
 void stan_client_stage_close(stan_t *st, const stan_client_t *cl);
 /* A ClientRecord from the store; NULL if it is damaged. */
 stan_client_t *stan_client_restore(stan_t *st, const void *rec, size_t len);
+/* Stops every client's heartbeat timer (an engine that only shows what the store holds). */
+void stan_client_quiet_all(stan_t *st);
 void stan_client_free_all(stan_t *st);
 /* Runs the heartbeat steps that are due, even if their timers have not fired (stan_run_due):
  * sends the heartbeats due and closes the clients past hb_fail_count missed answers. */

@@ -427,6 +427,14 @@ int stan_sub_restore_pending(stan_t *st, uint64_t sub_id, uint64_t seq, uint32_t
     return 0;
 }
 
+void stan_sub_quiet_all(stan_t *st)
+{
+    size_t it;
+    for (strmap_entry_t *e = strmap_first(&st->subs_by_id, &it); e;
+         e = strmap_next(&st->subs_by_id, &it, e))
+        uv_timer_stop(&((stan_sub_t *)e->val)->ack_timer);
+}
+
 void stan_sub_free_all(stan_t *st)
 {
     size_t it;

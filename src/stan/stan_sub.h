@@ -144,6 +144,8 @@ void stan_sub_leave(stan_t *st, stan_sub_t *s, bool close_only);
 void stan_sub_client_gone(stan_t *st, list_node_t *cl_subs, bool unsubscribe);
 /* A recovered unacked row. */
 int stan_sub_restore_pending(stan_t *st, uint64_t sub_id, uint64_t seq, uint32_t count);
+/* Stops every subscription's ack timer (an engine that only shows what the store holds). */
+void stan_sub_quiet_all(stan_t *st);
 void stan_sub_free_all(stan_t *st);
 
 #endif

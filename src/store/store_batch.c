@@ -136,6 +136,13 @@ store_batch_t *store_batch(store_t *s)
     return s->building;
 }
 
+void store_batch_discard(store_t *s)
+{
+    if (!s->building) return;
+    store_batch_recycle_(s, s->building);
+    s->building = NULL;
+}
+
 bool store_batch_empty(const store_t *s)
 {
     return !s->building || s->building->nops == 0;
