@@ -8,8 +8,10 @@
    arguments (pod name and IP substituted; ports and directories moved to free ones): the
    config is accepted, the liveness path answers, the readiness probe (deploy/stanza-ready) says
    "not ready" while one node is alone and "ready" on the leader and both followers once they
-   elect one; a leader stopped with SIGTERM hands the lead over and exits within the pod's
-   termination grace period (minus its preStop), and the other two are ready again.
+   elect one; a fourth pod started as docs/clustering.md scales up (the ConfigMap without
+   clustering.peers) joins as a voter and is ready; a leader stopped with SIGTERM hands the lead
+   over and exits within the pod's termination grace period (minus its preStop), and the others
+   are ready again.
 3. deploy/systemd: the unit passes systemd-analyze verify (that part is skipped, saying so,
    only where the tool is absent), and its shared stanza.yaml with one host's flags starts.
 4. deploy/Dockerfile's run stage installs the Debian package of every library stanzad and
@@ -18,6 +20,7 @@
 Environment: STANZAD, STANZA_CLI (the binaries), STANZA_SRC_DIR (the source tree).
 """
 import glob
+import json
 import os
 import shlex
 import shutil
@@ -228,10 +231,10 @@ class Node:
         return "".join(self.log.readlines()[-15:])
 
 
-def pod_argv(k8s, tmp, pod):
+def pod_argv(k8s, tmp, pod, conf_name="stanza.yaml"):
     """The StatefulSet's arguments for pod, as Kubernetes expands them, with the config file
     moved to tmp and the Raft port to a free one."""
-    conf = os.path.join(tmp, "stanza.yaml")
+    conf = os.path.join(tmp, conf_name)
     raft = f"127.0.0.1:{free_port()}"
     out = []
     for a in k8s["args"]:
@@ -245,6 +248,32 @@ def pod_argv(k8s, tmp, pod):
 def ready_all(nodes):
     res = [ready(n.http) for n in nodes]
     return res if all(rc == 0 for rc, _ in res) else None
+
+
+def voters(port):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/streaming/clusterz", timeout=1) as r:
+            return sorted(p["node_id"] for p in json.load(r)["peers"] if p["voter"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def scale_up(k8s, tmp, nodes, leader, routes):
+    """docs/clustering.md's scale-up: the ConfigMap without clustering.peers, one more pod on
+    empty volumes; it joins, becomes a voter, and is ready."""
+    conf = yaml.safe_load(k8s["conf"])
+    del conf["clustering"]["peers"]
+    with open(os.path.join(tmp, "scaled.yaml"), "w") as f:
+        yaml.safe_dump(conf, f)
+    pod = f"{k8s['pods'][0].rsplit('-', 1)[0]}-{len(k8s['pods'])}"
+    n = Node(tmp, pod, pod_argv(k8s, tmp, pod, "scaled.yaml"))
+    nodes.append(n)
+    n.start(["--cluster", f"nats://127.0.0.1:{free_port()}", "--routes", routes])
+    t0 = time.monotonic()
+    want = sorted(k8s["pods"] + [pod])
+    joined = wait_for(lambda: voters(leader.http) == want and ready(n.http)[0] == 0, 15)
+    check(joined, f"{pod} joins as a voter and is ready in {time.monotonic() - t0:.2f} s: "
+                  f"{ready(n.http)[1]}; voters {voters(leader.http)}")
 
 
 def run_k8s_cluster(k8s, tmp):
@@ -284,6 +313,7 @@ def run_k8s_cluster(k8s, tmp):
         if len(leaders) != 1:
             return
         leader = leaders[0]
+        scale_up(k8s, tmp, nodes, leader, routes)
         t0 = time.monotonic()
         leader.proc.send_signal(signal.SIGTERM)
         try:
@@ -296,7 +326,7 @@ def run_k8s_cluster(k8s, tmp):
         rest = [n for n in nodes if n is not leader]
         res = wait_for(lambda: ready_all(rest), 10)
         check(res is not None and any(line.startswith("ready: leader") for _, line in res),
-              f"the other two are ready with a new leader: {res}")
+              f"the others are ready with a new leader: {res}")
         leader.log.seek(0)
         check("lead handed to" in leader.log.read(), "the stopping leader handed the lead over")
         if rc != 0:
