@@ -1,5 +1,6 @@
 /* stanzad: argv and config, logging, the pid file, signals, and the loop. */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -319,8 +320,20 @@ static int start_all(daemon_t *d)
     return rc;
 }
 
+/* Batches of megabytes are allocated and freed many times a second (clustered: a Raft entry,
+ * the store's copy of it, the buffers libraft reads messages into). By default glibc maps each
+ * one afresh (above its mmap threshold) or gives the heap's top back after the free, and every
+ * page faults in again on first touch: a fifth of a clustered node's CPU in perf, on this VM.
+ * Kept in the heap instead, up to these sizes. */
+static void tune_malloc(void)
+{
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
+}
+
 int main(int argc, char **argv)
 {
+    tune_malloc();
     daemon_t d = {0};
     char err[512] = "";
     config_init(&d.cfg);

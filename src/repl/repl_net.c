@@ -104,6 +104,29 @@ static int t_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
     return r->inner.listen(&r->inner, cb);
 }
 
+/* A connect libraft asked for, passed to the inner transport under our own request. */
+struct connecting {
+    struct raft_uv_connect req; /* ours, to the inner transport */
+    struct raft_uv_connect *outer_req;
+    raft_uv_connect_cb outer_cb;
+};
+
+/* Log entries go out on the connections this node makes: a send buffer that holds a whole batch
+ * lets the kernel take an entry in one write, instead of a part per loop iteration while the
+ * loop is busy with clients (TCP's autotuning starts small and grows slowly). */
+#define SEND_BUFFER (4 << 20)
+
+static void on_connected(struct raft_uv_connect *req, struct uv_stream_s *stream, int status)
+{
+    struct connecting *c = req->data;
+    if (status == 0 && stream) {
+        int size = SEND_BUFFER;
+        uv_send_buffer_size((uv_handle_t *)stream, &size); /* best effort: the kernel caps it */
+    }
+    c->outer_cb(c->outer_req, stream, status);
+    free(c);
+}
+
 static int t_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
                      const char *address, raft_uv_connect_cb cb)
 {
@@ -111,7 +134,13 @@ static int t_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, r
     const char *to = strmap_get(&r->addrs, address, strlen(address));
     if (!to) return RAFT_NOCONNECTION; /* not announced yet: libraft retries */
     r->inner.data = t->data;
-    return r->inner.connect(&r->inner, req, id, to, cb);
+    struct connecting *c = xmalloc(sizeof *c);
+    c->req.data = c;
+    c->outer_req = req;
+    c->outer_cb = cb;
+    int rc = r->inner.connect(&r->inner, &c->req, id, to, on_connected);
+    if (rc != 0) free(c);
+    return rc;
 }
 
 static void inner_closed(struct raft_uv_transport *inner)
