@@ -428,8 +428,6 @@ int repl_start(repl_t **out, const repl_options_t *opt, char *err, size_t errlen
     r->poll_started = true;
     LOG_I("raft: node %s, transport on %s, log in %s, election timeout %lld ms", r->node_id,
           r->raft_addr, r->log_path, (long long)cfg->cluster_raft_election_timeout_ms);
-    LOG_W("raft: clustered mode is still being built: followers' monitoring shows no "
-          "channels (docs/clustering.md)");
     return 0;
 }
 

@@ -204,6 +204,22 @@ static void on_nodes(void *arg, const bus_msg_t *m)
 
 /* ---- set-up ---- */
 
+/* The address other machines reach this one at when the client host is a wildcard: the first
+ * IPv4 address of a non-loopback interface (as the NATS side's connect_urls), else 127.0.0.1. */
+static void wildcard_ipv4(char ip[INET_ADDRSTRLEN])
+{
+    snprintf(ip, INET_ADDRSTRLEN, "127.0.0.1");
+    uv_interface_address_t *ifs = NULL;
+    int n = 0;
+    if (uv_interface_addresses(&ifs, &n) != 0) return;
+    for (int i = 0; i < n; i++) {
+        if (ifs[i].is_internal || ifs[i].address.address4.sin_family != AF_INET) continue;
+        inet_ntop(AF_INET, &ifs[i].address.address4.sin_addr, ip, INET_ADDRSTRLEN);
+        break;
+    }
+    uv_free_interface_addresses(ifs, n);
+}
+
 static int own_address(repl_t *r, char *err, size_t errlen)
 {
     const char *listen = r->cfg->cluster_raft_listen;
@@ -218,8 +234,8 @@ static int own_address(repl_t *r, char *err, size_t errlen)
     } else {
         const char *host = r->cfg->host;
         if (!host || !*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
-            host = "127.0.0.1";
-        if (!ipv4_of(host, ip))
+            wildcard_ipv4(ip);
+        else if (!ipv4_of(host, ip))
             return fail(err, errlen,
                         "raft: cannot listen on %s (not an IPv4 address): give "
                         "--cluster_raft_listen",
