@@ -306,7 +306,8 @@ static void test_leader_paused(void)
 
 /* A leader cut off from both followers (paused) cannot commit; it steps down, and the publish
  * in flight is answered with an error that says the message may be stored (not "not stored":
- * the entry is in its log, and a later leader may commit it). */
+ * the entry is in its log, and a later leader may commit it: the paused followers' sockets hold
+ * it, and they read it when they resume). */
 static void test_leader_without_quorum(void)
 {
     hraft_start(&C, NODES, NULL);
@@ -329,6 +330,42 @@ static void test_leader_without_quorum(void)
     }
     CHECK(hraft_wait_leader(&C, LEADER_WAIT_MS) >= 0);
     hraft_pub_retry(sc, "jobs", "after");
+    stanConnection_Close(sc);
+    stanConnection_Destroy(sc);
+    hraft_stop(&C);
+}
+
+/* A leader's unacknowledged tail is discarded when it rejoins. Its followers killed (nothing it
+ * appends reaches them), a publish fails; the leader paused, the two restarted elect a leader of
+ * their own and commit more; resumed, the old leader follows, and its uncommitted entry gives
+ * way to theirs: its store holds the ten messages and "after", never "orphan". */
+static void test_unacked_tail_discarded(void)
+{
+    hraft_start(&C, NODES, NULL);
+    int leader = hraft_wait_leader(&C, LEADER_WAIT_MS);
+    CHECK(leader >= 0);
+    stanConnection *sc = hraft_connect_via(&C, leader, "tail-client");
+    hraft_pub_many(sc, 0, 9);
+    for (int i = 0; i < NODES; i++)
+        if (i != leader) CHECK_EQ_INT(hnode_kill(&C.nodes[i].n), 0);
+    CHECK(stanConnection_Publish(sc, "jobs", "orphan", 6) != NATS_OK);
+    CHECK_EQ_INT(kill(C.nodes[leader].n.s.pid, SIGSTOP), 0);
+    C.nodes[leader].paused = true;
+    for (int i = 0; i < NODES; i++)
+        if (i != leader) CHECK_EQ_INT(hnode_restart(&C.nodes[i].n), 0);
+    int next = hraft_wait_leader(&C, LEADER_WAIT_MS);
+    CHECK(next >= 0 && next != leader);
+    stanConnection *sc2 = hraft_connect_via(&C, next, "tail-client-2");
+    hraft_pub_retry(sc2, "jobs", "after");
+    CHECK_EQ_INT(kill(C.nodes[leader].n.s.pid, SIGCONT), 0);
+    C.nodes[leader].paused = false;
+    hraft_check_caught_up(&C, leader, next);
+    hraft_wait_channel_msgs(&C, leader, "jobs", 11);
+    struct hstan_rec recs[16];
+    CHECK_EQ_INT(hstan_read_all(&C.nodes[leader].n.s, "tail-reader", "jobs", 11, recs, 16), 11);
+    CHECK_EQ_STR(recs[10].data, "after");
+    stanConnection_Close(sc2);
+    stanConnection_Destroy(sc2);
     stanConnection_Close(sc);
     stanConnection_Destroy(sc);
     hraft_stop(&C);
@@ -383,6 +420,7 @@ int main(void)
     TEST_RUN(test_machine_crash_rebuilds_store);
     TEST_RUN(test_leader_paused);
     TEST_RUN(test_leader_without_quorum);
+    TEST_RUN(test_unacked_tail_discarded);
     TEST_RUN(test_leader_killed_repeatedly);
     return test_summary();
 }
