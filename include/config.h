@@ -150,7 +150,7 @@ typedef struct config {
     int cluster_trailing_logs;
     int cluster_snapshot_threshold;
     /* --cluster_raft_heartbeat_timeout, key "cluster_raft_heartbeat_timeout"; default 100ms;
-     * --cluster_raft_election_timeout, key "cluster_raft_election_timeout"; default 1s. Each
+     * --cluster_raft_election_timeout, key "cluster_raft_election_timeout"; default 800ms. Each
      * 10ms..60s, heartbeat shorter than election (checked when clustered). */
     int64_t cluster_raft_heartbeat_timeout_ms;
     int64_t cluster_raft_election_timeout_ms;

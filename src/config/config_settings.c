@@ -57,7 +57,7 @@ void config_init(config_t *cfg)
     cfg->logtime = true;
     /* Raft's: an election within about 1-2 s of a leader's loss (NSS's defaults take ~6 s). */
     cfg->cluster_raft_heartbeat_timeout_ms = 100;
-    cfg->cluster_raft_election_timeout_ms = 1000;
+    cfg->cluster_raft_election_timeout_ms = 800;
     cfg->cluster_trailing_logs = 10240;
     cfg->cluster_snapshot_threshold = 8192;
 }

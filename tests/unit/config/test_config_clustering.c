@@ -14,7 +14,7 @@ static void test_defaults(void)
     CHECK(cfg.cluster_node_id == NULL && cfg.cluster_peers == NULL);
     CHECK(cfg.cluster_log_path == NULL && cfg.cluster_raft_listen == NULL);
     CHECK_EQ_INT(cfg.cluster_raft_heartbeat_timeout_ms, 100);
-    CHECK_EQ_INT(cfg.cluster_raft_election_timeout_ms, 1000);
+    CHECK_EQ_INT(cfg.cluster_raft_election_timeout_ms, 800);
     CHECK_EQ_INT(cfg.cluster_trailing_logs, 10240);
     CHECK_EQ_INT(cfg.cluster_snapshot_threshold, 8192);
     config_free(&cfg);
@@ -303,7 +303,7 @@ static void test_validation(void)
               "--clustered", "--dir", tmpdir, "--cluster_raft_heartbeat_timeout", "1s",
               "--cluster_raft_election_timeout", "1s");
     ARGS_FAIL("cluster_raft_heartbeat_timeout 2s must be shorter than "
-              "cluster_raft_election_timeout 1s (the default)",
+              "cluster_raft_election_timeout 800ms (the default)",
               "--clustered", "--dir", tmpdir, "--cluster_raft_heartbeat_timeout", "2s");
     ARGS_FAIL("flag -cluster_raft_election_timeout: cluster_raft_election_timeout 50ms must be "
               "longer than cluster_raft_heartbeat_timeout 100ms (its default; set it lower)",
