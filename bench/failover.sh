@@ -8,7 +8,7 @@
 #             bench/failover.sh BUILD_DIR
 #
 # Modes, each on one fresh cluster (bench/cluster_lib.sh has the command lines):
-#   stanza     three stanzads --clustered, Stanza's defaults (election timeout 1 s, heartbeat
+#   stanza     three stanzads --clustered, Stanza's defaults (election timeout 800 ms, heartbeat
 #              100 ms)
 #   stanza-300ms  the same with --cluster_raft_election_timeout 300ms
 #   nss        three NSS nodes --clustered, NSS's defaults (Raft heartbeat and election timeouts
