@@ -20,7 +20,6 @@
 
 #include "clock.h"
 #include "err.h"
-#include "hmap.h"
 #include "log.h"
 #include "nuid.h"
 #include "repl_private.h"
@@ -34,12 +33,6 @@
  * eight alternating runs). Each node keeps an open segment and one prepared (allocated, not
  * written) on disk. */
 #define SEGMENT_SIZE (64u << 20)
-
-raft_id repl_raft_id(const char *node_id, size_t len)
-{
-    uint64_t h = hmap_hash_bytes(node_id, len);
-    return h ? h : 1;
-}
 
 const char *repl_role_name(repl_role_t role)
 {
@@ -435,36 +428,6 @@ int repl_start(repl_t **out, const repl_options_t *opt, char *err, size_t errlen
     r->poll_started = true;
     LOG_I("raft: node %s, transport on %s, log in %s, election timeout %lld ms", r->node_id,
           r->raft_addr, r->log_path, (long long)cfg->cluster_raft_election_timeout_ms);
-    return 0;
-}
-
-static void on_transfer(struct raft_transfer *req)
-{
-    repl_t *r = req->data;
-    r->transferring = false;
-    raft_id id;
-    const char *addr;
-    raft_leader(&r->raft, &id, &addr);
-    bool moved = id != 0 && id != r->raft.id;
-    LOG_I("raft: lead %s%s", moved ? "handed to " : "not handed over", moved ? addr : "");
-    if (r->transfer_done) r->transfer_done(r->transfer_arg, moved);
-}
-
-int repl_transfer(repl_t *r, const char *node_id, void (*done)(void *arg, bool moved), void *arg)
-{
-    if (r->transferring) return STZ_EBUSY;
-    if (!r->raft_inited || raft_state(&r->raft) != RAFT_LEADER) return STZ_EINVAL;
-    raft_id to = node_id ? repl_raft_id(node_id, strlen(node_id)) : 0;
-    r->transfer.data = r;
-    int rc = raft_transfer(&r->raft, &r->transfer, to, on_transfer);
-    if (rc != 0) {
-        LOG_W("raft: cannot hand the lead to %s: %s", node_id ? node_id : "another voter",
-              raft_strerror(rc));
-        return STZ_EINVAL;
-    }
-    r->transferring = true;
-    r->transfer_done = done;
-    r->transfer_arg = arg;
     return 0;
 }
 

@@ -1,4 +1,5 @@
-/* repl_members: joining a running cluster, and changing who is in it.
+/* repl_members: joining a running cluster, changing who is in it, handing the lead over
+ * (repl_transfer), and node IDs as libraft numbers them (repl_raft_id).
  *
  * Requests travel over NATS, as NSS's do, and only the leader subscribes to them (so that a
  * request with no leader to take it gets NATS's "no responders" at once). Each is a node ID,
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "hmap.h"
 #include "log.h"
 #include "nuid.h"
 #include "repl_private.h"
@@ -30,6 +32,12 @@
 #define JOIN_WARN_EVERY 10 /* unanswered join requests between two warnings */
 
 enum { M_JOIN, M_ADD, M_REMOVE, M_TRANSFER, M_KINDS };
+
+raft_id repl_raft_id(const char *node_id, size_t len)
+{
+    uint64_t h = hmap_hash_bytes(node_id, len);
+    return h ? h : 1;
+}
 
 static char *subject(const repl_t *r, const char *prefix, const char *suffix)
 {
@@ -190,6 +198,36 @@ static void on_remove(void *arg, const bus_msg_t *m)
 }
 
 /* ---- leadership transfer ---- */
+
+static void on_transfer(struct raft_transfer *req)
+{
+    repl_t *r = req->data;
+    r->transferring = false;
+    raft_id id;
+    const char *addr;
+    raft_leader(&r->raft, &id, &addr);
+    bool moved = id != 0 && id != r->raft.id;
+    LOG_I("raft: lead %s%s", moved ? "handed to " : "not handed over", moved ? addr : "");
+    if (r->transfer_done) r->transfer_done(r->transfer_arg, moved);
+}
+
+int repl_transfer(repl_t *r, const char *node_id, void (*done)(void *arg, bool moved), void *arg)
+{
+    if (r->transferring) return STZ_EBUSY;
+    if (!r->raft_inited || raft_state(&r->raft) != RAFT_LEADER) return STZ_EINVAL;
+    raft_id to = node_id ? repl_raft_id(node_id, strlen(node_id)) : 0;
+    r->transfer.data = r;
+    int rc = raft_transfer(&r->raft, &r->transfer, to, on_transfer);
+    if (rc != 0) {
+        LOG_W("raft: cannot hand the lead to %s: %s", node_id ? node_id : "another voter",
+              raft_strerror(rc));
+        return STZ_EINVAL;
+    }
+    r->transferring = true;
+    r->transfer_done = done;
+    r->transfer_arg = arg;
+    return 0;
+}
 
 static void on_transferred(void *arg, bool moved)
 {

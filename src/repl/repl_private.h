@@ -87,7 +87,7 @@ typedef struct repl_peer {
     int port;
 } repl_peer_t;
 
-/* The node ID's number in libraft: FNV-1a of the ID (never 0). */
+/* The node ID's number in libraft: FNV-1a of the ID (never 0). repl_members.c. */
 raft_id repl_raft_id(const char *node_id, size_t len);
 
 /* repl_net.c */
