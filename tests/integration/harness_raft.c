@@ -249,7 +249,11 @@ void hraft_check_caught_up(const struct hraft *c, int node, int leader)
     CHECK_EQ_STR(role, "Follower");
     CHECK(heard);
     CHECK(applied >= commit);
-    /* Its NATS server is routed again: the leader's request subjects answer through it. */
+    hraft_wait_routed(c, node);
+}
+
+void hraft_wait_routed(const struct hraft *c, int node)
+{
     stanConnection *probe = hraft_connect_via(c, node, "route-probe");
     stanConnection_Close(probe);
     stanConnection_Destroy(probe);

@@ -74,6 +74,9 @@ int64_t hraft_channel_msgs(const struct hraft *c, int node, const char *channel)
 /* Waits up to HRAFT_WAIT_MS until it is count (a follower's view is loaded again at most once a
  * second); CHECKed. */
 void hraft_wait_channel_msgs(const struct hraft *c, int node, const char *channel, int64_t count);
+/* Waits until the leader's request subjects answer through node's NATS server (a connect
+ * through it succeeds): the leader's subscriptions have crossed the routes to it. */
+void hraft_wait_routed(const struct hraft *c, int node);
 /* True if the node's log has a line containing needle. */
 bool hraft_log_has(const struct hraft *c, int node, const char *needle);
 /* Waits up to HRAFT_WAIT_MS for such a line; false (printed) if none came. */

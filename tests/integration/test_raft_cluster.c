@@ -294,7 +294,10 @@ static void test_leader_paused(void)
     CHECK(next >= 0 && next != leader);
     printf("paused leader n%d: n%d serves after %lld ms\n", leader, next,
            (long long)(harness_now_ms() - t0));
-    hraft_pub_many(sc, 50, 99); /* the same session, on the new leader */
+    /* The same session, on the new leader, once its subjects are routed to the client's node
+     * (until then a publish reaches only the paused one: a client would send it again). */
+    hraft_wait_routed(&C, via);
+    hraft_pub_many(sc, 50, 99);
     CHECK_EQ_INT(kill(C.nodes[leader].n.s.pid, SIGCONT), 0);
     C.nodes[leader].paused = false;
     hraft_check_caught_up(&C, leader, next);
