@@ -27,12 +27,6 @@
 
 #define POLL_MS 20
 #define CONNECT_RETRY_MS 200
-/* libraft's log segment files (8 MB by default): entries of a few megabytes filled one every few
- * entries, and each switch to a new segment (prepared ahead, the old one closed and renamed) cost
- * the appends behind it; with 64 MB, clustered publish ran about 10 % faster here (5-20 % over
- * eight alternating runs). Each node keeps an open segment and one prepared (allocated, not
- * written) on disk. */
-#define SEGMENT_SIZE (64u << 20)
 
 const char *repl_role_name(repl_role_t role)
 {
@@ -361,7 +355,6 @@ static int init_raft(repl_t *r, char *err, size_t errlen)
      * 1, and raft_init refuses asynchronous snapshots on a version-1 io: say what it is. */
     if (r->io.async_work) r->io.version = 2;
     raft_uv_set_connect_retry_delay(&r->io, CONNECT_RETRY_MS);
-    raft_uv_set_segment_size(&r->io, SEGMENT_SIZE);
     r->fsm = (struct raft_fsm){.version = 3,
                                .data = r,
                                .apply = fsm_apply,
