@@ -36,9 +36,9 @@ int stan_load_view(stan_t *st, char *err, size_t errlen);
 /* The start time monitoring shows (wall clock; stan_new's time by default): clustered mode
  * keeps the daemon's across the engines it runs. */
 void stan_set_start_time(stan_t *st, int64_t wall_ns);
-/* Clustered mode, the node no longer leads: stops taking requests at once and drops the batch
- * proposed (it fails, or commits under the next leader) and the one being built; nothing more
- * is written. stan_free follows. */
+/* Clustered mode, the node no longer leads: stops taking requests at once, drops the batch
+ * proposed (it fails, or commits under the next leader) and the one being built, and answers
+ * what waited on them with errors; nothing more is written. stan_free follows. */
 void stan_abandon(stan_t *st);
 /* Stops taking requests and waits for the commit in flight; then done(arg) on the loop. */
 void stan_shutdown(stan_t *st, void (*done)(void *arg), void *arg);

@@ -350,7 +350,7 @@ static int recover(stan_t *st, char *err, size_t errlen)
         int ns = walk(st, STORE_DB_SUBS, restore_sub);
         int np = walk(st, STORE_DB_PENDING, restore_pending);
         stan_dead_restore(st);
-        if (nc || nch || ns)
+        if ((nc || nch || ns) && !st->view)
             LOG_I("Recovered %d clients, %d channels, %d subscriptions, %d unacked messages", nc,
                   nch, ns, np);
     }
@@ -469,6 +469,7 @@ void stan_set_start_time(stan_t *st, int64_t wall_ns)
 
 int stan_load_view(stan_t *st, char *err, size_t errlen)
 {
+    st->view = true; /* loaded again on requests: a log line each time would be noise */
     int rc = recover(st, err, errlen);
     stan_client_quiet_all(st);
     stan_sub_quiet_all(st);
@@ -484,7 +485,10 @@ void stan_abandon(stan_t *st)
     bus_set_flush_hook(&st->bus, NULL, NULL);
     bus_set_sub_gone_hook(&st->bus, NULL, NULL);
     if (st->store) {
+        /* The replies waiting on those batches go out now, as errors (a publish's says it may
+         * be stored); what they stage is void with the rest. */
         store_drop_proposal(st->store);
+        stan_commit_fail_all(&st->commit, STZ_ENOTLEADER);
         store_batch_discard(st->store);
     }
 }

@@ -98,6 +98,16 @@ static void on_done(void *arg, int status)
     finish(c, &batch, status);
 }
 
+void stan_commit_fail_all(stan_commit_t *c, int status)
+{
+    if (!c->store) return;
+    list_node_t batch;
+    take_all(&batch, &c->inflight);
+    finish(c, &batch, status);
+    take_all(&batch, &c->building);
+    finish(c, &batch, status);
+}
+
 void stan_commit_submit(stan_commit_t *c)
 {
     if (store_in_flight(c->store)) return;

@@ -38,6 +38,10 @@ void stan_commit_after_current(stan_commit_t *c, stan_commit_fn fn, void *arg);
  * batch with no store operation completes at once with 0. */
 void stan_commit_submit(stan_commit_t *c);
 bool stan_commit_in_flight(const stan_commit_t *c);
+/* For batches the store will never finish (clustered: the node lost the lead and its proposal
+ * was dropped): runs the in-flight batch's completions, then those of the batch being built, with
+ * status, hooks included, so that every owner learns the outcome and frees what it holds. */
+void stan_commit_fail_all(stan_commit_t *c, int status);
 /* Whether completions wait for the batch being built. */
 static inline bool stan_commit_waiting(const stan_commit_t *c)
 {

@@ -57,6 +57,7 @@ struct stan {
     const config_t *cfg;
     store_t *store;
     bool store_borrowed; /* given by stan_use_store: closed by its owner */
+    bool view;           /* stan_load_view: shows the store, runs nothing, logs no recovery */
     stan_commit_t commit;
     char *server_id;
     int64_t start_ns;

@@ -144,6 +144,38 @@ static void test_failure(void)
     fx_close(&f);
 }
 
+static int fake_propose(void *arg, void *data, size_t len, uint64_t *index)
+{
+    (void)arg;
+    (void)len;
+    free(data); /* the log owns the entry */
+    *index = 1;
+    return 0;
+}
+
+/* Clustered, the node lost the lead: its proposal is dropped (the store will never finish that
+ * batch), and stan_commit_fail_all runs the in-flight batch's completions, then the next one's,
+ * with the status; without it they would never run, and what their owners hold would leak. */
+static void test_fail_all(void)
+{
+    fx_t f;
+    fx_open(&f);
+    store_log_t log = {.propose = fake_propose};
+    CHECK_EQ_INT(store_set_log(f.store, &log), STZ_OK);
+    done_t a = {&f, "a"}, b = {&f, "b"};
+    stan_commit_on(&f.c, on_done, &a);
+    put(&f, "k1");
+    stan_commit_submit(&f.c);
+    CHECK(stan_commit_in_flight(&f.c));
+    stan_commit_on(&f.c, on_done, &b);
+    put(&f, "k2");
+    store_drop_proposal(f.store);
+    stan_commit_fail_all(&f.c, STZ_ENOTLEADER);
+    CHECK_EQ_STR(f.log, "before! a! after! before! b! after!");
+    store_batch_discard(f.store);
+    fx_close(&f);
+}
+
 /* A completion that fills and submits the next batch (as the engine may). */
 typedef struct chain {
     fx_t *f;
@@ -179,5 +211,6 @@ int main(void)
     TEST_RUN(test_one_in_flight);
     TEST_RUN(test_failure);
     TEST_RUN(test_submit_from_completion);
+    TEST_RUN(test_fail_all);
     return test_summary();
 }
