@@ -20,6 +20,7 @@
 
 #include "clock.h"
 #include "err.h"
+#include "fsutil.h"
 #include "log.h"
 #include "nuid.h"
 #include "repl_private.h"
@@ -52,30 +53,6 @@ static void fatal(repl_t *r, const char *why)
 
 /* ---- the node's ID, kept in the log directory ---- */
 
-static int mkdirs(const char *path)
-{
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) return ENAMETOOLONG;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return errno;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return errno;
-    return 0;
-}
-
-static int write_id_file(const char *path, const char *id)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return errno;
-    size_t n = strlen(id);
-    int rc = write(fd, id, n) == (ssize_t)n && fsync(fd) == 0 ? 0 : errno;
-    close(fd);
-    return rc;
-}
-
 static int node_id(repl_t *r, char *err, size_t errlen)
 {
     char path[PATH_MAX];
@@ -106,7 +83,7 @@ static int node_id(repl_t *r, char *err, size_t errlen)
         nuid_next(nuid);
         snprintf(r->node_id, sizeof r->node_id, "%s", nuid);
     }
-    int e = write_id_file(path, r->node_id);
+    int e = fs_write_file(path, r->node_id, strlen(r->node_id));
     if (e) {
         snprintf(err, errlen, "raft: cannot write %s: %s", path, strerror(e));
         return STZ_EIO;
@@ -396,7 +373,7 @@ int repl_start(repl_t **out, const repl_options_t *opt, char *err, size_t errlen
         r->log_path = xmalloc(n);
         snprintf(r->log_path, n, "%s/raft", cfg->dir);
     }
-    int e = mkdirs(r->log_path);
+    int e = fs_mkdirs(r->log_path);
     if (e) {
         snprintf(err, errlen, "raft: cannot create %s: %s", r->log_path, strerror(e));
         return STZ_EIO;

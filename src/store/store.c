@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "store_private.h"
 #include "xalloc.h"
@@ -22,23 +23,6 @@
 
 static const char *const db_names[STORE_NDBS] = {"meta", "clients", "channels", "msgs",
                                                  "subs", "pending", "dead"};
-
-/* mkdir -p: the directory may be several levels deep and not exist yet. */
-static int mkdirs(const char *path)
-{
-    char tmp[PATH_MAX];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof tmp) return ENAMETOOLONG;
-    memcpy(tmp, path, n + 1);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return errno;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return errno;
-    return 0;
-}
 
 /* MEMORY mode lives in RAM when /dev/shm is usable (no disk I/O at all), else in the temp dir. */
 static char *make_memory_dir(void)
@@ -237,7 +221,7 @@ int store_open(store_t **out, uv_loop_t *loop, const store_options_t *opt, char 
         }
     } else {
         s->dir = xstrdup(opt->dir);
-        int e = mkdirs(s->dir);
+        int e = fs_mkdirs(s->dir);
         if (e) {
             snprintf(err, errlen, "cannot open store in %s: %s", s->dir, strerror(e));
             store_free(s);

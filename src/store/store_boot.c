@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "store_private.h"
 
@@ -41,12 +42,9 @@ static int write_state(const store_t *s, const char *boot, bool clean)
     char path[PATH_MAX], tmp[PATH_MAX + 8];
     snprintf(path, sizeof path, "%s/%s", s->dir, STATE_FILE);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return errno;
     char line[128];
     int n = snprintf(line, sizeof line, "%s %s\n", boot, clean ? "clean" : "dirty");
-    int e = write(fd, line, (size_t)n) == n && fsync(fd) == 0 ? 0 : errno;
-    close(fd);
+    int e = fs_write_file(tmp, line, (size_t)n);
     if (!e && rename(tmp, path) != 0) e = errno;
     return e;
 }

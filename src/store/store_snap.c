@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "store_private.h"
 #include "xalloc.h"
@@ -82,27 +83,6 @@ static bool parse_header(const unsigned char *p, size_t len, uint64_t *index)
     return true;
 }
 
-static int write_file(const char *path, const void *p, size_t n)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return errno;
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            int e = w < 0 ? errno : EIO;
-            close(fd);
-            return e;
-        }
-        c += w;
-        n -= (size_t)w;
-    }
-    int e = fsync(fd) == 0 ? 0 : errno;
-    close(fd);
-    return e;
-}
-
 /* Whether path is an LMDB environment copy with the store's databases, its applied index in
  * *applied: checked before the store's own environment is closed, so that a bad snapshot leaves
  * the store as it was. (LMDB checks its meta pages; damage deeper in the file is not found.) */
@@ -119,10 +99,7 @@ static bool check_copy(const char *path, uint64_t *applied)
         mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0 &&
         mdb_dbi_open(txn, "meta", 0, &dbi) == 0 && mdb_get(txn, dbi, &k, &v) == 0 &&
         v.mv_size == 8) {
-        const unsigned char *p = v.mv_data;
-        *applied = 0;
-        for (int i = 0; i < 8; i++)
-            *applied = *applied << 8 | p[i];
+        *applied = store_applied_decode_(v.mv_data);
         ok = true;
     }
     if (txn) mdb_txn_abort(txn);
@@ -146,7 +123,7 @@ int store_restore(store_t *s, const void *data, size_t len, bool *replaced)
     if (s->inflight || s->rcount) return STZ_EBUSY;
     char tmp[PATH_MAX], err[512];
     snprintf(tmp, sizeof tmp, "%s/data.mdb.restore", s->dir);
-    int e = write_file(tmp, (const char *)data + SNAP_HEADER, len - SNAP_HEADER);
+    int e = fs_write_file(tmp, (const char *)data + SNAP_HEADER, len - SNAP_HEADER);
     if (e) {
         unlink(tmp);
         LOG_E("store: cannot write %s: %s", tmp, strerror(e));
