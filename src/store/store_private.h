@@ -115,6 +115,18 @@ void store_grow_resume_(store_t *s);
 /* store_repl.c */
 /* META key of the last log entry applied (8 bytes, big-endian), written with the entry. */
 #define STORE_APPLIED_KEY "raft_applied"
+static inline void store_applied_encode_(unsigned char out[8], uint64_t index)
+{
+    for (int i = 0; i < 8; i++)
+        out[i] = (unsigned char)(index >> (56 - 8 * i));
+}
+static inline uint64_t store_applied_decode_(const unsigned char p[8])
+{
+    uint64_t index = 0;
+    for (int i = 0; i < 8; i++)
+        index = index << 8 | p[i];
+    return index;
+}
 /* After the environment was replaced (store_snap.c): reads its applied index, drops the queue. */
 int store_repl_reload_(store_t *s);
 

@@ -121,11 +121,7 @@ static int read_applied(store_t *s)
     store_val_t v;
     uint64_t applied = 0;
     rc = store_get(s, STORE_DB_META, STORE_APPLIED_KEY, sizeof STORE_APPLIED_KEY - 1, &v);
-    if (rc == STZ_OK && v.len == 8) {
-        const unsigned char *p = v.p;
-        for (int i = 0; i < 8; i++)
-            applied = applied << 8 | p[i];
-    }
+    if (rc == STZ_OK && v.len == 8) applied = store_applied_decode_(v.p);
     store_read_end(s);
     if (rc != STZ_OK && rc != STZ_ENOENT) return rc;
     s->applied_index = s->queued_index = applied;
@@ -242,8 +238,7 @@ static void kick(store_t *s)
         count++;
     }
     unsigned char be[8];
-    for (int i = 0; i < 8; i++)
-        be[i] = (unsigned char)(s->applying_last >> (56 - 8 * i));
+    store_applied_encode_(be, s->applying_last);
     store_batch_add_(b, OP_PUT, STORE_DB_META, STORE_APPLIED_KEY, sizeof STORE_APPLIED_KEY - 1, be,
                      8);
     s->applying = count;
