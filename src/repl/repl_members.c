@@ -131,27 +131,27 @@ static void on_added(struct raft_change *req, int status)
     change_done(r, status);
 }
 
-/* Starts adding or removing node id; false when it did not start (answered). */
-static bool change_start(repl_t *r, int kind, const char *id, const char *reply)
+/* Starts adding or removing node id, or answers why not. */
+static void change_start(repl_t *r, int kind, const char *id, const char *reply)
 {
     const struct raft_server *sv = member(r, id);
     const char *verb = kind == M_REMOVE ? "removing" : "adding";
     if (sv && strcmp(sv->address, id) != 0) {
         answer(r, reply, "-ERR node ID %s hashes like member %s's: choose another ID", id,
                sv->address);
-        return false;
+        return;
     }
     if (kind != M_REMOVE && sv && sv->role == RAFT_VOTER) {
         answer(r, reply, "+OK");
-        return false;
+        return;
     }
     if (kind == M_REMOVE && !sv) {
         answer(r, reply, "-ERR no node %s in the cluster", id);
-        return false;
+        return;
     }
     if (r->changing) {
         answer(r, reply, "-ERR another membership change is under way: try again");
-        return false;
+        return;
     }
     r->change.data = r;
     raft_id rid = repl_raft_id(id, strlen(id));
@@ -160,14 +160,13 @@ static bool change_start(repl_t *r, int kind, const char *id, const char *reply)
                               : raft_add(&r->raft, &r->change, rid, id, on_added);
     if (rc != 0) {
         answer(r, reply, "-ERR %s node %s: %s", verb, id, raft_strerror(rc));
-        return false;
+        return;
     }
     LOG_I("raft: %s node %s", verb, id);
     r->changing = true;
     r->change_kind = kind;
     snprintf(r->change_node, sizeof r->change_node, "%s", id);
     r->change_reply = reply ? xstrdup(reply) : NULL;
-    return true;
 }
 
 static void on_change_request(repl_t *r, const bus_msg_t *m, int kind)
