@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
 #include "log.h"
 #include "store_private.h"
 #include "xalloc.h"
@@ -35,17 +34,15 @@ typedef struct queued_entry {
 
 /* ---- encoding ---- */
 
-static void put_varint(buf_t *b, uint64_t v)
+static unsigned char *put_varint(unsigned char *p, uint64_t v)
 {
-    unsigned char tmp[10];
-    size_t n = 0;
     do {
-        tmp[n] = (unsigned char)(v & 0x7f);
+        *p = (unsigned char)(v & 0x7f);
         v >>= 7;
-        if (v) tmp[n] |= 0x80;
-        n++;
+        if (v) *p |= 0x80;
+        p++;
     } while (v);
-    buf_append(b, tmp, n);
+    return p;
 }
 
 static bool get_varint(const unsigned char **p, const unsigned char *end, uint64_t *out)
@@ -62,24 +59,49 @@ static bool get_varint(const unsigned char **p, const unsigned char *end, uint64
     return false;
 }
 
-static void encode(const store_batch_t *b, buf_t *out)
+static size_t varint_len(uint64_t v)
 {
-    unsigned char header[HEADER_LEN] = {ENTRY_VERSION};
-    buf_append(out, header, HEADER_LEN);
+    size_t n = 1;
+    while (v >>= 7)
+        n++;
+    return n;
+}
+
+/* The encoded size, padding included: the entry is allocated once, at its size (it stays in
+ * libraft's log until a snapshot, so growing it by doubling would touch twice the memory). */
+static size_t encoded_len(const store_batch_t *b)
+{
+    size_t n = HEADER_LEN;
     for (size_t i = 0; b && i < b->nops; i++) {
         const store_op_t *op = &b->ops[i];
-        unsigned char head[2] = {op->kind, op->db};
-        buf_append(out, head, 2);
-        put_varint(out, op->klen);
-        put_varint(out, op->vlen);
-        buf_append(out, op->k, op->klen);
-        buf_append(out, op->v, op->vlen);
+        n += 2 + varint_len(op->klen) + varint_len(op->vlen) + op->klen + op->vlen;
     }
-    uint64_t ops = out->len - HEADER_LEN;
+    return (n + 7) / 8 * 8;
+}
+
+/* Encodes b (NULL: no op) into one allocation of *len bytes, returned. */
+static void *encode(const store_batch_t *b, size_t *len)
+{
+    *len = encoded_len(b);
+    unsigned char *out = xmalloc(*len), *p = out + HEADER_LEN;
+    for (size_t i = 0; b && i < b->nops; i++) {
+        const store_op_t *op = &b->ops[i];
+        *p++ = (unsigned char)op->kind;
+        *p++ = (unsigned char)op->db;
+        p = put_varint(p, op->klen);
+        p = put_varint(p, op->vlen);
+        if (op->klen) memcpy(p, op->k, op->klen);
+        p += op->klen;
+        if (op->vlen) memcpy(p, op->v, op->vlen);
+        p += op->vlen;
+    }
+    uint64_t ops = (uint64_t)(p - out) - HEADER_LEN;
+    memset(out, 0, HEADER_LEN);
+    out[0] = ENTRY_VERSION;
     for (int i = 0; i < 4; i++)
-        out->data[4 + i] = (char)(ops >> (8 * i));
-    static const unsigned char zeros[8];
-    if (out->len % 8) buf_append(out, zeros, 8 - out->len % 8);
+        out[4 + i] = (unsigned char)(ops >> (8 * i));
+    memset(p, 0, *len - (size_t)(p - out)); /* padding */
+    return out;
 }
 
 /* Decodes an entry's ops into b (NULL: only checks it). False: not an entry of ours; b may then
@@ -142,16 +164,13 @@ int store_set_log(store_t *s, const store_log_t *log)
 static int propose(store_t *s, store_done_fn done, void *arg)
 {
     if (s->proposing) return STZ_EBUSY;
-    buf_t out;
-    buf_init(&out);
-    encode(s->building, &out);
+    size_t len;
+    void *data = encode(s->building, &len); /* the allocation passes to the log */
     if (s->building) {
         store_batch_recycle_(s, s->building);
         s->building = NULL;
     }
     uint64_t index = 0;
-    size_t len = out.len;
-    void *data = out.data; /* the buffer's allocation passes to the log */
     if (s->log.propose(s->log.arg, data, len, &index) != 0) {
         free(data);
         return STZ_ENOTLEADER;
