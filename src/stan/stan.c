@@ -100,7 +100,7 @@ static void after_batch(void *arg, int status)
 static void submit(stan_t *st)
 {
     if (store_in_flight(st->store)) return;
-    if (!list_empty(&st->staged)) st->busy_since_trim = true;
+    if (!list_empty(&st->staged)) st->busy_since_trim = st->busy_this_tick = true;
     stan_pub_stage_batch(st);
     stan_sub_write_dirty(st);
     if (st->meta_dirty) meta_put(st);
@@ -190,8 +190,12 @@ static void on_tick(uv_timer_t *t)
     stan_t *st = t->data;
     run_tick(st);
     /* After a burst, hand the freed heap back to the system once things are quiet, so the
-     * resident size reflects what is in use, not the peak. */
-    if (st->busy_since_trim && list_empty(&st->staged) && !store_in_flight(st->store)) {
+     * resident size reflects what is in use, not the peak. Quiet means a whole tick without a
+     * publish: between two batches of a steady stream, a trim would hand back the memory the
+     * next batches take again, each page faulting in afresh. */
+    bool quiet = !st->busy_this_tick && list_empty(&st->staged) && !store_in_flight(st->store);
+    st->busy_this_tick = false;
+    if (st->busy_since_trim && quiet) {
         malloc_trim(0);
         st->busy_since_trim = false;
     }

@@ -114,7 +114,7 @@ struct stan {
     void *shutdown_arg;
     uv_timer_t tick;
     bool tick_started;
-    bool busy_since_trim;
+    bool busy_since_trim, busy_this_tick; /* publishes since the last trim, since the last tick */
 };
 
 /* Publishes a packed reply to `to` (nothing if to is NULL or empty). */
