@@ -21,7 +21,10 @@
 #   pub      MSGS messages published asynchronously (at most WINDOW acks outstanding)
 #   latency  LAT_MSGS synchronous publishes: p50/p90/p99 publish-to-ack
 # It prints a markdown table with the modes' medians, the ratio clustered / single and, with NSS,
-# clustered Stanza / clustered NSS. Rounds rotate which mode goes first.
+# clustered Stanza / clustered NSS. Rounds rotate which mode goes first. A row "servers' CPU"
+# adds up the CPU time (user + system, from /proc/PID/stat) the mode's server processes used
+# during the pub phase, per 100,000 messages: one process for single, the three nodes for
+# clustered (the client's is the same in both modes).
 # Servers are stopped by PID however the script exits.
 #
 # Environment overrides: STANZAD, STANZA (binaries), RUNS (3), MSGS (50000), SIZE (128),
@@ -61,7 +64,8 @@ DATA_PARENT=${DATA_PARENT:-$WORK}
 
 NAMES=(single clustered)
 [[ -n $NSS ]] && NAMES+=(nss-clustered)
-PUB=("" "" "") P50=("" "" "") P90=("" "" "") P99=("" "" "")
+PUB=("" "" "") P50=("" "" "") P90=("" "" "") P99=("" "" "") CPU=("" "" "")
+TICKS=$(getconf CLK_TCK)
 SERVER_PIDS=()
 
 bench_phase() {
@@ -96,6 +100,16 @@ stop_all() {
 
 last() { awk '{ print $NF }' <<<"$1"; }
 
+# servers_ticks: the CPU ticks (user + system) the running servers have used so far.
+servers_ticks() {
+    local pid total=0 t
+    for pid in "${SERVER_PIDS[@]}"; do
+        t=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) || t=0
+        total=$((total + t))
+    done
+    echo "$total"
+}
+
 run_one() {
     local i=$1 run=$2
     case $i in
@@ -103,8 +117,12 @@ run_one() {
     1) start_cluster stanza "$run" ;;
     *) start_cluster nss "$run" ;;
     esac
+    local t0
+    t0=$(servers_ticks)
     bench_phase pub "$PORT" "bench.raft.$run"
     PUB[i]+=" $(field pub_msgs_per_sec)"
+    CPU[i]+=" $(awk -v t="$(($(servers_ticks) - t0))" -v hz="$TICKS" -v n="$MSGS" \
+        'BEGIN { printf "%.0f", t * 1000 / hz * 100000 / n }')"
     bench_phase latency "$PORT" "bench.raft.$run"
     P50[i]+=" $(field sync_p50_us)" P90[i]+=" $(field sync_p90_us)" P99[i]+=" $(field sync_p99_us)"
     stop_all
@@ -127,7 +145,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 med() {
     local -a v
     read -ra v <<<"$1"
-    median "${v[@]}"
+    median_fmt %.0f "${v[@]}"
 }
 # row LABEL VALUES_SINGLE VALUES_CLUSTERED [VALUES_NSS]
 # shellcheck disable=SC2086 # the values are split into join's arguments
@@ -176,4 +194,5 @@ row "publish, msgs/s (acked)" "${PUB[0]}" "${PUB[1]}" "${PUB[2]}"
 row "sync publish p50, us" "${P50[0]}" "${P50[1]}" "${P50[2]}"
 row "sync publish p90, us" "${P90[0]}" "${P90[1]}" "${P90[2]}"
 row "sync publish p99, us" "${P99[0]}" "${P99[1]}" "${P99[2]}"
+row "servers' CPU, ms per 100k msgs (pub)" "${CPU[0]}" "${CPU[1]}" "${CPU[2]}"
 FAILED=0
