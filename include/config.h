@@ -149,6 +149,12 @@ typedef struct config {
      * snapshots (each copies the whole store); default 8192. */
     int cluster_trailing_logs;
     int cluster_snapshot_threshold;
+    /* --cluster_log_max_memory SIZE, key "cluster_log_max_memory" (ours): about how many bytes of
+     * log entries libraft holds in memory (it keeps every entry since its last snapshot, and the
+     * trailing ones); a snapshot is also taken when the entries since the last one reach half of
+     * it, or a quarter of the store's size if that is more; 0: entry counts only. Default
+     * 256MB. */
+    int64_t cluster_log_max_memory;
     /* --cluster_raft_heartbeat_timeout, key "cluster_raft_heartbeat_timeout"; default 100ms;
      * --cluster_raft_election_timeout, key "cluster_raft_election_timeout"; default 800ms. Each
      * 10ms..60s, heartbeat shorter than election (checked when clustered). */

@@ -60,6 +60,8 @@ typedef struct repl_status {
     const char *raft_addr; /* this node's transport address, HOST:PORT */
     uint64_t term, commit_index, applied_index, last_index;
     uint64_t leader_changes; /* times this node saw a new leader (itself included) */
+    uint64_t snapshot_index; /* of the last snapshot this node wrote (0: none since it started) */
+    uint64_t log_bytes;      /* of the entries applied since the last snapshot began */
     size_t npeers;           /* voters in the configuration, this node included */
     /* Entries this node proposed and saw applied: time from the proposal until the entry was in
      * this node's LMDB (a quorum's logs, then the store); commit_hist as store_stats_t's, with

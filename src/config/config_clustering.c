@@ -41,6 +41,7 @@ static const struct {
     {"raft_listen", "cluster_raft_listen"},
     {"trailing_logs", "cluster_trailing_logs"},
     {"snapshot_threshold", "cluster_snapshot_threshold"},
+    {"log_max_memory", "cluster_log_max_memory"},
 };
 #define NKEYS (sizeof clustering_keys / sizeof clustering_keys[0])
 

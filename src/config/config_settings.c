@@ -60,6 +60,7 @@ void config_init(config_t *cfg)
     cfg->cluster_raft_election_timeout_ms = 800;
     cfg->cluster_trailing_logs = 10240;
     cfg->cluster_snapshot_threshold = 8192;
+    cfg->cluster_log_max_memory = 256 * MIB;
 }
 
 void config_free(config_t *cfg)
@@ -351,6 +352,7 @@ static const struct key keys[] = {
     {"cluster_raft_listen", {0}, K_RAFTADDR, OFF(cluster_raft_listen), 0, 0},
     {"cluster_trailing_logs", {0}, K_INT, OFF(cluster_trailing_logs), 0, INT_MAX},
     {"cluster_snapshot_threshold", {0}, K_INT, OFF(cluster_snapshot_threshold), 1, INT_MAX},
+    {"cluster_log_max_memory", {0}, K_SIZE, OFF(cluster_log_max_memory), 0, INT64_MAX},
     {"cluster_raft_heartbeat_timeout", {0}, RAFT_TIMEOUT(cluster_raft_heartbeat_timeout_ms)},
     {"cluster_raft_election_timeout", {0}, RAFT_TIMEOUT(cluster_raft_election_timeout_ms)},
     {"nats_server_url", {"nats_server"}, K_URLS, OFF(nats_server_url), 0, 0},

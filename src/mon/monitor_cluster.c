@@ -23,6 +23,8 @@ void monitor_cluster_serverz(monitor_t *m, json_t *o)
     monitor_json_int(r, "applied_index", rs.applied_index);
     monitor_json_int(r, "last_index", rs.last_index);
     monitor_json_int(r, "leader_changes", rs.leader_changes);
+    monitor_json_int(r, "snapshot_index", rs.snapshot_index);
+    monitor_json_int(r, "log_bytes", rs.log_bytes);
     monitor_json_int(r, "voters", rs.npeers);
     json_object_set_new(o, "raft", r);
 }

@@ -312,6 +312,12 @@ static void print_raft(monitor_t *m, buf_t *b)
         {"stanza_raft_voters", "gauge", "Voting servers in the configuration.", rs.npeers},
         {"stanza_raft_leader_changes_total", "counter",
          "New leaders this node has seen (itself included).", rs.leader_changes},
+        {"stanza_raft_snapshot_index", "gauge",
+         "Log entry the last snapshot this node wrote stands for (0: none since it started).",
+         rs.snapshot_index},
+        {"stanza_raft_log_bytes", "gauge",
+         "Bytes of the log entries applied since the last snapshot began (held in memory).",
+         rs.log_bytes},
     };
     print_scalars(b, s, sizeof s / sizeof *s);
     histogram(b, "stanza_raft_entry_commit_duration_seconds",

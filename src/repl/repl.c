@@ -93,6 +93,25 @@ static int node_id(repl_t *r, char *err, size_t errlen)
 
 /* ---- the state machine ---- */
 
+/* libraft keeps its log in memory from the last snapshot on, and snapshots by entry counts only,
+ * while an entry's size follows the load (a batch): under a steady stream, thousands of entries of
+ * megabytes each. So a snapshot is also due once the entries since the last one hold half of
+ * --cluster_log_max_memory, or a quarter of the store's size if that is more (a snapshot copies
+ * the whole store, which holds each message in more bytes than its entry does: this way taking
+ * one costs at most about four times the log written since), and fsm_snapshot keeps at most the
+ * other half behind it. libraft checks its threshold right after applying: lowering it to 1
+ * makes it snapshot then. */
+static void note_applied(repl_t *r, size_t len)
+{
+    r->log_entries++;
+    r->log_bytes += len;
+    uint64_t half = (uint64_t)r->cfg->cluster_log_max_memory / 2;
+    if (!half || r->log_bytes < half) return;
+    store_stats_t st;
+    store_get_stats(r->store, &st);
+    if (r->log_bytes >= st.used_bytes / 4) raft_set_snapshot_threshold(&r->raft, 1);
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
     repl_t *r = fsm->data;
@@ -106,6 +125,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
         fatal(r, why);
         return RAFT_MALFORMED;
     }
+    note_applied(r, buf->len);
     return 0;
 }
 
@@ -115,6 +135,17 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 {
     repl_t *r = fsm->data;
     r->snap_index = r->raft.last_applied;
+    /* The entries kept behind it: as configured, and no more than half the memory budget's
+     * worth at their average size. */
+    uint64_t trailing = (uint64_t)r->cfg->cluster_trailing_logs;
+    uint64_t half = (uint64_t)r->cfg->cluster_log_max_memory / 2;
+    if (half && r->log_bytes) {
+        uint64_t fit = half / (r->log_bytes / r->log_entries + 1);
+        if (fit < trailing) trailing = fit;
+    }
+    raft_set_snapshot_trailing(&r->raft, (unsigned)trailing);
+    raft_set_snapshot_threshold(&r->raft, (unsigned)r->cfg->cluster_snapshot_threshold);
+    r->log_entries = r->log_bytes = 0;
     *bufs = NULL;
     *n = 0;
     return 0;
@@ -141,7 +172,8 @@ static int fsm_snapshot_async(struct raft_fsm *fsm, struct raft_buffer *bufs[], 
 
 static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
 {
-    (void)fsm;
+    repl_t *r = fsm->data;
+    if (*bufs) r->last_snap_index = r->snap_index; /* else the copy failed: none written */
     for (unsigned i = 0; *bufs && i < *n; i++)
         raft_free((*bufs)[i].base);
     raft_free(*bufs);
@@ -476,6 +508,8 @@ void repl_status(const repl_t *r, repl_status_t *out)
     out->applied_index = store_applied_index(r->store);
     out->last_index = r->raft_inited ? raft_last_index(raft) : 0;
     out->leader_changes = r->leader_changes;
+    out->snapshot_index = r->last_snap_index;
+    out->log_bytes = r->log_bytes;
     out->npeers = raft->configuration.n;
     out->commits = r->commits;
     out->commit_ns_total = r->commit_ns_total;

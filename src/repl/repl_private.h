@@ -52,6 +52,9 @@ struct repl {
     struct raft_barrier barrier;
     bool stopping, fatal;
     uint64_t snap_index; /* the snapshot being taken stands for this entry */
+    /* The log held in memory (repl.c, note_applied): entries applied since the last snapshot
+     * began, and their bytes; the index of the last snapshot written. */
+    uint64_t log_entries, log_bytes, last_snap_index;
     struct raft_transfer transfer;
     bool transferring;
     void (*transfer_done)(void *arg, bool moved);

@@ -201,6 +201,50 @@ static void test_wiped_follower_rebuilt_from_snapshot(void)
     rebuild_case(snap, wipe_data, "restored from the snapshot");
 }
 
+/* libraft keeps its log in memory until a snapshot and snapshots by entry counts; with
+ * --cluster_log_max_memory every node also snapshots by bytes: 5 MB of publishes in a few hundred
+ * entries (the threshold is 8192) leave each node with a snapshot, and a follower killed and
+ * started again comes back from it and the entries kept behind it (bounded by bytes too). */
+static void test_log_memory_bounded(void)
+{
+    static const char *const flags[] = {"--cluster_log_max_memory", "2MB", NULL};
+    hraft_start(&C, NODES, flags);
+    int leader = hraft_wait_leader(&C, LEADER_WAIT_MS);
+    CHECK(leader >= 0);
+    stanConnection *sc = hraft_connect_via(&C, leader, "big-client");
+    static char payload[8192];
+    memset(payload, 'p', sizeof payload);
+    for (int i = 0; i < 640; i++)
+        CHECK_EQ_INT(stanConnection_Publish(sc, "big", payload, (int)sizeof payload), NATS_OK);
+    for (int i = 0; i < NODES; i++) {
+        int64_t end = harness_now_ms() + HRAFT_WAIT_MS;
+        uint64_t snap = 0, last = 0, held = 0;
+        while (harness_now_ms() < end) {
+            json_t *z = hraft_serverz(&C, i);
+            snap = hraft_int(z, "snapshot_index");
+            last = hraft_int(z, "last_index");
+            held = hraft_int(z, "log_bytes");
+            json_decref(z);
+            if (snap > 0) break;
+            poll(NULL, 0, 20); /* between polls of a state with a deadline */
+        }
+        printf("n%d: snapshot at entry %llu of %llu, %llu bytes of entries since\n", i,
+               (unsigned long long)snap, (unsigned long long)last, (unsigned long long)held);
+        CHECK(snap > 0);
+        CHECK(last < 8192); /* not the entry-count threshold */
+        /* The 5 MB published are not all held: about a quarter of the store's size at most. */
+        CHECK(held < 4u << 20);
+    }
+    int victim = (leader + 1) % NODES;
+    CHECK_EQ_INT(hnode_kill(&C.nodes[victim].n), 0);
+    CHECK_EQ_INT(hnode_restart(&C.nodes[victim].n), 0);
+    hraft_check_caught_up(&C, victim, leader);
+    hraft_wait_channel_msgs(&C, victim, "big", 640);
+    stanConnection_Close(sc);
+    stanConnection_Destroy(sc);
+    hraft_stop(&C);
+}
+
 /* The stores run without fsync (the Raft log is the durable copy): after a machine crash the
  * follower drops its data file at start and is filled again from the log. */
 static void test_machine_crash_rebuilds_store(void)
@@ -419,6 +463,7 @@ int main(void)
 {
     TEST_RUN(test_failover_and_rejoin);
     TEST_RUN(test_wiped_follower_rebuilt_from_snapshot);
+    TEST_RUN(test_log_memory_bounded);
     TEST_RUN(test_rolling_restart);
     TEST_RUN(test_machine_crash_rebuilds_store);
     TEST_RUN(test_leader_paused);

@@ -17,6 +17,7 @@ static void test_defaults(void)
     CHECK_EQ_INT(cfg.cluster_raft_election_timeout_ms, 800);
     CHECK_EQ_INT(cfg.cluster_trailing_logs, 10240);
     CHECK_EQ_INT(cfg.cluster_snapshot_threshold, 8192);
+    CHECK(cfg.cluster_log_max_memory == 256LL * 1024 * 1024);
     config_free(&cfg);
     /* NSS ignores the cluster_* settings when not clustered: so does validation (MEMORY, the
      * default store, is fine then, as are timeouts that would not do in clustered mode). */
@@ -38,7 +39,8 @@ static void test_flags(void)
                       "--cluster_raft_logging", "--cluster_allow_add_remove_node",
                       "--cluster_raft_listen", "127.0.0.1:0", "--cluster_raft_heartbeat_timeout",
                       "50ms", "--cluster_raft_election_timeout", "1.5s", "--cluster_trailing_logs",
-                      "0", "--cluster_snapshot_threshold", "16"),
+                      "0", "--cluster_snapshot_threshold", "16", "--cluster_log_max_memory",
+                      "64MB"),
                  CONFIG_OK);
     CHECK(cfg.clustered && cfg.cluster_bootstrap && cfg.cluster_sync);
     CHECK(cfg.cluster_raft_logging && cfg.cluster_allow_add_remove_node);
@@ -50,6 +52,7 @@ static void test_flags(void)
     CHECK_EQ_INT(cfg.cluster_raft_election_timeout_ms, 1500);
     CHECK_EQ_INT(cfg.cluster_trailing_logs, 0);
     CHECK_EQ_INT(cfg.cluster_snapshot_threshold, 16);
+    CHECK(cfg.cluster_log_max_memory == 64LL * 1024 * 1024);
     CHECK(cfg.store == CONFIG_STORE_LMDB);
     config_free(&cfg);
 
@@ -76,7 +79,8 @@ static void test_flags(void)
                                  "--cluster_raft_heartbeat_timeout",
                                  "--cluster_raft_election_timeout",
                                  "--cluster_trailing_logs",
-                                 "--cluster_snapshot_threshold"};
+                                 "--cluster_snapshot_threshold",
+                                 "--cluster_log_max_memory"};
     check_usage_lists(usage, sizeof usage / sizeof usage[0]);
 }
 
@@ -155,6 +159,7 @@ static void test_bad_peers(void)
     ARGS_FAIL("at most 64 peers", "--cluster_peers", many);
     ARGS_FAIL("cluster_snapshot_threshold", "--cluster_snapshot_threshold", "0");
     ARGS_FAIL("cluster_trailing_logs", "--cluster_trailing_logs", "-1");
+    ARGS_FAIL("cluster_log_max_memory", "--cluster_log_max_memory", "lots");
     ARGS_FAIL("cluster_raft_listen: must be HOST:PORT", "--cluster_raft_listen", "h");
     ARGS_FAIL("cluster_raft_listen: must be HOST:PORT", "--cluster_raft_listen", "h:65536");
     ARGS_FAIL("cluster_raft_listen: must be HOST:PORT", "--cluster_raft_listen", "::1:7000");
@@ -229,7 +234,8 @@ static void test_section(void)
                            "  raft_election_timeout: 3s\n"
                            "  raft_listen: \"localhost:7000\"\n"
                            "  trailing_logs: 100\n"
-                           "  snapshot_threshold: 50\n",
+                           "  snapshot_threshold: 50\n"
+                           "  log_max_memory: 1GB\n",
                            err, sizeof err),
                  0);
     CHECK(cfg.clustered); /* the section's presence */
@@ -243,6 +249,7 @@ static void test_section(void)
     CHECK_EQ_INT(cfg.cluster_raft_election_timeout_ms, 3000);
     CHECK_EQ_INT(cfg.cluster_trailing_logs, 100);
     CHECK_EQ_INT(cfg.cluster_snapshot_threshold, 50);
+    CHECK(cfg.cluster_log_max_memory == 1024LL * 1024 * 1024);
     CHECK_EQ_INT(config_validate(&cfg, err, sizeof err), 0);
     config_free(&cfg);
 
@@ -351,7 +358,7 @@ static void test_documented_block(void)
         strncat(text, line + 2, sizeof text - strlen(text) - 1);
     }
     fclose(fp);
-    CHECK_EQ_INT(keys, 14); /* the section and its 13 keys */
+    CHECK_EQ_INT(keys, 15); /* the section and its 14 keys */
     config_t cfg;
     char err[512];
     CHECK_EQ_INT(load_text(&cfg, text, err, sizeof err), 0);
