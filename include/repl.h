@@ -59,6 +59,9 @@ typedef struct repl_status {
     const char *leader;    /* the leader's node ID, "" if none known */
     const char *raft_addr; /* this node's transport address, HOST:PORT */
     uint64_t term, commit_index, applied_index, last_index;
+    /* The leader's commit index: this node's own when it leads; on a follower, as the leader
+     * last published it in this term (at most a second old), else 0. */
+    uint64_t leader_commit_index;
     uint64_t leader_changes; /* times this node saw a new leader (itself included) */
     uint64_t snapshot_index; /* of the last snapshot this node wrote (0: none since it started) */
     uint64_t log_bytes;      /* of the entries applied since the last snapshot began */

@@ -21,6 +21,7 @@ void monitor_cluster_serverz(monitor_t *m, json_t *o)
     monitor_json_int(r, "term", rs.term);
     monitor_json_int(r, "commit_index", rs.commit_index);
     monitor_json_int(r, "applied_index", rs.applied_index);
+    monitor_json_int(r, "leader_commit_index", rs.leader_commit_index);
     monitor_json_int(r, "last_index", rs.last_index);
     monitor_json_int(r, "leader_changes", rs.leader_changes);
     monitor_json_int(r, "snapshot_index", rs.snapshot_index);

@@ -508,6 +508,9 @@ void repl_status(const repl_t *r, repl_status_t *out)
     out->applied_index = store_applied_index(r->store);
     out->last_index = r->raft_inited ? raft_last_index(raft) : 0;
     out->leader_changes = r->leader_changes;
+    out->leader_commit_index = st == RAFT_LEADER                     ? raft->commit_index
+                               : r->heard_term == raft->current_term ? r->heard_commit
+                                                                     : 0;
     out->snapshot_index = r->last_snap_index;
     out->log_bytes = r->log_bytes;
     out->npeers = raft->configuration.n;

@@ -6,7 +6,11 @@
  * connection to libraft's own TCP transport (inner). Addresses come from --cluster_peers
  * (ID@HOST:PORT, fixed) or from the nodes' announcements on _STZ.raft.<cluster id>.nodes, which
  * every node publishes each second: "ID a.b.c.d:port". A connect to an ID with no address yet
- * fails at once, and libraft tries again a moment later. */
+ * fails at once, and libraft tries again a moment later.
+ *
+ * The leader also publishes its commit index each second on _STZ.raft.<cluster id>.commit, "ID
+ * TERM INDEX": a follower's own commit index only reaches what it has received, so a follower
+ * catching up learns here how far it has to go (repl_status, for readiness probes). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -169,9 +173,41 @@ static void announce(repl_t *r)
     if (bus_publish(&r->bus, &m) == 0) r->announces++;
 }
 
+static void announce_commit(repl_t *r)
+{
+    if (raft_state(&r->raft) != RAFT_LEADER) return;
+    char text[REPL_ID_MAX + 48];
+    int n = snprintf(text, sizeof text, "%s %llu %llu", r->node_id,
+                     (unsigned long long)r->raft.current_term,
+                     (unsigned long long)r->raft.commit_index);
+    bus_msg_t m = {.subject = r->commit_subject,
+                   .subject_len = strlen(r->commit_subject),
+                   .data = text,
+                   .data_len = (size_t)n};
+    bus_publish(&r->bus, &m);
+}
+
 static void on_announce_timer(uv_timer_t *t)
 {
     announce(t->data);
+    announce_commit(t->data);
+}
+
+/* "ID TERM INDEX" from the node this one knows as the leader; anything else is ignored. */
+static void on_commit(void *arg, const bus_msg_t *m)
+{
+    repl_t *r = arg;
+    char text[REPL_ID_MAX + 48], id[REPL_ID_MAX + 1];
+    if (m->data_len >= sizeof text) return;
+    memcpy(text, m->data, m->data_len);
+    text[m->data_len] = '\0';
+    unsigned long long term, index;
+    char tail;
+    _Static_assert(REPL_ID_MAX == 64, "the %64s below reads an ID of REPL_ID_MAX bytes");
+    if (sscanf(text, "%64s %llu %llu%c", id, &term, &index, &tail) != 3) return;
+    if (strcmp(id, r->leader) != 0) return;
+    r->heard_term = term;
+    r->heard_commit = index;
 }
 
 /* "ID a.b.c.d:port" from another node. Anything else is ignored (logged once per kind at debug:
@@ -288,6 +324,8 @@ int repl_net_init(repl_t *r, char *err, size_t errlen)
     size_t n = strlen(r->cfg->cluster_id) + 32;
     r->nodes_subject = xmalloc(n);
     snprintf(r->nodes_subject, n, "_STZ.raft.%s.nodes", r->cfg->cluster_id);
+    r->commit_subject = xmalloc(n);
+    snprintf(r->commit_subject, n, "_STZ.raft.%s.commit", r->cfg->cluster_id);
     return 0;
 }
 
@@ -295,6 +333,8 @@ int repl_net_start(repl_t *r, char *err, size_t errlen)
 {
     r->nodes_sub = bus_subscribe(&r->bus, r->nodes_subject, NULL, 0, on_nodes, r);
     if (!r->nodes_sub) return fail(err, errlen, "raft: cannot subscribe to %s", r->nodes_subject);
+    r->commit_sub = bus_subscribe(&r->bus, r->commit_subject, NULL, 0, on_commit, r);
+    if (!r->commit_sub) return fail(err, errlen, "raft: cannot subscribe to %s", r->commit_subject);
     uv_timer_init(r->loop, &r->announce);
     r->announce.data = r;
     uv_timer_start(&r->announce, on_announce_timer, 0, ANNOUNCE_MS);
@@ -306,6 +346,8 @@ void repl_net_stop(repl_t *r)
 {
     if (r->nodes_sub) bus_unsubscribe(&r->bus, r->nodes_sub);
     r->nodes_sub = NULL;
+    if (r->commit_sub) bus_unsubscribe(&r->bus, r->commit_sub);
+    r->commit_sub = NULL;
     if (r->announce_started) {
         uv_timer_stop(&r->announce);
         uv_close((uv_handle_t *)&r->announce, NULL);
@@ -329,4 +371,5 @@ void repl_net_free(repl_t *r)
     if (r->inner_inited) raft_uv_tcp_close(&r->inner);
     r->inner_inited = false;
     free(r->nodes_subject);
+    free(r->commit_subject);
 }

@@ -40,6 +40,9 @@ struct repl {
     uv_timer_t announce; /* repeats the announcement */
     bool announce_started;
     uint64_t announces;
+    char *commit_subject; /* _STZ.raft.<cluster id>.commit: the leader's commit index */
+    bus_sub_t *commit_sub;
+    uint64_t heard_commit, heard_term; /* the last the leader published, and its term */
 
     /* Leadership (repl.c). */
     uv_timer_t poll; /* watches libraft's state: it has no callback for changes */

@@ -415,9 +415,52 @@ def check_image_libraries():
                       f"the image installs {pkg} ({os.path.basename(binary)} links {soname})")
 
 
+def check_ready_catching_up():
+    """stanza-ready on a follower whose own commit index has reached what it applied, while the
+    leader has committed far more (a node catching up after a restart: its commit index only
+    reaches what it has received): not ready, until it has applied to within the lag allowed.
+    A monitoring port that answers these states is served here, as a real node's would."""
+    import http.server
+    import threading
+
+    state = {"applied": 100}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/healthz":
+                body = b'{"status": "ok"}'
+            else:
+                body = json.dumps({"role": "Follower", "leading": False, "raft": {
+                    "leader": "stanza-0", "term": 3, "commit_index": state["applied"],
+                    "applied_index": state["applied"], "leader_commit_index": 5000}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        port = srv.server_address[1]
+        rc, line = ready(port)
+        check(rc == 1 and "4900 committed entries to apply" in line,
+              f"a follower 4900 entries behind the leader's commit is not ready: {line}")
+        state["applied"] = 4500
+        rc, line = ready(port)
+        check(rc == 0 and line.startswith("ready: follower of stanza-0"),
+              f"within the lag allowed (1000) it is ready: {line}")
+    finally:
+        srv.shutdown()
+
+
 def main():
     t0 = time.monotonic()
     docs = load_manifests()
+    check_ready_catching_up()
     check_kustomization(docs)
     k8s = check_statefulset(docs)
     tmp = tempfile.mkdtemp(prefix="stanza-deploy-")

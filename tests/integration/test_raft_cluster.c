@@ -127,6 +127,22 @@ static void test_failover_and_rejoin(void)
     int64_t msgs = hraft_channel_msgs(&C, next, "jobs");
     CHECK(msgs >= 200);
     hraft_wait_channel_msgs(&C, leader, "jobs", msgs);
+    /* The leader publishes its commit index each second; a follower shows it (readiness probes
+     * compare it with what the follower applied: its own commit index only reaches what it has
+     * received). */
+    json_t *lz = hraft_serverz(&C, next);
+    uint64_t lc = hraft_int(lz, "commit_index");
+    CHECK_EQ_INT(hraft_int(lz, "leader_commit_index"), lc);
+    json_decref(lz);
+    uint64_t heard = 0;
+    for (int64_t end = harness_now_ms() + HRAFT_WAIT_MS; harness_now_ms() < end;) {
+        json_t *z = hraft_serverz(&C, leader);
+        heard = hraft_int(z, "leader_commit_index");
+        json_decref(z);
+        if (heard >= lc) break;
+        poll(NULL, 0, 20); /* between polls of a state with a deadline */
+    }
+    CHECK(heard >= lc);
     stanConnection_Close(sc);
     stanConnection_Destroy(sc);
     hraft_stop(&C);
