@@ -14,7 +14,8 @@
 #           then does not sync its Raft log (bolt) either: with defaults nothing is fsynced)
 # What the functions read: STANZAD, NSS, FILE_SYNC, NSS_CLUSTER_SYNC, NSS_CONF (a config file
 # for NSS, e.g. Raft timeouts; empty: none), STANZA_ARGS (more stanzad arguments, split at
-# spaces; empty: none), DATA_PARENT, WORK, LEADER_WAIT_SECS.
+# spaces; empty: none), STANZAD_ENV (VAR=value words stanzad runs with; empty: none),
+# DATA_PARENT, WORK, LEADER_WAIT_SECS.
 # What they set: CL_KIND, CL_RUN, CL_PORT[i], CL_MPORT[i], CL_URLS (client URLs, comma-separated),
 # CL_PID[i] (empty: node not running), LEADER (index of the serving leader), PORT (its port).
 
@@ -39,8 +40,9 @@ cluster_start_node() {
         --cluster_node_id "n$i" --cluster_peers "n0,n1,n2"
         --cluster "nats://127.0.0.1:${CL_CPORT[i]}" --routes "$CL_ROUTES")
     if [[ $CL_KIND == stanza ]]; then
-        # shellcheck disable=SC2086 # STANZA_ARGS holds several arguments
-        start_server "stanzad n$i" "${CL_PORT[i]}" "$log" "$STANZAD" "${common[@]}" -l "$log" \
+        # shellcheck disable=SC2086 # STANZA_ARGS and STANZAD_ENV hold several words
+        start_server "stanzad n$i" "${CL_PORT[i]}" "$log" env ${STANZAD_ENV:-} "$STANZAD" \
+            "${common[@]}" -l "$log" \
             --store FILE --dir "$data" --file_sync="$FILE_SYNC" ${STANZA_ARGS:-}
     else
         start_server "nss n$i" "${CL_PORT[i]}" "$log" "$NSS" "${common[@]}" -l "$log" \

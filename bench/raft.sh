@@ -27,6 +27,11 @@
 # clustered (the client's is the same in both modes).
 # Servers are stopped by PID however the script exits.
 #
+# stanzad runs in both modes with STANZAD_ENV in its environment, by default
+# GLIBC_TUNABLES=glibc.malloc.hugetlb=1 as deploy/'s systemd unit and image run it (huge pages for
+# the heap: docs/operations.md); STANZAD_ENV= runs it without. The client's environment is left
+# as it is.
+#
 # Environment overrides: STANZAD, STANZA (binaries), RUNS (3), MSGS (50000), SIZE (128),
 # WINDOW (16384), LAT_MSGS (500), FILE_SYNC (true), DATA_PARENT (the work dir), NSS (unset: no
 # NSS mode), NSS_CLUSTER_SYNC (false), NSS_CONF (an NSS config file, e.g. Raft timeouts; none).
@@ -50,6 +55,7 @@ LEADER_WAIT_SECS=20
 NSS=${NSS:-}
 NSS_CLUSTER_SYNC=${NSS_CLUSTER_SYNC:-false}
 NSS_CONF=${NSS_CONF:-}
+STANZAD_ENV=${STANZAD_ENV-GLIBC_TUNABLES=glibc.malloc.hugetlb=1}
 
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -80,8 +86,9 @@ bench_phase() {
 start_single() {
     local data="$DATA_PARENT/data.$1.single" log="$WORK/single.$1.log"
     PORT=$(free_port)
-    start_server stanzad "$PORT" "$log" "$STANZAD" -a 127.0.0.1 -p "$PORT" -l "$log" \
-        --store FILE --dir "$data" --file_sync="$FILE_SYNC"
+    # shellcheck disable=SC2086 # STANZAD_ENV holds several words
+    start_server stanzad "$PORT" "$log" env ${STANZAD_ENV:-} "$STANZAD" -a 127.0.0.1 -p "$PORT" \
+        -l "$log" --store FILE --dir "$data" --file_sync="$FILE_SYNC"
     SERVER_PIDS=("$SERVER_PID")
 }
 
@@ -177,6 +184,7 @@ cat <<EOF
 
 - Machine: $(nproc) CPUs, $(cpu_model), $(uname -sr)
 - Date: $(date -u '+%Y-%m-%d %H:%M UTC')
+- stanzad's environment: ${STANZAD_ENV:-(nothing added)}
 - Workload: $MSGS messages x $SIZE B published async (window $WINDOW acks), then $LAT_MSGS
   synchronous publishes; $RUNS rounds, servers started afresh each round, rotating which mode
   goes first; --file_sync=$FILE_SYNC

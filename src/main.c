@@ -1,12 +1,10 @@
 /* stanzad: argv and config, logging, the pid file, signals, and the loop. */
 #include <errno.h>
-#include <limits.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -338,41 +336,8 @@ static void tune_malloc(void)
     mallopt(M_TRIM_THRESHOLD, 128 << 20);
 }
 
-/* In clustered mode the heap grows for good between snapshots: libraft keeps every entry since
- * its last snapshot in memory, so each new one lands on fresh pages, and first touches cost
- * (here, a third of a follower's CPU in perf). glibc backs its heap with transparent huge pages
- * when its tunable glibc.malloc.hugetlb is 1: a fault per 2 MiB instead of per 4 KiB, about 15 %
- * less CPU per node in bench/raft.sh. Tunables are read only when a program starts, so the
- * daemon starts itself again (same PID, same arguments) with the tunable added, unless
- * GLIBC_TUNABLES already names it (glibc.malloc.hugetlb=0 opts out) or the process runs with
- * raised privileges (glibc ignores tunables then, and the exec would repeat). If the exec
- * fails, it runs on as it is. */
-#define HUGETLB_TUNABLE "glibc.malloc.hugetlb"
-static void use_huge_pages(char **argv)
-{
-    const char *cur = getenv("GLIBC_TUNABLES");
-    if ((cur && strstr(cur, HUGETLB_TUNABLE)) || getauxval(AT_SECURE)) return;
-    char val[1024];
-    int n = snprintf(val, sizeof val, "%s%s" HUGETLB_TUNABLE "=1", cur ? cur : "", cur ? ":" : "");
-    if (n < 0 || (size_t)n >= sizeof val) return;
-    /* The binary's own path, not /proc/self/exe: the process keeps its name (ps, pidof). */
-    char self[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (len <= 0 || (size_t)len >= sizeof self - 1) return;
-    self[len] = '\0';
-    char *saved = cur ? strdup(cur) : NULL;
-    if (setenv("GLIBC_TUNABLES", val, 1) == 0) execv(self, argv);
-    /* Not taken: the environment as it came. */
-    if (saved)
-        setenv("GLIBC_TUNABLES", saved, 1);
-    else
-        unsetenv("GLIBC_TUNABLES");
-    free(saved);
-}
-
 int main(int argc, char **argv)
 {
-    use_huge_pages(argv);
     tune_malloc();
     daemon_t d = {0};
     char err[512] = "";

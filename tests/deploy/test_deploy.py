@@ -55,6 +55,14 @@ def free_port():
         return s.getsockname()[1]
 
 
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def wait_for(pred, seconds):
     """pred() until it is true or the deadline passes; its last value."""
     deadline = time.monotonic() + seconds
@@ -457,10 +465,34 @@ def check_ready_catching_up():
         srv.shutdown()
 
 
+def check_huge_pages():
+    """The unit and the image run stanzad with glibc's huge-pages tunable (docs/operations.md),
+    and a stanzad started with it keeps it and runs."""
+    tunable = "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"
+    with open(os.path.join(DEPLOY, "systemd", "stanzad.service")) as f:
+        check(f"Environment={tunable}" in f.read().splitlines(),
+              "the systemd unit sets " + tunable)
+    with open(os.path.join(DEPLOY, "Dockerfile")) as f:
+        check(f"ENV {tunable}" in f.read().splitlines(), "the image sets " + tunable)
+    port = free_port()
+    env = dict(os.environ, GLIBC_TUNABLES="glibc.malloc.hugetlb=1")
+    p = subprocess.Popen([STANZAD, "-a", "127.0.0.1", "-p", str(port)], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        up = wait_for(lambda: port_open(port), 10)
+        check(up, "stanzad with the tunable listens")
+        with open(f"/proc/{p.pid}/environ", "rb") as f:
+            check(b"glibc.malloc.hugetlb=1" in f.read(), "and runs with it")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        check(p.wait(timeout=10) == 0, "and stops with exit 0 on SIGTERM")
+
+
 def main():
     t0 = time.monotonic()
     docs = load_manifests()
     check_ready_catching_up()
+    check_huge_pages()
     check_kustomization(docs)
     k8s = check_statefulset(docs)
     tmp = tempfile.mkdtemp(prefix="stanza-deploy-")

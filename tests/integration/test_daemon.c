@@ -364,60 +364,6 @@ static void test_pid_file(void)
     daemon_done(&d);
 }
 
-/* Whether the environment stanzad was started with holds text. The strings are searched one by
- * one (NUL-separated): glibc cuts GLIBC_TUNABLES at each ':' in place while it reads it. */
-static bool proc_env_has(pid_t pid, const char *text)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return false;
-    static char buf[65536];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    for (size_t i = 0; i < n; i += strlen(buf + i) + 1)
-        if (strstr(buf + i, text)) return true;
-    return false;
-}
-
-/* stanzad asks glibc for huge pages by starting itself again with the tunable: same PID (the
- * fixture's, from the fork), same name, the tunable added to what was set; a value the operator
- * set (0: opting out) is left alone. */
-static void test_huge_pages_tunable(void)
-{
-    const char *before[] = {NULL, "glibc.malloc.mxfast=0", "glibc.malloc.hugetlb=0"};
-    const char *want[] = {"glibc.malloc.hugetlb=1", "glibc.malloc.hugetlb=1",
-                          "glibc.malloc.hugetlb=0"};
-    char *saved = getenv("GLIBC_TUNABLES") ? strdup(getenv("GLIBC_TUNABLES")) : NULL;
-    for (int i = 0; i < 3; i++) {
-        if (before[i])
-            setenv("GLIBC_TUNABLES", before[i], 1);
-        else
-            unsetenv("GLIBC_TUNABLES");
-        struct daemon d;
-        daemon_init(&d);
-        const char *args[] = {"-a", "127.0.0.1", "-p", "{port}", NULL};
-        CHECK(daemon_start(&d, NULL, args) == 0);
-        CHECK(proc_env_has(d.proc.pid, want[i]));
-        if (before[i]) CHECK(proc_env_has(d.proc.pid, before[i]));
-        if (i == 2) CHECK(!proc_env_has(d.proc.pid, "glibc.malloc.hugetlb=1"));
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%d/comm", (int)d.proc.pid);
-        char *comm = hfile_read(path);
-        CHECK(comm != NULL);
-        if (comm) CHECK_EQ_STR(comm, "stanzad\n");
-        free(comm);
-        CHECK_EQ_INT(daemon_stop(&d, SIGTERM), 0);
-        daemon_done(&d);
-    }
-    if (saved)
-        setenv("GLIBC_TUNABLES", saved, 1);
-    else
-        unsetenv("GLIBC_TUNABLES");
-    free(saved);
-}
-
 /* ---- Authentication ---- */
 
 /* A raw client with bad credentials gets the -ERR and is closed. */
@@ -438,7 +384,6 @@ int main(void)
     TEST_RUN(test_sigint_exits_0);
     TEST_RUN(test_sigusr1_reopens_log);
     TEST_RUN(test_pid_file);
-    TEST_RUN(test_huge_pages_tunable);
     nats_CloseAndWait(5000);
     fprintf(stderr, "it_daemon: %lld ms\n", (long long)(harness_now_ms() - t0));
     return test_summary();
