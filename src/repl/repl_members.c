@@ -1,5 +1,6 @@
 /* repl_members: joining a running cluster, changing who is in it, handing the lead over
- * (repl_transfer), and node IDs as libraft numbers them (repl_raft_id).
+ * (repl_transfer), node IDs as libraft numbers them (repl_raft_id), and the nodes' subjects
+ * (repl_subject).
  *
  * Requests travel over NATS, as NSS's do, and only the leader subscribes to them (so that a
  * request with no leader to take it gets NATS's "no responders" at once). Each is a node ID,
@@ -39,7 +40,7 @@ raft_id repl_raft_id(const char *node_id, size_t len)
     return h ? h : 1;
 }
 
-static char *subject(const repl_t *r, const char *prefix, const char *suffix)
+char *repl_subject(const repl_t *r, const char *prefix, const char *suffix)
 {
     size_t n = strlen(prefix) + strlen(r->cfg->cluster_id) + strlen(suffix) + 3;
     char *s = xmalloc(n);
@@ -331,10 +332,10 @@ void repl_members_poll(repl_t *r)
 
 void repl_members_init(repl_t *r)
 {
-    r->member_subjects[M_JOIN] = subject(r, "_STZ.raft", "join");
-    r->member_subjects[M_ADD] = subject(r, "_STAN.raft", "node.add");
-    r->member_subjects[M_REMOVE] = subject(r, "_STAN.raft", "node.remove");
-    r->member_subjects[M_TRANSFER] = subject(r, "_STZ.raft", "node.transfer");
+    r->member_subjects[M_JOIN] = repl_subject(r, "_STZ.raft", "join");
+    r->member_subjects[M_ADD] = repl_subject(r, "_STAN.raft", "node.add");
+    r->member_subjects[M_REMOVE] = repl_subject(r, "_STAN.raft", "node.remove");
+    r->member_subjects[M_TRANSFER] = repl_subject(r, "_STZ.raft", "node.transfer");
 }
 
 int repl_members_start(repl_t *r, char *err, size_t errlen)

@@ -321,11 +321,8 @@ int repl_net_init(repl_t *r, char *err, size_t errlen)
     r->outer.listen = t_listen;
     r->outer.connect = t_connect;
     r->outer.close = t_close;
-    size_t n = strlen(r->cfg->cluster_id) + 32;
-    r->nodes_subject = xmalloc(n);
-    snprintf(r->nodes_subject, n, "_STZ.raft.%s.nodes", r->cfg->cluster_id);
-    r->commit_subject = xmalloc(n);
-    snprintf(r->commit_subject, n, "_STZ.raft.%s.commit", r->cfg->cluster_id);
+    r->nodes_subject = repl_subject(r, "_STZ.raft", "nodes");
+    r->commit_subject = repl_subject(r, "_STZ.raft", "commit");
     return 0;
 }
 

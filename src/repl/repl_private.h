@@ -95,6 +95,8 @@ typedef struct repl_peer {
 
 /* The node ID's number in libraft: FNV-1a of the ID (never 0). repl_members.c. */
 raft_id repl_raft_id(const char *node_id, size_t len);
+/* "PREFIX.<cluster id>.SUFFIX", malloc'd: the subjects the nodes talk on. repl_members.c. */
+char *repl_subject(const repl_t *r, const char *prefix, const char *suffix);
 
 /* repl_net.c */
 /* The configured peers (at most CONFIG_PEERS_MAX, checked by config): their count. */
