@@ -277,6 +277,18 @@ void hraft_wait_channel_msgs(const struct hraft *c, int node, const char *channe
     CHECK_EQ_INT(msgs, count);
 }
 
+uint64_t hraft_wait_raft_int(const struct hraft *c, int node, const char *key, uint64_t min)
+{
+    int64_t end = harness_now_ms() + HRAFT_WAIT_MS;
+    for (;;) {
+        json_t *z = hraft_serverz(c, node);
+        uint64_t v = hraft_int(z, key);
+        json_decref(z);
+        if (v >= min || harness_now_ms() >= end) return v;
+        poll(NULL, 0, 20); /* between polls of a state with a deadline */
+    }
+}
+
 bool hraft_wait_log(const struct hraft *c, int node, const char *needle)
 {
     int64_t end = harness_now_ms() + HRAFT_WAIT_MS;

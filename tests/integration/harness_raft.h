@@ -74,6 +74,9 @@ int64_t hraft_channel_msgs(const struct hraft *c, int node, const char *channel)
 /* Waits up to HRAFT_WAIT_MS until it is count (a follower's view is loaded again at most once a
  * second); CHECKed. */
 void hraft_wait_channel_msgs(const struct hraft *c, int node, const char *channel, int64_t count);
+/* Waits up to HRAFT_WAIT_MS until the node's serverz shows raft.key at least min; returns the
+ * last value read (the caller checks it). */
+uint64_t hraft_wait_raft_int(const struct hraft *c, int node, const char *key, uint64_t min);
 /* Waits until the leader's request subjects answer through node's NATS server (a connect
  * through it succeeds): the leader's subscriptions have crossed the routes to it. */
 void hraft_wait_routed(const struct hraft *c, int node);

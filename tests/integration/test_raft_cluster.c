@@ -134,15 +134,7 @@ static void test_failover_and_rejoin(void)
     uint64_t lc = hraft_int(lz, "commit_index");
     CHECK_EQ_INT(hraft_int(lz, "leader_commit_index"), lc);
     json_decref(lz);
-    uint64_t heard = 0;
-    for (int64_t end = harness_now_ms() + HRAFT_WAIT_MS; harness_now_ms() < end;) {
-        json_t *z = hraft_serverz(&C, leader);
-        heard = hraft_int(z, "leader_commit_index");
-        json_decref(z);
-        if (heard >= lc) break;
-        poll(NULL, 0, 20); /* between polls of a state with a deadline */
-    }
-    CHECK(heard >= lc);
+    CHECK(hraft_wait_raft_int(&C, leader, "leader_commit_index", lc) >= lc);
     stanConnection_Close(sc);
     stanConnection_Destroy(sc);
     hraft_stop(&C);
@@ -233,17 +225,10 @@ static void test_log_memory_bounded(void)
     for (int i = 0; i < 640; i++)
         CHECK_EQ_INT(stanConnection_Publish(sc, "big", payload, (int)sizeof payload), NATS_OK);
     for (int i = 0; i < NODES; i++) {
-        int64_t end = harness_now_ms() + HRAFT_WAIT_MS;
-        uint64_t snap = 0, last = 0, held = 0;
-        while (harness_now_ms() < end) {
-            json_t *z = hraft_serverz(&C, i);
-            snap = hraft_int(z, "snapshot_index");
-            last = hraft_int(z, "last_index");
-            held = hraft_int(z, "log_bytes");
-            json_decref(z);
-            if (snap > 0) break;
-            poll(NULL, 0, 20); /* between polls of a state with a deadline */
-        }
+        uint64_t snap = hraft_wait_raft_int(&C, i, "snapshot_index", 1);
+        json_t *z = hraft_serverz(&C, i);
+        uint64_t last = hraft_int(z, "last_index"), held = hraft_int(z, "log_bytes");
+        json_decref(z);
         printf("n%d: snapshot at entry %llu of %llu, %llu bytes of entries since\n", i,
                (unsigned long long)snap, (unsigned long long)last, (unsigned long long)held);
         CHECK(snap > 0);
