@@ -8,7 +8,11 @@
  *
  * Leadership: libraft 0.15 reports no state change, so a timer looks every POLL_MS. On becoming
  * leader the node appends a barrier; once libraft has applied everything before it and the store
- * has written it, the node leads (on_lead(true)) and its store accepts proposals. */
+ * has written it, the node leads (on_lead(true)) and its store accepts proposals. Only a barrier
+ * of the current term counts: a new leader may hold entries its predecessor committed (and
+ * acknowledged) without knowing them committed, and only an entry of its own term commits them.
+ * Serving before that, on an apply that happened to finish first, would number new messages over
+ * them. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -232,7 +236,9 @@ static int propose(void *arg, void *data, size_t len, uint64_t *index)
 static void lead_if_ready(repl_t *r)
 {
     if (r->leading || r->barrier_pending || r->stopping || r->fatal) return;
-    if (raft_state(&r->raft) != RAFT_LEADER || !store_apply_idle(r->store)) return;
+    if (raft_state(&r->raft) != RAFT_LEADER || r->barrier_term != r->raft.current_term ||
+        !store_apply_idle(r->store))
+        return;
     r->leading = true;
     LOG_I("raft: this node leads (term %llu, %llu entries applied)",
           (unsigned long long)r->raft.current_term,
@@ -258,7 +264,9 @@ static void on_barrier(struct raft_barrier *req, int status)
 {
     repl_t *r = req->data;
     r->barrier_pending = false;
-    if (status == 0) lead_if_ready(r);
+    if (status != 0) return;
+    r->barrier_term = r->barrier_issued_term;
+    lead_if_ready(r);
 }
 
 static void note_leader(repl_t *r)
@@ -286,12 +294,16 @@ static void on_poll(uv_timer_t *t)
         r->on_lead(r->arg, false);
     }
     repl_members_poll(r);
-    if (st == RAFT_LEADER && r->state != RAFT_LEADER && !r->barrier_pending) {
+    /* Leading without serving: first a barrier of this term, tried again each poll while
+     * libraft refuses it (it does during a leadership transfer, which may fail). */
+    if (st == RAFT_LEADER && !r->leading && !r->barrier_pending &&
+        r->barrier_term != r->raft.current_term) {
         r->barrier.data = r;
+        r->barrier_issued_term = r->raft.current_term;
         int rc = raft_barrier(&r->raft, &r->barrier, on_barrier);
         if (rc == 0)
             r->barrier_pending = true;
-        else
+        else if (rc != RAFT_NOTLEADER || r->state != RAFT_LEADER)
             LOG_W("raft: cannot append the leader's barrier: %s", raft_strerror(rc));
     }
     r->state = st;

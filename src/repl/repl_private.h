@@ -53,6 +53,9 @@ struct repl {
     uint64_t leader_changes;
     bool leading, barrier_pending;
     struct raft_barrier barrier;
+    /* The term of the last barrier applied (the node serves only in that term: until then its
+     * store may lack entries its predecessor committed), and of the one pending. */
+    uint64_t barrier_term, barrier_issued_term;
     bool stopping, fatal;
     uint64_t snap_index; /* the snapshot being taken stands for this entry */
     /* The log held in memory (repl.c, note_applied): entries applied since the last snapshot

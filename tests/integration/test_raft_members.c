@@ -3,9 +3,14 @@
  * voter (a spare until it answers); `stanza cluster remove` takes nodes out (the leader itself
  * among them: it steps down); `stanza cluster transfer` hands the lead over. That the removals
  * really shrank the quorum is shown by killing three of five nodes: the remaining two of the
- * three voters still acknowledge publishes. */
+ * three voters still acknowledge publishes. The lead handed over again and again while a client
+ * keeps publishes in flight loses no acknowledged message. */
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness_cli.h"
@@ -164,9 +169,124 @@ static void test_changes_refused_without_flag(void)
     hraft_stop(&C);
 }
 
+/* ---- hand-overs under load ---- */
+
+#define TRANSFERS 12
+#define BURST 64
+#define MAX_MSGS 400000
+
+/* Publishes m0, m1, ... in bursts of BURST asynchronous publishes, so that a batch is nearly
+ * always replicating and being applied when the lead moves. A publish whose ack reports an
+ * error (or never came) is sent again before the next burst: at the end m0..m(done-1) are all
+ * acknowledged. */
+static struct {
+    stanConnection *sc;
+    atomic_bool stop;
+    atomic_int done;
+    struct hcounter acks;   /* ack handler calls, errors included */
+    struct hcounter bursts; /* bursts wholly acknowledged */
+    pthread_mutex_t mu;
+    int failed[BURST], nfailed, retries;
+} L;
+
+static void on_burst_ack(const char *guid, const char *error, void *closure)
+{
+    (void)guid;
+    if (error && *error) {
+        pthread_mutex_lock(&L.mu);
+        L.failed[L.nfailed++] = (int)(intptr_t)closure;
+        pthread_mutex_unlock(&L.mu);
+    }
+    hcounter_add(&L.acks, 1);
+}
+
+static void *burst_publisher(void *arg)
+{
+    (void)arg;
+    int64_t expected = 0;
+    for (int base = 0; !atomic_load(&L.stop) && base + BURST <= MAX_MSGS; base += BURST) {
+        int todo[BURST], n = BURST;
+        for (int i = 0; i < BURST; i++)
+            todo[i] = base + i;
+        int64_t end = harness_now_ms() + 3 * HRAFT_WAIT_MS;
+        while (n > 0) {
+            pthread_mutex_lock(&L.mu);
+            L.nfailed = 0;
+            pthread_mutex_unlock(&L.mu);
+            for (int i = 0; i < n; i++) {
+                char payload[16];
+                snprintf(payload, sizeof payload, "m%d", todo[i]);
+                if (stanConnection_PublishAsync(L.sc, "jobs", payload, (int)strlen(payload),
+                                                on_burst_ack, (void *)(intptr_t)todo[i]) != NATS_OK)
+                    on_burst_ack(NULL, "not sent", (void *)(intptr_t)todo[i]);
+            }
+            expected += n;
+            /* libnats calls the handler for every publish: with an error after PubAckWait. */
+            CHECK(hcounter_wait(&L.acks, expected, 3 * HRAFT_WAIT_MS));
+            pthread_mutex_lock(&L.mu);
+            n = L.nfailed;
+            memcpy(todo, L.failed, sizeof(int) * (size_t)n);
+            pthread_mutex_unlock(&L.mu);
+            L.retries += n;
+            CHECK(harness_now_ms() < end);
+        }
+        atomic_store(&L.done, base + BURST);
+        hcounter_add(&L.bursts, 1);
+    }
+    return NULL;
+}
+
+/* The lead handed over TRANSFERS times (`stanza cluster transfer`, as a rolling upgrade does)
+ * while a client keeps publishes in flight. Each new leader serves only once it holds every entry
+ * its predecessor committed (the barrier of its own term applied): were it to serve earlier, it
+ * would number new messages over acknowledged ones still unapplied, and these would be lost.
+ * Every acknowledged message is there at the end, and every node holds the same count. */
+static void test_transfers_under_load(void)
+{
+    hraft_start(&C, 3, NULL);
+    CHECK(hraft_wait_leader(&C, HRAFT_WAIT_MS) >= 0);
+    hcounter_init(&L.acks);
+    hcounter_init(&L.bursts);
+    pthread_mutex_init(&L.mu, NULL);
+    L.sc = hraft_connect_all(&C, "transfer-load");
+    pthread_t t;
+    CHECK_EQ_INT(pthread_create(&t, NULL, burst_publisher, NULL), 0);
+    int leader = -1;
+    for (int k = 0; k < TRANSFERS; k++) {
+        /* Load flowing through this leader before the lead moves on. */
+        CHECK(hcounter_wait(&L.bursts, hcounter_get(&L.bursts) + 4, 3 * HRAFT_WAIT_MS));
+        leader = hraft_wait_leader(&C, HRAFT_WAIT_MS);
+        CHECK(leader >= 0);
+        struct hcli_res r;
+        cluster_cmd(&r, leader, "transfer", NULL, 0);
+        hcli_free(&r);
+        int next = hraft_wait_leader(&C, HRAFT_WAIT_MS);
+        CHECK(next >= 0 && next != leader);
+        leader = next;
+    }
+    CHECK(hcounter_wait(&L.bursts, hcounter_get(&L.bursts) + 4, 3 * HRAFT_WAIT_MS));
+    atomic_store(&L.stop, true);
+    CHECK_EQ_INT(pthread_join(t, NULL), 0);
+    int done = atomic_load(&L.done);
+    printf("%d transfers under load: %d messages acknowledged, %d publishes sent again\n",
+           TRANSFERS, done, L.retries);
+    stanConnection_Close(L.sc);
+    stanConnection_Destroy(L.sc);
+    hraft_check_all_there(&C, leader, done);
+    int64_t count = hraft_channel_msgs(&C, leader, "jobs");
+    CHECK(count >= done);
+    for (int i = 0; i < 3; i++)
+        hraft_wait_channel_msgs(&C, i, "jobs", count);
+    hcounter_destroy(&L.acks);
+    hcounter_destroy(&L.bursts);
+    pthread_mutex_destroy(&L.mu);
+    hraft_stop(&C);
+}
+
 int main(void)
 {
     TEST_RUN(test_join_add_remove_transfer);
     TEST_RUN(test_changes_refused_without_flag);
+    TEST_RUN(test_transfers_under_load);
     return test_summary();
 }
