@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential cmake pkg-config libuv1-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler \
 libyaml-dev libjansson-dev libnats-dev libhttp-parser-dev libcurl4-openssl-dev nats-server prometheus \
-libssl-dev openssl clang libclang-rt-14-dev libraft-dev liblz4-dev python3-yaml curl jq"
+libssl-dev openssl clang libclang-rt-14-dev libraft-dev liblz4-dev libsystemd-dev python3-yaml curl jq"
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 missing=""
 for p in $PKGS; do
@@ -21,6 +21,7 @@ if [ -n "$missing" ]; then
 fi
 # libraft-dev: the Raft consensus library of clustered mode (issue 11), linked from its static
 # archive, which needs liblz4-dev.
+# libsystemd-dev: sd_notify, so that systemd knows when stanzad is ready (Type=notify).
 # python3-yaml, curl, jq: tests/deploy (the manifests, and deploy/stanza-ready, the readiness
 # probe, which the image runs with curl and jq).
 # clang and libclang-rt-14-dev (libFuzzer, the sanitizers' runtimes) build the fuzz targets

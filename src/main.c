@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -91,11 +92,20 @@ static void on_stop_signal(int signum)
     uv_async_send(stop_async); /* async-signal-safe */
 }
 
+/* Tells the service manager (systemd's Type=notify, through $NOTIFY_SOCKET) where the daemon
+ * stands; without that variable sd_notify does nothing. */
+static void notify_manager(const char *state)
+{
+    int rc = sd_notify(0, state);
+    if (rc < 0) LOG_W("cannot notify the service manager: %s", strerror(-rc));
+}
+
 static void on_stop_async(uv_async_t *h)
 {
     daemon_t *d = h->data;
     if (d->stopping) return;
     d->stopping = true;
+    notify_manager("STOPPING=1");
     if (stop_signal)
         LOG_I("%s received: shutting down", stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
     /* The engine commits what it accepted first; then the clients are closed. An engine that
@@ -384,6 +394,7 @@ int main(int argc, char **argv)
     if (d.server)
         LOG_I("Listening for client connections on %s:%d", d.cfg.host, server_port(d.server));
     LOG_I("Streaming Server is ready");
+    notify_manager("READY=1\nSTATUS=Streaming Server is ready");
 
     uv_run(d.loop, UV_RUN_DEFAULT);
 

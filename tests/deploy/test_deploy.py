@@ -13,7 +13,9 @@
    over and exits within the pod's termination grace period (minus its preStop), and the others
    are ready again.
 3. deploy/systemd: the unit passes systemd-analyze verify (that part is skipped, saying so,
-   only where the tool is absent), and its shared stanza.yaml with one host's flags starts.
+   only where the tool is absent), and its shared stanza.yaml with one host's flags starts; it
+   is Type=notify, and stanzad tells $NOTIFY_SOCKET READY=1 once it listens and STOPPING=1 when
+   SIGTERM starts its shutdown.
 4. deploy/Dockerfile's run stage installs the Debian package of every library stanzad and
    stanza link (where dpkg is there to say which).
 
@@ -488,6 +490,41 @@ def check_huge_pages():
         check(p.wait(timeout=10) == 0, "and stops with exit 0 on SIGTERM")
 
 
+def check_sd_notify(tmp):
+    """The unit is Type=notify, and stanzad speaks the protocol: READY=1 on the socket named by
+    $NOTIFY_SOCKET once its client port listens, STOPPING=1 when a SIGTERM starts the stop."""
+    with open(os.path.join(DEPLOY, "systemd", "stanzad.service")) as f:
+        check("Type=notify" in f.read().splitlines(), "the systemd unit is Type=notify")
+    path = os.path.join(tmp, "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(10)
+    port = free_port()
+    p = subprocess.Popen([STANZAD, "-a", "127.0.0.1", "-p", str(port)],
+                         env=dict(os.environ, NOTIFY_SOCKET=path),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def next_state():
+        try:
+            return sock.recv(4096).decode().split("\n")
+        except socket.timeout:
+            return []
+
+    try:
+        state = next_state()
+        check("READY=1" in state, f"stanzad notifies READY=1 (got {state})")
+        check(port_open(port), "after its client port listens")
+        p.send_signal(signal.SIGTERM)
+        state = next_state()
+        check("STOPPING=1" in state, f"and STOPPING=1 on SIGTERM (got {state})")
+        check(p.wait(timeout=10) == 0, "then exits 0")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        sock.close()
+
+
 def main():
     t0 = time.monotonic()
     docs = load_manifests()
@@ -499,6 +536,7 @@ def main():
     try:
         run_k8s_cluster(k8s, tmp)
         check_systemd(tmp)
+        check_sd_notify(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     check_image_libraries()
