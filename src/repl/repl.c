@@ -215,7 +215,9 @@ static void on_proposal_done(struct raft_apply *req, int status, void *result)
 static int propose(void *arg, void *data, size_t len, uint64_t *index)
 {
     repl_t *r = arg;
-    if (!r->leading) return -1;
+    /* Only in the term this node's barrier was applied in: had it lost the lead and won it back
+     * between two polls, its engine would stand on a store missing the other leader's entries. */
+    if (!r->leading || r->raft.current_term != r->barrier_term) return -1;
     struct raft_apply *req = xmalloc(sizeof *req);
     req->data = r;
     struct raft_buffer buf = {.base = data, .len = len};
@@ -287,7 +289,7 @@ static void on_poll(uv_timer_t *t)
     repl_t *r = t->data;
     int st = raft_state(&r->raft);
     note_leader(r);
-    if (st != RAFT_LEADER && r->leading) {
+    if (r->leading && (st != RAFT_LEADER || r->raft.current_term != r->barrier_term)) {
         r->leading = false;
         LOG_I("raft: this node no longer leads");
         repl_members_lead(r, false);
