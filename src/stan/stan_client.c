@@ -352,8 +352,8 @@ static void register_client(stan_t *st, const Pb__ConnectRequest *req, const cha
     stan_later_reply_t *a = stan_reply_on_commit(st, reply_to, NULL, NULL);
     stan_pack(&r.base, &a->ok);
     Pb__ConnectResponse f = PB__CONNECT_RESPONSE__INIT;
-    f.error = "stan: store error, connection not registered";
-    stan_pack(&f.base, &a->fail);
+    stan_later_fail(a, &f.base, &f.error, "stan: store error, connection not registered",
+                    "stan: leadership lost while registering the connection: connect again");
     /* After the reply, so the client has its answer before any cleanup runs. */
     stan_commit_on(&st->commit, on_register_commit, pr);
     LOG_D("client %s connected (hb inbox %s)", cl->id, cl->hb_inbox);
@@ -499,8 +499,8 @@ void stan_client_on_close(stan_t *st, const bus_msg_t *m)
         stan_later_reply_t *a = stan_reply_on_commit(st, reply_to, NULL, NULL);
         stan_pack(&r.base, &a->ok);
         Pb__CloseResponse f = PB__CLOSE_RESPONSE__INIT;
-        f.error = "stan: store error";
-        stan_pack(&f.base, &a->fail);
+        stan_later_fail(a, &f.base, &f.error, "stan: store error",
+                        "stan: leadership lost while closing the connection: close it again");
     }
     free(reply_to);
     if (req) pb__close_request__free_unpacked(req, NULL);

@@ -122,16 +122,22 @@ void stan_reply(stan_t *st, const char *to, const buf_t *packed);
 /* Packs a protobuf message into out (replacing its content). */
 void stan_pack(const ProtobufCMessage *msg, buf_t *out);
 
-/* A reply that waits for the batch being built: ok is sent if it commits, fail if not; then
- * then(arg, status) runs, if given. The caller packs both answers into the returned buffers. */
+/* A reply that waits for the batch being built: ok is sent if it commits, lost if the node lost
+ * the Raft lead before it did (STZ_ENOTLEADER: the change may still be made by the next leader),
+ * fail otherwise; then then(arg, status) runs, if given. The caller packs ok into the returned
+ * buffer, and the two failures with stan_later_fail. */
 typedef struct stan_later_reply {
     stan_t *st;
     char *to;
-    buf_t ok, fail;
+    buf_t ok, fail, lost;
     stan_commit_fn then;
     void *arg;
 } stan_later_reply_t;
 stan_later_reply_t *stan_reply_on_commit(stan_t *st, const char *to, stan_commit_fn then,
                                          void *arg);
+/* Packs msg, a response whose error field is *error, twice: with store_error as r's fail and
+ * with lost_error as r's lost. */
+void stan_later_fail(stan_later_reply_t *r, ProtobufCMessage *msg, char **error,
+                     const char *store_error, const char *lost_error);
 
 #endif

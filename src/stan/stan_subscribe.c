@@ -72,8 +72,8 @@ static void respond_when_committed(stan_t *st, stan_sub_t *s, const char *reply)
     ok.ackinbox = s->ack_inbox;
     stan_pack(&ok.base, &a->ok);
     Pb__SubscriptionResponse f = PB__SUBSCRIPTION_RESPONSE__INIT;
-    f.error = "stan: store error, subscription not created";
-    stan_pack(&f.base, &a->fail);
+    stan_later_fail(a, &f.base, &f.error, "stan: store error, subscription not created",
+                    "stan: leadership lost while creating the subscription: subscribe again");
 }
 
 static int32_t clamp_inflight(int32_t n)
@@ -261,8 +261,8 @@ void stan_subscribe_on_unsubscribe(stan_t *st, const bus_msg_t *m, bool close_on
         Pb__SubscriptionResponse ok = PB__SUBSCRIPTION_RESPONSE__INIT;
         stan_pack(&ok.base, &a->ok);
         Pb__SubscriptionResponse f = PB__SUBSCRIPTION_RESPONSE__INIT;
-        f.error = "stan: store error";
-        stan_pack(&f.base, &a->fail);
+        stan_later_fail(a, &f.base, &f.error, "stan: store error",
+                        "stan: leadership lost while removing the subscription: send it again");
     }
     if (r) pb__unsubscribe_request__free_unpacked(r, NULL);
     free(reply);
