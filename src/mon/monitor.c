@@ -487,6 +487,15 @@ static void healthz(monitor_t *m, httpd_resp_t *resp)
     monitor_reply_json(resp, o);
 }
 
+/* For liveness probes: 200 for as long as the event loop answers. Unlike /healthz it does not
+ * fail on a full disk (a restart would not empty it), and unlike "/" it needs no token. */
+static void livez(httpd_resp_t *resp)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string("ok"));
+    monitor_reply_json(resp, o);
+}
+
 static void index_page(httpd_resp_t *resp)
 {
     resp->content_type = "text/plain; charset=utf-8";
@@ -494,7 +503,7 @@ static void index_page(httpd_resp_t *resp)
         &resp->body,
         "stanzad monitoring\n\n"
         "/streaming/serverz\n/streaming/storez\n/streaming/clusterz\n/streaming/clientsz\n"
-        "/streaming/channelsz\n/streaming/pendingz\n/metrics\n/healthz\n");
+        "/streaming/channelsz\n/streaming/pendingz\n/metrics\n/healthz\n/livez\n");
 }
 
 static bool is(const httpd_req_t *req, const char *path)
@@ -518,12 +527,11 @@ static void handle(void *arg, const httpd_req_t *req, httpd_resp_t *resp)
         monitor_admin(m, req, resp);
         return;
     }
-    /* Probes stay open: they say nothing but "ok". */
-    if (m->cfg->monitor_require_token && !is(req, "/healthz") &&
-        !monitor_admin_authorized(m, req, resp))
-        return;
+    /* Probes stay open: they say nothing but "ok" (or why not). */
+    bool probe = is(req, "/healthz") || is(req, "/livez");
+    if (m->cfg->monitor_require_token && !probe && !monitor_admin_authorized(m, req, resp)) return;
     if (!read_only_method(req, resp)) return;
-    if (m->refresh && !is(req, "/healthz")) m->refresh(m->refresh_arg);
+    if (m->refresh && !probe) m->refresh(m->refresh_arg);
     if (is(req, "/streaming/serverz"))
         serverz(m, resp);
     else if (is(req, "/streaming/storez"))
@@ -538,6 +546,8 @@ static void handle(void *arg, const httpd_req_t *req, httpd_resp_t *resp)
         pendingz(m, req, resp);
     else if (is(req, "/healthz"))
         healthz(m, resp);
+    else if (is(req, "/livez"))
+        livez(resp);
     else if (is(req, "/metrics")) {
         resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
         monitor_metrics(m, &resp->body);

@@ -221,6 +221,10 @@ static void test_monitor_require_token(void)
     CHECK_EQ_STR(ares_str(&r, "status"), "ok");
     ares_free(&r);
     acheck(mport, "GET", "/healthz", "Bearer wrong", 200, NULL);
+    r = aexpect(mport, "GET", "/livez", NULL, 200, NULL);
+    CHECK_EQ_STR(ares_str(&r, "status"), "ok");
+    ares_free(&r);
+    acheck(mport, "GET", "/livez", "Bearer wrong", 200, NULL);
     /* /metrics with the token is the exposition. */
     char *body = NULL;
     CHECK_EQ_INT(hhttp_get(mport, "/metrics", &body), 401);

@@ -366,8 +366,10 @@ static void test_full_disk(void)
     fprintf(stderr, "   tmpfs: %lld bytes free, filler %lld bytes\n", avail, fill);
 
     int acked = publish_until_full(sc);
-    /* Kubernetes' probe sees it: the last commit failed. */
+    /* Kubernetes' readiness probe sees it: the last commit failed. The liveness probe does not
+     * (a restart would not free the disk). */
     CHECK_EQ_INT(http_status(mport, "/healthz"), 503);
+    CHECK_EQ_INT(http_status(mport, "/livez"), 200);
     stanConnection *sc2 = check_serving_when_full(&s);
     acked = resume_after_space(sc, filler, mport, acked);
     CHECK(stanConnection_Destroy(sc2) == NATS_OK);
