@@ -305,10 +305,11 @@ static void on_poll(uv_timer_t *t)
         int rc = raft_barrier(&r->raft, &r->barrier, on_barrier);
         if (rc == 0)
             r->barrier_pending = true;
-        else if (rc != RAFT_NOTLEADER || r->state != RAFT_LEADER)
+        else if (rc == RAFT_NOTLEADER) /* a transfer away from this node: the next poll retries */
+            LOG_D("raft: the leader's barrier waits for a leadership transfer to end");
+        else
             LOG_W("raft: cannot append the leader's barrier: %s", raft_strerror(rc));
     }
-    r->state = st;
 }
 
 /* ---- start and stop ---- */

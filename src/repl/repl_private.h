@@ -47,7 +47,6 @@ struct repl {
     /* Leadership (repl.c). */
     uv_timer_t poll; /* watches libraft's state: it has no callback for changes */
     bool poll_started;
-    int state;
     raft_id leader_id;
     char leader[REPL_ID_MAX + 1];
     uint64_t leader_changes;
